@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* consts.h: sizes, enums and flags shared by the datapath and (through
+ * bpf2go -type) the Go control plane. Addresses never appear here: every
+ * address reaches the datapath through maps written by the loader. */
+#ifndef XLB_CONSTS_H
+#define XLB_CONSTS_H
+
+/* Map capacities. The loader may override the connection-table sizes
+ * (MapSpec.MaxEntries) at load time; the others are ABI of the pinned maps. */
+#define XLB_MAX_SERVICES 1024
+#define XLB_MAX_BACKENDS 8192
+#define XLB_RING_ENTRIES (1 << 21) /* all rings of all services, u32 each */
+#define XLB_MAX_RING 65537          /* largest ring one service may use (Maglev M) */
+#define XLB_MAX_WLC 4096            /* candidates scanned by wlc per new flow */
+
+/* Seconds to nanoseconds for timeouts stored in seconds. */
+#define XLB_NSEC 1000000000ULL
+
+/* The connection table's last_seen is refreshed at most this often per
+ * flow: a write per packet would bounce the entry's cache line between CPUs. */
+#define XLB_TOUCH_NS (1000000000ULL)
+
+enum sched_kind {
+	XLB_SCHED_RR = 0,
+	XLB_SCHED_WRR = 1,
+	XLB_SCHED_WLC = 2,
+	XLB_SCHED_SH = 3,
+	XLB_SCHED_MH = 4,
+};
+
+enum svc_flags {
+	XLB_SVC_HASH_PORT = 1 << 0,        /* sh/mh hash the client port too */
+	XLB_SVC_EXPIRE_NODEST = 1 << 1,    /* reschedule flows of unavailable backends */
+	XLB_SVC_EXPIRE_QUIESCENT = 1 << 2, /* persistence ignores weight-0 backends */
+};
+
+enum backend_flags {
+	XLB_BE_IN_USE = 1 << 0,    /* slot holds a real server: its MAC is valid */
+	XLB_BE_AVAILABLE = 1 << 1, /* configured and healthy: may take flows */
+	XLB_BE_CONFIGURED = 1 << 2, /* in the configuration (else draining until unused) */
+};
+
+enum conn_state {
+	XLB_CONN_ACTIVE = 0, /* counted in backend active connections */
+	XLB_CONN_FIN = 1,    /* FIN or RST seen from the client: inactive */
+};
+
+/* Global per-CPU counters, indexed by this enum (the Stats map). */
+enum stat_counter {
+	XLB_STAT_PASS_NON_IP = 0,   /* not IPv4/IPv6: passed to the stack */
+	XLB_STAT_PASS_NOT_VIP,      /* IP but not a virtual service: passed */
+	XLB_STAT_TX,                /* forwarded to a real server */
+	XLB_STAT_DROP_MALFORMED_L2, /* truncated Ethernet or VLAN header */
+	XLB_STAT_DROP_MALFORMED_L3, /* truncated or invalid IP header */
+	XLB_STAT_DROP_MALFORMED_L4, /* truncated TCP/UDP header */
+	XLB_STAT_PASS_FRAGMENT,     /* IP fragment: passed, never read for ports */
+	XLB_STAT_DROP_NO_BACKEND,   /* service has no available real server */
+	XLB_STAT_CONN_NEW,          /* flow scheduled and inserted */
+	XLB_STAT_CONN_EXPIRED,      /* idle-expired entry found and rescheduled */
+	XLB_STAT_CONN_RESCHED,      /* flow moved off an unavailable backend */
+	XLB_STAT_CONN_INSERT_FAIL,  /* connection table update failed */
+	XLB_STAT_PERSIST_HIT,       /* new flow placed by a persistence template */
+	XLB_STAT_PASS_NO_CONN_RST,  /* RST for a flow we do not know: passed */
+	XLB_STAT_MAX,
+};
+
+#endif

@@ -1,0 +1,6 @@
+// Package bpf holds the XDP datapath: the C sources and the Go bindings
+// bpf2go generates from them. The generated files are committed so building
+// xlb needs no C compiler; `make generate` rebuilds them.
+package bpf
+
+//go:generate go tool bpf2go -cc clang -target bpfel -no-strip=false -type svc_key -type svc_val -type backend -type backend_conns -type backend_stats -type svc_state -type conn_key4 -type conn_val -type persist_key4 -type persist_val -type abi_info -type stat_counter -type sched_kind -type svc_flags -type backend_flags -type conn_state Xlb xlb.c -- -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* parse.h: a bounds-checked cursor over the packet. Every pull proves to the
+ * verifier (and to us) that the bytes exist before anything reads them. */
+#ifndef XLB_PARSE_H
+#define XLB_PARSE_H
+
+#include <linux/types.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct cursor {
+	void *pos;
+	void *end;
+};
+
+struct vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+static __always_inline void cursor_init(struct cursor *c, struct xdp_md *ctx)
+{
+	c->pos = (void *)(long)ctx->data;
+	c->end = (void *)(long)ctx->data_end;
+}
+
+/* Returns a pointer to len bytes at the cursor and advances, or NULL. */
+#define CURSOR_PULL(c, type)                                      \
+	({                                                        \
+		type *__p = (type *)(c)->pos;                     \
+		if ((void *)(__p + 1) > (c)->end)                 \
+			__p = NULL;                               \
+		else                                              \
+			(c)->pos = (void *)(__p + 1);             \
+		__p;                                              \
+	})
+
+/* Ethernet plus at most one 802.1Q/802.1ad tag. Returns the inner
+ * ethertype (network order) or 0 when truncated. */
+static __always_inline __be16 parse_eth(struct cursor *c, struct ethhdr **eth)
+{
+	struct ethhdr *e = CURSOR_PULL(c, struct ethhdr);
+	if (!e)
+		return 0;
+	*eth = e;
+	__be16 proto = e->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_hdr *v = CURSOR_PULL(c, struct vlan_hdr);
+		if (!v)
+			return 0;
+		proto = v->proto;
+	}
+	return proto;
+}
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_TRUNCATED_L3,
+	PARSE_TRUNCATED_L4,
+	PARSE_FRAGMENT,
+	PARSE_OTHER_PROTO,
+};
+
+/* What the scheduler needs of a packet, in network byte order. */
+struct flow4 {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 tcp_flags; /* byte 13 of the TCP header; 0 for UDP */
+};
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+
+static __always_inline enum parse_result parse_ipv4(struct cursor *c, struct flow4 *f)
+{
+	struct iphdr *ip = CURSOR_PULL(c, struct iphdr);
+	if (!ip)
+		return PARSE_TRUNCATED_L3;
+	__u32 ihl = ip->ihl * 4;
+	if (ip->version != 4 || ihl < sizeof(*ip))
+		return PARSE_TRUNCATED_L3;
+	/* The datagram must fit in the frame (trailing padding is allowed). */
+	__u16 tot = bpf_ntohs(ip->tot_len);
+	if (tot < ihl || (void *)ip + tot > c->end)
+		return PARSE_TRUNCATED_L3;
+	f->saddr = ip->saddr;
+	f->daddr = ip->daddr;
+	f->proto = ip->protocol;
+	if (ip->frag_off & bpf_htons(0x3fff)) /* MF or a fragment offset */
+		return PARSE_FRAGMENT;
+	/* Skip options: a variable but bounded (<= 40 bytes) advance. */
+	c->pos = (void *)ip + ihl;
+
+	if (f->proto == IPPROTO_TCP) {
+		struct tcphdr *th = CURSOR_PULL(c, struct tcphdr);
+		if (!th || th->doff < 5)
+			return PARSE_TRUNCATED_L4;
+		if ((void *)th + th->doff * 4 > c->end)
+			return PARSE_TRUNCATED_L4;
+		f->sport = th->source;
+		f->dport = th->dest;
+		f->tcp_flags = ((__u8 *)th)[13];
+		return PARSE_OK;
+	}
+	if (f->proto == IPPROTO_UDP) {
+		struct udphdr *uh = CURSOR_PULL(c, struct udphdr);
+		if (!uh)
+			return PARSE_TRUNCATED_L4;
+		f->sport = uh->source;
+		f->dport = uh->dest;
+		f->tcp_flags = 0;
+		return PARSE_OK;
+	}
+	return PARSE_OTHER_PROTO;
+}
+
+#endif

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* sched.h: picking a real server for a new flow. Rings are computed in Go
+ * (package sched) and hold only available backends with weight > 0, so the
+ * datapath never has to skip entries except in wlc's scan. */
+#ifndef XLB_SCHED_H
+#define XLB_SCHED_H
+
+#include "maps.h"
+#include "hash.h"
+#include "parse.h"
+
+/* hash_seed is shared by all directors of a cluster (set from Go). */
+const volatile __u32 hash_seed = 0;
+
+static __always_inline __s64 ring_at(const struct svc_val *svc, __u32 idx)
+{
+	__u32 slot = svc->ring_off + idx;
+	__u32 *be = bpf_map_lookup_elem(&rings, &slot);
+	if (!be)
+		return -1;
+	return *be;
+}
+
+static __always_inline __s64 pick_rotating(const struct svc_val *svc)
+{
+	__u32 id = svc->id;
+	struct svc_state *st = bpf_map_lookup_elem(&svc_states, &id);
+	if (!st)
+		return -1;
+	/* One shared counter: rr alternates exactly even when flows arrive on
+	 * different CPUs. The atomic add costs only on new flows. */
+	__u64 n = __sync_fetch_and_add(&st->rr_next, 1);
+	return ring_at(svc, (__u32)(n % svc->ring_len));
+}
+
+static __always_inline __s64 pick_hashed(const struct svc_val *svc, const struct flow4 *f)
+{
+	__u32 port = (svc->flags & XLB_SVC_HASH_PORT) ? f->sport : 0;
+	/* Only client fields and the shared seed: a service id is local to
+	 * one director and would break cross-director agreement for mh. */
+	__u32 h = jhash_3words(f->saddr, port, f->proto, hash_seed);
+	return ring_at(svc, h % svc->ring_len);
+}
+
+struct wlc_ctx {
+	const struct svc_val *svc;
+	__s64 best;
+	__u64 best_overhead;
+	__u64 best_weight;
+};
+
+static long wlc_step(__u32 i, void *data)
+{
+	struct wlc_ctx *w = data;
+	__s64 id = ring_at(w->svc, i);
+	if (id < 0)
+		return 1;
+	__u32 key = (__u32)id;
+	struct backend *be = bpf_map_lookup_elem(&backends, &key);
+	struct backend_conns *bc = bpf_map_lookup_elem(&conn_counts, &key);
+	if (!be || !bc)
+		return 0;
+	if (!(be->flags & XLB_BE_AVAILABLE) || be->weight == 0)
+		return 0;
+	/* IPVS's overhead: active connections weigh 256 inactive ones. */
+	__s64 a = bc->active, in = bc->inactive;
+	__u64 overhead = (a > 0 ? (__u64)a << 8 : 0) + (in > 0 ? (__u64)in : 0);
+	/* overhead/weight < best_overhead/best_weight, without division. */
+	if (w->best < 0 || overhead * w->best_weight < w->best_overhead * be->weight) {
+		w->best = id;
+		w->best_overhead = overhead;
+		w->best_weight = be->weight;
+	}
+	return 0;
+}
+
+static __always_inline __s64 pick_wlc(const struct svc_val *svc)
+{
+	struct wlc_ctx w = { .svc = svc, .best = -1 };
+	__u32 n = svc->ring_len;
+	if (n > XLB_MAX_WLC)
+		n = XLB_MAX_WLC;
+	bpf_loop(n, wlc_step, &w, 0);
+	return w.best;
+}
+
+/* Returns a backend id, or -1 when the service has none available. */
+static __always_inline __s64 schedule(const struct svc_val *svc, const struct flow4 *f)
+{
+	if (svc->ring_len == 0)
+		return -1;
+	switch (svc->sched) {
+	case XLB_SCHED_RR:
+	case XLB_SCHED_WRR:
+		return pick_rotating(svc);
+	case XLB_SCHED_WLC:
+		return pick_wlc(svc);
+	case XLB_SCHED_SH:
+	case XLB_SCHED_MH:
+		return pick_hashed(svc, f);
+	}
+	return -1;
+}
+
+#endif

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* structs.h: map keys and values. Layouts are ABI with pinned maps across
+ * restarts: only append fields, and bump XLB_ABI_VERSION in Go when a layout
+ * changes so an upgrade refuses stale pins instead of misreading them. */
+#ifndef XLB_STRUCTS_H
+#define XLB_STRUCTS_H
+
+#include <linux/types.h>
+#include "consts.h"
+
+/* A virtual service: (VIP, port, protocol). IPv4 addresses use addr[0]
+ * with the rest zero, so one map serves both families. */
+struct svc_key {
+	__u32 addr[4];
+	__u16 port; /* network byte order */
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 family; /* 4 or 6 */
+};
+
+struct svc_val {
+	__u32 id;       /* index into per-service arrays */
+	__u32 ring_off; /* first slot of this service's ring in the rings map */
+	__u32 ring_len; /* 0: no available backend */
+	__u8 sched;     /* enum sched_kind */
+	__u8 flags;     /* enum svc_flags */
+	__u16 pad;
+	__u32 persist_sec; /* 0: no client persistence */
+	__u32 tcp_sec;
+	__u32 tcpfin_sec;
+	__u32 udp_sec;
+};
+
+/* A real server slot. A slot is never reused while connections may still
+ * point at it (the loader checks the connection table first). */
+struct backend {
+	__u8 mac[6];
+	__u8 flags;  /* enum backend_flags */
+	__u8 family;
+	__u32 weight;
+	__u32 svc_id;
+	__u32 addr[4]; /* for tunnelling and listings */
+	__u16 port;    /* host order; for listings */
+	__u16 pad;
+};
+
+/* Connection counts per backend, shared by all CPUs (atomic adds) because
+ * wlc compares them across CPUs. The loader's sweep rewrites them from the
+ * connection table, which is the source of truth. */
+struct backend_conns {
+	__s64 active;
+	__s64 inactive;
+};
+
+struct backend_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 conns;
+};
+
+struct svc_state {
+	__u64 rr_next; /* rr/wrr position, shared so rotation is exact across CPUs */
+};
+
+/* IPv4 5-tuple: 16 bytes keeps an LRU entry under 100 bytes. */
+struct conn_key4 {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct conn_val {
+	__u32 backend;
+	enum conn_state state;
+	__u64 last_seen; /* CLOCK_MONOTONIC_COARSE ns */
+};
+
+struct persist_key4 {
+	__u32 svc_id;
+	__u32 saddr;
+};
+
+struct persist_val {
+	__u32 backend;
+	__u32 pad;
+	__u64 last_seen;
+};
+
+/* The single entry of the abi map: the layout version of every pinned map.
+ * Its enum fields also put those enums in BTF so bpf2go emits them for Go. */
+struct abi_info {
+	__u32 version;
+	enum sched_kind sched;
+	enum svc_flags svc_flags;
+	enum backend_flags backend_flags;
+	enum conn_state conn_state;
+	enum stat_counter stat;
+};
+
+#endif

@@ -1,0 +1,153 @@
+// Package config holds xlb's configuration model: the native YAML file and
+// keepalived.conf both parse into these types, and Validate checks a whole
+// Config before anything is applied to the datapath.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Protocol is the layer-4 protocol of a virtual service.
+type Protocol string
+
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// Scheduler names follow ipvsadm's -s values.
+type Scheduler string
+
+const (
+	RR  Scheduler = "rr"  // round robin
+	WRR Scheduler = "wrr" // weighted round robin
+	WLC Scheduler = "wlc" // weighted least connections
+	SH  Scheduler = "sh"  // source (client IP) hash
+	MH  Scheduler = "mh"  // Maglev consistent hash
+)
+
+// Schedulers lists every scheduler xlb implements, in ipvsadm's spelling.
+var Schedulers = []Scheduler{RR, WRR, WLC, SH, MH}
+
+// Forward is the packet-forwarding method (ipvsadm -g / -i, keepalived lb_kind).
+type Forward string
+
+const (
+	DR  Forward = "dr"  // direct routing: rewrite the destination MAC only
+	TUN Forward = "tun" // IP-in-IP tunnel (datapath support arrives later)
+)
+
+// Timeouts are idle timeouts of the connection table (ipvsadm --set tcp tcpfin udp).
+type Timeouts struct {
+	TCP    time.Duration `json:"tcp"`
+	TCPFin time.Duration `json:"tcp_fin"`
+	UDP    time.Duration `json:"udp"`
+}
+
+// DefaultTimeouts are IPVS's defaults: ipvsadm --set 900 120 300.
+var DefaultTimeouts = Timeouts{TCP: 900 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}
+
+// Config is one complete, validated configuration of a director.
+type Config struct {
+	// Source is the file this config was read from (for messages).
+	Source string
+	// Timeouts apply to every service that does not set its own.
+	Timeouts Timeouts
+	// ConnTableSize is the capacity of the connection table (LRU) in flows.
+	ConnTableSize int
+	Services      []Service
+	VRRP          []VRRPInstance
+}
+
+// Service is one virtual service (ipvsadm -A, keepalived virtual_server).
+type Service struct {
+	Name      string
+	VIP       netip.Addr
+	Port      uint16
+	Protocol  Protocol
+	Scheduler Scheduler
+	Forward   Forward
+	// PersistenceTimeout > 0 sends every connection of one client IP to the
+	// same real server while the client was seen within this window (ipvsadm -p).
+	PersistenceTimeout time.Duration
+	// Timeouts override Config.Timeouts field by field where non-zero.
+	Timeouts Timeouts
+	// DelayLoop is the interval between health checks of each real server.
+	DelayLoop time.Duration
+	// ExpireNodestConn reschedules established flows of a failed or removed
+	// real server instead of keeping them on it (IPVS expire_nodest_conn).
+	ExpireNodestConn bool
+	// InhibitOnFailure sets a failed real server's weight to 0 instead of
+	// removing it (keepalived inhibit_on_failure).
+	InhibitOnFailure bool
+	// MHPort makes the mh and sh schedulers hash the client port too (ipvsadm mh-port / sh-port).
+	HashPort    bool
+	RealServers []RealServer
+	// Line is where the service is defined in Source (0 when unknown).
+	Line int
+}
+
+// RealServer is one real server of a service (ipvsadm -a, keepalived real_server).
+type RealServer struct {
+	Address netip.Addr
+	Port    uint16
+	// Weight 0 means drain: no new flows, existing flows stay.
+	Weight int
+	Check  *Check
+	Line   int
+}
+
+// CheckType is a keepalived checker kind.
+type CheckType string
+
+const (
+	TCPCheck  CheckType = "tcp"  // TCP_CHECK
+	HTTPCheck CheckType = "http" // HTTP_GET
+	MiscCheck CheckType = "misc" // MISC_CHECK
+)
+
+// Check is a real-server health check with keepalived's semantics.
+type Check struct {
+	Type CheckType
+	// ConnectIP/ConnectPort override the real server's address/port for the check.
+	ConnectIP      netip.Addr
+	ConnectPort    uint16
+	ConnectTimeout time.Duration
+	// Retry is keepalived's nb_get_retry / retry: attempts before declaring failure.
+	Retry            int
+	DelayBeforeRetry time.Duration
+	// HTTP_GET
+	Path       string
+	StatusCode int    // expected status (0 = any 2xx)
+	Digest     string // hex MD5 of the body, as keepalived's genhash prints; empty = not checked
+	// MISC_CHECK
+	Script  string
+	Timeout time.Duration
+	// Rise consecutive successes mark a down server up; Fall consecutive
+	// failed checks (each already retried Retry times) mark an up server down.
+	Rise int
+	Fall int
+	Line int
+}
+
+// VRRPInstance is a keepalived vrrp_instance.
+type VRRPInstance struct {
+	Name            string
+	State           string // MASTER or BACKUP (initial state)
+	Interface       string
+	VirtualRouterID int
+	Priority        int
+	AdvertInterval  time.Duration
+	Version         int // 2 or 3
+	Preempt         bool
+	PreemptDelay    time.Duration
+	AuthType        string // "" or "PASS"
+	AuthPass        string
+	VirtualAddrs    []netip.Addr
+	TrackInterfaces []string
+	NotifyMaster    string
+	NotifyBackup    string
+	NotifyFault     string
+	Line            int
+}

@@ -1,0 +1,273 @@
+// Package loader loads the committed XDP objects (nothing is compiled at
+// run time), sizes and pins their maps, attaches the program to an
+// interface and detaches it again. Everything above it talks to the maps
+// through package maps.
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"github.com/xlb-project/xlb/bpf"
+	"github.com/xlb-project/xlb/maps"
+	"golang.org/x/sys/unix"
+)
+
+// Mode is the XDP attach mode.
+type Mode string
+
+const (
+	Native  Mode = "native"  // in the driver: fast, needs driver support (veth has it)
+	Generic Mode = "generic" // in the stack (skb): works everywhere, slower
+	Auto    Mode = "auto"    // native, falling back to generic
+)
+
+// ParseMode checks a --xdp-mode value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Native, Generic, Auto:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown xdp mode %q (want native, generic or auto)", s)
+}
+
+// DefaultPinRoot is where pinned state lives, one directory per interface.
+const DefaultPinRoot = "/sys/fs/bpf/xlb"
+
+// Options say how to load the datapath.
+type Options struct {
+	// PinDir pins every map (and the XDP link on Attach) there, so a
+	// restarted daemon adopts the running datapath. Empty: nothing pinned.
+	PinDir string
+	// ConnTableSize and PersistTableSize size the LRU tables (flows,
+	// client templates); 0 keeps the object's default.
+	ConnTableSize    int
+	PersistTableSize int
+	// DirectorMAC is written as the source MAC of forwarded frames.
+	DirectorMAC net.HardwareAddr
+	// HashSeed seeds the sh/mh hash; directors sharing flows share it.
+	HashSeed uint32
+}
+
+// Datapath is a loaded (and maybe attached) xlb program with its maps.
+type Datapath struct {
+	objs    bpf.XlbObjects
+	Maps    *maps.Maps
+	link    link.Link
+	pinDir  string
+	ifindex int
+	mode    Mode
+	adopted bool
+}
+
+// Load loads the program and its maps, reusing pinned maps when PinDir
+// holds some of a compatible layout.
+func Load(o Options) (*Datapath, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("xlb needs root (CAP_BPF and CAP_NET_ADMIN) to load its XDP program")
+	}
+	// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise memlock limit: %w", err)
+	}
+	spec, err := bpf.LoadXlb()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded bpf object: %w", err)
+	}
+	if o.ConnTableSize > 0 {
+		spec.Maps[bpf.XlbMapConns4].MaxEntries = uint32(o.ConnTableSize)
+	}
+	if o.PersistTableSize > 0 {
+		spec.Maps[bpf.XlbMapPersist4].MaxEntries = uint32(o.PersistTableSize)
+	}
+	if len(o.DirectorMAC) == 6 {
+		var mac [6]uint8
+		copy(mac[:], o.DirectorMAC)
+		if err := spec.Variables[bpf.XlbVarDirectorMac].Set(mac); err != nil {
+			return nil, fmt.Errorf("set director mac: %w", err)
+		}
+	}
+	if err := spec.Variables[bpf.XlbVarHashSeed].Set(o.HashSeed); err != nil {
+		return nil, fmt.Errorf("set hash seed: %w", err)
+	}
+
+	opts := &ebpf.CollectionOptions{}
+	d := &Datapath{pinDir: o.PinDir}
+	if o.PinDir != "" {
+		if err := ensureBPFFS(o.PinDir); err != nil {
+			return nil, err
+		}
+		if entries, _ := os.ReadDir(o.PinDir); len(entries) > 0 {
+			d.adopted = true
+		}
+		for _, m := range spec.Maps {
+			// .rodata and friends are per-program constants, not state.
+			if !strings.HasPrefix(m.Name, ".") {
+				m.Pinning = ebpf.PinByName
+			}
+		}
+		opts.Maps.PinPath = o.PinDir
+	}
+	if err := spec.LoadAndAssign(&d.objs, opts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			// The whole log: a truncated verifier error is useless.
+			return nil, fmt.Errorf("kernel verifier rejected the xdp program:\n%+v", ve)
+		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("pinned maps in %s do not match this xlb (other layout or table size; `xlb run --cleanup` removes them): %w", o.PinDir, err)
+		}
+		return nil, fmt.Errorf("load xdp program: %w", err)
+	}
+	m, err := maps.New(&d.objs.XlbMaps)
+	if err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	d.Maps = m
+	return d, nil
+}
+
+// Adopted reports whether Load found pinned maps of an earlier run.
+func (d *Datapath) Adopted() bool { return d.adopted }
+
+// Attach attaches the program to iface. With pinning, a link left pinned
+// by an earlier run is updated in place to the new program, so packets
+// never see a moment without one (hitless restart and upgrade).
+func (d *Datapath) Attach(iface string, mode Mode) error {
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", iface, err)
+	}
+	linkPin := ""
+	if d.pinDir != "" {
+		linkPin = filepath.Join(d.pinDir, "link")
+		if l, err := link.LoadPinnedLink(linkPin, nil); err == nil {
+			info, ierr := l.Info()
+			if ierr == nil && info.XDP() != nil && int(info.XDP().Ifindex) == ifc.Index {
+				if err := l.Update(d.objs.XlbMain); err != nil {
+					l.Close()
+					return fmt.Errorf("replace program on pinned link: %w", err)
+				}
+				d.link, d.ifindex, d.mode = l, ifc.Index, mode
+				return nil
+			}
+			// A pin for another interface index (recreated interface):
+			// start afresh.
+			l.Unpin()
+			l.Close()
+		}
+	}
+	try := []Mode{mode}
+	if mode == Auto {
+		try = []Mode{Native, Generic}
+	}
+	var errs []error
+	for _, m := range try {
+		flags := link.XDPDriverMode
+		if m == Generic {
+			flags = link.XDPGenericMode
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: d.objs.XlbMain, Interface: ifc.Index, Flags: flags})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s mode: %w", m, err))
+			continue
+		}
+		if linkPin != "" {
+			if err := l.Pin(linkPin); err != nil {
+				l.Close()
+				return fmt.Errorf("pin xdp link: %w", err)
+			}
+		}
+		d.link, d.ifindex, d.mode = l, ifc.Index, m
+		return nil
+	}
+	return fmt.Errorf("attach xdp to %s: %w", iface, errors.Join(errs...))
+}
+
+// AttachedMode is the mode the program runs in (after Auto's choice).
+func (d *Datapath) AttachedMode() Mode { return d.mode }
+
+// Close releases the program. With detach, the program leaves the
+// interface and every pin is removed (a clean stop). Without, pinned state
+// stays and the datapath keeps forwarding until the next run adopts it.
+func (d *Datapath) Close(detach bool) error {
+	var errs []error
+	if d.link != nil {
+		if detach {
+			if d.pinDir != "" {
+				if err := d.link.Unpin(); err != nil {
+					errs = append(errs, fmt.Errorf("unpin link: %w", err))
+				}
+			}
+		}
+		if err := d.link.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close link: %w", err))
+		}
+	}
+	if detach && d.pinDir != "" {
+		if err := Cleanup(d.pinDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := d.objs.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Cleanup removes a pin directory: the link (detaching the program) and
+// the maps. It is what `xlb run --cleanup` does.
+func Cleanup(pinDir string) error {
+	if l, err := link.LoadPinnedLink(filepath.Join(pinDir, "link"), nil); err == nil {
+		l.Unpin()
+		l.Close()
+	}
+	if err := os.RemoveAll(pinDir); err != nil {
+		return fmt.Errorf("remove pins: %w", err)
+	}
+	return nil
+}
+
+// Run runs the program once on frame through BPF_PROG_TEST_RUN and returns
+// the XDP action and the frame as the program left it.
+func (d *Datapath) Run(frame []byte) (uint32, []byte, error) {
+	out := make([]byte, len(frame)+256)
+	ret, err := d.objs.XlbMain.Run(&ebpf.RunOptions{Data: frame, DataOut: out})
+	if err != nil {
+		return 0, nil, fmt.Errorf("test run: %w", err)
+	}
+	return ret, out, nil
+}
+
+// Bench runs the program repeat times on frame and returns ns per run as
+// the kernel measured it.
+func (d *Datapath) Bench(frame []byte, repeat uint32) (float64, error) {
+	_, dur, err := d.objs.XlbMain.Benchmark(frame, int(repeat), nil)
+	if err != nil {
+		return 0, fmt.Errorf("benchmark: %w", err)
+	}
+	return float64(dur.Nanoseconds()), nil
+}
+
+// ensureBPFFS mounts the bpf filesystem on /sys/fs/bpf when it is not
+// there yet (pins need it) and creates the pin directory.
+func ensureBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
+		if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
+			return fmt.Errorf("mount bpffs on /sys/fs/bpf: %w", err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	return nil
+}

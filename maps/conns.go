@@ -1,0 +1,231 @@
+package maps
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/xlb-project/xlb/bpf"
+)
+
+// Conns is the connection table: one entry per flow, written by the
+// datapath, expired and counted by Sweep.
+type Conns struct {
+	m *bpf.XlbMaps
+}
+
+// Conn is one flow of the connection table.
+type Conn struct {
+	Proto   uint8
+	Client  netip.AddrPort
+	VIP     netip.AddrPort
+	Backend uint32
+	Fin     bool          // FIN or RST seen from the client
+	Idle    time.Duration // since the datapath last refreshed it (1 s granularity)
+}
+
+// SweepResult is what one pass over the connection table found.
+type SweepResult struct {
+	Scanned  int
+	Expired  int
+	Active   map[uint32]int64 // per backend slot
+	Inactive map[uint32]int64
+	// Refs counts entries per backend slot, expired ones excluded: a
+	// drained slot with no refs may be reclaimed.
+	Refs map[uint32]int
+}
+
+const sweepBatch = 4096
+
+// each visits every entry of conns4, in batches where the kernel allows it.
+func (c *Conns) each(fn func(k bpf.XlbConnKey4, v bpf.XlbConnVal)) error {
+	keys := make([]bpf.XlbConnKey4, sweepBatch)
+	vals := make([]bpf.XlbConnVal, sweepBatch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := c.m.Conns4.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(keys[i], vals[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read connection table: %w", err)
+		}
+	}
+	var k bpf.XlbConnKey4
+	var v bpf.XlbConnVal
+	it := c.m.Conns4.Iterate()
+	for it.Next(&k, &v) {
+		fn(k, v)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read connection table: %w", err)
+	}
+	return nil
+}
+
+type svcTimeouts struct {
+	tcp, fin, udp, persist uint64
+}
+
+func (c *Conns) timeouts() (map[Key]svcTimeouts, map[uint32]svcTimeouts, error) {
+	byKey := map[Key]svcTimeouts{}
+	byID := map[uint32]svcTimeouts{}
+	var k bpf.XlbSvcKey
+	var v bpf.XlbSvcVal
+	it := c.m.Services.Iterate()
+	for it.Next(&k, &v) {
+		t := svcTimeouts{
+			tcp:     uint64(v.TcpSec) * 1e9,
+			fin:     uint64(v.TcpfinSec) * 1e9,
+			udp:     uint64(v.UdpSec) * 1e9,
+			persist: uint64(v.PersistSec) * 1e9,
+		}
+		byKey[keyFromBPF(k)] = t
+		byID[v.Id] = t
+	}
+	if err := it.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read services: %w", err)
+	}
+	return byKey, byID, nil
+}
+
+// Sweep deletes idle-expired flows (and flows of deleted services), expired
+// persistence templates, and rewrites the per-backend connection counts
+// from the table. The datapath keeps those counts with atomic adds on new
+// flows and on FIN/RST; idle expiry and LRU eviction happen without it
+// seeing them, so the table is the source of truth and each sweep corrects
+// the counts. Flows created during the sweep may be missed by it and are
+// counted by the next one.
+func (c *Conns) Sweep(now uint64) (SweepResult, error) {
+	res := SweepResult{Active: map[uint32]int64{}, Inactive: map[uint32]int64{}, Refs: map[uint32]int{}}
+	byKey, byID, err := c.timeouts()
+	if err != nil {
+		return res, err
+	}
+	var dead []bpf.XlbConnKey4
+	err = c.each(func(k bpf.XlbConnKey4, v bpf.XlbConnVal) {
+		res.Scanned++
+		t, ok := byKey[connService(k)]
+		limit := t.tcp
+		switch {
+		case k.Proto == protoUDP:
+			limit = t.udp
+		case v.State == bpf.XlbConnStateXLB_CONN_FIN:
+			limit = t.fin
+		}
+		if !ok || (now > v.LastSeen && now-v.LastSeen > limit) {
+			dead = append(dead, k)
+			return
+		}
+		res.Refs[v.Backend]++
+		if v.State == bpf.XlbConnStateXLB_CONN_FIN {
+			res.Inactive[v.Backend]++
+		} else {
+			res.Active[v.Backend]++
+		}
+	})
+	if err != nil {
+		return res, err
+	}
+	for _, k := range dead {
+		if err := c.m.Conns4.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return res, fmt.Errorf("expire flow: %w", err)
+		}
+		res.Expired++
+	}
+	if err := c.rewriteCounts(res); err != nil {
+		return res, err
+	}
+	return res, c.sweepPersist(now, byID)
+}
+
+func (c *Conns) rewriteCounts(res SweepResult) error {
+	var id uint32
+	var b bpf.XlbBackend
+	it := c.m.Backends.Iterate()
+	var ids []uint32
+	for it.Next(&id, &b) {
+		if b.Flags&backendInUse != 0 {
+			ids = append(ids, id)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read backends: %w", err)
+	}
+	for _, id := range ids {
+		v := bpf.XlbBackendConns{Active: res.Active[id], Inactive: res.Inactive[id]}
+		if err := c.m.ConnCounts.Update(id, v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("write connection counts: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c *Conns) sweepPersist(now uint64, byID map[uint32]svcTimeouts) error {
+	var k bpf.XlbPersistKey4
+	var v bpf.XlbPersistVal
+	var dead []bpf.XlbPersistKey4
+	it := c.m.Persist4.Iterate()
+	for it.Next(&k, &v) {
+		t, ok := byID[k.SvcId]
+		if !ok || t.persist == 0 || (now > v.LastSeen && now-v.LastSeen > t.persist) {
+			dead = append(dead, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read persistence templates: %w", err)
+	}
+	for _, k := range dead {
+		if err := c.m.Persist4.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("expire persistence template: %w", err)
+		}
+	}
+	return nil
+}
+
+// List returns up to limit flows (all when limit <= 0).
+func (c *Conns) List(now uint64, limit int) ([]Conn, error) {
+	var out []Conn
+	err := c.each(func(k bpf.XlbConnKey4, v bpf.XlbConnVal) {
+		if limit > 0 && len(out) >= limit {
+			return
+		}
+		var idle time.Duration
+		if now > v.LastSeen {
+			idle = time.Duration(now - v.LastSeen)
+		}
+		out = append(out, Conn{
+			Proto:   k.Proto,
+			Client:  netip.AddrPortFrom(addrFromWords(4, [4]uint32{k.Saddr}), ntohs(k.Sport)),
+			VIP:     netip.AddrPortFrom(addrFromWords(4, [4]uint32{k.Daddr}), ntohs(k.Dport)),
+			Backend: v.Backend,
+			Fin:     v.State == bpf.XlbConnStateXLB_CONN_FIN,
+			Idle:    idle,
+		})
+	})
+	return out, err
+}
+
+// Len counts the flows in the table.
+func (c *Conns) Len() (int, error) {
+	n := 0
+	err := c.each(func(bpf.XlbConnKey4, bpf.XlbConnVal) { n++ })
+	return n, err
+}
+
+// Capacity is the table's maximum number of flows.
+func (c *Conns) Capacity() int { return int(c.m.Conns4.MaxEntries()) }
+
+const protoUDP = 17
+
+func connService(k bpf.XlbConnKey4) Key {
+	return Key{VIP: addrFromWords(4, [4]uint32{k.Daddr}), Port: ntohs(k.Dport), Proto: k.Proto}
+}

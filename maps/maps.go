@@ -1,0 +1,150 @@
+// Package maps is the only code that reads or writes the datapath's BPF
+// maps. It exposes domain types (services, real servers, connections,
+// counters) and applies a desired configuration by diffing it against what
+// the maps hold, in an order that never exposes a half-written service to
+// the datapath.
+package maps
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+	"github.com/xlb-project/xlb/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// ABIVersion is the layout version of the pinned maps. Bump it whenever a
+// struct in bpf/structs.h or a map's meaning changes, so a restarted daemon
+// refuses incompatible pinned state instead of misreading it.
+const ABIVersion = 1
+
+// Capacities fixed by the datapath (bpf/consts.h).
+const (
+	MaxServices = 1024
+	MaxBackends = 8192
+	RingEntries = 1 << 21
+	MaxRing     = 65537
+)
+
+// Maps wraps the datapath's maps. Create it with New from the loaded objects.
+type Maps struct {
+	m        *bpf.XlbMaps
+	Services *Services
+	Conns    *Conns
+	Stats    *Stats
+}
+
+// New wraps loaded maps. It checks (or, on fresh maps, writes) the ABI
+// version, so pinned maps of an incompatible xlb are refused.
+func New(m *bpf.XlbMaps) (*Maps, error) {
+	if err := checkABI(m.Abi); err != nil {
+		return nil, err
+	}
+	return &Maps{
+		m:        m,
+		Services: &Services{m: m},
+		Conns:    &Conns{m: m},
+		Stats:    &Stats{m: m},
+	}, nil
+}
+
+// ErrIncompatible reports pinned maps written by an xlb with another layout.
+var ErrIncompatible = errors.New("pinned maps have an incompatible layout")
+
+func checkABI(abi *ebpf.Map) error {
+	var cur bpf.XlbAbiInfo
+	if err := abi.Lookup(uint32(0), &cur); err != nil {
+		return fmt.Errorf("read abi map: %w", err)
+	}
+	switch cur.Version {
+	case ABIVersion:
+		return nil
+	case 0: // fresh map
+		cur.Version = ABIVersion
+		if err := abi.Update(uint32(0), &cur, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("write abi map: %w", err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: version %d, this xlb uses %d (run `xlb run --cleanup` to start afresh)", ErrIncompatible, cur.Version, ABIVersion)
+	}
+}
+
+// Now returns the datapath clock (bpf_ktime_get_coarse_ns) in nanoseconds.
+func Now() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts)
+	return uint64(ts.Nano())
+}
+
+// Key names a virtual service.
+type Key struct {
+	VIP   netip.Addr
+	Port  uint16
+	Proto uint8 // unix.IPPROTO_TCP or IPPROTO_UDP
+}
+
+func (k Key) String() string {
+	p := "tcp"
+	if k.Proto == unix.IPPROTO_UDP {
+		p = "udp"
+	}
+	return fmt.Sprintf("%s/%s", p, netip.AddrPortFrom(k.VIP, k.Port))
+}
+
+func (k Key) bpf() bpf.XlbSvcKey {
+	var sk bpf.XlbSvcKey
+	sk.Port = htons(k.Port)
+	sk.Proto = k.Proto
+	if k.VIP.Is4() {
+		sk.Family = 4
+		b := k.VIP.As4()
+		sk.Addr[0] = ne32(b[:])
+	} else {
+		sk.Family = 6
+		b := k.VIP.As16()
+		for i := range 4 {
+			sk.Addr[i] = ne32(b[i*4:])
+		}
+	}
+	return sk
+}
+
+func keyFromBPF(sk bpf.XlbSvcKey) Key {
+	return Key{VIP: addrFromWords(sk.Family, sk.Addr), Port: ntohs(sk.Port), Proto: sk.Proto}
+}
+
+func addrFromWords(family uint8, w [4]uint32) netip.Addr {
+	if family == 4 {
+		var b [4]byte
+		putNE32(b[:], w[0])
+		return netip.AddrFrom4(b)
+	}
+	var b [16]byte
+	for i := range 4 {
+		putNE32(b[i*4:], w[i])
+	}
+	return netip.AddrFrom16(b)
+}
+
+// The datapath compares raw network-order bytes, so addresses are stored
+// as they sit in memory, not converted to host integers.
+func ne32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func putNE32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+func ntohs(v uint16) uint16 { return v<<8 | v>>8 }
+
+func macOf(b [6]uint8) net.HardwareAddr {
+	m := make(net.HardwareAddr, 6)
+	copy(m, b[:])
+	return m
+}

@@ -1,0 +1,450 @@
+package maps
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+
+	"github.com/cilium/ebpf"
+	"github.com/xlb-project/xlb/bpf"
+	"github.com/xlb-project/xlb/sched"
+)
+
+// Scheduler kinds as the datapath knows them.
+type Scheduler uint8
+
+const (
+	RR  = Scheduler(bpf.XlbSchedKindXLB_SCHED_RR)
+	WRR = Scheduler(bpf.XlbSchedKindXLB_SCHED_WRR)
+	WLC = Scheduler(bpf.XlbSchedKindXLB_SCHED_WLC)
+	SH  = Scheduler(bpf.XlbSchedKindXLB_SCHED_SH)
+	MH  = Scheduler(bpf.XlbSchedKindXLB_SCHED_MH)
+)
+
+// Service flags.
+const (
+	FlagHashPort        = uint8(bpf.XlbSvcFlagsXLB_SVC_HASH_PORT)
+	FlagExpireNodest    = uint8(bpf.XlbSvcFlagsXLB_SVC_EXPIRE_NODEST)
+	FlagExpireQuiescent = uint8(bpf.XlbSvcFlagsXLB_SVC_EXPIRE_QUIESCENT)
+	backendInUse        = uint8(bpf.XlbBackendFlagsXLB_BE_IN_USE)
+	backendAvailable    = uint8(bpf.XlbBackendFlagsXLB_BE_AVAILABLE)
+	backendConfigured   = uint8(bpf.XlbBackendFlagsXLB_BE_CONFIGURED)
+	defaultMaglevSize   = sched.MaglevSize
+	shBuckets           = 256
+)
+
+// ServiceSpec is the desired state of one virtual service.
+type ServiceSpec struct {
+	Key        Key
+	Scheduler  Scheduler
+	Flags      uint8
+	PersistSec uint32
+	TCPSec     uint32
+	TCPFinSec  uint32
+	UDPSec     uint32
+	// MaglevSize is the mh table size (prime); 0 means sched.MaglevSize.
+	MaglevSize uint64
+	// HashSeed seeds Maglev permutations; directors sharing flows share it.
+	HashSeed uint64
+	Backends []BackendSpec
+}
+
+// BackendSpec is the desired state of one real server of a service.
+type BackendSpec struct {
+	Addr   netip.AddrPort
+	MAC    net.HardwareAddr // nil while unresolved: the server takes no flows
+	Weight uint32
+	// Available is false while the health check says the server is down.
+	Available bool
+}
+
+// eligible says whether a backend may take new flows.
+func (b BackendSpec) eligible() bool { return b.Available && len(b.MAC) == 6 }
+
+// Services manages the services, backends and rings maps together: they
+// only make sense as one consistent state.
+type Services struct {
+	m *bpf.XlbMaps
+}
+
+// current is what the maps hold, rebuilt from them so a restarted daemon
+// adopts pinned state without keeping any of its own on disk.
+type current struct {
+	services map[Key]bpf.XlbSvcVal
+	backends map[uint32]bpf.XlbBackend // in-use slots
+}
+
+func (s *Services) read() (*current, error) {
+	cur := &current{services: map[Key]bpf.XlbSvcVal{}, backends: map[uint32]bpf.XlbBackend{}}
+	var k bpf.XlbSvcKey
+	var v bpf.XlbSvcVal
+	it := s.m.Services.Iterate()
+	for it.Next(&k, &v) {
+		cur.services[keyFromBPF(k)] = v
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read services: %w", err)
+	}
+	var id uint32
+	var b bpf.XlbBackend
+	bit := s.m.Backends.Iterate()
+	for bit.Next(&id, &b) {
+		if b.Flags&backendInUse != 0 {
+			cur.backends[id] = b
+		}
+	}
+	if err := bit.Err(); err != nil {
+		return nil, fmt.Errorf("read backends: %w", err)
+	}
+	return cur, nil
+}
+
+// Apply makes the maps match desired. The order keeps the datapath
+// consistent at every step: backend slots are written first, then each
+// service's new ring is written to a fresh range, then the service entry is
+// switched to it in one update, and only then are vanished services deleted
+// and vanished backends marked unavailable. Flows of unchanged real servers
+// are never touched; flows of removed ones stay on them unless the service
+// expires them (expire_nodest_conn) — the slot is reclaimed by Reclaim once
+// no connection uses it.
+func (s *Services) Apply(desired []ServiceSpec) error {
+	if err := validate(desired); err != nil {
+		return err
+	}
+	cur, err := s.read()
+	if err != nil {
+		return err
+	}
+
+	// Service ids: keep existing ones, hand out free ones lowest first.
+	usedIDs := map[uint32]bool{}
+	for _, v := range cur.services {
+		usedIDs[v.Id] = true
+	}
+	ids := map[Key]uint32{}
+	for _, d := range desired {
+		if v, ok := cur.services[d.Key]; ok {
+			ids[d.Key] = v.Id
+		}
+	}
+	for _, d := range desired {
+		if _, ok := ids[d.Key]; ok {
+			continue
+		}
+		id, ok := lowestFree(usedIDs, MaxServices)
+		if !ok {
+			return fmt.Errorf("no free service slot (max %d)", MaxServices)
+		}
+		usedIDs[id] = true
+		ids[d.Key] = id
+		// A fresh id starts its rotation at zero.
+		if err := s.m.SvcStates.Update(id, bpf.XlbSvcState{}, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("reset service state %d: %w", id, err)
+		}
+	}
+
+	// Backend slots: a (service id, address) keeps its slot.
+	type slotKey struct {
+		svc  uint32
+		addr netip.AddrPort
+	}
+	slots := map[slotKey]uint32{}
+	usedSlots := map[uint32]bool{}
+	for id, b := range cur.backends {
+		usedSlots[id] = true
+		slots[slotKey{b.SvcId, backendAddr(b)}] = id
+	}
+	wanted := map[uint32]bool{}
+	for _, d := range desired {
+		sid := ids[d.Key]
+		for _, b := range d.Backends {
+			k := slotKey{sid, b.Addr}
+			id, ok := slots[k]
+			if !ok {
+				id, ok = lowestFree(usedSlots, MaxBackends)
+				if !ok {
+					return fmt.Errorf("no free real-server slot (max %d)", MaxBackends)
+				}
+				usedSlots[id] = true
+				slots[k] = id
+				if err := s.m.ConnCounts.Update(id, bpf.XlbBackendConns{}, ebpf.UpdateAny); err != nil {
+					return fmt.Errorf("reset connection counts of slot %d: %w", id, err)
+				}
+			}
+			wanted[id] = true
+			nb := toBPFBackend(sid, b)
+			if old, ok := cur.backends[id]; !ok || old != nb {
+				if err := s.m.Backends.Update(id, nb, ebpf.UpdateAny); err != nil {
+					return fmt.Errorf("write real server %s: %w", b.Addr, err)
+				}
+			}
+		}
+	}
+
+	// Rings and service entries.
+	alloc := newRingAlloc(cur.services)
+	for _, d := range desired {
+		sid := ids[d.Key]
+		ring, err := buildRing(d, func(a netip.AddrPort) uint32 { return slots[slotKey{sid, a}] })
+		if err != nil {
+			return fmt.Errorf("service %s: %w", d.Key, err)
+		}
+		old, had := cur.services[d.Key]
+		nv := toBPFService(sid, d)
+		nv.RingLen = uint32(len(ring))
+		if had && old.RingLen == uint32(len(ring)) {
+			same, err := s.ringEquals(old.RingOff, ring)
+			if err != nil {
+				return err
+			}
+			if same {
+				nv.RingOff = old.RingOff
+				if nv != old {
+					if err := s.m.Services.Update(d.Key.bpf(), nv, ebpf.UpdateAny); err != nil {
+						return fmt.Errorf("update service %s: %w", d.Key, err)
+					}
+				}
+				continue
+			}
+		}
+		off, err := alloc.take(uint32(len(ring)))
+		if err != nil {
+			return fmt.Errorf("service %s: %w", d.Key, err)
+		}
+		if err := s.writeRing(off, ring); err != nil {
+			return err
+		}
+		nv.RingOff = off
+		if err := s.m.Services.Update(d.Key.bpf(), nv, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("update service %s: %w", d.Key, err)
+		}
+		if had {
+			alloc.release(old.RingOff, old.RingLen)
+		}
+	}
+
+	// Vanished services stop matching: their packets pass to the stack.
+	desiredKeys := map[Key]bool{}
+	for _, d := range desired {
+		desiredKeys[d.Key] = true
+	}
+	for k := range cur.services {
+		if !desiredKeys[k] {
+			if err := s.m.Services.Delete(k.bpf()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("delete service %s: %w", k, err)
+			}
+		}
+	}
+	// Vanished real servers drain: no new flows, existing ones continue
+	// (or are rescheduled by expire_nodest_conn) until Reclaim frees them.
+	for id, b := range cur.backends {
+		if wanted[id] || b.Flags&(backendAvailable|backendConfigured) == 0 {
+			continue
+		}
+		b.Flags &^= backendAvailable | backendConfigured
+		if err := s.m.Backends.Update(id, b, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("drain real server slot %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// Reclaim frees drained backend slots that no connection references any
+// more (refs from Conns.Sweep), so a reused slot can never inherit flows.
+func (s *Services) Reclaim(refs map[uint32]int) (int, error) {
+	cur, err := s.read()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for id, b := range cur.backends {
+		if b.Flags&backendConfigured != 0 || refs[id] > 0 {
+			continue
+		}
+		if err := s.m.Backends.Update(id, bpf.XlbBackend{}, ebpf.UpdateAny); err != nil {
+			return n, fmt.Errorf("free real server slot %d: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (s *Services) ringEquals(off uint32, ring []uint32) (bool, error) {
+	for i, want := range ring {
+		var got uint32
+		if err := s.m.Rings.Lookup(off+uint32(i), &got); err != nil {
+			return false, fmt.Errorf("read ring: %w", err)
+		}
+		if got != want {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (s *Services) writeRing(off uint32, ring []uint32) error {
+	if len(ring) == 0 {
+		return nil
+	}
+	keys := make([]uint32, len(ring))
+	for i := range ring {
+		keys[i] = off + uint32(i)
+	}
+	if _, err := s.m.Rings.BatchUpdate(keys, ring, nil); err != nil {
+		// Older kernels lack batch ops on arrays: fall back to single updates.
+		for i := range ring {
+			if err := s.m.Rings.Update(keys[i], ring[i], ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("write ring: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func buildRing(d ServiceSpec, slotOf func(netip.AddrPort) uint32) ([]uint32, error) {
+	var bs []sched.Backend
+	for _, b := range d.Backends {
+		if !b.eligible() {
+			continue
+		}
+		bs = append(bs, sched.Backend{ID: slotOf(b.Addr), Key: b.Addr.String(), Weight: int(b.Weight)})
+	}
+	switch d.Scheduler {
+	case RR:
+		return sched.RR(bs), nil
+	case WRR:
+		return sched.WRR(bs), nil
+	case WLC:
+		return sched.WLC(bs), nil
+	case SH:
+		return sched.SH(bs, shBuckets), nil
+	case MH:
+		size := d.MaglevSize
+		if size == 0 {
+			size = defaultMaglevSize
+		}
+		return sched.Maglev(bs, size, d.HashSeed)
+	}
+	return nil, fmt.Errorf("unknown scheduler %d", d.Scheduler)
+}
+
+func validate(desired []ServiceSpec) error {
+	seen := map[Key]bool{}
+	for _, d := range desired {
+		if seen[d.Key] {
+			return fmt.Errorf("service %s given twice", d.Key)
+		}
+		seen[d.Key] = true
+		addrs := map[netip.AddrPort]bool{}
+		for _, b := range d.Backends {
+			if addrs[b.Addr] {
+				return fmt.Errorf("service %s: real server %s given twice", d.Key, b.Addr)
+			}
+			addrs[b.Addr] = true
+			if b.MAC != nil && len(b.MAC) != 6 {
+				return fmt.Errorf("service %s: real server %s: bad MAC %s", d.Key, b.Addr, b.MAC)
+			}
+		}
+		if d.MaglevSize > MaxRing {
+			return fmt.Errorf("service %s: maglev size %d above %d", d.Key, d.MaglevSize, MaxRing)
+		}
+	}
+	return nil
+}
+
+func toBPFService(id uint32, d ServiceSpec) bpf.XlbSvcVal {
+	return bpf.XlbSvcVal{
+		Id:         id,
+		Sched:      uint8(d.Scheduler),
+		Flags:      d.Flags,
+		PersistSec: d.PersistSec,
+		TcpSec:     d.TCPSec,
+		TcpfinSec:  d.TCPFinSec,
+		UdpSec:     d.UDPSec,
+	}
+}
+
+func toBPFBackend(svcID uint32, b BackendSpec) bpf.XlbBackend {
+	nb := bpf.XlbBackend{Flags: backendInUse | backendConfigured, Weight: b.Weight, SvcId: svcID, Port: b.Addr.Port()}
+	if b.eligible() {
+		nb.Flags |= backendAvailable
+		copy(nb.Mac[:], b.MAC)
+	} else if len(b.MAC) == 6 {
+		// Known MAC but down: existing flows still need it.
+		copy(nb.Mac[:], b.MAC)
+	}
+	ip := b.Addr.Addr()
+	if ip.Is4() {
+		nb.Family = 4
+		a := ip.As4()
+		nb.Addr[0] = ne32(a[:])
+	} else {
+		nb.Family = 6
+		a := ip.As16()
+		for i := range 4 {
+			nb.Addr[i] = ne32(a[i*4:])
+		}
+	}
+	return nb
+}
+
+func backendAddr(b bpf.XlbBackend) netip.AddrPort {
+	return netip.AddrPortFrom(addrFromWords(b.Family, b.Addr), b.Port)
+}
+
+func lowestFree(used map[uint32]bool, max uint32) (uint32, bool) {
+	for i := uint32(0); i < max; i++ {
+		if !used[i] {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// ringAlloc hands out ranges of the flat rings map. Its state is derived
+// from the services map every Apply, so it survives restarts for free.
+type ringAlloc struct {
+	used [][2]uint32 // sorted [off, end)
+}
+
+func newRingAlloc(svcs map[Key]bpf.XlbSvcVal) *ringAlloc {
+	a := &ringAlloc{}
+	for _, v := range svcs {
+		if v.RingLen > 0 {
+			a.used = append(a.used, [2]uint32{v.RingOff, v.RingOff + v.RingLen})
+		}
+	}
+	sort.Slice(a.used, func(i, j int) bool { return a.used[i][0] < a.used[j][0] })
+	return a
+}
+
+func (a *ringAlloc) take(n uint32) (uint32, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	var off uint32
+	for i, r := range a.used {
+		if r[0]-off >= n {
+			a.used = slices.Insert(a.used, i, [2]uint32{off, off + n})
+			return off, nil
+		}
+		off = max(off, r[1])
+	}
+	if RingEntries-off < n {
+		return 0, fmt.Errorf("rings map full: %d entries needed", n)
+	}
+	a.used = append(a.used, [2]uint32{off, off + n})
+	return off, nil
+}
+
+func (a *ringAlloc) release(off, n uint32) {
+	for i, r := range a.used {
+		if r[0] == off && r[1] == off+n {
+			a.used = slices.Delete(a.used, i, i+1)
+			return
+		}
+	}
+}
