@@ -1,0 +1,313 @@
+// Package health checks real servers the way keepalived's checkers do
+// (TCP_CHECK, HTTP_GET, MISC_CHECK) and reports up/down transitions.
+//
+// Semantics, following keepalived:
+//
+//   - One goroutine per target, so a slow or hanging server never delays the
+//     checks of another.
+//   - A new target starts DOWN ("alpha" mode) and goes up after Rise
+//     consecutive successful checks. A target without a check (Check.Type "")
+//     is always up and reported up once when it starts.
+//   - A check is one attempt plus up to Retry further attempts, each after
+//     DelayBeforeRetry; the check fails only when every attempt fails. Fall
+//     consecutive failed checks take an up target down.
+//   - The next check starts DelayLoop after the previous one finished (as
+//     keepalived re-arms its timer on completion); the first check of a new
+//     target runs immediately, so servers come up quickly at startup.
+//
+// The checkers:
+//
+//   - TCP_CHECK connects to ConnectIP:ConnectPort (default: the real
+//     server's address and port) within ConnectTimeout and closes at once.
+//   - HTTP_GET sends "GET Path" (default "/") to the same address with that
+//     address as Host header, a fresh connection per attempt, no proxy, no
+//     redirects followed and no compression; ConnectTimeout bounds the whole
+//     exchange including the body. It succeeds when the status equals
+//     StatusCode, or is any 2xx when StatusCode is 0, and, if Digest is set,
+//     the hex MD5 of the body (as keepalived's genhash prints it; case is
+//     ignored) matches. At most 1 MiB of body is read; a larger body fails
+//     a digest check.
+//   - MISC_CHECK runs Script with /bin/sh -c in its own process group; exit
+//     0 is success. At Timeout (default DelayLoop) the whole group is killed
+//     with SIGKILL, and so are processes the script leaves behind when it
+//     exits. Only the first 256 bytes of its output are kept, for the reason.
+//
+// A check that cannot be built (unknown type, bad digest, no port, ...) fails
+// every time with that error, so the server stays down and Status says why.
+//
+// Detection bound: a server that stops answering at time t is reported down no
+// later than t + Target.DetectionBound(), where
+//
+//	DetectionBound = Fall × (DelayLoop + (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry)
+//
+// and AttemptTimeout is ConnectTimeout (TCP_CHECK, HTTP_GET) or Timeout
+// (MISC_CHECK). Why: the last successful check ended at or before t; the next
+// check starts at most DelayLoop later and, every attempt failing, ends at most
+// (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry after it started; each of
+// the Fall failed checks needed costs at most that much again. The bound
+// excludes scheduling jitter and the time onChange itself takes.
+package health
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+)
+
+// Target is one real server to check.
+type Target struct {
+	// Key is the stable identity of the target, e.g.
+	// "tcp/192.168.101.100:80/192.168.101.3:80"; events and Status use it.
+	Key string
+	// Addr is the real server; checks connect here unless Check overrides it.
+	Addr netip.AddrPort
+	// Check is the health check; Type "" means none (always up).
+	Check config.Check
+	// DelayLoop is the pause between the end of one check and the start of
+	// the next (keepalived delay_loop); <= 0 means config.DefaultDelayLoop.
+	DelayLoop time.Duration
+}
+
+// Event reports a transition of a target between up and down.
+type Event struct {
+	Key string
+	Up  bool
+	// Reason says why: the last error for a down event, what succeeded for an up one.
+	Reason string
+	// Latency is the duration of the last attempt of the check that caused
+	// the transition (0 for a target without a check).
+	Latency time.Duration
+}
+
+// Status is the current health of one target.
+type Status struct {
+	Up bool
+	// LastErr is the error of the last check, "" when it succeeded.
+	LastErr string
+	// LastLatency is the duration of the last attempt of the last check: the
+	// response time when it succeeded, the time to fail when it did not.
+	LastLatency time.Duration
+	// LastCheck is when the last check finished (zero before the first).
+	LastCheck time.Time
+	// Checks counts finished checks and Failures the failed ones; a check
+	// counts once however many attempts (retries) it took.
+	Checks, Failures uint64
+}
+
+// Manager runs one checker per target and reports transitions to onChange.
+//
+// onChange is called from a single goroutine of the Manager, one event at a
+// time, in the order the transitions happened, and never with a lock held
+// that Update, Status or Snapshot need: a slow onChange delays only the
+// delivery of later events, never checking or Update. If events pile up while
+// onChange is busy, only the newest one per key is kept (the consumer needs
+// the current state, not the history; transitions are logged anyway), so the
+// queue is bounded by the number of targets. An event may arrive for a key
+// shortly after an Update removed it; consumers should ignore unknown keys.
+type Manager struct {
+	log      *slog.Logger
+	onChange func(Event)
+
+	// mu guards everything below. It is also held while a checker records a
+	// result, so the state a replaced checker hands over (see Update) and
+	// the events it queued are always consistent.
+	mu       sync.Mutex
+	checkers map[string]*checker
+	closed   bool
+	queue    []string         // keys with a pending event, in order
+	pending  map[string]Event // newest undelivered event per key
+
+	wake chan struct{} // poked when queue grows; capacity 1
+	done chan struct{} // closed by Close
+	wg   sync.WaitGroup
+}
+
+// NewManager returns a Manager with no targets. onChange may be nil. log may
+// be nil (then slog.Default is used).
+func NewManager(log *slog.Logger, onChange func(Event)) *Manager {
+	if log == nil {
+		log = slog.Default()
+	}
+	m := &Manager{
+		log:      log,
+		onChange: onChange,
+		checkers: make(map[string]*checker),
+		pending:  make(map[string]Event),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	m.wg.Add(1)
+	go m.dispatch()
+	return m
+}
+
+// Update makes targets the complete set of checked targets. New keys start a
+// checker (down, see the package comment); keys no longer present are
+// stopped; targets whose definition changed are restarted with fresh
+// counters but keep their up/down state, so a reload that only tunes a check
+// does not take a healthy server out of service; unchanged targets keep
+// running untouched. Update never waits for a checker or for onChange. When
+// targets holds a key twice, the last one wins. Update after Close does nothing.
+func (m *Manager) Update(targets []Target) {
+	want := make(map[string]Target, len(targets))
+	for _, t := range targets {
+		if t.Key == "" {
+			m.log.Warn("health: ignoring target without key", "addr", t.Addr)
+			continue
+		}
+		if _, dup := want[t.Key]; dup {
+			m.log.Warn("health: duplicate target key, the last one wins", "key", t.Key)
+		}
+		want[t.Key] = t
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	for key, c := range m.checkers {
+		if _, ok := want[key]; !ok {
+			m.stopLocked(c)
+			delete(m.checkers, key)
+			// The consumer has dropped the key; a pending event would only
+			// confuse it.
+			delete(m.pending, key)
+			m.log.Info("health: stopped checking", "key", key)
+		}
+	}
+	for key, t := range want {
+		old, exists := m.checkers[key]
+		if exists && sameTarget(old.target, t) {
+			continue
+		}
+		up := false
+		if exists {
+			m.stopLocked(old)
+			up = old.st.Up
+		}
+		c := newChecker(m, t, up)
+		m.checkers[key] = c
+		m.wg.Add(1)
+		go c.run()
+		if exists {
+			m.log.Info("health: restarted changed check", "key", key, "up", up)
+		} else {
+			m.log.Info("health: started checking", "key", key, "type", string(t.Check.Type), "addr", t.Addr)
+		}
+	}
+}
+
+// sameTarget reports whether two targets check the same thing the same way.
+// The config line is not part of that: editing comments above a real server
+// must not restart its checker.
+func sameTarget(a, b Target) bool {
+	a.Check.Line, b.Check.Line = 0, 0
+	return a == b
+}
+
+// stopLocked cancels c without waiting for it; m.mu must be held. Once
+// stopped, c records nothing more, so a result that was in flight cannot
+// overwrite the state handed to its successor.
+func (m *Manager) stopLocked(c *checker) {
+	c.stopped = true
+	c.cancel()
+}
+
+// Status returns the health of the target with key.
+func (m *Manager) Status(key string) (Status, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.checkers[key]
+	if !ok {
+		return Status{}, false
+	}
+	return c.st, true
+}
+
+// Snapshot returns the health of every target, by key.
+func (m *Manager) Snapshot() map[string]Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]Status, len(m.checkers))
+	for k, c := range m.checkers {
+		out[k] = c.st
+	}
+	return out
+}
+
+// Close stops every checker (killing running MISC_CHECK scripts) and waits for
+// them and for an onChange call in progress; no event is delivered after
+// Close returns. onChange must therefore neither call Close nor wait for the
+// goroutine calling it. Close is idempotent.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	for key, c := range m.checkers {
+		m.stopLocked(c)
+		delete(m.checkers, key)
+	}
+	m.queue, m.pending = nil, map[string]Event{}
+	m.mu.Unlock()
+	close(m.done)
+	m.wg.Wait()
+}
+
+// enqueueLocked queues ev for onChange, replacing an undelivered event of the
+// same key in place; m.mu must be held.
+func (m *Manager) enqueueLocked(ev Event) {
+	if m.onChange == nil {
+		return
+	}
+	if _, ok := m.pending[ev.Key]; !ok {
+		m.queue = append(m.queue, ev.Key)
+	}
+	m.pending[ev.Key] = ev
+	select {
+	case m.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// dispatch delivers queued events to onChange until Close.
+func (m *Manager) dispatch() {
+	defer m.wg.Done()
+	for {
+		select {
+		case <-m.done:
+			return
+		case <-m.wake:
+		}
+		for {
+			ev, ok := m.next()
+			if !ok {
+				break
+			}
+			m.onChange(ev)
+		}
+	}
+}
+
+// next pops the oldest pending event; false when there is none or the
+// Manager is closed.
+func (m *Manager) next() (Event, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for len(m.queue) > 0 && !m.closed {
+		key := m.queue[0]
+		m.queue = m.queue[1:]
+		// A key removed by Update leaves a stale entry in queue; skip it.
+		if ev, ok := m.pending[key]; ok {
+			delete(m.pending, key)
+			return ev, true
+		}
+	}
+	return Event{}, false
+}

@@ -1,0 +1,593 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+)
+
+func newTestManager(t *testing.T, rec *recorder) *Manager {
+	m := NewManager(testLogger(t), rec.onChange)
+	t.Cleanup(m.Close)
+	return m
+}
+
+func tcpTarget(key string, addr netip.AddrPort) Target {
+	return Target{
+		Key:       key,
+		Addr:      addr,
+		DelayLoop: 50 * time.Millisecond,
+		Check: config.Check{
+			Type:             config.TCPCheck,
+			ConnectTimeout:   100 * time.Millisecond,
+			Retry:            2,
+			DelayBeforeRetry: 20 * time.Millisecond,
+			Rise:             1,
+			Fall:             1,
+		},
+	}
+}
+
+func TestDetectionBoundFormula(t *testing.T) {
+	tg := Target{DelayLoop: 6 * time.Second, Check: config.Check{
+		Type: config.TCPCheck, ConnectTimeout: 3 * time.Second, Retry: 3, DelayBeforeRetry: 3 * time.Second, Fall: 2,
+	}}
+	// 2 × (6 + 4×3 + 3×3) s, the SYSTEM.md example with fall 2.
+	if got, want := tg.DetectionBound(), 54*time.Second; got != want {
+		t.Errorf("tcp bound = %v, want %v", got, want)
+	}
+	misc := Target{DelayLoop: 10 * time.Second, Check: config.Check{Type: config.MiscCheck, ConnectTimeout: time.Hour}}
+	// Timeout unset: defaults to delay_loop; ConnectTimeout is irrelevant.
+	if got, want := misc.DetectionBound(), 20*time.Second; got != want {
+		t.Errorf("misc bound = %v, want %v", got, want)
+	}
+	if got := (Target{}).DetectionBound(); got != 0 {
+		t.Errorf("no-check bound = %v, want 0", got)
+	}
+}
+
+// A TCP server goes up, dies and comes back; death is noticed within the
+// documented bound, and only after the retries were made.
+func TestTCPUpDownUp(t *testing.T) {
+	srv := newTCPServer(t)
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	tg := tcpTarget("tcp/a", srv.addr)
+	m.Update([]Target{tg})
+	rec.wait(t, tg.Key, true, time.Second)
+
+	srv.stop()
+	dead := time.Now()
+	ev := rec.wait(t, tg.Key, false, tg.DetectionBound()+slack)
+	took := ev.at.Sub(dead)
+	t.Logf("down after %v (bound %v): %s", took, tg.DetectionBound(), ev.Reason)
+	if took > tg.DetectionBound()+slack {
+		t.Errorf("down after %v, bound %v", took, tg.DetectionBound())
+	}
+	// Refused connections fail at once, so the check takes at least the
+	// pauses between its Retry+1 attempts.
+	if min := time.Duration(tg.Check.Retry) * tg.Check.DelayBeforeRetry; took < min {
+		t.Errorf("down after %v, before %d retries could be made (%v)", took, tg.Check.Retry, min)
+	}
+	if !strings.Contains(ev.Reason, "3 attempts failed") || !strings.Contains(ev.Reason, "refused") {
+		t.Errorf("reason %q does not name the attempts and the refusal", ev.Reason)
+	}
+	st, ok := m.Status(tg.Key)
+	if !ok || st.Up || st.Failures == 0 || st.LastErr == "" {
+		t.Errorf("status after down = %+v, %v", st, ok)
+	}
+
+	srv.start()
+	back := time.Now()
+	ev = rec.wait(t, tg.Key, true, tg.DelayLoop+tg.Check.ConnectTimeout+slack)
+	t.Logf("up again after %v", ev.at.Sub(back))
+	st, _ = m.Status(tg.Key)
+	if !st.Up || st.LastErr != "" || st.LastCheck.IsZero() || st.LastLatency <= 0 {
+		t.Errorf("status after up = %+v", st)
+	}
+}
+
+// A server that hangs (accepts, never answers) is cut by ConnectTimeout on
+// every attempt; with Fall 2 the detection time lies between the time the
+// timeouts alone take and the documented bound.
+func TestDetectionBoundHungServer(t *testing.T) {
+	srv := newHTTPServer(t)
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	tg := Target{Key: "http/hang", Addr: srv.addr, DelayLoop: 50 * time.Millisecond, Check: config.Check{
+		Type: config.HTTPCheck, Path: "/", ConnectTimeout: 150 * time.Millisecond,
+		Retry: 1, DelayBeforeRetry: 30 * time.Millisecond, Rise: 1, Fall: 2,
+	}}
+	m.Update([]Target{tg})
+	rec.wait(t, tg.Key, true, time.Second)
+
+	srv.set(0, "", true)
+	hung := time.Now()
+	ev := rec.wait(t, tg.Key, false, tg.DetectionBound()+slack)
+	took := ev.at.Sub(hung)
+	bound := tg.DetectionBound() // 2 × (50 + 2×150 + 30) ms = 760ms
+	t.Logf("down after %v (bound %v): %s", took, bound, ev.Reason)
+	if took > bound+slack {
+		t.Errorf("down after %v, bound %v", took, bound)
+	}
+	// Fall checks of Retry+1 timed-out attempts each cannot be faster.
+	if min := time.Duration(tg.Check.Fall*(tg.Check.Retry+1)) * tg.Check.ConnectTimeout; took < min {
+		t.Errorf("down after %v, faster than %v of timeouts", took, min)
+	}
+	if !strings.Contains(ev.Reason, "2 consecutive checks failed") || !strings.Contains(ev.Reason, "no complete answer within 150ms") {
+		t.Errorf("reason %q", ev.Reason)
+	}
+}
+
+func TestHTTPStatus(t *testing.T) {
+	srv := newHTTPServer(t)
+	cases := []struct {
+		serve, want int
+		ok          bool
+	}{
+		{200, 0, true},
+		{204, 0, true},  // 0 accepts any 2xx
+		{500, 0, false}, // ...and nothing else
+		{301, 0, false}, // redirects are not followed
+		{200, 200, true},
+		{204, 200, false},
+		{500, 500, true},
+		{301, 301, true},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("serve%d_want%d", c.serve, c.want), func(t *testing.T) {
+			srv.set(c.serve, "x", false)
+			err := probeOnce(t, Target{Addr: srv.addr, Check: config.Check{
+				Type: config.HTTPCheck, Path: "/health", StatusCode: c.want, ConnectTimeout: time.Second,
+			}})
+			if (err == nil) != c.ok {
+				t.Fatalf("probe = %v, want ok=%v", err, c.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), fmt.Sprintf("status %d", c.serve)) {
+				t.Errorf("error %q does not name the status", err)
+			}
+		})
+	}
+}
+
+// probeOnce runs a single attempt of t's check, as the checker would.
+func probeOnce(t *testing.T, tg Target) error {
+	t.Helper()
+	p := paramsOf(tg)
+	pr, err := newProber(tg, p)
+	if err != nil {
+		t.Fatalf("newProber: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.attemptTimeout)
+	defer cancel()
+	return pr.probe(ctx)
+}
+
+func TestHTTPDigest(t *testing.T) {
+	srv := newHTTPServer(t)
+	srv.set(200, "hello", false)
+	const helloMD5 = "5d41402abc4b2a76b9719d911017c592" // genhash / md5sum of "hello"
+	check := func(digest string) error {
+		return probeOnce(t, Target{Addr: srv.addr, Check: config.Check{
+			Type: config.HTTPCheck, Path: "/", Digest: digest, ConnectTimeout: time.Second,
+		}})
+	}
+	if err := check(helloMD5); err != nil {
+		t.Errorf("matching digest: %v", err)
+	}
+	if err := check(strings.ToUpper(helloMD5)); err != nil {
+		t.Errorf("matching upper-case digest: %v", err)
+	}
+	err := check("00000000000000000000000000000000")
+	if err == nil || !strings.Contains(err.Error(), "digest "+helloMD5) {
+		t.Errorf("mismatching digest: %v", err)
+	}
+	// A body over the limit cannot be digested and fails.
+	srv.set(200, strings.Repeat("a", maxBody+1), false)
+	if err := check(helloMD5); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized body: %v", err)
+	}
+	// A malformed digest is a configuration error found before any check.
+	if _, err := newProber(Target{Addr: srv.addr, Check: config.Check{Type: config.HTTPCheck, Digest: "xyz"}}, params{}); err == nil {
+		t.Error("malformed digest accepted")
+	}
+}
+
+// A server that accepts but never answers is cut by ConnectTimeout, both for
+// the headers and, when a digest needs it, for a body that stalls.
+func TestHTTPSilentServerCutByConnectTimeout(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	addr := silentServer(t)
+	start := time.Now()
+	err := probeOnce(t, Target{Addr: addr, Check: config.Check{Type: config.HTTPCheck, ConnectTimeout: timeout}})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "no complete answer within 200ms") {
+		t.Errorf("probe of silent server = %v", err)
+	}
+	if took < timeout || took > timeout+slack {
+		t.Errorf("probe took %v, want about %v", took, timeout)
+	}
+
+	// Headers at once, then a body that never finishes.
+	stall := make(chan struct{})
+	t.Cleanup(func() { close(stall) })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-stall:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	start = time.Now()
+	err = probeOnce(t, Target{Addr: netip.MustParseAddrPort(srv.Listener.Addr().String()), Check: config.Check{
+		Type: config.HTTPCheck, ConnectTimeout: timeout, Digest: "5d41402abc4b2a76b9719d911017c592",
+	}})
+	took = time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "no complete answer within 200ms") {
+		t.Errorf("probe of stalling body = %v", err)
+	}
+	if took < timeout || took > timeout+slack {
+		t.Errorf("probe took %v, want about %v", took, timeout)
+	}
+}
+
+func TestTCPConnectCheckOverrides(t *testing.T) {
+	srv := newTCPServer(t)
+	// The real server's own port is closed; connect_port points at the listener.
+	closed := newTCPServer(t)
+	closed.stop()
+	tg := Target{Addr: closed.addr, Check: config.Check{
+		Type: config.TCPCheck, ConnectTimeout: time.Second,
+		ConnectIP: srv.addr.Addr(), ConnectPort: srv.addr.Port(),
+	}}
+	if err := probeOnce(t, tg); err != nil {
+		t.Errorf("connect_port override: %v", err)
+	}
+	tg.Check.ConnectPort = 0
+	if err := probeOnce(t, tg); err == nil {
+		t.Error("check of closed port succeeded")
+	}
+}
+
+func TestMiscExitStatus(t *testing.T) {
+	misc := func(script string) error {
+		return probeOnce(t, Target{Check: config.Check{Type: config.MiscCheck, Script: script, Timeout: 5 * time.Second}})
+	}
+	if err := misc("exit 0"); err != nil {
+		t.Errorf("exit 0: %v", err)
+	}
+	err := misc("echo broken >&2; exit 3")
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "broken") {
+		t.Errorf("exit 3: %v", err)
+	}
+	// Output beyond the kept prefix is drained, so a chatty script neither
+	// blocks on its pipe nor bloats the reason.
+	err = misc("head -c 1000000 /dev/zero | tr '\\0' x; exit 1")
+	if err == nil || len(err.Error()) > maxScriptOutput+100 {
+		t.Errorf("chatty script: %.200v", err)
+	}
+}
+
+// A hanging script is killed with its whole process group at Timeout.
+func TestMiscTimeoutKillsProcessGroup(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	const timeout = 300 * time.Millisecond
+	start := time.Now()
+	err := probeOnce(t, Target{Check: config.Check{
+		Type: config.MiscCheck, Timeout: timeout,
+		Script: fmt.Sprintf("echo $$ > %s; sleep 100", pidFile),
+	}})
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "killed after timeout 300ms") {
+		t.Errorf("hanging script: %v", err)
+	}
+	if took < timeout || took > timeout+slack {
+		t.Errorf("hanging script took %v, want about %v", took, timeout)
+	}
+	pgid := readPID(t, pidFile)
+	eventually(t, 2*time.Second, "sleep of the timed-out script is gone", func() bool { return !groupAlive(t, pgid) })
+}
+
+// Children a script leaves behind are killed when it exits.
+func TestMiscKillsLeftoverChildren(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	err := probeOnce(t, Target{Check: config.Check{
+		Type: config.MiscCheck, Timeout: 5 * time.Second,
+		// The background sleep must not hold the output pipe, or the check
+		// would wait scriptPipeGrace for it.
+		Script: fmt.Sprintf("sleep 100 >/dev/null 2>&1 & echo $$ > %s; exit 0", pidFile),
+	}})
+	if err != nil {
+		t.Errorf("script: %v", err)
+	}
+	pgid := readPID(t, pidFile)
+	eventually(t, 2*time.Second, "leftover sleep is gone", func() bool { return !groupAlive(t, pgid) })
+}
+
+// MISC_CHECK through the Manager: up on exit 0, down on exit 1.
+func TestMiscUpDown(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "healthy")
+	if err := os.WriteFile(flag, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	tg := Target{Key: "misc/a", DelayLoop: 50 * time.Millisecond, Check: config.Check{
+		Type: config.MiscCheck, Script: "test -e " + flag, Timeout: time.Second, Rise: 1, Fall: 1,
+	}}
+	m.Update([]Target{tg})
+	rec.wait(t, tg.Key, true, 2*time.Second)
+	if err := os.Remove(flag); err != nil {
+		t.Fatal(err)
+	}
+	ev := rec.wait(t, tg.Key, false, 2*time.Second)
+	if !strings.Contains(ev.Reason, "exit status 1") {
+		t.Errorf("reason %q", ev.Reason)
+	}
+}
+
+// Rise and Fall count whole checks: up after exactly Rise successful
+// requests (starting down), down after exactly Fall checks of Retry+1
+// failed requests each.
+func TestRiseFallAlpha(t *testing.T) {
+	srv := newHTTPServer(t)
+	rec := newRecorder()
+	var hitsAtEvent atomic.Int64
+	rec.hook = func(Event) { hitsAtEvent.Store(int64(srv.hitCount())) }
+	m := newTestManager(t, rec)
+	tg := Target{Key: "http/rf", Addr: srv.addr, DelayLoop: 40 * time.Millisecond, Check: config.Check{
+		Type: config.HTTPCheck, Path: "/", ConnectTimeout: time.Second,
+		Retry: 1, DelayBeforeRetry: 5 * time.Millisecond, Rise: 3, Fall: 2,
+	}}
+	m.Update([]Target{tg})
+	// Alpha: a new target is down until Rise checks passed, healthy or not.
+	if st, ok := m.Status(tg.Key); !ok || st.Up {
+		t.Fatalf("new target status %+v, %v; want down", st, ok)
+	}
+	rec.wait(t, tg.Key, true, 2*time.Second)
+	if got := hitsAtEvent.Load(); got != 3 {
+		t.Errorf("up after %d successful checks, want rise=3", got)
+	}
+
+	srv.set(500, "", false)
+	ev := rec.wait(t, tg.Key, false, 2*time.Second)
+	if got := hitsAtEvent.Load(); got != 4 {
+		t.Errorf("down after %d failed requests, want fall×(retry+1) = 4", got)
+	}
+	if !strings.Contains(ev.Reason, "2 consecutive checks failed") {
+		t.Errorf("reason %q", ev.Reason)
+	}
+
+	srv.set(200, "ok", false)
+	rec.wait(t, tg.Key, true, 2*time.Second)
+	if got := hitsAtEvent.Load(); got != 3 {
+		t.Errorf("up again after %d successful checks, want rise=3", got)
+	}
+
+	// One failed check (both attempts) is not enough to fall.
+	srv.set(500, "", false)
+	eventually(t, 2*time.Second, "two failed requests", func() bool { return srv.hitCount() >= 2 })
+	srv.set(200, "ok", false)
+	rec.none(t, tg.Key, 5*tg.DelayLoop)
+	st, _ := m.Status(tg.Key)
+	if !st.Up || st.Failures == 0 || st.Checks < st.Failures {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestNoCheckAlwaysUp(t *testing.T) {
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	tg := Target{Key: "none", Addr: netip.MustParseAddrPort("127.0.0.1:1")}
+	m.Update([]Target{tg})
+	ev := rec.wait(t, tg.Key, true, time.Second)
+	if ev.Reason != "no health check configured" {
+		t.Errorf("reason %q", ev.Reason)
+	}
+	m.Update([]Target{tg})
+	rec.none(t, tg.Key, 100*time.Millisecond)
+	if st, ok := m.Status(tg.Key); !ok || !st.Up || st.Checks != 0 {
+		t.Errorf("status %+v, %v", st, ok)
+	}
+}
+
+// Update leaves unchanged targets running with their state, stops removed
+// ones, and restarts changed ones without losing their up state.
+func TestUpdateKeepsStopsRestarts(t *testing.T) {
+	a, b := newTCPServer(t), newTCPServer(t)
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	ta, tb := tcpTarget("a", a.addr), tcpTarget("b", b.addr)
+
+	m.Update([]Target{ta})
+	rec.wait(t, ta.Key, true, time.Second)
+	eventually(t, time.Second, "a checked a few times", func() bool {
+		st, _ := m.Status(ta.Key)
+		return st.Checks >= 3
+	})
+	before, _ := m.Status(ta.Key)
+
+	ta.Check.Line = 42 // moved in the file: not a change
+	m.Update([]Target{ta, tb})
+	rec.wait(t, tb.Key, true, time.Second)
+	after, ok := m.Status(ta.Key)
+	if !ok || !after.Up || after.Checks < before.Checks {
+		t.Errorf("unchanged target lost its state: before %+v, after %+v", before, after)
+	}
+	if st, _ := m.Status(tb.Key); !st.Up {
+		t.Errorf("b status %+v", st)
+	}
+
+	// Remove a: its checker stops connecting.
+	m.Update([]Target{tb})
+	if _, ok := m.Status(ta.Key); ok {
+		t.Error("removed target still has a status")
+	}
+	if _, ok := m.Snapshot()[ta.Key]; ok || len(m.Snapshot()) != 1 {
+		t.Errorf("snapshot %v", m.Snapshot())
+	}
+	time.Sleep(tb.DelayLoop) // let a check that was in flight finish
+	n := a.accepts.Load()
+	time.Sleep(5 * tb.DelayLoop)
+	if got := a.accepts.Load(); got != n {
+		t.Errorf("removed target checked %d more times", got-n)
+	}
+
+	// Change b's check: restarted (counters reset) but still up, no event.
+	eventually(t, time.Second, "b checked a few times", func() bool {
+		st, _ := m.Status(tb.Key)
+		return st.Checks >= 3
+	})
+	tb.DelayLoop = 30 * time.Millisecond
+	m.Update([]Target{tb})
+	st, _ := m.Status(tb.Key)
+	if !st.Up || st.Checks >= 3 {
+		t.Errorf("changed target status %+v, want up with fresh counters", st)
+	}
+	rec.none(t, tb.Key, 5*tb.DelayLoop)
+
+	// A changed target that now fails goes down through Fall as usual.
+	tb.Check.ConnectPort = a.addr.Port()
+	a.stop()
+	m.Update([]Target{tb})
+	rec.wait(t, tb.Key, false, tb.DetectionBound()+slack)
+}
+
+// A target whose checks hang does not delay the detection of another.
+func TestSlowTargetDoesNotDelayOthers(t *testing.T) {
+	slow := newHTTPServer(t)
+	slow.set(0, "", true)
+	fast := newTCPServer(t)
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	ts := Target{Key: "slow", Addr: slow.addr, DelayLoop: 50 * time.Millisecond, Check: config.Check{
+		Type: config.HTTPCheck, ConnectTimeout: 2 * time.Second, Retry: 2, DelayBeforeRetry: time.Second, Rise: 1, Fall: 1,
+	}}
+	tf := tcpTarget("fast", fast.addr)
+	m.Update([]Target{ts, tf})
+	rec.wait(t, tf.Key, true, time.Second)
+	fast.stop()
+	dead := time.Now()
+	ev := rec.wait(t, tf.Key, false, tf.DetectionBound()+slack)
+	if took := ev.at.Sub(dead); took > tf.DetectionBound()+slack {
+		t.Errorf("fast target down after %v, bound %v", took, tf.DetectionBound())
+	}
+	if st, _ := m.Status(ts.Key); st.Checks != 0 || st.Up {
+		t.Errorf("slow target finished a check already? %+v", st)
+	}
+}
+
+// A slow onChange never blocks Update, Status or checking; events that pile
+// up meanwhile collapse to the newest per key.
+func TestSlowOnChangeDoesNotBlock(t *testing.T) {
+	srv := newTCPServer(t)
+	release := make(chan struct{})
+	got := make(chan Event, 100)
+	m := NewManager(testLogger(t), func(ev Event) {
+		got <- ev
+		<-release
+	})
+	t.Cleanup(m.Close)
+	t.Cleanup(func() { close(release) }) // runs before m.Close
+	tg := tcpTarget("a", srv.addr)
+	m.Update([]Target{tg})
+	first := <-got // up; onChange now blocks
+	if !first.Up {
+		t.Fatalf("first event %+v", first)
+	}
+
+	srv.stop()
+	eventually(t, tg.DetectionBound()+slack, "down while onChange blocks", func() bool {
+		st, _ := m.Status(tg.Key)
+		return !st.Up
+	})
+	srv.start()
+	eventually(t, time.Second, "up again while onChange blocks", func() bool {
+		st, _ := m.Status(tg.Key)
+		return st.Up
+	})
+	done := make(chan struct{})
+	go func() {
+		m.Update([]Target{tg, tcpTarget("b", srv.addr)})
+		m.Snapshot()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("Update blocked behind onChange")
+	}
+	release <- struct{}{} // finish the first call
+	// Down and up of "a" collapsed into the newest: up.
+	timeout := time.After(time.Second)
+	for seen := 0; seen < 2; {
+		select {
+		case ev := <-got:
+			if !ev.Up {
+				t.Errorf("stale event delivered: %+v", ev)
+			}
+			seen++
+			release <- struct{}{}
+		case <-timeout:
+			t.Fatalf("only %d of 2 events (a up, b up) delivered", seen)
+		}
+	}
+}
+
+// Close stops everything promptly, including hanging HTTP checks and
+// scripts, and kills the scripts' processes.
+func TestCloseStopsEverything(t *testing.T) {
+	slow := newHTTPServer(t)
+	slow.set(0, "", true)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	rec := newRecorder()
+	m := NewManager(testLogger(t), rec.onChange)
+	t.Cleanup(m.Close)
+	m.Update([]Target{
+		{Key: "http", Addr: slow.addr, DelayLoop: time.Second, Check: config.Check{Type: config.HTTPCheck, ConnectTimeout: time.Hour}},
+		{Key: "misc", DelayLoop: time.Second, Check: config.Check{Type: config.MiscCheck, Timeout: time.Hour,
+			Script: fmt.Sprintf("echo $$ > %s; sleep 100", pidFile)}},
+	})
+	pgid := readPID(t, pidFile)
+	start := time.Now()
+	m.Close()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Close took %v", took)
+	}
+	eventually(t, 2*time.Second, "script killed by Close", func() bool { return !groupAlive(t, pgid) })
+	if len(m.Snapshot()) != 0 {
+		t.Errorf("snapshot after Close: %v", m.Snapshot())
+	}
+	m.Update([]Target{{Key: "late"}}) // no-op, must not panic or start anything
+	m.Close()                         // idempotent
+}
+
+func TestInvalidCheckStaysDown(t *testing.T) {
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	tg := Target{Key: "bad", Addr: netip.MustParseAddrPort("127.0.0.1:1"), DelayLoop: 20 * time.Millisecond,
+		Check: config.Check{Type: "smtp"}}
+	m.Update([]Target{tg})
+	eventually(t, time.Second, "bad check ran", func() bool {
+		st, _ := m.Status(tg.Key)
+		return st.Checks >= 2
+	})
+	st, _ := m.Status(tg.Key)
+	if st.Up || !strings.Contains(st.LastErr, `unknown check type "smtp"`) {
+		t.Errorf("status %+v", st)
+	}
+}

@@ -1,0 +1,180 @@
+package health
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+)
+
+// maxBody bounds how much of an HTTP_GET response is read for the digest, so
+// a server streaming endlessly cannot exhaust memory or time.
+const maxBody = 1 << 20
+
+// newProber builds the prober for t's check.
+func newProber(t Target, p params) (prober, error) {
+	ck := t.Check
+	switch ck.Type {
+	case config.TCPCheck:
+		addr, err := connectAddr(t)
+		if err != nil {
+			return nil, err
+		}
+		return &tcpProber{addr: addr.String(), timeout: p.attemptTimeout}, nil
+	case config.HTTPCheck:
+		addr, err := connectAddr(t)
+		if err != nil {
+			return nil, err
+		}
+		return newHTTPProber(addr, ck, p)
+	case config.MiscCheck:
+		if strings.TrimSpace(ck.Script) == "" {
+			return nil, errors.New("misc check without script")
+		}
+		return &miscProber{script: ck.Script, timeout: p.attemptTimeout}, nil
+	default:
+		return nil, fmt.Errorf("unknown check type %q", ck.Type)
+	}
+}
+
+// connectAddr is where TCP_CHECK and HTTP_GET connect: connect_ip and
+// connect_port when set, else the real server's address and port.
+func connectAddr(t Target) (netip.AddrPort, error) {
+	ip, port := t.Addr.Addr(), t.Addr.Port()
+	if t.Check.ConnectIP.IsValid() {
+		ip = t.Check.ConnectIP
+	}
+	if t.Check.ConnectPort != 0 {
+		port = t.Check.ConnectPort
+	}
+	if !ip.IsValid() || port == 0 {
+		return netip.AddrPort{}, fmt.Errorf("no address to check: ip %v port %d", ip, port)
+	}
+	return netip.AddrPortFrom(ip, port), nil
+}
+
+// tcpProber is TCP_CHECK: the server is up when it accepts a connection.
+type tcpProber struct {
+	addr    string
+	timeout time.Duration // for messages only; ctx carries the deadline
+}
+
+func (p *tcpProber) probe(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("tcp connect %s: no answer within %v: %w", p.addr, p.timeout, ctx.Err())
+		}
+		return err // "dial tcp ADDR: connect: connection refused" says it all
+	}
+	// keepalived's TCP_CHECK only connects; close at once.
+	return conn.Close()
+}
+
+// httpProber is HTTP_GET.
+type httpProber struct {
+	url     string
+	timeout time.Duration
+	status  int    // 0: any 2xx
+	digest  string // lower-case hex MD5, "" for none
+	client  *http.Client
+}
+
+func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber, error) {
+	path := ck.Path
+	if path == "" {
+		path = "/"
+	}
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	ref, err := url.ParseRequestURI(path)
+	if err != nil {
+		return nil, fmt.Errorf("http check path %q: %w", ck.Path, err)
+	}
+	// The Host header is the address connected to, as keepalived sends
+	// without a virtualhost.
+	u := url.URL{Scheme: "http", Host: addr.String(), Path: ref.Path, RawPath: ref.RawPath, RawQuery: ref.RawQuery}
+	digest := strings.ToLower(strings.TrimSpace(ck.Digest))
+	if digest != "" {
+		if b, err := hex.DecodeString(digest); err != nil || len(b) != md5.Size {
+			return nil, fmt.Errorf("http check digest %q: not a hex MD5", ck.Digest)
+		}
+	}
+	if ck.StatusCode != 0 && (ck.StatusCode < 100 || ck.StatusCode > 999) {
+		return nil, fmt.Errorf("http check status code %d out of range", ck.StatusCode)
+	}
+	tr := &http.Transport{
+		Proxy:                  nil, // never route checks through $HTTP_PROXY
+		DialContext:            (&net.Dialer{}).DialContext,
+		DisableKeepAlives:      true, // each check is a fresh connection, like keepalived's
+		DisableCompression:     true, // the digest is over the body as sent, as genhash computes it
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &httpProber{
+		url:     u.String(),
+		timeout: p.attemptTimeout,
+		status:  ck.StatusCode,
+		digest:  digest,
+		client: &http.Client{
+			Transport: tr,
+			// A redirect is an answer to judge by status_code, not to follow
+			// to some other server.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+func (p *httpProber) probe(ctx context.Context) error {
+	err := p.get(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The underlying error only repeats the URL and the deadline.
+		return fmt.Errorf("http get %s: no complete answer within %v: %w", p.url, p.timeout, ctx.Err())
+	}
+	return err
+}
+
+func (p *httpProber) get(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
+	if err != nil {
+		return fmt.Errorf("http get %s: %w", p.url, err)
+	}
+	req.Header.Set("User-Agent", "xlb-health-check")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return err // already names method and URL
+	}
+	defer resp.Body.Close()
+	if p.status == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+		return fmt.Errorf("http get %s: status %d, want 2xx", p.url, resp.StatusCode)
+	}
+	if p.status != 0 && resp.StatusCode != p.status {
+		return fmt.Errorf("http get %s: status %d, want %d", p.url, resp.StatusCode, p.status)
+	}
+	if p.digest == "" {
+		return nil
+	}
+	h := md5.New()
+	n, err := io.Copy(h, io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		return fmt.Errorf("http get %s: reading body: %w", p.url, err)
+	}
+	if n > maxBody {
+		return fmt.Errorf("http get %s: body larger than %d bytes, cannot digest", p.url, maxBody)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != p.digest {
+		return fmt.Errorf("http get %s: body digest %s, want %s", p.url, got, p.digest)
+	}
+	return nil
+}
