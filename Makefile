@@ -1,0 +1,47 @@
+# xlb — see README.md. Targets that touch the kernel need root.
+export PATH := /usr/local/go/bin:$(PATH)
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
+
+.PHONY: all deps generate check-generate build test lab bench bench-quick vet fmt-check clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+# Rebuild the committed bpf2go output (needs clang).
+generate:
+	$(GO) generate ./bpf/...
+
+# CI: the committed objects must be what the sources produce.
+check-generate: generate
+	@git diff --exit-code --stat -- bpf/ || { echo "bpf2go output is stale: run 'make generate' and commit"; exit 1; }
+
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o xlb ./cmd/xlb
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfe[lb].go$$')); [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
+
+# The test command of the README (and of .ci/run).
+test: deps check-generate fmt-check vet build
+	$(GO) test -count=1 -timeout 40m -p 2 ./...
+	./xlb bench --quick
+
+# The run command of the README: the netns lab with the embedded default.
+lab: deps build
+	./xlb lab
+
+bench: deps build
+	./xlb bench
+
+bench-quick: deps build
+	./xlb bench --quick
+
+clean:
+	rm -f xlb

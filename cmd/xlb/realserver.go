@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/spf13/cobra"
+	"github.com/xlb-project/xlb/realserver"
+)
+
+func newRealServerCmd() *cobra.Command {
+	var vips []string
+	var stateDir string
+	parse := func() (realserver.Options, error) {
+		o := realserver.Options{StateDir: stateDir}
+		if len(vips) == 0 {
+			return o, fmt.Errorf("at least one --vip is required")
+		}
+		for _, v := range vips {
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return o, fmt.Errorf("--vip %q: %w", v, err)
+			}
+			o.VIPs = append(o.VIPs, a)
+		}
+		return o, nil
+	}
+	cmd := &cobra.Command{
+		Use:   "realserver",
+		Short: "Prepare this host as a DR real server (the lvsdr script)",
+	}
+	up := &cobra.Command{
+		Use:   "up --vip VIP [--vip VIP...]",
+		Short: "Add each VIP to lo and stop answering ARP for it (arp_ignore=1, arp_announce=2)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			o, err := parse()
+			if err != nil {
+				return err
+			}
+			return realserver.Up(o)
+		},
+	}
+	down := &cobra.Command{
+		Use:   "down",
+		Short: "Undo `realserver up`: remove the VIPs it added, restore the ARP settings",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return realserver.Down(realserver.Options{StateDir: stateDir})
+		},
+	}
+	up.Flags().StringArrayVar(&vips, "vip", nil, "virtual IP (repeatable)")
+	for _, c := range []*cobra.Command{up, down} {
+		c.Flags().StringVar(&stateDir, "state-dir", "", "where the undo state is kept (default "+realserver.DefaultStateDir+")")
+	}
+	down.Flags().StringArrayVar(&vips, "vip", nil, "ignored: down undoes exactly what up did")
+	cmd.AddCommand(up, down)
+	return cmd
+}

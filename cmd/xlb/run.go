@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/director"
+	"github.com/xlb-project/xlb/loader"
+)
+
+type runFlags struct {
+	iface      string
+	configPath string
+	kaPath     string
+	xdpMode    string
+	pinDir     string
+	noPin      bool
+	noVIP      bool
+	cleanup    bool
+	hashSeed   uint32
+	ops        opsFlags
+}
+
+func newRunCmd(g *globalFlags) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run --iface IF (--config FILE | --keepalived-conf FILE)",
+		Short: "Run the director on an interface",
+		Long: `Run loads the XDP datapath on --iface, applies the configuration, runs the
+health checks and owns the VIPs until stopped.
+
+Signals: SIGHUP reloads the configuration (a bad one is rejected and the
+running one stays). SIGINT/SIGTERM stop cleanly: the program is detached,
+pins and VIPs removed. SIGUSR2 exits but leaves the datapath attached and
+pinned, forwarding established and new flows, for a restart or upgrade that
+adopts it without dropping a flow.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), g, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.iface, "iface", "", "interface to attach to (required)")
+	fl.StringVar(&f.configPath, "config", "", "xlb YAML configuration")
+	fl.StringVar(&f.kaPath, "keepalived-conf", "", "keepalived.conf to read instead of --config")
+	fl.StringVar(&f.xdpMode, "xdp-mode", "native", "native, generic or auto")
+	fl.StringVar(&f.pinDir, "pin-dir", "", "where maps and the link are pinned (default /sys/fs/bpf/xlb/IFACE)")
+	fl.BoolVar(&f.noPin, "no-pin", false, "pin nothing (no hitless restart)")
+	fl.BoolVar(&f.noVIP, "no-vip", false, "do not add the VIPs to the interface")
+	fl.BoolVar(&f.cleanup, "cleanup", false, "remove pinned state of --iface (detaching a left-over program) and exit")
+	fl.Uint32Var(&f.hashSeed, "hash-seed", 0, "seed of the sh/mh hash; directors sharing flows must share it")
+	addOpsFlags(fl, &f.ops)
+	return cmd
+}
+
+// configLoader returns the function that (re)reads the configuration.
+func configLoader(f *runFlags, logf func(string, ...any)) (func() (*config.Config, error), error) {
+	switch {
+	case f.configPath != "" && f.kaPath != "":
+		return nil, errors.New("give --config or --keepalived-conf, not both")
+	case f.configPath != "":
+		return func() (*config.Config, error) { return config.LoadYAML(f.configPath) }, nil
+	case f.kaPath != "":
+		return func() (*config.Config, error) {
+			cfg, warns, err := config.LoadKeepalived(f.kaPath)
+			for _, w := range warns {
+				logf("keepalived.conf: " + w.String())
+			}
+			return cfg, err
+		}, nil
+	}
+	return nil, errors.New("--config or --keepalived-conf is required")
+}
+
+func run(ctx context.Context, g *globalFlags, f *runFlags) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	if f.iface == "" {
+		return errors.New("--iface is required")
+	}
+	mode, err := loader.ParseMode(f.xdpMode)
+	if err != nil {
+		return err
+	}
+	pinDir := f.pinDir
+	if pinDir == "" {
+		pinDir = filepath.Join(loader.DefaultPinRoot, f.iface)
+	}
+	if f.cleanup {
+		return loader.Cleanup(pinDir)
+	}
+	if f.noPin {
+		pinDir = ""
+	}
+	load, err := configLoader(f, func(m string, a ...any) { log.Warn(m, a...) })
+	if err != nil {
+		return err
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d, err := director.New(ctx, director.Options{
+		Iface: f.iface, Mode: mode, PinDir: pinDir, ManageVIPs: !f.noVIP,
+		Load: load, HashSeed: f.hashSeed, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+
+	if err := startOps(ctx, d, &f.ops, log); err != nil {
+		d.Close(true)
+		return err
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			d.Close(true)
+			return err
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGHUP:
+				if err := d.Reload(ctx); err != nil {
+					log.Error("reload", "err", err)
+				}
+				continue
+			case syscall.SIGUSR2:
+				if pinDir == "" {
+					log.Warn("SIGUSR2 without pinning: stopping cleanly instead")
+					cancel()
+					<-done
+					return d.Close(true)
+				}
+				log.Info("exiting with the datapath left attached for the next run", "pin_dir", pinDir)
+				cancel()
+				<-done
+				return d.Close(false)
+			default:
+				log.Info("stopping", "signal", s.String())
+				cancel()
+				<-done
+				if err := d.Close(true); err != nil {
+					return fmt.Errorf("stop: %w", err)
+				}
+				return nil
+			}
+		}
+	}
+}

@@ -1,0 +1,470 @@
+// Package director is the control loop of `xlb run`: it turns the
+// configuration, health-check results and resolved real-server MACs into
+// the desired datapath state and applies it whenever any of them changes;
+// it sweeps the connection table and owns the VIPs on the interface.
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/health"
+	"github.com/xlb-project/xlb/loader"
+	"github.com/xlb-project/xlb/maps"
+	"github.com/xlb-project/xlb/neigh"
+	"github.com/xlb-project/xlb/vip"
+)
+
+// Options configure a Director.
+type Options struct {
+	Iface  string
+	Mode   loader.Mode
+	PinDir string // "" disables pinning (and so hitless restart)
+	// ManageVIPs adds each service VIP to the interface (and announces it)
+	// at start and removes it at stop. Off when VRRP owns the VIPs.
+	ManageVIPs bool
+	// Load reads and validates the configuration; called at start and on
+	// every reload.
+	Load          func() (*config.Config, error)
+	HashSeed      uint32
+	SweepInterval time.Duration // connection-table sweep; default 2 s
+	NeighInterval time.Duration // MAC refresh; default 10 s
+	Log           *slog.Logger
+}
+
+// Director runs one interface's load balancing.
+type Director struct {
+	o     Options
+	log   *slog.Logger
+	dp    *loader.Datapath
+	neigh *neigh.Resolver
+	vips  *vip.Owner
+	hc    *health.Manager
+	start time.Time
+
+	mu     sync.Mutex // serialises every apply and guards the fields below
+	cfg    *config.Config
+	macs   map[netip.Addr]net.HardwareAddr
+	up     map[string]bool // health by target key
+	closed bool
+}
+
+// New validates the configuration, loads and attaches the datapath and
+// applies the configuration. Nothing is attached when the configuration is
+// invalid.
+func New(ctx context.Context, o Options) (*Director, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = 2 * time.Second
+	}
+	if o.NeighInterval <= 0 {
+		o.NeighInterval = 10 * time.Second
+	}
+	cfg, err := o.Load()
+	if err != nil {
+		return nil, err
+	}
+	ifi, err := net.InterfaceByName(o.Iface)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: %w", o.Iface, err)
+	}
+	res, err := neigh.New(o.Iface, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	dp, err := loader.Load(loader.Options{
+		PinDir:           o.PinDir,
+		ConnTableSize:    cfg.ConnTableSize,
+		PersistTableSize: max(cfg.ConnTableSize/4, 1024),
+		DirectorMAC:      ifi.HardwareAddr,
+		HashSeed:         o.HashSeed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	d := &Director{
+		o: o, log: o.Log, dp: dp, neigh: res, start: time.Now(),
+		cfg: cfg, macs: map[netip.Addr]net.HardwareAddr{}, up: map[string]bool{},
+	}
+	if dp.Adopted() {
+		d.log.Info("adopting pinned datapath state", "pin_dir", o.PinDir)
+		// Keep serving real servers as they were until checks say
+		// otherwise: a restart must not take healthy servers out.
+		d.seedFromMaps()
+	}
+	d.hc = health.NewManager(d.log.With("component", "health"), d.onHealth)
+	d.refreshMACs(ctx, cfg)
+	if err := d.applyLocked(); err != nil {
+		d.hc.Close()
+		dp.Close(!dp.Adopted())
+		return nil, err
+	}
+	if err := dp.Attach(o.Iface, o.Mode); err != nil {
+		d.hc.Close()
+		dp.Close(!dp.Adopted())
+		return nil, err
+	}
+	if o.ManageVIPs {
+		owner, err := vip.New(o.Iface, d.log.With("component", "vip"))
+		if err != nil {
+			d.Close(true)
+			return nil, err
+		}
+		d.vips = owner
+		if err := owner.Acquire(serviceVIPs(cfg)...); err != nil {
+			d.Close(true)
+			return nil, fmt.Errorf("add vips: %w", err)
+		}
+	}
+	d.hc.Update(targets(cfg))
+	d.log.Info("xlb running", "iface", o.Iface, "mode", dp.AttachedMode(), "services", len(cfg.Services))
+	return d, nil
+}
+
+// Datapath exposes the loaded datapath to status and metrics code.
+func (d *Director) Datapath() *loader.Datapath { return d.dp }
+
+// Config returns the configuration in force.
+func (d *Director) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// Uptime since New.
+func (d *Director) Uptime() time.Duration { return time.Since(d.start) }
+
+// Health returns the health checker (for status and metrics).
+func (d *Director) Health() *health.Manager { return d.hc }
+
+// Run sweeps the connection table and refreshes MACs until ctx ends.
+func (d *Director) Run(ctx context.Context) error {
+	sweep := time.NewTicker(d.o.SweepInterval)
+	defer sweep.Stop()
+	nt := time.NewTicker(d.o.NeighInterval)
+	defer nt.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweep.C:
+			if err := d.Sweep(); err != nil {
+				d.log.Warn("connection table sweep", "err", err)
+			}
+			d.reconcileHealth()
+		case <-nt.C:
+			d.mu.Lock()
+			cfg := d.cfg
+			d.mu.Unlock()
+			if d.refreshMACs(ctx, cfg) {
+				d.mu.Lock()
+				if err := d.applyLocked(); err != nil {
+					d.log.Error("apply after mac change", "err", err)
+				}
+				d.mu.Unlock()
+			}
+		}
+	}
+}
+
+// Sweep expires idle flows, corrects connection counts and frees slots
+// of removed real servers that no flow uses any more.
+func (d *Director) Sweep() error {
+	res, err := d.dp.Maps.Conns.Sweep(maps.Now())
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, err = d.dp.Maps.Services.Reclaim(res.Refs)
+	return err
+}
+
+// Reload re-reads the configuration and applies only what changed. An
+// invalid configuration is rejected whole and the running one stays.
+func (d *Director) Reload(ctx context.Context) error {
+	cfg, err := d.o.Load()
+	if err != nil {
+		return fmt.Errorf("reload rejected, keeping the running configuration: %w", err)
+	}
+	return d.ApplyConfig(ctx, cfg)
+}
+
+// ApplyConfig validates cfg whole and makes it the running configuration,
+// applying only the difference to the datapath (runtime edits use it).
+func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("configuration rejected, keeping the running one: %w", err)
+	}
+	d.refreshMACs(ctx, cfg)
+	d.mu.Lock()
+	old := d.cfg
+	d.cfg = cfg
+	if err := d.applyLocked(); err != nil {
+		d.cfg = old
+		// Put back what the old configuration said.
+		if rerr := d.applyLocked(); rerr != nil {
+			d.log.Error("restoring previous configuration", "err", rerr)
+		}
+		d.mu.Unlock()
+		return fmt.Errorf("reload failed, previous configuration restored: %w", err)
+	}
+	d.mu.Unlock()
+	if d.vips != nil {
+		oldV, newV := serviceVIPs(old), serviceVIPs(cfg)
+		if err := d.vips.Acquire(newV...); err != nil {
+			d.log.Error("add vips", "err", err)
+		}
+		if gone := minus(oldV, newV); len(gone) > 0 {
+			if err := d.vips.Release(gone...); err != nil {
+				d.log.Error("remove vips", "err", err)
+			}
+		}
+	}
+	d.hc.Update(targets(cfg))
+	d.log.Info("configuration reloaded", "services", len(cfg.Services))
+	return nil
+}
+
+// Close stops checks and releases the datapath; detach removes the program
+// and pins (a clean stop), otherwise the datapath keeps forwarding for the
+// next run to adopt.
+func (d *Director) Close(detach bool) error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	d.hc.Close()
+	var errs []error
+	if d.vips != nil {
+		if detach {
+			errs = append(errs, d.vips.ReleaseAll())
+		}
+		errs = append(errs, d.vips.Close())
+	}
+	errs = append(errs, d.dp.Close(detach))
+	return errors.Join(errs...)
+}
+
+func (d *Director) onHealth(ev health.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return
+	}
+	if prev, ok := d.up[ev.Key]; ok && prev == ev.Up {
+		return
+	}
+	d.up[ev.Key] = ev.Up
+	state := "down"
+	if ev.Up {
+		state = "up"
+	}
+	d.log.Info("real server "+state, "target", ev.Key, "reason", ev.Reason, "latency", ev.Latency)
+	if err := d.applyLocked(); err != nil {
+		d.log.Error("apply after health change", "err", err)
+	}
+}
+
+// reconcileHealth takes the checkers' current verdicts as the truth. Events
+// carry only transitions, so a server seeded as up from adopted maps that
+// is in fact down would otherwise never be taken out.
+func (d *Director) reconcileHealth() {
+	snap := d.hc.Snapshot()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	changed := false
+	for k, st := range snap {
+		if st.Checks > 0 && d.up[k] != st.Up {
+			d.up[k] = st.Up
+			changed = true
+		}
+	}
+	if changed && !d.closed {
+		if err := d.applyLocked(); err != nil {
+			d.log.Error("apply after health reconcile", "err", err)
+		}
+	}
+}
+
+// seedFromMaps marks every real server that the adopted maps had available
+// as up, so a restart keeps them in service until their checks report.
+func (d *Director) seedFromMaps() {
+	list, err := d.dp.Maps.Services.List()
+	if err != nil {
+		return
+	}
+	for _, s := range list {
+		for _, b := range s.Backends {
+			if b.Available {
+				d.up[targetKey(s.Key, b.Addr)] = true
+				d.macs[b.Addr.Addr()] = b.MAC
+			}
+		}
+	}
+}
+
+// refreshMACs resolves every real server's MAC and reports whether any
+// changed.
+func (d *Director) refreshMACs(ctx context.Context, cfg *config.Config) bool {
+	var ips []netip.Addr
+	seen := map[netip.Addr]bool{}
+	for _, s := range cfg.Services {
+		for _, r := range s.RealServers {
+			if !seen[r.Address] {
+				seen[r.Address] = true
+				ips = append(ips, r.Address)
+			}
+		}
+	}
+	found := d.neigh.Resolve(ctx, ips)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	changed := false
+	for _, ip := range ips {
+		mac, ok := found[ip]
+		if !ok {
+			if _, had := d.macs[ip]; !had {
+				d.log.Warn("real server mac unresolved; it takes no flows until it answers arp", "addr", ip)
+			}
+			continue // keep a known MAC: a lost ARP reply must not drop a server
+		}
+		if old, had := d.macs[ip]; !had || old.String() != mac.String() {
+			d.log.Info("real server mac", "addr", ip, "mac", mac.String())
+			d.macs[ip] = mac
+			changed = true
+		}
+	}
+	return changed
+}
+
+func (d *Director) applyLocked() error {
+	return d.dp.Maps.Services.Apply(Specs(d.cfg, d.macs, d.up, d.o.HashSeed))
+}
+
+// Specs computes the desired datapath state. A real server without a
+// health check is up; with one it is up only once its checker says so.
+func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[string]bool, seed uint32) []maps.ServiceSpec {
+	var out []maps.ServiceSpec
+	for _, s := range cfg.Services {
+		t := s.Timeouts
+		if t.TCP == 0 {
+			t.TCP = cfg.Timeouts.TCP
+		}
+		if t.TCPFin == 0 {
+			t.TCPFin = cfg.Timeouts.TCPFin
+		}
+		if t.UDP == 0 {
+			t.UDP = cfg.Timeouts.UDP
+		}
+		spec := maps.ServiceSpec{
+			Key:        serviceKey(s),
+			Scheduler:  schedulerOf(s.Scheduler),
+			PersistSec: uint32(s.PersistenceTimeout / time.Second),
+			TCPSec:     uint32(t.TCP / time.Second),
+			TCPFinSec:  uint32(t.TCPFin / time.Second),
+			UDPSec:     uint32(t.UDP / time.Second),
+			HashSeed:   uint64(seed),
+		}
+		if s.HashPort {
+			spec.Flags |= maps.FlagHashPort
+		}
+		if s.ExpireNodestConn {
+			spec.Flags |= maps.FlagExpireNodest
+		}
+		for _, r := range s.RealServers {
+			addr := netip.AddrPortFrom(r.Address, r.Port)
+			healthy := r.Check == nil || up[targetKey(spec.Key, addr)]
+			b := maps.BackendSpec{Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy}
+			if !healthy && s.InhibitOnFailure {
+				// keepalived inhibit_on_failure: weight 0 instead of
+				// removal, so the server keeps its existing flows.
+				b.Available, b.Weight = true, 0
+			}
+			spec.Backends = append(spec.Backends, b)
+		}
+		out = append(out, spec)
+	}
+	return out
+}
+
+func serviceKey(s config.Service) maps.Key {
+	proto := uint8(6)
+	if s.Protocol == config.UDP {
+		proto = 17
+	}
+	return maps.Key{VIP: s.VIP, Port: s.Port, Proto: proto}
+}
+
+func schedulerOf(s config.Scheduler) maps.Scheduler {
+	switch s {
+	case config.RR:
+		return maps.RR
+	case config.WRR:
+		return maps.WRR
+	case config.SH:
+		return maps.SH
+	case config.MH:
+		return maps.MH
+	}
+	return maps.WLC
+}
+
+func targetKey(k maps.Key, rs netip.AddrPort) string { return k.String() + "/" + rs.String() }
+
+// TargetKey names a real server of a service for health and status.
+func TargetKey(s config.Service, r config.RealServer) string {
+	return targetKey(serviceKey(s), netip.AddrPortFrom(r.Address, r.Port))
+}
+
+func targets(cfg *config.Config) []health.Target {
+	var out []health.Target
+	for _, s := range cfg.Services {
+		for _, r := range s.RealServers {
+			if r.Check == nil {
+				continue
+			}
+			out = append(out, health.Target{
+				Key:       TargetKey(s, r),
+				Addr:      netip.AddrPortFrom(r.Address, r.Port),
+				Check:     *r.Check,
+				DelayLoop: s.DelayLoop,
+			})
+		}
+	}
+	return out
+}
+
+func serviceVIPs(cfg *config.Config) []netip.Addr {
+	var out []netip.Addr
+	seen := map[netip.Addr]bool{}
+	for _, s := range cfg.Services {
+		if !seen[s.VIP] {
+			seen[s.VIP] = true
+			out = append(out, s.VIP)
+		}
+	}
+	return out
+}
+
+func minus(a, b []netip.Addr) []netip.Addr {
+	in := map[netip.Addr]bool{}
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []netip.Addr
+	for _, x := range a {
+		if !in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+// Package e2e runs the real `xlb` binary in the netns lab (client,
+// director, nginx real servers on a bridge) and checks what users rely on.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/lab"
+)
+
+// xlbBin is built once by TestMain.
+type env struct{ bin string }
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "xlb-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "xlb")
+	build := exec.Command("go", "build", "-o", bin, "github.com/xlb-project/xlb/cmd/xlb")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build xlb:", err)
+		return 1
+	}
+	os.Setenv("XLB_E2E_BIN", bin)
+	return m.Run()
+}
+
+func xlbBin() string { return os.Getenv("XLB_E2E_BIN") }
+
+// newLab makes a lab or skips when the machine cannot host one.
+func newLab(t *testing.T, o lab.Options) *lab.Lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: the netns lab needs root (CI runs as root)")
+	}
+	if err := lab.CheckTools(); err != nil {
+		t.Skipf("skipped: %v", err)
+	}
+	if o.Log == nil {
+		o.Log = testWriter{t}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l, err := lab.New(ctx, o)
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("lab close: %v", err)
+		}
+	})
+	return l
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startXLB writes cfg and runs `xlb run` in director i; it waits until the
+// VIP answers through it.
+func startXLB(t *testing.T, l *lab.Lab, dir int, cfg string, extra ...string) (*exec.Cmd, string) {
+	t.Helper()
+	path := filepath.Join(l.Dir(), fmt.Sprintf("xlb-%d-%d.yaml", dir, time.Now().UnixNano()))
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	argv := append([]string{xlbBin(), "run", "--iface", "eth0", "--config", path}, extra...)
+	cmd, err := l.Start(l.Directors()[dir], argv...)
+	if err != nil {
+		t.Fatalf("start xlb: %v", err)
+	}
+	waitVIP(t, l)
+	return cmd, path
+}
+
+func waitVIP(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err := l.Curl(ctx, "http://"+l.VIP().String()+"/", "--max-time", "2")
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("VIP never answered through the director")
+}
+
+// get fetches path through the VIP and returns the body.
+func get(t *testing.T, l *lab.Lab, path string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := l.Curl(ctx, "http://"+l.VIP().String()+path)
+	if err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+const rrConfig = `services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1}
+      - {address: 192.168.101.4, port: 80, weight: 1}
+`

@@ -1,0 +1,239 @@
+package realserver
+
+import (
+	"encoding/json"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// inThrowawayNetns runs fn on a locked OS thread inside a fresh, unnamed
+// network namespace. The namespace disappears when its last reference (the
+// handle and the thread) goes away, so nothing is left behind even if the
+// test fails.
+func inThrowawayNetns(t *testing.T, fn func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("get current netns: %v", err)
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("create netns: %v", err)
+	}
+	defer func() {
+		ns.Close()
+		// Only hand the thread back to the scheduler if it is back home;
+		// otherwise it stays locked and dies with the goroutine.
+		if err := netns.Set(orig); err == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	fn()
+}
+
+func loAddrs(t *testing.T) map[netip.Addr]netlink.Addr {
+	t.Helper()
+	lo, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatalf("lo: %v", err)
+	}
+	addrs, err := netlink.AddrList(lo, netlink.FAMILY_ALL)
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	m := map[netip.Addr]netlink.Addr{}
+	for _, a := range addrs {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		m[ip.Unmap()] = a
+	}
+	return m
+}
+
+func sysctl(t *testing.T, key string) string {
+	t.Helper()
+	v, err := readSysctl(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func setSysctl(t *testing.T, key, v string) {
+	t.Helper()
+	if err := writeSysctl(key, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUpDownRestoresExactly(t *testing.T) {
+	stateDir := t.TempDir()
+	inThrowawayNetns(t, func() {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := netlink.LinkSetUp(lo); err != nil {
+			t.Fatal(err)
+		}
+		// Pre-existing state that Down must give back untouched.
+		pre := netip.MustParseAddr("10.9.9.9")
+		if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: pre.AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
+			t.Fatal(err)
+		}
+		before := map[string]string{
+			"net/ipv4/conf/lo/arp_ignore":    "2",
+			"net/ipv4/conf/all/arp_ignore":   "0",
+			"net/ipv4/conf/lo/arp_announce":  "1",
+			"net/ipv4/conf/all/arp_announce": "0",
+		}
+		for k, v := range before {
+			setSysctl(t, k, v)
+		}
+
+		vip4 := netip.MustParseAddr("192.168.101.100")
+		vip6 := netip.MustParseAddr("fd00:101::100")
+		opts := Options{VIPs: []netip.Addr{vip4, pre, vip6}, StateDir: stateDir}
+		if err := Up(opts); err != nil {
+			t.Fatalf("up: %v", err)
+		}
+		check := func(when string) {
+			addrs := loAddrs(t)
+			for _, want := range []netip.Addr{vip4, pre, vip6} {
+				a, ok := addrs[want]
+				if !ok {
+					t.Fatalf("%s: %v not on lo (have %v)", when, want, addrs)
+				}
+				ones, _ := a.Mask.Size()
+				if ones != want.BitLen() {
+					t.Errorf("%s: %v has /%d, want /%d", when, want, ones, want.BitLen())
+				}
+			}
+			if a := addrs[vip6]; a.Flags&unix.IFA_F_NODAD == 0 || a.Flags&unix.IFA_F_TENTATIVE != 0 {
+				t.Errorf("%s: %v flags %#x, want nodad and not tentative", when, vip6, a.Flags)
+			}
+			for _, s := range arpSysctls() {
+				if got := sysctl(t, s.key); got != s.value {
+					t.Errorf("%s: %s = %s, want %s", when, s.key, got, s.value)
+				}
+			}
+		}
+		check("after up")
+
+		// Up twice: harmless, and the saved "before" values must survive.
+		if err := Up(opts); err != nil {
+			t.Fatalf("second up: %v", err)
+		}
+		check("after second up")
+		b, err := os.ReadFile(filepath.Join(stateDir, stateFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st state
+		if err := json.Unmarshal(b, &st); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range before {
+			if st.Sysctls[k] != v {
+				t.Errorf("state saved %s=%q, want %q", k, st.Sysctls[k], v)
+			}
+		}
+		if len(st.Added) != 2 {
+			t.Errorf("state lists added %v, want the two new VIPs only", st.Added)
+		}
+
+		if err := Down(opts); err != nil {
+			t.Fatalf("down: %v", err)
+		}
+		addrs := loAddrs(t)
+		if _, ok := addrs[vip4]; ok {
+			t.Errorf("%v still on lo after down", vip4)
+		}
+		if _, ok := addrs[vip6]; ok {
+			t.Errorf("%v still on lo after down", vip6)
+		}
+		if _, ok := addrs[pre]; !ok {
+			t.Errorf("pre-existing %v removed by down", pre)
+		}
+		for k, v := range before {
+			if got := sysctl(t, k); got != v {
+				t.Errorf("after down %s = %s, want restored %s", k, got, v)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(stateDir, stateFileName)); !os.IsNotExist(err) {
+			t.Errorf("state file still there after down: %v", err)
+		}
+		// Down twice: harmless.
+		if err := Down(opts); err != nil {
+			t.Fatalf("second down: %v", err)
+		}
+	})
+}
+
+func TestUpBringsLoUpAndDownPutsItBack(t *testing.T) {
+	stateDir := t.TempDir()
+	inThrowawayNetns(t, func() {
+		// A fresh namespace starts with lo down.
+		opts := Options{VIPs: []netip.Addr{netip.MustParseAddr("192.168.101.100")}, StateDir: stateDir}
+		if err := Up(opts); err != nil {
+			t.Fatal(err)
+		}
+		lo, _ := netlink.LinkByName("lo")
+		if lo.Attrs().Flags&net.FlagUp == 0 {
+			t.Fatal("lo not up after Up")
+		}
+		if err := Down(opts); err != nil {
+			t.Fatal(err)
+		}
+		lo, _ = netlink.LinkByName("lo")
+		if lo.Attrs().Flags&net.FlagUp != 0 {
+			t.Fatal("lo still up after Down, but it was down before Up")
+		}
+	})
+}
+
+func TestIPv6OnlyLeavesARPSysctlsAlone(t *testing.T) {
+	stateDir := t.TempDir()
+	inThrowawayNetns(t, func() {
+		before := sysctl(t, "net/ipv4/conf/all/arp_ignore")
+		opts := Options{VIPs: []netip.Addr{netip.MustParseAddr("fd00::1")}, StateDir: stateDir}
+		if err := Up(opts); err != nil {
+			t.Fatal(err)
+		}
+		if got := sysctl(t, "net/ipv4/conf/all/arp_ignore"); got != before {
+			t.Errorf("arp_ignore changed to %s for an IPv6-only VIP set", got)
+		}
+		if _, ok := loAddrs(t)[netip.MustParseAddr("fd00::1")]; !ok {
+			t.Error("v6 VIP not on lo")
+		}
+		if err := Down(opts); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestInvalidVIP(t *testing.T) {
+	stateDir := t.TempDir()
+	inThrowawayNetns(t, func() {
+		if err := Up(Options{VIPs: []netip.Addr{{}}, StateDir: stateDir}); err == nil {
+			t.Fatal("want error for a zero VIP")
+		}
+		if err := Down(Options{StateDir: stateDir}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

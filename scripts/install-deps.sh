@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything xlb's build, lab, tests and benchmarks need on a fresh
+# Debian/Ubuntu machine. Idempotent; run as root.
+set -euo pipefail
+need=(iputils-ping clang llvm libbpf-dev linux-libc-dev iproute2 ethtool nginx curl bpftool keepalived tcpdump wrk procps psmisc kmod ca-certificates git make)
+if [ "${XLB_BENCH_DEPS:-1}" = 1 ]; then
+  need+=(qemu-system-x86 busybox-static cpio gnuplot-nox python3)
+fi
+missing=()
+for p in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# nginx and keepalived are started by the tests in namespaces, never as
+# system services.
+for s in nginx keepalived; do
+  systemctl disable --now "$s" >/dev/null 2>&1 || true
+done
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  echo "note: add /usr/local/go/bin to PATH"
+fi
+# Pins need a bpf filesystem.
+if ! mountpoint -q /sys/fs/bpf; then mount -t bpf bpf /sys/fs/bpf; fi
