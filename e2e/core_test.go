@@ -195,7 +195,7 @@ func header(h, name string) string {
 func startCapture(t *testing.T, l *lab.Lab, h lab.Host, filter string) func() []string {
 	t.Helper()
 	file := filepath.Join(l.Dir(), fmt.Sprintf("%s-%d.pcap", h.Name, time.Now().UnixNano()))
-	dump, err := l.Start(h, "tcpdump", "-Z", "root", "-i", "eth0", "-n", "-e", "-U", "-w", file, "("+filter+") or icmp")
+	dump, err := l.Start(h, "tcpdump", "-Z", "root", "--immediate-mode", "-i", "eth0", "-n", "-e", "-U", "-w", file, "("+filter+") or icmp")
 	if err != nil {
 		t.Fatal(err)
 	}
