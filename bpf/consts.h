@@ -49,7 +49,7 @@ enum conn_state {
 enum stat_counter {
 	XLB_STAT_PASS_NON_IP = 0,   /* not IPv4/IPv6: passed to the stack */
 	XLB_STAT_PASS_NOT_VIP,      /* IP but not a virtual service: passed */
-	XLB_STAT_TX,                /* forwarded to a real server */
+	XLB_STAT_TX,                /* forwarded: user space sums it from backend counters */
 	XLB_STAT_DROP_MALFORMED_L2, /* truncated Ethernet or VLAN header */
 	XLB_STAT_DROP_MALFORMED_L3, /* truncated or invalid IP header */
 	XLB_STAT_DROP_MALFORMED_L4, /* truncated TCP/UDP header */

@@ -62,6 +62,21 @@ func (s *Stats) Global() (map[string]uint64, error) {
 		}
 		out[name] = sum
 	}
+	// The datapath does not count forwarded packets globally (one lookup
+	// less per packet); they are the sum of the per-backend counters.
+	var id uint32
+	var per []bpf.XlbBackendStats
+	var tx uint64
+	it := s.m.BackendCounters.Iterate()
+	for it.Next(&id, &per) {
+		for _, v := range per {
+			tx += v.Packets
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read real server counters: %w", err)
+	}
+	out[names[bpf.XlbStatCounterXLB_STAT_TX]] = tx
 	return out, nil
 }
 
