@@ -1,0 +1,297 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/lab"
+)
+
+// Short keepalived timings so the detection bound is a few seconds:
+// delay_loop + (retry+1)×connect_timeout + retry×delay_before_retry.
+const (
+	delayLoop        = 1 * time.Second
+	connectTimeout   = 1 * time.Second
+	retry            = 1
+	delayBeforeRetry = 1 * time.Second
+	detectionBound   = delayLoop + (retry+1)*connectTimeout + retry*delayBeforeRetry
+)
+
+func checkedConfig(check string) string {
+	return fmt.Sprintf(`services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    delay_loop: 1
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1, check: %[1]s}
+      - {address: 192.168.101.4, port: 80, weight: 1, check: %[1]s}
+`, check)
+}
+
+const tcpCheck = `{type: tcp, connect_timeout: 1, retry: 1, delay_before_retry: 1, rise: 2, fall: 1}`
+
+type sample struct {
+	at     time.Time
+	server string
+	err    error
+}
+
+// load sends one request every 50 ms until stop is closed (and at most
+// for limit), recording who answered.
+func load(l *lab.Lab, stop <-chan struct{}, limit time.Duration) []sample {
+	var out []sample
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) {
+		select {
+		case <-stop:
+			return out
+		default:
+		}
+		at := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		body, err := l.Curl(ctx, "http://"+l.VIP().String()+"/", "--max-time", "2")
+		cancel()
+		out = append(out, sample{at: at, server: strings.TrimSpace(body), err: err})
+		time.Sleep(50 * time.Millisecond)
+	}
+	return out
+}
+
+// A real server whose nginx stops is out of the rotation within the
+// keepalived detection bound; after that no request fails; when nginx
+// returns the server takes new flows again once `rise` checks pass.
+func TestTCPCheckRemovesAndRestoresServer(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	startXLB(t, l, 0, checkedConfig(tcpCheck))
+	waitBoth(t, l)
+
+	stop := make(chan struct{})
+	var samples []sample
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); samples = load(l, stop, 60*time.Second) }()
+	time.Sleep(time.Second)
+	stoppedAt := time.Now()
+	if err := l.StopNginx(0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(detectionBound + 3*time.Second)
+	startedAt := time.Now()
+	if err := l.StartNginx(0); err != nil {
+		t.Fatal(err)
+	}
+	// rise 2: two passing checks, delay_loop apart.
+	riseBound := 2*delayLoop + 3*time.Second
+	time.Sleep(riseBound + time.Second)
+	close(stop)
+	wg.Wait()
+
+	detected := stoppedAt.Add(detectionBound + 500*time.Millisecond)
+	var lastRS1 time.Time
+	var backAt time.Time
+	for _, s := range samples {
+		switch {
+		case s.at.After(detected) && s.at.Before(startedAt):
+			if s.err != nil {
+				t.Errorf("request at +%v after detection failed: %v", s.at.Sub(stoppedAt), s.err)
+			} else if s.server != "rs2" {
+				t.Errorf("request at +%v after detection reached %s", s.at.Sub(stoppedAt), s.server)
+			}
+		case s.at.After(stoppedAt) && s.at.Before(startedAt) && s.server == "rs1":
+			lastRS1 = s.at
+		case s.at.After(startedAt) && s.server == "rs1" && backAt.IsZero():
+			backAt = s.at
+		}
+	}
+	if !lastRS1.IsZero() && lastRS1.Sub(stoppedAt) > detectionBound {
+		t.Errorf("rs1 still answered %v after its nginx stopped (bound %v)", lastRS1.Sub(stoppedAt), detectionBound)
+	}
+	if backAt.IsZero() {
+		t.Fatalf("rs1 never came back within %v of nginx restarting", riseBound)
+	}
+	if d := backAt.Sub(startedAt); d > riseBound {
+		t.Errorf("rs1 came back after %v, bound %v", d, riseBound)
+	}
+	t.Logf("%d requests; rs1 back %v after restart", len(samples), backAt.Sub(startedAt))
+}
+
+// HTTP_GET takes out a server answering 500; MISC_CHECK follows a script.
+func TestHTTPAndMiscChecks(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	flag := filepath.Join(l.Dir(), "rs2-down")
+	cfg := fmt.Sprintf(`services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    delay_loop: 1
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1, check: {type: http, path: /status, status_code: 200, connect_timeout: 1, retry: 0}}
+      - {address: 192.168.101.4, port: 80, weight: 1, check: {type: misc, script: "test ! -e %s", timeout: 2, retry: 0}}
+`, flag)
+	startXLB(t, l, 0, cfg)
+	waitBoth(t, l)
+
+	if err := l.SetNginxStatus(0, 500); err != nil {
+		t.Fatal(err)
+	}
+	waitOnly(t, l, "rs2", 3*delayLoop+2*time.Second)
+	if err := l.SetNginxStatus(0, 200); err != nil {
+		t.Fatal(err)
+	}
+	waitBoth(t, l)
+
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitOnly(t, l, "rs1", 3*delayLoop+3*time.Second)
+	os.Remove(flag)
+	waitBoth(t, l)
+}
+
+// A reload that changes one real server's weight resets no connection: a
+// long download through the VIP completes byte for byte.
+func TestReloadWeightChangeKeepsDownload(t *testing.T) {
+	l := newLab(t, lab.Options{BigFileBytes: 5 << 20, BigRate: "1m"})
+	xlb, cfgPath := startXLB(t, l, 0, rrConfig)
+	want := sha(t, filepath.Join(l.Dir(), "big"))
+	done := make(chan error, 1)
+	file := filepath.Join(l.Dir(), "dl")
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--fail", "--max-time", "50", "-o", file, "http://"+l.VIP().String()+"/big")
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	for _, w := range []string{"5", "0", "2"} {
+		cfg := strings.ReplaceAll(rrConfig, "weight: 1}", "weight: "+w+"}")
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := xlb.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(700 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("download across weight reloads: %v", err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(b) != want {
+		t.Fatal("download corrupted across weight reloads")
+	}
+}
+
+// The seed guide's keepalived.conf (its exact text; the lab uses its
+// addresses) runs as is: wlc with persistence_timeout 50 keeps the client
+// on one real server, as IPVS would.
+func TestSeedKeepalivedConf(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	conf, err := filepath.Abs("../config/testdata/seed-master.keepalived.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := []string{xlbBin(), "run", "--iface", "eth0", "--keepalived-conf", conf}
+	if _, err := l.Start(l.Directors()[0], argv...); err != nil {
+		t.Fatal(err)
+	}
+	waitVIP(t, l)
+	first := get(t, l, "/")
+	for i := range 20 {
+		if s := get(t, l, "/"); s != first {
+			t.Fatalf("request %d went to %s; persistence_timeout 50 must keep the client on %s", i, s, first)
+		}
+	}
+}
+
+// A malformed keepalived.conf is refused with its line, nothing attached.
+func TestMalformedKeepalivedConf(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	path := filepath.Join(l.Dir(), "bad.conf")
+	bad := "virtual_server 192.168.101.100 80 {\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n    real_server 192.168.101.3 80 {\n        weight three\n    }\n}\n"
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "run", "--iface", "eth0", "--keepalived-conf", path)
+	if err == nil {
+		t.Fatalf("malformed keepalived.conf accepted: %s", out)
+	}
+	if !strings.Contains(err.Error(), "bad.conf:6") {
+		t.Fatalf("error does not name bad.conf:6: %v", err)
+	}
+	link, _ := l.Exec(ctx, l.Directors()[0], "ip", "link", "show", "eth0")
+	if strings.Contains(string(link), "xdp") {
+		t.Fatalf("XDP attached after a rejected config:\n%s", link)
+	}
+}
+
+// waitBoth waits until requests through the VIP reach both real servers.
+func waitBoth(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	seen := map[string]bool{}
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		body, err := l.Curl(ctx, "http://"+l.VIP().String()+"/", "--max-time", "2")
+		cancel()
+		if err == nil {
+			seen[strings.TrimSpace(body)] = true
+		}
+		if seen["rs1"] && seen["rs2"] {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("both real servers never answered through the VIP (saw %v)", seen)
+}
+
+// waitOnly waits until 10 requests in a row reach only server.
+func waitOnly(t *testing.T, l *lab.Lab, server string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within + 10*time.Second)
+	streak := 0
+	start := time.Now()
+	var streakStart time.Time
+	for time.Now().Before(deadline) {
+		at := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		body, err := l.Curl(ctx, "http://"+l.VIP().String()+"/", "--max-time", "2")
+		cancel()
+		if err == nil && strings.TrimSpace(body) == server {
+			if streak == 0 {
+				streakStart = at
+			}
+			streak++
+		} else {
+			streak = 0
+		}
+		if streak == 10 {
+			// The first request of the streak is when only server was left.
+			if d := streakStart.Sub(start); d > within+time.Second {
+				t.Errorf("took %v to leave only %s, bound %v", d, server, within)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("traffic never settled on %s alone", server)
+}
