@@ -81,7 +81,7 @@ type Service struct {
 	// InhibitOnFailure sets a failed real server's weight to 0 instead of
 	// removing it (keepalived inhibit_on_failure).
 	InhibitOnFailure bool
-	// MHPort makes the mh and sh schedulers hash the client port too (ipvsadm mh-port / sh-port).
+	// HashPort makes the mh and sh schedulers hash the client port too (ipvsadm mh-port / sh-port).
 	HashPort    bool
 	RealServers []RealServer
 	// Line is where the service is defined in Source (0 when unknown).

@@ -1,0 +1,93 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Defaults of keepalived and IPVS, so a configuration converted from
+// keepalived.conf behaves the same under xlb when it leaves a value out.
+const (
+	DefaultConnTableSize    = 1 << 20 // flows
+	DefaultScheduler        = WLC     // ipvsadm's default -s
+	DefaultForward          = DR
+	DefaultWeight           = 1 // ipvsadm's default -w and keepalived's weight
+	DefaultDelayLoop        = 60 * time.Second
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultRetry            = 1
+	DefaultDelayBeforeRetry = 1 * time.Second
+	DefaultRise             = 1
+	DefaultFall             = 1
+	DefaultAdvertInterval   = 1 * time.Second
+	DefaultVRRPVersion      = 2
+	DefaultVRRPState        = "BACKUP" // keepalived starts an instance as BACKUP unless told otherwise
+)
+
+// newService returns a service with every default filled in; parsers then
+// overwrite what the file sets, which is how "absent" and "explicitly zero"
+// stay distinct (weight 0 means drain, an absent weight means 1).
+func newService() Service {
+	return Service{
+		Scheduler: DefaultScheduler,
+		Forward:   DefaultForward,
+		DelayLoop: DefaultDelayLoop,
+	}
+}
+
+func newRealServer() RealServer {
+	return RealServer{Weight: DefaultWeight}
+}
+
+func newCheck() *Check {
+	return &Check{
+		ConnectTimeout:   DefaultConnectTimeout,
+		Retry:            DefaultRetry,
+		DelayBeforeRetry: DefaultDelayBeforeRetry,
+		Rise:             DefaultRise,
+		Fall:             DefaultFall,
+	}
+}
+
+func newVRRP() VRRPInstance {
+	return VRRPInstance{
+		State:          DefaultVRRPState,
+		AdvertInterval: DefaultAdvertInterval,
+		Version:        DefaultVRRPVersion,
+		Preempt:        true,
+	}
+}
+
+// finishDefaults fills the defaults that depend on other values once a whole
+// file is read: zero global timeouts mean IPVS's defaults (as 0 means "leave
+// unchanged" to ipvsadm --set), and a MISC_CHECK without misc_timeout gets the
+// service's delay_loop, as in keepalived. miscTimeoutSet reports whether the
+// file set the timeout of the check at service index i, real server j.
+func finishDefaults(c *Config, miscTimeoutSet func(i, j int) bool) {
+	if c.Timeouts.TCP == 0 {
+		c.Timeouts.TCP = DefaultTimeouts.TCP
+	}
+	if c.Timeouts.TCPFin == 0 {
+		c.Timeouts.TCPFin = DefaultTimeouts.TCPFin
+	}
+	if c.Timeouts.UDP == 0 {
+		c.Timeouts.UDP = DefaultTimeouts.UDP
+	}
+	for i := range c.Services {
+		s := &c.Services[i]
+		for j := range s.RealServers {
+			ck := s.RealServers[j].Check
+			if ck != nil && ck.Type == MiscCheck && !miscTimeoutSet(i, j) {
+				ck.Timeout = s.DelayLoop
+			}
+		}
+	}
+}
+
+// defaultName names a service that has no name by what it serves, the way
+// ipvsadm lists it: "192.168.101.100:80/tcp".
+func defaultName(s *Service) string {
+	if !s.VIP.IsValid() {
+		return ""
+	}
+	return netip.AddrPortFrom(s.VIP, s.Port).String() + "/" + string(s.Protocol)
+}

@@ -1,0 +1,78 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// wantProblem asserts err is a *ValidationError holding a problem at file:line
+// whose field and message contain the given text, and returns the printed
+// error so callers can check more.
+func wantProblem(t *testing.T, err error, file string, line int, field, msg string) string {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %s:%d: %s: %s", file, line, field, msg)
+	}
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("error %q is %T, want *ValidationError", err, err)
+	}
+	for _, p := range ve.Problems {
+		if p.File == file && p.Line == line && strings.Contains(p.Field, field) && strings.Contains(p.Msg, msg) {
+			// The printed form is what the operator sees.
+			printed := err.Error()
+			if !strings.Contains(printed, p.Error()) || !strings.HasPrefix(p.Error(), file+":"+strconv.Itoa(line)+": ") {
+				t.Errorf("printed error %q does not show %q as file:line: field: msg", printed, p.Error())
+			}
+			return printed
+		}
+	}
+	t.Fatalf("no problem at %s:%d with field ~%q and message ~%q in:\n%v", file, line, field, msg, err)
+	return ""
+}
+
+// stripPositions returns a deep copy of c without Source and Line fields,
+// with empty slices as nil, for comparing configs read from different files.
+func stripPositions(c *Config) *Config {
+	out := *c
+	out.Source = ""
+	out.Services = nil
+	for _, s := range c.Services {
+		s.Line = 0
+		rss := s.RealServers
+		s.RealServers = nil
+		for _, r := range rss {
+			r.Line = 0
+			if r.Check != nil {
+				ck := *r.Check
+				ck.Line = 0
+				r.Check = &ck
+			}
+			s.RealServers = append(s.RealServers, r)
+		}
+		out.Services = append(out.Services, s)
+	}
+	out.VRRP = nil
+	for _, v := range c.VRRP {
+		v.Line = 0
+		if len(v.VirtualAddrs) == 0 {
+			v.VirtualAddrs = nil
+		}
+		if len(v.TrackInterfaces) == 0 {
+			v.TrackInterfaces = nil
+		}
+		out.VRRP = append(out.VRRP, v)
+	}
+	return &out
+}
+
+func assertSameConfig(t *testing.T, got, want *Config) {
+	t.Helper()
+	g, w := stripPositions(got), stripPositions(want)
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("configs differ:\ngot  %+v\nwant %+v", g, w)
+	}
+}

@@ -1,0 +1,726 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Warning is a keepalived.conf statement that xlb ignores because ignoring it
+// cannot change how packets are forwarded (mail alerts, router_id…).
+// Statements that would change forwarding are errors instead.
+type Warning struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (w Warning) String() string {
+	return Problem{File: w.File, Line: w.Line, Msg: w.Msg}.Error()
+}
+
+// LoadKeepalived reads and parses a keepalived.conf file.
+func LoadKeepalived(path string) (*Config, []Warning, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read keepalived config: %w", err)
+	}
+	return ParseKeepalived(path, data)
+}
+
+// ParseKeepalived parses the subset of keepalived.conf that describes an LVS
+// director (vrrp_instance, virtual_server with DR or TUN real servers and
+// TCP_CHECK, HTTP_GET or MISC_CHECK), fills in keepalived's defaults and
+// validates the result like ParseYAML. Statements xlb ignores are returned as
+// warnings; unsupported statements that matter are errors, so a converted
+// configuration never forwards differently from what keepalived would do.
+// Warnings are returned even when err is non-nil.
+func ParseKeepalived(name string, data []byte) (*Config, []Warning, error) {
+	ps := newProblems(name)
+	if !utf8.Valid(data) {
+		// Names and scripts end up in logs and in converted YAML, which
+		// must be UTF-8; a binary file is not a configuration.
+		bad := 0
+		for i := 0; i < len(data); {
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size == 1 {
+				bad = i
+				break
+			}
+			i += size
+		}
+		ps.at(1+bytes.Count(data[:bad], []byte("\n")), "", "file is not valid UTF-8")
+		return nil, nil, ps.err()
+	}
+	toks, oddSpace := ktokenize(ps, data)
+	stmts := kparse(ps, toks)
+	k := &kconv{ps: ps, c: &Config{Source: name, ConnTableSize: DefaultConnTableSize}, globalVersion: DefaultVRRPVersion}
+	if oddSpace > 0 {
+		// keepalived would read them as part of the keywords and skip those
+		// lines; the intent of such a copied file is plain, so say what was
+		// done instead of refusing it.
+		k.warns = append(k.warns, Warning{File: name, Line: oddSpace, Msg: "non-ASCII spaces (e.g. no-break spaces from a web page) read as plain spaces; keepalived itself would not recognise those lines"})
+	}
+	if len(ps.list) > 0 {
+		// With broken braces every later statement may sit in the wrong
+		// block; interpreting them would only add misleading errors.
+		return nil, k.warns, ps.err()
+	}
+	k.top(stmts)
+	for _, i := range k.versionUnset {
+		k.c.VRRP[i].Version = k.globalVersion
+	}
+	finishDefaults(k.c, func(i, j int) bool {
+		_, set := ps.lines[fmt.Sprintf("services[%d].real_servers[%d].check.timeout", i, j)]
+		return set
+	})
+	k.c.validate(ps)
+	if err := ps.err(); err != nil {
+		return nil, k.warns, err
+	}
+	return k.c, k.warns, nil
+}
+
+type kconv struct {
+	ps            *problems
+	c             *Config
+	warns         []Warning
+	globalVersion int
+	versionUnset  []int // VRRP instances that take global_defs' vrrp_version
+}
+
+func (k *kconv) warn(s *kstmt, format string, args ...any) {
+	k.warns = append(k.warns, Warning{File: k.ps.file, Line: s.line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// fail records an error at statement s; field is the native YAML path it
+// would have set, so validation does not repeat the complaint.
+func (k *kconv) fail(s *kstmt, field, format string, args ...any) {
+	k.failAs(s, s.key, field, format, args...)
+}
+
+// failAs is fail for entries of a list block (an address in
+// virtual_ipaddress), whose first word is a value, not a keyword: the
+// problem is shown under the block's keyword instead.
+func (k *kconv) failAs(s *kstmt, shown, field, format string, args ...any) {
+	k.ps.broken[field] = true
+	k.ps.at(s.line, shown, format, args...)
+}
+
+// unsupported rejects a statement whose effect xlb cannot reproduce.
+func (k *kconv) unsupported(s *kstmt, where string) {
+	k.ps.at(s.line, s.key, "not supported in %s by xlb, and ignoring it could change forwarding or failover", where)
+}
+
+// mark records the YAML field a statement sets, for later messages.
+func (k *kconv) mark(s *kstmt, field string) {
+	k.ps.seen(field, s.line)
+}
+
+// noBlock rejects a block after a keyword that takes none, and returns
+// whether the statement may be used.
+func (k *kconv) noBlock(s *kstmt, field string) bool {
+	if s.hasBlock {
+		k.fail(s, field, "takes no { block }")
+		return false
+	}
+	return true
+}
+
+// oneArg returns the single argument of s.
+func (k *kconv) oneArg(s *kstmt, field string) (string, bool) {
+	if !k.noBlock(s, field) {
+		return "", false
+	}
+	if len(s.args) != 1 {
+		k.fail(s, field, "takes exactly one value, got %d", len(s.args))
+		return "", false
+	}
+	k.mark(s, field)
+	return s.args[0], true
+}
+
+// restArgs returns all arguments joined by spaces, for scripts with arguments
+// written unquoted.
+func (k *kconv) restArgs(s *kstmt, field string) (string, bool) {
+	if !k.noBlock(s, field) {
+		return "", false
+	}
+	if len(s.args) == 0 {
+		k.fail(s, field, "needs a value")
+		return "", false
+	}
+	k.mark(s, field)
+	return strings.Join(s.args, " "), true
+}
+
+func (k *kconv) noArgs(s *kstmt, field string) bool {
+	if !k.noBlock(s, field) {
+		return false
+	}
+	if len(s.args) != 0 {
+		k.fail(s, field, "takes no value, got %q", strings.Join(s.args, " "))
+		return false
+	}
+	k.mark(s, field)
+	return true
+}
+
+func (k *kconv) intArg(s *kstmt, field string, dst *int) {
+	v, ok := k.oneArg(s, field)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < -1<<31 || n > 1<<31-1 {
+		k.fail(s, field, "must be an integer, got %q", v)
+		return
+	}
+	*dst = n
+}
+
+func (k *kconv) portArg(s *kstmt, field string, v string, dst *uint16) {
+	n, err := strconv.ParseUint(v, 10, 16)
+	if err != nil {
+		k.fail(s, field, "invalid port %q", v)
+		return
+	}
+	*dst = uint16(n)
+}
+
+// secondsArg reads keepalived's seconds, which may be decimal.
+func (k *kconv) secondsArg(s *kstmt, field string, dst *time.Duration) {
+	v, ok := k.oneArg(s, field)
+	if !ok {
+		return
+	}
+	d, err := parseSeconds(v)
+	if err != nil || strings.ContainsAny(v, "_xXpP") {
+		k.fail(s, field, "want seconds, got %q", v)
+		return
+	}
+	*dst = d
+}
+
+func (k *kconv) addrArg(s *kstmt, field, v string, dst *netip.Addr) {
+	a, err := parseAddr(v)
+	if err != nil {
+		k.fail(s, field, "%v", err)
+		return
+	}
+	*dst = a
+}
+
+func (k *kconv) top(stmts []*kstmt) {
+	for _, s := range stmts {
+		switch s.key {
+		case "global_defs":
+			k.globalDefs(s)
+		case "vrrp_instance":
+			k.vrrpInstance(s)
+		case "virtual_server":
+			k.virtualServer(s)
+		case "vrrp_script":
+			// A script only matters through track_script, which is refused.
+			k.warn(s, "vrrp_script %s ignored: track_script is not supported", strings.Join(s.args, " "))
+		case "vrrp_sync_group":
+			k.ps.at(s.line, s.key, "not supported: xlb fails over each vrrp_instance on its own; a sync group would move its instances together")
+		case "virtual_server_group":
+			k.ps.at(s.line, s.key, "not supported: write one virtual_server per VIP and port")
+		case "include":
+			k.ps.at(s.line, s.key, "not supported: put the included configuration into this file")
+		default:
+			k.ps.at(s.line, s.key, "unknown or unsupported top-level keyword %q", s.key)
+		}
+	}
+}
+
+// globalDefs honours the two settings that change forwarding or VRRP and
+// ignores the rest, which configure keepalived itself (mail, router_id…).
+func (k *kconv) globalDefs(g *kstmt) {
+	if !g.hasBlock {
+		k.ps.at(g.line, g.key, "needs a { block }")
+		return
+	}
+	for _, s := range g.block {
+		switch s.key {
+		case "vrrp_version":
+			var v int
+			k.intArg(s, "vrrp_version", &v)
+			if v != 0 {
+				k.globalVersion = v
+			}
+		case "lvs_timeouts":
+			k.lvsTimeouts(s)
+		case "vrrp_strict", "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace", "vrrp_ipsets", "vrrp_netlink_cmd_rcv_bufs":
+			k.unsupported(s, "global_defs")
+		default:
+			k.warn(s, "global_defs: %s ignored", s.key)
+		}
+	}
+}
+
+// lvsTimeouts reads "lvs_timeouts tcp 900 tcpfin 120 udp 300" (ipvsadm --set).
+func (k *kconv) lvsTimeouts(s *kstmt) {
+	if !k.noBlock(s, "timeouts") {
+		return
+	}
+	if len(s.args) == 0 || len(s.args)%2 != 0 {
+		k.fail(s, "timeouts", "want pairs such as: tcp 900 tcpfin 120 udp 300")
+		return
+	}
+	for i := 0; i < len(s.args); i += 2 {
+		var dst *time.Duration
+		var field string
+		switch s.args[i] {
+		case "tcp":
+			dst, field = &k.c.Timeouts.TCP, "timeouts.tcp"
+		case "tcpfin":
+			dst, field = &k.c.Timeouts.TCPFin, "timeouts.tcp_fin"
+		case "udp":
+			dst, field = &k.c.Timeouts.UDP, "timeouts.udp"
+		default:
+			k.fail(s, "timeouts", "unknown timeout %q (want tcp, tcpfin or udp)", s.args[i])
+			continue
+		}
+		d, err := parseSeconds(s.args[i+1])
+		if err != nil {
+			k.fail(s, field, "%s: %v", s.args[i], err)
+			continue
+		}
+		k.mark(s, field)
+		*dst = d
+	}
+}
+
+// harmlessVRRP reports keywords of vrrp_instance that only affect
+// notifications, logging or the timing of gratuitous ARPs, never which
+// director holds a VIP.
+func harmlessVRRP(key string) bool {
+	switch key {
+	case "notify", "notify_stop", "notify_deleted", "smtp_alert", "debug",
+		"garp_master_delay", "garp_master_repeat", "garp_master_refresh",
+		"garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat",
+		"lvs_sync_daemon_interface":
+		return true
+	}
+	return false
+}
+
+func (k *kconv) vrrpInstance(is *kstmt) {
+	i := len(k.c.VRRP)
+	p := fmt.Sprintf("vrrp[%d]", i)
+	v := newVRRP()
+	v.Line = is.line
+	if len(is.args) != 1 {
+		k.fail(is, p+".name", "needs exactly one name, got %d", len(is.args))
+	} else {
+		v.Name = is.args[0]
+	}
+	if !is.hasBlock {
+		k.fail(is, p, "needs a { block }")
+	}
+	versionSet := false
+	for _, s := range is.block {
+		switch s.key {
+		case "state":
+			if st, ok := k.oneArg(s, p+".state"); ok {
+				v.State = strings.ToUpper(st)
+			}
+		case "interface":
+			if st, ok := k.oneArg(s, p+".interface"); ok {
+				v.Interface = st
+			}
+		case "virtual_router_id":
+			k.intArg(s, p+".virtual_router_id", &v.VirtualRouterID)
+		case "priority":
+			k.intArg(s, p+".priority", &v.Priority)
+		case "advert_int":
+			k.secondsArg(s, p+".advert_int", &v.AdvertInterval)
+		case "version", "vrrp_version":
+			versionSet = true
+			k.intArg(s, p+".version", &v.Version)
+		case "nopreempt":
+			if k.noArgs(s, p+".preempt") {
+				v.Preempt = false
+			}
+		case "preempt":
+			if k.noArgs(s, p+".preempt") {
+				v.Preempt = true
+			}
+		case "preempt_delay":
+			k.secondsArg(s, p+".preempt_delay", &v.PreemptDelay)
+		case "authentication":
+			k.authentication(s, p, &v)
+		case "virtual_ipaddress":
+			k.virtualAddresses(s, p, &v)
+		case "track_interface":
+			k.trackInterfaces(s, p, &v)
+		case "notify_master":
+			if st, ok := k.restArgs(s, p+".notify_master"); ok {
+				v.NotifyMaster = st
+			}
+		case "notify_backup":
+			if st, ok := k.restArgs(s, p+".notify_backup"); ok {
+				v.NotifyBackup = st
+			}
+		case "notify_fault":
+			if st, ok := k.restArgs(s, p+".notify_fault"); ok {
+				v.NotifyFault = st
+			}
+		default:
+			if harmlessVRRP(s.key) {
+				k.warn(s, "vrrp_instance %s: %s ignored", v.Name, s.key)
+			} else {
+				k.unsupported(s, "vrrp_instance")
+			}
+		}
+	}
+	if !versionSet {
+		k.versionUnset = append(k.versionUnset, i)
+	}
+	k.c.VRRP = append(k.c.VRRP, v)
+}
+
+func (k *kconv) authentication(a *kstmt, p string, v *VRRPInstance) {
+	if !a.hasBlock || len(a.args) != 0 {
+		k.fail(a, p+".auth_type", "want authentication { auth_type PASS auth_pass SECRET }")
+		return
+	}
+	for _, s := range a.block {
+		switch s.key {
+		case "auth_type":
+			if t, ok := k.oneArg(s, p+".auth_type"); ok {
+				v.AuthType = strings.ToUpper(t)
+			}
+		case "auth_pass":
+			if t, ok := k.oneArg(s, p+".auth_pass"); ok {
+				v.AuthPass = t
+			}
+		default:
+			k.unsupported(s, "authentication")
+		}
+	}
+}
+
+// virtualAddresses reads lines "A.B.C.D[/len] [dev IF] [label L] [brd B] [scope S]".
+func (k *kconv) virtualAddresses(b *kstmt, p string, v *VRRPInstance) {
+	field := p + ".virtual_ipaddress"
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, field, "want virtual_ipaddress { ADDRESS ... }")
+		return
+	}
+	k.mark(b, field)
+	for _, s := range b.block {
+		f := fmt.Sprintf("%s[%d]", field, len(v.VirtualAddrs))
+		k.mark(s, f)
+		if s.hasBlock {
+			k.failAs(s, b.key, f, "an address takes no { block }")
+			continue
+		}
+		text, bits, hasPrefix := strings.Cut(s.key, "/")
+		var a netip.Addr
+		if parsed, err := parseAddr(text); err != nil {
+			k.failAs(s, b.key, f, "%v", err)
+		} else {
+			a = parsed
+		}
+		if a.IsValid() && hasPrefix {
+			if n, err := strconv.Atoi(bits); err != nil || n < 0 || n > a.BitLen() {
+				k.failAs(s, b.key, f, "invalid prefix length %q", bits)
+			} else if n != a.BitLen() {
+				k.warn(s, "prefix /%d of %s ignored: xlb holds a VIP as a host address (/%d), so no subnet route is added", n, a, a.BitLen())
+			}
+		}
+		for i := 0; i < len(s.args); i += 2 {
+			opt := s.args[i]
+			if i+1 >= len(s.args) {
+				k.failAs(s, b.key, f, "%s needs a value", opt)
+				break
+			}
+			val := s.args[i+1]
+			switch opt {
+			case "dev":
+				if v.Interface != "" && val != v.Interface {
+					k.failAs(s, b.key, f, "dev %s differs from the instance's interface %s; xlb puts every VIP of an instance on its interface", val, v.Interface)
+				}
+			case "label", "brd", "broadcast", "scope":
+				k.warn(s, "%s %s of %s ignored", opt, val, s.key)
+			default:
+				k.failAs(s, b.key, f, "unsupported address option %q", opt)
+			}
+		}
+		v.VirtualAddrs = append(v.VirtualAddrs, a)
+	}
+}
+
+func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) {
+	field := p + ".track_interface"
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, field, "want track_interface { IFNAME ... }")
+		return
+	}
+	for _, s := range b.block {
+		f := fmt.Sprintf("%s[%d]", field, len(v.TrackInterfaces))
+		k.mark(s, f)
+		if s.hasBlock || len(s.args) != 0 {
+			// "eth1 weight -10" lowers the priority instead of faulting the
+			// instance: a different failover, so it is not ignored.
+			k.failAs(s, b.key, f, "only a plain interface name is supported (no weight)")
+			continue
+		}
+		v.TrackInterfaces = append(v.TrackInterfaces, s.key)
+	}
+}
+
+// harmlessVS reports keywords of virtual_server that xlb may ignore: nat_mask
+// only applies to NAT, the rest are alerts and scripts that do not touch the
+// service table.
+func harmlessVS(key string) bool {
+	switch key {
+	case "nat_mask", "smtp_alert", "quorum_up", "quorum_down", "ha_suspend":
+		return true
+	}
+	return false
+}
+
+func (k *kconv) virtualServer(vs *kstmt) {
+	i := len(k.c.Services)
+	p := fmt.Sprintf("services[%d]", i)
+	s := newService()
+	s.Line = vs.line
+	// keepalived's protocol default; the forwarding method has none that
+	// xlb supports (keepalived defaults to NAT), so it must be written.
+	s.Protocol = TCP
+	s.Forward = ""
+	if len(vs.args) >= 1 && (vs.args[0] == "group" || vs.args[0] == "fwmark") {
+		k.ps.at(vs.line, vs.key, "virtual_server %s is not supported: write one virtual_server per VIP and port", vs.args[0])
+		return
+	}
+	if len(vs.args) != 2 {
+		k.fail(vs, p, "want virtual_server IP PORT { ... }")
+		return
+	}
+	k.mark(vs, p+".vip")
+	k.mark(vs, p+".port")
+	k.addrArg(vs, p+".vip", vs.args[0], &s.VIP)
+	k.portArg(vs, p+".port", vs.args[1], &s.Port)
+	if !vs.hasBlock {
+		k.fail(vs, p, "needs a { block }")
+		return
+	}
+	type rsInfo struct {
+		inhibit *kstmt // the inhibit_on_failure statement, if any
+	}
+	var rss []rsInfo
+	lbKindSeen := false
+	for _, st := range vs.block {
+		switch st.key {
+		case "delay_loop":
+			k.secondsArg(st, p+".delay_loop", &s.DelayLoop)
+		case "lb_algo", "lvs_sched":
+			if v, ok := k.oneArg(st, p+".scheduler"); ok {
+				s.Scheduler = Scheduler(strings.ToLower(v))
+			}
+		case "lb_kind", "lvs_method":
+			lbKindSeen = true
+			if v, ok := k.oneArg(st, p+".forward"); ok {
+				switch strings.ToUpper(v) {
+				case "DR":
+					s.Forward = DR
+				case "TUN":
+					s.Forward = TUN
+				case "NAT":
+					k.fail(st, p+".forward", "NAT is not supported by xlb (only DR and TUN)")
+				default:
+					k.fail(st, p+".forward", "unknown lb_kind %q (want DR or TUN)", v)
+				}
+			}
+		case "persistence_timeout":
+			// keepalived's default when the value is left out is 6 minutes.
+			if len(st.args) == 0 && k.noBlock(st, p+".persistence_timeout") {
+				k.mark(st, p+".persistence_timeout")
+				s.PersistenceTimeout = 360 * time.Second
+			} else {
+				k.secondsArg(st, p+".persistence_timeout", &s.PersistenceTimeout)
+			}
+		case "protocol":
+			if v, ok := k.oneArg(st, p+".protocol"); ok {
+				s.Protocol = Protocol(strings.ToLower(v))
+			}
+		case "sh-port", "mh-port":
+			if k.noArgs(st, p+".hash_port") {
+				s.HashPort = true
+			}
+		case "inhibit_on_failure":
+			if k.noArgs(st, p+".inhibit_on_failure") {
+				s.InhibitOnFailure = true
+			}
+		case "real_server":
+			j := len(s.RealServers)
+			rs, inhibit := k.realServer(st, fmt.Sprintf("%s.real_servers[%d]", p, j), s.Port)
+			s.RealServers = append(s.RealServers, rs)
+			rss = append(rss, rsInfo{inhibit})
+		default:
+			if harmlessVS(st.key) {
+				k.warn(st, "virtual_server %s %s: %s ignored", vs.args[0], vs.args[1], st.key)
+			} else {
+				k.unsupported(st, "virtual_server")
+			}
+		}
+	}
+	if !lbKindSeen {
+		k.fail(vs, p+".forward", "lb_kind is missing: keepalived would use NAT, which xlb does not support; add lb_kind DR")
+	}
+	// xlb keeps inhibit_on_failure per service; accept it per real server
+	// only when every real server agrees, as the meaning is then the same.
+	some, all := false, len(rss) > 0
+	for _, r := range rss {
+		some = some || r.inhibit != nil
+		all = all && r.inhibit != nil
+	}
+	if all {
+		s.InhibitOnFailure = true
+	} else if some && !s.InhibitOnFailure {
+		for _, r := range rss {
+			if r.inhibit != nil {
+				k.ps.at(r.inhibit.line, "inhibit_on_failure", "set on only some real servers of the service; xlb supports it for the whole virtual_server: set it on every real_server or in virtual_server")
+				break
+			}
+		}
+	}
+	s.Name = defaultName(&s)
+	k.c.Services = append(k.c.Services, s)
+}
+
+func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, inhibit *kstmt) {
+	r = newRealServer()
+	r.Line = rs.line
+	r.Port = svcPort // keepalived lets the port be left out
+	switch len(rs.args) {
+	case 2:
+		k.mark(rs, p+".port")
+		k.portArg(rs, p+".port", rs.args[1], &r.Port)
+		fallthrough
+	case 1:
+		k.mark(rs, p+".address")
+		k.addrArg(rs, p+".address", rs.args[0], &r.Address)
+	default:
+		k.fail(rs, p, "want real_server IP [PORT] { ... }")
+		return r, nil
+	}
+	if !rs.hasBlock {
+		// keepalived accepts a real_server without a block: weight 1, no check.
+		return r, nil
+	}
+	var checkStmt *kstmt
+	for _, st := range rs.block {
+		switch st.key {
+		case "weight":
+			k.intArg(st, p+".weight", &r.Weight)
+		case "inhibit_on_failure":
+			if k.noArgs(st, p+".inhibit_on_failure") {
+				inhibit = st
+			}
+		case "TCP_CHECK", "HTTP_GET", "MISC_CHECK":
+			if checkStmt != nil {
+				k.ps.at(st.line, st.key, "only one health check per real server is supported (first is %s at line %d)", checkStmt.key, checkStmt.line)
+				continue
+			}
+			checkStmt = st
+			r.Check = k.check(st, p+".check")
+		case "notify_up", "notify_down":
+			k.warn(st, "real_server %s: %s ignored", rs.args[0], st.key)
+		default:
+			k.unsupported(st, "real_server")
+		}
+	}
+	return r, inhibit
+}
+
+func (k *kconv) check(cs *kstmt, p string) *Check {
+	ck := newCheck()
+	ck.Line = cs.line
+	switch cs.key {
+	case "TCP_CHECK":
+		ck.Type = TCPCheck
+	case "HTTP_GET":
+		ck.Type = HTTPCheck
+	case "MISC_CHECK":
+		ck.Type = MiscCheck
+	}
+	if !cs.hasBlock || len(cs.args) != 0 {
+		// Without the space before '{' keepalived itself misreads the rest
+		// of the file (the seed guide warns about it).
+		k.fail(cs, p, "want %s { ... }", cs.key)
+		return ck
+	}
+	urlSeen := false
+	for _, st := range cs.block {
+		switch {
+		case st.key == "connect_timeout" && ck.Type != MiscCheck:
+			k.secondsArg(st, p+".connect_timeout", &ck.ConnectTimeout)
+		case (st.key == "nb_get_retry" || st.key == "retry") && ck.Type != MiscCheck:
+			k.intArg(st, p+".retry", &ck.Retry)
+		case st.key == "delay_before_retry" && ck.Type != MiscCheck:
+			k.secondsArg(st, p+".delay_before_retry", &ck.DelayBeforeRetry)
+		case st.key == "connect_port" && ck.Type != MiscCheck:
+			if v, ok := k.oneArg(st, p+".connect_port"); ok {
+				k.portArg(st, p+".connect_port", v, &ck.ConnectPort)
+			}
+		case st.key == "connect_ip" && ck.Type != MiscCheck:
+			if v, ok := k.oneArg(st, p+".connect_ip"); ok {
+				k.addrArg(st, p+".connect_ip", v, &ck.ConnectIP)
+			}
+		case st.key == "url" && ck.Type == HTTPCheck:
+			if urlSeen {
+				k.ps.at(st.line, st.key, "only one url per HTTP_GET is supported")
+				continue
+			}
+			urlSeen = true
+			k.url(st, p, ck)
+		case st.key == "misc_path" && ck.Type == MiscCheck:
+			if v, ok := k.restArgs(st, p+".script"); ok {
+				ck.Script = v
+			}
+		case st.key == "misc_timeout" && ck.Type == MiscCheck:
+			k.secondsArg(st, p+".timeout", &ck.Timeout)
+		default:
+			k.unsupported(st, cs.key)
+		}
+	}
+	if ck.Type == HTTPCheck && !urlSeen {
+		k.fail(cs, p+".path", "HTTP_GET needs a url { path ... } block")
+	}
+	return ck
+}
+
+func (k *kconv) url(u *kstmt, p string, ck *Check) {
+	if !u.hasBlock || len(u.args) != 0 {
+		k.fail(u, p+".path", "want url { path /PATH ... }")
+		return
+	}
+	for _, st := range u.block {
+		switch st.key {
+		case "path":
+			if v, ok := k.oneArg(st, p+".path"); ok {
+				ck.Path = v
+			}
+		case "digest":
+			if v, ok := k.oneArg(st, p+".digest"); ok {
+				ck.Digest = strings.ToLower(v)
+			}
+		case "status_code":
+			// keepalived 2 also takes ranges and lists ("200-299 302"),
+			// which one expected code cannot express.
+			k.intArg(st, p+".status_code", &ck.StatusCode)
+		default:
+			k.unsupported(st, "url")
+		}
+	}
+}

@@ -1,0 +1,409 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The seed guide's two keepalived.conf files (master and backup director),
+// copied byte for byte from lvs-nginx-load-balancing.zh.txt, including the
+// no-break spaces of the forum post; only a final newline was added.
+func TestSeedKeepalivedConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		file     string
+		state    string
+		priority int
+	}{
+		{"seed-master.keepalived.conf", "MASTER", 100},
+		{"seed-backup.keepalived.conf", "BACKUP", 99},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tc.file)
+			c, warns, err := LoadKeepalived(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.VRRP) != 1 {
+				t.Fatalf("got %d vrrp instances, want 1", len(c.VRRP))
+			}
+			v := c.VRRP[0]
+			want := VRRPInstance{
+				Name: "VI_1", State: tc.state, Interface: "eth0", VirtualRouterID: 51, Priority: tc.priority,
+				AdvertInterval: time.Second, Version: 2, Preempt: true, AuthType: "PASS", AuthPass: "1111",
+				VirtualAddrs: []netip.Addr{netip.MustParseAddr("192.168.101.100")}, Line: 13,
+			}
+			assertSameConfig(t, &Config{VRRP: []VRRPInstance{v}}, &Config{VRRP: []VRRPInstance{want}})
+			if v.Line != 13 {
+				t.Errorf("vrrp line = %d, want 13", v.Line)
+			}
+
+			if len(c.Services) != 1 {
+				t.Fatalf("got %d services, want 1", len(c.Services))
+			}
+			s := c.Services[0]
+			if s.VIP != netip.MustParseAddr("192.168.101.100") || s.Port != 80 || s.Protocol != TCP ||
+				s.Scheduler != WLC || s.Forward != DR || s.PersistenceTimeout != 50*time.Second ||
+				s.DelayLoop != 6*time.Second || s.InhibitOnFailure || s.Line != 28 {
+				t.Errorf("service = %+v", s)
+			}
+			if c.Timeouts != DefaultTimeouts {
+				t.Errorf("timeouts = %+v, want IPVS defaults", c.Timeouts)
+			}
+			if len(s.RealServers) != 2 {
+				t.Fatalf("got %d real servers, want 2", len(s.RealServers))
+			}
+			for i, addr := range []string{"192.168.101.3", "192.168.101.4"} {
+				r := s.RealServers[i]
+				if r.Address != netip.MustParseAddr(addr) || r.Port != 80 || r.Weight != 3 {
+					t.Errorf("real server %d = %+v", i, r)
+				}
+				wantCheck := Check{Type: TCPCheck, ConnectPort: 80, ConnectTimeout: 3 * time.Second, Retry: 3,
+					DelayBeforeRetry: 3 * time.Second, Rise: 1, Fall: 1, Line: []int{38, 47}[i]}
+				if r.Check == nil || *r.Check != wantCheck {
+					t.Errorf("real server %d check = %+v, want %+v", i, r.Check, wantCheck)
+				}
+			}
+
+			// Everything ignored is named with its line; nothing else.
+			got := map[int]string{}
+			for _, w := range warns {
+				if w.File != path {
+					t.Errorf("warning file %q, want %q", w.File, path)
+				}
+				got[w.Line] += w.Msg + ";"
+			}
+			for line, frag := range map[int]string{
+				4:  "notification_email ignored",
+				9:  "smtp_connect_timeout ignored",
+				10: "router_id ignored",
+				32: "nat_mask ignored",
+			} {
+				if !strings.Contains(got[line], frag) {
+					t.Errorf("no warning %q at line %d; warnings: %v", frag, line, warns)
+				}
+			}
+			if !strings.Contains(got[4], "no-break spaces") {
+				t.Errorf("no warning about the no-break spaces; warnings: %v", warns)
+			}
+			if len(warns) != 5 {
+				t.Errorf("got %d warnings, want 5: %v", len(warns), warns)
+			}
+		})
+	}
+}
+
+// kaFull exercises every supported keyword.
+const kaFull = `global_defs {
+   router_id LB1
+   vrrp_version 3
+   lvs_timeouts tcp 30 tcpfin 120 udp 300
+}
+vrrp_script chk { script "/bin/true" }
+vrrp_instance VI_6 {
+    state BACKUP
+    interface eth1
+    virtual_router_id 7
+    priority 90
+    advert_int 0.5
+    nopreempt
+    preempt_delay 30
+    virtual_ipaddress {
+        2001:db8::100/128 dev eth1 label eth1:vip
+    }
+    track_interface {
+        eth1
+        eth2
+    }
+    notify_master "/etc/keepalived/notify.sh master"
+    notify_backup /etc/keepalived/notify.sh backup
+    notify_fault /etc/keepalived/notify.sh
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 8
+    priority 50
+    version 2
+    authentication {
+        auth_type PASS
+        auth_pass "a b#c!d"
+    }
+    virtual_ipaddress {
+        10.0.0.100/24
+    }
+}
+virtual_server 10.0.0.100 443
+{
+    lb_algo sh
+    sh-port
+    lb_kind TUN
+    persistence_timeout
+    protocol TCP
+    real_server 10.0.0.3 {
+        inhibit_on_failure
+        HTTP_GET {
+            url {
+                path /healthz
+                digest 9B3A0C85A887A256D6939DA88AABD8CD
+                status_code 204
+            }
+            connect_ip 10.0.1.3
+            connect_port 8443
+            connect_timeout 2.5
+            retry 4
+            delay_before_retry 2
+        }
+    }
+    real_server 10.0.0.4 443 {
+        weight 0
+        inhibit_on_failure
+        MISC_CHECK {
+            misc_path "/usr/local/bin/check 10.0.0.4"
+        }
+    }
+}
+virtual_server 10.0.0.100 53 {
+    delay_loop 10
+    lb_algo rr
+    lb_kind DR
+    protocol UDP
+    real_server 10.0.0.5 53
+}
+`
+
+func TestKeepalivedFeatures(t *testing.T) {
+	c, warns, err := ParseKeepalived("full.conf", []byte(kaFull))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Timeouts{TCP: 30 * time.Second, TCPFin: 120 * time.Second, UDP: 300 * time.Second}); c.Timeouts != want {
+		t.Errorf("lvs_timeouts: %+v, want %+v", c.Timeouts, want)
+	}
+	v := c.VRRP[0]
+	// global vrrp_version applies where the instance has no version.
+	if v.Version != 3 || v.AdvertInterval != 500*time.Millisecond || v.Preempt || v.PreemptDelay != 30*time.Second ||
+		v.Interface != "eth1" || v.VirtualAddrs[0] != netip.MustParseAddr("2001:db8::100") ||
+		strings.Join(v.TrackInterfaces, ",") != "eth1,eth2" ||
+		v.NotifyMaster != "/etc/keepalived/notify.sh master" || v.NotifyBackup != "/etc/keepalived/notify.sh backup" ||
+		v.NotifyFault != "/etc/keepalived/notify.sh" {
+		t.Errorf("VI_6 = %+v", v)
+	}
+	v2 := c.VRRP[1]
+	// Quotes keep spaces and comment characters in a password.
+	if v2.Version != 2 || v2.AuthPass != "a b#c!d" || v2.State != "BACKUP" || !v2.Preempt {
+		t.Errorf("VI_2 = %+v", v2)
+	}
+	s := c.Services[0]
+	if s.Scheduler != SH || !s.HashPort || s.Forward != TUN || s.PersistenceTimeout != 360*time.Second ||
+		!s.InhibitOnFailure || s.DelayLoop != DefaultDelayLoop || s.Line != 39 {
+		t.Errorf("https service = %+v", s)
+	}
+	r := s.RealServers[0]
+	if r.Port != 443 || r.Weight != 1 {
+		t.Errorf("real server without port: port %d weight %d, want the service port and weight 1", r.Port, r.Weight)
+	}
+	wantHTTP := Check{Type: HTTPCheck, ConnectIP: netip.MustParseAddr("10.0.1.3"), ConnectPort: 8443,
+		ConnectTimeout: 2500 * time.Millisecond, Retry: 4, DelayBeforeRetry: 2 * time.Second,
+		Path: "/healthz", StatusCode: 204, Digest: "9b3a0c85a887a256d6939da88aabd8cd", Rise: 1, Fall: 1, Line: 48}
+	if *r.Check != wantHTTP {
+		t.Errorf("HTTP_GET = %+v, want %+v", *r.Check, wantHTTP)
+	}
+	misc := s.RealServers[1].Check
+	if s.RealServers[1].Weight != 0 || misc.Type != MiscCheck || misc.Script != "/usr/local/bin/check 10.0.0.4" || misc.Timeout != DefaultDelayLoop {
+		t.Errorf("MISC_CHECK real server = %+v check %+v", s.RealServers[1], misc)
+	}
+	dns := c.Services[1]
+	if dns.Protocol != UDP || dns.Scheduler != RR || dns.DelayLoop != 10*time.Second ||
+		len(dns.RealServers) != 1 || dns.RealServers[0].Check != nil || dns.RealServers[0].Port != 53 {
+		t.Errorf("dns service = %+v", dns)
+	}
+	for _, frag := range []string{"router_id ignored", "vrrp_script chk ignored", "label eth1:vip", "prefix /24 of 10.0.0.100 ignored"} {
+		found := false
+		for _, w := range warns {
+			found = found || strings.Contains(w.Msg, frag)
+		}
+		if !found {
+			t.Errorf("no warning %q in %v", frag, warns)
+		}
+	}
+}
+
+// kaBase is a valid minimal file; the error cases append to it or edit it.
+//
+//	1 virtual_server 10.0.0.1 80 {
+//	2     lb_kind DR
+//	3     real_server 10.0.0.2 80 {
+//	4         weight 1
+//	5     }
+//	6 }
+const kaBase = "virtual_server 10.0.0.1 80 {\n    lb_kind DR\n    real_server 10.0.0.2 80 {\n        weight 1\n    }\n}\n"
+
+func kaEdit(old, new string) string {
+	if !strings.Contains(kaBase, old) {
+		panic("kaEdit: " + old)
+	}
+	return strings.Replace(kaBase, old, new, 1)
+}
+
+func TestKeepalivedErrors(t *testing.T) {
+	if _, _, err := ParseKeepalived("k.conf", []byte(kaBase)); err != nil {
+		t.Fatalf("base config must be valid: %v", err)
+	}
+	tests := []struct {
+		name  string
+		conf  string
+		line  int
+		field string
+		msg   string
+	}{
+		{"lb_kind NAT", kaEdit("lb_kind DR", "lb_kind NAT"), 2, "lb_kind", "NAT is not supported"},
+		{"missing lb_kind", kaEdit("    lb_kind DR\n", ""), 1, "virtual_server", "keepalived would use NAT"},
+		{"sorry_server", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80"), 3, "sorry_server", "not supported"},
+		{"fwmark service", "virtual_server fwmark 1 {\n lb_kind DR\n}\n", 1, "virtual_server", "fwmark is not supported"},
+		{"service group", "virtual_server group G1 {\n lb_kind DR\n}\n", 1, "virtual_server", "group is not supported"},
+		{"virtual_server_group", "virtual_server_group G1 {\n 10.0.0.1 80\n}\n", 1, "virtual_server_group", "not supported"},
+		{"sync group", "vrrp_sync_group G {\n group { VI_1 }\n}\n", 1, "vrrp_sync_group", "not supported"},
+		{"include", "include /etc/keepalived/conf.d/*.conf\n", 1, "include", "not supported"},
+		{"unknown top-level", "virtual_servers 10.0.0.1 80 {\n}\n", 1, "virtual_servers", "unknown"},
+		{"unknown real_server keyword", kaEdit("weight 1", "wieght 1"), 4, "wieght", "not supported in real_server"},
+		{"unsupported checker", kaEdit("weight 1", "SSL_GET {\n  url { path / }\n }"), 4, "SSL_GET", "not supported"},
+		{"two checkers", kaEdit("weight 1", "TCP_CHECK {\n }\n MISC_CHECK {\n misc_path /bin/true\n }"), 6, "MISC_CHECK", "only one health check"},
+		{"HTTP_GET without url", kaEdit("weight 1", "HTTP_GET {\n connect_port 80\n }"), 4, "HTTP_GET", "needs a url"},
+		{"check without space before brace is fine but block required", kaEdit("weight 1", "TCP_CHECK"), 4, "TCP_CHECK", "want TCP_CHECK { ... }"},
+		{"bad scheduler", kaEdit("lb_kind DR", "lb_kind DR\n    lb_algo lblc"), 3, "services[0].scheduler", `unknown scheduler "lblc"`},
+		{"bad real server ip", kaEdit("10.0.0.2 80", "10.0.0.256 80"), 3, "real_server", "invalid IP address"},
+		{"port mismatch", kaEdit("10.0.0.2 80", "10.0.0.2 8080"), 3, "services[0].real_servers[0].port", "cannot change ports"},
+		{"negative weight", kaEdit("weight 1", "weight -3"), 4, "services[0].real_servers[0].weight", "got -3"},
+		{"duplicate service", kaBase + kaBase, 7, "services[1]", "duplicate service 10.0.0.1:80/tcp"},
+		{"unbalanced: missing close", kaEdit("    }\n}\n", "    }\n"), 1, "", "never closed"},
+		{"unbalanced: extra close", kaBase + "}\n", 7, "", "unexpected '}'"},
+		{"unterminated quote", "vrrp_instance VI_1 {\n notify_master \"/bin/x\n}\n", 2, "", "unterminated quoted string"},
+		{"track_interface weight", "vrrp_instance VI_1 {\n interface eth0\n track_interface {\n  eth1 weight -10\n }\n}\n", 4, "track_interface", "no weight"},
+		{"vip on other dev", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 1\n virtual_ipaddress {\n  10.0.0.1 dev eth9\n }\n}\n", 6, "virtual_ipaddress", "differs from the instance's interface"},
+		{"unicast peer", "vrrp_instance VI_1 {\n interface eth0\n unicast_peer {\n  10.0.0.2\n }\n}\n", 3, "unicast_peer", "not supported in vrrp_instance"},
+		{"vrrp_strict", "global_defs {\n vrrp_strict\n}\n", 2, "vrrp_strict", "not supported in global_defs"},
+		{"vrid range", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 300\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n", 3, "vrrp[0].virtual_router_id", "must be 1..255"},
+		{"auth_pass too long", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n authentication {\n  auth_type PASS\n  auth_pass 123456789\n }\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n", 7, "vrrp[0].auth_pass", "at most 8"},
+		{"no vips", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n}\n", 1, "vrrp[0].virtual_ipaddress", "at least one"},
+		{"non-integer priority", "vrrp_instance VI_1 {\n priority high\n}\n", 2, "priority", `must be an integer, got "high"`},
+		{"not utf-8", "global_defs {\n router_id \xff\xfe\n}\n", 2, "", "not valid UTF-8"},
+		{"lvs_timeouts odd", "global_defs {\n lvs_timeouts tcp\n}\n", 2, "lvs_timeouts", "want pairs"},
+		{"lvs_timeouts unknown", "global_defs {\n lvs_timeouts sctp 5\n}\n", 2, "lvs_timeouts", `unknown timeout "sctp"`},
+		{"bad service port", kaEdit("10.0.0.1 80", "10.0.0.1 http"), 1, "virtual_server", `invalid port "http"`},
+		{"block after value keyword", kaEdit("weight 1", "weight 1 {\n }"), 4, "weight", "takes no { block }"},
+		{"script without value", "vrrp_instance VI_1 {\n notify_master\n}\n", 2, "notify_master", "needs a value"},
+		{"flag with value", "vrrp_instance VI_1 {\n nopreempt yes\n}\n", 2, "nopreempt", `takes no value, got "yes"`},
+		{"status_code range list", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code 200-299\n }\n }"), 7, "status_code", "must be an integer"},
+		{"url keyword", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex ok\n }\n }"), 7, "regex", "not supported in url"},
+		{"misc_dynamic", kaEdit("weight 1", "MISC_CHECK {\n misc_path /bin/true\n misc_dynamic\n }"), 6, "misc_dynamic", "not supported in MISC_CHECK"},
+		{"tcp check keyword on misc", kaEdit("weight 1", "MISC_CHECK {\n misc_path /bin/true\n connect_port 80\n }"), 6, "connect_port", "not supported in MISC_CHECK"},
+		{"auth keyword", "vrrp_instance VI_1 {\n authentication {\n  auth_type PASS\n  auth_key x\n }\n}\n", 4, "auth_key", "not supported in authentication"},
+		{"bad vip prefix", "vrrp_instance VI_1 {\n virtual_ipaddress {\n  10.0.0.1/33\n }\n}\n", 3, "virtual_ipaddress", `invalid prefix length "33"`},
+		{"two values", kaEdit("weight 1", "weight 1 2"), 4, "weight", "exactly one value"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := ParseKeepalived("k.conf", []byte(tc.conf))
+			wantProblem(t, err, "k.conf", tc.line, tc.field, tc.msg)
+		})
+	}
+}
+
+func TestKeepalivedInhibit(t *testing.T) {
+	two := "virtual_server 10.0.0.1 80 {\n lb_kind DR\n real_server 10.0.0.2 80 {\n  inhibit_on_failure\n }\n real_server 10.0.0.3 80 {\n  weight 2\n }\n}\n"
+	_, _, err := ParseKeepalived("k.conf", []byte(two))
+	wantProblem(t, err, "k.conf", 4, "inhibit_on_failure", "only some real servers")
+
+	both := strings.Replace(two, "weight 2", "inhibit_on_failure", 1)
+	c, _, err := ParseKeepalived("k.conf", []byte(both))
+	if err != nil || !c.Services[0].InhibitOnFailure {
+		t.Fatalf("inhibit_on_failure on every real server must set it for the service: %v", err)
+	}
+}
+
+// Broken braces stop interpretation: only the brace problem is reported,
+// not a cascade of misplaced keywords.
+func TestKeepalivedBraceErrorAlone(t *testing.T) {
+	_, _, err := ParseKeepalived("k.conf", []byte("vrrp_instance VI_1 {\n state MASTER\n"))
+	ve := wantProblemErr(t, err)
+	if len(ve.Problems) != 1 || !strings.Contains(ve.Problems[0].Msg, "never closed") || ve.Problems[0].Line != 1 {
+		t.Errorf("want only the unclosed brace at line 1, got:\n%v", err)
+	}
+}
+
+func wantProblemErr(t *testing.T, err error) *ValidationError {
+	t.Helper()
+	ve, ok := err.(*ValidationError)
+	if !ok {
+		t.Fatalf("want *ValidationError, got %T %v", err, err)
+	}
+	return ve
+}
+
+func TestLoadKeepalivedMissing(t *testing.T) {
+	_, _, err := LoadKeepalived(filepath.Join(t.TempDir(), "nope.conf"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("got %v, want an error wrapping os.ErrNotExist", err)
+	}
+}
+
+func TestKeepalivedIPv6AndWarnings(t *testing.T) {
+	conf := `vrrp_instance VI_6 {
+    interface eth0
+    version 3
+    virtual_router_id 9
+    priority 10
+    advert_int 0.25
+    garp_master_delay 5
+    virtual_ipaddress {
+        2001:db8::1
+    }
+}
+virtual_server 2001:db8::1 443 {
+    lb_kind DR
+    lb_algo mh
+    mh-port
+    real_server 2001:db8::2 443 {
+        notify_up /bin/up.sh
+        TCP_CHECK {
+        }
+    }
+}
+`
+	c, warns, err := ParseKeepalived("v6.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; v.Version != 3 || v.AdvertInterval != 250*time.Millisecond {
+		t.Errorf("v3 instance = %+v", v)
+	}
+	if s := c.Services[0]; s.Name != "[2001:db8::1]:443/tcp" || s.Scheduler != MH || !s.HashPort ||
+		s.RealServers[0].Check.Type != TCPCheck {
+		t.Errorf("IPv6 service = %+v", s)
+	}
+	want := []string{
+		"v6.conf:7: vrrp_instance VI_6: garp_master_delay ignored",
+		"v6.conf:17: real_server 2001:db8::2: notify_up ignored",
+	}
+	if len(warns) != len(want) {
+		t.Fatalf("warnings %v, want %v", warns, want)
+	}
+	for i, w := range warns {
+		if w.String() != want[i] {
+			t.Errorf("warning %d = %q, want %q", i, w.String(), want[i])
+		}
+	}
+}
+
+// Callers can pick out single problems with errors.As, as with errors.Join.
+func TestProblemsUnwrap(t *testing.T) {
+	_, _, err := ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lb_kind NAT")))
+	var p Problem
+	if !errors.As(err, &p) || p.Line != 2 || p.Field != "lb_kind" {
+		t.Fatalf("errors.As(Problem) = %+v from %v", p, err)
+	}
+}

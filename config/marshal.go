@@ -1,0 +1,206 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MarshalYAML prints c as native xlb YAML that ParseYAML reads back into an
+// equal Config (Line and Source aside). Every setting is written out,
+// defaults included, so the converted file shows what xlb will actually do;
+// only values that do not apply (another check type's fields, unset
+// per-service timeouts, empty scripts) are left out.
+func MarshalYAML(c *Config) ([]byte, error) {
+	root := mapping()
+	if c.Source != "" {
+		// Where the settings came from, for whoever finds the file later.
+		root.HeadComment = "xlb configuration converted from " + c.Source
+	}
+	add(root, "timeouts", timeoutsNode(c.Timeouts, false))
+	add(root, "conn_table_size", intNode(c.ConnTableSize))
+	if len(c.Services) > 0 {
+		seq := sequence()
+		for i := range c.Services {
+			seq.Content = append(seq.Content, serviceNode(&c.Services[i]))
+		}
+		add(root, "services", seq)
+	}
+	if len(c.VRRP) > 0 {
+		seq := sequence()
+		for i := range c.VRRP {
+			seq.Content = append(seq.Content, vrrpNode(&c.VRRP[i]))
+		}
+		add(root, "vrrp", seq)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode yaml: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func mapping() *yaml.Node  { return &yaml.Node{Kind: yaml.MappingNode} }
+func sequence() *yaml.Node { return &yaml.Node{Kind: yaml.SequenceNode} }
+
+func add(m *yaml.Node, key string, v *yaml.Node) {
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, v)
+}
+
+func strNode(s string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+}
+
+func intNode(n int) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(n)}
+}
+
+func boolNode(b bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
+}
+
+func addrNode(a netip.Addr) *yaml.Node { return strNode(a.String()) }
+
+// durNode writes whole seconds as a plain number, as keepalived users write
+// them, and anything finer as a Go duration ("100ms").
+func durNode(d time.Duration) *yaml.Node {
+	if d%time.Second == 0 {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(int64(d/time.Second), 10)}
+	}
+	return strNode(d.String())
+}
+
+// timeoutsNode writes a timeouts mapping; sparse leaves out zero fields,
+// which in a service mean "inherit the global value".
+func timeoutsNode(t Timeouts, sparse bool) *yaml.Node {
+	m := mapping()
+	m.Style = yaml.FlowStyle
+	for _, f := range []struct {
+		key string
+		d   time.Duration
+	}{{"tcp", t.TCP}, {"tcp_fin", t.TCPFin}, {"udp", t.UDP}} {
+		if !sparse || f.d != 0 {
+			add(m, f.key, durNode(f.d))
+		}
+	}
+	return m
+}
+
+func serviceNode(s *Service) *yaml.Node {
+	m := mapping()
+	add(m, "name", strNode(s.Name))
+	add(m, "vip", addrNode(s.VIP))
+	add(m, "port", intNode(int(s.Port)))
+	add(m, "protocol", strNode(string(s.Protocol)))
+	add(m, "scheduler", strNode(string(s.Scheduler)))
+	add(m, "forward", strNode(string(s.Forward)))
+	add(m, "persistence_timeout", durNode(s.PersistenceTimeout))
+	add(m, "hash_port", boolNode(s.HashPort))
+	if s.Timeouts != (Timeouts{}) {
+		add(m, "timeouts", timeoutsNode(s.Timeouts, true))
+	}
+	add(m, "delay_loop", durNode(s.DelayLoop))
+	add(m, "expire_nodest_conn", boolNode(s.ExpireNodestConn))
+	add(m, "inhibit_on_failure", boolNode(s.InhibitOnFailure))
+	seq := sequence()
+	for i := range s.RealServers {
+		seq.Content = append(seq.Content, realServerNode(&s.RealServers[i]))
+	}
+	add(m, "real_servers", seq)
+	return m
+}
+
+func realServerNode(r *RealServer) *yaml.Node {
+	m := mapping()
+	add(m, "address", addrNode(r.Address))
+	add(m, "port", intNode(int(r.Port)))
+	add(m, "weight", intNode(r.Weight))
+	if r.Check != nil {
+		add(m, "check", checkNode(r.Check))
+	}
+	return m
+}
+
+func checkNode(ck *Check) *yaml.Node {
+	m := mapping()
+	add(m, "type", strNode(string(ck.Type)))
+	if ck.Type != MiscCheck {
+		if ck.ConnectIP.IsValid() {
+			add(m, "connect_ip", addrNode(ck.ConnectIP))
+		}
+		if ck.ConnectPort != 0 {
+			add(m, "connect_port", intNode(int(ck.ConnectPort)))
+		}
+		add(m, "connect_timeout", durNode(ck.ConnectTimeout))
+	}
+	add(m, "retry", intNode(ck.Retry))
+	add(m, "delay_before_retry", durNode(ck.DelayBeforeRetry))
+	if ck.Path != "" {
+		add(m, "path", strNode(ck.Path))
+	}
+	if ck.StatusCode != 0 {
+		add(m, "status_code", intNode(ck.StatusCode))
+	}
+	if ck.Digest != "" {
+		add(m, "digest", strNode(ck.Digest))
+	}
+	if ck.Script != "" {
+		add(m, "script", strNode(ck.Script))
+	}
+	if ck.Type == MiscCheck {
+		add(m, "timeout", durNode(ck.Timeout))
+	}
+	add(m, "rise", intNode(ck.Rise))
+	add(m, "fall", intNode(ck.Fall))
+	return m
+}
+
+func vrrpNode(v *VRRPInstance) *yaml.Node {
+	m := mapping()
+	add(m, "name", strNode(v.Name))
+	add(m, "state", strNode(v.State))
+	add(m, "interface", strNode(v.Interface))
+	add(m, "virtual_router_id", intNode(v.VirtualRouterID))
+	add(m, "priority", intNode(v.Priority))
+	add(m, "advert_int", durNode(v.AdvertInterval))
+	add(m, "version", intNode(v.Version))
+	add(m, "preempt", boolNode(v.Preempt))
+	add(m, "preempt_delay", durNode(v.PreemptDelay))
+	if v.AuthType != "" {
+		add(m, "auth_type", strNode(v.AuthType))
+	}
+	if v.AuthPass != "" {
+		add(m, "auth_pass", strNode(v.AuthPass))
+	}
+	vips := sequence()
+	vips.Style = yaml.FlowStyle
+	for _, a := range v.VirtualAddrs {
+		vips.Content = append(vips.Content, addrNode(a))
+	}
+	add(m, "virtual_ipaddress", vips)
+	if len(v.TrackInterfaces) > 0 {
+		ti := sequence()
+		ti.Style = yaml.FlowStyle
+		for _, t := range v.TrackInterfaces {
+			ti.Content = append(ti.Content, strNode(t))
+		}
+		add(m, "track_interface", ti)
+	}
+	for _, n := range []struct{ key, val string }{
+		{"notify_master", v.NotifyMaster}, {"notify_backup", v.NotifyBackup}, {"notify_fault", v.NotifyFault},
+	} {
+		if n.val != "" {
+			add(m, n.key, strNode(n.val))
+		}
+	}
+	return m
+}

@@ -1,0 +1,390 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Limits taken from IPVS and keepalived, so xlb refuses what they refuse.
+const (
+	maxWeight       = 65535              // keepalived's weight range
+	maxAuthPass     = 8                  // VRRPv2 simple password is 8 octets (RFC 2338 5.3.10)
+	maxPreemptDelay = 1000 * time.Second // keepalived's preempt_delay range
+	// VRRPv2 carries advert_int in whole seconds (8 bits); VRRPv3 in
+	// centiseconds (12 bits).
+	maxAdvertV2 = 255 * time.Second
+	maxAdvertV3 = 4095 * 10 * time.Millisecond
+)
+
+// isMD5Hex reports whether s looks like keepalived genhash's output: the hex
+// MD5 of the body.
+func isMD5Hex(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks the whole configuration and returns a *ValidationError
+// listing every problem, or nil. Nothing is applied from a configuration that
+// fails, so a typo cannot take down half of the services.
+func (c *Config) Validate() error {
+	ps := newProblems(c.Source)
+	c.validate(ps)
+	return ps.err()
+}
+
+func (c *Config) validate(ps *problems) {
+	if c.ConnTableSize <= 0 {
+		ps.field(0, "conn_table_size", "must be > 0, got %d", c.ConnTableSize)
+	}
+	validateTimeouts(ps, 0, "timeouts", c.Timeouts)
+
+	type svcKey struct {
+		vip   netip.Addr
+		port  uint16
+		proto Protocol
+	}
+	seenSvc := map[svcKey]int{}
+	seenName := map[string]int{}
+	for i := range c.Services {
+		s := &c.Services[i]
+		p := fmt.Sprintf("services[%d]", i)
+		c.validateService(ps, p, s)
+		if s.Name != "" {
+			if j, dup := seenName[s.Name]; dup {
+				ps.field(s.Line, p+".name", "duplicate service name %q (also services[%d]%s)", s.Name, j, lineRef(c.Services[j].Line))
+			} else {
+				seenName[s.Name] = i
+			}
+		}
+		if s.VIP.IsValid() {
+			k := svcKey{s.VIP, s.Port, s.Protocol}
+			if j, dup := seenSvc[k]; dup {
+				ps.at(s.Line, p, "duplicate service %s (also services[%d]%s)", defaultName(s), j, lineRef(c.Services[j].Line))
+			} else {
+				seenSvc[k] = i
+			}
+		}
+	}
+
+	type vrKey struct {
+		iface string
+		vrid  int
+	}
+	seenVR := map[vrKey]int{}
+	seenVRName := map[string]int{}
+	vipOwner := map[netip.Addr]int{}
+	for i := range c.VRRP {
+		v := &c.VRRP[i]
+		p := fmt.Sprintf("vrrp[%d]", i)
+		validateVRRP(ps, p, v)
+		if v.Name != "" {
+			if j, dup := seenVRName[v.Name]; dup {
+				ps.field(v.Line, p+".name", "duplicate vrrp instance name %q (also vrrp[%d]%s)", v.Name, j, lineRef(c.VRRP[j].Line))
+			} else {
+				seenVRName[v.Name] = i
+			}
+		}
+		k := vrKey{v.Interface, v.VirtualRouterID}
+		if j, dup := seenVR[k]; dup {
+			ps.field(v.Line, p+".virtual_router_id", "virtual_router_id %d is already used on interface %q by vrrp[%d]%s", v.VirtualRouterID, v.Interface, j, lineRef(c.VRRP[j].Line))
+		} else {
+			seenVR[k] = i
+		}
+		for n, a := range v.VirtualAddrs {
+			if j, dup := vipOwner[a]; dup && j != i {
+				ps.field(v.Line, fmt.Sprintf("%s.virtual_ipaddress[%d]", p, n), "%s is already a virtual address of vrrp[%d]%s", a, j, lineRef(c.VRRP[j].Line))
+			} else {
+				vipOwner[a] = i
+			}
+		}
+	}
+}
+
+// lineRef formats " (line N)" for cross references, or nothing when unknown.
+func lineRef(line int) string {
+	if line <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" at line %d", line)
+}
+
+func validateTimeouts(ps *problems, line int, p string, t Timeouts) {
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"tcp", t.TCP}, {"tcp_fin", t.TCPFin}, {"udp", t.UDP}} {
+		if f.d < 0 {
+			ps.field(line, p+"."+f.name, "must not be negative, got %s", f.d)
+		}
+	}
+}
+
+// checkAddr reports why a will not do as a VIP or real-server address, or "".
+func checkAddr(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "is required"
+	case a.Zone() != "":
+		return fmt.Sprintf("%s: zoned addresses are not supported", a)
+	case a.IsUnspecified():
+		return fmt.Sprintf("%s is the unspecified address", a)
+	case a.IsMulticast():
+		return fmt.Sprintf("%s is a multicast address", a)
+	case a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "255.255.255.255 is the broadcast address"
+	}
+	return ""
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+func (c *Config) validateService(ps *problems, p string, s *Service) {
+	if s.Name == "" {
+		ps.field(s.Line, p+".name", "is required")
+	}
+	if msg := checkAddr(s.VIP); msg != "" {
+		ps.field(s.Line, p+".vip", "%s", msg)
+	}
+	if s.Port == 0 {
+		ps.field(s.Line, p+".port", "must be 1..65535")
+	}
+	switch s.Protocol {
+	case TCP, UDP:
+	case "":
+		ps.field(s.Line, p+".protocol", "is required (tcp or udp)")
+	default:
+		ps.field(s.Line, p+".protocol", "unknown protocol %q (want tcp or udp)", s.Protocol)
+	}
+	if !slices.Contains(Schedulers, s.Scheduler) {
+		ps.field(s.Line, p+".scheduler", "unknown scheduler %q (want one of %s)", s.Scheduler, schedulerList())
+	}
+	switch s.Forward {
+	case DR, TUN:
+	default:
+		ps.field(s.Line, p+".forward", "unknown forwarding method %q (want dr or tun; NAT is not supported)", s.Forward)
+	}
+	if s.PersistenceTimeout < 0 {
+		ps.field(s.Line, p+".persistence_timeout", "must not be negative, got %s", s.PersistenceTimeout)
+	}
+	validateTimeouts(ps, s.Line, p+".timeouts", s.Timeouts)
+	if s.DelayLoop <= 0 {
+		ps.field(s.Line, p+".delay_loop", "must be > 0, got %s", s.DelayLoop)
+	}
+	if s.HashPort && s.Scheduler != SH && s.Scheduler != MH {
+		ps.field(s.Line, p+".hash_port", "only applies to the sh and mh schedulers, not %q", s.Scheduler)
+	}
+
+	type rsKey struct {
+		addr netip.Addr
+		port uint16
+	}
+	seen := map[rsKey]int{}
+	for j := range s.RealServers {
+		r := &s.RealServers[j]
+		rp := fmt.Sprintf("%s.real_servers[%d]", p, j)
+		if msg := checkAddr(r.Address); msg != "" {
+			ps.field(r.Line, rp+".address", "%s", msg)
+		} else if s.VIP.IsValid() && r.Address.Is4() != s.VIP.Is4() {
+			ps.field(r.Line, rp+".address", "%s is %s but the service VIP %s is %s; IPVS cannot mix address families", r.Address, family(r.Address), s.VIP, family(s.VIP))
+		}
+		if r.Port == 0 {
+			ps.field(r.Line, rp+".port", "must be 1..65535")
+		} else if (s.Forward == DR || s.Forward == TUN) && s.Port != 0 && r.Port != s.Port {
+			// The packet reaches the real server unchanged (new MAC or an
+			// outer IP header), so its destination port cannot differ.
+			ps.field(r.Line, rp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", r.Port, s.Port, s.Forward)
+		}
+		if r.Weight < 0 || r.Weight > maxWeight {
+			ps.field(r.Line, rp+".weight", "must be 0..%d, got %d", maxWeight, r.Weight)
+		}
+		if r.Address.IsValid() {
+			k := rsKey{r.Address, r.Port}
+			if i, dup := seen[k]; dup {
+				ps.at(r.Line, rp, "duplicate real server %s (also real_servers[%d]%s)", netip.AddrPortFrom(r.Address, r.Port), i, lineRef(s.RealServers[i].Line))
+			} else {
+				seen[k] = j
+			}
+		}
+		if r.Check != nil {
+			validateCheck(ps, rp+".check", r.Check, r.Line)
+		}
+	}
+}
+
+func schedulerList() string {
+	names := make([]string, len(Schedulers))
+	for i, s := range Schedulers {
+		names[i] = string(s)
+	}
+	return strings.Join(names, ", ")
+}
+
+func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
+	line := ck.Line
+	if line == 0 {
+		line = rsLine
+	}
+	switch ck.Type {
+	case TCPCheck, HTTPCheck, MiscCheck:
+	case "":
+		ps.field(line, p+".type", "is required (tcp, http or misc)")
+	default:
+		ps.field(line, p+".type", "unknown check type %q (want tcp, http or misc)", ck.Type)
+	}
+	if ck.ConnectIP.IsValid() {
+		if msg := checkAddr(ck.ConnectIP); msg != "" {
+			ps.field(line, p+".connect_ip", "%s", msg)
+		}
+	}
+	if ck.Type != MiscCheck && ck.ConnectTimeout <= 0 {
+		ps.field(line, p+".connect_timeout", "must be > 0, got %s", ck.ConnectTimeout)
+	}
+	if ck.Retry < 0 {
+		ps.field(line, p+".retry", "must not be negative, got %d", ck.Retry)
+	}
+	if ck.DelayBeforeRetry < 0 {
+		ps.field(line, p+".delay_before_retry", "must not be negative, got %s", ck.DelayBeforeRetry)
+	}
+	if ck.Rise < 1 {
+		ps.field(line, p+".rise", "must be >= 1, got %d", ck.Rise)
+	}
+	if ck.Fall < 1 {
+		ps.field(line, p+".fall", "must be >= 1, got %d", ck.Fall)
+	}
+	// Fields of another check type would be silently unused: refuse them so a
+	// typo in "type" does not turn an HTTP check into a bare TCP connect.
+	if ck.Type == HTTPCheck {
+		if ck.Path == "" {
+			ps.field(line, p+".path", "is required for http checks")
+		} else if !strings.HasPrefix(ck.Path, "/") {
+			ps.field(line, p+".path", "must start with /, got %q", ck.Path)
+		}
+		if ck.StatusCode != 0 && (ck.StatusCode < 100 || ck.StatusCode > 599) {
+			ps.field(line, p+".status_code", "must be 100..599, got %d", ck.StatusCode)
+		}
+		if ck.Digest != "" && !isMD5Hex(ck.Digest) {
+			ps.field(line, p+".digest", "must be 32 hex digits (an MD5 as genhash prints it), got %q", ck.Digest)
+		}
+	} else {
+		if ck.Path != "" {
+			ps.field(line, p+".path", "only applies to http checks")
+		}
+		if ck.StatusCode != 0 {
+			ps.field(line, p+".status_code", "only applies to http checks")
+		}
+		if ck.Digest != "" {
+			ps.field(line, p+".digest", "only applies to http checks")
+		}
+	}
+	if ck.Type == MiscCheck {
+		if strings.TrimSpace(ck.Script) == "" {
+			ps.field(line, p+".script", "is required for misc checks")
+		}
+		if ck.Timeout <= 0 {
+			ps.field(line, p+".timeout", "must be > 0, got %s", ck.Timeout)
+		}
+		if ck.ConnectIP.IsValid() || ck.ConnectPort != 0 {
+			ps.field(line, p+".connect_port", "connect_ip and connect_port do not apply to misc checks")
+		}
+	} else {
+		if ck.Script != "" {
+			ps.field(line, p+".script", "only applies to misc checks")
+		}
+		if ck.Timeout != 0 {
+			ps.field(line, p+".timeout", "only applies to misc checks (use connect_timeout)")
+		}
+	}
+}
+
+func validateVRRP(ps *problems, p string, v *VRRPInstance) {
+	l := v.Line
+	if v.Name == "" {
+		ps.field(l, p+".name", "is required")
+	}
+	if v.State != "MASTER" && v.State != "BACKUP" {
+		ps.field(l, p+".state", "must be MASTER or BACKUP, got %q", v.State)
+	}
+	if v.Interface == "" {
+		ps.field(l, p+".interface", "is required")
+	}
+	if v.VirtualRouterID < 1 || v.VirtualRouterID > 255 {
+		ps.field(l, p+".virtual_router_id", "must be 1..255, got %d", v.VirtualRouterID)
+	}
+	if v.Priority < 1 || v.Priority > 255 {
+		ps.field(l, p+".priority", "must be 1..255, got %d", v.Priority)
+	}
+	switch v.Version {
+	case 2:
+		if v.AdvertInterval < time.Second || v.AdvertInterval > maxAdvertV2 || v.AdvertInterval%time.Second != 0 {
+			ps.field(l, p+".advert_int", "VRRPv2 sends whole seconds: must be 1..255 s, got %s", v.AdvertInterval)
+		}
+	case 3:
+		if v.AdvertInterval < 10*time.Millisecond || v.AdvertInterval > maxAdvertV3 || v.AdvertInterval%(10*time.Millisecond) != 0 {
+			ps.field(l, p+".advert_int", "VRRPv3 sends centiseconds: must be 0.01..40.95 s in steps of 0.01, got %s", v.AdvertInterval)
+		}
+	default:
+		ps.field(l, p+".version", "must be 2 or 3, got %d", v.Version)
+	}
+	if v.PreemptDelay < 0 || v.PreemptDelay > maxPreemptDelay {
+		ps.field(l, p+".preempt_delay", "must be 0..1000 s, got %s", v.PreemptDelay)
+	}
+	switch v.AuthType {
+	case "":
+		if v.AuthPass != "" {
+			ps.field(l, p+".auth_pass", "is set but auth_type is not PASS")
+		}
+	case "PASS":
+		if v.Version == 3 {
+			// RFC 5798 removed authentication; keepalived ignores it for
+			// v3, which would silently drop what the operator asked for.
+			ps.field(l, p+".auth_type", "VRRPv3 has no authentication; remove auth_type or use version 2")
+		}
+		if v.AuthPass == "" {
+			ps.field(l, p+".auth_pass", "is required with auth_type PASS")
+		} else if len(v.AuthPass) > maxAuthPass {
+			ps.field(l, p+".auth_pass", "must be at most %d characters, got %d (keepalived would truncate it)", maxAuthPass, len(v.AuthPass))
+		}
+	default:
+		ps.field(l, p+".auth_type", "unsupported auth_type %q (want PASS or none)", v.AuthType)
+	}
+	if len(v.VirtualAddrs) == 0 {
+		ps.field(l, p+".virtual_ipaddress", "at least one virtual address is required")
+	}
+	seen := map[netip.Addr]bool{}
+	for n, a := range v.VirtualAddrs {
+		fp := fmt.Sprintf("%s.virtual_ipaddress[%d]", p, n)
+		if msg := checkAddr(a); msg != "" {
+			ps.field(l, fp, "%s", msg)
+			continue
+		}
+		if seen[a] {
+			ps.field(l, fp, "duplicate virtual address %s", a)
+		}
+		seen[a] = true
+		if a.Is4() != v.VirtualAddrs[0].Is4() {
+			ps.field(l, fp, "%s is %s but %s is %s; one instance carries one address family", a, family(a), v.VirtualAddrs[0], family(v.VirtualAddrs[0]))
+		} else if a.Is6() && v.Version == 2 {
+			ps.field(l, fp, "IPv6 address %s needs VRRP version 3", a)
+		}
+	}
+	for n, t := range v.TrackInterfaces {
+		if strings.TrimSpace(t) == "" {
+			ps.field(l, fmt.Sprintf("%s.track_interface[%d]", p, n), "empty interface name")
+		}
+	}
+}

@@ -1,0 +1,589 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LoadYAML reads and parses a native xlb YAML configuration file.
+func LoadYAML(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ParseYAML(path, data)
+}
+
+// ParseYAML parses a native xlb YAML configuration, fills in defaults and
+// validates it. name is used in messages. On failure the error is a
+// *ValidationError listing every problem with its file, line and field.
+func ParseYAML(name string, data []byte) (*Config, error) {
+	ps := newProblems(name)
+	root, ok := readYAMLDoc(ps, data)
+	if !ok {
+		return nil, ps.err()
+	}
+	c := &Config{Source: name, ConnTableSize: DefaultConnTableSize}
+	// Aliases let a small file name the same node many times; the budget
+	// bounds the work to a multiple of the text actually written.
+	d := &yamlDecoder{ps: ps, budget: 4*len(data) + 4096}
+	if root != nil {
+		d.config(root, c)
+	}
+	if d.spent {
+		return nil, ps.err() // validating a half-expanded document helps no one
+	}
+	finishDefaults(c, func(i, j int) bool {
+		_, set := ps.lines[fmt.Sprintf("services[%d].real_servers[%d].check.timeout", i, j)]
+		return set
+	})
+	c.validate(ps)
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readYAMLDoc returns the root node of the only document in data, nil for an
+// empty file, and ok=false after recording a syntax problem.
+func readYAMLDoc(ps *problems, data []byte) (root *yaml.Node, ok bool) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := safeDecode(dec, &doc); errors.Is(err, io.EOF) {
+		return nil, true
+	} else if err != nil {
+		yamlSyntax(ps, err)
+		return nil, false
+	}
+	var extra yaml.Node
+	if err := safeDecode(dec, &extra); err == nil {
+		// A second document would be ignored; refusing it avoids applying
+		// only half of what the operator wrote.
+		ps.at(extra.Line, "", "only one YAML document is allowed")
+		return nil, false
+	} else if !errors.Is(err, io.EOF) {
+		yamlSyntax(ps, err)
+		return nil, false
+	}
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		root = doc.Content[0]
+	}
+	if root != nil && root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return nil, true
+	}
+	return root, true
+}
+
+// safeDecode turns a panic of the YAML library into an error: the input comes
+// from operators and fuzzers, and a crash of the control plane on a bad file
+// would be worse than a refusal.
+func safeDecode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
+// yamlSyntax records a yaml.v3 error, moving its "line N:" into the Problem.
+func yamlSyntax(ps *problems, err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, found := strings.CutPrefix(msg, "line "); found {
+		if num, after, found := strings.Cut(rest, ":"); found {
+			if n, err := strconv.Atoi(num); err == nil {
+				line, msg = n, strings.TrimSpace(after)
+			}
+		}
+	}
+	// yaml.v3 reports parser (not scanner) errors with a 0-based line, and
+	// that line is where the enclosing block or list starts, not where the
+	// mistake is; say so rather than point one line off.
+	switch msg {
+	case "did not find expected node content", "did not find expected '-' indicator",
+		"did not find expected key", "did not find expected ',' or ']'",
+		"did not find expected ',' or '}'", "did not find expected <document start>":
+		if line > 0 || strings.Contains(err.Error(), "line 0:") {
+			line++
+			msg += " (in the block that starts on this line)"
+		}
+	}
+	ps.at(line, "", "invalid YAML: %s", msg)
+}
+
+type yamlDecoder struct {
+	ps     *problems
+	budget int  // mapping entries and list items left to decode
+	spent  bool // the budget ran out and this was reported
+}
+
+// spend takes n from the budget and reports whether decoding may go on.
+func (d *yamlDecoder) spend(n *yaml.Node, count int) bool {
+	d.budget -= count
+	if d.budget >= 0 {
+		return true
+	}
+	if !d.spent {
+		d.spent = true
+		d.ps.at(n.Line, "", "aliases expand the document far beyond its size; write the entries out")
+	}
+	return false
+}
+
+// maxAliasHops bounds alias chains; the schema is shallow, so a longer chain
+// is a mistake or an attack, not a configuration.
+const maxAliasHops = 32
+
+// deref follows aliases; it never returns nil, so callers can read Kind and
+// Line of whatever the document held.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < maxAliasHops; i++ {
+		n = n.Alias
+	}
+	if n == nil {
+		return &yaml.Node{}
+	}
+	return n
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "empty"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "not a value"
+}
+
+// bad records a problem with the value of a field.
+func (d *yamlDecoder) bad(n *yaml.Node, field, format string, args ...any) {
+	d.ps.parse(n.Line, field, format, args...)
+}
+
+// mapping calls each for every key of n in order; each returns false for a
+// key it does not know, which is an error: a misspelt key silently ignored
+// would leave a default in force that the operator meant to change.
+func (d *yamlDecoder) mapping(n *yaml.Node, path string, each func(key, field string, v *yaml.Node) bool) bool {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		d.bad(n, path, "must be a mapping, got %s", kindName(n))
+		return false
+	}
+	if !d.spend(n, len(n.Content)/2) {
+		return false
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			d.bad(k, path, "keys must be plain names")
+			continue
+		}
+		field := k.Value
+		if path != "" {
+			field = path + "." + k.Value
+		}
+		if prev, dup := seen[k.Value]; dup {
+			d.bad(k, field, "duplicate key (first at line %d)", prev)
+			continue
+		}
+		seen[k.Value] = k.Line
+		d.ps.seen(field, k.Line)
+		if !each(k.Value, field, v) {
+			d.bad(k, field, "unknown key %q", k.Value)
+		}
+	}
+	return true
+}
+
+func (d *yamlDecoder) sequence(n *yaml.Node, field string) []*yaml.Node {
+	n = deref(n)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.bad(n, field, "must be a list, got %s", kindName(n))
+		return nil
+	}
+	if !d.spend(n, len(n.Content)) {
+		return nil
+	}
+	return n.Content
+}
+
+func (d *yamlDecoder) scalar(n *yaml.Node, field string) (*yaml.Node, bool) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.bad(n, field, "must be a single value, got %s", kindName(n))
+		return nil, false
+	}
+	return n, true
+}
+
+func (d *yamlDecoder) str(n *yaml.Node, field string, dst *string) {
+	if s, ok := d.scalar(n, field); ok {
+		*dst = s.Value
+	}
+}
+
+func (d *yamlDecoder) integer(n *yaml.Node, field string, min, max int64) (int64, bool) {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return 0, false
+	}
+	var v int64
+	if s.Tag != "!!int" || s.Decode(&v) != nil {
+		d.bad(s, field, "must be an integer, got %q", s.Value)
+		return 0, false
+	}
+	if v < min || v > max {
+		d.bad(s, field, "must be %d..%d, got %d", min, max, v)
+		return 0, false
+	}
+	return v, true
+}
+
+// intField reads an int; the range is left to Validate (which names the
+// limits of the field), only int overflow is caught here.
+func (d *yamlDecoder) intField(n *yaml.Node, field string, dst *int) {
+	if v, ok := d.integer(n, field, math.MinInt32, math.MaxInt32); ok {
+		*dst = int(v)
+	}
+}
+
+func (d *yamlDecoder) port(n *yaml.Node, field string, dst *uint16) {
+	if v, ok := d.integer(n, field, 0, 65535); ok {
+		*dst = uint16(v)
+	}
+}
+
+func (d *yamlDecoder) boolean(n *yaml.Node, field string, dst *bool) {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return
+	}
+	var v bool
+	if s.Tag != "!!bool" || s.Decode(&v) != nil {
+		d.bad(s, field, "must be true or false, got %q", s.Value)
+		return
+	}
+	*dst = v
+}
+
+// duration reads seconds as an integer or decimal (keepalived's unit, so
+// values carry over unchanged) or a Go duration string such as "15m" or "100ms".
+func (d *yamlDecoder) duration(n *yaml.Node, field string, dst *time.Duration) {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return
+	}
+	var v time.Duration
+	var err error
+	switch s.Tag {
+	case "!!int":
+		var sec int64
+		if s.Decode(&sec) != nil || sec > maxSeconds || sec < -maxSeconds {
+			err = fmt.Errorf("%s seconds is out of range", s.Value)
+		}
+		v = time.Duration(sec) * time.Second
+	case "!!float":
+		v, err = parseSeconds(s.Value)
+	default:
+		v, err = time.ParseDuration(s.Value)
+		if err != nil {
+			err = fmt.Errorf("want seconds (e.g. 30, 0.5) or a duration (e.g. 15m, 100ms), got %q", s.Value)
+		}
+	}
+	if err != nil {
+		d.bad(s, field, "%v", err)
+		return
+	}
+	*dst = v
+}
+
+// maxSeconds keeps seconds far from overflowing a Duration (about 292 years).
+const maxSeconds = math.MaxInt64 / int64(2*time.Second)
+
+// parseSeconds converts decimal seconds to a Duration without overflowing.
+func parseSeconds(text string) (time.Duration, error) {
+	f, err := strconv.ParseFloat(strings.ReplaceAll(text, "_", ""), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("want a number of seconds, got %q", text)
+	}
+	ns := math.Round(f * float64(time.Second))
+	if ns > math.MaxInt64/2 || ns < math.MinInt64/2 {
+		return 0, fmt.Errorf("%s seconds is out of range", text)
+	}
+	return time.Duration(ns), nil
+}
+
+// parseAddr parses an IP address as xlb stores it: IPv4-mapped IPv6 addresses
+// become IPv4, since that is the packet the datapath will see.
+func parseAddr(text string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(text)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("invalid IP address %q", text)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("zoned address %q is not supported", text)
+	}
+	return a.Unmap(), nil
+}
+
+func (d *yamlDecoder) addr(n *yaml.Node, field string, dst *netip.Addr) {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return
+	}
+	a, err := parseAddr(s.Value)
+	if err != nil {
+		d.bad(s, field, "%v", err)
+		return
+	}
+	*dst = a
+}
+
+func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
+	d.mapping(root, "", func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "timeouts":
+			d.timeouts(v, field, &c.Timeouts)
+		case "conn_table_size":
+			d.intField(v, field, &c.ConnTableSize)
+		case "services":
+			for i, n := range d.sequence(v, field) {
+				c.Services = append(c.Services, d.service(n, fmt.Sprintf("services[%d]", i)))
+			}
+		case "vrrp":
+			for i, n := range d.sequence(v, field) {
+				c.VRRP = append(c.VRRP, d.vrrp(n, fmt.Sprintf("vrrp[%d]", i)))
+			}
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+func (d *yamlDecoder) timeouts(n *yaml.Node, path string, t *Timeouts) {
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "tcp":
+			d.duration(v, field, &t.TCP)
+		case "tcp_fin":
+			d.duration(v, field, &t.TCPFin)
+		case "udp":
+			d.duration(v, field, &t.UDP)
+		default:
+			return false
+		}
+		return true
+	})
+}
+
+func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
+	s := newService()
+	s.Line = deref(n).Line
+	var portSet []bool
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "name":
+			d.str(v, field, &s.Name)
+		case "vip":
+			d.addr(v, field, &s.VIP)
+		case "port":
+			d.port(v, field, &s.Port)
+		case "protocol":
+			var p string
+			d.str(v, field, &p)
+			s.Protocol = Protocol(strings.ToLower(p))
+		case "scheduler":
+			var p string
+			d.str(v, field, &p)
+			s.Scheduler = Scheduler(strings.ToLower(p))
+		case "forward":
+			var p string
+			d.str(v, field, &p)
+			s.Forward = Forward(strings.ToLower(p))
+		case "persistence_timeout":
+			d.duration(v, field, &s.PersistenceTimeout)
+		case "hash_port":
+			d.boolean(v, field, &s.HashPort)
+		case "timeouts":
+			d.timeouts(v, field, &s.Timeouts)
+		case "delay_loop":
+			d.duration(v, field, &s.DelayLoop)
+		case "expire_nodest_conn":
+			d.boolean(v, field, &s.ExpireNodestConn)
+		case "inhibit_on_failure":
+			d.boolean(v, field, &s.InhibitOnFailure)
+		case "real_servers":
+			for j, rn := range d.sequence(v, field) {
+				rs, set := d.realServer(rn, fmt.Sprintf("%s.real_servers[%d]", path, j))
+				s.RealServers = append(s.RealServers, rs)
+				portSet = append(portSet, set)
+			}
+		default:
+			return false
+		}
+		return true
+	})
+	// DR and TUN cannot change ports, so the real-server port is the
+	// service port unless the file says otherwise.
+	for j := range s.RealServers {
+		if !portSet[j] {
+			s.RealServers[j].Port = s.Port
+		}
+	}
+	if s.Name == "" {
+		s.Name = defaultName(&s)
+	}
+	return s
+}
+
+func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, portSet bool) {
+	rs = newRealServer()
+	rs.Line = deref(n).Line
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "address":
+			d.addr(v, field, &rs.Address)
+		case "port":
+			portSet = true
+			d.port(v, field, &rs.Port)
+		case "weight":
+			d.intField(v, field, &rs.Weight)
+		case "check":
+			rs.Check = d.check(v, field)
+		default:
+			return false
+		}
+		return true
+	})
+	return rs, portSet
+}
+
+func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
+	var timeoutField string
+	ck := newCheck()
+	ck.Line = deref(n).Line
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "type":
+			var t string
+			d.str(v, field, &t)
+			ck.Type = CheckType(strings.ToLower(t))
+		case "connect_ip":
+			d.addr(v, field, &ck.ConnectIP)
+		case "connect_port":
+			d.port(v, field, &ck.ConnectPort)
+		case "connect_timeout":
+			timeoutField = field
+			d.duration(v, field, &ck.ConnectTimeout)
+		case "retry":
+			d.intField(v, field, &ck.Retry)
+		case "delay_before_retry":
+			d.duration(v, field, &ck.DelayBeforeRetry)
+		case "path":
+			d.str(v, field, &ck.Path)
+		case "status_code":
+			d.intField(v, field, &ck.StatusCode)
+		case "digest":
+			d.str(v, field, &ck.Digest)
+			ck.Digest = strings.ToLower(ck.Digest)
+		case "script":
+			d.str(v, field, &ck.Script)
+		case "timeout":
+			d.duration(v, field, &ck.Timeout)
+		case "rise":
+			d.intField(v, field, &ck.Rise)
+		case "fall":
+			d.intField(v, field, &ck.Fall)
+		default:
+			return false
+		}
+		return true
+	})
+	// A misc check runs a script; a connect timeout would be silently
+	// unused (misc uses timeout), and the defaulted value is not printed back.
+	if ck.Type == MiscCheck && timeoutField != "" {
+		d.ps.parse(d.ps.lines[timeoutField], timeoutField, "does not apply to misc checks (use timeout)")
+	}
+	return ck
+}
+
+func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
+	v := newVRRP()
+	v.Line = deref(n).Line
+	d.mapping(n, path, func(key, field string, val *yaml.Node) bool {
+		switch key {
+		case "name":
+			d.str(val, field, &v.Name)
+		case "state":
+			d.str(val, field, &v.State)
+			v.State = strings.ToUpper(v.State)
+		case "interface":
+			d.str(val, field, &v.Interface)
+		case "virtual_router_id":
+			d.intField(val, field, &v.VirtualRouterID)
+		case "priority":
+			d.intField(val, field, &v.Priority)
+		case "advert_int":
+			d.duration(val, field, &v.AdvertInterval)
+		case "version":
+			d.intField(val, field, &v.Version)
+		case "preempt":
+			d.boolean(val, field, &v.Preempt)
+		case "preempt_delay":
+			d.duration(val, field, &v.PreemptDelay)
+		case "auth_type":
+			d.str(val, field, &v.AuthType)
+			v.AuthType = strings.ToUpper(v.AuthType)
+		case "auth_pass":
+			d.str(val, field, &v.AuthPass)
+		case "virtual_ipaddress":
+			for i, an := range d.sequence(val, field) {
+				var a netip.Addr
+				f := fmt.Sprintf("%s[%d]", field, i)
+				d.ps.seen(f, deref(an).Line)
+				d.addr(an, f, &a)
+				v.VirtualAddrs = append(v.VirtualAddrs, a)
+			}
+		case "track_interface":
+			for i, tn := range d.sequence(val, field) {
+				var t string
+				f := fmt.Sprintf("%s[%d]", field, i)
+				d.ps.seen(f, deref(tn).Line)
+				d.str(tn, f, &t)
+				v.TrackInterfaces = append(v.TrackInterfaces, t)
+			}
+		case "notify_master":
+			d.str(val, field, &v.NotifyMaster)
+		case "notify_backup":
+			d.str(val, field, &v.NotifyBackup)
+		case "notify_fault":
+			d.str(val, field, &v.NotifyFault)
+		default:
+			return false
+		}
+		return true
+	})
+	return v
+}
