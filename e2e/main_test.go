@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,22 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("XLB_E2E_BIN", bin)
-	return m.Run()
+	// Pins must survive the daemon's private mount namespace (ip netns
+	// exec remounts /sys): a bpffs mounted here, in the host's namespace,
+	// is inherited by every daemon the lab starts.
+	if os.Geteuid() == 0 {
+		if err := mountBPFFS(pinRoot); err != nil {
+			fmt.Fprintln(os.Stderr, "bpffs for pins:", err)
+			return 1
+		}
+	}
+	code := m.Run()
+	// Pins of daemons that did not stop cleanly (killed at a timeout).
+	entries, _ := os.ReadDir(pinRoot)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(pinRoot, e.Name()))
+	}
+	return code
 }
 
 func xlbBin() string { return os.Getenv("XLB_E2E_BIN") }
@@ -84,7 +100,7 @@ func startXLB(t *testing.T, l *lab.Lab, dir int, cfg string, extra ...string) (*
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	argv := append([]string{xlbBin(), "run", "--iface", "eth0", "--config", path}, extra...)
+	argv := append([]string{xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, dir)}, extra...)
 	cmd, err := l.Start(l.Directors()[dir], argv...)
 	if err != nil {
 		t.Fatalf("start xlb: %v", err)
@@ -129,3 +145,21 @@ const rrConfig = `services:
       - {address: 192.168.101.3, port: 80, weight: 1}
       - {address: 192.168.101.4, port: 80, weight: 1}
 `
+
+// pinRoot is a bpffs shared by all labs of this test binary.
+const pinRoot = "/run/xlb-e2e-bpffs"
+
+func pinDir(l *lab.Lab, dir int) string {
+	return filepath.Join(pinRoot, l.Prefix(), fmt.Sprintf("dir%d", dir+1))
+}
+
+func mountBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return unix.Mount("bpf", dir, "bpf", 0, "mode=0700")
+}

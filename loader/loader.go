@@ -257,17 +257,38 @@ func (d *Datapath) Bench(frame []byte, repeat uint32) (float64, error) {
 	return float64(dur.Nanoseconds()), nil
 }
 
-// ensureBPFFS mounts the bpf filesystem on /sys/fs/bpf when it is not
-// there yet (pins need it) and creates the pin directory.
+// ensureBPFFS makes sure dir can hold pins: it must be on a bpf
+// filesystem. /sys/fs/bpf is mounted when missing (most systems have it);
+// any other root must already be a bpffs mount.
+//
+// Note: `ip netns exec` remounts /sys in a private mount namespace, which
+// hides the host's /sys/fs/bpf; a bpffs mounted there lives only as long as
+// that process. Daemons run that way need --pin-dir on a bpffs mounted in
+// the host's mount namespace (the lab does this).
 func ensureBPFFS(dir string) error {
+	root := "/sys/fs/bpf"
+	if !strings.HasPrefix(filepath.Clean(dir)+"/", root+"/") {
+		root = existingAncestor(dir)
+	}
 	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
-			return fmt.Errorf("mount bpffs on /sys/fs/bpf: %w", err)
+	if err := unix.Statfs(root, &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
+		if root != "/sys/fs/bpf" {
+			return fmt.Errorf("pin directory %s is not on a bpf filesystem (mount -t bpf bpf DIR)", dir)
+		}
+		if err := unix.Mount("bpf", root, "bpf", 0, "mode=0700"); err != nil {
+			return fmt.Errorf("mount bpffs on %s: %w", root, err)
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
 	return nil
+}
+
+func existingAncestor(dir string) string {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || d == "/" {
+			return d
+		}
+	}
 }

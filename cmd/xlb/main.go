@@ -47,7 +47,14 @@ func newRoot() *cobra.Command {
 	root.AddCommand(
 		newRunCmd(g),
 		newRealServerCmd(),
-		newConfigCmd(),
+		withConfigDump(newConfigCmd()),
+		newListCmd(),
+		newStatusCmd(),
+		newConnsCmd(),
+		newReloadCmd(),
+		newServiceCmd(),
+		newRealCmd(),
+		newTimeoutsCmd(),
 		newLabCmd(g),
 		&cobra.Command{
 			Use:   "version",

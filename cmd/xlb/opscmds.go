@@ -1,0 +1,463 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/control"
+)
+
+// sockFlags find the control socket of the director to talk to.
+type sockFlags struct {
+	socket string
+	iface  string
+}
+
+func (s *sockFlags) add(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&s.socket, "socket", "", "control socket of the director")
+	cmd.PersistentFlags().StringVar(&s.iface, "iface", "", "talk to the director on this interface (socket "+control.DefaultSocketPath("IFACE")+"); default: the only one running")
+}
+
+func (s *sockFlags) client() (*control.Client, error) {
+	path, err := control.FindSocket(s.socket, s.iface)
+	if err != nil {
+		return nil, err
+	}
+	return &control.Client{Path: path}, nil
+}
+
+func ctxOf(cmd *cobra.Command) context.Context {
+	if ctx := cmd.Context(); ctx != nil {
+		return ctx
+	}
+	return context.Background()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newListCmd() *cobra.Command {
+	var sf sockFlags
+	var o control.ListOptions
+	var stats, rate, asJSON bool
+	var interval time.Duration
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List services and real servers like ipvsadm -Ln",
+		Long: `List prints the services and real servers of the running director in
+ipvsadm -Ln's format, so scripts written for it keep working. As under
+keepalived, real servers that take no new flows (health check down, MAC
+unresolved, removed but draining) are left out unless --all is given.
+
+--stats and --rate print Conns/InPkts/InBytes (and their rates). In DR mode
+replies go from the real server straight to the client, so the director never
+sees them: OutPkts, OutBytes and their rates are always 0. --rate samples the
+counters twice, --interval apart.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if stats && rate {
+				return errors.New("give --stats or --rate, not both")
+			}
+			if asJSON && rate {
+				return errors.New("--json prints the counters (conns_total, packets_total, bytes_total); compute rates from two samples")
+			}
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			ctx := ctxOf(cmd)
+			s, err := cl.Snapshot(ctx)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case asJSON:
+				return printJSON(out, s)
+			case stats:
+				control.FormatStats(out, s, o)
+			case rate:
+				start := time.Now()
+				select {
+				case <-time.After(interval):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				s2, err := cl.Snapshot(ctx)
+				if err != nil {
+					return err
+				}
+				control.FormatRate(out, s, s2, time.Since(start), o)
+			default:
+				control.FormatList(out, s, o)
+			}
+			return nil
+		},
+	}
+	sf.add(cmd)
+	fl := cmd.Flags()
+	fl.BoolVar(&stats, "stats", false, "print cumulative counters (ipvsadm --stats)")
+	fl.BoolVar(&rate, "rate", false, "print rates per second (ipvsadm --rate)")
+	fl.DurationVar(&interval, "interval", time.Second, "sampling interval of --rate")
+	fl.BoolVar(&o.All, "all", false, "include real servers that take no new flows")
+	fl.BoolVar(&o.Exact, "exact", false, "print exact numbers, not K/M/G (ipvsadm --exact)")
+	fl.BoolVar(&asJSON, "json", false, "print the full state as JSON (all real servers, counters, health)")
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	var sf sockFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the director's attach mode, uptime, VRRP state and real-server health",
+		Long: `Status shows how the director runs (XDP attach mode, uptime, connection
+table use, timeouts, VRRP state) and, per real server, whether it takes new
+flows and why not: up, down (health check failing), unresolved (no ARP answer
+yet) or draining (removed from the configuration, flows remain), with the
+last check's latency and error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			s, err := cl.Snapshot(ctxOf(cmd))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), s)
+			}
+			control.FormatStatus(cmd.OutOrStdout(), s)
+			return nil
+		},
+	}
+	sf.add(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
+}
+
+func newConnsCmd() *cobra.Command {
+	var sf sockFlags
+	var asJSON bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "conns",
+		Short: "List the connection table like ipvsadm -Lnc",
+		Long: `Conns lists the flows of the connection table: protocol, time left before
+the flow expires idle, state (ESTABLISHED, FIN_WAIT once the client sent FIN
+or RST, UDP), client, VIP and real server. The director sees only the client's
+side of a flow, so there is no SYN_RECV or TIME_WAIT.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			r, err := cl.Conns(ctxOf(cmd), limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			control.FormatConns(cmd.OutOrStdout(), r)
+			return nil
+		},
+	}
+	sf.add(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	cmd.Flags().IntVar(&limit, "limit", 100000, "print at most this many flows (0: all)")
+	return cmd
+}
+
+func newReloadCmd() *cobra.Command {
+	var sf sockFlags
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Make the director re-read its configuration (as SIGHUP), printing why it was rejected",
+		Long: `Reload makes the running director re-read its configuration file and apply
+the difference, exactly as SIGHUP does, but waits for the result: a rejected
+configuration fails the command with the problems found, and the running
+configuration stays. Runtime edits (xlb service/real/timeouts) are dropped.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.Reload(ctxOf(cmd)); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "configuration reloaded")
+			return nil
+		},
+	}
+	sf.add(cmd)
+	return cmd
+}
+
+const runtimeNote = `
+Runtime edits change only the running configuration: they are validated
+whole and applied like a reload (flows of other services and real servers are
+untouched), but the next reload (xlb reload, SIGHUP) or restart re-reads the
+configuration file and drops them. Save them with
+  xlb config dump > /etc/xlb/xlb.yaml`
+
+// svcFlags name a service the ipvsadm way: -t VIP:PORT or -u VIP:PORT.
+type svcFlags struct {
+	tcp, udp string
+}
+
+func (s *svcFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&s.tcp, "tcp-service", "t", "", "TCP service VIP:PORT")
+	cmd.Flags().StringVarP(&s.udp, "udp-service", "u", "", "UDP service VIP:PORT")
+}
+
+func (s *svcFlags) edit(op control.EditOp) (control.Edit, error) {
+	e := control.Edit{Op: op}
+	var v string
+	switch {
+	case s.tcp != "" && s.udp != "":
+		return e, errors.New("give -t or -u, not both")
+	case s.tcp != "":
+		e.Protocol, v = config.TCP, s.tcp
+	case s.udp != "":
+		e.Protocol, v = config.UDP, s.udp
+	default:
+		return e, errors.New("-t VIP:PORT or -u VIP:PORT is required")
+	}
+	a, err := netip.ParseAddrPort(v)
+	if err != nil {
+		return e, fmt.Errorf("service %q: want VIP:PORT ([V6]:PORT for IPv6): %w", v, err)
+	}
+	e.Service = a
+	return e, nil
+}
+
+func newServiceCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "service",
+		Short: "Add, edit or delete a virtual service at runtime (ipvsadm -A/-E/-D)",
+		Long:  "Add, edit or delete a virtual service of the running director.\n" + runtimeNote,
+	}
+	mk := func(use, short string, op control.EditOp, withOpts bool) *cobra.Command {
+		var sf sockFlags
+		var svc svcFlags
+		var sched string
+		var persist int
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Long:  short + "\n" + runtimeNote,
+			Args:  cobra.MaximumNArgs(1),
+			RunE: func(c *cobra.Command, args []string) error {
+				e, err := svc.edit(op)
+				if err != nil {
+					return err
+				}
+				if withOpts {
+					e.Scheduler = config.Scheduler(sched)
+					p, err := persistence(c, persist, args)
+					if err != nil {
+						return err
+					}
+					e.Persistence = p
+				} else if len(args) > 0 {
+					return fmt.Errorf("unexpected argument %q", args[0])
+				}
+				cl, err := sf.client()
+				if err != nil {
+					return err
+				}
+				return cl.Edit(ctxOf(c), e)
+			},
+		}
+		sf.add(c)
+		svc.add(c)
+		if withOpts {
+			c.Flags().StringVarP(&sched, "scheduler", "s", "", "rr, wrr, wlc, sh or mh (add: default wlc; edit: unchanged)")
+			c.Flags().IntVarP(&persist, "persistent", "p", 0, "persistence timeout in seconds; -p alone means 300 as in ipvsadm, -p 0 turns it off")
+			c.Flags().Lookup("persistent").NoOptDefVal = "300"
+		}
+		return c
+	}
+	cmd.AddCommand(
+		mk("add -t|-u VIP:PORT [-s SCHED] [-p [SECS]]", "Add a service (ipvsadm -A)", control.ServiceAdd, true),
+		mk("edit -t|-u VIP:PORT [-s SCHED] [-p [SECS]]", "Change a service's scheduler or persistence; what is not given stays (ipvsadm -E)", control.ServiceEdit, true),
+		mk("del -t|-u VIP:PORT", "Delete a service (ipvsadm -D)", control.ServiceDel, false),
+	)
+	return cmd
+}
+
+// persistence reads -p. An optional flag value must be attached in pflag
+// (-p=50), but ipvsadm users write "-p 50": with -p given, a lone
+// argument is taken as its value.
+func persistence(c *cobra.Command, p int, args []string) (*int, error) {
+	if !c.Flags().Changed("persistent") {
+		if len(args) > 0 {
+			return nil, fmt.Errorf("unexpected argument %q", args[0])
+		}
+		return nil, nil
+	}
+	if len(args) > 0 {
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("-p %q: want whole seconds >= 0", args[0])
+		}
+		p = n
+	}
+	return &p, nil
+}
+
+func newRealCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "real",
+		Short: "Add, edit or delete a real server at runtime (ipvsadm -a/-e/-d)",
+		Long: "Add, edit or delete a real server of a service of the running director.\n" +
+			"Forwarding is always direct routing (ipvsadm -g). A real server added here\n" +
+			"has no health check: it takes flows as soon as its MAC is resolved.\n" + runtimeNote,
+	}
+	mk := func(use, short string, op control.EditOp, withWeight bool) *cobra.Command {
+		var sf sockFlags
+		var svc svcFlags
+		var real string
+		var weight int
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Long:  short + "\n" + runtimeNote,
+			Args:  cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error {
+				e, err := svc.edit(op)
+				if err != nil {
+					return err
+				}
+				if e.Real, err = parseReal(real); err != nil {
+					return err
+				}
+				if withWeight && c.Flags().Changed("weight") {
+					e.Weight = &weight
+				}
+				cl, err := sf.client()
+				if err != nil {
+					return err
+				}
+				return cl.Edit(ctxOf(c), e)
+			},
+		}
+		sf.add(c)
+		svc.add(c)
+		c.Flags().StringVarP(&real, "real-server", "r", "", "real server RIP[:PORT] (the port defaults to the service's)")
+		if withWeight {
+			c.Flags().IntVarP(&weight, "weight", "w", config.DefaultWeight, "weight; 0 drains (no new flows, existing ones stay)")
+		}
+		return c
+	}
+	cmd.AddCommand(
+		mk("add -t|-u VIP:PORT -r RIP[:PORT] [-w WEIGHT]", "Add a real server (ipvsadm -a)", control.RealAdd, true),
+		mk("edit -t|-u VIP:PORT -r RIP[:PORT] -w WEIGHT", "Change a real server's weight (ipvsadm -e)", control.RealEdit, true),
+		mk("del -t|-u VIP:PORT -r RIP[:PORT]", "Delete a real server (ipvsadm -d); its flows drain", control.RealDel, false),
+	)
+	return cmd
+}
+
+func parseReal(s string) (netip.AddrPort, error) {
+	if s == "" {
+		return netip.AddrPort{}, errors.New("-r RIP[:PORT] is required")
+	}
+	if a, err := netip.ParseAddrPort(s); err == nil {
+		return a, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("real server %q: want IP or IP:PORT ([V6]:PORT for IPv6)", s)
+	}
+	return netip.AddrPortFrom(a, 0), nil
+}
+
+func newTimeoutsCmd() *cobra.Command {
+	var sf sockFlags
+	cmd := &cobra.Command{
+		Use:   "timeouts",
+		Short: "Show or set the connection idle timeouts (ipvsadm -L --timeout / --set)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			s, err := cl.Snapshot(ctxOf(cmd))
+			if err != nil {
+				return err
+			}
+			control.FormatTimeouts(cmd.OutOrStdout(), s)
+			return nil
+		},
+	}
+	sf.add(cmd)
+	set := &cobra.Command{
+		Use:   "set TCP TCPFIN UDP",
+		Short: "Set the global idle timeouts in seconds; 0 leaves one unchanged (ipvsadm --set)",
+		Long: `Set the global idle timeouts in seconds of established TCP flows, TCP flows
+after the client's FIN or RST, and UDP flows; 0 leaves a value unchanged, as
+ipvsadm --set. Services that set their own timeouts keep them.
+` + runtimeNote,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var t [3]int
+			for i, a := range args {
+				n, err := strconv.Atoi(a)
+				if err != nil || n < 0 {
+					return fmt.Errorf("timeout %q: want whole seconds >= 0", a)
+				}
+				t[i] = n
+			}
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			return cl.Edit(ctxOf(cmd), control.Edit{Op: control.TimeoutsSet, Timeouts: control.TimeoutsSecs{TCP: t[0], TCPFin: t[1], UDP: t[2]}})
+		},
+	}
+	cmd.AddCommand(set)
+	return cmd
+}
+
+// withConfigDump adds `config dump` to the config command.
+func withConfigDump(cfg *cobra.Command) *cobra.Command {
+	var sf sockFlags
+	dump := &cobra.Command{
+		Use:   "dump",
+		Short: "Print the running director's configuration (runtime edits included) as xlb YAML",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			y, err := cl.ConfigYAML(ctxOf(cmd))
+			if err != nil {
+				return err
+			}
+			_, err = io.WriteString(cmd.OutOrStdout(), y)
+			return err
+		},
+	}
+	sf.add(dump)
+	cfg.AddCommand(dump)
+	return cfg
+}

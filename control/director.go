@@ -1,0 +1,243 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/director"
+	"github.com/xlb-project/xlb/health"
+	"github.com/xlb-project/xlb/maps"
+	"golang.org/x/sys/unix"
+)
+
+// DirectorSource adapts a running *director.Director to Source (and to
+// metrics.Source, which needs only Snapshot).
+type DirectorSource struct {
+	D       *director.Director
+	Version string
+	Iface   string
+	// VRRP reports the VRRP instances' state.
+	// TODO(vrrp): set by the code that runs VRRP; nil reports none.
+	VRRP func() []VRRPStatus
+}
+
+// Config implements Source.
+func (s *DirectorSource) Config() *config.Config { return s.D.Config() }
+
+// ApplyConfig implements Source.
+func (s *DirectorSource) ApplyConfig(ctx context.Context, cfg *config.Config) error {
+	return s.D.ApplyConfig(ctx, cfg)
+}
+
+// Reload implements Source.
+func (s *DirectorSource) Reload(ctx context.Context) error { return s.D.Reload(ctx) }
+
+// Snapshot reads the maps, the health checks and the configuration.
+func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
+	dp := s.D.Datapath()
+	cfg := s.D.Config()
+	list, err := dp.Maps.Services.List()
+	if err != nil {
+		return nil, err
+	}
+	counters, err := dp.Maps.Stats.Global()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := dp.Maps.Conns.Len()
+	if err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{
+		Version:       s.Version,
+		Iface:         s.Iface,
+		AttachMode:    string(dp.AttachedMode()),
+		UptimeSeconds: s.D.Uptime().Seconds(),
+		ConnEntries:   entries,
+		ConnCapacity:  dp.Maps.Conns.Capacity(),
+		Timeouts: TimeoutsSecs{
+			TCP:    int(cfg.Timeouts.TCP / time.Second),
+			TCPFin: int(cfg.Timeouts.TCPFin / time.Second),
+			UDP:    int(cfg.Timeouts.UDP / time.Second),
+		},
+		Services: BuildServices(cfg, list, s.D.Health().Snapshot()),
+		Counters: counters,
+	}
+	if s.VRRP != nil {
+		snap.VRRP = s.VRRP()
+	}
+	return snap, nil
+}
+
+// Conns lists the connection table with each flow's real server and the
+// time it has left.
+func (s *DirectorSource) Conns(_ context.Context, limit int) (ConnsResult, error) {
+	dp := s.D.Datapath()
+	list, err := dp.Maps.Services.List()
+	if err != nil {
+		return ConnsResult{}, err
+	}
+	ask := limit
+	if limit > 0 {
+		ask = limit + 1 // one more tells whether there were more
+	}
+	flows, err := dp.Maps.Conns.List(maps.Now(), ask)
+	if err != nil {
+		return ConnsResult{}, err
+	}
+	var res ConnsResult
+	if limit > 0 && len(flows) > limit {
+		flows, res.Truncated = flows[:limit], true
+	}
+	res.Conns = BuildConns(s.D.Config(), list, flows)
+	return res, nil
+}
+
+// BuildServices joins what the maps hold with the configuration (names,
+// forwarding method, which real servers are checked) and the health
+// checks' results.
+func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]health.Status) []Service {
+	byKey := map[maps.Key]config.Service{}
+	for _, cs := range cfg.Services {
+		byKey[keyOf(cs)] = cs
+	}
+	out := make([]Service, 0, len(list))
+	for _, st := range list {
+		cs, known := byKey[st.Key]
+		svc := Service{
+			Key:                st.Key.String(),
+			Name:               cs.Name,
+			Protocol:           protoName(st.Key.Proto),
+			VIP:                st.Key.VIP,
+			Port:               st.Key.Port,
+			Scheduler:          SchedulerName(st.Scheduler),
+			PersistenceSeconds: int(st.PersistSec),
+			HashPort:           st.Flags&maps.FlagHashPort != 0,
+			Forward:            "Route",
+			RealServers:        []RealServer{},
+		}
+		if known && cs.Forward == config.TUN {
+			svc.Forward = "Tunnel"
+		}
+		for _, b := range st.Backends {
+			rs := RealServer{
+				Addr:          b.Addr,
+				Weight:        int(b.Weight),
+				Available:     b.Available,
+				Configured:    b.Configured,
+				ActiveConns:   b.Counters.Active,
+				InactiveConns: b.Counters.Inactive,
+				Conns:         b.Counters.Conns,
+				Packets:       b.Counters.Packets,
+				Bytes:         b.Counters.Bytes,
+			}
+			if cr, ok := realServerOf(cs, b.Addr); known && ok && cr.Check != nil && b.Configured {
+				h := &Health{}
+				if st, ok := hs[director.TargetKey(cs, cr)]; ok {
+					h = &Health{
+						Up: st.Up, LastError: st.LastErr, LatencySeconds: st.LastLatency.Seconds(),
+						LastCheck: st.LastCheck, Checks: st.Checks, Failures: st.Failures,
+					}
+				}
+				rs.Health = h
+			}
+			svc.RealServers = append(svc.RealServers, rs)
+		}
+		out = append(out, svc)
+	}
+	return out
+}
+
+// BuildConns resolves each flow's real server and computes its expiry the
+// way the sweep will: the service's timeout for the flow's state (falling
+// back to the global one) minus its idle time.
+func BuildConns(cfg *config.Config, list []maps.ServiceState, flows []maps.Conn) []Conn {
+	slots := map[uint32]netip.AddrPort{}
+	for _, st := range list {
+		for _, b := range st.Backends {
+			slots[b.Slot] = b.Addr
+		}
+	}
+	tmo := map[maps.Key]config.Timeouts{}
+	for _, cs := range cfg.Services {
+		t := cs.Timeouts
+		if t.TCP == 0 {
+			t.TCP = cfg.Timeouts.TCP
+		}
+		if t.TCPFin == 0 {
+			t.TCPFin = cfg.Timeouts.TCPFin
+		}
+		if t.UDP == 0 {
+			t.UDP = cfg.Timeouts.UDP
+		}
+		tmo[keyOf(cs)] = t
+	}
+	out := make([]Conn, 0, len(flows))
+	for _, f := range flows {
+		t, ok := tmo[maps.Key{VIP: f.VIP.Addr(), Port: f.VIP.Port(), Proto: f.Proto}]
+		if !ok {
+			t = cfg.Timeouts
+		}
+		c := Conn{
+			Protocol:    protoName(f.Proto),
+			Source:      f.Client,
+			Virtual:     f.VIP,
+			Destination: slots[f.Backend],
+			State:       "ESTABLISHED",
+		}
+		limit := t.TCP
+		switch {
+		case f.Proto == unix.IPPROTO_UDP:
+			c.State, limit = "UDP", t.UDP
+		case f.Fin:
+			c.State, limit = "FIN_WAIT", t.TCPFin
+		}
+		c.ExpireSeconds = int(max(limit-f.Idle, 0) / time.Second)
+		out = append(out, c)
+	}
+	return out
+}
+
+// SchedulerName spells a datapath scheduler as ipvsadm does.
+func SchedulerName(s maps.Scheduler) string {
+	switch s {
+	case maps.RR:
+		return string(config.RR)
+	case maps.WRR:
+		return string(config.WRR)
+	case maps.WLC:
+		return string(config.WLC)
+	case maps.SH:
+		return string(config.SH)
+	case maps.MH:
+		return string(config.MH)
+	}
+	return fmt.Sprintf("sched%d", s)
+}
+
+func keyOf(s config.Service) maps.Key {
+	p := uint8(unix.IPPROTO_TCP)
+	if s.Protocol == config.UDP {
+		p = unix.IPPROTO_UDP
+	}
+	return maps.Key{VIP: s.VIP, Port: s.Port, Proto: p}
+}
+
+func protoName(p uint8) string {
+	if p == unix.IPPROTO_UDP {
+		return "udp"
+	}
+	return "tcp"
+}
+
+func realServerOf(s config.Service, a netip.AddrPort) (config.RealServer, bool) {
+	for _, r := range s.RealServers {
+		if r.Address == a.Addr() && r.Port == a.Port() {
+			return r, true
+		}
+	}
+	return config.RealServer{}, false
+}

@@ -1,0 +1,103 @@
+package control
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/director"
+	"github.com/xlb-project/xlb/health"
+	"github.com/xlb-project/xlb/maps"
+)
+
+func TestBuildServicesJoinsConfigAndHealth(t *testing.T) {
+	cfg := labConfig(t)
+	s := &cfg.Services[0]
+	s.RealServers[0].Check = &config.Check{Type: config.TCPCheck}
+	s.RealServers = append(s.RealServers, config.RealServer{Address: netip.MustParseAddr("192.168.101.4"), Port: 80, Weight: 1})
+	key := maps.Key{VIP: s.VIP, Port: 80, Proto: 6}
+	list := []maps.ServiceState{{
+		Key: key, Scheduler: maps.WLC, PersistSec: 50,
+		Backends: []maps.BackendState{
+			{Slot: 0, Addr: ap("192.168.101.3:80"), Weight: 3, Available: true, Configured: true,
+				Counters: maps.BackendCounters{Packets: 10, Bytes: 1000, Conns: 2, Active: 1, Inactive: 1}},
+			{Slot: 1, Addr: ap("192.168.101.4:80"), Weight: 1, Available: true, Configured: true},
+			// Removed from the configuration, still carrying a flow.
+			{Slot: 2, Addr: ap("192.168.101.5:80"), Weight: 1, Configured: false, Counters: maps.BackendCounters{Active: 1}},
+		},
+	}}
+	hs := map[string]health.Status{
+		director.TargetKey(*s, s.RealServers[0]): {Up: true, LastLatency: 1500 * time.Microsecond, Checks: 4, Failures: 1, LastErr: ""},
+	}
+	got := BuildServices(cfg, list, hs)
+	if len(got) != 1 {
+		t.Fatalf("services: %+v", got)
+	}
+	svc := got[0]
+	if svc.Key != "tcp/192.168.101.100:80" || svc.Name != "192.168.101.100:80/tcp" || svc.Scheduler != "wlc" ||
+		svc.PersistenceSeconds != 50 || svc.Forward != "Route" || svc.Protocol != "tcp" {
+		t.Errorf("service: %+v", svc)
+	}
+	rs := svc.RealServers
+	if len(rs) != 3 {
+		t.Fatalf("real servers: %+v", rs)
+	}
+	if h := rs[0].Health; h == nil || !h.Up || h.Checks != 4 || h.Failures != 1 || h.LatencySeconds != 0.0015 {
+		t.Errorf("checked real server health: %+v", h)
+	}
+	if rs[0].Packets != 10 || rs[0].Bytes != 1000 || rs[0].Conns != 2 || rs[0].ActiveConns != 1 || rs[0].InactiveConns != 1 {
+		t.Errorf("counters: %+v", rs[0])
+	}
+	if rs[1].Health != nil {
+		t.Errorf("unchecked real server has health %+v", rs[1].Health)
+	}
+	if rs[2].Health != nil || RealServerState(rs[2]) != "draining" {
+		t.Errorf("removed real server: %+v", rs[2])
+	}
+}
+
+func TestBuildConnsExpiry(t *testing.T) {
+	cfg := labConfig(t)
+	cfg.Services[0].Timeouts.TCPFin = 30 * time.Second // per-service override
+	list := []maps.ServiceState{{
+		Key:      maps.Key{VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Proto: 6},
+		Backends: []maps.BackendState{{Slot: 7, Addr: ap("192.168.101.3:80")}},
+	}}
+	flows := []maps.Conn{
+		{Proto: 6, Client: ap("10.0.0.5:1000"), VIP: ap("192.168.101.100:80"), Backend: 7, Idle: 100 * time.Second},
+		{Proto: 6, Client: ap("10.0.0.5:1001"), VIP: ap("192.168.101.100:80"), Backend: 7, Fin: true, Idle: 10 * time.Second},
+		// A service gone from the configuration: global timeouts, and an
+		// already freed slot shows no destination.
+		{Proto: 17, Client: ap("10.0.0.5:1002"), VIP: ap("192.168.101.100:53"), Backend: 9, Idle: 400 * time.Second},
+	}
+	got := BuildConns(cfg, list, flows)
+	want := []Conn{
+		{Protocol: "tcp", ExpireSeconds: 800, State: "ESTABLISHED", Source: ap("10.0.0.5:1000"), Virtual: ap("192.168.101.100:80"), Destination: ap("192.168.101.3:80")},
+		{Protocol: "tcp", ExpireSeconds: 20, State: "FIN_WAIT", Source: ap("10.0.0.5:1001"), Virtual: ap("192.168.101.100:80"), Destination: ap("192.168.101.3:80")},
+		{Protocol: "udp", ExpireSeconds: 0, State: "UDP", Source: ap("10.0.0.5:1002"), Virtual: ap("192.168.101.100:53")},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("conn %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestCloneConfigIsDeep(t *testing.T) {
+	cfg := labConfig(t)
+	cfg.Services[0].RealServers[0].Check = &config.Check{Type: config.TCPCheck, Retry: 1}
+	cfg.VRRP = []config.VRRPInstance{{Name: "VI_1", VirtualAddrs: []netip.Addr{netip.MustParseAddr("192.168.101.100")}}}
+	c := CloneConfig(cfg)
+	c.Services[0].RealServers[0].Weight = 9
+	c.Services[0].RealServers[0].Check.Retry = 9
+	c.Services[0].Name = "x"
+	c.VRRP[0].VirtualAddrs[0] = netip.MustParseAddr("10.0.0.1")
+	if cfg.Services[0].RealServers[0].Weight != 3 || cfg.Services[0].RealServers[0].Check.Retry != 1 ||
+		cfg.Services[0].Name == "x" || cfg.VRRP[0].VirtualAddrs[0].String() != "192.168.101.100" {
+		t.Errorf("clone shares memory with the original: %+v", cfg)
+	}
+}

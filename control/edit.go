@@ -1,0 +1,198 @@
+package control
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+)
+
+// EditOp is a runtime edit, named after ipvsadm's commands.
+type EditOp string
+
+const (
+	ServiceAdd  EditOp = "service-add"  // ipvsadm -A
+	ServiceEdit EditOp = "service-edit" // ipvsadm -E
+	ServiceDel  EditOp = "service-del"  // ipvsadm -D
+	RealAdd     EditOp = "real-add"     // ipvsadm -a
+	RealEdit    EditOp = "real-edit"    // ipvsadm -e
+	RealDel     EditOp = "real-del"     // ipvsadm -d
+	TimeoutsSet EditOp = "timeouts-set" // ipvsadm --set
+)
+
+// Edit is one runtime change of the running configuration. It lives until
+// the next reload or restart, which re-read the configuration file.
+type Edit struct {
+	Op       EditOp          `json:"op"`
+	Protocol config.Protocol `json:"protocol,omitempty"`
+	Service  netip.AddrPort  `json:"service,omitzero"`
+	// Scheduler "" leaves it unchanged (service-add: wlc, as ipvsadm).
+	Scheduler config.Scheduler `json:"scheduler,omitempty"`
+	// Persistence in seconds; nil leaves it unchanged, 0 turns it off.
+	Persistence *int `json:"persistence,omitempty"`
+	// Real is the real server; port 0 means the service's port (DR cannot
+	// change ports anyway).
+	Real netip.AddrPort `json:"real,omitzero"`
+	// Weight nil leaves it unchanged (real-add: 1, as ipvsadm).
+	Weight *int `json:"weight,omitempty"`
+	// Timeouts in seconds; 0 leaves one unchanged, as ipvsadm --set.
+	Timeouts TimeoutsSecs `json:"timeouts,omitzero"`
+}
+
+func (e Edit) String() string {
+	var b strings.Builder
+	b.WriteString(string(e.Op))
+	if e.Op == TimeoutsSet {
+		fmt.Fprintf(&b, " %d %d %d", e.Timeouts.TCP, e.Timeouts.TCPFin, e.Timeouts.UDP)
+		return b.String()
+	}
+	fmt.Fprintf(&b, " %s/%s", e.Protocol, e.Service)
+	if e.Scheduler != "" {
+		fmt.Fprintf(&b, " -s %s", e.Scheduler)
+	}
+	if e.Persistence != nil {
+		fmt.Fprintf(&b, " -p %d", *e.Persistence)
+	}
+	if e.Real.IsValid() {
+		fmt.Fprintf(&b, " -r %s", e.Real)
+	}
+	if e.Weight != nil {
+		fmt.Fprintf(&b, " -w %d", *e.Weight)
+	}
+	return b.String()
+}
+
+// Apply makes the edit on cfg (a copy: see CloneConfig). It checks only
+// what the edit itself needs (the service or real server exists or not);
+// the caller validates the whole result.
+func (e Edit) Apply(cfg *config.Config) error {
+	if e.Op == TimeoutsSet {
+		for _, v := range []int{e.Timeouts.TCP, e.Timeouts.TCPFin, e.Timeouts.UDP} {
+			if v < 0 {
+				return fmt.Errorf("timeouts must not be negative")
+			}
+		}
+		setSecs(&cfg.Timeouts.TCP, e.Timeouts.TCP)
+		setSecs(&cfg.Timeouts.TCPFin, e.Timeouts.TCPFin)
+		setSecs(&cfg.Timeouts.UDP, e.Timeouts.UDP)
+		return nil
+	}
+	if e.Protocol != config.TCP && e.Protocol != config.UDP {
+		return fmt.Errorf("protocol %q: want tcp or udp", e.Protocol)
+	}
+	if !e.Service.IsValid() || e.Service.Port() == 0 {
+		return fmt.Errorf("service address %q: want VIP:PORT", e.Service)
+	}
+	name := fmt.Sprintf("%s/%s", e.Protocol, e.Service)
+	i := slices.IndexFunc(cfg.Services, func(s config.Service) bool {
+		return s.Protocol == e.Protocol && s.VIP == e.Service.Addr() && s.Port == e.Service.Port()
+	})
+	switch e.Op {
+	case ServiceAdd:
+		if i >= 0 {
+			return fmt.Errorf("service %s already exists", name)
+		}
+		s := config.Service{
+			// Named the way the configuration names services without one.
+			Name:      e.Service.String() + "/" + string(e.Protocol),
+			VIP:       e.Service.Addr(),
+			Port:      e.Service.Port(),
+			Protocol:  e.Protocol,
+			Scheduler: config.DefaultScheduler,
+			Forward:   config.DefaultForward,
+			DelayLoop: config.DefaultDelayLoop,
+		}
+		editService(&s, e)
+		cfg.Services = append(cfg.Services, s)
+		return nil
+	}
+	if i < 0 {
+		return fmt.Errorf("no such service %s", name)
+	}
+	s := &cfg.Services[i]
+	switch e.Op {
+	case ServiceEdit:
+		editService(s, e)
+		return nil
+	case ServiceDel:
+		cfg.Services = slices.Delete(cfg.Services, i, i+1)
+		return nil
+	}
+	if !e.Real.IsValid() {
+		return fmt.Errorf("real server address missing")
+	}
+	rport := e.Real.Port()
+	if rport == 0 {
+		rport = s.Port
+	}
+	raddr := netip.AddrPortFrom(e.Real.Addr(), rport)
+	j := slices.IndexFunc(s.RealServers, func(r config.RealServer) bool {
+		return r.Address == raddr.Addr() && r.Port == rport
+	})
+	switch e.Op {
+	case RealAdd:
+		if j >= 0 {
+			return fmt.Errorf("real server %s of %s already exists", raddr, name)
+		}
+		r := config.RealServer{Address: raddr.Addr(), Port: rport, Weight: config.DefaultWeight}
+		if e.Weight != nil {
+			r.Weight = *e.Weight
+		}
+		s.RealServers = append(s.RealServers, r)
+		return nil
+	case RealEdit, RealDel:
+		if j < 0 {
+			return fmt.Errorf("no such real server %s of %s", raddr, name)
+		}
+		if e.Op == RealDel {
+			s.RealServers = slices.Delete(s.RealServers, j, j+1)
+		} else if e.Weight != nil {
+			s.RealServers[j].Weight = *e.Weight
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown edit %q", e.Op)
+}
+
+func editService(s *config.Service, e Edit) {
+	if e.Scheduler != "" {
+		s.Scheduler = e.Scheduler
+	}
+	if e.Persistence != nil {
+		s.PersistenceTimeout = time.Duration(*e.Persistence) * time.Second
+	}
+}
+
+func setSecs(d *time.Duration, secs int) {
+	if secs > 0 {
+		*d = time.Duration(secs) * time.Second
+	}
+}
+
+// CloneConfig returns a deep copy of c, so an edit never changes the
+// configuration the director is running (which it diffs the new one
+// against).
+func CloneConfig(c *config.Config) *config.Config {
+	n := *c
+	n.Services = slices.Clone(c.Services)
+	for i := range n.Services {
+		s := &n.Services[i]
+		s.RealServers = slices.Clone(s.RealServers)
+		for j := range s.RealServers {
+			if ck := s.RealServers[j].Check; ck != nil {
+				cp := *ck
+				s.RealServers[j].Check = &cp
+			}
+		}
+	}
+	n.VRRP = slices.Clone(c.VRRP)
+	for i := range n.VRRP {
+		v := &n.VRRP[i]
+		v.VirtualAddrs = slices.Clone(v.VirtualAddrs)
+		v.TrackInterfaces = slices.Clone(v.TrackInterfaces)
+	}
+	return &n
+}

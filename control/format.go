@@ -1,0 +1,248 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// ListOptions choose what FormatList and friends print.
+type ListOptions struct {
+	// All includes real servers that take no new flows (health check
+	// down, MAC unresolved, removed but draining). IPVS under keepalived
+	// has no entry for them, so by default they are left out, as
+	// `ipvsadm -Ln` would; scripts grepping the listing see the same thing.
+	All bool
+	// Exact prints stats and rates in full instead of ipvsadm's K/M/G.
+	Exact bool
+}
+
+// header replaces ipvsadm's "IP Virtual Server version 1.2.1 (size=4096)".
+func header(w io.Writer, s *Snapshot) {
+	fmt.Fprintf(w, "xlb %s (conn table size=%d)\n", s.Version, s.ConnCapacity)
+}
+
+func serviceName(s Service) string {
+	return strings.ToUpper(s.Protocol) + "  " + s.Addr().String()
+}
+
+func shown(rs RealServer, o ListOptions) bool {
+	return o.All || (rs.Available && rs.Configured)
+}
+
+// FormatList prints the services like `ipvsadm -Ln`.
+func FormatList(w io.Writer, s *Snapshot, o ListOptions) {
+	header(w, s)
+	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler Flags")
+	fmt.Fprintln(w, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn")
+	for _, svc := range s.Services {
+		fmt.Fprintf(w, "%s %s", serviceName(svc), svc.Scheduler)
+		if svc.PersistenceSeconds > 0 {
+			fmt.Fprintf(w, " persistent %d", svc.PersistenceSeconds)
+		}
+		if svc.HashPort {
+			fmt.Fprintf(w, " %s-port", svc.Scheduler)
+		}
+		fmt.Fprintln(w)
+		for _, rs := range svc.RealServers {
+			if !shown(rs, o) {
+				continue
+			}
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", rs.Addr, svc.Forward, rs.Weight, rs.ActiveConns, rs.InactiveConns)
+		}
+	}
+}
+
+// FormatStats prints cumulative counters like `ipvsadm -Ln --stats`. The
+// director sees only client-to-server packets (DR replies bypass it), so
+// OutPkts and OutBytes are always 0. A service's numbers are the sums over
+// all its real servers, hidden ones included.
+func FormatStats(w io.Writer, s *Snapshot, o ListOptions) {
+	header(w, s)
+	fmt.Fprintln(w, "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes")
+	fmt.Fprintln(w, "  -> RemoteAddress:Port")
+	for _, svc := range s.Services {
+		var c, p, b uint64
+		for _, rs := range svc.RealServers {
+			c, p, b = c+rs.Conns, p+rs.Packets, b+rs.Bytes
+		}
+		fmt.Fprintf(w, "%-33s", serviceName(svc))
+		numbers(w, o.Exact, c, p, 0, b, 0)
+		for _, rs := range svc.RealServers {
+			if !shown(rs, o) {
+				continue
+			}
+			fmt.Fprintf(w, "  -> %-28s", rs.Addr)
+			numbers(w, o.Exact, rs.Conns, rs.Packets, 0, rs.Bytes, 0)
+		}
+	}
+}
+
+// FormatRate prints per-second rates like `ipvsadm -Ln --rate`, computed
+// from two snapshots taken interval apart. Out rates are 0 (see
+// FormatStats). A counter that went backwards (slot reused, daemon
+// restarted without pins) shows 0 rather than a huge number.
+func FormatRate(w io.Writer, prev, cur *Snapshot, interval time.Duration, o ListOptions) {
+	type ctr struct{ c, p, b uint64 }
+	before := map[string]ctr{}
+	for _, svc := range prev.Services {
+		for _, rs := range svc.RealServers {
+			before[svc.Key+"|"+rs.Addr.String()] = ctr{rs.Conns, rs.Packets, rs.Bytes}
+		}
+	}
+	secs := interval.Seconds()
+	rate := func(now, then uint64) uint64 {
+		if now < then || secs <= 0 {
+			return 0
+		}
+		return uint64(math.Round(float64(now-then) / secs))
+	}
+	header(w, cur)
+	fmt.Fprintln(w, "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS")
+	fmt.Fprintln(w, "  -> RemoteAddress:Port")
+	for _, svc := range cur.Services {
+		type row struct {
+			rs      RealServer
+			c, p, b uint64
+		}
+		var rows []row
+		var sc, sp, sb uint64
+		for _, rs := range svc.RealServers {
+			old, ok := before[svc.Key+"|"+rs.Addr.String()]
+			if !ok {
+				// New since the first sample: it started from zero.
+				old = ctr{}
+			}
+			r := row{rs, rate(rs.Conns, old.c), rate(rs.Packets, old.p), rate(rs.Bytes, old.b)}
+			sc, sp, sb = sc+r.c, sp+r.p, sb+r.b
+			rows = append(rows, r)
+		}
+		fmt.Fprintf(w, "%-33s", serviceName(svc))
+		numbers(w, o.Exact, sc, sp, 0, sb, 0)
+		for _, r := range rows {
+			if !shown(r.rs, o) {
+				continue
+			}
+			fmt.Fprintf(w, "  -> %-28s", r.rs.Addr)
+			numbers(w, o.Exact, r.c, r.p, 0, r.b, 0)
+		}
+	}
+}
+
+func numbers(w io.Writer, exact bool, ns ...uint64) {
+	for _, n := range ns {
+		largeNum(w, n, exact)
+	}
+	fmt.Fprintln(w)
+}
+
+// largeNum is ipvsadm's print_largenum: nine columns, abbreviated with
+// M/G/T above a hundred million unless exact.
+func largeNum(w io.Writer, n uint64, exact bool) {
+	switch {
+	case exact:
+		fmt.Fprintf(w, " %8d", n)
+	case n < 100_000_000:
+		fmt.Fprintf(w, "%9d", n)
+	case n < 100_000_000_000:
+		fmt.Fprintf(w, "%8dM", n/1_000_000)
+	case n < 100_000_000_000_000:
+		fmt.Fprintf(w, "%8dG", n/1_000_000_000)
+	default:
+		fmt.Fprintf(w, "%8dT", n/1_000_000_000_000)
+	}
+}
+
+// FormatConns prints the connection table like `ipvsadm -Lnc`.
+func FormatConns(w io.Writer, r ConnsResult) {
+	fmt.Fprintln(w, "xlb connection entries")
+	fmt.Fprintf(w, "pro expire %-11s %-21s %-21s destination\n", "state", "source", "virtual")
+	for _, c := range r.Conns {
+		dst := "-"
+		if c.Destination.IsValid() {
+			dst = c.Destination.String()
+		}
+		fmt.Fprintf(w, "%-3s %02d:%02d  %-11s %-21s %-21s %s\n", strings.ToUpper(c.Protocol),
+			c.ExpireSeconds/60, c.ExpireSeconds%60, c.State, c.Source, c.Virtual, dst)
+	}
+	if r.Truncated {
+		fmt.Fprintf(w, "(more flows not shown: raise --limit)\n")
+	}
+}
+
+// FormatTimeouts prints the global timeouts like `ipvsadm -L --timeout`.
+func FormatTimeouts(w io.Writer, s *Snapshot) {
+	fmt.Fprintf(w, "Timeout (tcp tcpfin udp): %d %d %d\n", s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
+}
+
+// RealServerState summarises whether a real server takes new flows and
+// why not: draining (removed from the configuration, flows remain),
+// pending (checked, not up, no check finished yet), down (health check
+// failing), unresolved (no ARP/ND answer yet), up.
+func RealServerState(rs RealServer) string {
+	switch {
+	case !rs.Configured:
+		return "draining"
+	case rs.Health != nil && !rs.Health.Up && rs.Health.Checks == 0:
+		return "pending"
+	case rs.Health != nil && !rs.Health.Up:
+		return "down"
+	case !rs.Available:
+		return "unresolved"
+	}
+	return "up"
+}
+
+// FormatStatus prints the director's health overview.
+func FormatStatus(w io.Writer, s *Snapshot) {
+	up := time.Duration(s.UptimeSeconds * float64(time.Second)).Round(time.Second)
+	fmt.Fprintf(w, "xlb %s on %s: xdp %s, up %s\n", s.Version, s.Iface, s.AttachMode, up)
+	fmt.Fprintf(w, "connection table: %d of %d entries\n", s.ConnEntries, s.ConnCapacity)
+	fmt.Fprintf(w, "timeouts (tcp tcpfin udp): %d %d %d\n", s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
+	// TODO(vrrp): the VRRP code fills Snapshot.VRRP; until then "none".
+	if len(s.VRRP) == 0 {
+		fmt.Fprintln(w, "vrrp: none")
+	} else {
+		fmt.Fprintln(w, "vrrp:")
+		for _, v := range s.VRRP {
+			fmt.Fprintf(w, "  %s: %s (vrid %d, priority %d)\n", v.Name, v.State, v.VRID, v.Priority)
+		}
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tREAL SERVER\tSTATE\tWEIGHT\tACTIVE\tINACTIVE\tLATENCY\tCHECKS/FAILED\tLAST ERROR")
+	for _, svc := range s.Services {
+		if len(svc.RealServers) == 0 {
+			fmt.Fprintf(tw, "%s\t-\tno real servers\t\t\t\t\t\t\n", svc.Key)
+		}
+		for _, rs := range svc.RealServers {
+			lat, checks, lastErr := "-", "-", "-"
+			if h := rs.Health; h != nil {
+				checks = fmt.Sprintf("%d/%d", h.Checks, h.Failures)
+				if h.Checks > 0 {
+					lat = fmtLatency(h.LatencySeconds)
+				}
+				if h.LastError != "" {
+					lastErr = h.LastError
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", svc.Key, rs.Addr, RealServerState(rs),
+				rs.Weight, rs.ActiveConns, rs.InactiveConns, lat, checks, lastErr)
+		}
+	}
+	tw.Flush()
+}
+
+func fmtLatency(secs float64) string {
+	d := time.Duration(secs * float64(time.Second))
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}

@@ -1,0 +1,174 @@
+package control
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// testSnapshot is the lab's service with one healthy and one failed real
+// server (hidden by default, as keepalived would have removed it from IPVS)
+// and a UDP service without checks.
+func testSnapshot() *Snapshot {
+	return &Snapshot{
+		Version: "1.0.0", Iface: "eth1", AttachMode: "native", UptimeSeconds: 3723.4,
+		ConnEntries: 7, ConnCapacity: 1048576,
+		Timeouts: TimeoutsSecs{TCP: 900, TCPFin: 120, UDP: 300},
+		Services: []Service{
+			{
+				Key: "tcp/192.168.101.100:80", Protocol: "tcp", VIP: netip.MustParseAddr("192.168.101.100"), Port: 80,
+				Scheduler: "wlc", PersistenceSeconds: 50, Forward: "Route",
+				RealServers: []RealServer{
+					{Addr: ap("192.168.101.3:80"), Weight: 3, Available: true, Configured: true, ActiveConns: 5, InactiveConns: 2,
+						Conns: 12, Packets: 340, Bytes: 51234,
+						Health: &Health{Up: true, LatencySeconds: 0.0012345, Checks: 10}},
+					{Addr: ap("192.168.101.4:80"), Weight: 3, Available: false, Configured: true,
+						Conns: 3, Packets: 30, Bytes: 2000,
+						Health: &Health{Up: false, LastError: "dial tcp 192.168.101.4:80: connection refused", LatencySeconds: 0.0005, Checks: 10, Failures: 4}},
+				},
+			},
+			{
+				Key: "udp/192.168.101.100:53", Protocol: "udp", VIP: netip.MustParseAddr("192.168.101.100"), Port: 53,
+				Scheduler: "mh", HashPort: true, Forward: "Route",
+				RealServers: []RealServer{
+					{Addr: ap("192.168.101.3:53"), Weight: 1, Available: true, Configured: true, Conns: 250_000_000, Packets: 123_456_789_012, Bytes: 9},
+				},
+			},
+		},
+		Counters: map[string]uint64{"tx": 370},
+	}
+}
+
+func check(t *testing.T, got *bytes.Buffer, want string) {
+	t.Helper()
+	if got.String() != want {
+		t.Errorf("output mismatch\n--- got:\n%s\n--- want:\n%s", got, want)
+	}
+}
+
+func TestFormatList(t *testing.T) {
+	var b bytes.Buffer
+	FormatList(&b, testSnapshot(), ListOptions{})
+	check(t, &b, `xlb 1.0.0 (conn table size=1048576)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.168.101.100:80 wlc persistent 50
+  -> 192.168.101.3:80             Route   3      5          2         
+UDP  192.168.101.100:53 mh mh-port
+  -> 192.168.101.3:53             Route   1      0          0         
+`)
+}
+
+func TestFormatListAll(t *testing.T) {
+	var b bytes.Buffer
+	FormatList(&b, testSnapshot(), ListOptions{All: true})
+	check(t, &b, `xlb 1.0.0 (conn table size=1048576)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.168.101.100:80 wlc persistent 50
+  -> 192.168.101.3:80             Route   3      5          2         
+  -> 192.168.101.4:80             Route   3      0          0         
+UDP  192.168.101.100:53 mh mh-port
+  -> 192.168.101.3:53             Route   1      0          0         
+`)
+}
+
+func TestFormatStats(t *testing.T) {
+	var b bytes.Buffer
+	FormatStats(&b, testSnapshot(), ListOptions{})
+	// The service sums both real servers although only one is listed.
+	check(t, &b, `xlb 1.0.0 (conn table size=1048576)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  192.168.101.100:80                 15      370        0    53234        0
+  -> 192.168.101.3:80                   12      340        0    51234        0
+UDP  192.168.101.100:53               250M     123G        0        9        0
+  -> 192.168.101.3:53                 250M     123G        0        9        0
+`)
+	b.Reset()
+	FormatStats(&b, testSnapshot(), ListOptions{Exact: true})
+	want := "UDP  192.168.101.100:53           250000000 123456789012        0        9        0\n"
+	if !bytes.Contains(b.Bytes(), []byte(want)) {
+		t.Errorf("--exact: want line %q in\n%s", want, &b)
+	}
+}
+
+func TestFormatRate(t *testing.T) {
+	prev := testSnapshot()
+	cur := testSnapshot()
+	rs := &cur.Services[0].RealServers[0]
+	rs.Conns += 20
+	rs.Packets += 400
+	rs.Bytes += 60000
+	// A counter that went backwards must not print 2^64/2.
+	cur.Services[0].RealServers[1].Packets = 0
+	var b bytes.Buffer
+	FormatRate(&b, prev, cur, 2*time.Second, ListOptions{})
+	check(t, &b, `xlb 1.0.0 (conn table size=1048576)
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS
+  -> RemoteAddress:Port
+TCP  192.168.101.100:80                 10      200        0    30000        0
+  -> 192.168.101.3:80                   10      200        0    30000        0
+UDP  192.168.101.100:53                  0        0        0        0        0
+  -> 192.168.101.3:53                    0        0        0        0        0
+`)
+}
+
+func TestFormatConns(t *testing.T) {
+	var b bytes.Buffer
+	FormatConns(&b, ConnsResult{Conns: []Conn{
+		{Protocol: "tcp", ExpireSeconds: 899, State: "ESTABLISHED", Source: ap("10.0.0.5:51234"), Virtual: ap("192.168.101.100:80"), Destination: ap("192.168.101.3:80")},
+		{Protocol: "udp", ExpireSeconds: 5, State: "UDP", Source: ap("10.0.0.6:5353"), Virtual: ap("192.168.101.100:53")},
+	}, Truncated: true})
+	check(t, &b, `xlb connection entries
+pro expire state       source                virtual               destination
+TCP 14:59  ESTABLISHED 10.0.0.5:51234        192.168.101.100:80    192.168.101.3:80
+UDP 00:05  UDP         10.0.0.6:5353         192.168.101.100:53    -
+(more flows not shown: raise --limit)
+`)
+}
+
+func TestFormatStatus(t *testing.T) {
+	var b bytes.Buffer
+	FormatStatus(&b, testSnapshot())
+	check(t, &b, `xlb 1.0.0 on eth1: xdp native, up 1h2m3s
+connection table: 7 of 1048576 entries
+timeouts (tcp tcpfin udp): 900 120 300
+vrrp: none
+
+SERVICE                 REAL SERVER       STATE  WEIGHT  ACTIVE  INACTIVE  LATENCY  CHECKS/FAILED  LAST ERROR
+tcp/192.168.101.100:80  192.168.101.3:80  up     3       5       2         1.23ms   10/0           -
+tcp/192.168.101.100:80  192.168.101.4:80  down   3       0       0         500µs    10/4           dial tcp 192.168.101.4:80: connection refused
+udp/192.168.101.100:53  192.168.101.3:53  up     1       0       0         -        -              -
+`)
+	s := testSnapshot()
+	s.VRRP = []VRRPStatus{{Name: "VI_1", State: "MASTER", VRID: 51, Priority: 100}}
+	b.Reset()
+	FormatStatus(&b, s)
+	if !bytes.Contains(b.Bytes(), []byte("vrrp:\n  VI_1: MASTER (vrid 51, priority 100)\n")) {
+		t.Errorf("vrrp section missing:\n%s", &b)
+	}
+}
+
+func TestRealServerState(t *testing.T) {
+	for _, tc := range []struct {
+		rs   RealServer
+		want string
+	}{
+		{RealServer{Available: true, Configured: true}, "up"},
+		{RealServer{Available: true, Configured: true, Health: &Health{Up: true}}, "up"},
+		// inhibit_on_failure: still available at weight 0, but down.
+		{RealServer{Available: true, Configured: true, Health: &Health{Checks: 1, Failures: 1}}, "down"},
+		// A new checker starts down; it has not failed anything yet.
+		{RealServer{Available: false, Configured: true, Health: &Health{}}, "pending"},
+		{RealServer{Available: false, Configured: true}, "unresolved"},
+		{RealServer{Available: false, Configured: false}, "draining"},
+	} {
+		if got := RealServerState(tc.rs); got != tc.want {
+			t.Errorf("%+v: got %q, want %q", tc.rs, got, tc.want)
+		}
+	}
+}

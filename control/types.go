@@ -1,0 +1,145 @@
+// Package control is the control socket of a running director and the
+// client the CLI uses to talk to it (`xlb list`, `xlb status`, `xlb conns`,
+// `xlb reload`, runtime edits), plus the ipvsadm-style formatting of what it
+// returns.
+//
+// The protocol is one JSON request and one JSON response per connection on
+// a unix socket (default /run/xlb/IFACE.sock, /run/xlb/netns/NS/IFACE.sock
+// in a named network namespace) that only root may use: the
+// socket file is mode 0600 and every peer's credentials (SO_PEERCRED) are
+// checked, so a socket made reachable by mistake still refuses non-root.
+package control
+
+import (
+	"net/netip"
+	"time"
+)
+
+// DefaultDir is where the daemons put their sockets, one per interface.
+const DefaultDir = "/run/xlb"
+
+// Methods of the protocol.
+const (
+	MethodSnapshot = "snapshot" // -> Snapshot
+	MethodConns    = "conns"    // ConnsParams -> ConnsResult
+	MethodReload   = "reload"   // -> nothing; the error says why a config was rejected
+	MethodConfig   = "config"   // -> ConfigResult (running config as YAML)
+	MethodEdit     = "edit"     // Edit -> nothing
+)
+
+// Snapshot is the state of a running director: what `xlb list` and
+// `xlb status` print and what the metrics collector exports.
+type Snapshot struct {
+	Version       string  `json:"version"`
+	Iface         string  `json:"iface"`
+	AttachMode    string  `json:"attach_mode"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// ConnEntries is the number of flows in the connection table (a full
+	// pass over it); ConnCapacity its size.
+	ConnEntries  int          `json:"conn_entries"`
+	ConnCapacity int          `json:"conn_capacity"`
+	Timeouts     TimeoutsSecs `json:"timeouts"`
+	Services     []Service    `json:"services"`
+	// Counters are the datapath's global counters by reason
+	// (maps.CounterNames), summed over CPUs.
+	Counters map[string]uint64 `json:"counters"`
+	// VRRP is the state of each VRRP instance. TODO(vrrp): filled by the
+	// VRRP code through DirectorSource.VRRP; empty until that is wired.
+	VRRP []VRRPStatus `json:"vrrp,omitempty"`
+}
+
+// TimeoutsSecs are the global idle timeouts in seconds (ipvsadm --set).
+type TimeoutsSecs struct {
+	TCP    int `json:"tcp"`
+	TCPFin int `json:"tcp_fin"`
+	UDP    int `json:"udp"`
+}
+
+// Service is one virtual service as the datapath holds it.
+type Service struct {
+	// Key is "tcp/VIP:PORT", the service label of the metrics.
+	Key       string     `json:"key"`
+	Name      string     `json:"name,omitempty"` // from the configuration
+	Protocol  string     `json:"protocol"`       // tcp or udp
+	VIP       netip.Addr `json:"vip"`
+	Port      uint16     `json:"port"`
+	Scheduler string     `json:"scheduler"`
+	// PersistenceSeconds > 0 is ipvsadm's -p.
+	PersistenceSeconds int  `json:"persistence_seconds,omitempty"`
+	HashPort           bool `json:"hash_port,omitempty"`
+	// Forward is ipvsadm's forwarding column: Route (DR) or Tunnel.
+	Forward     string       `json:"forward"`
+	RealServers []RealServer `json:"real_servers"`
+}
+
+// Addr is the service's VIP:PORT.
+func (s Service) Addr() netip.AddrPort { return netip.AddrPortFrom(s.VIP, s.Port) }
+
+// RealServer is one real server of a service with its counters. Packets
+// and bytes are those the director forwarded (client to server); in DR mode
+// replies bypass the director, so xlb has no outbound counters.
+type RealServer struct {
+	Addr   netip.AddrPort `json:"addr"`
+	Weight int            `json:"weight"`
+	// Available: the datapath may give it new flows (configured, healthy or
+	// inhibited to weight 0, MAC resolved).
+	Available bool `json:"available"`
+	// Configured is false for a real server removed from the configuration
+	// that still carries flows (draining).
+	Configured    bool   `json:"configured"`
+	ActiveConns   int64  `json:"active_conns"`
+	InactiveConns int64  `json:"inactive_conns"`
+	Conns         uint64 `json:"conns_total"`
+	Packets       uint64 `json:"packets_total"`
+	Bytes         uint64 `json:"bytes_total"`
+	// Health is nil for a real server without a health check.
+	Health *Health `json:"health,omitempty"`
+}
+
+// Health is the last result of a real server's health check.
+type Health struct {
+	Up             bool      `json:"up"`
+	LastError      string    `json:"last_error,omitempty"`
+	LatencySeconds float64   `json:"latency_seconds"`
+	LastCheck      time.Time `json:"last_check,omitzero"`
+	Checks         uint64    `json:"checks"`
+	Failures       uint64    `json:"failures"`
+}
+
+// VRRPStatus is one VRRP instance's state.
+type VRRPStatus struct {
+	Name     string `json:"name"`
+	State    string `json:"state"` // MASTER, BACKUP, FAULT, ...
+	VRID     int    `json:"vrid"`
+	Priority int    `json:"priority"`
+}
+
+// ConnsParams ask for the connection table.
+type ConnsParams struct {
+	// Limit caps the number of flows returned; <= 0 means all.
+	Limit int `json:"limit"`
+}
+
+// ConnsResult is (part of) the connection table.
+type ConnsResult struct {
+	Conns []Conn `json:"conns"`
+	// Truncated: the table held more flows than Limit.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Conn is one flow, as ipvsadm -Lnc shows it.
+type Conn struct {
+	Protocol string `json:"protocol"`
+	// ExpireSeconds is the time left before the flow expires idle.
+	ExpireSeconds int            `json:"expire_seconds"`
+	State         string         `json:"state"` // ESTABLISHED, FIN_WAIT, UDP
+	Source        netip.AddrPort `json:"source"`
+	Virtual       netip.AddrPort `json:"virtual"`
+	// Destination is the real server; invalid if its slot was freed.
+	Destination netip.AddrPort `json:"destination"`
+}
+
+// ConfigResult carries the running configuration.
+type ConfigResult struct {
+	YAML string `json:"yaml"`
+}

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/lab"
+)
+
+// Restarting the daemon (SIGUSR2 leaves the datapath pinned and attached;
+// the next run adopts it) keeps a long download on its real server and
+// intact, and the VIP keeps answering while no daemon runs.
+func TestHitlessRestart(t *testing.T) {
+	l := newLab(t, lab.Options{BigFileBytes: 5 << 20, BigRate: "1m"})
+	xlb, cfgPath := startXLB(t, l, 0, rrConfig)
+	want := sha(t, filepath.Join(l.Dir(), "big"))
+
+	done := make(chan error, 1)
+	file := filepath.Join(l.Dir(), "dl")
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--fail", "--max-time", "50", "-o", file, "http://"+l.VIP().String()+"/big")
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+
+	if err := xlb.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := l.Wait(ctx, xlb); err != nil {
+		t.Fatalf("xlb did not exit cleanly on SIGUSR2: %v", err)
+	}
+	// No daemon: the pinned program still serves new connections.
+	for range 4 {
+		get(t, l, "/")
+	}
+	link, _ := l.Exec(ctx, l.Directors()[0], "ip", "link", "show", "eth0")
+	if !containsXDP(link) {
+		t.Fatalf("program detached by SIGUSR2:\n%s", link)
+	}
+
+	// The next run adopts the pinned maps and swaps the program in place.
+	if _, err := l.Start(l.Directors()[0], xlbBin(), "run", "--iface", "eth0", "--config", cfgPath, "--pin-dir", pinDir(l, 0)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	for range 4 {
+		get(t, l, "/")
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("download across the restart: %v", err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(b) != want {
+		t.Fatal("download corrupted across the restart")
+	}
+}
+
+func containsXDP(b []byte) bool {
+	for i := 0; i+3 <= len(b); i++ {
+		if string(b[i:i+3]) == "xdp" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,254 @@
+// Package metrics exports a running director's state to Prometheus. The
+// collector reads the datapath at scrape time (no background polling, so
+// an unscraped daemon pays nothing); per-CPU counters are already summed by
+// package maps. Packets and bytes are the director's view: DR replies go
+// from the real server straight to the client, so there are no outbound
+// counters.
+//
+// Series (service="tcp/VIP:PORT", realserver="RIP:PORT"):
+//
+//	xlb_service_{packets,bytes,connections}_total{service}
+//	xlb_realserver_{packets,bytes,connections}_total{service,realserver}
+//	xlb_realserver_{active,inactive}_connections{service,realserver}
+//	xlb_realserver_weight, xlb_realserver_available{service,realserver}
+//	xlb_realserver_health_up, xlb_realserver_health_check_latency_seconds,
+//	xlb_realserver_health_checks_total, xlb_realserver_health_check_failures_total
+//	  {service,realserver}  (only real servers with a health check)
+//	xlb_datapath_packets_total{reason}  (maps.CounterNames)
+//	xlb_conn_table_entries, xlb_conn_table_capacity
+//	xlb_vrrp_master{instance}, xlb_build_info{version}, xlb_uptime_seconds
+//
+// plus the Go runtime (go_*) and process (process_*) collectors.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/xlb-project/xlb/control"
+)
+
+// DefaultAddr serves metrics on loopback only: the endpoint has no
+// authentication and reveals the whole topology.
+const DefaultAddr = "127.0.0.1:9273"
+
+// Source is what the collector needs; control.DirectorSource satisfies it.
+type Source interface {
+	Snapshot(ctx context.Context) (*control.Snapshot, error)
+}
+
+const namespace = "xlb"
+
+var (
+	svcLabels = []string{"service"}
+	rsLabels  = []string{"service", "realserver"}
+)
+
+func desc(name, help string, labels []string) *prometheus.Desc {
+	return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+}
+
+// Collector is a prometheus.Collector over a Source.
+type Collector struct {
+	src     Source
+	log     *slog.Logger
+	timeout time.Duration
+
+	svcPackets, svcBytes, svcConns          *prometheus.Desc
+	rsPackets, rsBytes, rsConns             *prometheus.Desc
+	rsActive, rsInactive, rsWeight, rsAvail *prometheus.Desc
+	rsHealthUp, rsLatency                   *prometheus.Desc
+	rsChecks, rsFailures                    *prometheus.Desc
+	datapath, connEntries, connCapacity     *prometheus.Desc
+	vrrpMaster, buildInfo, uptime           *prometheus.Desc
+}
+
+// NewCollector returns a collector reading src at every scrape.
+func NewCollector(src Source, log *slog.Logger) *Collector {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Collector{
+		src: src, log: log, timeout: 10 * time.Second,
+		svcPackets:   desc("service_packets_total", "Packets forwarded for the virtual service (client to real server).", svcLabels),
+		svcBytes:     desc("service_bytes_total", "Bytes forwarded for the virtual service (client to real server).", svcLabels),
+		svcConns:     desc("service_connections_total", "Connections scheduled for the virtual service.", svcLabels),
+		rsPackets:    desc("realserver_packets_total", "Packets forwarded to the real server.", rsLabels),
+		rsBytes:      desc("realserver_bytes_total", "Bytes forwarded to the real server.", rsLabels),
+		rsConns:      desc("realserver_connections_total", "Connections scheduled to the real server.", rsLabels),
+		rsActive:     desc("realserver_active_connections", "Established connections of the real server (ipvsadm ActiveConn).", rsLabels),
+		rsInactive:   desc("realserver_inactive_connections", "Closing connections of the real server (ipvsadm InActConn).", rsLabels),
+		rsWeight:     desc("realserver_weight", "Weight of the real server in the datapath (0 drains it).", rsLabels),
+		rsAvail:      desc("realserver_available", "1 if the real server may take new flows (configured, healthy or inhibited, MAC resolved), else 0.", rsLabels),
+		rsHealthUp:   desc("realserver_health_up", "1 if the real server's health check says up, else 0 (only checked real servers).", rsLabels),
+		rsLatency:    desc("realserver_health_check_latency_seconds", "Duration of the last attempt of the last health check.", rsLabels),
+		rsChecks:     desc("realserver_health_checks_total", "Health checks finished (retries count once).", rsLabels),
+		rsFailures:   desc("realserver_health_check_failures_total", "Health checks that failed.", rsLabels),
+		datapath:     desc("datapath_packets_total", "Datapath events by reason (bpf stat counters), summed over CPUs.", []string{"reason"}),
+		connEntries:  desc("conn_table_entries", "Flows in the connection table.", nil),
+		connCapacity: desc("conn_table_capacity", "Size of the connection table in flows.", nil),
+		vrrpMaster:   desc("vrrp_master", "1 if the VRRP instance is MASTER, else 0.", []string{"instance"}),
+		buildInfo:    desc("build_info", "Always 1; the version label says which xlb runs.", []string{"version"}),
+		uptime:       desc("uptime_seconds", "Seconds since the director started.", nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.svcPackets, c.svcBytes, c.svcConns, c.rsPackets, c.rsBytes, c.rsConns,
+		c.rsActive, c.rsInactive, c.rsWeight, c.rsAvail, c.rsHealthUp, c.rsLatency,
+		c.rsChecks, c.rsFailures, c.datapath, c.connEntries, c.connCapacity,
+		c.vrrpMaster, c.buildInfo, c.uptime,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. A failed read reports an
+// invalid metric, which the handler logs and (with ContinueOnError) leaves
+// out while still serving the Go and process metrics.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	s, err := c.src.Snapshot(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.connEntries, fmt.Errorf("read director state: %w", err))
+		return
+	}
+	counter := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	gauge(c.buildInfo, 1, s.Version)
+	gauge(c.uptime, s.UptimeSeconds)
+	gauge(c.connEntries, float64(s.ConnEntries))
+	gauge(c.connCapacity, float64(s.ConnCapacity))
+	for reason, v := range s.Counters {
+		counter(c.datapath, float64(v), reason)
+	}
+	for _, v := range s.VRRP {
+		gauge(c.vrrpMaster, b2f(v.State == "MASTER"), v.Name)
+	}
+	seenSvc := map[string]bool{}
+	for _, svc := range s.Services {
+		// A duplicate label set would fail the whole scrape; the maps
+		// cannot hold one, but a bug elsewhere must not blind monitoring.
+		if seenSvc[svc.Key] {
+			c.log.Warn("metrics: service listed twice", "service", svc.Key)
+			continue
+		}
+		seenSvc[svc.Key] = true
+		var pk, by, cn uint64
+		seenRS := map[string]bool{}
+		for _, rs := range svc.RealServers {
+			pk, by, cn = pk+rs.Packets, by+rs.Bytes, cn+rs.Conns
+			a := rs.Addr.String()
+			if seenRS[a] {
+				c.log.Warn("metrics: real server listed twice", "service", svc.Key, "realserver", a)
+				continue
+			}
+			seenRS[a] = true
+			counter(c.rsPackets, float64(rs.Packets), svc.Key, a)
+			counter(c.rsBytes, float64(rs.Bytes), svc.Key, a)
+			counter(c.rsConns, float64(rs.Conns), svc.Key, a)
+			gauge(c.rsActive, float64(rs.ActiveConns), svc.Key, a)
+			gauge(c.rsInactive, float64(rs.InactiveConns), svc.Key, a)
+			gauge(c.rsWeight, float64(rs.Weight), svc.Key, a)
+			gauge(c.rsAvail, b2f(rs.Available && rs.Configured), svc.Key, a)
+			if h := rs.Health; h != nil {
+				gauge(c.rsHealthUp, b2f(h.Up), svc.Key, a)
+				counter(c.rsChecks, float64(h.Checks), svc.Key, a)
+				counter(c.rsFailures, float64(h.Failures), svc.Key, a)
+				if h.Checks > 0 {
+					gauge(c.rsLatency, h.LatencySeconds, svc.Key, a)
+				}
+			}
+		}
+		counter(c.svcPackets, float64(pk), svc.Key)
+		counter(c.svcBytes, float64(by), svc.Key)
+		counter(c.svcConns, float64(cn), svc.Key)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// NewRegistry registers the xlb collector with the Go runtime and process
+// collectors.
+func NewRegistry(src Source, log *slog.Logger) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		NewCollector(src, log),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// Handler serves reg on /metrics semantics.
+func Handler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slogPrintln{log},
+		ErrorHandling: promhttp.ContinueOnError,
+		Timeout:       30 * time.Second,
+	})
+}
+
+type slogPrintln struct{ log *slog.Logger }
+
+func (l slogPrintln) Println(v ...any) { l.log.Warn("metrics: " + fmt.Sprint(v...)) }
+
+// Serve listens on addr and serves the metrics of src on /metrics until
+// ctx ends. It returns once listening (so a busy port fails `xlb run` at
+// start), with the bound address; serving continues in the background.
+func Serve(ctx context.Context, addr string, src Source, log *slog.Logger) (net.Addr, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener (another xlb on this host? give --metrics-addr, or an empty one to disable): %w", err)
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+		log.Warn("metrics endpoint is reachable from the network; it has no authentication", "addr", ln.Addr())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", Handler(NewRegistry(src, log), log))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "xlb: metrics at /metrics")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	return ln.Addr(), nil
+}
