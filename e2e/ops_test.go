@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/lab"
+)
+
+// `xlb list` (ipvsadm -Ln layout) and /metrics agree with the traffic
+// actually sent: N requests with Connection: close are N connections, all
+// finished by the client (InActConn), split by rr.
+func TestListAndMetricsMatchTraffic(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	startXLB(t, l, 0, rrConfig)
+	dir := l.Directors()[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	base := scrape(t, l, ctx) // waitVIP already made some connections
+	const n = 20
+	for range n {
+		get(t, l, "/")
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	out, err := l.Exec(ctx, dir, xlbBin(), "list")
+	if err != nil {
+		t.Fatalf("xlb list: %v", err)
+	}
+	rows := parseList(t, string(out))
+	if len(rows) != 2 {
+		t.Fatalf("xlb list shows %d real servers, want 2:\n%s", len(rows), out)
+	}
+	if !strings.Contains(string(out), "TCP  192.168.101.100:80 rr") {
+		t.Fatalf("service line missing:\n%s", out)
+	}
+	var active, inactive int
+	for _, r := range rows {
+		if r.forward != "Route" || r.weight != 1 {
+			t.Fatalf("real server row %+v: want Route, weight 1", r)
+		}
+		active += r.active
+		inactive += r.inactive
+	}
+	after := scrape(t, l, ctx)
+	conns := func(m map[string]float64) float64 {
+		return m[`xlb_service_connections_total{service="tcp/192.168.101.100:80"}`]
+	}
+	if got := conns(after) - conns(base); got != n {
+		t.Fatalf("xlb_service_connections_total rose by %v for %d requests", got, n)
+	}
+	// Every connection so far (the ones waitVIP made too) was closed by the
+	// client: all inactive, none active.
+	if active != 0 || float64(inactive) != conns(after) {
+		t.Fatalf("xlb list: ActiveConn %d InActConn %d, want 0 and %v:\n%s", active, inactive, conns(after), out)
+	}
+	rs1 := after[`xlb_realserver_connections_total{realserver="192.168.101.3:80",service="tcp/192.168.101.100:80"}`] -
+		base[`xlb_realserver_connections_total{realserver="192.168.101.3:80",service="tcp/192.168.101.100:80"}`]
+	if rs1 != n/2 {
+		t.Fatalf("rs1 got %v of %d new connections under rr, want %d", rs1, n, n/2)
+	}
+	if after[`xlb_datapath_packets_total{reason="drop_malformed_l3"}`] != 0 {
+		t.Fatalf("malformed drops counted on clean traffic")
+	}
+}
+
+type listRow struct {
+	addr             string
+	forward          string
+	weight           int
+	active, inactive int
+}
+
+func parseList(t *testing.T, out string) []listRow {
+	t.Helper()
+	var rows []listRow
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 6 || f[0] != "->" || f[1] == "RemoteAddress:Port" {
+			continue
+		}
+		w, err1 := strconv.Atoi(f[3])
+		a, err2 := strconv.Atoi(f[4])
+		in, err3 := strconv.Atoi(f[5])
+		if err1 != nil || err2 != nil || err3 != nil {
+			t.Fatalf("unparsable row %q", sc.Text())
+		}
+		rows = append(rows, listRow{f[1], f[2], w, a, in})
+	}
+	return rows
+}
+
+// scrape reads the director's /metrics (loopback inside its namespace).
+func scrape(t *testing.T, l *lab.Lab, ctx context.Context) map[string]float64 {
+	t.Helper()
+	out, err := l.Exec(ctx, l.Directors()[0], "curl", "-sS", "--max-time", "5", "http://127.0.0.1:9273/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	m := map[string]float64{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			m[line[:i]] = v
+		}
+	}
+	return m
+}
