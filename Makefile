@@ -30,6 +30,7 @@ fmt-check:
 
 # The test command of the README (and of .ci/run).
 test: deps check-generate fmt-check vet build
+	vagrant validate
 	$(GO) test -count=1 -timeout 40m -p 2 ./...
 	./xlb bench --quick
 

@@ -2,7 +2,7 @@
 # Installs everything xlb's build, lab, tests and benchmarks need on a fresh
 # Debian/Ubuntu machine. Idempotent; run as root.
 set -euo pipefail
-need=(iputils-ping clang llvm libbpf-dev linux-libc-dev iproute2 ethtool nginx curl bpftool keepalived tcpdump wrk procps psmisc kmod ca-certificates git make)
+need=(iputils-ping clang llvm libbpf-dev linux-libc-dev iproute2 ethtool nginx curl bpftool keepalived tcpdump wrk vagrant procps psmisc kmod ca-certificates git make)
 if [ "${XLB_BENCH_DEPS:-1}" = 1 ]; then
   need+=(qemu-system-x86 busybox-static cpio gnuplot-nox python3)
 fi
