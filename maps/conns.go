@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -228,4 +231,28 @@ const protoUDP = 17
 
 func connService(k bpf.XlbConnKey4) Key {
 	return Key{VIP: addrFromWords(4, [4]uint32{k.Daddr}), Port: ntohs(k.Dport), Proto: k.Proto}
+}
+
+// MemoryBytes is the kernel memory the connection tables (flows and
+// persistence templates) hold, as the kernel accounts it (fdinfo memlock).
+// LRU tables are preallocated, so this is the cost at full capacity.
+func (c *Conns) MemoryBytes() (flows, templates uint64, err error) {
+	if flows, err = memlock(c.m.Conns4.FD()); err != nil {
+		return 0, 0, err
+	}
+	templates, err = memlock(c.m.Persist4.FD())
+	return flows, templates, err
+}
+
+func memlock(fd int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	if err != nil {
+		return 0, fmt.Errorf("read map info: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "memlock:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New("no memlock in map info")
 }
