@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS_BUILD = -trimpath -ldflags "-s -w -X main.version=$(VERSION)"
 
-.PHONY: all deps generate check-generate build test lab bench bench-quick vet fmt-check clean
+.PHONY: fuzz-short all deps generate check-generate build test lab bench bench-quick vet fmt-check clean
 
 all: build
 
@@ -32,7 +32,15 @@ fmt-check:
 test: deps check-generate fmt-check vet build
 	vagrant validate
 	$(GO) test -count=1 -timeout 40m -p 2 ./...
-	./xlb bench --quick
+	$(MAKE) fuzz-short
+	./xlb bench --quick --out /tmp/xlb-bench-smoke
+
+# A bounded fuzz run of every fuzz target (longer: FUZZTIME=10m make fuzz-short).
+FUZZTIME ?= 15s
+fuzz-short:
+	$(GO) test -run '^$$' -fuzz '^FuzzDatapath$$' -fuzztime $(FUZZTIME) ./loader/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseYAML$$' -fuzztime $(FUZZTIME) ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseKeepalived$$' -fuzztime $(FUZZTIME) ./config/
 
 # The run command of the README: the netns lab with the embedded default.
 lab: deps build

@@ -56,6 +56,7 @@ func newRoot() *cobra.Command {
 		newRealCmd(),
 		newTimeoutsCmd(),
 		newLabCmd(g),
+		newBenchCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
