@@ -20,7 +20,7 @@ type DirectorSource struct {
 	Version string
 	Iface   string
 	// VRRP reports the VRRP instances' state.
-	// TODO(vrrp): set by the code that runs VRRP; nil reports none.
+	// Set by `xlb run` from the director's VRRP instances; nil reports none.
 	VRRP func() []VRRPStatus
 }
 

@@ -202,7 +202,6 @@ func FormatStatus(w io.Writer, s *Snapshot) {
 	fmt.Fprintf(w, "xlb %s on %s: xdp %s, up %s\n", s.Version, s.Iface, s.AttachMode, up)
 	fmt.Fprintf(w, "connection table: %d of %d entries\n", s.ConnEntries, s.ConnCapacity)
 	fmt.Fprintf(w, "timeouts (tcp tcpfin udp): %d %d %d\n", s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
-	// TODO(vrrp): the VRRP code fills Snapshot.VRRP; until then "none".
 	if len(s.VRRP) == 0 {
 		fmt.Fprintln(w, "vrrp: none")
 	} else {

@@ -43,8 +43,7 @@ type Snapshot struct {
 	// Counters are the datapath's global counters by reason
 	// (maps.CounterNames), summed over CPUs.
 	Counters map[string]uint64 `json:"counters"`
-	// VRRP is the state of each VRRP instance. TODO(vrrp): filled by the
-	// VRRP code through DirectorSource.VRRP; empty until that is wired.
+	// VRRP is the state of each VRRP instance (DirectorSource.VRRP).
 	VRRP []VRRPStatus `json:"vrrp,omitempty"`
 }
 

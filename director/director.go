@@ -47,6 +47,7 @@ type Director struct {
 	neigh *neigh.Resolver
 	vips  *vip.Owner
 	hc    *health.Manager
+	vrrp  *vrrpSet
 	start time.Time
 
 	mu     sync.Mutex // serialises every apply and guards the fields below
@@ -120,10 +121,15 @@ func New(ctx context.Context, o Options) (*Director, error) {
 			return nil, err
 		}
 		d.vips = owner
-		if err := owner.Acquire(serviceVIPs(cfg)...); err != nil {
+		if err := owner.Acquire(directVIPs(cfg)...); err != nil {
 			d.Close(true)
 			return nil, fmt.Errorf("add vips: %w", err)
 		}
+	}
+	d.vrrp = &vrrpSet{d: d, runs: map[string]*vrrpRun{}}
+	if err := d.vrrp.update(cfg); err != nil {
+		d.Close(true)
+		return nil, err
 	}
 	d.hc.Update(targets(cfg))
 	d.log.Info("xlb running", "iface", o.Iface, "mode", dp.AttachedMode(), "services", len(cfg.Services))
@@ -219,8 +225,11 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("reload failed, previous configuration restored: %w", err)
 	}
 	d.mu.Unlock()
+	if err := d.vrrp.update(cfg); err != nil {
+		d.log.Error("vrrp", "err", err)
+	}
 	if d.vips != nil {
-		oldV, newV := serviceVIPs(old), serviceVIPs(cfg)
+		oldV, newV := directVIPs(old), directVIPs(cfg)
 		if err := d.vips.Acquire(newV...); err != nil {
 			d.log.Error("add vips", "err", err)
 		}
@@ -243,6 +252,9 @@ func (d *Director) Close(detach bool) error {
 	d.closed = true
 	d.mu.Unlock()
 	d.hc.Close()
+	if d.vrrp != nil {
+		d.vrrp.stopAll(!detach)
+	}
 	var errs []error
 	if d.vips != nil {
 		if detach {
@@ -443,9 +455,19 @@ func targets(cfg *config.Config) []health.Target {
 	return out
 }
 
-func serviceVIPs(cfg *config.Config) []netip.Addr {
+// VRRPStatus reports every VRRP instance.
+func (d *Director) VRRPStatus() []VRRPStatus {
+	if d.vrrp == nil {
+		return nil
+	}
+	return d.vrrp.status()
+}
+
+// directVIPs are the service VIPs the director owns itself: all of them
+// except those a VRRP instance moves between directors.
+func directVIPs(cfg *config.Config) []netip.Addr {
 	var out []netip.Addr
-	seen := map[netip.Addr]bool{}
+	seen := vrrpVIPs(cfg)
 	for _, s := range cfg.Services {
 		if !seen[s.VIP] {
 			seen[s.VIP] = true

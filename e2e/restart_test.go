@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,7 +53,8 @@ func TestHitlessRestart(t *testing.T) {
 	}
 
 	// The next run adopts the pinned maps and swaps the program in place.
-	if _, err := l.Start(l.Directors()[0], xlbBin(), "run", "--iface", "eth0", "--config", cfgPath, "--pin-dir", pinDir(l, 0)); err != nil {
+	next, err := l.Start(l.Directors()[0], xlbBin(), "run", "--iface", "eth0", "--config", cfgPath, "--pin-dir", pinDir(l, 0))
+	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
@@ -68,6 +70,21 @@ func TestHitlessRestart(t *testing.T) {
 	}
 	if sha256.Sum256(b) != want {
 		t.Fatal("download corrupted across the restart")
+	}
+	// The restarted daemon adopted the VIP the first one added, so its
+	// clean stop removes it (and detaches the program).
+	if err := l.Stop(next); err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	addrs, _ := l.Exec(ctx2, l.Directors()[0], "ip", "addr", "show", "eth0")
+	if strings.Contains(string(addrs), l.VIP().String()) {
+		t.Fatalf("VIP left on the director after a clean stop:\n%s", addrs)
+	}
+	link, _ = l.Exec(ctx2, l.Directors()[0], "ip", "link", "show", "eth0")
+	if containsXDP(link) {
+		t.Fatalf("program still attached after a clean stop:\n%s", link)
 	}
 }
 

@@ -41,6 +41,13 @@ func startOps(ctx context.Context, d *director.Director, o *opsFlags, log *slog.
 		}
 	}
 	src := &control.DirectorSource{D: d, Version: version, Iface: iface}
+	src.VRRP = func() []control.VRRPStatus {
+		var out []control.VRRPStatus
+		for _, v := range d.VRRPStatus() {
+			out = append(out, control.VRRPStatus{Name: v.Name, State: v.State, VRID: v.VRID, Priority: v.Priority})
+		}
+		return out
+	}
 	// The socket first: it finds another daemon already running on the
 	// interface before anything else is bound.
 	if o.controlSocket != noControlSocket {

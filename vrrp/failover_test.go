@@ -1,0 +1,306 @@
+package vrrp
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/vip"
+)
+
+// *vip.Owner is the production VIPOwner.
+var _ VIPOwner = (*vip.Owner)(nil)
+
+// node is one director in a namespace: a vip.Owner plus a running Instance.
+type node struct {
+	t      *testing.T
+	ns     *testNS
+	nl     *netlink.Handle
+	owner  *vip.Owner
+	inst   *Instance
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newNode(t *testing.T, ns *testNS) *node {
+	t.Helper()
+	n := &node{t: t, ns: ns}
+	var err error
+	n.nl, err = netlink.NewHandleAt(ns.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.do(t, func() error {
+		n.owner, err = vip.New("veth0", testLogger().With("ns", ns.name))
+		return err
+	})
+	t.Cleanup(func() {
+		n.stop()
+		n.owner.ReleaseAll()
+		n.owner.Close()
+		n.nl.Close()
+	})
+	return n
+}
+
+// start builds the instance inside the namespace (so its socket lives
+// there) and runs it on an ordinary goroutine.
+func (n *node) start(cfg config.VRRPInstance) {
+	n.t.Helper()
+	n.ns.do(n.t, func() error {
+		var err error
+		n.inst, err = NewInstance(cfg, n.owner, testLogger().With("ns", n.ns.name), WithLinkPollInterval(50*time.Millisecond))
+		return err
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.done = make(chan error, 1)
+	go func(inst *Instance) { n.done <- inst.Run(ctx) }(n.inst)
+}
+
+// stop ends Run; abrupt simulates SIGKILL (no priority 0, VIPs left).
+func (n *node) stop() {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	select {
+	case err := <-n.done:
+		if err != nil {
+			n.t.Errorf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		n.t.Errorf("Run did not return")
+	}
+	n.cancel = nil
+}
+
+// kill stops the node like SIGKILL and returns when the kill happened
+// (Run may take a little longer to return while its reader notices).
+func (n *node) kill() time.Time {
+	n.inst.mu.Lock()
+	n.inst.abrupt = true
+	n.inst.mu.Unlock()
+	at := time.Now()
+	n.stop()
+	return at
+}
+
+func (n *node) hasVIP(a netip.Addr) bool {
+	link, err := n.nl.LinkByName("veth0")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	as, err := n.nl.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return slices.ContainsFunc(as, func(x netlink.Addr) bool { return x.IP.Equal(a.AsSlice()) })
+}
+
+// waitVIP polls (every 2 ms, bounded by d) until the node holds the VIP
+// and returns how long that took.
+func (n *node) waitVIP(a netip.Addr, want bool, d time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < d {
+		if n.hasVIP(a) == want {
+			return time.Since(start), true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return time.Since(start), false
+}
+
+func pairCfg(name string, prio, version int, adv time.Duration) config.VRRPInstance {
+	c := config.VRRPInstance{
+		Name: name, State: "BACKUP", Interface: "veth0", VirtualRouterID: 42,
+		Priority: prio, AdvertInterval: adv, Version: version, Preempt: true,
+		VirtualAddrs: []netip.Addr{netip.MustParseAddr("10.77.0.100")},
+	}
+	if version == 2 {
+		c.AuthType, c.AuthPass = "PASS", "xlbpass"
+	}
+	return c
+}
+
+func setupPair(t *testing.T) (*node, *node) {
+	requireRoot(t)
+	a := newNS(t, "vra")
+	b := newNS(t, "vrb")
+	vethPair(t, a, b, "10.77.0.1/24", "10.77.0.2/24")
+	return newNode(t, a), newNode(t, b)
+}
+
+func testFailover(t *testing.T, version int, adv time.Duration) {
+	vipAddr := netip.MustParseAddr("10.77.0.100")
+	a, b := setupPair(t)
+	a.start(pairCfg("A", 150, version, adv))
+	b.start(pairCfg("B", 100, version, adv))
+
+	// Both start in Backup; A's shorter Master_Down_Interval elects it.
+	if d, ok := a.waitVIP(vipAddr, true, 3*a.inst.MasterDownInterval()); !ok {
+		t.Fatalf("A never became master (waited %v)", d)
+	} else {
+		t.Logf("initial election: A master after %v", d)
+	}
+	time.Sleep(3 * adv) // let B hear several adverts
+	if b.inst.State() != StateBackup || b.hasVIP(vipAddr) {
+		t.Fatalf("B state %v, holds VIP %v; want backup without VIP", b.inst.State(), b.hasVIP(vipAddr))
+	}
+
+	// SIGKILL-like death of A: no priority 0.
+	mdi := b.inst.MasterDownInterval()
+	killed := a.kill()
+	if _, ok := b.waitVIP(vipAddr, true, mdi+2*adv+time.Second); !ok {
+		t.Fatalf("B did not take the VIP within %v", time.Since(killed))
+	}
+	d := time.Since(killed)
+	t.Logf("v%d advert %v: B took over %v after A was killed (Master_Down_Interval %v)", version, adv, d, mdi)
+	// The kill lands somewhere in A's advert period, so the takeover is
+	// between MDI-adv and MDI after it. Early is a bug; late is allowed
+	// some scheduling slack because test machines can be heavily loaded.
+	if d < mdi-adv-20*time.Millisecond || d > mdi+150*time.Millisecond+adv/2 {
+		t.Errorf("takeover after %v, want within [%v, %v]", d, mdi-adv, mdi)
+	}
+	if b.inst.State() != StateMaster {
+		t.Fatalf("B state %v", b.inst.State())
+	}
+	st := b.inst.Stats()
+	if st.AdvertsReceived == 0 || st.BecameMaster != 1 {
+		t.Errorf("B stats %+v", st)
+	}
+	if len(st.Invalid) != 0 {
+		t.Errorf("B counted invalid packets: %v", st.Invalid)
+	}
+}
+
+func TestNetnsFailoverV2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes ~8 s")
+	}
+	testFailover(t, 2, time.Second)
+}
+
+func TestNetnsFailoverV3Fast(t *testing.T) {
+	testFailover(t, 3, 100*time.Millisecond)
+}
+
+// Graceful stop (priority 0) hands over after Skew_Time, and the
+// higher-priority node preempts back when it returns.
+func TestNetnsGracefulAndPreemptBack(t *testing.T) {
+	vipAddr := netip.MustParseAddr("10.77.0.100")
+	adv := 100 * time.Millisecond
+	a, b := setupPair(t)
+	a.start(pairCfg("A", 150, 3, adv))
+	b.start(pairCfg("B", 100, 3, adv))
+	if _, ok := a.waitVIP(vipAddr, true, 2*time.Second); !ok {
+		t.Fatal("A never became master")
+	}
+	time.Sleep(3 * adv)
+
+	var mu sync.Mutex
+	var trans [][2]State
+	b.inst.OnTransition(func(from, to State) {
+		mu.Lock()
+		trans = append(trans, [2]State{from, to})
+		mu.Unlock()
+	})
+	start := time.Now()
+	a.stop() // graceful: priority 0 and release
+	if a.hasVIP(vipAddr) {
+		t.Fatal("A kept the VIP after a graceful stop")
+	}
+	d, ok := b.waitVIP(vipAddr, true, time.Second)
+	if !ok {
+		t.Fatal("B did not take over after priority 0")
+	}
+	d = time.Since(start)
+	skew := b.inst.SkewTime()
+	t.Logf("graceful handover took %v (Skew_Time %v)", d, skew)
+	if d > skew+2*adv {
+		t.Errorf("handover after priority 0 took %v, want about Skew_Time %v", d, skew)
+	}
+	if b.inst.Stats().PriorityZeroReceived != 1 {
+		t.Errorf("B stats %+v", b.inst.Stats())
+	}
+
+	// A comes back with higher priority and preempts.
+	a.start(pairCfg("A", 150, 3, adv))
+	if d, ok := a.waitVIP(vipAddr, true, 2*time.Second); !ok {
+		t.Fatal("A did not preempt")
+	} else {
+		t.Logf("A preempted back after %v", d)
+	}
+	if _, ok := b.waitVIP(vipAddr, false, time.Second); !ok {
+		t.Fatal("B kept the VIP after A preempted")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := [][2]State{{StateBackup, StateMaster}, {StateMaster, StateBackup}}; !slices.Equal(trans, want) {
+		t.Errorf("B transitions %v, want %v", trans, want)
+	}
+}
+
+// A tracked interface going down puts the master in Fault (VIPs released,
+// priority 0 sent) and the backup takes over; when it comes back the node
+// rejoins the election and preempts. (The VRRP veth itself is not used:
+// downing one end drops the peer's carrier and faults both nodes.)
+func TestNetnsFaultOnTrackedInterface(t *testing.T) {
+	vipAddr := netip.MustParseAddr("10.77.0.100")
+	adv := 100 * time.Millisecond
+	a, b := setupPair(t)
+	// A veth pair inside A's namespace stands in for an uplink (the dummy
+	// driver may be unavailable); downing trk1 drops trk0's carrier.
+	if err := a.nl.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "trk0"}, PeerName: "trk1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"trk0", "trk1"} {
+		l, err := a.nl.LinkByName(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.nl.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trk, err := a.nl.LinkByName("trk1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgA := pairCfg("A", 150, 3, adv)
+	cfgA.TrackInterfaces = []string{"trk0"}
+	a.start(cfgA)
+	b.start(pairCfg("B", 100, 3, adv))
+	if _, ok := a.waitVIP(vipAddr, true, 2*time.Second); !ok {
+		t.Fatal("A never became master")
+	}
+	time.Sleep(3 * adv)
+	if err := a.nl.LinkSetDown(trk); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.waitVIP(vipAddr, false, time.Second); !ok {
+		t.Fatal("A kept the VIP with its tracked interface down")
+	}
+	if a.inst.State() != StateFault {
+		t.Fatalf("A state %v, want FAULT", a.inst.State())
+	}
+	if d, ok := b.waitVIP(vipAddr, true, 2*time.Second); !ok {
+		t.Fatal("B did not take over")
+	} else {
+		t.Logf("B took over %v after A released (priority 0 from fault)", d)
+	}
+	if err := a.nl.LinkSetUp(trk); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatalf("A did not return to master (state %v)", a.inst.State())
+	}
+	if _, ok := b.waitVIP(vipAddr, false, time.Second); !ok {
+		t.Fatal("B kept the VIP")
+	}
+}

@@ -1,0 +1,805 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+)
+
+// State is a VRRP instance state. Fault is keepalived's extra state for "a
+// tracked interface is down": the instance holds no VIPs and stays out of
+// elections until the interface returns.
+type State int
+
+const (
+	StateInit State = iota
+	StateBackup
+	StateMaster
+	StateFault
+)
+
+func (s State) String() string {
+	switch s {
+	case StateInit:
+		return "INIT"
+	case StateBackup:
+		return "BACKUP"
+	case StateMaster:
+		return "MASTER"
+	case StateFault:
+		return "FAULT"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Priority values with special meaning (RFC 5798 §5.2.4).
+const (
+	PriorityStop  = 0   // the master is leaving: backups take over after Skew_Time
+	PriorityOwner = 255 // the address owner: becomes master at once
+)
+
+// GroupIPv4 returns the VRRP IPv4 multicast group 224.0.0.18 (a function
+// because netip.Addr cannot be a constant).
+func GroupIPv4() netip.Addr { return netip.AddrFrom4([4]byte{224, 0, 0, 18}) }
+
+// VIPOwner adds and removes the virtual addresses; *vip.Owner satisfies it.
+// Acquire must also announce the addresses (gratuitous ARP / NA).
+type VIPOwner interface {
+	Acquire(addrs ...netip.Addr) error
+	Release(addrs ...netip.Addr) error
+}
+
+// Packet is one received IP datagram carrying VRRP.
+type Packet struct {
+	Data []byte // the VRRP message (IP header stripped)
+	Src  netip.Addr
+	Dst  netip.Addr
+	TTL  int // IP TTL / hop limit as received; must be 255
+}
+
+// Transport sends and receives VRRP messages on one interface.
+type Transport interface {
+	// Send transmits an encoded message to Group from LocalAddr with TTL 255.
+	Send(msg []byte) error
+	// Receive blocks until a packet arrives, ctx ends, or the transport is
+	// closed.
+	Receive(ctx context.Context) (Packet, error)
+	// LocalAddr is the interface's primary address: the packets' source,
+	// the pseudo-header source, and the tie-breaker between equal priorities.
+	LocalAddr() netip.Addr
+	// Group is the destination (224.0.0.18 or ff02::12).
+	Group() netip.Addr
+	Close() error
+}
+
+// Clock is the time source of an Instance, injectable for tests.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a channel that receives once after d, and a stop func.
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// LinkStateFunc reports whether an interface is usable (administratively up
+// and with carrier). An error means "unknown": the poll is skipped rather
+// than faulting the instance on a transient netlink failure.
+type LinkStateFunc func(name string) (bool, error)
+
+// ScriptRunner runs a notify script; the default runs it with /bin/sh -c.
+type ScriptRunner func(ctx context.Context, script string, env []string) error
+
+// Stats are an instance's counters.
+type Stats struct {
+	AdvertsSent          uint64
+	AdvertsReceived      uint64 // valid adverts for this VRID
+	PriorityZeroSent     uint64
+	PriorityZeroReceived uint64
+	Invalid              map[Reason]uint64
+	Transitions          uint64
+	BecameMaster         uint64
+}
+
+// Option configures an Instance.
+type Option func(*Instance)
+
+// WithTransport sets the transport (default: a raw IPv4 socket on
+// cfg.Interface, opened by NewInstance in the caller's network namespace).
+func WithTransport(t Transport) Option { return func(i *Instance) { i.tr = t } }
+
+// WithClock sets the clock (default: wall clock).
+func WithClock(c Clock) Option { return func(i *Instance) { i.clock = c } }
+
+// WithLinkState sets the link checker for the interface and track_interface
+// list (default: RawTransport.LinkUp, netlink in NewInstance's namespace;
+// with a custom transport and no checker, links count as always up).
+func WithLinkState(f LinkStateFunc) Option { return func(i *Instance) { i.linkState = f } }
+
+// WithLinkPollInterval sets how often links are checked (default 500 ms).
+func WithLinkPollInterval(d time.Duration) Option {
+	return func(i *Instance) { i.linkPoll = d }
+}
+
+// WithScriptRunner replaces how notify scripts run (tests record calls).
+func WithScriptRunner(r ScriptRunner) Option { return func(i *Instance) { i.runScript = r } }
+
+// WithScriptTimeout bounds each notify script (default 30 s); the process is
+// killed when it expires.
+func WithScriptTimeout(d time.Duration) Option { return func(i *Instance) { i.scriptTimeout = d } }
+
+// Instance is one VRRP virtual router on one interface.
+type Instance struct {
+	name     string
+	version  int
+	vrid     uint8
+	prio     uint8
+	advInt   time.Duration
+	preempt  bool
+	delay    time.Duration
+	authType AuthType
+	authData [8]byte
+	vips     []netip.Addr
+	ifaces   []string // the VRRP interface plus track_interface
+	notify   map[State]string
+
+	owner         VIPOwner
+	log           *slog.Logger
+	tr            Transport
+	ownTransport  bool
+	clock         Clock
+	linkState     LinkStateFunc
+	linkPoll      time.Duration
+	runScript     ScriptRunner
+	scriptTimeout time.Duration
+
+	mu           sync.Mutex
+	state        State
+	masterAdvInt time.Duration // learned from the master (v3); advInt for v2
+	masterDownAt time.Time     // zero when the Master_Down_Timer is not running
+	advertAt     time.Time     // zero when the Adver_Timer is not running
+	preemptAt    time.Time     // when preempt_delay allows preemption; zero = not started
+	holding      bool          // VIPs acquired
+	stats        Stats
+	hooks        []func(from, to State)
+	pending      [][2]State // transitions to report once mu is released
+	scripts      sync.WaitGroup
+	scriptCtx    context.Context
+	abrupt       bool // tests: exit like SIGKILL (no priority 0, no release)
+}
+
+// NewInstance validates cfg and builds an instance. Unless WithTransport is
+// given it opens the raw socket now, so the caller's network namespace is
+// the one used.
+func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts ...Option) (*Instance, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if owner == nil {
+		return nil, errors.New("vrrp: nil VIP owner")
+	}
+	i := &Instance{
+		name:          cfg.Name,
+		version:       cfg.Version,
+		owner:         owner,
+		log:           log.With("vrrp_instance", cfg.Name),
+		clock:         realClock{},
+		linkPoll:      500 * time.Millisecond,
+		scriptTimeout: 30 * time.Second,
+		preempt:       cfg.Preempt,
+		delay:         cfg.PreemptDelay,
+		notify: map[State]string{
+			StateMaster: cfg.NotifyMaster,
+			StateBackup: cfg.NotifyBackup,
+			StateFault:  cfg.NotifyFault,
+		},
+		scriptCtx: context.Background(),
+	}
+	i.runScript = i.shellScript
+	if i.version == 0 {
+		i.version = 2 // keepalived's default vrrp_version
+	}
+	if i.version != 2 && i.version != 3 {
+		return nil, fmt.Errorf("vrrp: instance %s: version %d not supported", cfg.Name, cfg.Version)
+	}
+	if cfg.VirtualRouterID < 1 || cfg.VirtualRouterID > 255 {
+		return nil, fmt.Errorf("vrrp: instance %s: virtual_router_id %d not in 1..255", cfg.Name, cfg.VirtualRouterID)
+	}
+	i.vrid = uint8(cfg.VirtualRouterID)
+	if cfg.Priority < 1 || cfg.Priority > 255 {
+		return nil, fmt.Errorf("vrrp: instance %s: priority %d not in 1..255", cfg.Name, cfg.Priority)
+	}
+	i.prio = uint8(cfg.Priority)
+	i.advInt = cfg.AdvertInterval
+	if i.advInt == 0 {
+		i.advInt = time.Second
+	}
+	if i.version == 2 && (i.advInt%time.Second != 0 || i.advInt > 255*time.Second) {
+		return nil, fmt.Errorf("vrrp: instance %s: version 2 advert_int %v must be whole seconds 1..255", cfg.Name, i.advInt)
+	}
+	if i.version == 3 && (i.advInt%(10*time.Millisecond) != 0 || i.advInt > maxV3Int*10*time.Millisecond) {
+		return nil, fmt.Errorf("vrrp: instance %s: version 3 advert_int %v must be centiseconds up to 40.95s", cfg.Name, i.advInt)
+	}
+	i.masterAdvInt = i.advInt
+	switch strings.ToUpper(cfg.AuthType) {
+	case "":
+	case "PASS":
+		if i.version != 2 {
+			return nil, fmt.Errorf("vrrp: instance %s: authentication exists only in version 2", cfg.Name)
+		}
+		i.authType = AuthPass
+		i.authData = PassAuthData(cfg.AuthPass)
+	default:
+		return nil, fmt.Errorf("vrrp: instance %s: auth_type %q not supported (only PASS)", cfg.Name, cfg.AuthType)
+	}
+	if len(cfg.VirtualAddrs) == 0 || len(cfg.VirtualAddrs) > 255 {
+		return nil, fmt.Errorf("vrrp: instance %s: need 1..255 virtual addresses, have %d", cfg.Name, len(cfg.VirtualAddrs))
+	}
+	for _, a := range cfg.VirtualAddrs {
+		a = a.Unmap()
+		if !a.Is4() {
+			return nil, fmt.Errorf("vrrp: instance %s: %v: only IPv4 virtual addresses are supported", cfg.Name, a)
+		}
+		i.vips = append(i.vips, a)
+	}
+	if cfg.Interface == "" {
+		return nil, fmt.Errorf("vrrp: instance %s: no interface", cfg.Name)
+	}
+	i.ifaces = append([]string{cfg.Interface}, cfg.TrackInterfaces...)
+	i.ifaces = slices.Compact(i.ifaces)
+	for _, o := range opts {
+		o(i)
+	}
+	if i.tr == nil {
+		tr, err := ListenIPv4(cfg.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp: instance %s: %w", cfg.Name, err)
+		}
+		i.tr, i.ownTransport = tr, true
+		if i.linkState == nil {
+			i.linkState = tr.LinkUp
+		}
+	}
+	if i.linkState == nil {
+		i.linkState = func(string) (bool, error) { return true, nil }
+	}
+	return i, nil
+}
+
+// LeaveOnCancel makes Run, when its context ends, exit as if the process
+// had been killed: no priority-0 advert and the VIPs stay. A daemon that is
+// restarting in place (hitless restart) uses it so the backup does not take
+// over for the few hundred milliseconds the restart takes.
+func (i *Instance) LeaveOnCancel() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.abrupt = true
+}
+
+// Name returns the instance name.
+func (i *Instance) Name() string { return i.name }
+
+// State returns the current state.
+func (i *Instance) State() State {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.state
+}
+
+// Stats returns a snapshot of the counters.
+func (i *Instance) Stats() Stats {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	s := i.stats
+	s.Invalid = maps.Clone(i.stats.Invalid)
+	if s.Invalid == nil {
+		s.Invalid = map[Reason]uint64{}
+	}
+	return s
+}
+
+// OnTransition registers f to be called after every state change, outside
+// the instance's lock (f may call State or Stats).
+func (i *Instance) OnTransition(f func(from, to State)) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.hooks = append(i.hooks, f)
+}
+
+// skew is Skew_Time: (256-Priority)/256 s in version 2 (RFC 3768 §6.1);
+// ((256-Priority)*Master_Adver_Interval)/256 in centiseconds, truncated like
+// RFC 5798's integer arithmetic and keepalived, in version 3.
+func (i *Instance) skew() time.Duration {
+	if i.version == 2 {
+		return time.Duration(256-int(i.prio)) * time.Second / 256
+	}
+	cs := int64(i.masterAdvInt / (10 * time.Millisecond))
+	return time.Duration((256-int64(i.prio))*cs/256) * 10 * time.Millisecond
+}
+
+// masterDownInterval is 3×Master_Adver_Interval + Skew_Time.
+func (i *Instance) masterDownInterval() time.Duration {
+	return 3*i.masterAdvInt + i.skew()
+}
+
+// SkewTime reports the current Skew_Time.
+func (i *Instance) SkewTime() time.Duration {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.skew()
+}
+
+// MasterDownInterval reports the current Master_Down_Interval.
+func (i *Instance) MasterDownInterval() time.Duration {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.masterDownInterval()
+}
+
+// Run drives the instance until ctx ends and returns nil then. On return a
+// master sends a priority-0 advert (so a backup takes over after Skew_Time
+// instead of Master_Down_Interval) and releases its VIPs. Run may be called
+// once: it closes the transport NewInstance opened.
+func (i *Instance) Run(ctx context.Context) error {
+	if i.ownTransport {
+		defer i.tr.Close()
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	i.mu.Lock()
+	i.scriptCtx = context.WithoutCancel(ctx)
+	i.mu.Unlock()
+	pkts := make(chan Packet, 64)
+	var rwg sync.WaitGroup
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		for {
+			p, err := i.tr.Receive(rctx)
+			if err != nil {
+				if rctx.Err() != nil {
+					return
+				}
+				i.log.Warn("vrrp receive failed", "err", err)
+				// Back off so a persistently failing socket cannot spin.
+				select {
+				case <-rctx.Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
+			select {
+			case pkts <- p:
+			case <-rctx.Done():
+				return
+			}
+		}
+	}()
+	defer rwg.Wait()
+	defer i.scripts.Wait()
+
+	i.step(func(now time.Time) { i.startLocked(now) })
+	linkC, stopLink := i.clock.NewTimer(i.linkPoll)
+	for {
+		var timerC <-chan time.Time
+		stop := func() bool { return false }
+		if d, ok := i.nextDeadline(); ok {
+			timerC, stop = i.clock.NewTimer(max(d.Sub(i.clock.Now()), 0))
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			stopLink()
+			i.step(func(now time.Time) { i.shutdownLocked(now, !i.abrupt) })
+			return nil
+		case p := <-pkts:
+			i.receive(i.clock.Now(), p)
+		case <-timerC:
+			i.tick(i.clock.Now())
+		case <-linkC:
+			i.checkLinks(i.clock.Now())
+			linkC, stopLink = i.clock.NewTimer(i.linkPoll)
+		}
+		stop()
+	}
+}
+
+// step runs f under the lock, then reports transitions to hooks.
+func (i *Instance) step(f func(now time.Time)) {
+	i.mu.Lock()
+	f(i.clock.Now())
+	pending, hooks := i.pending, slices.Clone(i.hooks)
+	i.pending = nil
+	i.mu.Unlock()
+	for _, t := range pending {
+		for _, h := range hooks {
+			h(t[0], t[1])
+		}
+	}
+}
+
+func (i *Instance) stepAt(now time.Time, f func(now time.Time)) {
+	i.step(func(time.Time) { f(now) })
+}
+
+// tick fires whichever timers are due at now.
+func (i *Instance) tick(now time.Time) { i.stepAt(now, i.tickLocked) }
+
+// receive processes one packet at now.
+func (i *Instance) receive(now time.Time, p Packet) {
+	i.stepAt(now, func(now time.Time) { i.receiveLocked(now, p) })
+}
+
+// checkLinks polls link state and enters or leaves Fault.
+func (i *Instance) checkLinks(now time.Time) {
+	down, err := i.downLinks()
+	if err != nil {
+		i.log.Warn("link state unknown; keeping state", "err", err)
+		return
+	}
+	i.stepAt(now, func(now time.Time) { i.linksLocked(now, down) })
+}
+
+func (i *Instance) downLinks() ([]string, error) {
+	var down []string
+	for _, n := range i.ifaces {
+		up, err := i.linkState(n)
+		if err != nil {
+			return nil, fmt.Errorf("link %s: %w", n, err)
+		}
+		if !up {
+			down = append(down, n)
+		}
+	}
+	return down, nil
+}
+
+// nextDeadline is the earliest running protocol timer.
+func (i *Instance) nextDeadline() (time.Time, bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	var ts []time.Time
+	switch i.state {
+	case StateBackup:
+		ts = append(ts, i.masterDownAt)
+	case StateMaster:
+		ts = append(ts, i.advertAt)
+	}
+	var best time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (best.IsZero() || t.Before(best)) {
+			best = t
+		}
+	}
+	return best, !best.IsZero()
+}
+
+func (i *Instance) setState(to State) {
+	from := i.state
+	if from == to {
+		return
+	}
+	i.state = to
+	i.stats.Transitions++
+	if to == StateMaster {
+		i.stats.BecameMaster++
+	}
+	i.pending = append(i.pending, [2]State{from, to})
+	i.log.Info("vrrp transition", "from", from, "to", to, "priority", i.prio)
+	if s := i.notify[to]; s != "" {
+		i.startScript(s, to)
+	}
+}
+
+// startLocked is the Initialize state's startup event (RFC 5798 §6.4.1).
+// A configured "state MASTER" below priority 255 still waits in Backup for
+// Master_Down_Interval like the RFC says, so a restarting node cannot
+// briefly duplicate a live master.
+func (i *Instance) startLocked(now time.Time) {
+	down, err := i.downLinks()
+	if err != nil {
+		// Unknown at startup: proceed; the next poll corrects it.
+		i.log.Warn("link state unknown at start", "err", err)
+	}
+	if len(down) > 0 {
+		i.enterFault(now, down)
+		return
+	}
+	if i.prio == PriorityOwner {
+		i.becomeMaster(now)
+		return
+	}
+	i.becomeBackup(now)
+}
+
+func (i *Instance) becomeMaster(now time.Time) {
+	i.masterDownAt = time.Time{}
+	i.preemptAt = time.Time{}
+	i.sendAdvert(i.prio)
+	i.advertAt = now.Add(i.advInt)
+	if err := i.owner.Acquire(i.vips...); err != nil {
+		i.log.Error("acquire VIPs", "err", err)
+	}
+	i.holding = true
+	i.setState(StateMaster)
+}
+
+func (i *Instance) becomeBackup(now time.Time) {
+	i.advertAt = time.Time{}
+	i.releaseVIPs()
+	i.masterAdvInt = i.advInt
+	i.masterDownAt = now.Add(i.masterDownInterval())
+	i.setState(StateBackup)
+}
+
+func (i *Instance) releaseVIPs() {
+	if !i.holding {
+		return
+	}
+	if err := i.owner.Release(i.vips...); err != nil {
+		i.log.Error("release VIPs", "err", err)
+	}
+	i.holding = false
+}
+
+func (i *Instance) tickLocked(now time.Time) {
+	switch i.state {
+	case StateBackup:
+		if !i.masterDownAt.IsZero() && !now.Before(i.masterDownAt) {
+			i.log.Info("master down timer expired", "interval", i.masterDownInterval())
+			i.becomeMaster(now)
+		}
+	case StateMaster:
+		if !i.advertAt.IsZero() && !now.Before(i.advertAt) {
+			i.sendAdvert(i.prio)
+			// Schedule from the due time, not from now, so a late wakeup
+			// does not stretch the advert period.
+			i.advertAt = i.advertAt.Add(i.advInt)
+			if i.advertAt.Before(now) {
+				i.advertAt = now.Add(i.advInt)
+			}
+		}
+	}
+}
+
+func (i *Instance) shutdownLocked(now time.Time, graceful bool) {
+	if i.state == StateMaster && graceful {
+		i.sendAdvert(PriorityStop)
+	}
+	if graceful {
+		i.releaseVIPs()
+	}
+	i.advertAt, i.masterDownAt = time.Time{}, time.Time{}
+	i.setState(StateInit)
+}
+
+func (i *Instance) linksLocked(now time.Time, down []string) {
+	switch {
+	case len(down) > 0 && i.state != StateFault:
+		i.enterFault(now, down)
+	case len(down) == 0 && i.state == StateFault:
+		i.log.Info("tracked interfaces up again; leaving fault")
+		if i.prio == PriorityOwner {
+			i.becomeMaster(now)
+		} else {
+			i.becomeBackup(now)
+		}
+	}
+}
+
+func (i *Instance) enterFault(now time.Time, down []string) {
+	i.log.Warn("tracked interface down; entering fault", "down", down)
+	if i.state == StateMaster {
+		// Best effort: if the VRRP interface itself is down this fails,
+		// and the backup takes over after Master_Down_Interval instead.
+		i.sendAdvert(PriorityStop)
+	}
+	i.releaseVIPs()
+	i.advertAt, i.masterDownAt = time.Time{}, time.Time{}
+	i.setState(StateFault)
+}
+
+func (i *Instance) sendAdvert(prio uint8) {
+	a := &Advert{
+		Version:  i.version,
+		VRID:     i.vrid,
+		Priority: prio,
+		AuthType: i.authType,
+		AuthData: i.authData,
+		Interval: i.advInt,
+		Addrs:    i.vips,
+	}
+	b, err := a.Marshal(i.tr.LocalAddr(), i.tr.Group())
+	if err != nil {
+		i.log.Error("encode advert", "err", err)
+		return
+	}
+	if err := i.tr.Send(b); err != nil {
+		i.log.Warn("send advert", "err", err)
+		return
+	}
+	i.stats.AdvertsSent++
+	if prio == PriorityStop {
+		i.stats.PriorityZeroSent++
+	}
+}
+
+func (i *Instance) countInvalid(err error, p Packet) {
+	r := ReasonOf(err)
+	if i.stats.Invalid == nil {
+		i.stats.Invalid = map[Reason]uint64{}
+	}
+	i.stats.Invalid[r]++
+	lvl := slog.LevelWarn
+	if r == ReasonWrongVRID {
+		// Other routers on the segment are normal, not an error.
+		lvl = slog.LevelDebug
+	}
+	i.log.Log(context.Background(), lvl, "vrrp packet ignored", "src", p.Src, "err", err)
+}
+
+// validate applies the receive checks of RFC 3768 §7.1 / RFC 5798 §7.1
+// that depend on this instance's configuration.
+func (i *Instance) validate(p Packet) (*Advert, error) {
+	if p.TTL != 255 {
+		return nil, invalid(ReasonBadTTL, "ttl %d", p.TTL)
+	}
+	if p.Src == i.tr.LocalAddr() {
+		return nil, invalid(ReasonBadSource, "our own address")
+	}
+	a, err := Unmarshal(p.Data, p.Src, p.Dst)
+	if err != nil {
+		return nil, err
+	}
+	if a.Version != i.version {
+		return nil, invalid(ReasonBadVersion, "version %d, configured %d", a.Version, i.version)
+	}
+	if a.VRID != i.vrid {
+		return nil, invalid(ReasonWrongVRID, "vrid %d", a.VRID)
+	}
+	if i.version == 2 {
+		if a.AuthType != i.authType {
+			return nil, invalid(ReasonAuthMismatch, "auth type %v, configured %v", a.AuthType, i.authType)
+		}
+		if i.authType == AuthPass && a.AuthData != i.authData {
+			return nil, invalid(ReasonAuthMismatch, "wrong password")
+		}
+		// RFC 3768: a mismatched Adver Int MUST be discarded.
+		if a.Interval != i.advInt {
+			return nil, invalid(ReasonIntervalMismatch, "interval %v, configured %v", a.Interval, i.advInt)
+		}
+	} else if a.Interval == 0 {
+		return nil, invalid(ReasonIntervalMismatch, "zero interval")
+	}
+	if !sameAddrs(a.Addrs, i.vips) {
+		// RFC 3768 says drop; RFC 5798 says drop unless the sender is the
+		// address owner (priority 255). keepalived logs the mismatch; we
+		// log it too, count it, and follow the RFCs.
+		err := invalid(ReasonAddrMismatch, "addresses %v, configured %v", a.Addrs, i.vips)
+		if i.version == 2 || a.Priority != PriorityOwner {
+			return nil, err
+		}
+		i.countInvalid(err, p)
+	}
+	return a, nil
+}
+
+func sameAddrs(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(x, netip.Addr.Compare)
+	slices.SortFunc(y, netip.Addr.Compare)
+	return slices.Equal(x, y)
+}
+
+func (i *Instance) receiveLocked(now time.Time, p Packet) {
+	a, err := i.validate(p)
+	if err != nil {
+		i.countInvalid(err, p)
+		return
+	}
+	i.stats.AdvertsReceived++
+	if a.Priority == PriorityStop {
+		i.stats.PriorityZeroReceived++
+	}
+	switch i.state {
+	case StateBackup:
+		switch {
+		case a.Priority == PriorityStop:
+			i.masterDownAt = now.Add(i.skew())
+		case !i.preempt || a.Priority >= i.prio || !i.preemptAllowed(now):
+			if i.version == 3 {
+				i.masterAdvInt = a.Interval
+			}
+			i.masterDownAt = now.Add(i.masterDownInterval())
+		default:
+			// Lower-priority master and we may preempt: discard, so our
+			// Master_Down_Timer runs out and we take over (RFC 5798 §6.4.2).
+		}
+	case StateMaster:
+		switch {
+		case a.Priority == PriorityStop:
+			i.sendAdvert(i.prio)
+			i.advertAt = now.Add(i.advInt)
+		case a.Priority > i.prio || (a.Priority == i.prio && p.Src.Compare(i.tr.LocalAddr()) > 0):
+			i.log.Info("higher-priority master seen", "src", p.Src, "priority", a.Priority)
+			i.advertAt = time.Time{}
+			i.releaseVIPs()
+			if i.version == 3 {
+				i.masterAdvInt = a.Interval
+			} else {
+				i.masterAdvInt = i.advInt
+			}
+			i.masterDownAt = now.Add(i.masterDownInterval())
+			i.setState(StateBackup)
+		}
+	}
+}
+
+// preemptAllowed implements preempt_delay: the first lower-priority advert
+// seen in Backup starts the delay, and until it has passed such adverts
+// still reset the Master_Down_Timer as if preemption were off.
+func (i *Instance) preemptAllowed(now time.Time) bool {
+	if i.delay <= 0 {
+		return true
+	}
+	if i.preemptAt.IsZero() {
+		i.preemptAt = now.Add(i.delay)
+		i.log.Info("lower-priority master seen; preempting after delay", "delay", i.delay)
+	}
+	return !now.Before(i.preemptAt)
+}
+
+// startScript runs a notify script in the background. keepalived runs
+// notify_master/backup/fault without arguments, so we do too (the command
+// line is the script text verbatim) and pass the generic "notify" arguments
+// as environment: XLB_VRRP_TYPE=INSTANCE, XLB_VRRP_NAME, XLB_VRRP_STATE,
+// XLB_VRRP_PRIORITY.
+func (i *Instance) startScript(script string, st State) {
+	env := []string{
+		"XLB_VRRP_TYPE=INSTANCE",
+		"XLB_VRRP_NAME=" + i.name,
+		"XLB_VRRP_STATE=" + st.String(),
+		"XLB_VRRP_PRIORITY=" + strconv.Itoa(int(i.prio)),
+	}
+	ctx, cancel := context.WithTimeout(i.scriptCtx, i.scriptTimeout)
+	run := i.runScript
+	i.scripts.Add(1)
+	go func() {
+		defer i.scripts.Done()
+		defer cancel()
+		if err := run(ctx, script, env); err != nil {
+			i.log.Warn("notify script failed", "state", st, "script", script, "err", err)
+		}
+	}()
+}
+
+func (i *Instance) shellScript(ctx context.Context, script string, env []string) error {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.WaitDelay = time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package vrrp
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// testNS is a named network namespace created for one test; all test
+// traffic stays inside such namespaces.
+type testNS struct {
+	name string
+	h    netns.NsHandle
+}
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+}
+
+func randSuffix() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newNS creates a named namespace with lo up and schedules its deletion.
+func newNS(t *testing.T, prefix string) *testNS {
+	t.Helper()
+	name := fmt.Sprintf("xlbt-%s-%s", prefix, randSuffix())
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		t.Fatalf("get netns: %v", err)
+	}
+	defer orig.Close()
+	h, err := netns.NewNamed(name) // also switches this thread into it
+	if err != nil {
+		t.Fatalf("create netns %s: %v", name, err)
+	}
+	if err := netns.Set(orig); err != nil {
+		t.Fatalf("restore netns: %v", err)
+	}
+	ns := &testNS{name: name, h: h}
+	t.Cleanup(func() {
+		h.Close()
+		if err := netns.DeleteNamed(name); err != nil {
+			t.Errorf("delete netns %s: %v", name, err)
+		}
+	})
+	ns.do(t, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	return ns
+}
+
+// do runs fn on a thread inside the namespace.
+func (ns *testNS) do(t *testing.T, fn func() error) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("get netns: %v", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(ns.h); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("enter netns %s: %v", ns.name, err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		t.Fatalf("restore netns: %v", err) // thread stays locked and dies with the goroutine
+	}
+	runtime.UnlockOSThread()
+	if ferr != nil {
+		t.Fatalf("in netns %s: %v", ns.name, ferr)
+	}
+}
+
+// sysctl writes a sysctl inside the namespace (/proc/sys/net follows the
+// opening thread's namespace).
+func (ns *testNS) sysctl(t *testing.T, key, val string) {
+	t.Helper()
+	ns.do(t, func() error {
+		return os.WriteFile(filepath.Join("/proc/sys", key), []byte(val), 0o644)
+	})
+}
+
+// vethPair links namespace a (interface "veth0", address aAddr) to b
+// ("veth0", bAddr). IPv6 DAD is disabled first so link-local addresses are
+// usable at once.
+func vethPair(t *testing.T, a, b *testNS, aAddr, bAddr string) {
+	t.Helper()
+	for _, ns := range []*testNS{a, b} {
+		ns.sysctl(t, "net/ipv6/conf/default/accept_dad", "0")
+		ns.sysctl(t, "net/ipv6/conf/all/accept_dad", "0")
+	}
+	a.do(t, func() error {
+		return netlink.LinkAdd(&netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: "veth0"},
+			PeerName:      "vethpeer",
+			PeerNamespace: netlink.NsFd(int(b.h)),
+		})
+	})
+	b.do(t, func() error {
+		l, err := netlink.LinkByName("vethpeer")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetName(l, "veth0")
+	})
+	for _, x := range []struct {
+		ns   *testNS
+		addr string
+	}{{a, aAddr}, {b, bAddr}} {
+		x.ns.do(t, func() error {
+			l, err := netlink.LinkByName("veth0")
+			if err != nil {
+				return err
+			}
+			if x.addr != "" {
+				ad, err := netlink.ParseAddr(x.addr)
+				if err != nil {
+					return err
+				}
+				if err := netlink.AddrAdd(l, ad); err != nil {
+					return err
+				}
+			}
+			return netlink.LinkSetUp(l)
+		})
+	}
+}
+
+func ifaceIn(t *testing.T, ns *testNS, name string) *net.Interface {
+	t.Helper()
+	var ifi *net.Interface
+	ns.do(t, func() error {
+		var err error
+		ifi, err = net.InterfaceByName(name)
+		return err
+	})
+	return ifi
+}

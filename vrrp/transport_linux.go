@@ -1,0 +1,204 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// RawTransport is VRRP over a raw IPv4 socket (protocol 112) on one
+// interface, sending to 224.0.0.18 from the interface's primary address with
+// TTL 255 and the interface's own MAC (keepalived's default without
+// use_vmac). The socket and netlink handle belong to the network namespace
+// of the thread that called ListenIPv4.
+type RawTransport struct {
+	ifi   *net.Interface
+	conn  net.PacketConn
+	pc    *ipv4.PacketConn
+	nl    *netlink.Handle
+	local netip.Addr
+}
+
+// ListenIPv4 opens the VRRP socket on iface.
+func ListenIPv4(iface string) (*RawTransport, error) {
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("netlink handle: %w", err)
+	}
+	t := &RawTransport{nl: nl}
+	if err := t.open(iface); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *RawTransport) open(iface string) error {
+	link, err := t.nl.LinkByName(iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", iface, err)
+	}
+	attrs := link.Attrs()
+	t.ifi = &net.Interface{Index: attrs.Index, Name: attrs.Name, MTU: attrs.MTU, HardwareAddr: attrs.HardwareAddr, Flags: attrs.Flags}
+	addrs, err := t.nl.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("addresses of %s: %w", iface, err)
+	}
+	// The primary address is the first non-secondary IPv4 address, which
+	// is also what keepalived picks as its source.
+	for _, a := range addrs {
+		if a.Flags&unix.IFA_F_SECONDARY != 0 {
+			continue
+		}
+		if x, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+			t.local = x
+			break
+		}
+	}
+	if !t.local.IsValid() {
+		return fmt.Errorf("interface %s has no IPv4 address to send VRRP from", iface)
+	}
+	conn, err := net.ListenPacket("ip4:112", "0.0.0.0")
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	t.conn = conn
+	if err := bindToDevice(conn, iface); err != nil {
+		return err
+	}
+	pc := ipv4.NewPacketConn(conn)
+	t.pc = pc
+	group := &net.IPAddr{IP: GroupIPv4().AsSlice()}
+	steps := []struct {
+		what string
+		err  func() error
+	}{
+		{"join 224.0.0.18", func() error { return pc.JoinGroup(t.ifi, group) }},
+		{"multicast interface", func() error { return pc.SetMulticastInterface(t.ifi) }},
+		{"multicast ttl", func() error { return pc.SetMulticastTTL(255) }},
+		{"ttl", func() error { return pc.SetTTL(255) }},
+		{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
+		// keepalived marks adverts as network control (precedence 6).
+		{"tos", func() error { return pc.SetTOS(0xc0) }},
+		{"control messages", func() error {
+			return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
+		}},
+	}
+	for _, s := range steps {
+		if err := s.err(); err != nil {
+			return fmt.Errorf("vrrp socket on %s: %s: %w", iface, s.what, err)
+		}
+	}
+	return nil
+}
+
+// bindToDevice restricts the socket to iface: the same VRID may be in use
+// on other segments, and their adverts must not reach this instance.
+func bindToDevice(conn net.PacketConn, iface string) error {
+	ic, ok := conn.(*net.IPConn)
+	if !ok {
+		return errors.New("unexpected connection type")
+	}
+	raw, err := ic.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, iface)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("bind to %s: %w", iface, serr)
+	}
+	return nil
+}
+
+// Send implements Transport.
+func (t *RawTransport) Send(msg []byte) error {
+	cm := &ipv4.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index}
+	_, err := t.pc.WriteTo(msg, cm, &net.IPAddr{IP: GroupIPv4().AsSlice()})
+	return err
+}
+
+// Receive implements Transport. It wakes every 200 ms to notice ctx, which
+// bounds how long Run waits for the reader on shutdown.
+func (t *RawTransport) Receive(ctx context.Context) (Packet, error) {
+	buf := make([]byte, 1500)
+	for {
+		if err := ctx.Err(); err != nil {
+			return Packet{}, err
+		}
+		if err := t.pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+			return Packet{}, err
+		}
+		n, cm, src, err := t.pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			return Packet{}, err
+		}
+		if cm == nil {
+			continue
+		}
+		if cm.IfIndex != 0 && cm.IfIndex != t.ifi.Index {
+			continue
+		}
+		p := Packet{Data: append([]byte(nil), buf[:n]...), TTL: cm.TTL}
+		if ia, ok := src.(*net.IPAddr); ok {
+			p.Src, _ = netip.AddrFromSlice(ia.IP.To4())
+		}
+		p.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
+		return p, nil
+	}
+}
+
+// LocalAddr implements Transport.
+func (t *RawTransport) LocalAddr() netip.Addr { return t.local }
+
+// Group implements Transport.
+func (t *RawTransport) Group() netip.Addr { return GroupIPv4() }
+
+// Close implements Transport.
+func (t *RawTransport) Close() error {
+	var err error
+	if t.conn != nil {
+		err = t.conn.Close()
+	}
+	if t.nl != nil {
+		t.nl.Close()
+	}
+	return err
+}
+
+// LinkUp reports whether an interface in the transport's namespace is up
+// with carrier; it is the default LinkStateFunc.
+func (t *RawTransport) LinkUp(name string) (bool, error) {
+	l, err := t.nl.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if errors.As(err, &nf) {
+			return false, nil // a deleted interface is down
+		}
+		return false, err
+	}
+	a := l.Attrs()
+	if a.Flags&net.FlagUp == 0 {
+		return false, nil
+	}
+	switch a.OperState {
+	case netlink.OperUp, netlink.OperUnknown:
+		return true, nil
+	}
+	return false, nil
+}
