@@ -81,14 +81,15 @@ func (s *vrrpSet) start(v config.VRRPInstance) (*vrrpRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A killed run may have left its VIPs; this instance starts as backup.
+	if err := owner.ReleaseStale(v.VirtualAddrs...); err != nil {
+		log.Warn("remove stale vips", "err", err)
+	}
 	inst, err := vrrp.NewInstance(v, owner, log)
 	if err != nil {
 		owner.Close()
 		return nil, err
 	}
-	inst.OnTransition(func(from, to vrrp.State) {
-		log.Info("vrrp transition", "from", from.String(), "to", to.String())
-	})
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &vrrpRun{cfg: v, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
 	go func() {

@@ -530,3 +530,33 @@ func (o *Owner) inNetns(fn func() error) error {
 	runtime.UnlockOSThread()
 	return ferr
 }
+
+// ReleaseStale removes addresses that carry xlb's label but that this
+// Owner does not hold: left on the interface by a run that was killed. A
+// VRRP instance starts as backup, and a backup must not keep answering ARP
+// for a VIP the master now holds.
+func (o *Owner) ReleaseStale(addrs ...netip.Addr) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	link, err := o.nl.LinkByName(o.iface)
+	if err != nil {
+		return fmt.Errorf("vip: interface %q: %w", o.iface, err)
+	}
+	var errs []error
+	for _, a := range addrs {
+		a = a.Unmap()
+		if slices.Contains(o.owned, a) {
+			continue
+		}
+		found, ours, err := o.present(link, a)
+		if err != nil || !found || !ours {
+			continue
+		}
+		if err := o.nl.AddrDel(link, &netlink.Addr{IPNet: prefixFor(a)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			errs = append(errs, fmt.Errorf("vip: remove stale %s: %w", a, err))
+			continue
+		}
+		o.log.Info("stale vip of an earlier run removed", "addr", a)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/lab"
+)
+
+func haConfig(state string, prio int, version int, advert string, preempt bool) string {
+	return fmt.Sprintf(`services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: mh
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1}
+      - {address: 192.168.101.4, port: 80, weight: 1}
+vrrp:
+  - name: VI_1
+    state: %s
+    interface: eth0
+    virtual_router_id: 51
+    priority: %d
+    version: %d
+    advert_int: %s
+    preempt: %t
+    virtual_ipaddress: [192.168.101.100]
+`, state, prio, version, advert, preempt)
+}
+
+// holdsVIP reports whether director i has the VIP on eth0.
+func holdsVIP(l *lab.Lab, i int) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, _ := l.Exec(ctx, l.Directors()[i], "ip", "-4", "addr", "show", "dev", "eth0")
+	return strings.Contains(string(out), " "+l.VIP().String()+"/32")
+}
+
+// waitHolder waits until director i holds the VIP (and, with only, the
+// other does not) and returns how long it took. A SIGKILLed director keeps
+// the VIP on its interface (as a killed keepalived does), so after a kill
+// only the new holder is checked.
+func waitHolder(t *testing.T, l *lab.Lab, i int, within time.Duration, only bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < within+5*time.Second {
+		if holdsVIP(l, i) && (!only || !holdsVIP(l, 1-i)) {
+			return time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("director %d never became the only VIP holder", i+1)
+	return 0
+}
+
+func writeCfg(t *testing.T, l *lab.Lab, name, cfg string) string {
+	t.Helper()
+	p := filepath.Join(l.Dir(), name)
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The master xlb is SIGKILLed during a download and client load: the backup
+// owns the VIP within 3×advert_int + skew, requests resume, the download
+// (scheduled by mh, so the backup picks the same real server for a flow it
+// never saw) completes intact. The master returns and preempts — or not,
+// with preempt off.
+func TestVRRPFailover(t *testing.T) {
+	for _, v := range []struct {
+		name    string
+		version int
+		advert  time.Duration
+	}{{"v2-1s", 2, time.Second}, {"v3-100ms", 3, 100 * time.Millisecond}} {
+		t.Run(v.name, func(t *testing.T) { vrrpFailover(t, v.version, v.advert) })
+	}
+}
+
+func vrrpFailover(t *testing.T, version int, advert time.Duration) {
+	l := newLab(t, lab.Options{Directors: 2, BigFileBytes: 6 << 20, BigRate: "1m"})
+	adv := fmt.Sprintf("%g", advert.Seconds())
+	skew := func(prio int) time.Duration { return time.Duration(256-prio) * advert / 256 }
+	bound := 3*advert + skew(99)
+
+	c1 := writeCfg(t, l, "dir1.yaml", haConfig("MASTER", 100, version, adv, true))
+	c2 := writeCfg(t, l, "dir2.yaml", haConfig("BACKUP", 99, version, adv, true))
+	start := func(i int, cfg string) *os.Process {
+		cmd, err := l.Start(l.Directors()[i], xlbBin(), "run", "--iface", "eth0", "--config", cfg, "--pin-dir", pinDir(l, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd.Process
+	}
+	m := start(0, c1)
+	start(1, c2)
+	waitHolder(t, l, 0, 3*advert+2*time.Second, true)
+	waitVIP(t, l)
+
+	want := sha(t, filepath.Join(l.Dir(), "big"))
+	done := make(chan error, 1)
+	file := filepath.Join(l.Dir(), "dl")
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--fail", "--max-time", "50", "-o", file, "http://"+l.VIP().String()+"/big")
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+
+	if err := m.Kill(); err != nil { // SIGKILL: no priority 0, nothing cleaned up
+		t.Fatal(err)
+	}
+	took := waitHolder(t, l, 1, bound, false)
+	if took > bound+500*time.Millisecond {
+		t.Errorf("backup took the VIP after %v, bound 3×advert+skew = %v", took, bound)
+	}
+	t.Logf("failover took %v (bound %v)", took, bound)
+
+	// The client's next packets go to the backup (gratuitous ARP), and are served.
+	for range 6 {
+		get(t, l, "/")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	neigh, _ := l.Exec(ctx, l.Client(), "ip", "neigh", "show", l.VIP().String())
+	if !strings.Contains(string(neigh), l.Directors()[1].MAC.String()) {
+		t.Errorf("client still sends the VIP to %s, want the backup's MAC %s", strings.TrimSpace(string(neigh)), l.Directors()[1].MAC)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("download across the failover: %v", err)
+	}
+	b, _ := os.ReadFile(file)
+	if sha256.Sum256(b) != want {
+		t.Fatal("download corrupted across the failover")
+	}
+
+	// The old master returns: with preempt it takes the VIP back.
+	m = start(0, c1)
+	waitHolder(t, l, 0, 3*advert+skew(100)+2*time.Second, true)
+	get(t, l, "/")
+
+	// And with preempt off it stays backup.
+	m.Kill()
+	waitHolder(t, l, 1, bound, false)
+	c1np := writeCfg(t, l, "dir1-nopreempt.yaml", haConfig("BACKUP", 100, version, adv, false))
+	start(0, c1np)
+	time.Sleep(3*advert + skew(100) + 2*time.Second)
+	if holdsVIP(l, 0) || !holdsVIP(l, 1) {
+		t.Fatal("with preempt off the returning director took the VIP back")
+	}
+	get(t, l, "/")
+}
+
+// Dual master (the seed's closing set-up): two instances, two VIPs, each
+// director master of one. One dies: the other holds both. It returns: it
+// takes its own VIP back.
+func TestVRRPDualMaster(t *testing.T) {
+	l := newLab(t, lab.Options{Directors: 2})
+	const vip2 = "192.168.101.101"
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	for _, rs := range l.RealServers() {
+		if out, err := l.Exec(ctx, rs, "ip", "addr", "add", vip2+"/32", "dev", "lo"); err != nil {
+			t.Fatalf("vip2 on %s: %v %s", rs.Name, err, out)
+		}
+	}
+	cfg := func(p1, p2 int) string {
+		return fmt.Sprintf(`services:
+  - {vip: 192.168.101.100, port: 80, protocol: tcp, scheduler: mh, real_servers: [{address: 192.168.101.3, port: 80}, {address: 192.168.101.4, port: 80}]}
+  - {vip: %s, port: 80, protocol: tcp, scheduler: mh, real_servers: [{address: 192.168.101.3, port: 80}, {address: 192.168.101.4, port: 80}]}
+vrrp:
+  - {name: VI_1, interface: eth0, virtual_router_id: 51, priority: %d, advert_int: 1, virtual_ipaddress: [192.168.101.100]}
+  - {name: VI_2, interface: eth0, virtual_router_id: 52, priority: %d, advert_int: 1, virtual_ipaddress: [%s]}
+`, vip2, p1, p2, vip2)
+	}
+	c1 := writeCfg(t, l, "dm1.yaml", cfg(100, 99))
+	c2 := writeCfg(t, l, "dm2.yaml", cfg(99, 100))
+	start := func(i int, c string) *os.Process {
+		cmd, err := l.Start(l.Directors()[i], xlbBin(), "run", "--iface", "eth0", "--config", c, "--pin-dir", pinDir(l, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd.Process
+	}
+	holds := func(i int, addr string) bool {
+		out, _ := l.Exec(ctx, l.Directors()[i], "ip", "-4", "addr", "show", "dev", "eth0")
+		return strings.Contains(string(out), " "+addr+"/32")
+	}
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(12 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			if ok() {
+				return
+			}
+		}
+		t.Fatalf("timed out waiting until %s", what)
+	}
+	serve := func(addr string) {
+		t.Helper()
+		if _, err := l.Curl(ctx, "http://"+addr+"/"); err != nil {
+			t.Fatalf("GET via %s: %v", addr, err)
+		}
+	}
+	p1 := start(0, c1)
+	start(1, c2)
+	wait("each director holds its own VIP", func() bool {
+		return holds(0, "192.168.101.100") && !holds(1, "192.168.101.100") && holds(1, vip2) && !holds(0, vip2)
+	})
+	serve("192.168.101.100")
+	serve(vip2)
+
+	p1.Kill()
+	wait("director 2 holds both VIPs", func() bool { return holds(1, "192.168.101.100") && holds(1, vip2) })
+	serve("192.168.101.100")
+	serve(vip2)
+
+	start(0, c1)
+	wait("director 1 takes VIP1 back and director 2 keeps VIP2", func() bool {
+		return holds(0, "192.168.101.100") && !holds(1, "192.168.101.100") && holds(1, vip2) && !holds(0, vip2)
+	})
+	serve("192.168.101.100")
+	serve(vip2)
+}
