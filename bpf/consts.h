@@ -40,6 +40,10 @@ enum backend_flags {
 	XLB_BE_CONFIGURED = 1 << 2, /* in the configuration (else draining until unused) */
 };
 
+enum settings_flags {
+	XLB_SET_FLOW_EVENTS = 1 << 0, /* publish new flows for flow sharing */
+};
+
 enum conn_state {
 	XLB_CONN_ACTIVE = 0, /* counted in backend active connections */
 	XLB_CONN_FIN = 1,    /* FIN or RST seen from the client: inactive */
@@ -61,6 +65,11 @@ enum stat_counter {
 	XLB_STAT_CONN_INSERT_FAIL,  /* connection table update failed */
 	XLB_STAT_PERSIST_HIT,       /* new flow placed by a persistence template */
 	XLB_STAT_PASS_NO_CONN_RST,  /* RST for a flow we do not know: passed */
+	XLB_STAT_SYN_GUARD,         /* new flow scheduled statelessly: insert rate exceeded */
+	XLB_STAT_FRAGMENT_TX,       /* IP fragment forwarded by its 3-tuple hash */
+	XLB_STAT_ICMP_TX,           /* ICMP error forwarded to the flow's real server */
+	XLB_STAT_PASS_ICMP,         /* ICMP not about a known flow: passed */
+	XLB_STAT_FLOW_EVENT_LOST,   /* flow-sharing event dropped: ring buffer full */
 	XLB_STAT_MAX,
 };
 

@@ -81,4 +81,31 @@ struct {
 	__type(value, struct abi_info);
 } abi SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct settings);
+} settings_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct guard_state);
+} guard_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, struct frag_key);
+	__type(value, struct svc_key);
+} frag_services SEC(".maps");
+
+/* New flows for flow sharing (read by the loader when enabled). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} flow_events SEC(".maps");
+
 #endif

@@ -63,6 +63,7 @@ enum parse_result {
 	PARSE_TRUNCATED_L4,
 	PARSE_FRAGMENT,
 	PARSE_OTHER_PROTO,
+	PARSE_NOT_ICMP_ERROR,
 };
 
 /* What the scheduler needs of a packet, in network byte order. */
@@ -120,6 +121,48 @@ static __always_inline enum parse_result parse_ipv4(struct cursor *c, struct flo
 		return PARSE_OK;
 	}
 	return PARSE_OTHER_PROTO;
+}
+
+/* ICMP errors that carry the header of the packet they are about. */
+#define ICMP_DEST_UNREACH 3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+
+struct ports {
+	__be16 source;
+	__be16 dest;
+};
+
+/* Parses an ICMPv4 error at the cursor (after the outer IP header) and
+ * fills inner with the embedded packet's addresses and ports. In DR mode
+ * that packet was sent by a real server from the VIP to a client, so its
+ * source is the VIP. */
+static __always_inline enum parse_result parse_icmp4_error(struct cursor *c, struct flow4 *inner)
+{
+	__u8 *icmp = (__u8 *)c->pos;
+	if ((void *)(icmp + 8) > c->end)
+		return PARSE_TRUNCATED_L4;
+	__u8 type = icmp[0];
+	if (type != ICMP_DEST_UNREACH && type != ICMP_TIME_EXCEEDED && type != ICMP_PARAMETERPROB)
+		return PARSE_NOT_ICMP_ERROR;
+	c->pos = icmp + 8;
+	struct iphdr *ip = CURSOR_PULL(c, struct iphdr);
+	if (!ip)
+		return PARSE_TRUNCATED_L4;
+	__u32 ihl = ip->ihl * 4;
+	if (ip->version != 4 || ihl < sizeof(*ip))
+		return PARSE_TRUNCATED_L4;
+	c->pos = (void *)ip + ihl;
+	struct ports *p = CURSOR_PULL(c, struct ports);
+	if (!p)
+		return PARSE_TRUNCATED_L4;
+	inner->saddr = ip->saddr;
+	inner->daddr = ip->daddr;
+	inner->proto = ip->protocol;
+	inner->sport = p->source;
+	inner->dport = p->dest;
+	inner->tcp_flags = 0;
+	return PARSE_OK;
 }
 
 #endif

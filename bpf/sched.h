@@ -84,6 +84,23 @@ static __always_inline __s64 pick_wlc(const struct svc_val *svc)
 	return w.best;
 }
 
+/* A pick that needs no state: the same packet fields always give the
+ * same real server. Used for packets without a connection entry that are
+ * not a flow's first (a consistent choice is all that can save them), for
+ * new flows while the SYN-flood guard refuses inserts, and for fragments.
+ * sh and mh keep their own client hash so these packets agree with the
+ * flow's other packets. */
+static __always_inline __s64 pick_stateless(const struct svc_val *svc, const struct flow4 *f)
+{
+	if (svc->ring_len == 0)
+		return -1;
+	if (svc->sched == XLB_SCHED_SH || svc->sched == XLB_SCHED_MH)
+		return pick_hashed(svc, f);
+	__u32 ports = ((__u32)f->sport << 16) | f->dport;
+	__u32 h = jhash_3words(f->saddr, f->daddr ^ ports, f->proto, hash_seed);
+	return ring_at(svc, h % svc->ring_len);
+}
+
 /* Returns a backend id, or -1 when the service has none available. */
 static __always_inline __s64 schedule(const struct svc_val *svc, const struct flow4 *f)
 {

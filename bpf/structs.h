@@ -88,6 +88,39 @@ struct persist_val {
 	__u64 last_seen;
 };
 
+/* Runtime knobs written by the loader (the settings map, one entry). */
+struct settings {
+	__u32 flags;     /* enum settings_flags */
+	__u32 syn_rate;  /* new-flow inserts per second per CPU; 0 = no guard */
+	__u32 syn_burst; /* bucket depth in flows */
+	__u32 pad;
+};
+
+/* Per-CPU token bucket of the SYN-flood guard. */
+struct guard_state {
+	__u64 tokens; /* in 1e-9 flow units, so refills need no division */
+	__u64 last;   /* ns of the last refill */
+};
+
+/* Fragments carry no ports after the first: the service a VIP's
+ * fragments belong to, when only one service of that protocol exists. */
+struct frag_key {
+	__u32 addr[4];
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+/* A new flow, published for flow sharing between directors. Real servers
+ * are named by address, since backend slots are local to each director. */
+struct flow_event {
+	struct conn_key4 key;
+	__u32 backend_addr[4];
+	__u16 backend_port;
+	__u8 family;
+	__u8 pad;
+};
+
 /* The single entry of the abi map: the layout version of every pinned map.
  * Its enum fields also put those enums in BTF so bpf2go emits them for Go. */
 struct abi_info {
@@ -97,6 +130,8 @@ struct abi_info {
 	enum backend_flags backend_flags;
 	enum conn_state conn_state;
 	enum stat_counter stat;
+	enum settings_flags settings_flags;
+	struct flow_event flow_event; /* layout of the flow_events ring buffer */
 };
 
 #endif

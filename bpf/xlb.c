@@ -29,6 +29,12 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
+static __always_inline struct settings *get_settings(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&settings_map, &zero);
+}
+
 static __always_inline __u64 conn_timeout_ns(const struct svc_val *svc, __u8 proto, __u32 state)
 {
 	if (proto == IPPROTO_UDP)
@@ -52,6 +58,54 @@ static __always_inline void conns_add(__u32 backend, __u32 state, __s64 delta)
 static __always_inline int closing(const struct flow4 *f)
 {
 	return f->proto == IPPROTO_TCP && (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST));
+}
+
+/* SYN-flood guard: a per-CPU token bucket on connection-table inserts.
+ * Without a token the flow is scheduled statelessly and not inserted, so a
+ * flood of random sources cannot push established flows out of the LRU
+ * table. Per CPU, so the packet path shares no counter. */
+static __always_inline int guard_allows_insert(const struct settings *st, __u64 now)
+{
+	if (!st || st->syn_rate == 0)
+		return 1;
+	__u32 zero = 0;
+	struct guard_state *g = bpf_map_lookup_elem(&guard_states, &zero);
+	if (!g)
+		return 1;
+	__u64 cap = (__u64)st->syn_burst * XLB_NSEC;
+	__u64 elapsed = now - g->last;
+	if (elapsed >= XLB_NSEC)
+		g->tokens = cap; /* a second is enough to refill any bucket we allow */
+	else
+		g->tokens += elapsed * st->syn_rate;
+	if (g->tokens > cap)
+		g->tokens = cap;
+	g->last = now;
+	if (g->tokens < XLB_NSEC)
+		return 0;
+	g->tokens -= XLB_NSEC;
+	return 1;
+}
+
+/* Publishes a new flow for flow sharing between directors. */
+static __always_inline void publish_flow(const struct settings *st, const struct conn_key4 *key, __u32 backend)
+{
+	if (!st || !(st->flags & XLB_SET_FLOW_EVENTS))
+		return;
+	struct backend *be = bpf_map_lookup_elem(&backends, &backend);
+	if (!be)
+		return;
+	struct flow_event *ev = bpf_ringbuf_reserve(&flow_events, sizeof(*ev), 0);
+	if (!ev) {
+		count(XLB_STAT_FLOW_EVENT_LOST);
+		return;
+	}
+	ev->key = *key;
+	__builtin_memcpy(ev->backend_addr, be->addr, sizeof(ev->backend_addr));
+	ev->backend_port = be->port;
+	ev->family = be->family;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, 0);
 }
 
 /* A persistence template sends a returning client to its earlier real
@@ -129,6 +183,13 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		return -1;
 	}
 
+	struct settings *st = get_settings();
+	int may_insert = guard_allows_insert(st, now);
+	/* A TCP packet that is not a SYN is mid-flow: its flow began on
+	 * another director, before a restart without pins, or during a flood.
+	 * Only a stateless pick can agree with where its SYN went. (IPVS
+	 * sloppy_tcp schedules such packets too.) */
+	int midflow = f->proto == IPPROTO_TCP && !(f->tcp_flags & TCP_FLAG_SYN);
 	__s64 id = -1;
 	if (svc->persist_sec) {
 		id = persist_lookup(svc, f, now);
@@ -136,16 +197,17 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 			count(XLB_STAT_PERSIST_HIT);
 	}
 	if (id < 0) {
-		id = schedule(svc, f);
+		id = (midflow || !may_insert) ? pick_stateless(svc, f) : schedule(svc, f);
 		if (id < 0)
 			return -1;
-		if (svc->persist_sec)
+		if (svc->persist_sec && may_insert)
 			persist_store(svc, f, id, now);
 	}
+	if (!may_insert) {
+		count(XLB_STAT_SYN_GUARD);
+		return id;
+	}
 
-	/* Mid-flow packets are scheduled too (IPVS sloppy_tcp): with a
-	 * consistent scheduler a flow that moved here from another director or
-	 * survived a restart without its entry keeps its real server. */
 	struct conn_val nv = {
 		.backend = id,
 		.state = closing(f) ? XLB_CONN_FIN : XLB_CONN_ACTIVE,
@@ -153,15 +215,97 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	};
 	if (bpf_map_update_elem(&conns4, &key, &nv, BPF_ANY)) {
 		count(XLB_STAT_CONN_INSERT_FAIL);
-	} else {
-		conns_add(id, nv.state, 1);
-		count(XLB_STAT_CONN_NEW);
-		__u32 bid = id;
-		struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
-		if (bs)
-			bs->conns += 1;
+		return id;
 	}
+	conns_add(id, nv.state, 1);
+	count(XLB_STAT_CONN_NEW);
+	__u32 bid = id;
+	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
+	if (bs)
+		bs->conns += 1;
+	publish_flow(st, &key, bid);
 	return id;
+}
+
+/* Rewrites the MACs for backend id and sends the frame back out. */
+static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, __s64 id)
+{
+	if (id < 0) {
+		count(XLB_STAT_DROP_NO_BACKEND);
+		return XDP_DROP;
+	}
+	__u32 bid = id;
+	struct backend *be = bpf_map_lookup_elem(&backends, &bid);
+	if (!be) {
+		count(XLB_STAT_DROP_NO_BACKEND);
+		return XDP_DROP;
+	}
+	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
+	/* Element-wise volatile reads: a memcpy from a cast-away-volatile
+	 * pointer would let clang fold the (then zero) constant. */
+#pragma unroll
+	for (int i = 0; i < ETH_ALEN; i++)
+		eth->h_source[i] = director_mac[i];
+
+	/* No global tx counter: it is the sum of the per-backend packets,
+	 * and one less per-CPU lookup on the hottest path. */
+	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
+	if (bs) {
+		bs->packets += 1;
+		bs->bytes += ctx->data_end - ctx->data;
+	}
+	return XDP_TX;
+}
+
+/* Fragments after the first carry no ports, so every fragment of a VIP is
+ * placed by its 3-tuple (sh/mh: by the service's own client hash), never by
+ * a port read from the wrong bytes. Only when one service of the protocol
+ * exists on the VIP is the service known. */
+static __always_inline int handle_fragment(struct xdp_md *ctx, struct ethhdr *eth, struct flow4 *f)
+{
+	struct frag_key fk = { .addr = { f->daddr }, .proto = f->proto, .family = 4 };
+	struct svc_key *sk = bpf_map_lookup_elem(&frag_services, &fk);
+	struct svc_val *svc = sk ? bpf_map_lookup_elem(&services, sk) : NULL;
+	if (!svc) {
+		count(XLB_STAT_PASS_FRAGMENT);
+		return XDP_PASS;
+	}
+	f->sport = 0;
+	f->dport = 0;
+	count(XLB_STAT_FRAGMENT_TX);
+	return forward(ctx, eth, pick_stateless(svc, f));
+}
+
+/* An ICMP error about a packet a real server sent from the VIP (e.g.
+ * fragmentation needed on the path back to the client) reaches the
+ * director, which owns the VIP. It belongs to the real server of that flow,
+ * so path MTU discovery works through the director. */
+static __always_inline int handle_icmp(struct xdp_md *ctx, struct ethhdr *eth, struct cursor *c)
+{
+	struct flow4 in = {};
+	if (parse_icmp4_error(c, &in) != PARSE_OK) {
+		count(XLB_STAT_PASS_ICMP);
+		return XDP_PASS;
+	}
+	struct svc_key sk = { .addr = { in.saddr }, .port = in.sport, .proto = in.proto, .family = 4 };
+	if (!bpf_map_lookup_elem(&services, &sk)) {
+		count(XLB_STAT_PASS_ICMP);
+		return XDP_PASS;
+	}
+	struct conn_key4 key = {
+		.saddr = in.daddr,
+		.daddr = in.saddr,
+		.sport = in.dport,
+		.dport = in.sport,
+		.proto = in.proto,
+	};
+	struct conn_val *cv = bpf_map_lookup_elem(&conns4, &key);
+	if (!cv) {
+		count(XLB_STAT_PASS_ICMP);
+		return XDP_PASS;
+	}
+	count(XLB_STAT_ICMP_TX);
+	return forward(ctx, eth, cv->backend);
 }
 
 SEC("xdp")
@@ -192,9 +336,10 @@ int xlb_main(struct xdp_md *ctx)
 		count(XLB_STAT_DROP_MALFORMED_L4);
 		return XDP_DROP;
 	case PARSE_FRAGMENT:
-		count(XLB_STAT_PASS_FRAGMENT);
-		return XDP_PASS;
+		return handle_fragment(ctx, eth, &f);
 	default:
+		if (f.proto == IPPROTO_ICMP)
+			return handle_icmp(ctx, eth, &c);
 		count(XLB_STAT_PASS_NOT_VIP);
 		return XDP_PASS;
 	}
@@ -215,32 +360,7 @@ int xlb_main(struct xdp_md *ctx)
 	__s64 id = select_backend(svc, &f, &pass);
 	if (pass)
 		return XDP_PASS;
-	if (id < 0) {
-		count(XLB_STAT_DROP_NO_BACKEND);
-		return XDP_DROP;
-	}
-	__u32 bid = id;
-	struct backend *be = bpf_map_lookup_elem(&backends, &bid);
-	if (!be) {
-		count(XLB_STAT_DROP_NO_BACKEND);
-		return XDP_DROP;
-	}
-
-	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
-	/* Element-wise volatile reads: a memcpy from a cast-away-volatile
-	 * pointer would let clang fold the (then zero) constant. */
-#pragma unroll
-	for (int i = 0; i < ETH_ALEN; i++)
-		eth->h_source[i] = director_mac[i];
-
-	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
-	if (bs) {
-		bs->packets += 1;
-		bs->bytes += ctx->data_end - ctx->data;
-	}
-	/* No global tx counter: it is the sum of the per-backend packets,
-	 * and one less per-CPU lookup on the hottest path. */
-	return XDP_TX;
+	return forward(ctx, eth, id);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

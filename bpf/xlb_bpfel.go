@@ -14,13 +14,15 @@ import (
 )
 
 type XlbAbiInfo struct {
-	_            structs.HostLayout
-	Version      uint32
-	Sched        XlbSchedKind
-	SvcFlags     XlbSvcFlags
-	BackendFlags XlbBackendFlags
-	ConnState    XlbConnState
-	Stat         XlbStatCounter
+	_             structs.HostLayout
+	Version       uint32
+	Sched         XlbSchedKind
+	SvcFlags      XlbSvcFlags
+	BackendFlags  XlbBackendFlags
+	ConnState     XlbConnState
+	Stat          XlbStatCounter
+	SettingsFlags XlbSettingsFlags
+	FlowEvent     XlbFlowEvent
 }
 
 type XlbBackend struct {
@@ -80,6 +82,29 @@ type XlbConnVal struct {
 	LastSeen uint64
 }
 
+type XlbFlowEvent struct {
+	_           structs.HostLayout
+	Key         XlbConnKey4
+	BackendAddr [4]uint32
+	BackendPort uint16
+	Family      uint8
+	Pad         uint8
+}
+
+type XlbFragKey struct {
+	_      structs.HostLayout
+	Addr   [4]uint32
+	Proto  uint8
+	Family uint8
+	Pad    uint16
+}
+
+type XlbGuardState struct {
+	_      structs.HostLayout
+	Tokens uint64
+	Last   uint64
+}
+
 type XlbPersistKey4 struct {
 	_     structs.HostLayout
 	SvcId uint32
@@ -103,6 +128,20 @@ const (
 	XlbSchedKindXLB_SCHED_MH  XlbSchedKind = 4
 )
 
+type XlbSettings struct {
+	_        structs.HostLayout
+	Flags    uint32
+	SynRate  uint32
+	SynBurst uint32
+	Pad      uint32
+}
+
+type XlbSettingsFlags uint32
+
+const (
+	XlbSettingsFlagsXLB_SET_FLOW_EVENTS XlbSettingsFlags = 1
+)
+
 type XlbStatCounter uint32
 
 const (
@@ -120,7 +159,12 @@ const (
 	XlbStatCounterXLB_STAT_CONN_INSERT_FAIL  XlbStatCounter = 11
 	XlbStatCounterXLB_STAT_PERSIST_HIT       XlbStatCounter = 12
 	XlbStatCounterXLB_STAT_PASS_NO_CONN_RST  XlbStatCounter = 13
-	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 14
+	XlbStatCounterXLB_STAT_SYN_GUARD         XlbStatCounter = 14
+	XlbStatCounterXLB_STAT_FRAGMENT_TX       XlbStatCounter = 15
+	XlbStatCounterXLB_STAT_ICMP_TX           XlbStatCounter = 16
+	XlbStatCounterXLB_STAT_PASS_ICMP         XlbStatCounter = 17
+	XlbStatCounterXLB_STAT_FLOW_EVENT_LOST   XlbStatCounter = 18
+	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 19
 )
 
 type XlbSvcFlags uint32
@@ -167,9 +211,13 @@ const (
 	XlbMapBackends        = "backends"
 	XlbMapConnCounts      = "conn_counts"
 	XlbMapConns4          = "conns4"
+	XlbMapFlowEvents      = "flow_events"
+	XlbMapFragServices    = "frag_services"
+	XlbMapGuardStates     = "guard_states"
 	XlbMapPersist4        = "persist4"
 	XlbMapRings           = "rings"
 	XlbMapServices        = "services"
+	XlbMapSettingsMap     = "settings_map"
 	XlbMapStats           = "stats"
 	XlbMapSvcStates       = "svc_states"
 	XlbProgXlbMain        = "xlb_main"
@@ -231,9 +279,13 @@ type XlbMapSpecs struct {
 	Backends        *ebpf.MapSpec `ebpf:"backends"`
 	ConnCounts      *ebpf.MapSpec `ebpf:"conn_counts"`
 	Conns4          *ebpf.MapSpec `ebpf:"conns4"`
+	FlowEvents      *ebpf.MapSpec `ebpf:"flow_events"`
+	FragServices    *ebpf.MapSpec `ebpf:"frag_services"`
+	GuardStates     *ebpf.MapSpec `ebpf:"guard_states"`
 	Persist4        *ebpf.MapSpec `ebpf:"persist4"`
 	Rings           *ebpf.MapSpec `ebpf:"rings"`
 	Services        *ebpf.MapSpec `ebpf:"services"`
+	SettingsMap     *ebpf.MapSpec `ebpf:"settings_map"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	SvcStates       *ebpf.MapSpec `ebpf:"svc_states"`
 }
@@ -271,9 +323,13 @@ type XlbMaps struct {
 	Backends        *ebpf.Map `ebpf:"backends"`
 	ConnCounts      *ebpf.Map `ebpf:"conn_counts"`
 	Conns4          *ebpf.Map `ebpf:"conns4"`
+	FlowEvents      *ebpf.Map `ebpf:"flow_events"`
+	FragServices    *ebpf.Map `ebpf:"frag_services"`
+	GuardStates     *ebpf.Map `ebpf:"guard_states"`
 	Persist4        *ebpf.Map `ebpf:"persist4"`
 	Rings           *ebpf.Map `ebpf:"rings"`
 	Services        *ebpf.Map `ebpf:"services"`
+	SettingsMap     *ebpf.Map `ebpf:"settings_map"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	SvcStates       *ebpf.Map `ebpf:"svc_states"`
 }
@@ -285,9 +341,13 @@ func (m *XlbMaps) Close() error {
 		m.Backends,
 		m.ConnCounts,
 		m.Conns4,
+		m.FlowEvents,
+		m.FragServices,
+		m.GuardStates,
 		m.Persist4,
 		m.Rings,
 		m.Services,
+		m.SettingsMap,
 		m.Stats,
 		m.SvcStates,
 	)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/flowsync"
 	"github.com/xlb-project/xlb/health"
 	"github.com/xlb-project/xlb/loader"
 	"github.com/xlb-project/xlb/maps"
@@ -37,6 +38,10 @@ type Options struct {
 	SweepInterval time.Duration // connection-table sweep; default 2 s
 	NeighInterval time.Duration // MAC refresh; default 10 s
 	Log           *slog.Logger
+	// SynGuard limits connection-table inserts per CPU (SYN floods).
+	SynGuard SynGuard
+	// Sync shares new flows with peer directors (nil: off).
+	Sync *flowsync.Config
 }
 
 // Director runs one interface's load balancing.
@@ -49,6 +54,9 @@ type Director struct {
 	hc    *health.Manager
 	vrrp  *vrrpSet
 	start time.Time
+
+	sync     *flowsync.Syncer
+	stopSync func()
 
 	mu     sync.Mutex // serialises every apply and guards the fields below
 	cfg    *config.Config
@@ -109,7 +117,15 @@ func New(ctx context.Context, o Options) (*Director, error) {
 		dp.Close(!dp.Adopted())
 		return nil, err
 	}
+	if err := d.startDatapathExtras(); err != nil {
+		d.hc.Close()
+		dp.Close(!dp.Adopted())
+		return nil, err
+	}
 	if err := dp.Attach(o.Iface, o.Mode); err != nil {
+		if d.stopSync != nil {
+			d.stopSync()
+		}
 		d.hc.Close()
 		dp.Close(!dp.Adopted())
 		return nil, err
@@ -252,6 +268,9 @@ func (d *Director) Close(detach bool) error {
 	d.closed = true
 	d.mu.Unlock()
 	d.hc.Close()
+	if d.stopSync != nil {
+		d.stopSync()
+	}
 	if d.vrrp != nil {
 		d.vrrp.stopAll(!detach)
 	}

@@ -11,8 +11,9 @@ import (
 
 // FuzzDatapath feeds arbitrary frames to the XDP program. Whatever the
 // input, the program must not fail, and a frame it forwards must really be
-// a complete IPv4 TCP/UDP packet to the configured VIP:port with only its
-// MAC addresses changed. Run longer with:
+// a complete IPv4 TCP/UDP packet to the configured VIP:port (or a fragment
+// to the VIP, or an ICMP error about a packet from it) with only its MAC
+// addresses changed. Run longer with:
 //
 //	go test -run x -fuzz FuzzDatapath -fuzztime 10m ./loader/
 func FuzzDatapath(f *testing.F) {
@@ -54,13 +55,24 @@ func FuzzDatapath(f *testing.F) {
 		if ip[0]>>4 != 4 || ihl < 20 || tot < ihl || l3+tot > len(frame) {
 			t.Fatalf("forwarded a frame with an invalid IPv4 header")
 		}
-		if binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
-			t.Fatalf("forwarded an IP fragment")
+		l4 := l3 + ihl
+		if ip[9] == 1 {
+			// Only ICMP errors about a packet sent from the VIP:port.
+			if len(frame) < l4+8+20+4 || (frame[l4] != 3 && frame[l4] != 11 && frame[l4] != 12) {
+				t.Fatalf("forwarded an ICMP message that is not a complete error")
+			}
+			inner := frame[l4+8:]
+			if !bytes.Equal(inner[12:16], vip[:]) {
+				t.Fatalf("forwarded an ICMP error about a packet not from the VIP")
+			}
+			return
 		}
 		if !bytes.Equal(ip[16:20], vip[:]) || (ip[9] != 6 && ip[9] != 17) {
 			t.Fatalf("forwarded a packet not addressed to the VIP's TCP/UDP service")
 		}
-		l4 := l3 + ihl
+		if binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
+			return // a fragment: placed by its 3-tuple, no ports to check
+		}
 		need := 8
 		if ip[9] == 6 {
 			need = 20

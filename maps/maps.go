@@ -19,7 +19,7 @@ import (
 // ABIVersion is the layout version of the pinned maps. Bump it whenever a
 // struct in bpf/structs.h or a map's meaning changes, so a restarted daemon
 // refuses incompatible pinned state instead of misreading it.
-const ABIVersion = 1
+const ABIVersion = 2
 
 // Capacities fixed by the datapath (bpf/consts.h).
 const (
@@ -35,6 +35,7 @@ type Maps struct {
 	Services *Services
 	Conns    *Conns
 	Stats    *Stats
+	Settings *Settings
 }
 
 // New wraps loaded maps. It checks (or, on fresh maps, writes) the ABI
@@ -48,6 +49,7 @@ func New(m *bpf.XlbMaps) (*Maps, error) {
 		Services: &Services{m: m},
 		Conns:    &Conns{m: m},
 		Stats:    &Stats{m: m},
+		Settings: &Settings{m: m},
 	}, nil
 }
 
@@ -147,4 +149,40 @@ func macOf(b [6]uint8) net.HardwareAddr {
 	m := make(net.HardwareAddr, 6)
 	copy(m, b[:])
 	return m
+}
+
+// Settings are the datapath's runtime knobs.
+type Settings struct {
+	m *bpf.XlbMaps
+}
+
+// SynGuard sets the SYN-flood guard: at most rate connection-table inserts
+// per second per CPU (bursts of burst); beyond it new flows are scheduled
+// statelessly and not recorded. rate 0 turns the guard off.
+func (s *Settings) SynGuard(rate, burst uint32) error {
+	return s.update(func(v *bpf.XlbSettings) {
+		v.SynRate, v.SynBurst = rate, max(burst, 1)
+	})
+}
+
+// FlowEvents turns publishing of new flows (for flow sharing) on or off.
+func (s *Settings) FlowEvents(on bool) error {
+	return s.update(func(v *bpf.XlbSettings) {
+		v.Flags &^= uint32(bpf.XlbSettingsFlagsXLB_SET_FLOW_EVENTS)
+		if on {
+			v.Flags |= uint32(bpf.XlbSettingsFlagsXLB_SET_FLOW_EVENTS)
+		}
+	})
+}
+
+func (s *Settings) update(f func(*bpf.XlbSettings)) error {
+	var v bpf.XlbSettings
+	if err := s.m.SettingsMap.Lookup(uint32(0), &v); err != nil {
+		return fmt.Errorf("read settings: %w", err)
+	}
+	f(&v)
+	if err := s.m.SettingsMap.Update(uint32(0), &v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write settings: %w", err)
+	}
+	return nil
 }

@@ -226,6 +226,10 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 		}
 	}
 
+	if err := s.applyFragments(desired); err != nil {
+		return err
+	}
+
 	// Vanished services stop matching: their packets pass to the stack.
 	desiredKeys := map[Key]bool{}
 	for _, d := range desired {
@@ -447,4 +451,55 @@ func (a *ringAlloc) release(off, n uint32) {
 			return
 		}
 	}
+}
+
+type fragKey struct {
+	vip   netip.Addr
+	proto uint8
+}
+
+// applyFragments tells the datapath which service the fragments to a VIP
+// belong to: only when one service of the protocol exists on the VIP, as
+// later fragments carry no port to tell services apart.
+func (s *Services) applyFragments(desired []ServiceSpec) error {
+	count := map[fragKey]int{}
+	owner := map[fragKey]Key{}
+	for _, d := range desired {
+		k := fragKey{d.Key.VIP, d.Key.Proto}
+		count[k]++
+		owner[k] = d.Key
+	}
+	want := map[bpf.XlbFragKey]bpf.XlbSvcKey{}
+	for k, n := range count {
+		if n == 1 {
+			sk := owner[k].bpf()
+			want[bpf.XlbFragKey{Addr: sk.Addr, Proto: sk.Proto, Family: sk.Family}] = sk
+		}
+	}
+	var fk bpf.XlbFragKey
+	var sv bpf.XlbSvcKey
+	var stale []bpf.XlbFragKey
+	it := s.m.FragServices.Iterate()
+	for it.Next(&fk, &sv) {
+		if w, ok := want[fk]; !ok || w != sv {
+			stale = append(stale, fk)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read fragment services: %w", err)
+	}
+	for k, v := range want {
+		if err := s.m.FragServices.Update(k, v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("write fragment service: %w", err)
+		}
+	}
+	for _, k := range stale {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		if err := s.m.FragServices.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("delete fragment service: %w", err)
+		}
+	}
+	return nil
 }

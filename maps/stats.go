@@ -35,6 +35,11 @@ func CounterNames() []string {
 		bpf.XlbStatCounterXLB_STAT_CONN_INSERT_FAIL:  "conn_insert_fail",
 		bpf.XlbStatCounterXLB_STAT_PERSIST_HIT:       "persist_hit",
 		bpf.XlbStatCounterXLB_STAT_PASS_NO_CONN_RST:  "pass_no_conn_rst",
+		bpf.XlbStatCounterXLB_STAT_SYN_GUARD:         "syn_guard",
+		bpf.XlbStatCounterXLB_STAT_FRAGMENT_TX:       "fragment_tx",
+		bpf.XlbStatCounterXLB_STAT_ICMP_TX:           "icmp_tx",
+		bpf.XlbStatCounterXLB_STAT_PASS_ICMP:         "pass_icmp",
+		bpf.XlbStatCounterXLB_STAT_FLOW_EVENT_LOST:   "flow_event_lost",
 	}
 	names := make([]string, bpf.XlbStatCounterXLB_STAT_MAX)
 	for i := range names {

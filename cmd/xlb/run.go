@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/xlb-project/xlb/flowsync"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +27,11 @@ type runFlags struct {
 	noVIP      bool
 	cleanup    bool
 	hashSeed   uint32
+	synRate    uint32
+	synBurst   uint32
+	syncListen string
+	syncPeers  []string
+	syncKey    string
 	ops        opsFlags
 }
 
@@ -54,6 +61,11 @@ adopts it without dropping a flow.`,
 	fl.BoolVar(&f.noVIP, "no-vip", false, "do not add the VIPs to the interface")
 	fl.BoolVar(&f.cleanup, "cleanup", false, "remove pinned state of --iface (detaching a left-over program) and exit")
 	fl.Uint32Var(&f.hashSeed, "hash-seed", 0, "seed of the sh/mh hash; directors sharing flows must share it")
+	fl.Uint32Var(&f.synRate, "syn-guard-rate", 200000, "SYN-flood guard: connection-table inserts per second per CPU before new flows are scheduled statelessly (0 = off)")
+	fl.Uint32Var(&f.synBurst, "syn-guard-burst", 200000, "SYN-flood guard: burst of inserts allowed above the rate")
+	fl.StringVar(&f.syncListen, "sync-listen", "", "share flows with peer directors: UDP address to receive on (like the IPVS sync daemon)")
+	fl.StringArrayVar(&f.syncPeers, "sync-peer", nil, "UDP address of a peer director (repeatable)")
+	fl.StringVar(&f.syncKey, "sync-key-file", "", "file holding the shared secret that authenticates flow sharing (>= 16 bytes)")
 	addOpsFlags(fl, &f.ops)
 	return cmd
 }
@@ -108,9 +120,19 @@ func run(ctx context.Context, g *globalFlags, f *runFlags) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var sync *flowsync.Config
+	if f.syncListen != "" {
+		key, err := os.ReadFile(f.syncKey)
+		if err != nil {
+			return fmt.Errorf("--sync-key-file: %w", err)
+		}
+		sync = &flowsync.Config{Listen: f.syncListen, Peers: f.syncPeers, Key: bytes.TrimSpace(key)}
+	}
 	d, err := director.New(ctx, director.Options{
 		Iface: f.iface, Mode: mode, PinDir: pinDir, ManageVIPs: !f.noVIP,
 		Load: load, HashSeed: f.hashSeed, Log: log,
+		SynGuard: director.SynGuard{Rate: f.synRate, Burst: f.synBurst},
+		Sync:     sync,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,80 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/xlb-project/xlb/flowsync"
+	"github.com/xlb-project/xlb/maps"
+)
+
+// SynGuard configures the datapath's SYN-flood guard (maps.Settings.SynGuard).
+type SynGuard struct {
+	Rate, Burst uint32 // new-flow inserts per second per CPU; 0 = off
+}
+
+// startDatapathExtras applies the SYN-flood guard and starts flow sharing.
+func (d *Director) startDatapathExtras() error {
+	g := d.o.SynGuard
+	if err := d.dp.Maps.Settings.SynGuard(g.Rate, g.Burst); err != nil {
+		return err
+	}
+	if d.o.Sync == nil {
+		return d.dp.Maps.Settings.FlowEvents(false)
+	}
+	s, err := flowsync.New(*d.o.Sync, d.dp.Maps.Conns, d.log.With("component", "flowsync"))
+	if err != nil {
+		return err
+	}
+	rd, err := d.dp.Maps.Conns.FlowReader()
+	if err != nil {
+		return err
+	}
+	if err := d.dp.Maps.Settings.FlowEvents(true); err != nil {
+		rd.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan maps.Flow, 4096)
+	done := make(chan struct{}, 2)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		for {
+			f, err := rd.Read()
+			if err != nil {
+				if !errors.Is(err, ringbuf.ErrClosed) {
+					d.log.Error("flow events", "err", err)
+				}
+				return
+			}
+			select {
+			case events <- f:
+			default: // never block the reader: a peer that misses a flow reschedules it
+			}
+		}
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		s.Run(ctx, events)
+	}()
+	d.sync = s
+	d.stopSync = func() {
+		d.dp.Maps.Settings.FlowEvents(false)
+		rd.Close()
+		cancel()
+		<-done
+		<-done
+	}
+	d.log.Info("flow sharing on", "listen", s.Addr().String(), "peers", fmt.Sprint(d.o.Sync.Peers))
+	return nil
+}
+
+// SyncStats reports flow sharing counters (nil when off).
+func (d *Director) SyncStats() *flowsync.Stats {
+	if d.sync == nil {
+		return nil
+	}
+	return &d.sync.Stats
+}

@@ -1,0 +1,142 @@
+package maps
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/xlb-project/xlb/bpf"
+)
+
+// Flow is a flow learnt by one director, as shared with its peers: real
+// servers are named by address because backend slots are local.
+type Flow struct {
+	Proto   uint8
+	Client  netip.AddrPort
+	VIP     netip.AddrPort
+	Backend netip.AddrPort
+}
+
+// FlowReader reads the flows the datapath publishes (Settings.FlowEvents).
+type FlowReader struct {
+	r *ringbuf.Reader
+}
+
+// FlowReader opens the flow-event ring buffer.
+func (c *Conns) FlowReader() (*FlowReader, error) {
+	r, err := ringbuf.NewReader(c.m.FlowEvents)
+	if err != nil {
+		return nil, fmt.Errorf("open flow events: %w", err)
+	}
+	return &FlowReader{r: r}, nil
+}
+
+// Read blocks for the next flow; it fails with ringbuf.ErrClosed after Close.
+func (f *FlowReader) Read() (Flow, error) {
+	rec, err := f.r.Read()
+	if err != nil {
+		return Flow{}, err
+	}
+	var ev bpf.XlbFlowEvent
+	if _, err := binary.Decode(rec.RawSample, binary.NativeEndian, &ev); err != nil {
+		return Flow{}, fmt.Errorf("decode flow event: %w", err)
+	}
+	return Flow{
+		Proto:   ev.Key.Proto,
+		Client:  netip.AddrPortFrom(addrFromWords(4, [4]uint32{ev.Key.Saddr}), ntohs(ev.Key.Sport)),
+		VIP:     netip.AddrPortFrom(addrFromWords(4, [4]uint32{ev.Key.Daddr}), ntohs(ev.Key.Dport)),
+		Backend: netip.AddrPortFrom(addrFromWords(ev.Family, ev.BackendAddr), ev.BackendPort),
+	}, nil
+}
+
+// Close unblocks Read.
+func (f *FlowReader) Close() error { return f.r.Close() }
+
+// ErrUnknownFlow says a shared flow names a service or real server this
+// director does not have.
+var ErrUnknownFlow = errors.New("flow's service or real server is not configured here")
+
+// Insert records flows learnt by a peer director, so that packets of them
+// that reach this director (ECMP re-hashing, failover) keep their real
+// server even where this director's own scheduler would pick another. Flows
+// this director already knows are left alone. It returns how many flows it
+// recorded; flows naming a service or real server not configured here are
+// skipped and counted in unknown.
+func (c *Conns) Insert(flows []Flow, now uint64) (inserted, unknown int, err error) {
+	slots, err := c.backendIndex()
+	if err != nil {
+		return 0, 0, err
+	}
+	svcIDs := map[Key]uint32{}
+	for _, f := range flows {
+		if !f.Client.Addr().Is4() || !f.VIP.Addr().Is4() {
+			unknown++
+			continue
+		}
+		key := Key{VIP: f.VIP.Addr(), Port: f.VIP.Port(), Proto: f.Proto}
+		id, ok := svcIDs[key]
+		if !ok {
+			var sv bpf.XlbSvcVal
+			if err := c.m.Services.Lookup(key.bpf(), &sv); err != nil {
+				unknown++
+				continue
+			}
+			id = sv.Id
+			svcIDs[key] = id
+		}
+		slot, ok := slots[backendRef{id, f.Backend}]
+		if !ok {
+			unknown++
+			continue
+		}
+		ck := bpf.XlbConnKey4{Saddr: key4(f.Client.Addr()), Daddr: key4(f.VIP.Addr()), Sport: htons(f.Client.Port()), Dport: htons(f.VIP.Port()), Proto: f.Proto}
+		v := bpf.XlbConnVal{Backend: slot, State: bpf.XlbConnStateXLB_CONN_ACTIVE, LastSeen: now}
+		if err := c.m.Conns4.Update(ck, v, ebpf.UpdateNoExist); err != nil {
+			if errors.Is(err, ebpf.ErrKeyExist) {
+				continue
+			}
+			return inserted, unknown, fmt.Errorf("insert shared flow: %w", err)
+		}
+		inserted++
+	}
+	return inserted, unknown, nil
+}
+
+type backendRef struct {
+	svc  uint32
+	addr netip.AddrPort
+}
+
+// backendIndex maps (service, real server) to its slot, reading the
+// backends array in batches (one syscall per few thousand slots).
+func (c *Conns) backendIndex() (map[backendRef]uint32, error) {
+	out := map[backendRef]uint32{}
+	keys := make([]uint32, 1024)
+	vals := make([]bpf.XlbBackend, 1024)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := c.m.Backends.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			b := vals[i]
+			// Only configured, available servers: a drained slot must not
+			// take flows from a peer.
+			if b.Flags&backendAvailable != 0 {
+				out[backendRef{b.SvcId, backendAddr(b)}] = keys[i]
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read backends: %w", err)
+		}
+	}
+}
+
+func key4(a netip.Addr) uint32 {
+	b := a.As4()
+	return ne32(b[:])
+}
