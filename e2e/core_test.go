@@ -214,13 +214,16 @@ func startCapture(t *testing.T, l *lab.Lab, h lab.Host, filter string) func() []
 		}
 		return lines
 	}
-	dirIP := l.Directors()[0].IP.String()
+	target := h.IP.String() // ping the capturing host itself...
+	if h.Name == l.Client().Name {
+		target = l.Directors()[0].IP.String() // ...or, from the client, the director
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		l.Exec(ctx, l.Client(), "ping", "-c", "1", "-W", "1", dirIP)
+		l.Exec(ctx, l.Client(), "ping", "-c", "1", "-W", "1", target)
 		cancel()
-		if slices.ContainsFunc(read(), func(s string) bool { return strings.Contains(s, "ICMP") }) {
+		if slices.ContainsFunc(read(), func(s string) bool { return strings.Contains(s, "ICMP echo") }) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -232,7 +235,7 @@ func startCapture(t *testing.T, l *lab.Lab, h lab.Host, filter string) func() []
 		l.Stop(dump)
 		var out []string
 		for _, line := range read() {
-			if !strings.Contains(line, "ICMP") {
+			if !strings.Contains(line, "ICMP echo") {
 				out = append(out, line)
 			}
 		}

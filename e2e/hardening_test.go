@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/lab"
+)
+
+// craftICMP sends, from the client, an ICMP "fragmentation needed" about a
+// packet from VIP:80 to the client's port cport, as a router on the way
+// back from a real server would.
+const craftICMP = `
+import socket, struct, sys
+vip, client, cport = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b)//2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 1500, 1, 0x4000, 64, 6, 0, socket.inet_aton(vip), socket.inet_aton(client))
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+tcp8 = struct.pack('!HHI', 80, cport, 12345)
+icmp = struct.pack('!BBHHH', 3, 4, 0, 0, 1400) + ip + tcp8
+icmp = icmp[:2] + struct.pack('!H', csum(icmp)) + icmp[4:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.sendto(icmp, (vip, 0))
+`
+
+// An ICMP "fragmentation needed" for a live flow arrives at that flow's
+// real server (so path MTU discovery works through the director), not at
+// the other one.
+func TestICMPTooBigReachesFlowsServer(t *testing.T) {
+	l := newLab(t, lab.Options{BigFileBytes: 4 << 20, BigRate: "1m"})
+	startXLB(t, l, 0, rrConfig)
+	caps := []func() []string{}
+	for _, rs := range l.RealServers() {
+		caps = append(caps, startCapture(t, l, rs, "icmp[icmptype] == 3"))
+	}
+	const cport = 40123
+	hdr := filepath.Join(l.Dir(), "dl.hdr")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--fail", "--max-time", "20", "--local-port", strconv.Itoa(cport),
+			"-D", hdr, "-o", "/dev/null", "http://"+l.VIP().String()+"/big")
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if out, err := l.Exec(ctx, l.Client(), "python3", "-c", craftICMP, l.VIP().String(), l.Client().IP.String(), strconv.Itoa(cport)); err != nil {
+		t.Fatalf("send icmp: %v %s", err, out)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	h, _ := os.ReadFile(hdr)
+	owner := header(string(h), "X-Real-Server")
+	for i, stop := range caps {
+		lines := stop()
+		name := l.RealServers()[i].Name
+		got := len(lines) > 0
+		if got != (name == owner) {
+			t.Fatalf("ICMP error seen on %s: %v (the flow is on %s):\n%s", name, got, owner, strings.Join(lines, "\n"))
+		}
+	}
+}
+
+const udpSink = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('0.0.0.0', 9000))
+f = open(sys.argv[1], 'a')
+while True:
+    d, a = s.recvfrom(65535)
+    f.write('%d %d\n' % (len(d), a[1])); f.flush()
+`
+
+const udpSend = `
+import socket, sys
+vip, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('0.0.0.0', 41000 + i))
+    s.sendto(bytes([i % 256]) * 4000, (vip, 9000))
+    s.close()
+`
+
+// Fragmented UDP datagrams to the VIP (4000 bytes over a 1500 MTU: three
+// fragments each) reassemble at one real server: every fragment of a
+// datagram is sent to the same place.
+func TestFragmentedUDPReassembles(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	cfg := `services:
+  - vip: 192.168.101.100
+    port: 9000
+    protocol: udp
+    scheduler: rr
+    real_servers:
+      - {address: 192.168.101.3, port: 9000}
+      - {address: 192.168.101.4, port: 9000}
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    real_servers:
+      - {address: 192.168.101.3, port: 80}
+      - {address: 192.168.101.4, port: 80}
+`
+	startXLB(t, l, 0, cfg)
+	var logs []string
+	for _, rs := range l.RealServers() {
+		f := filepath.Join(l.Dir(), rs.Name+".udp")
+		logs = append(logs, f)
+		if _, err := l.Start(rs, "python3", "-c", udpSink, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	const n = 40
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if out, err := l.Exec(ctx, l.Client(), "python3", "-c", udpSend, l.VIP().String(), strconv.Itoa(n)); err != nil {
+		t.Fatalf("send: %v %s", err, out)
+	}
+	total := 0
+	per := []int{}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		total, per = 0, per[:0]
+		for _, f := range logs {
+			b, _ := os.ReadFile(f)
+			c := 0
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				if line == "" {
+					continue
+				}
+				if !strings.HasPrefix(line, "4000 ") {
+					t.Fatalf("a real server received a partial datagram: %q", line)
+				}
+				c++
+			}
+			per = append(per, c)
+			total += c
+		}
+		if total >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if total != n {
+		t.Fatalf("%d of %d fragmented datagrams reassembled (per server %v)", total, n, per)
+	}
+	// One client address: the 3-tuple (client, VIP, udp) is the same for
+	// every datagram, so all of them belong on one real server.
+	if per[0] != 0 && per[1] != 0 {
+		t.Fatalf("fragments of one client were split over both servers: %v", per)
+	}
+	t.Logf("reassembled per server: %v", fmt.Sprint(per))
+}
