@@ -158,3 +158,40 @@ func TestSharedFlowsKeepTheirServer(t *testing.T) {
 	}
 	t.Logf("without sharing, %d of %d flows would have moved", disagree, n)
 }
+
+// BenchmarkSharingPath measures the receive side of flow sharing: decode
+// an authenticated datagram of 64 flows and record them in a connection
+// table. Reports flows/s.
+func BenchmarkSharingPath(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("skipped: needs root to load the XDP program")
+	}
+	dp, err := loader.Load(loader.Options{ConnTableSize: 1 << 22, PersistTableSize: 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dp.Close(true)
+	spec := maps.ServiceSpec{Key: maps.Key{VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Proto: 6}, Scheduler: maps.RR, TCPSec: 900, TCPFinSec: 120, UDPSec: 300}
+	for _, s := range []int{3, 4} {
+		spec.Backends = append(spec.Backends, maps.BackendSpec{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 168, 101, byte(s)}), 80), MAC: net.HardwareAddr{2, 0, 0, 0, 0, byte(s)}, Weight: 1, Available: true})
+	}
+	if err := dp.Maps.Services.Apply([]maps.ServiceSpec{spec}); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		flows := sample(flowsync.MaxBatch)
+		for j := range flows {
+			flows[j].Client = fixture.Client(i*flowsync.MaxBatch + j)
+		}
+		got, err := flowsync.Decode(flowsync.Encode(flows, now, key), now, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := dp.Maps.Conns.Insert(got, maps.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*flowsync.MaxBatch)/b.Elapsed().Seconds(), "flows/s")
+}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -16,7 +18,14 @@ import (
 // Conns is the connection table: one entry per flow, written by the
 // datapath, expired and counted by Sweep.
 type Conns struct {
-	m *bpf.XlbMaps
+	m   *bpf.XlbMaps
+	gen *atomic.Uint64
+
+	// A cached (service, real server) -> slot index for Insert, valid
+	// while gen has not moved.
+	idxMu  sync.Mutex
+	idx    map[backendRef]uint32
+	idxGen uint64
 }
 
 // Conn is one flow of the connection table.

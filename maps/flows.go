@@ -66,10 +66,17 @@ var ErrUnknownFlow = errors.New("flow's service or real server is not configured
 // recorded; flows naming a service or real server not configured here are
 // skipped and counted in unknown.
 func (c *Conns) Insert(flows []Flow, now uint64) (inserted, unknown int, err error) {
-	slots, err := c.backendIndex()
-	if err != nil {
-		return 0, 0, err
+	c.idxMu.Lock()
+	if g := c.gen.Load(); c.idx == nil || c.idxGen != g {
+		idx, err := c.backendIndex()
+		if err != nil {
+			c.idxMu.Unlock()
+			return 0, 0, err
+		}
+		c.idx, c.idxGen = idx, g
 	}
+	slots := c.idx
+	c.idxMu.Unlock()
 	svcIDs := map[Key]uint32{}
 	for _, f := range flows {
 		if !f.Client.Addr().Is4() || !f.VIP.Addr().Is4() {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/xlb-project/xlb/bpf"
@@ -44,10 +45,11 @@ func New(m *bpf.XlbMaps) (*Maps, error) {
 	if err := checkABI(m.Abi); err != nil {
 		return nil, err
 	}
+	gen := new(atomic.Uint64)
 	return &Maps{
 		m:        m,
-		Services: &Services{m: m},
-		Conns:    &Conns{m: m},
+		Services: &Services{m: m, gen: gen},
+		Conns:    &Conns{m: m, gen: gen},
 		Stats:    &Stats{m: m},
 		Settings: &Settings{m: m},
 	}, nil

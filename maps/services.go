@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/xlb-project/xlb/bpf"
@@ -68,6 +69,8 @@ func (b BackendSpec) eligible() bool { return b.Available && len(b.MAC) == 6 }
 // only make sense as one consistent state.
 type Services struct {
 	m *bpf.XlbMaps
+	// gen counts changes to the backends, so readers can cache views of them.
+	gen *atomic.Uint64
 }
 
 // current is what the maps hold, rebuilt from them so a restarted daemon
@@ -118,6 +121,7 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 	if err != nil {
 		return err
 	}
+	defer s.gen.Add(1)
 
 	// Service ids: keep existing ones, hand out free ones lowest first.
 	usedIDs := map[uint32]bool{}
@@ -271,6 +275,7 @@ func (s *Services) Reclaim(refs map[uint32]int) (int, error) {
 		if err := s.m.Backends.Update(id, bpf.XlbBackend{}, ebpf.UpdateAny); err != nil {
 			return n, fmt.Errorf("free real server slot %d: %w", id, err)
 		}
+		s.gen.Add(1)
 		n++
 	}
 	return n, nil

@@ -24,6 +24,8 @@ type Case struct {
 	Kind      Kind
 	// Prefill puts this many unrelated flows in the connection table first.
 	Prefill int
+	// FlowEvents publishes every new flow for flow sharing (its cost).
+	FlowEvents bool
 }
 
 // Kind of packet measured.
@@ -117,6 +119,24 @@ func setClient(f []byte, n int) {
 // Measure runs a case with packets packets.
 func (r *Rig) Measure(c Case, packets int) (Result, error) {
 	res := Result{Case: c, Packets: packets}
+	if err := r.DP.Maps.Settings.FlowEvents(c.FlowEvents); err != nil {
+		return res, err
+	}
+	if c.FlowEvents {
+		// Drain the ring buffer as the daemon would, so it never fills.
+		rd, err := r.DP.Maps.Conns.FlowReader()
+		if err != nil {
+			return res, err
+		}
+		defer rd.Close()
+		go func() {
+			for {
+				if _, err := rd.Read(); err != nil {
+					return
+				}
+			}
+		}()
+	}
 	proto := c.Proto
 	if proto == 0 {
 		proto = 6

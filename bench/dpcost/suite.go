@@ -34,6 +34,8 @@ func Suite(quick bool) []SuiteCase {
 		}
 	}
 	add(Case{Name: "new-flow-udp-rr", Scheduler: maps.RR, Backends: 2, Proto: 17, Kind: NewFlow}, 1<<20)
+	add(Case{Name: "new-flow-tcp-rr-sharing-off", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<20)
+	add(Case{Name: "new-flow-tcp-rr-sharing-on", Scheduler: maps.RR, Backends: 2, Kind: NewFlow, FlowEvents: true}, 1<<20)
 	add(Case{Name: "established-udp", Scheduler: maps.RR, Backends: 2, Proto: 17, Kind: Established}, 1<<20)
 	for _, fill := range []int{1_000, 100_000, 1_000_000, 10_000_000} {
 		size := max(fill+fill/4, 1<<16)
