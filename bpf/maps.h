@@ -68,6 +68,20 @@ struct {
 } persist4 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key6);
+	__type(value, struct conn_val);
+} conns6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct persist_key6);
+	__type(value, struct persist_val);
+} persist6 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_STAT_MAX);
 	__type(key, __u32); /* enum stat_counter */

@@ -7,6 +7,7 @@
 #include <linux/types.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
@@ -66,21 +67,26 @@ enum parse_result {
 	PARSE_NOT_ICMP_ERROR,
 };
 
-/* What the scheduler needs of a packet, in network byte order. */
-struct flow4 {
-	__u32 saddr;
-	__u32 daddr;
+/* What the scheduler needs of a packet, in network byte order. IPv4
+ * addresses use word 0 with the others zero, as in struct svc_key. */
+struct flow {
+	__u32 saddr[4];
+	__u32 daddr[4];
 	__u16 sport;
 	__u16 dport;
 	__u8 proto;
 	__u8 tcp_flags; /* byte 13 of the TCP header; 0 for UDP */
+	__u8 family;    /* 4 or 6 */
+	__u8 pad;
 };
 
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
 
-static __always_inline enum parse_result parse_ipv4(struct cursor *c, struct flow4 *f)
+static __always_inline enum parse_result parse_l4(struct cursor *c, struct flow *f);
+
+static __always_inline enum parse_result parse_ipv4(struct cursor *c, struct flow *f)
 {
 	struct iphdr *ip = CURSOR_PULL(c, struct iphdr);
 	if (!ip)
@@ -92,14 +98,68 @@ static __always_inline enum parse_result parse_ipv4(struct cursor *c, struct flo
 	__u16 tot = bpf_ntohs(ip->tot_len);
 	if (tot < ihl || (void *)ip + tot > c->end)
 		return PARSE_TRUNCATED_L3;
-	f->saddr = ip->saddr;
-	f->daddr = ip->daddr;
+	f->family = 4;
+	f->saddr[0] = ip->saddr;
+	f->daddr[0] = ip->daddr;
 	f->proto = ip->protocol;
 	if (ip->frag_off & bpf_htons(0x3fff)) /* MF or a fragment offset */
 		return PARSE_FRAGMENT;
 	/* Skip options: a variable but bounded (<= 40 bytes) advance. */
 	c->pos = (void *)ip + ihl;
+	return parse_l4(c, f);
+}
 
+/* Extension headers skipped before the transport header. A bounded number
+ * keeps the verifier's work (and an attacker's) bounded; more is passed. */
+#define IPV6_MAX_EXT 4
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+
+struct ipv6_opt {
+	__u8 nexthdr;
+	__u8 hdrlen;
+};
+
+static __always_inline enum parse_result parse_ipv6(struct cursor *c, struct flow *f)
+{
+	struct ipv6hdr *ip6 = CURSOR_PULL(c, struct ipv6hdr);
+	if (!ip6)
+		return PARSE_TRUNCATED_L3;
+	if (ip6->version != 6)
+		return PARSE_TRUNCATED_L3;
+	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
+		return PARSE_TRUNCATED_L3;
+	f->family = 6;
+	__builtin_memcpy(f->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(f->daddr, &ip6->daddr, 16);
+	__u8 next = ip6->nexthdr;
+#pragma unroll
+	for (int i = 0; i < IPV6_MAX_EXT; i++) {
+		if (next == NEXTHDR_FRAGMENT) {
+			f->proto = next;
+			return PARSE_FRAGMENT;
+		}
+		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST && next != NEXTHDR_AUTH)
+			break;
+		struct ipv6_opt *opt = CURSOR_PULL(c, struct ipv6_opt);
+		if (!opt)
+			return PARSE_TRUNCATED_L3;
+		/* AH counts 4-byte units minus 2; the others 8-byte units minus 1. */
+		__u32 len = next == NEXTHDR_AUTH ? ((__u32)opt->hdrlen + 2) * 4 : ((__u32)opt->hdrlen + 1) * 8;
+		next = opt->nexthdr;
+		c->pos = (void *)opt + len;
+		if (c->pos > c->end)
+			return PARSE_TRUNCATED_L3;
+	}
+	f->proto = next;
+	return parse_l4(c, f);
+}
+
+static __always_inline enum parse_result parse_l4(struct cursor *c, struct flow *f)
+{
 	if (f->proto == IPPROTO_TCP) {
 		struct tcphdr *th = CURSOR_PULL(c, struct tcphdr);
 		if (!th || th->doff < 5)
@@ -137,7 +197,7 @@ struct ports {
  * fills inner with the embedded packet's addresses and ports. In DR mode
  * that packet was sent by a real server from the VIP to a client, so its
  * source is the VIP. */
-static __always_inline enum parse_result parse_icmp4_error(struct cursor *c, struct flow4 *inner)
+static __always_inline enum parse_result parse_icmp4_error(struct cursor *c, struct flow *inner)
 {
 	__u8 *icmp = (__u8 *)c->pos;
 	if ((void *)(icmp + 8) > c->end)
@@ -156,8 +216,9 @@ static __always_inline enum parse_result parse_icmp4_error(struct cursor *c, str
 	struct ports *p = CURSOR_PULL(c, struct ports);
 	if (!p)
 		return PARSE_TRUNCATED_L4;
-	inner->saddr = ip->saddr;
-	inner->daddr = ip->daddr;
+	inner->family = 4;
+	inner->saddr[0] = ip->saddr;
+	inner->daddr[0] = ip->daddr;
 	inner->proto = ip->protocol;
 	inner->sport = p->source;
 	inner->dport = p->dest;

@@ -12,6 +12,13 @@
 /* hash_seed is shared by all directors of a cluster (set from Go). */
 const volatile __u32 hash_seed = 0;
 
+/* An address as one word for hashing: IPv4 (words 1-3 zero) hashes as
+ * itself. */
+static __always_inline __u32 fold(const __u32 a[4])
+{
+	return a[0] ^ a[1] ^ a[2] ^ a[3];
+}
+
 static __always_inline __s64 ring_at(const struct svc_val *svc, __u32 idx)
 {
 	__u32 slot = svc->ring_off + idx;
@@ -33,12 +40,12 @@ static __always_inline __s64 pick_rotating(const struct svc_val *svc)
 	return ring_at(svc, (__u32)(n % svc->ring_len));
 }
 
-static __always_inline __s64 pick_hashed(const struct svc_val *svc, const struct flow4 *f)
+static __always_inline __s64 pick_hashed(const struct svc_val *svc, const struct flow *f)
 {
 	__u32 port = (svc->flags & XLB_SVC_HASH_PORT) ? f->sport : 0;
 	/* Only client fields and the shared seed: a service id is local to
 	 * one director and would break cross-director agreement for mh. */
-	__u32 h = jhash_3words(f->saddr, port, f->proto, hash_seed);
+	__u32 h = jhash_3words(fold(f->saddr), port, f->proto, hash_seed);
 	return ring_at(svc, h % svc->ring_len);
 }
 
@@ -90,19 +97,19 @@ static __always_inline __s64 pick_wlc(const struct svc_val *svc)
  * new flows while the SYN-flood guard refuses inserts, and for fragments.
  * sh and mh keep their own client hash so these packets agree with the
  * flow's other packets. */
-static __always_inline __s64 pick_stateless(const struct svc_val *svc, const struct flow4 *f)
+static __always_inline __s64 pick_stateless(const struct svc_val *svc, const struct flow *f)
 {
 	if (svc->ring_len == 0)
 		return -1;
 	if (svc->sched == XLB_SCHED_SH || svc->sched == XLB_SCHED_MH)
 		return pick_hashed(svc, f);
 	__u32 ports = ((__u32)f->sport << 16) | f->dport;
-	__u32 h = jhash_3words(f->saddr, f->daddr ^ ports, f->proto, hash_seed);
+	__u32 h = jhash_3words(fold(f->saddr), fold(f->daddr) ^ ports, f->proto, hash_seed);
 	return ring_at(svc, h % svc->ring_len);
 }
 
 /* Returns a backend id, or -1 when the service has none available. */
-static __always_inline __s64 schedule(const struct svc_val *svc, const struct flow4 *f)
+static __always_inline __s64 schedule(const struct svc_val *svc, const struct flow *f)
 {
 	if (svc->ring_len == 0)
 		return -1;

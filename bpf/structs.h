@@ -71,6 +71,16 @@ struct conn_key4 {
 	__u8 pad[3];
 };
 
+/* IPv6 5-tuple. */
+struct conn_key6 {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
 struct conn_val {
 	__u32 backend;
 	enum conn_state state;
@@ -80,6 +90,11 @@ struct conn_val {
 struct persist_key4 {
 	__u32 svc_id;
 	__u32 saddr;
+};
+
+struct persist_key6 {
+	__u32 svc_id;
+	__u32 saddr[4];
 };
 
 struct persist_val {

@@ -55,9 +55,66 @@ static __always_inline void conns_add(__u32 backend, __u32 state, __s64 delta)
 		__sync_fetch_and_add(&bc->inactive, delta);
 }
 
-static __always_inline int closing(const struct flow4 *f)
+static __always_inline int closing(const struct flow *f)
 {
 	return f->proto == IPPROTO_TCP && (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST));
+}
+
+/* One connection table per family keeps IPv4 entries at 16-byte keys
+ * (under 100 bytes a flow); these helpers pick the table. */
+union conn_key {
+	struct conn_key4 k4;
+	struct conn_key6 k6;
+};
+
+union persist_key {
+	struct persist_key4 k4;
+	struct persist_key6 k6;
+};
+
+static __always_inline void conn_key_of(const struct flow *f, union conn_key *k)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	if (f->family == 4) {
+		k->k4.saddr = f->saddr[0];
+		k->k4.daddr = f->daddr[0];
+		k->k4.sport = f->sport;
+		k->k4.dport = f->dport;
+		k->k4.proto = f->proto;
+	} else {
+		__builtin_memcpy(k->k6.saddr, f->saddr, 16);
+		__builtin_memcpy(k->k6.daddr, f->daddr, 16);
+		k->k6.sport = f->sport;
+		k->k6.dport = f->dport;
+		k->k6.proto = f->proto;
+	}
+}
+
+static __always_inline struct conn_val *conn_lookup(const struct flow *f, union conn_key *k)
+{
+	if (f->family == 4)
+		return bpf_map_lookup_elem(&conns4, &k->k4);
+	return bpf_map_lookup_elem(&conns6, &k->k6);
+}
+
+static __always_inline long conn_store(const struct flow *f, union conn_key *k, struct conn_val *v)
+{
+	if (f->family == 4)
+		return bpf_map_update_elem(&conns4, &k->k4, v, BPF_ANY);
+	return bpf_map_update_elem(&conns6, &k->k6, v, BPF_ANY);
+}
+
+static __always_inline struct persist_val *persist_get(const struct svc_val *svc, const struct flow *f, union persist_key *k)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	if (f->family == 4) {
+		k->k4.svc_id = svc->id;
+		k->k4.saddr = f->saddr[0];
+		return bpf_map_lookup_elem(&persist4, &k->k4);
+	}
+	k->k6.svc_id = svc->id;
+	__builtin_memcpy(k->k6.saddr, f->saddr, 16);
+	return bpf_map_lookup_elem(&persist6, &k->k6);
 }
 
 /* SYN-flood guard: a per-CPU token bucket on connection-table inserts.
@@ -88,9 +145,10 @@ static __always_inline int guard_allows_insert(const struct settings *st, __u64 
 }
 
 /* Publishes a new flow for flow sharing between directors. */
-static __always_inline void publish_flow(const struct settings *st, const struct conn_key4 *key, __u32 backend)
+static __always_inline void publish_flow(const struct settings *st, const struct flow *f, const union conn_key *key, __u32 backend)
 {
-	if (!st || !(st->flags & XLB_SET_FLOW_EVENTS))
+	/* The sharing protocol carries IPv4 flows only (for now). */
+	if (!st || !(st->flags & XLB_SET_FLOW_EVENTS) || f->family != 4)
 		return;
 	struct backend *be = bpf_map_lookup_elem(&backends, &backend);
 	if (!be)
@@ -100,7 +158,7 @@ static __always_inline void publish_flow(const struct settings *st, const struct
 		count(XLB_STAT_FLOW_EVENT_LOST);
 		return;
 	}
-	ev->key = *key;
+	ev->key = key->k4;
 	__builtin_memcpy(ev->backend_addr, be->addr, sizeof(ev->backend_addr));
 	ev->backend_port = be->port;
 	ev->family = be->family;
@@ -111,10 +169,10 @@ static __always_inline void publish_flow(const struct settings *st, const struct
 /* A persistence template sends a returning client to its earlier real
  * server while it is usable. IPVS keeps using weight-0 (quiesced) servers
  * unless expire_quiescent_template is set; we follow it. */
-static __always_inline __s64 persist_lookup(const struct svc_val *svc, const struct flow4 *f, __u64 now)
+static __always_inline __s64 persist_lookup(const struct svc_val *svc, const struct flow *f, __u64 now)
 {
-	struct persist_key4 pk = { .svc_id = svc->id, .saddr = f->saddr };
-	struct persist_val *pv = bpf_map_lookup_elem(&persist4, &pk);
+	union persist_key pk;
+	struct persist_val *pv = persist_get(svc, f, &pk);
 	if (!pv)
 		return -1;
 	if (now - pv->last_seen > (__u64)svc->persist_sec * XLB_NSEC)
@@ -129,26 +187,25 @@ static __always_inline __s64 persist_lookup(const struct svc_val *svc, const str
 	return id;
 }
 
-static __always_inline void persist_store(const struct svc_val *svc, const struct flow4 *f, __u32 backend, __u64 now)
+static __always_inline void persist_store(const struct svc_val *svc, const struct flow *f, __u32 backend, __u64 now)
 {
-	struct persist_key4 pk = { .svc_id = svc->id, .saddr = f->saddr };
+	union persist_key pk;
 	struct persist_val pv = { .backend = backend, .last_seen = now };
-	bpf_map_update_elem(&persist4, &pk, &pv, BPF_ANY);
+	persist_get(svc, f, &pk);
+	if (f->family == 4)
+		bpf_map_update_elem(&persist4, &pk.k4, &pv, BPF_ANY);
+	else
+		bpf_map_update_elem(&persist6, &pk.k6, &pv, BPF_ANY);
 }
 
 /* Finds the backend for a flow: the connection table first, then
  * persistence, then the scheduler. Returns -1 when nothing is available. */
-static __always_inline __s64 select_backend(const struct svc_val *svc, const struct flow4 *f, int *pass)
+static __always_inline __s64 select_backend(const struct svc_val *svc, const struct flow *f, int *pass)
 {
-	struct conn_key4 key = {
-		.saddr = f->saddr,
-		.daddr = f->daddr,
-		.sport = f->sport,
-		.dport = f->dport,
-		.proto = f->proto,
-	};
+	union conn_key key;
+	conn_key_of(f, &key);
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct conn_val *cv = bpf_map_lookup_elem(&conns4, &key);
+	struct conn_val *cv = conn_lookup(f, &key);
 	if (cv) {
 		__u32 id = cv->backend;
 		struct backend *be = bpf_map_lookup_elem(&backends, &id);
@@ -164,8 +221,8 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 			} else if (idle > XLB_TOUCH_NS) {
 				cv->last_seen = now;
 				if (svc->persist_sec) {
-					struct persist_key4 pk = { .svc_id = svc->id, .saddr = f->saddr };
-					struct persist_val *pv = bpf_map_lookup_elem(&persist4, &pk);
+					union persist_key pk;
+					struct persist_val *pv = persist_get(svc, f, &pk);
 					if (pv)
 						pv->last_seen = now;
 				}
@@ -213,7 +270,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		.state = closing(f) ? XLB_CONN_FIN : XLB_CONN_ACTIVE,
 		.last_seen = now,
 	};
-	if (bpf_map_update_elem(&conns4, &key, &nv, BPF_ANY)) {
+	if (conn_store(f, &key, &nv)) {
 		count(XLB_STAT_CONN_INSERT_FAIL);
 		return id;
 	}
@@ -223,7 +280,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
 	if (bs)
 		bs->conns += 1;
-	publish_flow(st, &key, bid);
+	publish_flow(st, f, &key, bid);
 	return id;
 }
 
@@ -261,9 +318,15 @@ static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, __s64
  * placed by its 3-tuple (sh/mh: by the service's own client hash), never by
  * a port read from the wrong bytes. Only when one service of the protocol
  * exists on the VIP is the service known. */
-static __always_inline int handle_fragment(struct xdp_md *ctx, struct ethhdr *eth, struct flow4 *f)
+static __always_inline int handle_fragment(struct xdp_md *ctx, struct ethhdr *eth, struct flow *f)
 {
-	struct frag_key fk = { .addr = { f->daddr }, .proto = f->proto, .family = 4 };
+	if (f->family != 4) {
+		/* IPv6 fragments: the upper protocol is known only from the
+		 * first; passed (and counted) rather than guessed. */
+		count(XLB_STAT_PASS_FRAGMENT);
+		return XDP_PASS;
+	}
+	struct frag_key fk = { .addr = { f->daddr[0] }, .proto = f->proto, .family = 4 };
 	struct svc_key *sk = bpf_map_lookup_elem(&frag_services, &fk);
 	struct svc_val *svc = sk ? bpf_map_lookup_elem(&services, sk) : NULL;
 	if (!svc) {
@@ -282,19 +345,19 @@ static __always_inline int handle_fragment(struct xdp_md *ctx, struct ethhdr *et
  * so path MTU discovery works through the director. */
 static __always_inline int handle_icmp(struct xdp_md *ctx, struct ethhdr *eth, struct cursor *c)
 {
-	struct flow4 in = {};
+	struct flow in = {};
 	if (parse_icmp4_error(c, &in) != PARSE_OK) {
 		count(XLB_STAT_PASS_ICMP);
 		return XDP_PASS;
 	}
-	struct svc_key sk = { .addr = { in.saddr }, .port = in.sport, .proto = in.proto, .family = 4 };
+	struct svc_key sk = { .addr = { in.saddr[0] }, .port = in.sport, .proto = in.proto, .family = 4 };
 	if (!bpf_map_lookup_elem(&services, &sk)) {
 		count(XLB_STAT_PASS_ICMP);
 		return XDP_PASS;
 	}
 	struct conn_key4 key = {
-		.saddr = in.daddr,
-		.daddr = in.saddr,
+		.saddr = in.daddr[0],
+		.daddr = in.saddr[0],
 		.sport = in.dport,
 		.dport = in.sport,
 		.proto = in.proto,
@@ -320,13 +383,18 @@ int xlb_main(struct xdp_md *ctx)
 		count(XLB_STAT_DROP_MALFORMED_L2);
 		return XDP_DROP;
 	}
-	if (proto != bpf_htons(ETH_P_IP)) {
+	struct flow f = {};
+	enum parse_result pr;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		pr = parse_ipv4(&c, &f);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		pr = parse_ipv6(&c, &f);
+	} else {
 		count(XLB_STAT_PASS_NON_IP);
 		return XDP_PASS;
 	}
 
-	struct flow4 f = {};
-	switch (parse_ipv4(&c, &f)) {
+	switch (pr) {
 	case PARSE_OK:
 		break;
 	case PARSE_TRUNCATED_L3:
@@ -338,18 +406,18 @@ int xlb_main(struct xdp_md *ctx)
 	case PARSE_FRAGMENT:
 		return handle_fragment(ctx, eth, &f);
 	default:
-		if (f.proto == IPPROTO_ICMP)
+		if (f.family == 4 && f.proto == IPPROTO_ICMP)
 			return handle_icmp(ctx, eth, &c);
 		count(XLB_STAT_PASS_NOT_VIP);
 		return XDP_PASS;
 	}
 
 	struct svc_key sk = {
-		.addr = { f.daddr },
 		.port = f.dport,
 		.proto = f.proto,
-		.family = 4,
+		.family = f.family,
 	};
+	__builtin_memcpy(sk.addr, f.daddr, sizeof(sk.addr));
 	struct svc_val *svc = bpf_map_lookup_elem(&services, &sk);
 	if (!svc) {
 		count(XLB_STAT_PASS_NOT_VIP);

@@ -68,6 +68,16 @@ type XlbConnKey4 struct {
 	Pad   [3]uint8
 }
 
+type XlbConnKey6 struct {
+	_     structs.HostLayout
+	Saddr [4]uint32
+	Daddr [4]uint32
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
 type XlbConnState uint32
 
 const (
@@ -109,6 +119,12 @@ type XlbPersistKey4 struct {
 	_     structs.HostLayout
 	SvcId uint32
 	Saddr uint32
+}
+
+type XlbPersistKey6 struct {
+	_     structs.HostLayout
+	SvcId uint32
+	Saddr [4]uint32
 }
 
 type XlbPersistVal struct {
@@ -211,10 +227,12 @@ const (
 	XlbMapBackends        = "backends"
 	XlbMapConnCounts      = "conn_counts"
 	XlbMapConns4          = "conns4"
+	XlbMapConns6          = "conns6"
 	XlbMapFlowEvents      = "flow_events"
 	XlbMapFragServices    = "frag_services"
 	XlbMapGuardStates     = "guard_states"
 	XlbMapPersist4        = "persist4"
+	XlbMapPersist6        = "persist6"
 	XlbMapRings           = "rings"
 	XlbMapServices        = "services"
 	XlbMapSettingsMap     = "settings_map"
@@ -279,10 +297,12 @@ type XlbMapSpecs struct {
 	Backends        *ebpf.MapSpec `ebpf:"backends"`
 	ConnCounts      *ebpf.MapSpec `ebpf:"conn_counts"`
 	Conns4          *ebpf.MapSpec `ebpf:"conns4"`
+	Conns6          *ebpf.MapSpec `ebpf:"conns6"`
 	FlowEvents      *ebpf.MapSpec `ebpf:"flow_events"`
 	FragServices    *ebpf.MapSpec `ebpf:"frag_services"`
 	GuardStates     *ebpf.MapSpec `ebpf:"guard_states"`
 	Persist4        *ebpf.MapSpec `ebpf:"persist4"`
+	Persist6        *ebpf.MapSpec `ebpf:"persist6"`
 	Rings           *ebpf.MapSpec `ebpf:"rings"`
 	Services        *ebpf.MapSpec `ebpf:"services"`
 	SettingsMap     *ebpf.MapSpec `ebpf:"settings_map"`
@@ -323,10 +343,12 @@ type XlbMaps struct {
 	Backends        *ebpf.Map `ebpf:"backends"`
 	ConnCounts      *ebpf.Map `ebpf:"conn_counts"`
 	Conns4          *ebpf.Map `ebpf:"conns4"`
+	Conns6          *ebpf.Map `ebpf:"conns6"`
 	FlowEvents      *ebpf.Map `ebpf:"flow_events"`
 	FragServices    *ebpf.Map `ebpf:"frag_services"`
 	GuardStates     *ebpf.Map `ebpf:"guard_states"`
 	Persist4        *ebpf.Map `ebpf:"persist4"`
+	Persist6        *ebpf.Map `ebpf:"persist6"`
 	Rings           *ebpf.Map `ebpf:"rings"`
 	Services        *ebpf.Map `ebpf:"services"`
 	SettingsMap     *ebpf.Map `ebpf:"settings_map"`
@@ -341,10 +363,12 @@ func (m *XlbMaps) Close() error {
 		m.Backends,
 		m.ConnCounts,
 		m.Conns4,
+		m.Conns6,
 		m.FlowEvents,
 		m.FragServices,
 		m.GuardStates,
 		m.Persist4,
+		m.Persist6,
 		m.Rings,
 		m.Services,
 		m.SettingsMap,

@@ -81,11 +81,15 @@ func Load(o Options) (*Datapath, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read embedded bpf object: %w", err)
 	}
+	// IPv6 tables get a quarter of the IPv4 sizes: their entries are
+	// larger and most services are IPv4.
 	if o.ConnTableSize > 0 {
 		spec.Maps[bpf.XlbMapConns4].MaxEntries = uint32(o.ConnTableSize)
+		spec.Maps[bpf.XlbMapConns6].MaxEntries = uint32(max(o.ConnTableSize/4, 1024))
 	}
 	if o.PersistTableSize > 0 {
 		spec.Maps[bpf.XlbMapPersist4].MaxEntries = uint32(o.PersistTableSize)
+		spec.Maps[bpf.XlbMapPersist6].MaxEntries = uint32(max(o.PersistTableSize/4, 1024))
 	}
 	if len(o.DirectorMAC) == 6 {
 		var mac [6]uint8

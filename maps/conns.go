@@ -51,13 +51,61 @@ type SweepResult struct {
 
 const sweepBatch = 4096
 
-// each visits every entry of conns4, in batches where the kernel allows it.
-func (c *Conns) each(fn func(k bpf.XlbConnKey4, v bpf.XlbConnVal)) error {
-	keys := make([]bpf.XlbConnKey4, sweepBatch)
+// flowKey is an entry's key from either table, with what listings need.
+type flowKey struct {
+	proto  uint8
+	client netip.AddrPort
+	vip    netip.AddrPort
+	k4     *bpf.XlbConnKey4
+	k6     *bpf.XlbConnKey6
+}
+
+func (k flowKey) service() Key { return Key{VIP: k.vip.Addr(), Port: k.vip.Port(), Proto: k.proto} }
+
+// each visits every entry of both connection tables.
+func (c *Conns) each(fn func(k flowKey, v bpf.XlbConnVal)) error {
+	err := eachIn(c.m.Conns4, func(k bpf.XlbConnKey4, v bpf.XlbConnVal) {
+		fn(flowKey{
+			proto:  k.Proto,
+			client: netip.AddrPortFrom(addrFromWords(4, [4]uint32{k.Saddr}), ntohs(k.Sport)),
+			vip:    netip.AddrPortFrom(addrFromWords(4, [4]uint32{k.Daddr}), ntohs(k.Dport)),
+			k4:     &k,
+		}, v)
+	})
+	if err != nil {
+		return err
+	}
+	return eachIn(c.m.Conns6, func(k bpf.XlbConnKey6, v bpf.XlbConnVal) {
+		fn(flowKey{
+			proto:  k.Proto,
+			client: netip.AddrPortFrom(addrFromWords(6, k.Saddr), ntohs(k.Sport)),
+			vip:    netip.AddrPortFrom(addrFromWords(6, k.Daddr), ntohs(k.Dport)),
+			k6:     &k,
+		}, v)
+	})
+}
+
+func (c *Conns) delete(k flowKey) error {
+	var err error
+	if k.k4 != nil {
+		err = c.m.Conns4.Delete(*k.k4)
+	} else {
+		err = c.m.Conns6.Delete(*k.k6)
+	}
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
+
+// eachIn visits every entry of one table, in batches where the kernel
+// allows it.
+func eachIn[K any](m *ebpf.Map, fn func(k K, v bpf.XlbConnVal)) error {
+	keys := make([]K, sweepBatch)
 	vals := make([]bpf.XlbConnVal, sweepBatch)
 	var cursor ebpf.MapBatchCursor
 	for {
-		n, err := c.m.Conns4.BatchLookup(&cursor, keys, vals, nil)
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
 		for i := range n {
 			fn(keys[i], vals[i])
 		}
@@ -71,9 +119,9 @@ func (c *Conns) each(fn func(k bpf.XlbConnKey4, v bpf.XlbConnVal)) error {
 			return fmt.Errorf("read connection table: %w", err)
 		}
 	}
-	var k bpf.XlbConnKey4
+	var k K
 	var v bpf.XlbConnVal
-	it := c.m.Conns4.Iterate()
+	it := m.Iterate()
 	for it.Next(&k, &v) {
 		fn(k, v)
 	}
@@ -122,13 +170,13 @@ func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 	if err != nil {
 		return res, err
 	}
-	var dead []bpf.XlbConnKey4
-	err = c.each(func(k bpf.XlbConnKey4, v bpf.XlbConnVal) {
+	var dead []flowKey
+	err = c.each(func(k flowKey, v bpf.XlbConnVal) {
 		res.Scanned++
-		t, ok := byKey[connService(k)]
+		t, ok := byKey[k.service()]
 		limit := t.tcp
 		switch {
-		case k.Proto == protoUDP:
+		case k.proto == protoUDP:
 			limit = t.udp
 		case v.State == bpf.XlbConnStateXLB_CONN_FIN:
 			limit = t.fin
@@ -148,7 +196,7 @@ func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 		return res, err
 	}
 	for _, k := range dead {
-		if err := c.m.Conns4.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		if err := c.delete(k); err != nil {
 			return res, fmt.Errorf("expire flow: %w", err)
 		}
 		res.Expired++
@@ -182,13 +230,23 @@ func (c *Conns) rewriteCounts(res SweepResult) error {
 }
 
 func (c *Conns) sweepPersist(now uint64, byID map[uint32]svcTimeouts) error {
-	var k bpf.XlbPersistKey4
+	expired := func(svc uint32, v bpf.XlbPersistVal) bool {
+		t, ok := byID[svc]
+		return !ok || t.persist == 0 || (now > v.LastSeen && now-v.LastSeen > t.persist)
+	}
+	if err := sweepTemplates(c.m.Persist4, func(k bpf.XlbPersistKey4, v bpf.XlbPersistVal) bool { return expired(k.SvcId, v) }); err != nil {
+		return err
+	}
+	return sweepTemplates(c.m.Persist6, func(k bpf.XlbPersistKey6, v bpf.XlbPersistVal) bool { return expired(k.SvcId, v) })
+}
+
+func sweepTemplates[K any](m *ebpf.Map, expired func(K, bpf.XlbPersistVal) bool) error {
+	var k K
 	var v bpf.XlbPersistVal
-	var dead []bpf.XlbPersistKey4
-	it := c.m.Persist4.Iterate()
+	var dead []K
+	it := m.Iterate()
 	for it.Next(&k, &v) {
-		t, ok := byID[k.SvcId]
-		if !ok || t.persist == 0 || (now > v.LastSeen && now-v.LastSeen > t.persist) {
+		if expired(k, v) {
 			dead = append(dead, k)
 		}
 	}
@@ -196,7 +254,7 @@ func (c *Conns) sweepPersist(now uint64, byID map[uint32]svcTimeouts) error {
 		return fmt.Errorf("read persistence templates: %w", err)
 	}
 	for _, k := range dead {
-		if err := c.m.Persist4.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("expire persistence template: %w", err)
 		}
 	}
@@ -206,7 +264,7 @@ func (c *Conns) sweepPersist(now uint64, byID map[uint32]svcTimeouts) error {
 // List returns up to limit flows (all when limit <= 0).
 func (c *Conns) List(now uint64, limit int) ([]Conn, error) {
 	var out []Conn
-	err := c.each(func(k bpf.XlbConnKey4, v bpf.XlbConnVal) {
+	err := c.each(func(k flowKey, v bpf.XlbConnVal) {
 		if limit > 0 && len(out) >= limit {
 			return
 		}
@@ -215,9 +273,9 @@ func (c *Conns) List(now uint64, limit int) ([]Conn, error) {
 			idle = time.Duration(now - v.LastSeen)
 		}
 		out = append(out, Conn{
-			Proto:   k.Proto,
-			Client:  netip.AddrPortFrom(addrFromWords(4, [4]uint32{k.Saddr}), ntohs(k.Sport)),
-			VIP:     netip.AddrPortFrom(addrFromWords(4, [4]uint32{k.Daddr}), ntohs(k.Dport)),
+			Proto:   k.proto,
+			Client:  k.client,
+			VIP:     k.vip,
 			Backend: v.Backend,
 			Fin:     v.State == bpf.XlbConnStateXLB_CONN_FIN,
 			Idle:    idle,
@@ -229,18 +287,14 @@ func (c *Conns) List(now uint64, limit int) ([]Conn, error) {
 // Len counts the flows in the table.
 func (c *Conns) Len() (int, error) {
 	n := 0
-	err := c.each(func(bpf.XlbConnKey4, bpf.XlbConnVal) { n++ })
+	err := c.each(func(flowKey, bpf.XlbConnVal) { n++ })
 	return n, err
 }
 
-// Capacity is the table's maximum number of flows.
-func (c *Conns) Capacity() int { return int(c.m.Conns4.MaxEntries()) }
+// Capacity is the tables' maximum number of flows (IPv4 and IPv6).
+func (c *Conns) Capacity() int { return int(c.m.Conns4.MaxEntries() + c.m.Conns6.MaxEntries()) }
 
 const protoUDP = 17
-
-func connService(k bpf.XlbConnKey4) Key {
-	return Key{VIP: addrFromWords(4, [4]uint32{k.Daddr}), Port: ntohs(k.Dport), Proto: k.Proto}
-}
 
 // MemoryBytes is the kernel memory the connection tables (flows and
 // persistence templates) hold, as the kernel accounts it (fdinfo memlock).
