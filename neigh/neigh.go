@@ -6,7 +6,6 @@ package neigh
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"github.com/mdlayher/ndp"
 	"net"
