@@ -55,6 +55,8 @@ type Director struct {
 	vrrp  *vrrpSet
 	start time.Time
 
+	bgp *bgpState // BGP speaker (director/bgp.go); nil without a bgp section; guarded by mu
+
 	sync     *flowsync.Syncer
 	stopSync func()
 
@@ -147,6 +149,11 @@ func New(ctx context.Context, o Options) (*Director, error) {
 		d.Close(true)
 		return nil, err
 	}
+	// BGP (director/bgp.go): announce only once the datapath forwards.
+	if err := d.startBGP(ctx, cfg); err != nil {
+		d.Close(true)
+		return nil, err
+	}
 	d.hc.Update(targets(cfg))
 	d.log.Info("xlb running", "iface", o.Iface, "mode", dp.AttachedMode(), "services", len(cfg.Services))
 	return d, nil
@@ -172,8 +179,11 @@ func (d *Director) Health() *health.Manager { return d.hc }
 func (d *Director) Run(ctx context.Context) error {
 	sweep := time.NewTicker(d.o.SweepInterval)
 	defer sweep.Stop()
-	nt := time.NewTicker(d.o.NeighInterval)
+	// MACs are refreshed every NeighInterval, and every second while one
+	// is still unknown: an unresolved real server takes no flows.
+	nt := time.NewTicker(time.Second)
 	defer nt.Stop()
+	lastRefresh := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -186,7 +196,12 @@ func (d *Director) Run(ctx context.Context) error {
 		case <-nt.C:
 			d.mu.Lock()
 			cfg := d.cfg
+			missing := d.unresolvedLocked()
 			d.mu.Unlock()
+			if !missing && time.Since(lastRefresh) < d.o.NeighInterval {
+				continue
+			}
+			lastRefresh = time.Now()
 			if d.refreshMACs(ctx, cfg) {
 				d.mu.Lock()
 				if err := d.applyLocked(); err != nil {
@@ -244,6 +259,7 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 	if err := d.vrrp.update(cfg); err != nil {
 		d.log.Error("vrrp", "err", err)
 	}
+	d.reloadBGP(ctx, cfg) // director/bgp.go
 	if d.vips != nil {
 		oldV, newV := directVIPs(old), directVIPs(cfg)
 		if err := d.vips.Acquire(newV...); err != nil {
@@ -264,6 +280,9 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 // and pins (a clean stop), otherwise the datapath keeps forwarding for the
 // next run to adopt.
 func (d *Director) Close(detach bool) error {
+	// BGP (director/bgp.go) first: routers stop sending here while the
+	// datapath still forwards what is in flight.
+	bgpErr := d.closeBGP()
 	d.mu.Lock()
 	d.closed = true
 	d.mu.Unlock()
@@ -274,7 +293,7 @@ func (d *Director) Close(detach bool) error {
 	if d.vrrp != nil {
 		d.vrrp.stopAll(!detach)
 	}
-	var errs []error
+	errs := []error{bgpErr}
 	if d.vips != nil {
 		if detach {
 			errs = append(errs, d.vips.ReleaseAll())
@@ -343,6 +362,17 @@ func (d *Director) seedFromMaps() {
 	}
 }
 
+func (d *Director) unresolvedLocked() bool {
+	for _, s := range d.cfg.Services {
+		for _, r := range s.RealServers {
+			if _, ok := d.macs[r.Address]; !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // refreshMACs resolves every real server's MAC and reports whether any
 // changed.
 func (d *Director) refreshMACs(ctx context.Context, cfg *config.Config) bool {
@@ -364,7 +394,7 @@ func (d *Director) refreshMACs(ctx context.Context, cfg *config.Config) bool {
 		mac, ok := found[ip]
 		if !ok {
 			if _, had := d.macs[ip]; !had {
-				d.log.Warn("real server mac unresolved; it takes no flows until it answers arp", "addr", ip)
+				d.log.Warn("real server mac unresolved; it takes no flows until it answers arp/nd", "addr", ip)
 			}
 			continue // keep a known MAC: a lost ARP reply must not drop a server
 		}
@@ -378,7 +408,11 @@ func (d *Director) refreshMACs(ctx context.Context, cfg *config.Config) bool {
 }
 
 func (d *Director) applyLocked() error {
-	return d.dp.Maps.Services.Apply(Specs(d.cfg, d.macs, d.up, d.o.HashSeed))
+	if err := d.dp.Maps.Services.Apply(Specs(d.cfg, d.macs, d.up, d.o.HashSeed)); err != nil {
+		return err
+	}
+	d.syncBGPLocked() // director/bgp.go: announce what can be served now
+	return nil
 }
 
 // Specs computes the desired datapath state. A real server without a
@@ -483,8 +517,12 @@ func (d *Director) VRRPStatus() []VRRPStatus {
 }
 
 // directVIPs are the service VIPs the director owns itself: all of them
-// except those a VRRP instance moves between directors.
+// except those a VRRP instance moves between directors, and none when BGP
+// announces them (routers reach the director by next hop; see bgp.go).
 func directVIPs(cfg *config.Config) []netip.Addr {
+	if cfg.BGP != nil {
+		return nil
+	}
 	var out []netip.Addr
 	seen := vrrpVIPs(cfg)
 	for _, s := range cfg.Services {

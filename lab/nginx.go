@@ -46,6 +46,7 @@ http {
     default_type text/plain;
     server {
         listen 80 default_server;
+        listen [::]:80 default_server;
         # Tests tell which real server answered a download through the VIP.
         add_header X-Real-Server {{.Name}} always;
         location = / {
