@@ -66,6 +66,16 @@ func stripPositions(c *Config) *Config {
 		}
 		out.VRRP = append(out.VRRP, v)
 	}
+	if c.BGP != nil {
+		b := *c.BGP
+		b.Line = 0
+		b.Peers = nil
+		for _, p := range c.BGP.Peers {
+			p.Line = 0
+			b.Peers = append(b.Peers, p)
+		}
+		out.BGP = &b
+	}
 	return &out
 }
 

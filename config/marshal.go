@@ -26,7 +26,7 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	if len(c.Services) > 0 {
 		seq := sequence()
 		for i := range c.Services {
-			seq.Content = append(seq.Content, serviceNode(&c.Services[i]))
+			seq.Content = append(seq.Content, serviceNode(&c.Services[i], c.BGP != nil))
 		}
 		add(root, "services", seq)
 	}
@@ -36,6 +36,9 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			seq.Content = append(seq.Content, vrrpNode(&c.VRRP[i]))
 		}
 		add(root, "vrrp", seq)
+	}
+	if c.BGP != nil {
+		add(root, "bgp", bgpNode(c.BGP))
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -95,7 +98,9 @@ func timeoutsNode(t Timeouts, sparse bool) *yaml.Node {
 	return m
 }
 
-func serviceNode(s *Service) *yaml.Node {
+// serviceNode writes bgp_announce only where BGP is on (or the value could
+// not apply), so files without BGP read as before.
+func serviceNode(s *Service, bgp bool) *yaml.Node {
 	m := mapping()
 	add(m, "name", strNode(s.Name))
 	add(m, "vip", addrNode(s.VIP))
@@ -111,6 +116,9 @@ func serviceNode(s *Service) *yaml.Node {
 	add(m, "delay_loop", durNode(s.DelayLoop))
 	add(m, "expire_nodest_conn", boolNode(s.ExpireNodestConn))
 	add(m, "inhibit_on_failure", boolNode(s.InhibitOnFailure))
+	if bgp || s.NoAnnounce {
+		add(m, "bgp_announce", boolNode(!s.NoAnnounce))
+	}
 	seq := sequence()
 	for i := range s.RealServers {
 		seq.Content = append(seq.Content, realServerNode(&s.RealServers[i]))

@@ -58,6 +58,9 @@ type Config struct {
 	ConnTableSize int
 	Services      []Service
 	VRRP          []VRRPInstance
+	// BGP, when set, announces service VIPs to routers (ECMP over several
+	// directors); nil means no BGP speaker.
+	BGP *BGP
 }
 
 // Service is one virtual service (ipvsadm -A, keepalived virtual_server).
@@ -82,7 +85,10 @@ type Service struct {
 	// removing it (keepalived inhibit_on_failure).
 	InhibitOnFailure bool
 	// HashPort makes the mh and sh schedulers hash the client port too (ipvsadm mh-port / sh-port).
-	HashPort    bool
+	HashPort bool
+	// NoAnnounce keeps the VIP out of BGP (YAML bgp_announce: false); the
+	// zero value announces, so services built in code behave like the file.
+	NoAnnounce  bool
 	RealServers []RealServer
 	// Line is where the service is defined in Source (0 when unknown).
 	Line int
@@ -150,4 +156,44 @@ type VRRPInstance struct {
 	NotifyBackup    string
 	NotifyFault     string
 	Line            int
+}
+
+// BGP configures the director's BGP speaker: it announces each service VIP
+// as a host route (/32, /128) with itself as next hop while the service has
+// a real server to send flows to, so routers spread clients over every
+// director by ECMP (the seed's "LVS + OSPF cluster", with BGP).
+type BGP struct {
+	// RouterID defaults to the director's IPv4 address on its interface.
+	RouterID netip.Addr
+	LocalASN uint32
+	// ListenPort is where the speaker accepts sessions: 179 by default,
+	// -1 for none (only outgoing sessions).
+	ListenPort int
+	// NextHop defaults to the director's address on its interface (of the
+	// VIP's family).
+	NextHop netip.Addr
+	// Communities are attached to every announcement: "ASN:VALUE" or a
+	// well-known name (no-export, no-advertise, no-peer, blackhole).
+	Communities []string
+	Peers       []BGPPeer
+	Line        int
+}
+
+// BGPPeer is one router the speaker talks to.
+type BGPPeer struct {
+	Address netip.Addr
+	ASN     uint32
+	// Port is the peer's BGP port (default 179).
+	Port uint16
+	// HoldTime: a peer that dies is noticed, and its routes through this
+	// director dropped, after this long (RFC 4271 default 90 s; 0 or >= 3 s).
+	HoldTime time.Duration
+	// KeepaliveInterval defaults to a third of HoldTime.
+	KeepaliveInterval time.Duration
+	// ConnectRetry is the wait between connection attempts (default 5 s,
+	// shorter than gobgp's 120 s so a restarted router is found quickly).
+	ConnectRetry time.Duration
+	// Passive waits for the peer to connect instead of connecting.
+	Passive bool
+	Line    int
 }

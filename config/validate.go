@@ -108,6 +108,7 @@ func (c *Config) validate(ps *problems) {
 			}
 		}
 	}
+	c.validateBGP(ps)
 }
 
 // lineRef formats " (line N)" for cross references, or nothing when unknown.

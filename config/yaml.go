@@ -375,6 +375,8 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			for i, n := range d.sequence(v, field) {
 				c.VRRP = append(c.VRRP, d.vrrp(n, fmt.Sprintf("vrrp[%d]", i)))
 			}
+		case "bgp":
+			c.BGP = d.bgp(v, field)
 		default:
 			return false
 		}
@@ -434,6 +436,10 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			d.boolean(v, field, &s.ExpireNodestConn)
 		case "inhibit_on_failure":
 			d.boolean(v, field, &s.InhibitOnFailure)
+		case "bgp_announce":
+			announce := !s.NoAnnounce
+			d.boolean(v, field, &announce)
+			s.NoAnnounce = !announce
 		case "real_servers":
 			for j, rn := range d.sequence(v, field) {
 				rs, set := d.realServer(rn, fmt.Sprintf("%s.real_servers[%d]", path, j))

@@ -17,7 +17,7 @@ import (
 // nsScheme matches exactly the namespace names this package makes:
 // "x" + 5 hex digits + "-" + a host name.
 func nsScheme() *regexp.Regexp {
-	return regexp.MustCompile(`^(x[0-9a-f]{5}-)(br|client|dir[0-9]+|rs[0-9]+)$`)
+	return regexp.MustCompile(`^(x[0-9a-f]{5}-)(br|client|router|dir[0-9]+|rs[0-9]+)$`)
 }
 
 // owner is what a lab writes to ownerDir before making any namespace.
@@ -87,7 +87,7 @@ func ownerAlive(prefix string) (bool, *owner) {
 // Cleanup deletes the namespaces left behind by labs whose process died
 // (a crashed or killed test run), kills what still runs inside them, and
 // removes their temporary directories. It only touches namespace names of
-// this package's scheme (x?????-br, -client, -dirN, -rsN) and never a lab
+// this package's scheme (x?????-br, -client, -router, -dirN, -rsN) and never a lab
 // whose owning process is still alive, so it is safe while other test
 // binaries run labs. prefixPattern is a path.Match pattern on the prefix
 // (e.g. "x*-" or "x1a2b3-"); "" means every prefix. It returns the deleted

@@ -84,6 +84,12 @@ type Options struct {
 	// BigRate is nginx's limit_rate for /big (default "2m", 2 MB/s), so a
 	// download of the default file lasts about 4 s.
 	BigRate string
+	// Router puts the client on its own subnet (ClientSubnet) behind a
+	// router namespace running bird2, which peers by BGP with every
+	// director and spreads flows over them by ECMP; see router.go.
+	// Directors then must not own the VIP (xlb does not with a bgp
+	// section); real servers still hold it on lo.
+	Router bool
 	// Log receives progress lines and the output of started processes;
 	// nil discards them.
 	Log io.Writer
@@ -108,6 +114,7 @@ type Lab struct {
 
 	bridgeNS string
 	client   Host
+	router   Host // Router mode only
 	dirs     []Host
 	rss      []Host
 
@@ -148,6 +155,11 @@ func New(ctx context.Context, o Options) (l *Lab, err error) {
 	}
 	if err := checkTools(); err != nil {
 		return nil, err
+	}
+	if o.Router {
+		if err := checkRouterTools(); err != nil {
+			return nil, err
+		}
 	}
 	prefix, err := newPrefix()
 	if err != nil {
@@ -250,6 +262,12 @@ func (l *Lab) newHost(name string, ip netip.Addr) Host {
 
 func (l *Lab) plan() {
 	l.client = l.newHost("client", netip.AddrFrom4([4]byte{192, 168, 101, 10}))
+	if l.opts.Router {
+		// The client's veth peer is the router's eth1, in the router namespace.
+		l.client = l.newHost("client", netip.MustParseAddr(ClientIP))
+		l.client.Peer = "eth1"
+		l.router = l.newHost("router", netip.MustParseAddr(RouterIP))
+	}
 	for i := range l.opts.Directors {
 		l.dirs = append(l.dirs, l.newHost(fmt.Sprintf("dir%d", i+1), directorIP(i)))
 	}
@@ -258,8 +276,13 @@ func (l *Lab) plan() {
 	}
 }
 
+// hosts are the hosts on the bridge: the client, or in Router mode the
+// router in its place.
 func (l *Lab) hosts() []Host {
 	hs := []Host{l.client}
+	if l.opts.Router {
+		hs = []Host{l.router}
+	}
 	hs = append(hs, l.dirs...)
 	return append(hs, l.rss...)
 }
@@ -292,6 +315,11 @@ func (l *Lab) build(ctx context.Context) error {
 	for _, h := range l.dirs {
 		if err := l.attachPeerXDP(h); err != nil {
 			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+	}
+	if l.opts.Router {
+		if err := l.buildRouter(ctx); err != nil {
+			return fmt.Errorf("router: %w", err)
 		}
 	}
 	// Checksum offload off where frames may be forwarded by XDP_TX (client
