@@ -77,6 +77,7 @@ func TestICMPTooBigReachesFlowsServer(t *testing.T) {
 const udpSink = `
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE: a slow sink must not drop
 s.bind(('0.0.0.0', 9000))
 f = open(sys.argv[1], 'a')
 while True:
@@ -85,9 +86,10 @@ while True:
 `
 
 const udpSend = `
-import socket, sys
+import socket, sys, time
 vip, n = sys.argv[1], int(sys.argv[2])
 for i in range(n):
+    time.sleep(0.002)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(('0.0.0.0', 41000 + i))
     s.sendto(bytes([i % 256]) * 4000, (vip, 9000))
@@ -157,6 +159,17 @@ func TestFragmentedUDPReassembles(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if total != n {
+		st, _ := l.Exec(ctx, l.Directors()[0], "ethtool", "-S", "eth0")
+		ns, _ := l.Exec(ctx, l.RealServers()[0], "nstat", "-az", "IpReasm*", "UdpRcvbufErrors", "UdpInErrors", "IpInDiscards")
+		ns2, _ := l.Exec(ctx, l.RealServers()[1], "nstat", "-az", "IpReasm*", "UdpRcvbufErrors", "UdpInErrors", "IpInDiscards")
+		m, _ := l.Exec(ctx, l.Directors()[0], "curl", "-s", "http://127.0.0.1:9273/metrics")
+		var dp []string
+		for _, line := range strings.Split(string(m), "\n") {
+			if strings.HasPrefix(line, "xlb_datapath") {
+				dp = append(dp, line)
+			}
+		}
+		t.Logf("director:\n%s\nrs1:\n%s\nrs2:\n%s\n%s", st, ns, ns2, strings.Join(dp, "\n"))
 		t.Fatalf("%d of %d fragmented datagrams reassembled (per server %v)", total, n, per)
 	}
 	// One client address: the 3-tuple (client, VIP, udp) is the same for

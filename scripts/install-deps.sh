@@ -2,7 +2,7 @@
 # Installs everything xlb's build, lab, tests and benchmarks need on a fresh
 # Debian/Ubuntu machine. Idempotent; run as root.
 set -euo pipefail
-need=(iputils-ping clang llvm libbpf-dev linux-libc-dev iproute2 ethtool nginx curl bpftool keepalived tcpdump wrk vagrant procps psmisc kmod ca-certificates git make)
+need=(iputils-ping clang llvm libbpf-dev linux-libc-dev iproute2 ethtool nginx curl bpftool keepalived tcpdump bird2 wrk vagrant procps psmisc kmod ca-certificates git make)
 if [ "${XLB_BENCH_DEPS:-1}" = 1 ]; then
   need+=(qemu-system-x86 busybox-static cpio gnuplot-nox python3)
 fi
@@ -16,9 +16,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# nginx and keepalived are started by the tests in namespaces, never as
-# system services.
-for s in nginx keepalived; do
+# nginx, keepalived and bird (the router of the BGP lab) are started by the
+# tests in namespaces, never as system services.
+for s in nginx keepalived bird; do
   systemctl disable --now "$s" >/dev/null 2>&1 || true
 done
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
