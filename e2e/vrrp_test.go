@@ -138,6 +138,19 @@ func vrrpFailover(t *testing.T, version int, advert time.Duration) {
 		t.Errorf("client still sends the VIP to %s, want the backup's MAC %s", strings.TrimSpace(string(neigh)), l.Directors()[1].MAC)
 	}
 	if err := <-done; err != nil {
+		// What each director knew, to tell a wrong pick from a detached
+		// program (the killed master's datapath must stay pinned).
+		for i, d := range l.Directors() {
+			link, _ := l.Exec(ctx, d, "ip", "-d", "link", "show", "eth0")
+			m, _ := l.Exec(ctx, d, "curl", "-s", "--max-time", "2", "http://127.0.0.1:9273/metrics")
+			var dp []string
+			for _, line := range strings.Split(string(m), "\n") {
+				if strings.HasPrefix(line, "xlb_datapath") || strings.HasPrefix(line, "xlb_realserver_connections") {
+					dp = append(dp, line)
+				}
+			}
+			t.Logf("director %d:\n%s\n%s", i+1, link, strings.Join(dp, "\n"))
+		}
 		t.Fatalf("download across the failover: %v", err)
 	}
 	b, _ := os.ReadFile(file)
