@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,11 +49,9 @@ func runMain(m *testing.M) int {
 		}
 	}
 	code := m.Run()
-	// Pins of daemons that did not stop cleanly (killed at a timeout).
-	entries, _ := os.ReadDir(pinRoot)
-	for _, e := range entries {
-		os.RemoveAll(filepath.Join(pinRoot, e.Name()))
-	}
+	// Pins of daemons that did not stop cleanly (killed at a timeout):
+	// only this process's, as other test binaries may share the bpffs.
+	os.RemoveAll(filepath.Join(pinRoot, strconv.Itoa(os.Getpid())))
 	return code
 }
 
@@ -150,7 +149,7 @@ const rrConfig = `services:
 const pinRoot = "/run/xlb-e2e-bpffs"
 
 func pinDir(l *lab.Lab, dir int) string {
-	return filepath.Join(pinRoot, l.Prefix(), fmt.Sprintf("dir%d", dir+1))
+	return filepath.Join(pinRoot, strconv.Itoa(os.Getpid()), l.Prefix(), fmt.Sprintf("dir%d", dir+1))
 }
 
 func mountBPFFS(dir string) error {
