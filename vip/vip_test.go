@@ -3,6 +3,7 @@ package vip
 import (
 	"bytes"
 	"errors"
+	"github.com/xlb-project/xlb/internal/nstest"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -24,10 +25,10 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func addrsOn(t *testing.T, ns *testNS, iface string) []netip.Addr {
+func addrsOn(t *testing.T, ns *nstest.NS, iface string) []netip.Addr {
 	t.Helper()
 	var out []netip.Addr
-	ns.do(t, func() error {
+	ns.Do(t, func() error {
 		l, err := netlink.LinkByName(iface)
 		if err != nil {
 			return err
@@ -52,10 +53,10 @@ type announcement struct {
 
 // capture collects gratuitous ARPs and unsolicited NAs seen on ifi until
 // deadline, using an ETH_P_ALL packet socket (no IP stack involved).
-func capture(t *testing.T, ns *testNS, ifi *net.Interface, d time.Duration) <-chan []announcement {
+func capture(t *testing.T, ns *nstest.NS, ifi *net.Interface, d time.Duration) <-chan []announcement {
 	t.Helper()
 	var fd int
-	ns.do(t, func() error {
+	ns.Do(t, func() error {
 		var err error
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
@@ -118,11 +119,11 @@ func capture(t *testing.T, ns *testNS, ifi *net.Interface, d time.Duration) <-ch
 }
 
 func TestAcquireReleaseNetns(t *testing.T) {
-	requireRoot(t)
-	dir := newNS(t, "vipd")
-	peer := newNS(t, "vipp")
-	vethPair(t, dir, peer, "10.99.0.1/24", "10.99.0.2/24")
-	dir.do(t, func() error {
+	nstest.RequireRoot(t)
+	dir := nstest.New(t, "vipd")
+	peer := nstest.New(t, "vipp")
+	nstest.VethPair(t, dir, peer, "10.99.0.1/24", "10.99.0.2/24")
+	dir.Do(t, func() error {
 		l, err := netlink.LinkByName("veth0")
 		if err != nil {
 			return err
@@ -131,21 +132,21 @@ func TestAcquireReleaseNetns(t *testing.T) {
 		return netlink.AddrAdd(l, a)
 	})
 	// arp_accept lets the peer create a neighbour entry from a gratuitous ARP.
-	peer.sysctl(t, "net/ipv4/conf/veth0/arp_accept", "1")
+	peer.Sysctl(t, "net/ipv4/conf/veth0/arp_accept", "1")
 
 	vip4 := netip.MustParseAddr("10.99.0.100")
 	pre := netip.MustParseAddr("10.99.0.50")
 	vip6 := netip.MustParseAddr("fd00:99::100")
 
 	var o *Owner
-	dir.do(t, func() error {
+	dir.Do(t, func() error {
 		var err error
 		o, err = New("veth0", testLogger(), WithAnnounce(3, 50*time.Millisecond))
 		return err
 	})
 	defer o.Close()
 
-	capt := capture(t, peer, ifaceIn(t, peer, "veth0"), 800*time.Millisecond)
+	capt := capture(t, peer, nstest.IfaceIn(t, peer, "veth0"), 800*time.Millisecond)
 	time.Sleep(50 * time.Millisecond)
 
 	// Acquire runs on a goroutine that is not in the namespace on purpose:
@@ -178,7 +179,7 @@ func TestAcquireReleaseNetns(t *testing.T) {
 	}
 
 	// The peer's neighbour table learned the director's MAC for the VIP.
-	peer.do(t, func() error {
+	peer.Do(t, func() error {
 		l, err := netlink.LinkByName("veth0")
 		if err != nil {
 			return err
@@ -226,9 +227,9 @@ func TestAcquireReleaseNetns(t *testing.T) {
 }
 
 func TestNewMissingInterface(t *testing.T) {
-	requireRoot(t)
-	ns := newNS(t, "vipm")
-	ns.do(t, func() error {
+	nstest.RequireRoot(t)
+	ns := nstest.New(t, "vipm")
+	ns.Do(t, func() error {
 		_, err := New("nope0", nil)
 		if err == nil {
 			return errors.New("New on a missing interface succeeded")

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"github.com/xlb-project/xlb/internal/nstest"
 	"net/netip"
 	"slices"
 	"sync"
@@ -19,7 +20,7 @@ var _ VIPOwner = (*vip.Owner)(nil)
 // node is one director in a namespace: a vip.Owner plus a running Instance.
 type node struct {
 	t      *testing.T
-	ns     *testNS
+	ns     *nstest.NS
 	nl     *netlink.Handle
 	owner  *vip.Owner
 	inst   *Instance
@@ -27,16 +28,16 @@ type node struct {
 	done   chan error
 }
 
-func newNode(t *testing.T, ns *testNS) *node {
+func newNode(t *testing.T, ns *nstest.NS) *node {
 	t.Helper()
 	n := &node{t: t, ns: ns}
 	var err error
-	n.nl, err = netlink.NewHandleAt(ns.h)
+	n.nl, err = netlink.NewHandleAt(ns.H)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns.do(t, func() error {
-		n.owner, err = vip.New("veth0", testLogger().With("ns", ns.name))
+	ns.Do(t, func() error {
+		n.owner, err = vip.New("veth0", testLogger().With("ns", ns.Name))
 		return err
 	})
 	t.Cleanup(func() {
@@ -52,9 +53,9 @@ func newNode(t *testing.T, ns *testNS) *node {
 // there) and runs it on an ordinary goroutine.
 func (n *node) start(cfg config.VRRPInstance) {
 	n.t.Helper()
-	n.ns.do(n.t, func() error {
+	n.ns.Do(n.t, func() error {
 		var err error
-		n.inst, err = NewInstance(cfg, n.owner, testLogger().With("ns", n.ns.name), WithLinkPollInterval(50*time.Millisecond))
+		n.inst, err = NewInstance(cfg, n.owner, testLogger().With("ns", n.ns.Name), WithLinkPollInterval(50*time.Millisecond))
 		return err
 	})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,10 +130,10 @@ func pairCfg(name string, prio, version int, adv time.Duration) config.VRRPInsta
 }
 
 func setupPair(t *testing.T) (*node, *node) {
-	requireRoot(t)
-	a := newNS(t, "vra")
-	b := newNS(t, "vrb")
-	vethPair(t, a, b, "10.77.0.1/24", "10.77.0.2/24")
+	nstest.RequireRoot(t)
+	a := nstest.New(t, "vra")
+	b := nstest.New(t, "vrb")
+	nstest.VethPair(t, a, b, "10.77.0.1/24", "10.77.0.2/24")
 	return newNode(t, a), newNode(t, b)
 }
 

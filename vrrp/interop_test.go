@@ -3,6 +3,7 @@ package vrrp
 import (
 	"bytes"
 	"fmt"
+	"github.com/xlb-project/xlb/internal/nstest"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -58,7 +59,7 @@ func keepalivedBin(t *testing.T) string {
 	return p
 }
 
-func startKeepalived(t *testing.T, bin string, ns *testNS, state string, prio int) *keepalivedProc {
+func startKeepalived(t *testing.T, bin string, ns *nstest.NS, state string, prio int) *keepalivedProc {
 	t.Helper()
 	return startKeepalivedConf(t, bin, ns, state, fmt.Sprintf(`global_defs {
     router_id xlb_interop_%s
@@ -77,10 +78,10 @@ vrrp_instance VI_1 {
         10.77.0.100/32
     }
 }
-`, ns.name, state, prio))
+`, ns.Name, state, prio))
 }
 
-func startKeepalivedConf(t *testing.T, bin string, ns *testNS, state, conf string) *keepalivedProc {
+func startKeepalivedConf(t *testing.T, bin string, ns *nstest.NS, state, conf string) *keepalivedProc {
 	t.Helper()
 	dir := t.TempDir()
 	cf := filepath.Join(dir, "keepalived.conf")
@@ -92,7 +93,7 @@ func startKeepalivedConf(t *testing.T, bin string, ns *testNS, state, conf strin
 	// in detail; -R: do not respawn a killed VRRP child (so SIGKILL is a
 	// real crash). "ip netns exec" execs keepalived, so cmd's PID is
 	// keepalived's parent process.
-	k.cmd = exec.Command("ip", "netns", "exec", ns.name, bin,
+	k.cmd = exec.Command("ip", "netns", "exec", ns.Name, bin,
 		"-P", "-n", "-l", "-D", "-R",
 		"-f", cf,
 		"-p", filepath.Join(dir, "keepalived.pid"),
@@ -108,7 +109,7 @@ func startKeepalivedConf(t *testing.T, bin string, ns *testNS, state, conf strin
 	t.Cleanup(func() {
 		k.stopHard()
 		if testing.Verbose() {
-			t.Logf("keepalived (%s, %s) log:\n%s", ns.name, state, k.out.String())
+			t.Logf("keepalived (%s, %s) log:\n%s", ns.Name, state, k.out.String())
 		}
 	})
 	return k
@@ -213,7 +214,7 @@ func TestInteropKeepalivedMaster(t *testing.T) {
 	t.Logf("xlb took over %v after keepalived SIGKILL (Master_Down_Interval %v)", time.Since(killed), mdi)
 	// keepalived died holding the VIP in its namespace (as a real crash
 	// would); clear it before restarting keepalived there.
-	a.ns.do(t, func() error {
+	a.ns.Do(t, func() error {
 		out, err := exec.Command("ip", "addr", "del", "10.77.0.100/32", "dev", "veth0").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
@@ -324,7 +325,7 @@ vrrp_instance VI_1 {
         10.77.0.100/32
     }
 }
-`, b.ns.name))
+`, b.ns.Name))
 	time.Sleep(2 * time.Second)
 	// On a loaded machine a 100 ms advert can be late enough for keepalived
 	// to step up briefly; it must hand back at once, so judge the end state.

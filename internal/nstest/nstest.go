@@ -1,4 +1,6 @@
-package vip
+// Package nstest makes throwaway network namespaces for tests that need real
+// interfaces (VRRP, VIP ownership): all their traffic stays inside them.
+package nstest
 
 import (
 	"crypto/rand"
@@ -14,14 +16,14 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// testNS is a named network namespace created for one test; all test
+// NS is a named network namespace created for one test; all test
 // traffic stays inside such namespaces.
-type testNS struct {
-	name string
-	h    netns.NsHandle
+type NS struct {
+	Name string
+	H    netns.NsHandle
 }
 
-func requireRoot(t *testing.T) {
+func RequireRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces")
@@ -35,7 +37,7 @@ func randSuffix() string {
 }
 
 // newNS creates a named namespace with lo up and schedules its deletion.
-func newNS(t *testing.T, prefix string) *testNS {
+func New(t *testing.T, prefix string) *NS {
 	t.Helper()
 	name := fmt.Sprintf("xlbt-%s-%s", prefix, randSuffix())
 	runtime.LockOSThread()
@@ -52,14 +54,14 @@ func newNS(t *testing.T, prefix string) *testNS {
 	if err := netns.Set(orig); err != nil {
 		t.Fatalf("restore netns: %v", err)
 	}
-	ns := &testNS{name: name, h: h}
+	ns := &NS{Name: name, H: h}
 	t.Cleanup(func() {
 		h.Close()
 		if err := netns.DeleteNamed(name); err != nil {
 			t.Errorf("delete netns %s: %v", name, err)
 		}
 	})
-	ns.do(t, func() error {
+	ns.Do(t, func() error {
 		lo, err := netlink.LinkByName("lo")
 		if err != nil {
 			return err
@@ -70,7 +72,7 @@ func newNS(t *testing.T, prefix string) *testNS {
 }
 
 // do runs fn on a thread inside the namespace.
-func (ns *testNS) do(t *testing.T, fn func() error) {
+func (ns *NS) Do(t *testing.T, fn func() error) {
 	t.Helper()
 	runtime.LockOSThread()
 	orig, err := netns.Get()
@@ -79,9 +81,9 @@ func (ns *testNS) do(t *testing.T, fn func() error) {
 		t.Fatalf("get netns: %v", err)
 	}
 	defer orig.Close()
-	if err := netns.Set(ns.h); err != nil {
+	if err := netns.Set(ns.H); err != nil {
 		runtime.UnlockOSThread()
-		t.Fatalf("enter netns %s: %v", ns.name, err)
+		t.Fatalf("enter netns %s: %v", ns.Name, err)
 	}
 	ferr := fn()
 	if err := netns.Set(orig); err != nil {
@@ -89,15 +91,15 @@ func (ns *testNS) do(t *testing.T, fn func() error) {
 	}
 	runtime.UnlockOSThread()
 	if ferr != nil {
-		t.Fatalf("in netns %s: %v", ns.name, ferr)
+		t.Fatalf("in netns %s: %v", ns.Name, ferr)
 	}
 }
 
 // sysctl writes a sysctl inside the namespace (/proc/sys/net follows the
 // opening thread's namespace).
-func (ns *testNS) sysctl(t *testing.T, key, val string) {
+func (ns *NS) Sysctl(t *testing.T, key, val string) {
 	t.Helper()
-	ns.do(t, func() error {
+	ns.Do(t, func() error {
 		return os.WriteFile(filepath.Join("/proc/sys", key), []byte(val), 0o644)
 	})
 }
@@ -105,20 +107,20 @@ func (ns *testNS) sysctl(t *testing.T, key, val string) {
 // vethPair links namespace a (interface "veth0", address aAddr) to b
 // ("veth0", bAddr). IPv6 DAD is disabled first so link-local addresses are
 // usable at once.
-func vethPair(t *testing.T, a, b *testNS, aAddr, bAddr string) {
+func VethPair(t *testing.T, a, b *NS, aAddr, bAddr string) {
 	t.Helper()
-	for _, ns := range []*testNS{a, b} {
-		ns.sysctl(t, "net/ipv6/conf/default/accept_dad", "0")
-		ns.sysctl(t, "net/ipv6/conf/all/accept_dad", "0")
+	for _, ns := range []*NS{a, b} {
+		ns.Sysctl(t, "net/ipv6/conf/default/accept_dad", "0")
+		ns.Sysctl(t, "net/ipv6/conf/all/accept_dad", "0")
 	}
-	a.do(t, func() error {
+	a.Do(t, func() error {
 		return netlink.LinkAdd(&netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: "veth0"},
 			PeerName:      "vethpeer",
-			PeerNamespace: netlink.NsFd(int(b.h)),
+			PeerNamespace: netlink.NsFd(int(b.H)),
 		})
 	})
-	b.do(t, func() error {
+	b.Do(t, func() error {
 		l, err := netlink.LinkByName("vethpeer")
 		if err != nil {
 			return err
@@ -126,10 +128,10 @@ func vethPair(t *testing.T, a, b *testNS, aAddr, bAddr string) {
 		return netlink.LinkSetName(l, "veth0")
 	})
 	for _, x := range []struct {
-		ns   *testNS
+		ns   *NS
 		addr string
 	}{{a, aAddr}, {b, bAddr}} {
-		x.ns.do(t, func() error {
+		x.ns.Do(t, func() error {
 			l, err := netlink.LinkByName("veth0")
 			if err != nil {
 				return err
@@ -148,10 +150,10 @@ func vethPair(t *testing.T, a, b *testNS, aAddr, bAddr string) {
 	}
 }
 
-func ifaceIn(t *testing.T, ns *testNS, name string) *net.Interface {
+func IfaceIn(t *testing.T, ns *NS, name string) *net.Interface {
 	t.Helper()
 	var ifi *net.Interface
-	ns.do(t, func() error {
+	ns.Do(t, func() error {
 		var err error
 		ifi, err = net.InterfaceByName(name)
 		return err
