@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,18 +178,7 @@ func TestBGPECMP(t *testing.T) {
 	}
 
 	// (d) A long download; find the director carrying it by its packets.
-	want := sha(t, filepath.Join(l.Dir(), "big"))
-	file := filepath.Join(l.Dir(), "dl")
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--fail", "--max-time", "50", "-o", file, "http://"+l.VIP().String()+"/big")
-		if err != nil {
-			err = fmt.Errorf("%w: %s", err, out)
-		}
-		done <- err
-	}()
+	dl := startDownload(t, l, "dl")
 	time.Sleep(1500 * time.Millisecond)
 	p0 := make([]float64, dirs)
 	for i := range dirs {
@@ -218,7 +205,7 @@ func TestBGPECMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	var atKill int64
-	if st, err := os.Stat(file); err == nil {
+	if st, err := os.Stat(dl.file); err == nil {
 		atKill = st.Size()
 	}
 	var rest []int
@@ -233,7 +220,7 @@ func TestBGPECMP(t *testing.T) {
 		t.Errorf("withdrawal after SIGKILL took %v, want at most about the 3 s hold time", took)
 	}
 	select {
-	case err := <-done:
+	case err := <-dl.done:
 		t.Fatalf("the download ended (%v) before its director was killed; make it longer", err)
 	default:
 	}
@@ -243,24 +230,21 @@ func TestBGPECMP(t *testing.T) {
 	}
 	// (d) The router now hashes the download's ACKs to another director,
 	// which has never seen the flow: mh sends it to the same real server.
-	if err := <-done; err != nil {
+	if err := dl.wait(); err != nil {
 		t.Fatalf("download across the director's death: %v", err)
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sha256.Sum256(b) != want {
-		t.Fatalf("download corrupted after ECMP moved it (%d bytes)", len(b))
+	size := int64(6 << 20)
+	if st, err := os.Stat(dl.file); err == nil {
+		size = st.Size()
 	}
 	var acks float64
 	for _, i := range rest {
 		acks += serviceMetric(t, l, i, "xlb_service_packets_total") - pRest[i]
 	}
 	t.Logf("the download had %d of %d bytes when its director was killed; the surviving directors then forwarded %.0f of its packets (the client's ACKs)",
-		atKill, len(b), acks)
-	if atKill > int64(len(b))*3/4 {
-		t.Errorf("the download was almost done (%d of %d bytes) when its director was killed", atKill, len(b))
+		atKill, size, acks)
+	if atKill > size*3/4 {
+		t.Errorf("the download was almost done (%d of %d bytes) when its director was killed", atKill, size)
 	}
 	if acks < 10 {
 		t.Errorf("surviving directors forwarded only %.0f packets: the download did not move to them", acks)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -164,18 +163,7 @@ func TestHTTPAndMiscChecks(t *testing.T) {
 func TestReloadWeightChangeKeepsDownload(t *testing.T) {
 	l := newLab(t, lab.Options{BigFileBytes: 5 << 20, BigRate: "1m"})
 	xlb, cfgPath := startXLB(t, l, 0, rrConfig)
-	want := sha(t, filepath.Join(l.Dir(), "big"))
-	done := make(chan error, 1)
-	file := filepath.Join(l.Dir(), "dl")
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--fail", "--max-time", "50", "-o", file, "http://"+l.VIP().String()+"/big")
-		if err != nil {
-			err = fmt.Errorf("%w: %s", err, out)
-		}
-		done <- err
-	}()
+	dl := startDownload(t, l, "dl")
 	time.Sleep(1500 * time.Millisecond)
 	for _, w := range []string{"5", "0", "2"} {
 		cfg := strings.ReplaceAll(rrConfig, "weight: 1}", "weight: "+w+"}")
@@ -187,15 +175,8 @@ func TestReloadWeightChangeKeepsDownload(t *testing.T) {
 		}
 		time.Sleep(700 * time.Millisecond)
 	}
-	if err := <-done; err != nil {
+	if err := dl.wait(); err != nil {
 		t.Fatalf("download across weight reloads: %v", err)
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sha256.Sum256(b) != want {
-		t.Fatal("download corrupted across weight reloads")
 	}
 }
 

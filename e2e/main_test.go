@@ -4,8 +4,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/xlb-project/xlb/lab"
 )
@@ -161,4 +163,42 @@ func mountBPFFS(dir string) error {
 		return err
 	}
 	return unix.Mount("bpf", dir, "bpf", 0, "mode=0700")
+}
+
+// download is a long fetch of /big through the VIP from the client (the
+// lab's nginx rate-limits it, so it lasts seconds), run in the background.
+type download struct {
+	done chan error
+	file string
+	want [32]byte
+}
+
+func startDownload(t *testing.T, l *lab.Lab, name string) *download {
+	t.Helper()
+	d := &download{done: make(chan error, 1), file: filepath.Join(l.Dir(), name), want: sha(t, filepath.Join(l.Dir(), "big"))}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--fail", "--max-time", "50", "-o", d.file, "http://"+l.VIP().String()+"/big")
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		}
+		d.done <- err
+	}()
+	return d
+}
+
+// wait returns nil once the whole file arrived, byte for byte.
+func (d *download) wait() error {
+	if err := <-d.done; err != nil {
+		return err
+	}
+	b, err := os.ReadFile(d.file)
+	if err != nil {
+		return err
+	}
+	if sha256.Sum256(b) != d.want {
+		return fmt.Errorf("download corrupted (%d bytes)", len(b))
+	}
+	return nil
 }
