@@ -197,3 +197,19 @@ type BGPPeer struct {
 	Passive bool
 	Line    int
 }
+
+// ServiceTimeouts are the idle timeouts in force for s: its own where set,
+// the configuration's otherwise.
+func (c *Config) ServiceTimeouts(s Service) Timeouts {
+	t := s.Timeouts
+	if t.TCP == 0 {
+		t.TCP = c.Timeouts.TCP
+	}
+	if t.TCPFin == 0 {
+		t.TCPFin = c.Timeouts.TCPFin
+	}
+	if t.UDP == 0 {
+		t.UDP = c.Timeouts.UDP
+	}
+	return t
+}

@@ -163,17 +163,7 @@ func BuildConns(cfg *config.Config, list []maps.ServiceState, flows []maps.Conn)
 	}
 	tmo := map[maps.Key]config.Timeouts{}
 	for _, cs := range cfg.Services {
-		t := cs.Timeouts
-		if t.TCP == 0 {
-			t.TCP = cfg.Timeouts.TCP
-		}
-		if t.TCPFin == 0 {
-			t.TCPFin = cfg.Timeouts.TCPFin
-		}
-		if t.UDP == 0 {
-			t.UDP = cfg.Timeouts.UDP
-		}
-		tmo[keyOf(cs)] = t
+		tmo[keyOf(cs)] = cfg.ServiceTimeouts(cs)
 	}
 	out := make([]Conn, 0, len(flows))
 	for _, f := range flows {

@@ -420,16 +420,7 @@ func (d *Director) applyLocked() error {
 func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[string]bool, seed uint32) []maps.ServiceSpec {
 	var out []maps.ServiceSpec
 	for _, s := range cfg.Services {
-		t := s.Timeouts
-		if t.TCP == 0 {
-			t.TCP = cfg.Timeouts.TCP
-		}
-		if t.TCPFin == 0 {
-			t.TCPFin = cfg.Timeouts.TCPFin
-		}
-		if t.UDP == 0 {
-			t.UDP = cfg.Timeouts.UDP
-		}
+		t := cfg.ServiceTimeouts(s)
 		spec := maps.ServiceSpec{
 			Key:        serviceKey(s),
 			Scheduler:  schedulerOf(s.Scheduler),
