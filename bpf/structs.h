@@ -108,6 +108,8 @@ struct settings {
 	__u32 flags;     /* enum settings_flags */
 	__u32 syn_rate;  /* new-flow inserts per second per CPU; 0 = no guard */
 	__u32 syn_burst; /* bucket depth in flows */
+	__u32 tun_src;   /* TUN: outer source address (IPv4, network order) */
+	__u32 tun_mtu;   /* TUN: largest outer packet the path carries */
 	__u32 pad;
 };
 

@@ -17,6 +17,8 @@
 #include "maps.h"
 #include "parse.h"
 #include "sched.h"
+#include "tunnel.h"
+#include <linux/pkt_cls.h>
 
 /* The director's own MAC, written as the source of forwarded frames
  * (set by the loader from the interface). */
@@ -284,6 +286,48 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	return id;
 }
 
+static __always_inline void count_backend(__u32 bid, __u64 bytes)
+{
+	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
+	if (bs) {
+		bs->packets += 1;
+		bs->bytes += bytes;
+	}
+}
+
+/* TUN: wrap in IPIP to the real server through its next hop (be->mac).
+ * IPv4 only, untagged frames only. */
+static __always_inline int forward_tunnel(struct xdp_md *ctx, struct ethhdr *eth, struct backend *be, __u32 bid)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct settings *st = get_settings();
+	struct iphdr *ip = (void *)(eth + 1);
+	if (!st || !st->tun_src || be->family != 4 || eth->h_proto != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > end) {
+		count(XLB_STAT_DROP_TUN);
+		return XDP_DROP;
+	}
+	__u32 need = bpf_ntohs(ip->tot_len) + sizeof(struct iphdr);
+	if (st->tun_mtu && need > st->tun_mtu) {
+		if ((ip->frag_off & bpf_htons(IP_DF)) &&
+		    icmp_frag_needed(ctx, st->tun_mtu - sizeof(struct iphdr), director_mac) == 0) {
+			count(XLB_STAT_TUN_FRAG_NEEDED);
+			return XDP_TX;
+		}
+		count(XLB_STAT_DROP_TUN);
+		return XDP_DROP;
+	}
+	__u64 bytes = ctx->data_end - ctx->data;
+	__u8 next_hop[ETH_ALEN];
+	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
+	if (tunnel_ipip(ctx, st->tun_src, be->addr[0], next_hop, director_mac) < 0) {
+		count(XLB_STAT_DROP_TUN);
+		return XDP_DROP;
+	}
+	count(XLB_STAT_TUN_TX);
+	count_backend(bid, bytes);
+	return XDP_TX;
+}
+
 /* Rewrites the MACs for backend id and sends the frame back out. */
 static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, __s64 id)
 {
@@ -297,6 +341,8 @@ static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, __s64
 		count(XLB_STAT_DROP_NO_BACKEND);
 		return XDP_DROP;
 	}
+	if (be->flags & XLB_BE_TUNNEL)
+		return forward_tunnel(ctx, eth, be, bid);
 	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
 	/* Element-wise volatile reads: a memcpy from a cast-away-volatile
 	 * pointer would let clang fold the (then zero) constant. */
@@ -306,11 +352,7 @@ static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, __s64
 
 	/* No global tx counter: it is the sum of the per-backend packets,
 	 * and one less per-CPU lookup on the hottest path. */
-	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
-	if (bs) {
-		bs->packets += 1;
-		bs->bytes += ctx->data_end - ctx->data;
-	}
+	count_backend(bid, ctx->data_end - ctx->data);
 	return XDP_TX;
 }
 
@@ -429,6 +471,26 @@ int xlb_main(struct xdp_md *ctx)
 	if (pass)
 		return XDP_PASS;
 	return forward(ctx, eth, id);
+}
+
+/* xlb_decap runs on a TUN real server (tc ingress, `xlb realserver up
+ * --tun`): it strips the outer IPIP header so the kernel delivers the inner
+ * packet, addressed to the VIP on lo. It stands in for the ipip module,
+ * which not every kernel has. */
+SEC("tc")
+int xlb_decap(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	if (ip->protocol != IPPROTO_IPIP || ip->ihl != 5)
+		return TC_ACT_OK;
+	if (bpf_skb_adjust_room(skb, -(__s32)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, 0))
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

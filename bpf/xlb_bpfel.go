@@ -49,6 +49,7 @@ const (
 	XlbBackendFlagsXLB_BE_IN_USE     XlbBackendFlags = 1
 	XlbBackendFlagsXLB_BE_AVAILABLE  XlbBackendFlags = 2
 	XlbBackendFlagsXLB_BE_CONFIGURED XlbBackendFlags = 4
+	XlbBackendFlagsXLB_BE_TUNNEL     XlbBackendFlags = 8
 )
 
 type XlbBackendStats struct {
@@ -149,6 +150,8 @@ type XlbSettings struct {
 	Flags    uint32
 	SynRate  uint32
 	SynBurst uint32
+	TunSrc   uint32
+	TunMtu   uint32
 	Pad      uint32
 }
 
@@ -180,7 +183,10 @@ const (
 	XlbStatCounterXLB_STAT_ICMP_TX           XlbStatCounter = 16
 	XlbStatCounterXLB_STAT_PASS_ICMP         XlbStatCounter = 17
 	XlbStatCounterXLB_STAT_FLOW_EVENT_LOST   XlbStatCounter = 18
-	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 19
+	XlbStatCounterXLB_STAT_TUN_TX            XlbStatCounter = 19
+	XlbStatCounterXLB_STAT_TUN_FRAG_NEEDED   XlbStatCounter = 20
+	XlbStatCounterXLB_STAT_DROP_TUN          XlbStatCounter = 21
+	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 22
 )
 
 type XlbSvcFlags uint32
@@ -238,6 +244,7 @@ const (
 	XlbMapSettingsMap     = "settings_map"
 	XlbMapStats           = "stats"
 	XlbMapSvcStates       = "svc_states"
+	XlbProgXlbDecap       = "xlb_decap"
 	XlbProgXlbMain        = "xlb_main"
 	XlbVarDirectorMac     = "director_mac"
 	XlbVarHashSeed        = "hash_seed"
@@ -285,7 +292,8 @@ type XlbSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XlbProgramSpecs struct {
-	XlbMain *ebpf.ProgramSpec `ebpf:"xlb_main"`
+	XlbDecap *ebpf.ProgramSpec `ebpf:"xlb_decap"`
+	XlbMain  *ebpf.ProgramSpec `ebpf:"xlb_main"`
 }
 
 // XlbMapSpecs contains maps before they are loaded into the kernel.
@@ -389,11 +397,13 @@ type XlbVariables struct {
 //
 // It can be passed to LoadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XlbPrograms struct {
-	XlbMain *ebpf.Program `ebpf:"xlb_main"`
+	XlbDecap *ebpf.Program `ebpf:"xlb_decap"`
+	XlbMain  *ebpf.Program `ebpf:"xlb_main"`
 }
 
 func (p *XlbPrograms) Close() error {
 	return _XlbClose(
+		p.XlbDecap,
 		p.XlbMain,
 	)
 }

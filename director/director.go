@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/flowsync"
 	"github.com/xlb-project/xlb/health"
@@ -376,22 +378,34 @@ func (d *Director) unresolvedLocked() bool {
 // refreshMACs resolves every real server's MAC and reports whether any
 // changed.
 func (d *Director) refreshMACs(ctx context.Context, cfg *config.Config) bool {
-	var ips []netip.Addr
+	// DR needs the real server's own MAC; TUN the MAC of the next hop
+	// towards it (the server itself when on-link).
+	var ips, want []netip.Addr
+	via := map[netip.Addr]netip.Addr{}
 	seen := map[netip.Addr]bool{}
 	for _, s := range cfg.Services {
 		for _, r := range s.RealServers {
-			if !seen[r.Address] {
-				seen[r.Address] = true
-				ips = append(ips, r.Address)
+			if _, ok := via[r.Address]; ok {
+				continue
+			}
+			hop := r.Address
+			if s.Forward == config.TUN {
+				hop = nextHop(r.Address)
+			}
+			via[r.Address] = hop
+			ips = append(ips, r.Address)
+			if !seen[hop] {
+				seen[hop] = true
+				want = append(want, hop)
 			}
 		}
 	}
-	found := d.neigh.Resolve(ctx, ips)
+	found := d.neigh.Resolve(ctx, want)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	changed := false
 	for _, ip := range ips {
-		mac, ok := found[ip]
+		mac, ok := found[via[ip]]
 		if !ok {
 			if _, had := d.macs[ip]; !had {
 				d.log.Warn("real server mac unresolved; it takes no flows until it answers arp/nd", "addr", ip)
@@ -405,6 +419,19 @@ func (d *Director) refreshMACs(ctx context.Context, cfg *config.Config) bool {
 		}
 	}
 	return changed
+}
+
+// nextHop is the gateway the kernel routes ip through, or ip itself when
+// it is on-link (or the lookup fails: then ARP for it tells).
+func nextHop(ip netip.Addr) netip.Addr {
+	routes, err := netlink.RouteGet(ip.AsSlice())
+	if err != nil || len(routes) == 0 || routes[0].Gw == nil {
+		return ip
+	}
+	if gw, ok := netip.AddrFromSlice(routes[0].Gw); ok {
+		return gw.Unmap()
+	}
+	return ip
 }
 
 func (d *Director) applyLocked() error {
@@ -439,7 +466,7 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 		for _, r := range s.RealServers {
 			addr := netip.AddrPortFrom(r.Address, r.Port)
 			healthy := r.Check == nil || up[targetKey(spec.Key, addr)]
-			b := maps.BackendSpec{Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy}
+			b := maps.BackendSpec{Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy, Tunnel: s.Forward == config.TUN}
 			if !healthy && s.InhibitOnFailure {
 				// keepalived inhibit_on_failure: weight 0 instead of
 				// removal, so the server keeps its existing flows.

@@ -1,9 +1,13 @@
 package director
 
 import (
+	"net/netip"
+
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/xlb-project/xlb/flowsync"
@@ -19,6 +23,9 @@ type SynGuard struct {
 func (d *Director) startDatapathExtras() error {
 	g := d.o.SynGuard
 	if err := d.dp.Maps.Settings.SynGuard(g.Rate, g.Burst); err != nil {
+		return err
+	}
+	if err := d.tunnelSettings(); err != nil {
 		return err
 	}
 	if d.o.Sync == nil {
@@ -77,4 +84,28 @@ func (d *Director) SyncStats() *flowsync.Stats {
 		return nil
 	}
 	return &d.sync.Stats
+}
+
+// tunnelSettings gives TUN forwarding its outer source (the interface's
+// own IPv4 address, not a VIP) and the interface MTU.
+func (d *Director) tunnelSettings() error {
+	link, err := netlink.LinkByName(d.o.Iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", d.o.Iface, err)
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", d.o.Iface, err)
+	}
+	var src netip.Addr
+	for _, a := range addrs {
+		ones, _ := a.Mask.Size()
+		ip, ok := netip.AddrFromSlice(a.IP.To4())
+		// A /32 is a VIP (ours or VRRP's); the interface's address has a subnet.
+		if ok && ones < 32 && ip.IsGlobalUnicast() {
+			src = ip
+			break
+		}
+	}
+	return d.dp.Maps.Settings.Tunnel(src, uint32(link.Attrs().MTU))
 }

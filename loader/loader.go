@@ -243,12 +243,12 @@ func Cleanup(pinDir string) error {
 // Run runs the program once on frame through BPF_PROG_TEST_RUN and returns
 // the XDP action and the frame as the program left it.
 func (d *Datapath) Run(frame []byte) (uint32, []byte, error) {
-	out := make([]byte, len(frame)+256)
-	ret, err := d.objs.XlbMain.Run(&ebpf.RunOptions{Data: frame, DataOut: out})
+	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
+	ret, err := d.objs.XlbMain.Run(opts)
 	if err != nil {
 		return 0, nil, fmt.Errorf("test run: %w", err)
 	}
-	return ret, out, nil
+	return ret, opts.DataOut, nil // resized to what the program left
 }
 
 // Bench runs the program repeat times on frame and returns ns per run as

@@ -20,7 +20,7 @@ import (
 // ABIVersion is the layout version of the pinned maps. Bump it whenever a
 // struct in bpf/structs.h or a map's meaning changes, so a restarted daemon
 // refuses incompatible pinned state instead of misreading it.
-const ABIVersion = 2
+const ABIVersion = 3
 
 // Capacities fixed by the datapath (bpf/consts.h).
 const (
@@ -173,6 +173,19 @@ func (s *Settings) FlowEvents(on bool) error {
 		v.Flags &^= uint32(bpf.XlbSettingsFlagsXLB_SET_FLOW_EVENTS)
 		if on {
 			v.Flags |= uint32(bpf.XlbSettingsFlagsXLB_SET_FLOW_EVENTS)
+		}
+	})
+}
+
+// Tunnel sets TUN forwarding's outer source address (the director's own
+// IPv4 address) and the largest outer packet the path carries (the
+// interface MTU); bigger packets with DF get an ICMP frag-needed.
+func (s *Settings) Tunnel(src netip.Addr, mtu uint32) error {
+	return s.update(func(v *bpf.XlbSettings) {
+		v.TunSrc, v.TunMtu = 0, mtu
+		if src.Is4() {
+			b := src.As4()
+			v.TunSrc = ne32(b[:])
 		}
 	})
 }

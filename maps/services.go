@@ -60,6 +60,8 @@ type BackendSpec struct {
 	Weight uint32
 	// Available is false while the health check says the server is down.
 	Available bool
+	// Tunnel forwards in IPIP (LVS TUN); MAC is then the next hop's.
+	Tunnel bool
 }
 
 // eligible says whether a backend may take new flows.
@@ -378,6 +380,9 @@ func toBPFService(id uint32, d ServiceSpec) bpf.XlbSvcVal {
 
 func toBPFBackend(svcID uint32, b BackendSpec) bpf.XlbBackend {
 	nb := bpf.XlbBackend{Flags: backendInUse | backendConfigured, Weight: b.Weight, SvcId: svcID, Port: b.Addr.Port()}
+	if b.Tunnel {
+		nb.Flags |= uint8(bpf.XlbBackendFlagsXLB_BE_TUNNEL)
+	}
 	if b.eligible() {
 		nb.Flags |= backendAvailable
 		copy(nb.Mac[:], b.MAC)

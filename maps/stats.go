@@ -40,6 +40,9 @@ func CounterNames() []string {
 		bpf.XlbStatCounterXLB_STAT_ICMP_TX:           "icmp_tx",
 		bpf.XlbStatCounterXLB_STAT_PASS_ICMP:         "pass_icmp",
 		bpf.XlbStatCounterXLB_STAT_FLOW_EVENT_LOST:   "flow_event_lost",
+		bpf.XlbStatCounterXLB_STAT_TUN_TX:            "tun_tx",
+		bpf.XlbStatCounterXLB_STAT_TUN_FRAG_NEEDED:   "tun_frag_needed",
+		bpf.XlbStatCounterXLB_STAT_DROP_TUN:          "drop_tun",
 	}
 	names := make([]string, bpf.XlbStatCounterXLB_STAT_MAX)
 	for i := range names {

@@ -35,6 +35,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/xlb-project/xlb/loader"
+
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -51,8 +53,12 @@ type Options struct {
 	VIPs []netip.Addr
 	// StateDir holds the undo state; default DefaultStateDir.
 	StateDir string
-	// Tunnel asks for TUN (IP-in-IP) mode. Not implemented yet: ignored.
-	Tunnel bool
+	// Tunnel prepares a TUN (IP-in-IP) real server: xlb's decapsulation
+	// program goes on TunnelIface's ingress (the ipip module's job, which
+	// not every kernel has), its link pinned at TunnelPin.
+	Tunnel      bool
+	TunnelIface string
+	TunnelPin   string
 }
 
 // arpSysctls are the settings of the lvsdr script: arp_ignore=1 answers ARP
@@ -79,6 +85,8 @@ type state struct {
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// LoWasDown records that Up had to bring lo up.
 	LoWasDown bool `json:"lo_was_down,omitempty"`
+	// DecapPin is the pinned decapsulation link Up attached (TUN).
+	DecapPin string `json:"decap_pin,omitempty"`
 }
 
 // sysctlRoot is where sysctls live; /proc/sys/net shows the network
@@ -177,6 +185,17 @@ func Up(opts Options) error {
 			}
 		}
 	}
+	if opts.Tunnel && st.DecapPin == "" {
+		pin := opts.TunnelPin
+		if pin == "" {
+			pin = filepath.Join(loader.DefaultPinRoot, "realserver-decap-"+opts.TunnelIface)
+		}
+		if err := loader.AttachDecap(opts.TunnelIface, pin); err != nil {
+			saveState(dir, st) // what was done so far can still be undone
+			return err
+		}
+		st.DecapPin = pin
+	}
 	return saveState(dir, st)
 }
 
@@ -221,6 +240,11 @@ func Down(opts Options) error {
 	if st.LoWasDown {
 		if err := netlink.LinkSetDown(lo); err != nil {
 			errs = append(errs, fmt.Errorf("set lo down: %w", err))
+		}
+	}
+	if st.DecapPin != "" {
+		if err := loader.DetachDecap(st.DecapPin); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {

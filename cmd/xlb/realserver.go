@@ -11,8 +11,13 @@ import (
 func newRealServerCmd() *cobra.Command {
 	var vips []string
 	var stateDir string
+	var tun bool
+	var tunIface, tunPin string
 	parse := func() (realserver.Options, error) {
-		o := realserver.Options{StateDir: stateDir}
+		o := realserver.Options{StateDir: stateDir, Tunnel: tun, TunnelIface: tunIface, TunnelPin: tunPin}
+		if tun && tunIface == "" {
+			return o, fmt.Errorf("--tun needs --iface (where tunnelled packets arrive)")
+		}
 		if len(vips) == 0 {
 			return o, fmt.Errorf("at least one --vip is required")
 		}
@@ -50,6 +55,9 @@ func newRealServerCmd() *cobra.Command {
 		},
 	}
 	up.Flags().StringArrayVar(&vips, "vip", nil, "virtual IP (repeatable)")
+	up.Flags().BoolVar(&tun, "tun", false, "TUN real server: decapsulate IPIP from the director with xlb's tc program (no ipip module needed)")
+	up.Flags().StringVar(&tunIface, "iface", "", "with --tun: the interface tunnelled packets arrive on")
+	up.Flags().StringVar(&tunPin, "pin", "", "with --tun: where to pin the decap link (default /sys/fs/bpf/xlb/realserver-decap-IFACE)")
 	for _, c := range []*cobra.Command{up, down} {
 		c.Flags().StringVar(&stateDir, "state-dir", "", "where the undo state is kept (default "+realserver.DefaultStateDir+")")
 	}

@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/xlb-project/xlb/flowsync"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
+
+	"github.com/xlb-project/xlb/flowsync"
 
 	"github.com/spf13/cobra"
 	"github.com/xlb-project/xlb/config"

@@ -1,0 +1,68 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/xlb-project/xlb/bpf"
+)
+
+// AttachDecap attaches the TUN real-server program (xlb_decap: strip the
+// outer IPIP header) to iface's ingress with tcx and pins the link at pin,
+// so it stays after the command that attached it exits. It replaces the
+// kernel's ipip module, which this kernel may lack.
+func AttachDecap(iface, pin string) error {
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", iface, err)
+	}
+	if err := ensureBPFFS(filepath.Dir(pin)); err != nil {
+		return err
+	}
+	if _, err := os.Stat(pin); err == nil {
+		return nil // already attached by an earlier `up`
+	}
+	spec, err := bpf.LoadXlb()
+	if err != nil {
+		return fmt.Errorf("read embedded bpf object: %w", err)
+	}
+	prog, err := ebpf.NewProgram(spec.Programs[bpf.XlbProgXlbDecap])
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("kernel verifier rejected the decap program:\n%+v", ve)
+		}
+		return fmt.Errorf("load decap program: %w", err)
+	}
+	defer prog.Close()
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("attach decap to %s ingress: %w", iface, err)
+	}
+	defer l.Close()
+	if err := l.Pin(pin); err != nil {
+		return fmt.Errorf("pin decap link: %w", err)
+	}
+	return nil
+}
+
+// DetachDecap removes what AttachDecap attached.
+func DetachDecap(pin string) error {
+	l, err := link.LoadPinnedLink(pin, nil)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("load decap link: %w", err)
+	}
+	defer l.Close()
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin decap link: %w", err)
+	}
+	return nil
+}
