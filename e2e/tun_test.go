@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/lab"
+)
+
+// ipns runs a command in a namespace the test made itself.
+func ipns(t *testing.T, ns string, argv ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in %s: %v: %s", strings.Join(argv, " "), ns, err, out)
+	}
+	return string(out)
+}
+
+// TUN mode: the real server sits on another network (10.98.0.0/24) behind
+// the router; the director wraps client packets in IPIP to it, the real
+// server unwraps them with xlb's tc program (`xlb realserver up --tun`; this
+// kernel has no ipip module) and answers the client directly through the
+// router. A large upload with DF gets the director's ICMP frag-needed, the
+// client's path MTU to the VIP drops by 20 and the upload goes through.
+func TestTunnelToRealServerBehindRouter(t *testing.T) {
+	l := newLab(t, lab.Options{Router: true})
+	if !l.RouterMode() {
+		t.Skip("skipped: the lab has no router")
+	}
+	router := l.Router()
+	ns := l.Prefix() + "tunrs"
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("netns add: %v %s", err, out)
+	}
+	var server *exec.Cmd
+	t.Cleanup(func() {
+		if server != nil && server.Process != nil {
+			syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
+			server.Wait()
+		}
+		exec.Command("ip", "netns", "del", ns).Run()
+	})
+	ipns(t, router.NS, "ip", "link", "add", "vtun", "type", "veth", "peer", "name", "eth0", "netns", ns)
+	ipns(t, router.NS, "ip", "addr", "add", "10.98.0.1/24", "dev", "vtun")
+	ipns(t, router.NS, "ip", "link", "set", "vtun", "up")
+	ipns(t, router.NS, "ethtool", "-K", "vtun", "tx", "off")
+	ipns(t, ns, "ip", "link", "set", "lo", "up")
+	ipns(t, ns, "ip", "addr", "add", "10.98.0.2/24", "dev", "eth0")
+	ipns(t, ns, "ip", "link", "set", "eth0", "up")
+	ipns(t, ns, "ip", "route", "add", "default", "via", "10.98.0.1")
+	ipns(t, ns, "ethtool", "-K", "eth0", "tx", "off")
+	// The router sends the VIP to the director (no BGP in this test).
+	dir := l.Directors()[0]
+	ipns(t, router.NS, "ip", "route", "replace", l.VIP().String()+"/32", "via", dir.IP.String())
+
+	pin := filepath.Join(pinRoot, strconv.Itoa(os.Getpid()), l.Prefix(), "decap")
+	ipns(t, ns, xlbBin(), "realserver", "up", "--vip", l.VIP().String(), "--tun", "--iface", "eth0",
+		"--pin", pin, "--state-dir", filepath.Join(l.Dir(), "tunrs-state"))
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "exec", ns, xlbBin(), "realserver", "down", "--state-dir", filepath.Join(l.Dir(), "tunrs-state")).Run()
+	})
+	www := filepath.Join(l.Dir(), "tunrs-www")
+	os.MkdirAll(www, 0o755)
+	os.WriteFile(filepath.Join(www, "index.html"), []byte("tunrs\n"), 0o644)
+	server = exec.Command("ip", "netns", "exec", ns, "python3", "-m", "http.server", "80", "--bind", "0.0.0.0", "--directory", www)
+	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := fmt.Sprintf(`services:
+  - vip: %s
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    forward: tun
+    real_servers:
+      - {address: 10.98.0.2, port: 80}
+`, l.VIP())
+	path := writeCfg(t, l, "tun.yaml", cfg)
+	if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.VIP().String() + "/"
+	var body string
+	for end := time.Now().Add(20 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		out, err := l.Curl(ctx, url, "--max-time", "2")
+		cancel()
+		if err == nil {
+			body = strings.TrimSpace(out)
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("VIP never answered through the tunnel: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if body != "tunrs" {
+		t.Fatalf("answer %q, want the tunnelled real server's", body)
+	}
+	for range 5 {
+		if s := get(t, l, "/"); s != "tunrs" {
+			t.Fatalf("answer %q", s)
+		}
+	}
+
+	// A 200 KB upload: full-size DF segments do not fit the tunnel.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	blob := filepath.Join(l.Dir(), "blob")
+	os.WriteFile(blob, make([]byte, 200<<10), 0o644)
+	out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@"+blob, url)
+	if err != nil {
+		t.Fatalf("upload through the tunnel: %v %s", err, out)
+	}
+	route, _ := l.Exec(ctx, l.Client(), "ip", "route", "get", l.VIP().String())
+	if !strings.Contains(string(route), "mtu 1480") {
+		t.Fatalf("client's path MTU to the VIP not lowered by the director's ICMP:\n%s", route)
+	}
+	m, _ := l.Exec(ctx, dir, "curl", "-s", "--max-time", "2", "http://127.0.0.1:9273/metrics")
+	if !strings.Contains(string(m), `xlb_datapath_packets_total{reason="tun_frag_needed"}`) ||
+		strings.Contains(string(m), `xlb_datapath_packets_total{reason="tun_frag_needed"} 0`+"\n") {
+		t.Fatalf("no frag-needed counted")
+	}
+}
