@@ -22,6 +22,9 @@ type DirectorSource struct {
 	// VRRP reports the VRRP instances' state.
 	// Set by `xlb run` from the director's VRRP instances; nil reports none.
 	VRRP func() []VRRPStatus
+	// BGP and FlowSync report those subsystems; nil reports none.
+	BGP      func() *BGPStatus
+	FlowSync func() *FlowSyncStatus
 }
 
 // Config implements Source.
@@ -68,6 +71,12 @@ func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
 	}
 	if s.VRRP != nil {
 		snap.VRRP = s.VRRP()
+	}
+	if s.BGP != nil {
+		snap.BGP = s.BGP()
+	}
+	if s.FlowSync != nil {
+		snap.FlowSync = s.FlowSync()
 	}
 	return snap, nil
 }

@@ -210,6 +210,15 @@ func FormatStatus(w io.Writer, s *Snapshot) {
 			fmt.Fprintf(w, "  %s: %s (vrid %d, priority %d)\n", v.Name, v.State, v.VRID, v.Priority)
 		}
 	}
+	if b := s.BGP; b != nil {
+		fmt.Fprintf(w, "bgp: announcing %s\n", strings.Join(b.Announced, " "))
+		for _, p := range b.Peers {
+			fmt.Fprintf(w, "  peer %s as %d: %s, %d prefixes advertised\n", p.Address, p.ASN, p.State, p.Advertised)
+		}
+	}
+	if f := s.FlowSync; f != nil {
+		fmt.Fprintf(w, "flow sharing: sent %d, received %d, recorded %d, unknown %d, rejected %d\n", f.Sent, f.Received, f.Inserted, f.Unknown, f.Rejected)
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tREAL SERVER\tSTATE\tWEIGHT\tACTIVE\tINACTIVE\tLATENCY\tCHECKS/FAILED\tLAST ERROR")

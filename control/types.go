@@ -45,6 +45,10 @@ type Snapshot struct {
 	Counters map[string]uint64 `json:"counters"`
 	// VRRP is the state of each VRRP instance (DirectorSource.VRRP).
 	VRRP []VRRPStatus `json:"vrrp,omitempty"`
+	// BGP is the BGP speaker's state (DirectorSource.BGP); nil without one.
+	BGP *BGPStatus `json:"bgp,omitempty"`
+	// FlowSync counts flow sharing (DirectorSource.FlowSync); nil when off.
+	FlowSync *FlowSyncStatus `json:"flow_sync,omitempty"`
 }
 
 // TimeoutsSecs are the global idle timeouts in seconds (ipvsadm --set).
@@ -111,6 +115,25 @@ type VRRPStatus struct {
 	State    string `json:"state"` // MASTER, BACKUP, FAULT, ...
 	VRID     int    `json:"vrid"`
 	Priority int    `json:"priority"`
+}
+
+// BGPStatus is the VIP announcement state.
+type BGPStatus struct {
+	Announced []string        `json:"announced"`
+	Peers     []BGPPeerStatus `json:"peers"`
+}
+
+// BGPPeerStatus is one BGP session.
+type BGPPeerStatus struct {
+	Address    string `json:"address"`
+	ASN        uint32 `json:"asn"`
+	State      string `json:"state"`
+	Advertised uint64 `json:"advertised"`
+}
+
+// FlowSyncStatus counts flows shared with peer directors.
+type FlowSyncStatus struct {
+	Sent, Received, Inserted, Unknown, Rejected uint64
 }
 
 // ConnsParams ask for the connection table.

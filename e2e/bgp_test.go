@@ -144,6 +144,10 @@ func TestBGPECMP(t *testing.T) {
 			t.Errorf("director %d owns the VIP on eth0; with BGP it must not", i+1)
 		}
 	}
+	status, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "status")
+	if err != nil || !strings.Contains(string(status), "bgp: announcing "+l.VIP().String()+"/32") || !strings.Contains(string(status), "established") {
+		t.Errorf("xlb status does not show the announcement and an established session (%v):\n%s", err, status)
+	}
 
 	// (b) One client, many connections (distinct source ports): the
 	// router's layer-4 hash spreads them over every director.

@@ -41,6 +41,27 @@ func startOps(ctx context.Context, d *director.Director, o *opsFlags, log *slog.
 		}
 	}
 	src := &control.DirectorSource{D: d, Version: version, Iface: iface}
+	src.BGP = func() *control.BGPStatus {
+		st, ok := d.BGPStatus()
+		if !ok {
+			return nil
+		}
+		out := &control.BGPStatus{}
+		for _, p := range st.Announced {
+			out.Announced = append(out.Announced, p.String())
+		}
+		for _, p := range st.Peers {
+			out.Peers = append(out.Peers, control.BGPPeerStatus{Address: p.Address.String(), ASN: p.ASN, State: p.State, Advertised: p.Advertised})
+		}
+		return out
+	}
+	src.FlowSync = func() *control.FlowSyncStatus {
+		st := d.SyncStats()
+		if st == nil {
+			return nil
+		}
+		return &control.FlowSyncStatus{Sent: st.Sent.Load(), Received: st.Received.Load(), Inserted: st.Inserted.Load(), Unknown: st.Unknown.Load(), Rejected: st.Rejected.Load()}
+	}
 	src.VRRP = func() []control.VRRPStatus {
 		var out []control.VRRPStatus
 		for _, v := range d.VRRPStatus() {
