@@ -29,6 +29,17 @@ static __always_inline void cursor_init(struct cursor *c, struct xdp_md *ctx)
 	c->end = (void *)(long)ctx->data_end;
 }
 
+/* A 16-bit network-order length as a bounded host integer. Kernels before
+ * 6.x lose all bounds of a register through a byte swap, and then refuse
+ * packet-pointer arithmetic with it; the masking, hidden from the compiler
+ * so it is not folded away, restores the bounds [0, 65535]. */
+static __always_inline __u32 ntohs_bounded(__be16 v)
+{
+	__u32 x = bpf_ntohs(v);
+	asm volatile("%0 &= 0xffff" : "+r"(x));
+	return x;
+}
+
 /* Returns a pointer to len bytes at the cursor and advances, or NULL. */
 #define CURSOR_PULL(c, type)                                      \
 	({                                                        \
@@ -95,7 +106,7 @@ static __always_inline enum parse_result parse_ipv4(struct cursor *c, struct flo
 	if (ip->version != 4 || ihl < sizeof(*ip))
 		return PARSE_TRUNCATED_L3;
 	/* The datagram must fit in the frame (trailing padding is allowed). */
-	__u16 tot = bpf_ntohs(ip->tot_len);
+	__u32 tot = ntohs_bounded(ip->tot_len);
 	if (tot < ihl || (void *)ip + tot > c->end)
 		return PARSE_TRUNCATED_L3;
 	f->family = 4;
@@ -130,7 +141,7 @@ static __always_inline enum parse_result parse_ipv6(struct cursor *c, struct flo
 		return PARSE_TRUNCATED_L3;
 	if (ip6->version != 6)
 		return PARSE_TRUNCATED_L3;
-	if ((void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len) > c->end)
+	if ((void *)(ip6 + 1) + ntohs_bounded(ip6->payload_len) > c->end)
 		return PARSE_TRUNCATED_L3;
 	f->family = 6;
 	__builtin_memcpy(f->saddr, &ip6->saddr, 16);

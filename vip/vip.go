@@ -95,7 +95,9 @@ func New(iface string, log *slog.Logger, opts ...Option) (*Owner, error) {
 		return nil, fmt.Errorf("vip: get network namespace: %w", err)
 	}
 	o.ns = ns
-	nl, err := netlink.NewHandleAt(ns)
+	// Route netlink only: asking for every family fails on kernels
+	// built without xfrm (EPROTONOSUPPORT).
+	nl, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("vip: netlink handle: %w", err)
