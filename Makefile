@@ -33,7 +33,7 @@ test: deps check-generate fmt-check vet build
 	vagrant validate
 	$(GO) test -count=1 -timeout 40m -p 2 ./...
 	$(MAKE) fuzz-short
-	./xlb bench --quick --out /tmp/xlb-bench-smoke
+	$(MAKE) bench-quick
 
 # A bounded fuzz run of every fuzz target (longer: FUZZTIME=10m make fuzz-short).
 FUZZTIME ?= 15s
@@ -46,11 +46,21 @@ fuzz-short:
 lab: deps build
 	./xlb lab
 
+# The whole benchmark table (bench/README.md): datapath ns/packet and memory,
+# throughput xlb vs kernel IPVS (qemu VM) vs a bare XDP forwarder, the plot.
 bench: deps build
 	./xlb bench
+	bench/vm/run.sh --xlb-bin ./xlb
+	bench/host/run.sh --xlb-bin ./xlb
+	bench/plot
 
+# CI's smoke run of the same harness (< 3 min; asserts it works, not timings).
+SMOKE ?= /tmp/xlb-bench-smoke
 bench-quick: deps build
-	./xlb bench --quick
+	mkdir -p $(SMOKE)
+	./xlb bench --quick --out $(SMOKE)
+	bench/vm/run.sh --quick --xlb-bin ./xlb --out $(SMOKE)/vm.json
+	bench/host/run.sh --quick --xlb-bin ./xlb --out $(SMOKE)/host.json
 
 clean:
 	rm -f xlb
