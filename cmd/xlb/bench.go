@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/xlb-project/xlb/maps"
+
 	"github.com/spf13/cobra"
 	"github.com/xlb-project/xlb/bench/dpcost"
 	"golang.org/x/sys/unix"
@@ -21,6 +23,7 @@ type benchReport struct {
 	Kernel  string               `json:"kernel"`
 	CPUs    int                  `json:"cpus"`
 	Results []dpcost.SuiteResult `json:"datapath"`
+	Apply   []dpcost.ApplyResult `json:"apply"`
 }
 
 func newBenchCmd() *cobra.Command {
@@ -53,6 +56,20 @@ qemu VM) are run by 'make bench' (bench/README.md).`,
 				return err
 			}
 			rep.Results = res
+			sizes := []int{1000}
+			if !quick {
+				sizes = []int{10, 100, 1000}
+			}
+			for _, n := range sizes {
+				for _, s := range []maps.Scheduler{maps.RR, maps.MH} {
+					a, err := dpcost.ApplyCost(n, s)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "apply %-4s %5d real servers: first %7.1f ms, one weight changed %7.1f ms\n", a.Scheduler, n, a.FirstMs, a.ChangeMs)
+					rep.Apply = append(rep.Apply, a)
+				}
+			}
 			if err := os.MkdirAll(outDir, 0o755); err != nil {
 				return err
 			}
