@@ -13,6 +13,9 @@
 #define XLB_MAX_RING 65537          /* largest ring one service may use (Maglev M) */
 #define XLB_MAX_WLC 4096            /* candidates scanned by wlc per new flow */
 
+/* Flow events pending before the datapath wakes the flow-sharing reader. */
+#define XLB_FLOW_EVENT_BATCH 64
+
 /* Seconds to nanoseconds for timeouts stored in seconds. */
 #define XLB_NSEC 1000000000ULL
 

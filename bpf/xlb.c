@@ -165,7 +165,12 @@ static __always_inline void publish_flow(const struct settings *st, const struct
 	ev->backend_port = be->port;
 	ev->family = be->family;
 	ev->pad = 0;
-	bpf_ringbuf_submit(ev, 0);
+	/* Waking the reader per event costs microseconds; wake it once a batch
+	 * is waiting (it also polls every few milliseconds for the rest). */
+	__u64 wake = bpf_ringbuf_query(&flow_events, BPF_RB_AVAIL_DATA) >= XLB_FLOW_EVENT_BATCH * sizeof(*ev)
+			     ? BPF_RB_FORCE_WAKEUP
+			     : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(ev, wake);
 }
 
 /* A persistence template sends a returning client to its earlier real

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -34,11 +36,23 @@ func (c *Conns) FlowReader() (*FlowReader, error) {
 	return &FlowReader{r: r}, nil
 }
 
+// flowPoll bounds how late a flow is read: the datapath wakes the reader
+// only once a batch is waiting, so a trickle is picked up by polling.
+const flowPoll = 20 * time.Millisecond
+
 // Read blocks for the next flow; it fails with ringbuf.ErrClosed after Close.
 func (f *FlowReader) Read() (Flow, error) {
-	rec, err := f.r.Read()
-	if err != nil {
-		return Flow{}, err
+	var rec ringbuf.Record
+	for {
+		f.r.SetDeadline(time.Now().Add(flowPoll))
+		err := f.r.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			return Flow{}, err
+		}
+		break
 	}
 	var ev bpf.XlbFlowEvent
 	if _, err := binary.Decode(rec.RawSample, binary.NativeEndian, &ev); err != nil {

@@ -18,6 +18,7 @@ func BenchmarkDatapath(b *testing.B) {
 		{Name: "established-tcp", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Established},
 		{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Pass},
 	}
+	cases = append(cases, dpcost.Case{Name: "new-flow-rr-sharing", Scheduler: maps.RR, Backends: 2, Kind: dpcost.NewFlow, FlowEvents: true})
 	for _, s := range []maps.Scheduler{maps.RR, maps.WRR, maps.WLC, maps.SH, maps.MH} {
 		cases = append(cases, dpcost.Case{Name: "new-flow-" + dpcost.SchedulerName(s), Scheduler: s, Backends: 2, Kind: dpcost.NewFlow})
 	}
