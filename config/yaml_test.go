@@ -254,6 +254,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"bad real server ip", svcYAML(map[int]string{7: "      - address: web1"}), 7, "services[0].real_servers[0].address", "invalid IP address"},
 		{"mixed families", svcYAML(map[int]string{7: "      - address: 2001:db8::3"}), 7, "services[0].real_servers[0].address", "IPv6 but the service VIP 192.168.101.100 is IPv4"},
 		{"dr port mismatch", svcYAML(map[int]string{8: "        port: 8080"}), 8, "services[0].real_servers[0].port", "cannot change ports"},
+		{"tun over ipv6", svcYAML(map[int]string{3: "    vip: 2001:db8::100", 5: "    protocol: tcp\n    forward: tun", 7: "      - address: 2001:db8::3"}), 6, "services[0].forward", "IPv4 services only"},
 		{"duplicate service", svcYAML(nil, "  - name: web2", "    vip: 192.168.101.100", "    port: 80", "    protocol: tcp"), 9, "services[1]", "duplicate service 192.168.101.100:80/tcp"},
 		{"duplicate service name", svcYAML(nil, "  - name: web", "    vip: 192.168.101.100", "    port: 443", "    protocol: tcp"), 9, "services[1].name", `duplicate service name "web"`},
 		{"duplicate real server", svcYAML(nil, "      - address: 192.168.101.3"), 9, "services[0].real_servers[1]", "duplicate real server 192.168.101.3:80"},
