@@ -43,7 +43,9 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKeepalived$$' -fuzztime $(FUZZTIME) ./config/
 
 # The run command of the README: the netns lab with the embedded default.
-lab: deps build
+lab:
+	XLB_DEPS=lab bash scripts/install-deps.sh
+	$(MAKE) build
 	./xlb lab
 
 # The whole benchmark table (bench/README.md): datapath ns/packet and memory,

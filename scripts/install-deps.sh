@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything xlb's build, lab, tests and benchmarks need on a fresh
-# Debian/Ubuntu machine. Idempotent; run as root.
+# Installs what xlb needs on a fresh Debian/Ubuntu machine. Idempotent; run
+# as root. XLB_DEPS=lab: only what the netns lab needs (the BPF objects are
+# committed, so building xlb needs Go alone); default: everything the tests
+# and benchmarks need too.
 set -euo pipefail
-need=(iputils-ping clang llvm libbpf-dev linux-libc-dev iproute2 ethtool nginx curl bpftool keepalived tcpdump bird2 wrk vagrant procps psmisc kmod ca-certificates git make)
-if [ "${XLB_BENCH_DEPS:-1}" = 1 ]; then
-  need+=(qemu-system-x86 busybox-static cpio gnuplot-nox python3)
+need=(iputils-ping iproute2 ethtool nginx curl procps ca-certificates make)
+if [ "${XLB_DEPS:-all}" != lab ]; then
+  need+=(clang llvm libbpf-dev linux-libc-dev bpftool keepalived tcpdump bird2 wrk vagrant psmisc kmod git python3)
+  need+=(qemu-system-x86 busybox-static cpio python3-matplotlib)
 fi
 missing=()
 for p in "${need[@]}"; do
