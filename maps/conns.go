@@ -208,17 +208,9 @@ func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 }
 
 func (c *Conns) rewriteCounts(res SweepResult) error {
-	var id uint32
-	var b bpf.XlbBackend
-	it := c.m.Backends.Iterate()
 	var ids []uint32
-	for it.Next(&id, &b) {
-		if b.Flags&backendInUse != 0 {
-			ids = append(ids, id)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("read backends: %w", err)
+	if err := eachBackend(c.m, func(id uint32, _ bpf.XlbBackend) { ids = append(ids, id) }); err != nil {
+		return err
 	}
 	for _, id := range ids {
 		v := bpf.XlbBackendConns{Active: res.Active[id], Inactive: res.Inactive[id]}

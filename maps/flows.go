@@ -131,30 +131,16 @@ type backendRef struct {
 	addr netip.AddrPort
 }
 
-// backendIndex maps (service, real server) to its slot, reading the
-// backends array in batches (one syscall per few thousand slots).
+// backendIndex maps (service, real server) to its slot. Only available
+// servers: a drained slot must not take flows from a peer.
 func (c *Conns) backendIndex() (map[backendRef]uint32, error) {
 	out := map[backendRef]uint32{}
-	keys := make([]uint32, 1024)
-	vals := make([]bpf.XlbBackend, 1024)
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := c.m.Backends.BatchLookup(&cursor, keys, vals, nil)
-		for i := range n {
-			b := vals[i]
-			// Only configured, available servers: a drained slot must not
-			// take flows from a peer.
-			if b.Flags&backendAvailable != 0 {
-				out[backendRef{b.SvcId, backendAddr(b)}] = keys[i]
-			}
+	err := eachBackend(c.m, func(id uint32, b bpf.XlbBackend) {
+		if b.Flags&backendAvailable != 0 {
+			out[backendRef{b.SvcId, backendAddr(b)}] = id
 		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read backends: %w", err)
-		}
-	}
+	})
+	return out, err
 }
 
 func key4(a netip.Addr) uint32 {
