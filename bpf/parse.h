@@ -237,4 +237,38 @@ static __always_inline enum parse_result parse_icmp4_error(struct cursor *c, str
 	return PARSE_OK;
 }
 
+/* ICMPv6 errors quoting the packet they are about (RFC 4443). */
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PKT_TOOBIG 2
+#define ICMPV6_TIME_EXCEED 3
+#define ICMPV6_PARAMPROB 4
+
+/* Parses an ICMPv6 error at the cursor and fills inner with the quoted
+ * packet's addresses and ports; only a quoted packet whose transport
+ * header follows the IPv6 header directly is understood. */
+static __always_inline enum parse_result parse_icmp6_error(struct cursor *c, struct flow *inner)
+{
+	__u8 *icmp = (__u8 *)c->pos;
+	if ((void *)(icmp + 8) > c->end)
+		return PARSE_TRUNCATED_L4;
+	__u8 type = icmp[0];
+	if (type < ICMPV6_DEST_UNREACH || type > ICMPV6_PARAMPROB)
+		return PARSE_NOT_ICMP_ERROR;
+	c->pos = icmp + 8;
+	struct ipv6hdr *ip6 = CURSOR_PULL(c, struct ipv6hdr);
+	if (!ip6)
+		return PARSE_TRUNCATED_L4;
+	struct ports *p = CURSOR_PULL(c, struct ports);
+	if (!p || ip6->version != 6)
+		return PARSE_TRUNCATED_L4;
+	inner->family = 6;
+	__builtin_memcpy(inner->saddr, &ip6->saddr, 16);
+	__builtin_memcpy(inner->daddr, &ip6->daddr, 16);
+	inner->proto = ip6->nexthdr;
+	inner->sport = p->source;
+	inner->dport = p->dest;
+	inner->tcp_flags = 0;
+	return PARSE_OK;
+}
+
 #endif

@@ -387,29 +387,30 @@ static __always_inline int handle_fragment(struct xdp_md *ctx, struct ethhdr *et
 }
 
 /* An ICMP error about a packet a real server sent from the VIP (e.g.
- * fragmentation needed on the path back to the client) reaches the
- * director, which owns the VIP. It belongs to the real server of that flow,
- * so path MTU discovery works through the director. */
-static __always_inline int handle_icmp(struct xdp_md *ctx, struct ethhdr *eth, struct cursor *c)
+ * fragmentation needed / packet too big on the path back to the client)
+ * reaches the director, which owns the VIP. It belongs to the real server of
+ * that flow, so path MTU discovery works through the director. */
+static __always_inline int handle_icmp(struct xdp_md *ctx, struct ethhdr *eth, struct cursor *c, __u8 family)
 {
 	struct flow in = {};
-	if (parse_icmp4_error(c, &in) != PARSE_OK) {
+	enum parse_result pr = family == 4 ? parse_icmp4_error(c, &in) : parse_icmp6_error(c, &in);
+	if (pr != PARSE_OK) {
 		count(XLB_STAT_PASS_ICMP);
 		return XDP_PASS;
 	}
-	struct svc_key sk = { .addr = { in.saddr[0] }, .port = in.sport, .proto = in.proto, .family = 4 };
+	struct svc_key sk = { .port = in.sport, .proto = in.proto, .family = family };
+	__builtin_memcpy(sk.addr, in.saddr, sizeof(sk.addr));
 	if (!bpf_map_lookup_elem(&services, &sk)) {
 		count(XLB_STAT_PASS_ICMP);
 		return XDP_PASS;
 	}
-	struct conn_key4 key = {
-		.saddr = in.daddr[0],
-		.daddr = in.saddr[0],
-		.sport = in.dport,
-		.dport = in.sport,
-		.proto = in.proto,
-	};
-	struct conn_val *cv = bpf_map_lookup_elem(&conns4, &key);
+	/* The quoted packet went VIP -> client; its flow is client -> VIP. */
+	struct flow rev = { .sport = in.dport, .dport = in.sport, .proto = in.proto, .family = family };
+	__builtin_memcpy(rev.saddr, in.daddr, sizeof(rev.saddr));
+	__builtin_memcpy(rev.daddr, in.saddr, sizeof(rev.daddr));
+	union conn_key key;
+	conn_key_of(&rev, &key);
+	struct conn_val *cv = conn_lookup(&rev, &key);
 	if (!cv) {
 		count(XLB_STAT_PASS_ICMP);
 		return XDP_PASS;
@@ -453,8 +454,8 @@ int xlb_main(struct xdp_md *ctx)
 	case PARSE_FRAGMENT:
 		return handle_fragment(ctx, eth, &f);
 	default:
-		if (f.family == 4 && f.proto == IPPROTO_ICMP)
-			return handle_icmp(ctx, eth, &c);
+		if ((f.family == 4 && f.proto == IPPROTO_ICMP) || (f.family == 6 && f.proto == IPPROTO_ICMPV6))
+			return handle_icmp(ctx, eth, &c, f.family);
 		count(XLB_STAT_PASS_NOT_VIP);
 		return XDP_PASS;
 	}

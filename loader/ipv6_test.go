@@ -82,3 +82,26 @@ func TestIPv6Service(t *testing.T) {
 		t.Fatalf("connection listing shows %d flows, want the 50 IPv6 ones", len(conns))
 	}
 }
+
+// An ICMPv6 packet-too-big about a packet a real server sent from the IPv6
+// VIP reaches the real server of that flow.
+func TestICMPv6TooBigFollowsFlow(t *testing.T) {
+	r := newRig(t, 4096)
+	svc := v6service(maps.RR)
+	r.apply(svc)
+	vip := netip.AddrPortFrom(svc.Key.VIP, 80)
+	router := netip.MustParseAddr("2001:db8:101::1")
+	for i := range 10 {
+		owner := r.send(fixture.Frame{Src: v6client(i), Dst: vip, Proto: tcp, TCPFlags: fixture.SYN}.Build())
+		if s := r.send(fixture.ICMPv6TooBig(router, vip, v6client(i), tcp, 1280)); s != owner {
+			t.Fatalf("IPv6 flow %d on rs%d: its packet-too-big went to %d", i, owner+1, s)
+		}
+	}
+	before := r.counters()["pass_icmp"]
+	if s := r.send(fixture.ICMPv6TooBig(router, vip, v6client(999), tcp, 1280)); s != -1 {
+		t.Fatal("ICMPv6 error about an unknown flow was forwarded")
+	}
+	if r.counters()["pass_icmp"] != before+1 {
+		t.Fatal("pass_icmp not counted")
+	}
+}
