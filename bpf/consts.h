@@ -41,7 +41,7 @@ enum backend_flags {
 	XLB_BE_IN_USE = 1 << 0,    /* slot holds a real server: its MAC is valid */
 	XLB_BE_AVAILABLE = 1 << 1, /* configured and healthy: may take flows */
 	XLB_BE_CONFIGURED = 1 << 2, /* in the configuration (else draining until unused) */
-	XLB_BE_TUNNEL = 1 << 3,     /* TUN: IPIP to addr via the next hop whose MAC is mac */
+	XLB_BE_TUNNEL = 1 << 3,     /* TUN: IPIP/IP6IP6 to addr via the next hop whose MAC is mac */
 };
 
 enum settings_flags {
@@ -74,9 +74,9 @@ enum stat_counter {
 	XLB_STAT_ICMP_TX,           /* ICMP error forwarded to the flow's real server */
 	XLB_STAT_PASS_ICMP,         /* ICMP not about a known flow: passed */
 	XLB_STAT_FLOW_EVENT_LOST,   /* flow-sharing event dropped: ring buffer full */
-	XLB_STAT_TUN_TX,            /* forwarded in an IPIP tunnel */
-	XLB_STAT_TUN_FRAG_NEEDED,   /* too big to tunnel: ICMP frag-needed sent to the client */
-	XLB_STAT_DROP_TUN,          /* could not tunnel (IPv6, VLAN, too big without DF) */
+	XLB_STAT_TUN_TX,            /* forwarded in an IPIP or IP6IP6 tunnel */
+	XLB_STAT_TUN_FRAG_NEEDED,   /* too big to tunnel: ICMP frag-needed / ICMPv6 packet-too-big sent */
+	XLB_STAT_DROP_TUN,          /* could not tunnel (no source, family mismatch, VLAN, too big and no ICMP allowed) */
 	XLB_STAT_MAX,
 };
 

@@ -111,6 +111,7 @@ struct settings {
 	__u32 tun_src;   /* TUN: outer source address (IPv4, network order) */
 	__u32 tun_mtu;   /* TUN: largest outer packet the path carries */
 	__u32 pad;
+	__u32 tun_src6[4]; /* TUN: outer source address of IP6IP6 (network order); 0: none */
 };
 
 /* Per-CPU token bucket of the SYN-flood guard. */

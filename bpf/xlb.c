@@ -300,13 +300,52 @@ static __always_inline void count_backend(__u32 bid, __u64 bytes)
 	}
 }
 
-/* TUN: wrap in IPIP to the real server through its next hop (be->mac).
- * IPv4 only, untagged frames only. */
+/* TUN over IPv6: wrap in IP6IP6 to the real server through its next hop
+ * (be->mac); a packet that would not fit the path gets an ICMPv6 packet
+ * too big back (IPv6 has no DF: routers never fragment). */
+static __always_inline int forward_tunnel6(struct xdp_md *ctx, struct ethhdr *eth, const struct settings *st,
+					   struct backend *be, __u32 bid)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	if ((void *)(ip6 + 1) > end || !(st->tun_src6[0] | st->tun_src6[1] | st->tun_src6[2] | st->tun_src6[3])) {
+		count(XLB_STAT_DROP_TUN);
+		return XDP_DROP;
+	}
+	__u32 need = ntohs_bounded(ip6->payload_len) + sizeof(struct ipv6hdr) + IP6_TUN_HLEN;
+	if (st->tun_mtu && need > st->tun_mtu) {
+		/* A reported MTU below IPv6's minimum would not be honoured
+		 * (RFC 8201): such a path cannot carry the tunnel; dropped. */
+		if (st->tun_mtu >= IP6_MIN_MTU + IP6_TUN_HLEN && ptb_allowed(ip6) &&
+		    icmp6_packet_too_big(ctx, st->tun_mtu - IP6_TUN_HLEN, director_mac) == 0) {
+			count(XLB_STAT_TUN_FRAG_NEEDED);
+			return XDP_TX;
+		}
+		count(XLB_STAT_DROP_TUN);
+		return XDP_DROP;
+	}
+	__u64 bytes = ctx->data_end - ctx->data;
+	__u8 next_hop[ETH_ALEN];
+	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
+	if (tunnel_ip6ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac) < 0) {
+		count(XLB_STAT_DROP_TUN);
+		return XDP_DROP;
+	}
+	count(XLB_STAT_TUN_TX);
+	count_backend(bid, bytes);
+	return XDP_TX;
+}
+
+/* TUN: wrap in IPIP (IPv4) or IP6IP6 (IPv6) to the real server through
+ * its next hop (be->mac). Untagged frames only; the packet's family must
+ * be the real server's. */
 static __always_inline int forward_tunnel(struct xdp_md *ctx, struct ethhdr *eth, struct backend *be, __u32 bid)
 {
 	void *end = (void *)(long)ctx->data_end;
 	struct settings *st = get_settings();
 	struct iphdr *ip = (void *)(eth + 1);
+	if (st && be->family == 6 && eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return forward_tunnel6(ctx, eth, st, be, bid);
 	if (!st || !st->tun_src || be->family != 4 || eth->h_proto != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > end) {
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
@@ -480,15 +519,27 @@ int xlb_main(struct xdp_md *ctx)
 }
 
 /* xlb_decap runs on a TUN real server (tc ingress, `xlb realserver up
- * --tun`): it strips the outer IPIP header so the kernel delivers the inner
- * packet, addressed to the VIP on lo. It stands in for the ipip module,
- * which not every kernel has. */
+ * --tun`): it strips the outer IPIP header, or the outer IPv6 header of
+ * IP6IP6 (next header 41, no extension headers: what the director sends),
+ * so the kernel delivers the inner packet, addressed to the VIP on lo. It
+ * stands in for the ipip and ip6_tunnel modules, which not every kernel
+ * has. Everything else passes untouched. */
 SEC("tc")
 int xlb_decap(struct __sk_buff *skb)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) <= end && eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *outer = (void *)(eth + 1);
+		struct ipv6hdr *inner = (void *)(outer + 1);
+		if ((void *)(inner + 1) > end || outer->version != 6 || outer->nexthdr != IP6_TUN_NEXTHDR ||
+		    inner->version != 6)
+			return TC_ACT_OK;
+		if (bpf_skb_adjust_room(skb, -IP6_TUN_HLEN, BPF_ADJ_ROOM_MAC, 0))
+			return TC_ACT_SHOT;
+		return TC_ACT_OK;
+	}
 	struct iphdr *ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;

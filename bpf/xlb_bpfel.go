@@ -153,6 +153,7 @@ type XlbSettings struct {
 	TunSrc   uint32
 	TunMtu   uint32
 	Pad      uint32
+	TunSrc6  [4]uint32
 }
 
 type XlbSettingsFlags uint32

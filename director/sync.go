@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/xlb-project/xlb/flowsync"
@@ -86,26 +87,46 @@ func (d *Director) SyncStats() *flowsync.Stats {
 	return &d.sync.Stats
 }
 
-// tunnelSettings gives TUN forwarding its outer source (the interface's
-// own IPv4 address, not a VIP) and the interface MTU.
+// tunnelSettings gives TUN forwarding its outer sources — the interface's
+// own IPv4 address for IPIP and its own global IPv6 address for IP6IP6, not
+// a VIP — and the interface MTU.
 func (d *Director) tunnelSettings() error {
 	link, err := netlink.LinkByName(d.o.Iface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", d.o.Iface, err)
 	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", d.o.Iface, err)
 	}
-	var src netip.Addr
+	src4, src6 := tunnelSources(addrs)
+	d.log.Debug("tunnel sources", "ipip", src4, "ip6ip6", src6, "mtu", link.Attrs().MTU)
+	return d.dp.Maps.Settings.Tunnel(src4, src6, uint32(link.Attrs().MTU))
+}
+
+// tunnelSources picks the first usable address of each family. A host
+// route (/32, /128) is a VIP (ours or VRRP's): the interface's own address
+// has a subnet. IPv6 needs a global (or unique local) address, since a
+// link-local one does not leave the segment, and one that DAD has
+// accepted and that is not deprecated.
+func tunnelSources(addrs []netlink.Addr) (src4, src6 netip.Addr) {
 	for _, a := range addrs {
-		ones, _ := a.Mask.Size()
-		ip, ok := netip.AddrFromSlice(a.IP.To4())
-		// A /32 is a VIP (ours or VRRP's); the interface's address has a subnet.
-		if ok && ones < 32 && ip.IsGlobalUnicast() {
-			src = ip
-			break
+		if a.IPNet == nil {
+			continue
+		}
+		ones, bits := a.Mask.Size()
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok || ones >= bits || !ip.Unmap().IsGlobalUnicast() {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.Is4() && !src4.IsValid() {
+			src4 = ip
+		}
+		const unusable = unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED | unix.IFA_F_DEPRECATED
+		if ip.Is6() && !src6.IsValid() && a.Flags&unusable == 0 {
+			src6 = ip
 		}
 	}
-	return d.dp.Maps.Settings.Tunnel(src, uint32(link.Attrs().MTU))
+	return src4, src6
 }

@@ -27,7 +27,7 @@ func FuzzDatapath(f *testing.F) {
 	tun.Backends[0].Addr = netip.AddrPortFrom(tun.Backends[0].Addr.Addr(), tunPort)
 	tun.Backends[0].Tunnel = true
 	r.apply(dr, tun, v6service(maps.SH))
-	if err := r.dp.Maps.Settings.Tunnel(netip.MustParseAddr("192.168.101.8"), 1500); err != nil {
+	if err := r.dp.Maps.Settings.Tunnel(netip.MustParseAddr("192.168.101.8"), netip.Addr{}, 1500); err != nil {
 		f.Fatal(err)
 	}
 	for _, c := range fixture.Cases(r.top) {

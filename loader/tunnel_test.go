@@ -29,7 +29,7 @@ func ipChecksumOK(h []byte) bool {
 func TestTunnelEncapsulation(t *testing.T) {
 	r := newRig(t, 4096)
 	src := netip.MustParseAddr("192.168.101.8")
-	if err := r.dp.Maps.Settings.Tunnel(src, 1500); err != nil {
+	if err := r.dp.Maps.Settings.Tunnel(src, netip.Addr{}, 1500); err != nil {
 		t.Fatal(err)
 	}
 	router := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}

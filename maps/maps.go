@@ -20,7 +20,7 @@ import (
 // ABIVersion is the layout version of the pinned maps. Bump it whenever a
 // struct in bpf/structs.h or a map's meaning changes, so a restarted daemon
 // refuses incompatible pinned state instead of misreading it.
-const ABIVersion = 3
+const ABIVersion = 4
 
 // Capacities fixed by the datapath (bpf/consts.h).
 const (
@@ -177,15 +177,24 @@ func (s *Settings) FlowEvents(on bool) error {
 	})
 }
 
-// Tunnel sets TUN forwarding's outer source address (the director's own
-// IPv4 address) and the largest outer packet the path carries (the
-// interface MTU); bigger packets with DF get an ICMP frag-needed.
-func (s *Settings) Tunnel(src netip.Addr, mtu uint32) error {
+// Tunnel sets TUN forwarding's outer source addresses — src4 for IPIP
+// (IPv4 services), src6 for IP6IP6 (IPv6 services); an invalid or
+// wrong-family address leaves that family without a source, and its
+// tunnelled packets are dropped and counted — and the largest outer packet
+// the path carries (the interface MTU). Bigger packets get an ICMP
+// frag-needed (IPv4 with DF) or an ICMPv6 packet-too-big (IPv6).
+func (s *Settings) Tunnel(src4, src6 netip.Addr, mtu uint32) error {
 	return s.update(func(v *bpf.XlbSettings) {
-		v.TunSrc, v.TunMtu = 0, mtu
-		if src.Is4() {
-			b := src.As4()
+		v.TunSrc, v.TunSrc6, v.TunMtu = 0, [4]uint32{}, mtu
+		if src4.Is4() {
+			b := src4.As4()
 			v.TunSrc = ne32(b[:])
+		}
+		if src6.Is6() && !src6.Is4In6() {
+			b := src6.As16()
+			for i := range 4 {
+				v.TunSrc6[i] = ne32(b[i*4:])
+			}
 		}
 	})
 }
