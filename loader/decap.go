@@ -66,3 +66,15 @@ func DetachDecap(pin string) error {
 	}
 	return nil
 }
+
+// RunDecap runs the decapsulation program (xlb_decap, the tc program of
+// AttachDecap) once on frame through BPF_PROG_TEST_RUN and returns its tc
+// verdict and the frame as it left it. For tests.
+func (d *Datapath) RunDecap(frame []byte) (uint32, []byte, error) {
+	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
+	ret, err := d.objs.XlbDecap.Run(opts)
+	if err != nil {
+		return 0, nil, fmt.Errorf("test run: %w", err)
+	}
+	return ret, opts.DataOut, nil
+}
