@@ -277,6 +277,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"bad scheduler", kaEdit("lb_kind DR", "lb_kind DR\n    lb_algo lblc"), 3, "services[0].scheduler", `unknown scheduler "lblc"`},
 		{"bad real server ip", kaEdit("10.0.0.2 80", "10.0.0.256 80"), 3, "real_server", "invalid IP address"},
 		{"port mismatch", kaEdit("10.0.0.2 80", "10.0.0.2 8080"), 3, "services[0].real_servers[0].port", "cannot change ports"},
+		{"tun family mismatch", strings.Replace(kaEdit("lb_kind DR", "lb_kind TUN"), "10.0.0.1 80", "2001:db8::1 80", 1), 3, "services[0].real_servers[0].address", "10.0.0.2 is IPv4 but the service VIP 2001:db8::1 is IPv6"},
 		{"negative weight", kaEdit("weight 1", "weight -3"), 4, "services[0].real_servers[0].weight", "got -3"},
 		{"duplicate service", kaBase + kaBase, 7, "services[1]", "duplicate service 10.0.0.1:80/tcp"},
 		{"unbalanced: missing close", kaEdit("    }\n}\n", "    }\n"), 1, "", "never closed"},
@@ -405,5 +406,17 @@ func TestProblemsUnwrap(t *testing.T) {
 	var p Problem
 	if !errors.As(err, &p) || p.Line != 2 || p.Field != "lb_kind" {
 		t.Fatalf("errors.As(Problem) = %+v from %v", p, err)
+	}
+}
+
+// lb_kind TUN on an IPv6 virtual_server is IP6IP6.
+func TestKeepalivedTunIPv6(t *testing.T) {
+	conf := "virtual_server 2001:db8::1 80 {\n    lb_kind TUN\n    real_server 2001:db8:98::2 80 {\n        weight 1\n    }\n}\n"
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Services[0]; s.Forward != TUN || !s.VIP.Is6() || s.RealServers[0].Address != netip.MustParseAddr("2001:db8:98::2") {
+		t.Fatalf("IPv6 TUN service = %+v", s)
 	}
 }

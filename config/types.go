@@ -35,7 +35,7 @@ type Forward string
 
 const (
 	DR  Forward = "dr"  // direct routing: rewrite the destination MAC only
-	TUN Forward = "tun" // IP-in-IP tunnel (datapath support arrives later)
+	TUN Forward = "tun" // IP-in-IP tunnel: IPIP (IPv4 services) or IP6IP6 (IPv6 services)
 )
 
 // Timeouts are idle timeouts of the connection table (ipvsadm --set tcp tcpfin udp).

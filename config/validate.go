@@ -175,12 +175,7 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		ps.field(s.Line, p+".scheduler", "unknown scheduler %q (want one of %s)", s.Scheduler, schedulerList())
 	}
 	switch s.Forward {
-	case DR:
-	case TUN:
-		if s.VIP.Is6() {
-			// The datapath encapsulates IPv4 in IPv4 only (no IP6IP6 yet).
-			ps.field(s.Line, p+".forward", "tun supports IPv4 services only")
-		}
+	case DR, TUN: // TUN: IPIP for IPv4 services, IP6IP6 for IPv6 ones
 	default:
 		ps.field(s.Line, p+".forward", "unknown forwarding method %q (want dr or tun; NAT is not supported)", s.Forward)
 	}

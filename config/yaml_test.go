@@ -254,7 +254,8 @@ func TestYAMLErrors(t *testing.T) {
 		{"bad real server ip", svcYAML(map[int]string{7: "      - address: web1"}), 7, "services[0].real_servers[0].address", "invalid IP address"},
 		{"mixed families", svcYAML(map[int]string{7: "      - address: 2001:db8::3"}), 7, "services[0].real_servers[0].address", "IPv6 but the service VIP 192.168.101.100 is IPv4"},
 		{"dr port mismatch", svcYAML(map[int]string{8: "        port: 8080"}), 8, "services[0].real_servers[0].port", "cannot change ports"},
-		{"tun over ipv6", svcYAML(map[int]string{3: "    vip: 2001:db8::100", 5: "    protocol: tcp\n    forward: tun", 7: "      - address: 2001:db8::3"}), 6, "services[0].forward", "IPv4 services only"},
+		{"tun ipv6 vip, ipv4 real server", svcYAML(map[int]string{3: "    vip: 2001:db8::100", 5: "    protocol: tcp\n    forward: tun"}), 8, "services[0].real_servers[0].address", "192.168.101.3 is IPv4 but the service VIP 2001:db8::100 is IPv6"},
+		{"tun ipv4 vip, ipv6 real server", svcYAML(map[int]string{5: "    protocol: tcp\n    forward: tun", 7: "      - address: 2001:db8::3"}), 8, "services[0].real_servers[0].address", "2001:db8::3 is IPv6 but the service VIP 192.168.101.100 is IPv4"},
 		{"duplicate service", svcYAML(nil, "  - name: web2", "    vip: 192.168.101.100", "    port: 80", "    protocol: tcp"), 9, "services[1]", "duplicate service 192.168.101.100:80/tcp"},
 		{"duplicate service name", svcYAML(nil, "  - name: web", "    vip: 192.168.101.100", "    port: 443", "    protocol: tcp"), 9, "services[1].name", `duplicate service name "web"`},
 		{"duplicate real server", svcYAML(nil, "      - address: 192.168.101.3"), 9, "services[0].real_servers[1]", "duplicate real server 192.168.101.3:80"},
@@ -405,5 +406,17 @@ func TestYAMLAliasBomb(t *testing.T) {
 	ok := "services:\n  - vip: 10.0.0.1\n    port: 80\n    protocol: tcp\n    real_servers: [&c {address: 10.0.0.2, check: {type: tcp}}]\n  - vip: 10.0.0.1\n    port: 81\n    protocol: tcp\n    real_servers: [{address: 10.0.0.3, port: 81}]\n"
 	if _, err := ParseYAML("ok.yaml", []byte(ok)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TUN serves IPv6 services too (IP6IP6, as ipvsadm -i does).
+func TestYAMLTunIPv6(t *testing.T) {
+	c, err := ParseYAML("t.yaml", []byte(svcYAML(map[int]string{3: "    vip: 2001:db8::100", 5: "    protocol: tcp\n    forward: tun", 7: "      - address: 2001:db8:98::2"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services[0]
+	if s.Forward != TUN || s.VIP != netip.MustParseAddr("2001:db8::100") || s.RealServers[0].Address != netip.MustParseAddr("2001:db8:98::2") {
+		t.Fatalf("IPv6 TUN service = %+v", s)
 	}
 }
