@@ -16,7 +16,9 @@ import (
 // to the VIP, or an ICMP error about a packet from it) with only its MAC
 // addresses changed — or, for the TUN service, that packet wrapped whole in
 // an outer IPv4 header, or an ICMP frag-needed back to its sender; or a
-// complete IPv6 TCP packet to the IPv6 service. Run longer with:
+// complete IPv6 TCP packet to the IPv6 service; or, for the IPv6 TUN
+// service, that packet wrapped whole in an outer IPv6 header, or an ICMPv6
+// packet too big back to its sender. Run longer with:
 //
 //	go test -run x -fuzz FuzzDatapath -fuzztime 10m ./loader/
 func FuzzDatapath(f *testing.F) {
@@ -26,8 +28,13 @@ func FuzzDatapath(f *testing.F) {
 	tun.Key.Port = tunPort
 	tun.Backends[0].Addr = netip.AddrPortFrom(tun.Backends[0].Addr.Addr(), tunPort)
 	tun.Backends[0].Tunnel = true
-	r.apply(dr, tun, v6service(maps.SH))
-	if err := r.dp.Maps.Settings.Tunnel(netip.MustParseAddr("192.168.101.8"), netip.Addr{}, 1500); err != nil {
+	tun6 := v6service(maps.RR)
+	tun6.Key.Port = tunPort
+	tun6.Backends = tun6.Backends[:1]
+	tun6.Backends[0].Addr = netip.AddrPortFrom(tun6RS, tunPort)
+	tun6.Backends[0].Tunnel = true
+	r.apply(dr, tun, v6service(maps.SH), tun6)
+	if err := r.dp.Maps.Settings.Tunnel(netip.MustParseAddr("192.168.101.8"), tun6Src, 1500); err != nil {
 		f.Fatal(err)
 	}
 	for _, c := range fixture.Cases(r.top) {
@@ -36,6 +43,8 @@ func FuzzDatapath(f *testing.F) {
 	vip := r.top.VIP.As4()
 	f.Add(fixture.Frame{Src: fixture.Client(1), Dst: netip.AddrPortFrom(r.top.VIP, tunPort), Proto: tcp, TCPFlags: fixture.SYN}.Build())
 	f.Add(fixture.Frame{Src: v6client(1), Dst: netip.MustParseAddrPort("[2001:db8:101::100]:80"), Proto: tcp, TCPFlags: fixture.SYN, HopByHop: 1}.Build())
+	f.Add(fixture.Frame{Src: v6client(1), Dst: netip.AddrPortFrom(tun6VIP, tunPort), Proto: tcp, TCPFlags: fixture.SYN, HopByHop: 1}.Build())
+	f.Add(fixture.Frame{Src: v6client(2), Dst: netip.AddrPortFrom(tun6VIP, tunPort), Proto: tcp, TCPFlags: fixture.ACK, Payload: 1420}.Build()) // too big: packet too big
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 14 || len(frame) > 1500 {
 			return // the kernel refuses test runs outside Ethernet sizes
@@ -51,7 +60,14 @@ func FuzzDatapath(f *testing.F) {
 			return
 		}
 		if binary.BigEndian.Uint16(frame[12:]) == 0x86dd {
-			checkIPv6(t, frame, out)
+			switch {
+			case len(out) == len(frame) && bytes.Equal(out[12:], frame[12:]):
+				checkIPv6(t, frame, out)
+			case len(out) == len(frame)+40:
+				checkTunnelled6(t, frame, out)
+			default:
+				checkPacketTooBig(t, frame, out)
+			}
 			return
 		}
 		if len(out) == len(frame)+20 {
@@ -150,5 +166,52 @@ func checkIPv6(t *testing.T, in, out []byte) {
 	}
 	if !bytes.Equal(in[38:54], netip.MustParseAddr("2001:db8:101::100").AsSlice()) {
 		t.Fatalf("forwarded an IPv6 packet not for the VIP")
+	}
+}
+
+// checkTunnelled6: the whole input IPv6 packet, complete and for the IPv6
+// TUN service (or an ICMPv6 error about it), follows an outer IPv6 header.
+func checkTunnelled6(t *testing.T, in, out []byte) {
+	outer := out[14:54]
+	s6, d6 := tun6Src.As16(), tun6RS.As16()
+	if binary.BigEndian.Uint16(out[12:]) != 0x86dd || outer[0]>>4 != 6 || outer[6] != 41 || outer[7] != 64 ||
+		!bytes.Equal(outer[8:24], s6[:]) || !bytes.Equal(outer[24:40], d6[:]) || binary.BigEndian.Uint32(outer[0:])&0xfffff == 0 {
+		t.Fatalf("IP6IP6 frame has a bad outer header %x", outer)
+	}
+	if !bytes.Equal(out[54:], in[14:]) {
+		t.Fatalf("IP6IP6 frame does not carry the input packet whole")
+	}
+	ip := in[14:]
+	if len(ip) < 40+8 || ip[0]>>4 != 6 || 40+int(binary.BigEndian.Uint16(ip[4:])) > len(ip) {
+		t.Fatalf("tunnelled an incomplete IPv6 packet")
+	}
+	if int(binary.BigEndian.Uint16(outer[4:])) != 40+int(binary.BigEndian.Uint16(ip[4:])) {
+		t.Fatalf("outer payload length does not match the inner packet")
+	}
+	vip := tun6VIP.As16()
+	if ip[6] == 58 {
+		return // an ICMPv6 error about a flow of the service
+	}
+	if !bytes.Equal(ip[24:40], vip[:]) {
+		t.Fatalf("tunnelled an IPv6 packet not for the VIP")
+	}
+	if ip[6] == tcp && (len(ip) < 40+20 || binary.BigEndian.Uint16(ip[40+2:]) != tunPort) {
+		t.Fatalf("tunnelled a TCP packet not for the TUN service")
+	}
+}
+
+// checkPacketTooBig: an ICMPv6 packet too big from the VIP to the sender,
+// only for a packet too big for the tunnel, at most 1280 bytes, quoting it.
+func checkPacketTooBig(t *testing.T, in, out []byte) {
+	ip := in[14:]
+	if len(ip) < 40 || 40+40+int(binary.BigEndian.Uint16(ip[4:])) <= 1500 {
+		t.Fatalf("answered packet too big for a packet that fits the tunnel")
+	}
+	reply := out[14:]
+	vip := tun6VIP.As16()
+	if len(reply) != 1280 || reply[6] != 58 || reply[40] != 2 || reply[41] != 0 || binary.BigEndian.Uint32(reply[44:]) != 1460 ||
+		!bytes.Equal(reply[8:24], vip[:]) || !bytes.Equal(reply[24:40], ip[8:24]) || !bytes.Equal(out[0:6], in[6:12]) ||
+		!icmp6ChecksumOK(reply[8:24], reply[24:40], reply[40:]) || !bytes.Equal(reply[48:], ip[:1232]) {
+		t.Fatalf("malformed ICMPv6 packet too big")
 	}
 }
