@@ -17,6 +17,14 @@
 // for addresses on the interface the solicitation arrived on, and an address
 // on lo is never advertised on eth0, so nothing has to be suppressed.
 //
+// TUN real servers (Options.Tunnel) also get xlb's tc decapsulation program
+// on the interface tunnelled packets arrive on: it strips the director's
+// outer IPv4 header (IPIP) or outer IPv6 header (IP6IP6, for IPv6 VIPs)
+// before the kernel sees the packet, so the inner one is delivered to the
+// VIP on lo like a DR packet; nothing else is needed for either family (the
+// inner packet arrives on that interface from the client, so reverse-path
+// filtering by the default route accepts it, and IPv6 has no rp_filter).
+//
 // Everything acts on the network namespace of the calling OS thread: netlink
 // sockets and /proc/sys/net are both per network namespace. A caller that
 // switches namespaces must hold runtime.LockOSThread, and should use one
@@ -53,9 +61,10 @@ type Options struct {
 	VIPs []netip.Addr
 	// StateDir holds the undo state; default DefaultStateDir.
 	StateDir string
-	// Tunnel prepares a TUN (IP-in-IP) real server: xlb's decapsulation
-	// program goes on TunnelIface's ingress (the ipip module's job, which
-	// not every kernel has), its link pinned at TunnelPin.
+	// Tunnel prepares a TUN (IPIP / IP6IP6) real server: xlb's
+	// decapsulation program goes on TunnelIface's ingress (the ipip and
+	// ip6_tunnel modules' job, which not every kernel has), its link pinned
+	// at TunnelPin.
 	Tunnel      bool
 	TunnelIface string
 	TunnelPin   string

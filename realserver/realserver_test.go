@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/xlb-project/xlb/loader"
 	"golang.org/x/sys/unix"
 )
 
@@ -234,6 +237,56 @@ func TestInvalidVIP(t *testing.T) {
 		}
 		if err := Down(Options{StateDir: stateDir}); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// A TUN real server for an IPv6 VIP: the VIP on lo (/128, no DAD), the
+// decapsulation program attached to the tunnel interface and pinned; Down
+// removes both.
+func TestTunnelIPv6UpDown(t *testing.T) {
+	stateDir := t.TempDir()
+	pinDir := filepath.Join(loader.DefaultPinRoot, "test-realserver-"+strconv.Itoa(os.Getpid()))
+	t.Cleanup(func() { os.RemoveAll(pinDir) })
+	pin := filepath.Join(pinDir, "decap")
+	inThrowawayNetns(t, func() {
+		// A veth pair: this kernel may have no dummy module.
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "tun0"}, PeerName: "tun0p"}); err != nil {
+			t.Fatalf("add veth: %v", err)
+		}
+		vip := netip.MustParseAddr("2001:db8::100")
+		opts := Options{VIPs: []netip.Addr{vip}, StateDir: stateDir, Tunnel: true, TunnelIface: "tun0", TunnelPin: pin}
+		if err := Up(opts); err != nil {
+			t.Fatal(err)
+		}
+		a, ok := loAddrs(t)[vip]
+		if !ok {
+			t.Fatal("IPv6 VIP not on lo")
+		}
+		if ones, _ := a.Mask.Size(); ones != 128 || a.Flags&unix.IFA_F_NODAD == 0 {
+			t.Errorf("IPv6 VIP on lo as /%d flags %#x, want /128 with nodad", ones, a.Flags)
+		}
+		if _, err := os.Stat(pin); err != nil {
+			t.Fatalf("decap link not pinned: %v", err)
+		}
+		l, err := link.LoadPinnedLink(pin, nil)
+		if err != nil {
+			t.Fatalf("load pinned decap link: %v", err)
+		}
+		info, err := l.Info()
+		l.Close()
+		ifc, _ := net.InterfaceByName("tun0")
+		if err != nil || info.TCX() == nil || int(info.TCX().Ifindex) != ifc.Index {
+			t.Fatalf("decap link %+v (%v), want tcx on tun0", info, err)
+		}
+		if err := Down(Options{StateDir: stateDir}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := loAddrs(t)[vip]; ok {
+			t.Error("IPv6 VIP still on lo after Down")
+		}
+		if _, err := os.Stat(pin); !os.IsNotExist(err) {
+			t.Errorf("decap link still pinned after Down: %v", err)
 		}
 	})
 }

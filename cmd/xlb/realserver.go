@@ -55,7 +55,7 @@ func newRealServerCmd() *cobra.Command {
 		},
 	}
 	up.Flags().StringArrayVar(&vips, "vip", nil, "virtual IP (repeatable)")
-	up.Flags().BoolVar(&tun, "tun", false, "TUN real server: decapsulate IPIP from the director with xlb's tc program (no ipip module needed)")
+	up.Flags().BoolVar(&tun, "tun", false, "TUN real server: decapsulate IPIP / IP6IP6 from the director with xlb's tc program (no ipip or ip6_tunnel module needed)")
 	up.Flags().StringVar(&tunIface, "iface", "", "with --tun: the interface tunnelled packets arrive on")
 	up.Flags().StringVar(&tunPin, "pin", "", "with --tun: where to pin the decap link (default /sys/fs/bpf/xlb/realserver-decap-IFACE)")
 	for _, c := range []*cobra.Command{up, down} {
