@@ -246,7 +246,7 @@ func TestInvalidVIP(t *testing.T) {
 // removes both.
 func TestTunnelIPv6UpDown(t *testing.T) {
 	stateDir := t.TempDir()
-	pinDir := filepath.Join(loader.DefaultPinRoot, "test-realserver-"+strconv.Itoa(os.Getpid()))
+	pinDir := filepath.Join(filepath.Dir(loader.DefaultPinRoot), "xlb-test-realserver-"+strconv.Itoa(os.Getpid()))
 	t.Cleanup(func() { os.RemoveAll(pinDir) })
 	pin := filepath.Join(pinDir, "decap")
 	inThrowawayNetns(t, func() {
