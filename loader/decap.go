@@ -13,9 +13,10 @@ import (
 )
 
 // AttachDecap attaches the TUN real-server program (xlb_decap: strip the
-// outer IPIP header) to iface's ingress with tcx and pins the link at pin,
-// so it stays after the command that attached it exits. It replaces the
-// kernel's ipip module, which this kernel may lack.
+// outer IPIP or IP6IP6 header) to iface's ingress with tcx and pins the
+// link at pin, so it stays after the command that attached it exits. It
+// replaces the kernel's ipip and ip6_tunnel modules, which this kernel may
+// lack.
 func AttachDecap(iface, pin string) error {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {

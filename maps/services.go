@@ -60,7 +60,8 @@ type BackendSpec struct {
 	Weight uint32
 	// Available is false while the health check says the server is down.
 	Available bool
-	// Tunnel forwards in IPIP (LVS TUN); MAC is then the next hop's.
+	// Tunnel forwards in IPIP or IP6IP6 (LVS TUN, by the address family);
+	// MAC is then the next hop's.
 	Tunnel bool
 }
 
