@@ -3,4 +3,4 @@
 // xlb needs no C compiler; `make generate` rebuilds them.
 package bpf
 
-//go:generate go tool bpf2go -cc clang -target bpfel -no-strip=false -type svc_key -type svc_val -type settings -type guard_state -type frag_key -type flow_event -type settings_flags -type backend -type backend_conns -type backend_stats -type svc_state -type conn_key4 -type conn_key6 -type persist_key6 -type conn_val -type persist_key4 -type persist_val -type abi_info -type stat_counter -type sched_kind -type svc_flags -type backend_flags -type conn_state Xlb xlb.c -- -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -cc clang -target bpfel -no-strip=false -type svc_key -type svc_val -type svc_entry -type svc_filter -type settings -type guard_state -type frag_key -type flow_event -type settings_flags -type backend -type backend_conns -type backend_stats -type svc_state -type conn_key4 -type conn_key6 -type persist_key6 -type conn_val -type persist_key4 -type persist_val -type abi_info -type stat_counter -type sched_kind -type svc_flags -type backend_flags -type conn_state Xlb xlb.c -- -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu

@@ -23,6 +23,20 @@ struct {
 	__type(value, struct svc_state);
 } svc_states SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct svc_entry);
+} svc_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct svc_filter);
+} svc_filter_map SEC(".maps");
+
 /* Flat array of backend slots; each service's ring is a range of it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

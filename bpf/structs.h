@@ -30,6 +30,23 @@ struct svc_val {
 	__u32 udp_sec;
 };
 
+/* A service by its id, for the established-flow path: it finds the
+ * service through the flow's real server (backend.svc_id) instead of the
+ * services hash, and the key proves the id still names the service the
+ * packet is for (ids are reused after a service is removed). */
+struct svc_entry {
+	struct svc_key key; /* all zero: no service has this id */
+	struct svc_val val;
+};
+
+/* A filter in front of the hash tables: one bit per port (host order)
+ * some service uses, and one bit per VIP hash bucket (vip_bucket()).
+ * Traffic to other ports or addresses passes without a table lookup. */
+struct svc_filter {
+	__u64 ports[1024];
+	__u64 vips[64];
+};
+
 /* A real server slot. A slot is never reused while connections may still
  * point at it (the loader checks the connection table first). */
 struct backend {

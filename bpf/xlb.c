@@ -92,11 +92,20 @@ static __always_inline void conn_key_of(const struct flow *f, union conn_key *k)
 	}
 }
 
+/* The IPv6 lookup is a separate function on purpose: written inline next
+ * to the IPv4 one, clang merges the two calls into one whose map is chosen
+ * at run time, and the verifier can then no longer inline the lookup (an
+ * indirect call on every packet). */
+static __noinline struct conn_val *conn_lookup6(struct conn_key6 *k)
+{
+	return bpf_map_lookup_elem(&conns6, k);
+}
+
 static __always_inline struct conn_val *conn_lookup(const struct flow *f, union conn_key *k)
 {
 	if (f->family == 4)
 		return bpf_map_lookup_elem(&conns4, &k->k4);
-	return bpf_map_lookup_elem(&conns6, &k->k6);
+	return conn_lookup6(&k->k6);
 }
 
 static __always_inline long conn_store(const struct flow *f, union conn_key *k, struct conn_val *v)
@@ -104,6 +113,11 @@ static __always_inline long conn_store(const struct flow *f, union conn_key *k, 
 	if (f->family == 4)
 		return bpf_map_update_elem(&conns4, &k->k4, v, BPF_ANY);
 	return bpf_map_update_elem(&conns6, &k->k6, v, BPF_ANY);
+}
+
+static __noinline struct persist_val *persist_lookup6(struct persist_key6 *k)
+{
+	return bpf_map_lookup_elem(&persist6, k);
 }
 
 static __always_inline struct persist_val *persist_get(const struct svc_val *svc, const struct flow *f, union persist_key *k)
@@ -116,7 +130,7 @@ static __always_inline struct persist_val *persist_get(const struct svc_val *svc
 	}
 	k->k6.svc_id = svc->id;
 	__builtin_memcpy(k->k6.saddr, f->saddr, 16);
-	return bpf_map_lookup_elem(&persist6, &k->k6);
+	return persist_lookup6(&k->k6);
 }
 
 /* SYN-flood guard: a per-CPU token bucket on connection-table inserts.
@@ -205,14 +219,26 @@ static __always_inline void persist_store(const struct svc_val *svc, const struc
 		bpf_map_update_elem(&persist6, &pk.k6, &pv, BPF_ANY);
 }
 
-/* Finds the backend for a flow: the connection table first, then
- * persistence, then the scheduler. Returns -1 when nothing is available. */
-static __always_inline __s64 select_backend(const struct svc_val *svc, const struct flow *f, int *pass)
+/* Refreshes a flow's last-seen time (and its client's persistence
+ * template, which lives as long as the client's flows do). */
+static __always_inline void touch(const struct svc_val *svc, const struct flow *f, struct conn_val *cv, __u64 now)
 {
-	union conn_key key;
-	conn_key_of(f, &key);
+	cv->last_seen = now;
+	if (svc->persist_sec) {
+		union persist_key pk;
+		struct persist_val *pv = persist_get(svc, f, &pk);
+		if (pv)
+			pv->last_seen = now;
+	}
+}
+
+/* Finds the backend for a flow: its connection-table entry cv (looked up
+ * by the caller; NULL if none), then persistence, then the scheduler.
+ * Returns -1 when nothing is available. */
+static __always_inline __s64 select_backend(const struct svc_val *svc, const struct flow *f, union conn_key *kp,
+					     struct conn_val *cv, int *pass)
+{
 	__u64 now = bpf_ktime_get_coarse_ns();
-	struct conn_val *cv = conn_lookup(f, &key);
 	if (cv) {
 		__u32 id = cv->backend;
 		struct backend *be = bpf_map_lookup_elem(&backends, &id);
@@ -226,13 +252,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 				conns_add(id, XLB_CONN_FIN, 1);
 				cv->last_seen = now;
 			} else if (idle > XLB_TOUCH_NS) {
-				cv->last_seen = now;
-				if (svc->persist_sec) {
-					union persist_key pk;
-					struct persist_val *pv = persist_get(svc, f, &pk);
-					if (pv)
-						pv->last_seen = now;
-				}
+				touch(svc, f, cv, now);
 			}
 			return id;
 		}
@@ -277,7 +297,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		.state = closing(f) ? XLB_CONN_FIN : XLB_CONN_ACTIVE,
 		.last_seen = now,
 	};
-	if (conn_store(f, &key, &nv)) {
+	if (conn_store(f, kp, &nv)) {
 		count(XLB_STAT_CONN_INSERT_FAIL);
 		return id;
 	}
@@ -287,7 +307,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
 	if (bs)
 		bs->conns += 1;
-	publish_flow(st, f, &key, bid);
+	publish_flow(st, f, kp, bid);
 	return id;
 }
 
@@ -338,10 +358,17 @@ static __always_inline int forward_tunnel6(struct xdp_md *ctx, struct ethhdr *et
 
 /* TUN: wrap in IPIP (IPv4) or IP6IP6 (IPv6) to the real server through
  * its next hop (be->mac). Untagged frames only; the packet's family must
- * be the real server's. */
-static __always_inline int forward_tunnel(struct xdp_md *ctx, struct ethhdr *eth, struct backend *be, __u32 bid)
+ * be the real server's. A function of its own (not inlined): it is large,
+ * and forward() is inlined at every place that sends a packet. */
+static __noinline int forward_tunnel(struct xdp_md *ctx, __u32 bid)
 {
 	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	if ((void *)(eth + 1) > end)
+		return XDP_DROP;
+	struct backend *be = bpf_map_lookup_elem(&backends, &bid);
+	if (!be)
+		return XDP_DROP;
 	struct settings *st = get_settings();
 	struct iphdr *ip = (void *)(eth + 1);
 	if (st && be->family == 6 && eth->h_proto == bpf_htons(ETH_P_IPV6))
@@ -372,7 +399,26 @@ static __always_inline int forward_tunnel(struct xdp_md *ctx, struct ethhdr *eth
 	return XDP_TX;
 }
 
-/* Rewrites the MACs for backend id and sends the frame back out. */
+/* Sends the frame to real server bid (its slot be): DR rewrites the MACs,
+ * TUN encapsulates. */
+static __always_inline int forward_to(struct xdp_md *ctx, struct ethhdr *eth, const struct backend *be, __u32 bid)
+{
+	if (be->flags & XLB_BE_TUNNEL)
+		return forward_tunnel(ctx, bid);
+	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
+	/* Element-wise volatile reads: a memcpy from a cast-away-volatile
+	 * pointer would let clang fold the (then zero) constant. */
+#pragma unroll
+	for (int i = 0; i < ETH_ALEN; i++)
+		eth->h_source[i] = director_mac[i];
+
+	/* No global tx counter: it is the sum of the per-backend packets,
+	 * and one less per-CPU lookup on the hottest path. */
+	count_backend(bid, ctx->data_end - ctx->data);
+	return XDP_TX;
+}
+
+/* Sends the frame to real server id, or drops it when there is none. */
 static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, __s64 id)
 {
 	if (id < 0) {
@@ -385,19 +431,64 @@ static __always_inline int forward(struct xdp_md *ctx, struct ethhdr *eth, __s64
 		count(XLB_STAT_DROP_NO_BACKEND);
 		return XDP_DROP;
 	}
-	if (be->flags & XLB_BE_TUNNEL)
-		return forward_tunnel(ctx, eth, be, bid);
-	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
-	/* Element-wise volatile reads: a memcpy from a cast-away-volatile
-	 * pointer would let clang fold the (then zero) constant. */
-#pragma unroll
-	for (int i = 0; i < ETH_ALEN; i++)
-		eth->h_source[i] = director_mac[i];
+	return forward_to(ctx, eth, be, bid);
+}
 
-	/* No global tx counter: it is the sum of the per-backend packets,
-	 * and one less per-CPU lookup on the hottest path. */
-	count_backend(bid, ctx->data_end - ctx->data);
-	return XDP_TX;
+/* The VIP filter's bucket of an address (its words as they sit in
+ * memory); package maps computes the same. */
+static __always_inline __u32 vip_bucket(const __u32 a[4])
+{
+	return ((a[0] ^ a[1] ^ a[2] ^ a[3]) * 0x9e3779b1u) >> 20;
+}
+
+/* Can this packet be for a virtual service? False positives only cost the
+ * lookups they were meant to save. */
+static __always_inline int maybe_service(const struct flow *f)
+{
+	__u32 zero = 0;
+	struct svc_filter *sf = bpf_map_lookup_elem(&svc_filter_map, &zero);
+	if (!sf)
+		return 1;
+	__u32 p = bpf_ntohs(f->dport);
+	__u32 b = vip_bucket(f->daddr);
+	return (sf->ports[(p >> 6) & 1023] >> (p & 63)) & (sf->vips[(b >> 6) & 63] >> (b & 63)) & 1;
+}
+
+static __always_inline int svc_matches(const struct svc_key *k, const struct flow *f)
+{
+	return k->addr[0] == f->daddr[0] && k->addr[1] == f->daddr[1] && k->addr[2] == f->daddr[2] &&
+	       k->addr[3] == f->daddr[3] && k->port == f->dport && k->proto == f->proto && k->family == f->family;
+}
+
+/* The established-flow path: a packet of a flow the table knows. It checks
+ * what the full path would (the flow's real server is in use and still
+ * belongs to the service this packet is for, it may keep its flows, the
+ * entry has not idled out) but finds the service through the real server's
+ * slot instead of the services hash. Returns the XDP action, or -1 to leave
+ * the packet to the full path, which then decides the same way it always
+ * has. FIN and RST packets always take the full path: they change the
+ * flow's state and the wlc counts. */
+static __always_inline int forward_established(struct xdp_md *ctx, struct ethhdr *eth, const struct flow *f,
+					       struct conn_val *cv)
+{
+	__u32 bid = cv->backend;
+	struct backend *be = bpf_map_lookup_elem(&backends, &bid);
+	if (!be || !(be->flags & XLB_BE_IN_USE))
+		return -1;
+	__u32 sid = be->svc_id;
+	struct svc_entry *se = bpf_map_lookup_elem(&svc_index, &sid);
+	if (!se || !svc_matches(&se->key, f))
+		return -1;
+	const struct svc_val *svc = &se->val;
+	if (!(be->flags & XLB_BE_AVAILABLE) && (svc->flags & XLB_SVC_EXPIRE_NODEST))
+		return -1;
+	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 idle = now - cv->last_seen;
+	if (idle > conn_timeout_ns(svc, f->proto, cv->state))
+		return -1;
+	if (idle > XLB_TOUCH_NS)
+		touch(svc, f, cv, now);
+	return forward_to(ctx, eth, be, bid);
 }
 
 /* Fragments after the first carry no ports, so every fragment of a VIP is
@@ -499,6 +590,22 @@ int xlb_main(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
+	/* Two bit tests keep most traffic that is not for a VIP off the hash
+	 * tables. */
+	if (!maybe_service(&f)) {
+		count(XLB_STAT_PASS_NOT_VIP);
+		return XDP_PASS;
+	}
+	/* The connection table first: most packets belong to a known flow. */
+	union conn_key key;
+	conn_key_of(&f, &key);
+	struct conn_val *cv = conn_lookup(&f, &key);
+	if (cv && !closing(&f)) {
+		int act = forward_established(ctx, eth, &f, cv);
+		if (act >= 0)
+			return act;
+	}
+
 	struct svc_key sk = {
 		.port = f.dport,
 		.proto = f.proto,
@@ -512,7 +619,7 @@ int xlb_main(struct xdp_md *ctx)
 	}
 
 	int pass = 0;
-	__s64 id = select_backend(svc, &f, &pass);
+	__s64 id = select_backend(svc, &f, &key, cv, &pass);
 	if (pass)
 		return XDP_PASS;
 	return forward(ctx, eth, id);

@@ -190,6 +190,18 @@ const (
 	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 22
 )
 
+type XlbSvcEntry struct {
+	_   structs.HostLayout
+	Key XlbSvcKey
+	Val XlbSvcVal
+}
+
+type XlbSvcFilter struct {
+	_     structs.HostLayout
+	Ports [1024]uint64
+	Vips  [64]uint64
+}
+
 type XlbSvcFlags uint32
 
 const (
@@ -244,6 +256,8 @@ const (
 	XlbMapServices        = "services"
 	XlbMapSettingsMap     = "settings_map"
 	XlbMapStats           = "stats"
+	XlbMapSvcFilterMap    = "svc_filter_map"
+	XlbMapSvcIndex        = "svc_index"
 	XlbMapSvcStates       = "svc_states"
 	XlbProgXlbDecap       = "xlb_decap"
 	XlbProgXlbMain        = "xlb_main"
@@ -316,6 +330,8 @@ type XlbMapSpecs struct {
 	Services        *ebpf.MapSpec `ebpf:"services"`
 	SettingsMap     *ebpf.MapSpec `ebpf:"settings_map"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	SvcFilterMap    *ebpf.MapSpec `ebpf:"svc_filter_map"`
+	SvcIndex        *ebpf.MapSpec `ebpf:"svc_index"`
 	SvcStates       *ebpf.MapSpec `ebpf:"svc_states"`
 }
 
@@ -362,6 +378,8 @@ type XlbMaps struct {
 	Services        *ebpf.Map `ebpf:"services"`
 	SettingsMap     *ebpf.Map `ebpf:"settings_map"`
 	Stats           *ebpf.Map `ebpf:"stats"`
+	SvcFilterMap    *ebpf.Map `ebpf:"svc_filter_map"`
+	SvcIndex        *ebpf.Map `ebpf:"svc_index"`
 	SvcStates       *ebpf.Map `ebpf:"svc_states"`
 }
 
@@ -382,6 +400,8 @@ func (m *XlbMaps) Close() error {
 		m.Services,
 		m.SettingsMap,
 		m.Stats,
+		m.SvcFilterMap,
+		m.SvcIndex,
 		m.SvcStates,
 	)
 }

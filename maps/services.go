@@ -80,11 +80,12 @@ type Services struct {
 // adopts pinned state without keeping any of its own on disk.
 type current struct {
 	services map[Key]bpf.XlbSvcVal
-	backends map[uint32]bpf.XlbBackend // in-use slots
+	backends map[uint32]bpf.XlbBackend  // in-use slots
+	index    map[uint32]bpf.XlbSvcEntry // non-empty svc_index entries by id
 }
 
 func (s *Services) read() (*current, error) {
-	cur := &current{services: map[Key]bpf.XlbSvcVal{}, backends: map[uint32]bpf.XlbBackend{}}
+	cur := &current{services: map[Key]bpf.XlbSvcVal{}, backends: map[uint32]bpf.XlbBackend{}, index: map[uint32]bpf.XlbSvcEntry{}}
 	var k bpf.XlbSvcKey
 	var v bpf.XlbSvcVal
 	it := s.m.Services.Iterate()
@@ -94,8 +95,66 @@ func (s *Services) read() (*current, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read services: %w", err)
 	}
-	err := eachBackend(s.m, func(id uint32, b bpf.XlbBackend) { cur.backends[id] = b })
-	return cur, err
+	if err := eachBackend(s.m, func(id uint32, b bpf.XlbBackend) { cur.backends[id] = b }); err != nil {
+		return nil, err
+	}
+	keys := make([]uint32, MaxServices)
+	vals := make([]bpf.XlbSvcEntry, MaxServices)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := s.m.SvcIndex.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			if vals[i] != (bpf.XlbSvcEntry{}) {
+				cur.index[keys[i]] = vals[i]
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return cur, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read service index: %w", err)
+		}
+	}
+}
+
+// setIndex makes the datapath's by-id view of a service (what the
+// established-flow path checks a flow's real server against) match val.
+func (s *Services) setIndex(cur *current, id uint32, e bpf.XlbSvcEntry) error {
+	if cur.index[id] == e {
+		return nil
+	}
+	if err := s.m.SvcIndex.Update(id, e, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write service index %d: %w", id, err)
+	}
+	if e == (bpf.XlbSvcEntry{}) {
+		delete(cur.index, id)
+	} else {
+		cur.index[id] = e
+	}
+	return nil
+}
+
+// writeFilter sets the datapath's filter to the ports and VIPs of keys:
+// only traffic that may be for one of them is looked up at all.
+func (s *Services) writeFilter(keys ...[]Key) error {
+	var f bpf.XlbSvcFilter
+	for _, ks := range keys {
+		for _, k := range ks {
+			f.Ports[k.Port>>6] |= 1 << (k.Port & 63)
+			b := vipBucket(k.bpf().Addr)
+			f.Vips[b>>6] |= 1 << (b & 63)
+		}
+	}
+	if err := s.m.SvcFilterMap.Update(uint32(0), &f, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write service filter: %w", err)
+	}
+	return nil
+}
+
+// vipBucket is the datapath's vip_bucket(): a 12-bit hash of an address's
+// words as they sit in memory.
+func vipBucket(w [4]uint32) uint32 {
+	return ((w[0] ^ w[1] ^ w[2] ^ w[3]) * 0x9e3779b1) >> 20
 }
 
 // eachBackend visits every in-use slot of the backends array, reading it in
@@ -137,6 +196,19 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 		return err
 	}
 	defer s.gen.Add(1)
+
+	// The filter first: a new service must pass it before its entry
+	// exists; removed services are cleared from it at the end.
+	var curKeys, desiredKeyList []Key
+	for k := range cur.services {
+		curKeys = append(curKeys, k)
+	}
+	for _, d := range desired {
+		desiredKeyList = append(desiredKeyList, d.Key)
+	}
+	if err := s.writeFilter(curKeys, desiredKeyList); err != nil {
+		return err
+	}
 
 	// Service ids: keep existing ones, hand out free ones lowest first.
 	usedIDs := map[uint32]bool{}
@@ -221,6 +293,9 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 			}
 			if same {
 				nv.RingOff = old.RingOff
+				if err := s.setIndex(cur, sid, bpf.XlbSvcEntry{Key: d.Key.bpf(), Val: nv}); err != nil {
+					return err
+				}
 				if nv != old {
 					if err := s.m.Services.Update(d.Key.bpf(), nv, ebpf.UpdateAny); err != nil {
 						return fmt.Errorf("update service %s: %w", d.Key, err)
@@ -237,6 +312,11 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 			return err
 		}
 		nv.RingOff = off
+		// The index entry before the service entry: a new service's
+		// flows must find it as soon as they exist.
+		if err := s.setIndex(cur, sid, bpf.XlbSvcEntry{Key: d.Key.bpf(), Val: nv}); err != nil {
+			return err
+		}
 		if err := s.m.Services.Update(d.Key.bpf(), nv, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("update service %s: %w", d.Key, err)
 		}
@@ -254,12 +334,30 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 	for _, d := range desired {
 		desiredKeys[d.Key] = true
 	}
-	for k := range cur.services {
+	for k, v := range cur.services {
 		if !desiredKeys[k] {
 			if err := s.m.Services.Delete(k.bpf()); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				return fmt.Errorf("delete service %s: %w", k, err)
 			}
+			if err := s.setIndex(cur, v.Id, bpf.XlbSvcEntry{}); err != nil {
+				return err
+			}
 		}
+	}
+	// Index entries of ids no service has (left by an interrupted apply).
+	live := map[uint32]bool{}
+	for _, d := range desired {
+		live[ids[d.Key]] = true
+	}
+	for id := range cur.index {
+		if !live[id] {
+			if err := s.setIndex(cur, id, bpf.XlbSvcEntry{}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.writeFilter(desiredKeyList); err != nil {
+		return err
 	}
 	// Vanished real servers drain: no new flows, existing ones continue
 	// (or are rescheduled by expire_nodest_conn) until Reclaim frees them.

@@ -22,12 +22,18 @@ func Suite(quick bool) []SuiteCase {
 	var out []SuiteCase
 	add := func(c Case, size int) { out = append(out, SuiteCase{Case: c, TableSize: size}) }
 	if quick {
+		add(Case{Name: "harness-floor", Scheduler: maps.RR, Backends: 2, Kind: Floor}, 1<<16)
 		add(Case{Name: "established-tcp", Scheduler: maps.RR, Backends: 2, Kind: Established}, 1<<16)
 		add(Case{Name: "new-flow-tcp-rr", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16)
 		add(Case{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: Pass}, 1<<16)
 		return out
 	}
+	add(Case{Name: "harness-floor", Scheduler: maps.RR, Backends: 2, Kind: Floor}, 1<<16)
 	add(Case{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: Pass}, 1<<20)
+	add(Case{Name: "established-tcp", Scheduler: maps.RR, Backends: 2, Kind: Established}, 1<<20)
+	// A table whose buckets stay in cache, and the default 1M table,
+	// where every new flow misses the CPU caches (see bench/README.md).
+	add(Case{Name: "new-flow-tcp-rr-64k-table", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16)
 	for _, s := range []maps.Scheduler{maps.RR, maps.WRR, maps.WLC, maps.SH, maps.MH} {
 		for _, n := range []int{1, 100, 1000} {
 			add(Case{Name: fmt.Sprintf("new-flow-tcp-%s-%drs", SchedulerName(s), n), Scheduler: s, Backends: n, Kind: NewFlow}, 1<<20)

@@ -1,0 +1,101 @@
+package loader_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/fixture"
+	"github.com/xlb-project/xlb/maps"
+)
+
+// Established packets take a short path that finds the service through
+// the flow's real server instead of the services table. These tests hold
+// it to the decisions of the full path.
+
+// A removed service's flows pass to the stack, even after its id is
+// handed to another service: the short path checks that the id still
+// names the service the packet is for.
+func TestRemovedServiceFlowsPassAfterIDReuse(t *testing.T) {
+	r := newRig(t, 4096)
+	a := r.service(maps.RR, 1, 1)
+	c := r.service(maps.RR, 1)
+	c.Key.Port = 8080
+	for i := range c.Backends {
+		c.Backends[i].Addr = netip.AddrPortFrom(c.Backends[i].Addr.Addr(), 8080)
+	}
+	r.apply(a, c)
+	client := fixture.Client(7)
+	if s := r.syn(client); s < 0 {
+		t.Fatal("flow not forwarded while its service exists")
+	}
+	if s := r.pkt(client, fixture.ACK); s < 0 {
+		t.Fatal("established packet not forwarded while its service exists")
+	}
+
+	r.apply(c) // a removed: its id is free
+	d := r.service(maps.RR, 1)
+	d.Key.VIP = netip.MustParseAddr("192.168.101.200")
+	d.Backends[0].Addr = netip.AddrPortFrom(netip.MustParseAddr("192.168.101.50"), r.top.Port)
+	r.apply(c, d) // d takes a's id; port 80 and a's VIP are still in use
+	before := r.counters()["pass_not_vip"]
+	if s := r.pkt(client, fixture.ACK); s != -1 {
+		t.Fatalf("packet of a removed service's flow forwarded to slot of rs%d", s+1)
+	}
+	if got := r.counters()["pass_not_vip"]; got != before+1 {
+		t.Fatalf("pass_not_vip went %d -> %d, want +1", before, got)
+	}
+}
+
+// An entry idle longer than its timeout is not used: the flow is
+// scheduled afresh, as when the sweep has already removed it.
+func TestIdleExpiredFlowIsRescheduled(t *testing.T) {
+	r := newRig(t, 4096)
+	spec := r.service(maps.RR, 1, 1)
+	spec.Key.Proto = 17
+	spec.UDPSec = 1
+	r.apply(spec)
+	udp := func(client netip.AddrPort) int {
+		return r.send(fixture.Frame{Src: client, Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: 17, Payload: 32}.Build())
+	}
+	client := fixture.Client(3)
+	first := udp(client)
+	if first < 0 || udp(client) != first {
+		t.Fatal("udp flow not kept on its real server")
+	}
+	before := r.counters()["conn_expired"]
+	time.Sleep(2100 * time.Millisecond) // > 1 s timeout at coarse-clock resolution
+	next := udp(client)
+	if next < 0 {
+		t.Fatal("expired flow's packet not forwarded")
+	}
+	if got := r.counters()["conn_expired"]; got != before+1 {
+		t.Fatalf("conn_expired went %d -> %d, want +1", before, got)
+	}
+	// rr moved on since the flow's first packet: the fresh pick is the other server.
+	if next == first {
+		t.Fatalf("expired flow kept rs%d; rr should have picked the other server", first+1)
+	}
+}
+
+// Packets that are not for a service pass without being counted as
+// anything else, whichever of port and address differs.
+func TestFilterPassesOtherTraffic(t *testing.T) {
+	r := newRig(t, 4096)
+	r.apply(r.service(maps.RR, 1, 1))
+	other := netip.MustParseAddr("192.168.101.222")
+	cases := map[string]netip.AddrPort{
+		"vip, other port":  netip.AddrPortFrom(r.top.VIP, r.top.Port+1),
+		"other address":    netip.AddrPortFrom(other, r.top.Port),
+		"other everything": netip.AddrPortFrom(other, 22),
+	}
+	for name, dst := range cases {
+		before := r.counters()["pass_not_vip"]
+		if s := r.send(fixture.Frame{Src: fixture.Client(1), Dst: dst, Proto: tcp, TCPFlags: fixture.SYN}.Build()); s != -1 {
+			t.Fatalf("%s: forwarded to rs%d", name, s+1)
+		}
+		if got := r.counters()["pass_not_vip"]; got != before+1 {
+			t.Fatalf("%s: pass_not_vip went %d -> %d, want +1", name, before, got)
+		}
+	}
+}
