@@ -18,6 +18,17 @@
 
 #define IP_DF 0x4000
 
+/* Addresses a frame from us to dst. own_mac is read element by element:
+ * a memcpy from a cast-away-volatile pointer would let clang fold the
+ * (then zero) constant. */
+static __always_inline void eth_address(struct ethhdr *eth, const __u8 *dst, const volatile __u8 *own_mac)
+{
+	__builtin_memcpy(eth->h_dest, dst, ETH_ALEN);
+#pragma unroll
+	for (int i = 0; i < ETH_ALEN; i++)
+		eth->h_source[i] = own_mac[i];
+}
+
 static __always_inline __u16 csum_fold(__u64 csum)
 {
 #pragma unroll
@@ -54,10 +65,7 @@ static __always_inline int icmp_frag_needed(struct xdp_md *ctx, __u16 mtu, const
 	__u8 *icmp = (void *)(ip + 1);
 	if ((void *)icmp + 8 + sizeof(quote) > end)
 		return -1;
-	__builtin_memcpy(eth->h_dest, client_mac, ETH_ALEN);
-#pragma unroll
-	for (int i = 0; i < ETH_ALEN; i++)
-		eth->h_source[i] = own_mac[i];
+	eth_address(eth, client_mac, own_mac);
 	eth->h_proto = bpf_htons(ETH_P_IP);
 	ip->version = 4;
 	ip->ihl = 5;
@@ -100,10 +108,7 @@ static __always_inline int tunnel_ipip(struct xdp_md *ctx, __be32 src, __be32 ds
 	if ((void *)(inner + 1) > end)
 		return -1;
 	__builtin_memcpy(eth, old, sizeof(*eth));
-	__builtin_memcpy(eth->h_dest, next_hop, ETH_ALEN);
-#pragma unroll
-	for (int i = 0; i < ETH_ALEN; i++)
-		eth->h_source[i] = own_mac[i];
+	eth_address(eth, next_hop, own_mac);
 	/* The inner header is intact: the outer one is written over the old
 	 * Ethernet header (already moved) and the 6 new bytes before it. */
 	__u8 tos = inner->tos;
@@ -177,10 +182,7 @@ static __always_inline int tunnel_ip6ip6(struct xdp_md *ctx, const __u32 *src, c
 	/* The traffic class follows the inner packet's, as IPVS does. */
 	__u8 tclass = (inner->priority << 4) | (inner->flow_lbl[0] >> 4);
 	__u16 plen = bpf_ntohs(inner->payload_len) + IP6_TUN_HLEN;
-	__builtin_memcpy(eth->h_dest, next_hop, ETH_ALEN);
-#pragma unroll
-	for (int i = 0; i < ETH_ALEN; i++)
-		eth->h_source[i] = own_mac[i];
+	eth_address(eth, next_hop, own_mac);
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
 	outer->version = 6;
 	outer->priority = tclass >> 4;
@@ -239,10 +241,7 @@ static __always_inline int icmp6_packet_too_big(struct xdp_md *ctx, __u32 mtu, c
 	struct ipv6hdr *quoted = (void *)(icmp + 8);
 	if ((void *)icmp + PTB_ICMP_LEN > end)
 		return -1;
-	__builtin_memcpy(eth->h_dest, client_mac, ETH_ALEN);
-#pragma unroll
-	for (int i = 0; i < ETH_ALEN; i++)
-		eth->h_source[i] = own_mac[i];
+	eth_address(eth, client_mac, own_mac);
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
 	/* The quoted header is intact: its addresses give the reply's. */
 	__builtin_memset(hdr, 0, 4); /* version below; traffic class, flow label 0 */

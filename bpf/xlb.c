@@ -320,6 +320,24 @@ static __always_inline void count_backend(__u32 bid, __u64 bytes)
 	}
 }
 
+/* The end both tunnels share: encapsulate toward the real server
+ * through its next hop (be->mac), count, send. */
+static __always_inline int send_tunnelled(struct xdp_md *ctx, const struct settings *st, struct backend *be, __u32 bid)
+{
+	__u64 bytes = ctx->data_end - ctx->data;
+	__u8 next_hop[ETH_ALEN];
+	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
+	int err = be->family == 6 ? tunnel_ip6ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac)
+				  : tunnel_ipip(ctx, st->tun_src, be->addr[0], next_hop, director_mac);
+	if (err < 0) {
+		count(XLB_STAT_DROP_TUN);
+		return XDP_DROP;
+	}
+	count(XLB_STAT_TUN_TX);
+	count_backend(bid, bytes);
+	return XDP_TX;
+}
+
 /* TUN over IPv6: wrap in IP6IP6 to the real server through its next hop
  * (be->mac); a packet that would not fit the path gets an ICMPv6 packet
  * too big back (IPv6 has no DF: routers never fragment). */
@@ -344,16 +362,7 @@ static __always_inline int forward_tunnel6(struct xdp_md *ctx, struct ethhdr *et
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
 	}
-	__u64 bytes = ctx->data_end - ctx->data;
-	__u8 next_hop[ETH_ALEN];
-	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
-	if (tunnel_ip6ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac) < 0) {
-		count(XLB_STAT_DROP_TUN);
-		return XDP_DROP;
-	}
-	count(XLB_STAT_TUN_TX);
-	count_backend(bid, bytes);
-	return XDP_TX;
+	return send_tunnelled(ctx, st, be, bid);
 }
 
 /* TUN: wrap in IPIP (IPv4) or IP6IP6 (IPv6) to the real server through
@@ -387,16 +396,7 @@ static __noinline int forward_tunnel(struct xdp_md *ctx, __u32 bid)
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
 	}
-	__u64 bytes = ctx->data_end - ctx->data;
-	__u8 next_hop[ETH_ALEN];
-	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
-	if (tunnel_ipip(ctx, st->tun_src, be->addr[0], next_hop, director_mac) < 0) {
-		count(XLB_STAT_DROP_TUN);
-		return XDP_DROP;
-	}
-	count(XLB_STAT_TUN_TX);
-	count_backend(bid, bytes);
-	return XDP_TX;
+	return send_tunnelled(ctx, st, be, bid);
 }
 
 /* Sends the frame to real server bid (its slot be): DR rewrites the MACs,
@@ -405,12 +405,7 @@ static __always_inline int forward_to(struct xdp_md *ctx, struct ethhdr *eth, co
 {
 	if (be->flags & XLB_BE_TUNNEL)
 		return forward_tunnel(ctx, bid);
-	__builtin_memcpy(eth->h_dest, be->mac, ETH_ALEN);
-	/* Element-wise volatile reads: a memcpy from a cast-away-volatile
-	 * pointer would let clang fold the (then zero) constant. */
-#pragma unroll
-	for (int i = 0; i < ETH_ALEN; i++)
-		eth->h_source[i] = director_mac[i];
+	eth_address(eth, be->mac, director_mac);
 
 	/* No global tx counter: it is the sum of the per-backend packets,
 	 * and one less per-CPU lookup on the hottest path. */
