@@ -131,6 +131,17 @@ struct settings {
 	__u32 tun_src6[4]; /* TUN: outer source address of IP6IP6 (network order); 0: none */
 };
 
+/* The datapath's clock: CLOCK_MONOTONIC_COARSE (what Go's maps.Now()
+ * reads) computed from jiffies, which the verifier inlines to one load
+ * instead of a helper call. Jiffies advance with the same ticks, so the
+ * relation, calibrated by the loader, holds for the whole boot. While
+ * ns_per_jiffy is 0 the datapath calls bpf_ktime_get_coarse_ns(). */
+struct clock_ref {
+	__u64 base_ns;      /* CLOCK_MONOTONIC_COARSE at base_jiffies, minus a tick */
+	__u64 base_jiffies;
+	__u64 ns_per_jiffy; /* the kernel's TICK_NSEC */
+};
+
 /* Per-CPU token bucket of the SYN-flood guard. */
 struct guard_state {
 	__u64 tokens; /* in 1e-9 flow units, so refills need no division */

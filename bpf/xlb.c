@@ -31,6 +31,23 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
+/* Now, in CLOCK_MONOTONIC_COARSE nanoseconds (see struct clock_ref). */
+static __always_inline __u64 now_ns(void)
+{
+	__u32 zero = 0;
+	struct clock_ref *c = bpf_map_lookup_elem(&clock_map, &zero);
+	if (!c || !c->ns_per_jiffy)
+		return bpf_ktime_get_coarse_ns();
+	return c->base_ns + (bpf_jiffies64() - c->base_jiffies) * c->ns_per_jiffy;
+}
+
+/* Time since t; 0 for a t in the future (user space, e.g. flow sharing,
+ * stamps entries with its own reading of the clock). */
+static __always_inline __u64 since(__u64 now, __u64 t)
+{
+	return now > t ? now - t : 0;
+}
+
 static __always_inline struct settings *get_settings(void)
 {
 	__u32 zero = 0;
@@ -146,7 +163,7 @@ static __always_inline int guard_allows_insert(const struct settings *st, __u64 
 	if (!g)
 		return 1;
 	__u64 cap = (__u64)st->syn_burst * XLB_NSEC;
-	__u64 elapsed = now - g->last;
+	__u64 elapsed = since(now, g->last);
 	if (elapsed >= XLB_NSEC)
 		g->tokens = cap; /* a second is enough to refill any bucket we allow */
 	else
@@ -196,7 +213,7 @@ static __always_inline __s64 persist_lookup(const struct svc_val *svc, const str
 	struct persist_val *pv = persist_get(svc, f, &pk);
 	if (!pv)
 		return -1;
-	if (now - pv->last_seen > (__u64)svc->persist_sec * XLB_NSEC)
+	if (since(now, pv->last_seen) > (__u64)svc->persist_sec * XLB_NSEC)
 		return -1;
 	__u32 id = pv->backend;
 	struct backend *be = bpf_map_lookup_elem(&backends, &id);
@@ -238,13 +255,13 @@ static __always_inline void touch(const struct svc_val *svc, const struct flow *
 static __always_inline __s64 select_backend(const struct svc_val *svc, const struct flow *f, union conn_key *kp,
 					     struct conn_val *cv, int *pass)
 {
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = now_ns();
 	if (cv) {
 		__u32 id = cv->backend;
 		struct backend *be = bpf_map_lookup_elem(&backends, &id);
 		int usable = be && (be->flags & XLB_BE_IN_USE) &&
 			     ((be->flags & XLB_BE_AVAILABLE) || !(svc->flags & XLB_SVC_EXPIRE_NODEST));
-		__u64 idle = now - cv->last_seen;
+		__u64 idle = since(now, cv->last_seen);
 		if (usable && idle <= conn_timeout_ns(svc, f->proto, cv->state)) {
 			if (cv->state == XLB_CONN_ACTIVE && closing(f)) {
 				cv->state = XLB_CONN_FIN;
@@ -477,8 +494,8 @@ static __always_inline int forward_established(struct xdp_md *ctx, struct ethhdr
 	const struct svc_val *svc = &se->val;
 	if (!(be->flags & XLB_BE_AVAILABLE) && (svc->flags & XLB_SVC_EXPIRE_NODEST))
 		return -1;
-	__u64 now = bpf_ktime_get_coarse_ns();
-	__u64 idle = now - cv->last_seen;
+	__u64 now = now_ns();
+	__u64 idle = since(now, cv->last_seen);
 	if (idle > conn_timeout_ns(svc, f->proto, cv->state))
 		return -1;
 	if (idle > XLB_TOUCH_NS)

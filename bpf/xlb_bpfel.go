@@ -59,6 +59,13 @@ type XlbBackendStats struct {
 	Conns   uint64
 }
 
+type XlbClockRef struct {
+	_           structs.HostLayout
+	BaseNs      uint64
+	BaseJiffies uint64
+	NsPerJiffy  uint64
+}
+
 type XlbConnKey4 struct {
 	_     structs.HostLayout
 	Saddr uint32
@@ -244,6 +251,7 @@ const (
 	XlbMapAbi             = "abi"
 	XlbMapBackendCounters = "backend_counters"
 	XlbMapBackends        = "backends"
+	XlbMapClockMap        = "clock_map"
 	XlbMapConnCounts      = "conn_counts"
 	XlbMapConns4          = "conns4"
 	XlbMapConns6          = "conns6"
@@ -318,6 +326,7 @@ type XlbMapSpecs struct {
 	Abi             *ebpf.MapSpec `ebpf:"abi"`
 	BackendCounters *ebpf.MapSpec `ebpf:"backend_counters"`
 	Backends        *ebpf.MapSpec `ebpf:"backends"`
+	ClockMap        *ebpf.MapSpec `ebpf:"clock_map"`
 	ConnCounts      *ebpf.MapSpec `ebpf:"conn_counts"`
 	Conns4          *ebpf.MapSpec `ebpf:"conns4"`
 	Conns6          *ebpf.MapSpec `ebpf:"conns6"`
@@ -366,6 +375,7 @@ type XlbMaps struct {
 	Abi             *ebpf.Map `ebpf:"abi"`
 	BackendCounters *ebpf.Map `ebpf:"backend_counters"`
 	Backends        *ebpf.Map `ebpf:"backends"`
+	ClockMap        *ebpf.Map `ebpf:"clock_map"`
 	ConnCounts      *ebpf.Map `ebpf:"conn_counts"`
 	Conns4          *ebpf.Map `ebpf:"conns4"`
 	Conns6          *ebpf.Map `ebpf:"conns6"`
@@ -388,6 +398,7 @@ func (m *XlbMaps) Close() error {
 		m.Abi,
 		m.BackendCounters,
 		m.Backends,
+		m.ClockMap,
 		m.ConnCounts,
 		m.Conns4,
 		m.Conns6,

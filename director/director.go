@@ -108,6 +108,9 @@ func New(ctx context.Context, o Options) (*Director, error) {
 		o: o, log: o.Log, dp: dp, neigh: res, start: time.Now(),
 		cfg: cfg, macs: map[netip.Addr]net.HardwareAddr{}, up: map[string]bool{},
 	}
+	if err := dp.ClockCalibration(); err != nil {
+		d.log.Warn("datapath clock not calibrated: using the slower helper", "err", err)
+	}
 	if dp.Adopted() {
 		d.log.Info("adopting pinned datapath state", "pin_dir", o.PinDir)
 		// Keep serving real servers as they were until checks say

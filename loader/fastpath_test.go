@@ -99,3 +99,39 @@ func TestFilterPassesOtherTraffic(t *testing.T) {
 		}
 	}
 }
+
+// The datapath reads the time as jiffies (calibrated at load) and stamps
+// flows in CLOCK_MONOTONIC_COARSE nanoseconds, which user space compares
+// with its own reading (sweeps, listings): the two must agree, and a flow
+// must never look stamped in the future.
+func TestDatapathClockAgreesWithUserSpace(t *testing.T) {
+	r := newRig(t, 4096)
+	if err := r.dp.ClockCalibration(); err != nil {
+		t.Fatalf("clock not calibrated: %v", err)
+	}
+	r.apply(r.service(maps.RR, 1, 1))
+	for i := range 5 {
+		if s := r.syn(fixture.Client(100 + i)); s < 0 {
+			t.Fatal("flow not forwarded")
+		}
+		conns, err := r.dp.Maps.Conns.List(maps.Now(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, c := range conns {
+			if c.Client != fixture.Client(100+i) {
+				continue
+			}
+			found = true
+			// One tick behind by design, at most two at HZ 100: 20 ms.
+			if c.Idle > 25*time.Millisecond {
+				t.Fatalf("new flow looks idle for %v: datapath clock disagrees with CLOCK_MONOTONIC_COARSE", c.Idle)
+			}
+		}
+		if !found {
+			t.Fatal("flow not in the table")
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}

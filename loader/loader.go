@@ -65,7 +65,14 @@ type Datapath struct {
 	ifindex int
 	mode    Mode
 	adopted bool
+	// clockErr says why the datapath reads the time with a helper call
+	// instead of jiffies (nil: calibrated).
+	clockErr error
 }
+
+// ClockCalibration reports why the datapath could not be given its
+// jiffies clock (it then calls bpf_ktime_get_coarse_ns: correct, slower).
+func (d *Datapath) ClockCalibration() error { return d.clockErr }
 
 // Load loads the program and its maps, reusing pinned maps when PinDir
 // holds some of a compatible layout.
@@ -136,6 +143,7 @@ func Load(o Options) (*Datapath, error) {
 		return nil, err
 	}
 	d.Maps = m
+	d.clockErr = calibrateClock(d.objs.ClockMap)
 	return d, nil
 }
 
