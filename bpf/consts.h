@@ -19,9 +19,24 @@
 /* Seconds to nanoseconds for timeouts stored in seconds. */
 #define XLB_NSEC 1000000000ULL
 
-/* The connection table's last_seen is refreshed at most this often per
- * flow: a write per packet would bounce the entry's cache line between CPUs. */
-#define XLB_TOUCH_NS (1000000000ULL)
+/* The connection tables keep time in flow-clock ticks of 2^24 ns (16.8
+ * ms): CLOCK_MONOTONIC_COARSE >> XLB_FLOW_TICK_SHIFT, 32 bits wide, so a
+ * slot stays 20 bytes and the clock wraps only after 2.3 years (compared
+ * as a signed difference). */
+#define XLB_FLOW_TICK_SHIFT 24
+
+/* A flow's expiry is pushed back at most this often (in ticks, ~1 s): a
+ * write per packet would bounce the entry's cache line between CPUs. */
+#define XLB_TOUCH_TICKS (XLB_NSEC >> XLB_FLOW_TICK_SHIFT)
+
+/* Slots per bucket of the IPv4 connection table (20 bytes each after an
+ * 8-byte sequence lock: 128 bytes). With two candidate buckets per flow,
+ * 6 ways keep collisions from evicting live flows while the table is at
+ * most half full (the loader sizes it so). */
+#define XLB_FLOW_WAYS 6
+
+/* Attempts a reader or writer makes while another CPU holds a bucket. */
+#define XLB_FLOW_TRIES 4
 
 enum sched_kind {
 	XLB_SCHED_RR = 0,
@@ -46,6 +61,22 @@ enum backend_flags {
 
 enum settings_flags {
 	XLB_SET_FLOW_EVENTS = 1 << 0, /* publish new flows for flow sharing */
+};
+
+/* What xlb_conns_ctl is asked to do (struct conn_op). */
+enum conn_op_kind {
+	XLB_OP_INSERT = 1,         /* record the flow unless the table knows it */
+	XLB_OP_DELETE = 2,         /* forget the flow */
+	XLB_OP_DELETE_EXPIRED = 3, /* forget the flow if it has idled out */
+};
+
+enum conn_op_result {
+	XLB_OP_DONE = 0,
+	XLB_OP_EXISTS = 1,   /* insert: already known, left alone */
+	XLB_OP_ABSENT = 2,   /* delete: not there (or not expired) */
+	XLB_OP_BUSY = 3,     /* the bucket stayed locked: try again */
+	XLB_OP_EVICTED = 4,  /* insert done, a live flow gave way */
+	XLB_OP_INVALID = 5,  /* malformed request */
 };
 
 enum conn_state {
@@ -77,6 +108,8 @@ enum stat_counter {
 	XLB_STAT_TUN_TX,            /* forwarded in an IPIP or IP6IP6 tunnel */
 	XLB_STAT_TUN_FRAG_NEEDED,   /* too big to tunnel: ICMP frag-needed / ICMPv6 packet-too-big sent */
 	XLB_STAT_DROP_TUN,          /* could not tunnel (no source, family mismatch, VLAN, too big and no ICMP allowed) */
+	XLB_STAT_CONN_EVICTED,      /* a live flow gave its slot to a new one: both its buckets were full */
+	XLB_STAT_DROP_CONN_BUSY,    /* VIP packet dropped: its bucket stayed locked by another CPU (TCP retransmits) */
 	XLB_STAT_MAX,
 };
 

@@ -66,13 +66,16 @@ struct {
 	__type(value, struct backend_stats);
 } backend_counters SEC(".maps");
 
-/* Sized by the loader from the configuration (conn_table_size). */
+/* The IPv4 connection table (flowtab.h): buckets, sized by the loader
+ * from the configuration (conn_table_size). Mmapable so user space reads
+ * it without a syscall per entry (and so buckets are cache-line aligned). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct conn_key4);
-	__type(value, struct conn_val);
-} conns4 SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct flow_bucket4);
+} flows4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -98,10 +98,46 @@ struct conn_key6 {
 	__u8 pad[3];
 };
 
+/* An IPv6 flow's entry in the conns6 LRU table. */
 struct conn_val {
 	__u32 backend;
 	enum conn_state state;
-	__u64 last_seen; /* CLOCK_MONOTONIC_COARSE ns */
+	__u32 expires; /* flow clock (XLB_FLOW_TICK_SHIFT) at which it idles out */
+	__u32 pad;
+};
+
+/* One IPv4 flow of the flows4 table: 20 bytes. proto 0 marks an empty
+ * slot; a slot whose expiry has passed is free too. */
+struct flow4 {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport; /* network order */
+	__u16 dport;
+	__u8 proto;
+	__u8 state;     /* enum conn_state */
+	__u16 backend;  /* backend slot (< XLB_MAX_BACKENDS) */
+	__u32 expires;  /* flow clock at which it idles out */
+};
+
+/* A bucket of the IPv4 connection table: two cache lines (the map is
+ * mmapable, which page-aligns its values). seq is a sequence lock: odd
+ * while a writer changes the slots, so readers retry instead of seeing a
+ * half-written flow. Every flow has two candidate buckets (see flowtab.h). */
+struct flow_bucket4 {
+	__u64 seq;
+	struct flow4 slot[XLB_FLOW_WAYS];
+};
+
+/* A request to xlb_conns_ctl, the program user space runs (never
+ * attaches) to change the IPv4 connection table under its lock. */
+struct conn_op {
+	struct conn_key4 key;
+	__u32 op;      /* enum conn_op_kind */
+	__u32 backend; /* insert */
+	__u32 state;   /* insert */
+	__u32 expires; /* insert */
+	__s32 result;  /* written back: enum conn_op_result */
+	__u32 pad;
 };
 
 struct persist_key4 {
@@ -129,6 +165,8 @@ struct settings {
 	__u32 tun_mtu;   /* TUN: largest outer packet the path carries */
 	__u32 pad;
 	__u32 tun_src6[4]; /* TUN: outer source address of IP6IP6 (network order); 0: none */
+	__u32 flow_seed;   /* the connection table's hash seed, kept here across restarts (the datapath reads its copy in a const) */
+	__u32 pad2;
 };
 
 /* The datapath's clock: CLOCK_MONOTONIC_COARSE (what Go's maps.Now()
@@ -178,6 +216,9 @@ struct abi_info {
 	enum stat_counter stat;
 	enum settings_flags settings_flags;
 	struct flow_event flow_event; /* layout of the flow_events ring buffer */
+	enum conn_op_kind conn_op_kind;
+	enum conn_op_result conn_op_result;
+	struct conn_op conn_op; /* layout of xlb_conns_ctl's requests */
 };
 
 #endif

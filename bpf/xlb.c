@@ -17,6 +17,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "sched.h"
+#include "flowtab.h"
 #include "tunnel.h"
 #include <linux/pkt_cls.h>
 
@@ -31,36 +32,21 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
-/* Now, in CLOCK_MONOTONIC_COARSE nanoseconds (see struct clock_ref). */
-static __always_inline __u64 now_ns(void)
-{
-	__u32 zero = 0;
-	struct clock_ref *c = bpf_map_lookup_elem(&clock_map, &zero);
-	if (!c || !c->ns_per_jiffy)
-		return bpf_ktime_get_coarse_ns();
-	return c->base_ns + (bpf_jiffies64() - c->base_jiffies) * c->ns_per_jiffy;
-}
-
-/* Time since t; 0 for a t in the future (user space, e.g. flow sharing,
- * stamps entries with its own reading of the clock). */
-static __always_inline __u64 since(__u64 now, __u64 t)
-{
-	return now > t ? now - t : 0;
-}
-
 static __always_inline struct settings *get_settings(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&settings_map, &zero);
 }
 
-static __always_inline __u64 conn_timeout_ns(const struct svc_val *svc, __u8 proto, __u32 state)
+/* A flow's idle timeout in flow-clock ticks. */
+static __always_inline __u32 conn_timeout(const struct svc_val *svc, __u8 proto, __u32 state)
 {
+	__u64 sec = svc->tcp_sec;
 	if (proto == IPPROTO_UDP)
-		return svc->udp_sec * XLB_NSEC;
-	if (state == XLB_CONN_FIN)
-		return svc->tcpfin_sec * XLB_NSEC;
-	return svc->tcp_sec * XLB_NSEC;
+		sec = svc->udp_sec;
+	else if (state == XLB_CONN_FIN)
+		sec = svc->tcpfin_sec;
+	return flow_ticks(sec * XLB_NSEC);
 }
 
 static __always_inline void conns_add(__u32 backend, __u32 state, __s64 delta)
@@ -109,27 +95,47 @@ static __always_inline void conn_key_of(const struct flow *f, union conn_key *k)
 	}
 }
 
-/* The IPv6 lookup is a separate function on purpose: written inline next
- * to the IPv4 one, clang merges the two calls into one whose map is chosen
- * at run time, and the verifier can then no longer inline the lookup (an
- * indirect call on every packet). */
-static __noinline struct conn_val *conn_lookup6(struct conn_key6 *k)
+/* IPv6 flows live in an LRU hash (their 44-byte keys would leave a
+ * bucket of flowtab.h few ways). A separate function on purpose: written
+ * inline, clang merges it with other lookups into one whose map is chosen
+ * at run time, and the verifier can then no longer inline the lookup. */
+static __noinline int conn_find6(struct conn_key6 *k, struct conn_ref *r)
 {
-	return bpf_map_lookup_elem(&conns6, k);
+	struct conn_val *v = bpf_map_lookup_elem(&conns6, k);
+	if (!v)
+		return CONN_NONE;
+	r->v6 = v;
+	r->backend = v->backend;
+	r->state = v->state;
+	r->expires = v->expires;
+	return CONN_FOUND;
 }
 
-static __always_inline struct conn_val *conn_lookup(const struct flow *f, union conn_key *k)
+/* Finds the flow's entry: CONN_FOUND (r says where and what it holds),
+ * CONN_NONE, or CONN_BUSY (IPv4: its bucket stayed locked). */
+static __always_inline int conn_find(const struct flow *f, union conn_key *k, struct conn_ref *r, __u32 now)
 {
 	if (f->family == 4)
-		return bpf_map_lookup_elem(&conns4, &k->k4);
-	return conn_lookup6(&k->k6);
+		return flow4_find(&k->k4, r, now);
+	return conn_find6(&k->k6, r);
 }
 
-static __always_inline long conn_store(const struct flow *f, union conn_key *k, struct conn_val *v)
+/* Records the flow with this backend, state and expiry: in place when r
+ * found it. Returns 0, 1 when a live flow was evicted for it, or a
+ * negative value when it could not be recorded. */
+static __always_inline int conn_put(const struct flow *f, union conn_key *k, struct conn_ref *r, __u32 backend,
+				    __u32 state, __u32 expires)
 {
 	if (f->family == 4)
-		return bpf_map_update_elem(&conns4, &k->k4, v, BPF_ANY);
-	return bpf_map_update_elem(&conns6, &k->k6, v, BPF_ANY);
+		return flow4_put(r, &k->k4, backend, state, expires);
+	if (r->v6) {
+		r->v6->backend = backend;
+		r->v6->state = state;
+		r->v6->expires = expires;
+		return 0;
+	}
+	struct conn_val v = { .backend = backend, .state = state, .expires = expires };
+	return bpf_map_update_elem(&conns6, &k->k6, &v, BPF_ANY) ? -1 : 0;
 }
 
 static __noinline struct persist_val *persist_lookup6(struct persist_key6 *k)
@@ -236,46 +242,59 @@ static __always_inline void persist_store(const struct svc_val *svc, const struc
 		bpf_map_update_elem(&persist6, &pk.k6, &pv, BPF_ANY);
 }
 
-/* Refreshes a flow's last-seen time (and its client's persistence
- * template, which lives as long as the client's flows do). */
-static __always_inline void touch(const struct svc_val *svc, const struct flow *f, struct conn_val *cv, __u64 now)
+/* A flow is touched (its expiry pushed back) when it was last touched
+ * more than XLB_TOUCH_TICKS ago. */
+static __always_inline int needs_touch(__u32 timeout, const struct conn_ref *r, __u32 now)
 {
-	cv->last_seen = now;
+	return (__s32)(now + timeout - r->expires) > (__s32)XLB_TOUCH_TICKS;
+}
+
+/* Pushes a flow's expiry back (and refreshes its client's persistence
+ * template, which lives as long as the client's flows do). A busy bucket
+ * skips it: the next packet touches it. */
+static __always_inline void touch(const struct svc_val *svc, const struct flow *f, union conn_key *k,
+				  struct conn_ref *r, __u32 timeout, __u32 now, __u64 now_ns)
+{
+	conn_put(f, k, r, r->backend, r->state, now + timeout);
 	if (svc->persist_sec) {
 		union persist_key pk;
 		struct persist_val *pv = persist_get(svc, f, &pk);
 		if (pv)
-			pv->last_seen = now;
+			pv->last_seen = now_ns;
 	}
 }
 
-/* Finds the backend for a flow: its connection-table entry cv (looked up
- * by the caller; NULL if none), then persistence, then the scheduler.
- * Returns -1 when nothing is available. */
+/* Finds the backend for a flow: its connection-table entry (r, when
+ * found), then persistence, then the scheduler. Returns -1 when nothing
+ * is available. */
 static __always_inline __s64 select_backend(const struct svc_val *svc, const struct flow *f, union conn_key *kp,
-					     struct conn_val *cv, int *pass)
+					     struct conn_ref *r, int found, __u64 tns, int *pass)
 {
-	__u64 now = now_ns();
-	if (cv) {
-		__u32 id = cv->backend;
+	__u32 now = flow_ticks(tns);
+	if (found == CONN_FOUND) {
+		__u32 id = r->backend;
 		struct backend *be = bpf_map_lookup_elem(&backends, &id);
 		int usable = be && (be->flags & XLB_BE_IN_USE) &&
 			     ((be->flags & XLB_BE_AVAILABLE) || !(svc->flags & XLB_SVC_EXPIRE_NODEST));
-		__u64 idle = since(now, cv->last_seen);
-		if (usable && idle <= conn_timeout_ns(svc, f->proto, cv->state)) {
-			if (cv->state == XLB_CONN_ACTIVE && closing(f)) {
-				cv->state = XLB_CONN_FIN;
-				conns_add(id, XLB_CONN_ACTIVE, -1);
-				conns_add(id, XLB_CONN_FIN, 1);
-				cv->last_seen = now;
-			} else if (idle > XLB_TOUCH_NS) {
-				touch(svc, f, cv, now);
+		int expired = tick_after(now, r->expires);
+		if (usable && !expired) {
+			if (r->state == XLB_CONN_ACTIVE && closing(f)) {
+				if (conn_put(f, kp, r, id, XLB_CONN_FIN, now + conn_timeout(svc, f->proto, XLB_CONN_FIN)) >= 0) {
+					conns_add(id, XLB_CONN_ACTIVE, -1);
+					conns_add(id, XLB_CONN_FIN, 1);
+				}
+			} else {
+				__u32 timeout = conn_timeout(svc, f->proto, r->state);
+				if (needs_touch(timeout, r, now))
+					touch(svc, f, kp, r, timeout, now, tns);
 			}
 			return id;
 		}
 		/* Expired or its real server is gone: the entry is rescheduled
-		 * in place; give back its count first. */
-		conns_add(id, cv->state, -1);
+		 * in place. A live entry gives back its count; an expired one
+		 * no longer counts (the sweep counts live entries only). */
+		if (!expired)
+			conns_add(id, r->state, -1);
 		count(usable ? XLB_STAT_CONN_EXPIRED : XLB_STAT_CONN_RESCHED);
 	} else if (f->proto == IPPROTO_TCP && (f->tcp_flags & TCP_FLAG_RST)) {
 		/* Scheduling a reset would only create a dead entry. */
@@ -285,7 +304,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	}
 
 	struct settings *st = get_settings();
-	int may_insert = guard_allows_insert(st, now);
+	int may_insert = found != CONN_BUSY && guard_allows_insert(st, tns);
 	/* A TCP packet that is not a SYN is mid-flow: its flow began on
 	 * another director, before a restart without pins, or during a flood.
 	 * Only a stateless pick can agree with where its SYN went. (IPVS
@@ -293,7 +312,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	int midflow = f->proto == IPPROTO_TCP && !(f->tcp_flags & TCP_FLAG_SYN);
 	__s64 id = -1;
 	if (svc->persist_sec) {
-		id = persist_lookup(svc, f, now);
+		id = persist_lookup(svc, f, tns);
 		if (id >= 0)
 			count(XLB_STAT_PERSIST_HIT);
 	}
@@ -302,23 +321,25 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		if (id < 0)
 			return -1;
 		if (svc->persist_sec && may_insert)
-			persist_store(svc, f, id, now);
+			persist_store(svc, f, id, tns);
 	}
 	if (!may_insert) {
-		count(XLB_STAT_SYN_GUARD);
+		if (found != CONN_BUSY)
+			count(XLB_STAT_SYN_GUARD);
 		return id;
 	}
 
-	struct conn_val nv = {
-		.backend = id,
-		.state = closing(f) ? XLB_CONN_FIN : XLB_CONN_ACTIVE,
-		.last_seen = now,
-	};
-	if (conn_store(f, kp, &nv)) {
+	__u32 state = closing(f) ? XLB_CONN_FIN : XLB_CONN_ACTIVE;
+	int put = conn_put(f, kp, r, id, state, now + conn_timeout(svc, f->proto, state));
+	if (put < 0) {
+		/* Not recorded: the flow's later packets will be placed
+		 * statelessly, so this one must be too. */
 		count(XLB_STAT_CONN_INSERT_FAIL);
-		return id;
+		return svc->persist_sec ? id : pick_stateless(svc, f);
 	}
-	conns_add(id, nv.state, 1);
+	if (put > 0)
+		count(XLB_STAT_CONN_EVICTED);
+	conns_add(id, state, 1);
 	count(XLB_STAT_CONN_NEW);
 	__u32 bid = id;
 	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
@@ -481,9 +502,9 @@ static __always_inline int svc_matches(const struct svc_key *k, const struct flo
  * has. FIN and RST packets always take the full path: they change the
  * flow's state and the wlc counts. */
 static __always_inline int forward_established(struct xdp_md *ctx, struct ethhdr *eth, const struct flow *f,
-					       struct conn_val *cv)
+					       union conn_key *k, struct conn_ref *r, __u64 tns)
 {
-	__u32 bid = cv->backend;
+	__u32 bid = r->backend;
 	struct backend *be = bpf_map_lookup_elem(&backends, &bid);
 	if (!be || !(be->flags & XLB_BE_IN_USE))
 		return -1;
@@ -494,12 +515,12 @@ static __always_inline int forward_established(struct xdp_md *ctx, struct ethhdr
 	const struct svc_val *svc = &se->val;
 	if (!(be->flags & XLB_BE_AVAILABLE) && (svc->flags & XLB_SVC_EXPIRE_NODEST))
 		return -1;
-	__u64 now = now_ns();
-	__u64 idle = since(now, cv->last_seen);
-	if (idle > conn_timeout_ns(svc, f->proto, cv->state))
+	__u32 now = flow_ticks(tns);
+	if (tick_after(now, r->expires))
 		return -1;
-	if (idle > XLB_TOUCH_NS)
-		touch(svc, f, cv, now);
+	__u32 timeout = conn_timeout(svc, f->proto, r->state);
+	if (needs_touch(timeout, r, now))
+		touch(svc, f, k, r, timeout, now, tns);
 	return forward_to(ctx, eth, be, bid);
 }
 
@@ -552,13 +573,13 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct ethhdr *eth, s
 	__builtin_memcpy(rev.daddr, in.saddr, sizeof(rev.daddr));
 	union conn_key key;
 	conn_key_of(&rev, &key);
-	struct conn_val *cv = conn_lookup(&rev, &key);
-	if (!cv) {
+	struct conn_ref r = {};
+	if (conn_find(&rev, &key, &r, flow_ticks(now_ns())) != CONN_FOUND) {
 		count(XLB_STAT_PASS_ICMP);
 		return XDP_PASS;
 	}
 	count(XLB_STAT_ICMP_TX);
-	return forward(ctx, eth, cv->backend);
+	return forward(ctx, eth, r.backend);
 }
 
 SEC("xdp")
@@ -611,9 +632,11 @@ int xlb_main(struct xdp_md *ctx)
 	/* The connection table first: most packets belong to a known flow. */
 	union conn_key key;
 	conn_key_of(&f, &key);
-	struct conn_val *cv = conn_lookup(&f, &key);
-	if (cv && !closing(&f)) {
-		int act = forward_established(ctx, eth, &f, cv);
+	struct conn_ref r = {};
+	__u64 tns = now_ns();
+	int found = conn_find(&f, &key, &r, flow_ticks(tns));
+	if (found == CONN_FOUND && !closing(&f)) {
+		int act = forward_established(ctx, eth, &f, &key, &r, tns);
 		if (act >= 0)
 			return act;
 	}
@@ -630,11 +653,63 @@ int xlb_main(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
+	if (found == CONN_BUSY && !(f.proto == IPPROTO_TCP && (f.tcp_flags & TCP_FLAG_SYN))) {
+		/* Another CPU kept the flow's bucket locked, so whether the
+		 * table knows it is unknown. A packet guessed elsewhere could
+		 * reset a connection; a drop is only retransmitted. (A SYN
+		 * starts a flow: it is placed statelessly, not recorded.) */
+		count(XLB_STAT_DROP_CONN_BUSY);
+		return XDP_DROP;
+	}
 	int pass = 0;
-	__s64 id = select_backend(svc, &f, &key, cv, &pass);
+	__s64 id = select_backend(svc, &f, &key, &r, found, tns, &pass);
 	if (pass)
 		return XDP_PASS;
 	return forward(ctx, eth, id);
+}
+
+/* xlb_conns_ctl is never attached: user space runs it (BPF_PROG_TEST_RUN)
+ * on one struct conn_op to change the IPv4 connection table under the
+ * same bucket locks the datapath takes, and reads the result back from
+ * the op. */
+SEC("xdp")
+int xlb_conns_ctl(struct xdp_md *ctx)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct conn_op *op = (void *)(long)ctx->data;
+	if ((void *)(op + 1) > end)
+		return XDP_ABORTED;
+	struct conn_key4 k = op->key;
+	__u32 now = flow_ticks(now_ns());
+	if (k.proto == 0) {
+		op->result = XLB_OP_INVALID;
+		return XDP_PASS;
+	}
+	struct conn_ref r = {};
+	int res;
+	switch (op->op) {
+	case XLB_OP_INSERT:
+		res = flow4_find(&k, &r, now);
+		if (res == CONN_FOUND && !tick_after(now, r.expires)) {
+			op->result = XLB_OP_EXISTS;
+			break;
+		}
+		if (res == CONN_BUSY || op->backend >= XLB_MAX_BACKENDS || op->state > XLB_CONN_FIN) {
+			op->result = res == CONN_BUSY ? XLB_OP_BUSY : XLB_OP_INVALID;
+			break;
+		}
+		res = flow4_put(&r, &k, op->backend, op->state, op->expires);
+		op->result = res < 0 ? XLB_OP_BUSY : res > 0 ? XLB_OP_EVICTED : XLB_OP_DONE;
+		break;
+	case XLB_OP_DELETE:
+	case XLB_OP_DELETE_EXPIRED:
+		res = flow4_delete(&k, op->op == XLB_OP_DELETE_EXPIRED, now);
+		op->result = res < 0 ? XLB_OP_BUSY : res > 0 ? XLB_OP_DONE : XLB_OP_ABSENT;
+		break;
+	default:
+		op->result = XLB_OP_INVALID;
+	}
+	return XDP_PASS;
 }
 
 /* xlb_decap runs on a TUN real server (tc ingress, `xlb realserver up

@@ -23,6 +23,9 @@ type XlbAbiInfo struct {
 	Stat          XlbStatCounter
 	SettingsFlags XlbSettingsFlags
 	FlowEvent     XlbFlowEvent
+	ConnOpKind    XlbConnOpKind
+	ConnOpResult  XlbConnOpResult
+	ConnOp        XlbConnOp
 }
 
 type XlbBackend struct {
@@ -86,6 +89,36 @@ type XlbConnKey6 struct {
 	Pad   [3]uint8
 }
 
+type XlbConnOp struct {
+	_       structs.HostLayout
+	Key     XlbConnKey4
+	Op      uint32
+	Backend uint32
+	State   uint32
+	Expires uint32
+	Result  int32
+	Pad     uint32
+}
+
+type XlbConnOpKind uint32
+
+const (
+	XlbConnOpKindXLB_OP_INSERT         XlbConnOpKind = 1
+	XlbConnOpKindXLB_OP_DELETE         XlbConnOpKind = 2
+	XlbConnOpKindXLB_OP_DELETE_EXPIRED XlbConnOpKind = 3
+)
+
+type XlbConnOpResult uint32
+
+const (
+	XlbConnOpResultXLB_OP_DONE    XlbConnOpResult = 0
+	XlbConnOpResultXLB_OP_EXISTS  XlbConnOpResult = 1
+	XlbConnOpResultXLB_OP_ABSENT  XlbConnOpResult = 2
+	XlbConnOpResultXLB_OP_BUSY    XlbConnOpResult = 3
+	XlbConnOpResultXLB_OP_EVICTED XlbConnOpResult = 4
+	XlbConnOpResultXLB_OP_INVALID XlbConnOpResult = 5
+)
+
 type XlbConnState uint32
 
 const (
@@ -94,10 +127,29 @@ const (
 )
 
 type XlbConnVal struct {
-	_        structs.HostLayout
-	Backend  uint32
-	State    XlbConnState
-	LastSeen uint64
+	_       structs.HostLayout
+	Backend uint32
+	State   XlbConnState
+	Expires uint32
+	Pad     uint32
+}
+
+type XlbFlow4 struct {
+	_       structs.HostLayout
+	Saddr   uint32
+	Daddr   uint32
+	Sport   uint16
+	Dport   uint16
+	Proto   uint8
+	State   uint8
+	Backend uint16
+	Expires uint32
+}
+
+type XlbFlowBucket4 struct {
+	_    structs.HostLayout
+	Seq  uint64
+	Slot [6]XlbFlow4
 }
 
 type XlbFlowEvent struct {
@@ -161,6 +213,8 @@ type XlbSettings struct {
 	TunMtu   uint32
 	Pad      uint32
 	TunSrc6  [4]uint32
+	FlowSeed uint32
+	Pad2     uint32
 }
 
 type XlbSettingsFlags uint32
@@ -194,7 +248,9 @@ const (
 	XlbStatCounterXLB_STAT_TUN_TX            XlbStatCounter = 19
 	XlbStatCounterXLB_STAT_TUN_FRAG_NEEDED   XlbStatCounter = 20
 	XlbStatCounterXLB_STAT_DROP_TUN          XlbStatCounter = 21
-	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 22
+	XlbStatCounterXLB_STAT_CONN_EVICTED      XlbStatCounter = 22
+	XlbStatCounterXLB_STAT_DROP_CONN_BUSY    XlbStatCounter = 23
+	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 24
 )
 
 type XlbSvcEntry struct {
@@ -253,9 +309,9 @@ const (
 	XlbMapBackends        = "backends"
 	XlbMapClockMap        = "clock_map"
 	XlbMapConnCounts      = "conn_counts"
-	XlbMapConns4          = "conns4"
 	XlbMapConns6          = "conns6"
 	XlbMapFlowEvents      = "flow_events"
+	XlbMapFlows4          = "flows4"
 	XlbMapFragServices    = "frag_services"
 	XlbMapGuardStates     = "guard_states"
 	XlbMapPersist4        = "persist4"
@@ -267,9 +323,13 @@ const (
 	XlbMapSvcFilterMap    = "svc_filter_map"
 	XlbMapSvcIndex        = "svc_index"
 	XlbMapSvcStates       = "svc_states"
+	XlbProgXlbConnsCtl    = "xlb_conns_ctl"
 	XlbProgXlbDecap       = "xlb_decap"
 	XlbProgXlbMain        = "xlb_main"
 	XlbVarDirectorMac     = "director_mac"
+	XlbVarFlowBuckets4    = "flow_buckets4"
+	XlbVarFlowFence       = "flow_fence"
+	XlbVarFlowSeed        = "flow_seed"
 	XlbVarHashSeed        = "hash_seed"
 )
 
@@ -315,8 +375,9 @@ type XlbSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XlbProgramSpecs struct {
-	XlbDecap *ebpf.ProgramSpec `ebpf:"xlb_decap"`
-	XlbMain  *ebpf.ProgramSpec `ebpf:"xlb_main"`
+	XlbConnsCtl *ebpf.ProgramSpec `ebpf:"xlb_conns_ctl"`
+	XlbDecap    *ebpf.ProgramSpec `ebpf:"xlb_decap"`
+	XlbMain     *ebpf.ProgramSpec `ebpf:"xlb_main"`
 }
 
 // XlbMapSpecs contains maps before they are loaded into the kernel.
@@ -328,9 +389,9 @@ type XlbMapSpecs struct {
 	Backends        *ebpf.MapSpec `ebpf:"backends"`
 	ClockMap        *ebpf.MapSpec `ebpf:"clock_map"`
 	ConnCounts      *ebpf.MapSpec `ebpf:"conn_counts"`
-	Conns4          *ebpf.MapSpec `ebpf:"conns4"`
 	Conns6          *ebpf.MapSpec `ebpf:"conns6"`
 	FlowEvents      *ebpf.MapSpec `ebpf:"flow_events"`
+	Flows4          *ebpf.MapSpec `ebpf:"flows4"`
 	FragServices    *ebpf.MapSpec `ebpf:"frag_services"`
 	GuardStates     *ebpf.MapSpec `ebpf:"guard_states"`
 	Persist4        *ebpf.MapSpec `ebpf:"persist4"`
@@ -348,8 +409,11 @@ type XlbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XlbVariableSpecs struct {
-	DirectorMac *ebpf.VariableSpec `ebpf:"director_mac"`
-	HashSeed    *ebpf.VariableSpec `ebpf:"hash_seed"`
+	DirectorMac  *ebpf.VariableSpec `ebpf:"director_mac"`
+	FlowBuckets4 *ebpf.VariableSpec `ebpf:"flow_buckets4"`
+	FlowFence    *ebpf.VariableSpec `ebpf:"flow_fence"`
+	FlowSeed     *ebpf.VariableSpec `ebpf:"flow_seed"`
+	HashSeed     *ebpf.VariableSpec `ebpf:"hash_seed"`
 }
 
 // XlbObjects contains all objects after they have been loaded into the kernel.
@@ -377,9 +441,9 @@ type XlbMaps struct {
 	Backends        *ebpf.Map `ebpf:"backends"`
 	ClockMap        *ebpf.Map `ebpf:"clock_map"`
 	ConnCounts      *ebpf.Map `ebpf:"conn_counts"`
-	Conns4          *ebpf.Map `ebpf:"conns4"`
 	Conns6          *ebpf.Map `ebpf:"conns6"`
 	FlowEvents      *ebpf.Map `ebpf:"flow_events"`
+	Flows4          *ebpf.Map `ebpf:"flows4"`
 	FragServices    *ebpf.Map `ebpf:"frag_services"`
 	GuardStates     *ebpf.Map `ebpf:"guard_states"`
 	Persist4        *ebpf.Map `ebpf:"persist4"`
@@ -400,9 +464,9 @@ func (m *XlbMaps) Close() error {
 		m.Backends,
 		m.ClockMap,
 		m.ConnCounts,
-		m.Conns4,
 		m.Conns6,
 		m.FlowEvents,
+		m.Flows4,
 		m.FragServices,
 		m.GuardStates,
 		m.Persist4,
@@ -421,20 +485,25 @@ func (m *XlbMaps) Close() error {
 //
 // It can be passed to LoadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XlbVariables struct {
-	DirectorMac *ebpf.Variable `ebpf:"director_mac"`
-	HashSeed    *ebpf.Variable `ebpf:"hash_seed"`
+	DirectorMac  *ebpf.Variable `ebpf:"director_mac"`
+	FlowBuckets4 *ebpf.Variable `ebpf:"flow_buckets4"`
+	FlowFence    *ebpf.Variable `ebpf:"flow_fence"`
+	FlowSeed     *ebpf.Variable `ebpf:"flow_seed"`
+	HashSeed     *ebpf.Variable `ebpf:"hash_seed"`
 }
 
 // XlbPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XlbPrograms struct {
-	XlbDecap *ebpf.Program `ebpf:"xlb_decap"`
-	XlbMain  *ebpf.Program `ebpf:"xlb_main"`
+	XlbConnsCtl *ebpf.Program `ebpf:"xlb_conns_ctl"`
+	XlbDecap    *ebpf.Program `ebpf:"xlb_decap"`
+	XlbMain     *ebpf.Program `ebpf:"xlb_main"`
 }
 
 func (p *XlbPrograms) Close() error {
 	return _XlbClose(
+		p.XlbConnsCtl,
 		p.XlbDecap,
 		p.XlbMain,
 	)

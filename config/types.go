@@ -54,7 +54,8 @@ type Config struct {
 	Source string
 	// Timeouts apply to every service that does not set its own.
 	Timeouts Timeouts
-	// ConnTableSize is the capacity of the connection table (LRU) in flows.
+	// ConnTableSize is the capacity of the connection table in flows (the
+	// datapath gets twice as many slots, see maps.FlowBuckets).
 	ConnTableSize int
 	Services      []Service
 	VRRP          []VRRPInstance

@@ -119,6 +119,11 @@ func lineRef(line int) string {
 	return fmt.Sprintf(" at line %d", line)
 }
 
+// MaxTimeout is the longest idle timeout, IPVS's own limit (INT_MAX
+// jiffies at HZ 1000). The datapath's flow clock could count far longer
+// (417 days before its signed comparisons wrap).
+const MaxTimeout = 2147483 * time.Second
+
 func validateTimeouts(ps *problems, line int, p string, t Timeouts) {
 	for _, f := range []struct {
 		name string
@@ -126,6 +131,9 @@ func validateTimeouts(ps *problems, line int, p string, t Timeouts) {
 	}{{"tcp", t.TCP}, {"tcp_fin", t.TCPFin}, {"udp", t.UDP}} {
 		if f.d < 0 {
 			ps.field(line, p+"."+f.name, "must not be negative, got %s", f.d)
+		}
+		if f.d > MaxTimeout {
+			ps.field(line, p+"."+f.name, "must be at most %s (as IPVS allows), got %s", MaxTimeout, f.d)
 		}
 	}
 }

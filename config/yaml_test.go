@@ -269,6 +269,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"negative persistence", svcYAML(nil, "    persistence_timeout: -5"), 9, "services[0].persistence_timeout", "must not be negative"},
 		{"negative service timeout", svcYAML(nil, "    timeouts: {udp: -1s}"), 9, "services[0].timeouts.udp", "must not be negative"},
 		{"negative global timeout", "timeouts:\n  tcp: -30\n", 2, "timeouts.tcp", "must not be negative"},
+		{"timeout beyond IPVS's limit", "timeouts:\n  tcp: 720h\n", 2, "timeouts.tcp", "must be at most"},
 		{"zero conn table", "conn_table_size: 0\n", 1, "conn_table_size", "must be > 0"},
 		{"port out of range", svcYAML(map[int]string{4: "    port: 70000"}), 4, "services[0].port", "must be 0..65535"},
 		{"port not a number", svcYAML(map[int]string{4: "    port: http"}), 4, "services[0].port", `must be an integer, got "http"`},

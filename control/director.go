@@ -160,41 +160,31 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 	return out
 }
 
-// BuildConns resolves each flow's real server and computes its expiry the
-// way the sweep will: the service's timeout for the flow's state (falling
-// back to the global one) minus its idle time.
-func BuildConns(cfg *config.Config, list []maps.ServiceState, flows []maps.Conn) []Conn {
+// BuildConns resolves each flow's real server and names its state as
+// ipvsadm -Lnc does; the expiry is the datapath's own.
+func BuildConns(_ *config.Config, list []maps.ServiceState, flows []maps.Conn) []Conn {
 	slots := map[uint32]netip.AddrPort{}
 	for _, st := range list {
 		for _, b := range st.Backends {
 			slots[b.Slot] = b.Addr
 		}
 	}
-	tmo := map[maps.Key]config.Timeouts{}
-	for _, cs := range cfg.Services {
-		tmo[keyOf(cs)] = cfg.ServiceTimeouts(cs)
-	}
 	out := make([]Conn, 0, len(flows))
 	for _, f := range flows {
-		t, ok := tmo[maps.Key{VIP: f.VIP.Addr(), Port: f.VIP.Port(), Proto: f.Proto}]
-		if !ok {
-			t = cfg.Timeouts
-		}
 		c := Conn{
-			Protocol:    protoName(f.Proto),
-			Source:      f.Client,
-			Virtual:     f.VIP,
-			Destination: slots[f.Backend],
-			State:       "ESTABLISHED",
+			Protocol:      protoName(f.Proto),
+			Source:        f.Client,
+			Virtual:       f.VIP,
+			Destination:   slots[f.Backend],
+			State:         "ESTABLISHED",
+			ExpireSeconds: int(max(f.Expires, 0) / time.Second),
 		}
-		limit := t.TCP
 		switch {
 		case f.Proto == unix.IPPROTO_UDP:
-			c.State, limit = "UDP", t.UDP
+			c.State = "UDP"
 		case f.Fin:
-			c.State, limit = "FIN_WAIT", t.TCPFin
+			c.State = "FIN_WAIT"
 		}
-		c.ExpireSeconds = int(max(limit-f.Idle, 0) / time.Second)
 		out = append(out, c)
 	}
 	return out

@@ -57,19 +57,18 @@ func TestBuildServicesJoinsConfigAndHealth(t *testing.T) {
 	}
 }
 
-func TestBuildConnsExpiry(t *testing.T) {
+func TestBuildConnsStatesAndExpiry(t *testing.T) {
 	cfg := labConfig(t)
-	cfg.Services[0].Timeouts.TCPFin = 30 * time.Second // per-service override
 	list := []maps.ServiceState{{
 		Key:      maps.Key{VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Proto: 6},
 		Backends: []maps.BackendState{{Slot: 7, Addr: ap("192.168.101.3:80")}},
 	}}
 	flows := []maps.Conn{
-		{Proto: 6, Client: ap("10.0.0.5:1000"), VIP: ap("192.168.101.100:80"), Backend: 7, Idle: 100 * time.Second},
-		{Proto: 6, Client: ap("10.0.0.5:1001"), VIP: ap("192.168.101.100:80"), Backend: 7, Fin: true, Idle: 10 * time.Second},
-		// A service gone from the configuration: global timeouts, and an
-		// already freed slot shows no destination.
-		{Proto: 17, Client: ap("10.0.0.5:1002"), VIP: ap("192.168.101.100:53"), Backend: 9, Idle: 400 * time.Second},
+		{Proto: 6, Client: ap("10.0.0.5:1000"), VIP: ap("192.168.101.100:80"), Backend: 7, Expires: 800*time.Second + 400*time.Millisecond},
+		{Proto: 6, Client: ap("10.0.0.5:1001"), VIP: ap("192.168.101.100:80"), Backend: 7, Fin: true, Expires: 20 * time.Second},
+		// A service gone from the configuration: an already freed slot
+		// shows no destination.
+		{Proto: 17, Client: ap("10.0.0.5:1002"), VIP: ap("192.168.101.100:53"), Backend: 9, Expires: 0},
 	}
 	got := BuildConns(cfg, list, flows)
 	want := []Conn{

@@ -225,6 +225,11 @@ func (d *Director) Sweep() error {
 	if err != nil {
 		return err
 	}
+	if res.Busy > 0 {
+		// Some buckets could not be read: a flow in one of them may still
+		// use a drained slot, so none is freed this pass.
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	_, err = d.dp.Maps.Services.Reclaim(res.Refs)

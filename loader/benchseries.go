@@ -20,15 +20,18 @@ func (d *Datapath) BenchFlows(frame []byte, repeat uint32) (float64, error) {
 // BenchFlowsOverhead is what BenchFlows adds: the front program
 // tail-calling a program that only returns.
 func BenchFlowsOverhead(frame []byte, repeat uint32) (float64, error) {
-	ret, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 3), asm.Return()},
-	})
+	return benchInsnsThroughFront("return", asm.Instructions{asm.Mov.Imm(asm.R0, 3), asm.Return()}, frame, repeat)
+}
+
+// benchInsnsThroughFront loads an XDP program and times it behind the
+// front program (a new flow every repetition).
+func benchInsnsThroughFront(what string, insns asm.Instructions, frame []byte, repeat uint32) (float64, error) {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL", Instructions: insns})
 	if err != nil {
-		return 0, fmt.Errorf("load return program: %w", err)
+		return 0, fmt.Errorf("load %s program: %w", what, err)
 	}
-	defer ret.Close()
-	return benchThroughFront(ret, frame, repeat)
+	defer p.Close()
+	return benchThroughFront(p, frame, repeat)
 }
 
 // BenchEmpty measures an XDP program that only returns XDP_PASS: the
@@ -89,4 +92,52 @@ func benchThroughFront(target *ebpf.Program, frame []byte, repeat uint32) (float
 		return 0, fmt.Errorf("benchmark: %w", err)
 	}
 	return float64(dur.Nanoseconds()), nil
+}
+
+// BenchLRUInsert measures what one kernel LRU hash costs a new flow in
+// the same harness as BenchFlows: a program that builds a 16-byte key
+// from the frame's source address, looks it up and, missing, inserts a
+// 16-byte value into an LRU hash of size entries. It is the reference
+// xlb's own connection table is measured against (bench/README.md).
+func BenchLRUInsert(frame []byte, repeat uint32, size int) (float64, error) {
+	lru, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.LRUHash, KeySize: 16, ValueSize: 16, MaxEntries: uint32(size)})
+	if err != nil {
+		return 0, fmt.Errorf("create lru hash: %w", err)
+	}
+	defer lru.Close()
+	return benchInsnsThroughFront("lru reference", asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 38),
+		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+		// key: saddr, daddr, ports, proto
+		asm.LoadMem(asm.R4, asm.R2, 26, asm.Word),
+		asm.StoreMem(asm.RFP, -16, asm.R4, asm.Word),
+		asm.LoadMem(asm.R4, asm.R2, 30, asm.Word),
+		asm.StoreMem(asm.RFP, -12, asm.R4, asm.Word),
+		asm.LoadMem(asm.R4, asm.R2, 34, asm.Word),
+		asm.StoreMem(asm.RFP, -8, asm.R4, asm.Word),
+		asm.Mov.Imm(asm.R4, 6),
+		asm.StoreMem(asm.RFP, -4, asm.R4, asm.Word),
+		asm.LoadMapPtr(asm.R1, lru.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, "out"),
+		// value: backend 1, state 0, expiry
+		asm.Mov.Imm(asm.R4, 1),
+		asm.StoreMem(asm.RFP, -32, asm.R4, asm.DWord),
+		asm.Mov.Imm(asm.R4, 5),
+		asm.StoreMem(asm.RFP, -24, asm.R4, asm.DWord),
+		asm.LoadMapPtr(asm.R1, lru.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -16),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -32),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 2).WithSymbol("out"),
+		asm.Return(),
+	}, frame, repeat)
 }

@@ -1,11 +1,15 @@
 package loader_test
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/xlb-project/xlb/fixture"
+	"github.com/xlb-project/xlb/loader"
 	"github.com/xlb-project/xlb/maps"
 )
 
@@ -100,16 +104,20 @@ func TestFilterPassesOtherTraffic(t *testing.T) {
 	}
 }
 
-// The datapath reads the time as jiffies (calibrated at load) and stamps
-// flows in CLOCK_MONOTONIC_COARSE nanoseconds, which user space compares
-// with its own reading (sweeps, listings): the two must agree, and a flow
-// must never look stamped in the future.
+// The datapath reads the time as jiffies (calibrated at load) and gives a
+// flow an expiry on the flow clock (CLOCK_MONOTONIC_COARSE >> 24), which
+// user space compares with its own reading (sweeps, listings): a new flow
+// must expire one full timeout from now, give or take the clock's ticks.
 func TestDatapathClockAgreesWithUserSpace(t *testing.T) {
 	r := newRig(t, 4096)
 	if err := r.dp.ClockCalibration(); err != nil {
 		t.Fatalf("clock not calibrated: %v", err)
 	}
 	r.apply(r.service(maps.RR, 1, 1))
+	const timeout = 900 * time.Second
+	// A flow-clock tick (16.8 ms) either way, plus the datapath's jiffy
+	// behind CLOCK_MONOTONIC_COARSE (10 ms at HZ 100).
+	const slack = 17*time.Millisecond + 10*time.Millisecond
 	for i := range 5 {
 		if s := r.syn(fixture.Client(100 + i)); s < 0 {
 			t.Fatal("flow not forwarded")
@@ -124,14 +132,53 @@ func TestDatapathClockAgreesWithUserSpace(t *testing.T) {
 				continue
 			}
 			found = true
-			// One tick behind by design, at most two at HZ 100: 20 ms.
-			if c.Idle > 25*time.Millisecond {
-				t.Fatalf("new flow looks idle for %v: datapath clock disagrees with CLOCK_MONOTONIC_COARSE", c.Idle)
+			if d := c.Expires - timeout; d > 17*time.Millisecond || d < -slack-17*time.Millisecond {
+				t.Fatalf("new flow expires in %v, want %v: datapath clock disagrees with CLOCK_MONOTONIC_COARSE", c.Expires, timeout)
 			}
 		}
 		if !found {
 			t.Fatal("flow not in the table")
 		}
 		time.Sleep(30 * time.Millisecond)
+	}
+}
+
+// A restarted daemon adopts the pinned connection table: it must load the
+// datapath with the hash seed the table was filled with, or every flow
+// would be looked for in the wrong buckets.
+func TestPinnedFlowsSurviveReload(t *testing.T) {
+	requireRoot(t)
+	pins := filepath.Join("/sys/fs/bpf", fmt.Sprintf("xlb-test-adopt-%d", os.Getpid()))
+	t.Cleanup(func() { loader.Cleanup(pins) })
+	opts := loader.Options{PinDir: pins, ConnTableSize: 4096, PersistTableSize: 1024, DirectorMAC: fixture.DirectorMAC}
+	dp, err := loader.Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, dp: dp, top: fixture.Seed()}
+	r.apply(r.service(maps.RR, 1, 1, 1))
+	owner := make([]int, 300)
+	for i := range owner {
+		owner[i] = r.syn(fixture.Client(i))
+	}
+	if err := dp.Close(false); err != nil {
+		t.Fatal(err)
+	}
+	dp, err = loader.Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close(true)
+	if !dp.Adopted() {
+		t.Fatal("pinned maps not adopted")
+	}
+	r.dp = dp
+	for i, o := range owner {
+		if s := r.pkt(fixture.Client(i), fixture.ACK); s != o {
+			t.Fatalf("flow %d went to server %d after the reload, %d before", i, s, o)
+		}
+	}
+	if c := r.counters(); c["conn_new"] != uint64(len(owner)) {
+		t.Fatalf("conn_new %d after the reload: flows were not found and recorded again", c["conn_new"])
 	}
 }

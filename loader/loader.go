@@ -5,11 +5,14 @@
 package loader
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -46,8 +49,9 @@ type Options struct {
 	// PinDir pins every map (and the XDP link on Attach) there, so a
 	// restarted daemon adopts the running datapath. Empty: nothing pinned.
 	PinDir string
-	// ConnTableSize and PersistTableSize size the LRU tables (flows,
-	// client templates); 0 keeps the object's default.
+	// ConnTableSize sizes the connection tables (flows at the nominal
+	// fill, see maps.FlowBuckets) and PersistTableSize the client
+	// templates; 0 keeps the object's defaults.
 	ConnTableSize    int
 	PersistTableSize int
 	// DirectorMAC is written as the source MAC of forwarded frames.
@@ -91,8 +95,21 @@ func Load(o Options) (*Datapath, error) {
 	// IPv6 tables get a quarter of the IPv4 sizes: their entries are
 	// larger and most services are IPv4.
 	if o.ConnTableSize > 0 {
-		spec.Maps[bpf.XlbMapConns4].MaxEntries = uint32(o.ConnTableSize)
+		spec.Maps[bpf.XlbMapFlows4].MaxEntries = maps.FlowBuckets(o.ConnTableSize)
 		spec.Maps[bpf.XlbMapConns6].MaxEntries = uint32(max(o.ConnTableSize/4, 1024))
+	}
+	seed, fresh, err := flowSeed(o.PinDir)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range map[string]any{
+		bpf.XlbVarFlowBuckets4: spec.Maps[bpf.XlbMapFlows4].MaxEntries,
+		bpf.XlbVarFlowSeed:     seed,
+		bpf.XlbVarFlowFence:    flowFence(),
+	} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
 	}
 	if o.PersistTableSize > 0 {
 		spec.Maps[bpf.XlbMapPersist4].MaxEntries = uint32(o.PersistTableSize)
@@ -137,14 +154,52 @@ func Load(o Options) (*Datapath, error) {
 		}
 		return nil, fmt.Errorf("load xdp program: %w", err)
 	}
-	m, err := maps.New(&d.objs.XlbMaps)
+	m, err := maps.New(&d.objs.XlbMaps, d.objs.XlbConnsCtl)
 	if err != nil {
 		d.objs.Close()
 		return nil, err
 	}
 	d.Maps = m
+	if fresh {
+		if err := m.Settings.SetFlowSeed(seed); err != nil {
+			d.Close(false)
+			return nil, err
+		}
+	}
 	d.clockErr = calibrateClock(d.objs.ClockMap)
 	return d, nil
+}
+
+// flowFence tells the datapath whether its connection-table readers must
+// fence: x86 keeps loads in order, other CPUs may not.
+func flowFence() uint8 {
+	if runtime.GOARCH == "amd64" || runtime.GOARCH == "386" {
+		return 0
+	}
+	return 1
+}
+
+// flowSeed is the connection table's hash seed: the one a pinned table
+// was filled with, else a new random one (fresh reports which).
+func flowSeed(pinDir string) (seed uint32, fresh bool, err error) {
+	if pinDir != "" {
+		if m, err := ebpf.LoadPinnedMap(filepath.Join(pinDir, bpf.XlbMapSettingsMap), nil); err == nil {
+			var v bpf.XlbSettings
+			lerr := m.Lookup(uint32(0), &v)
+			m.Close()
+			if lerr == nil && v.FlowSeed != 0 {
+				return v.FlowSeed, false, nil
+			}
+		}
+	}
+	var b [4]byte
+	for seed == 0 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, false, fmt.Errorf("hash seed: %w", err)
+		}
+		seed = binary.NativeEndian.Uint32(b[:])
+	}
+	return seed, true, nil
 }
 
 // Adopted reports whether Load found pinned maps of an earlier run.
@@ -226,6 +281,11 @@ func (d *Datapath) Close(detach bool) error {
 	}
 	if detach && d.pinDir != "" {
 		if err := Cleanup(d.pinDir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.Maps != nil {
+		if err := d.Maps.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

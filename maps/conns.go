@@ -16,9 +16,11 @@ import (
 )
 
 // Conns is the connection table: one entry per flow, written by the
-// datapath, expired and counted by Sweep.
+// datapath, counted (and reaped once idle) by Sweep. IPv4 flows live in
+// the bucket table of bpf/flowtab.h, IPv6 flows in an LRU hash.
 type Conns struct {
 	m   *bpf.XlbMaps
+	t4  *flowTable4
 	gen *atomic.Uint64
 
 	// A cached (service, real server) -> slot index for Insert, valid
@@ -35,13 +37,16 @@ type Conn struct {
 	VIP     netip.AddrPort
 	Backend uint32
 	Fin     bool          // FIN or RST seen from the client
-	Idle    time.Duration // since the datapath last refreshed it (1 s granularity)
+	Expires time.Duration // until it idles out (pushed back at most once a second)
 }
 
 // SweepResult is what one pass over the connection table found.
 type SweepResult struct {
-	Scanned  int
-	Expired  int
+	Scanned int
+	Expired int // idled-out flows reaped (at most sweepReap a pass)
+	Dead    int // flows of services that no longer exist, removed
+	// Busy counts buckets skipped because the datapath kept writing them.
+	Busy     int
 	Active   map[uint32]int64 // per backend slot
 	Inactive map[uint32]int64
 	// Refs counts entries per backend slot, expired ones excluded: a
@@ -49,53 +54,69 @@ type SweepResult struct {
 	Refs map[uint32]int
 }
 
+// sweepReap bounds the idled-out flows one sweep removes: the datapath
+// reuses their slots anyway, so reaping only keeps listings short and is
+// spread over sweeps.
+const sweepReap = 16384
+
 const sweepBatch = 4096
 
-// flowKey is an entry's key from either table, with what listings need.
-type flowKey struct {
-	proto  uint8
-	client netip.AddrPort
-	vip    netip.AddrPort
-	k4     *bpf.XlbConnKey4
-	k6     *bpf.XlbConnKey6
+// flowEntry is one entry of either table, with what listings need.
+type flowEntry struct {
+	proto   uint8
+	client  netip.AddrPort
+	vip     netip.AddrPort
+	k4      *bpf.XlbConnKey4
+	k6      *bpf.XlbConnKey6
+	backend uint32
+	fin     bool
+	expires uint32 // flow clock
 }
 
-func (k flowKey) service() Key { return Key{VIP: k.vip.Addr(), Port: k.vip.Port(), Proto: k.proto} }
+func (e flowEntry) service() Key { return Key{VIP: e.vip.Addr(), Port: e.vip.Port(), Proto: e.proto} }
 
-// each visits every entry of both connection tables.
-func (c *Conns) each(fn func(k flowKey, v bpf.XlbConnVal)) error {
-	err := eachIn(c.m.Conns4, func(k bpf.XlbConnKey4, v bpf.XlbConnVal) {
-		fn(flowKey{
-			proto:  k.Proto,
-			client: netip.AddrPortFrom(addrFromWords(4, [4]uint32{k.Saddr}), ntohs(k.Sport)),
-			vip:    netip.AddrPortFrom(addrFromWords(4, [4]uint32{k.Daddr}), ntohs(k.Dport)),
-			k4:     &k,
-		}, v)
+// each visits every entry of both tables, idled-out ones included (the
+// caller decides what they mean).
+func (c *Conns) each(fn func(e flowEntry)) (busy int, err error) {
+	busy = c.t4.each(func(s flowSlot) {
+		client, vip := keyAddrs4(s.key)
+		k := s.key
+		fn(flowEntry{
+			proto: k.Proto, client: client, vip: vip, k4: &k,
+			backend: uint32(s.backend), fin: s.state == uint8(bpf.XlbConnStateXLB_CONN_FIN), expires: s.expires,
+		})
 	})
-	if err != nil {
-		return err
-	}
-	return eachIn(c.m.Conns6, func(k bpf.XlbConnKey6, v bpf.XlbConnVal) {
-		fn(flowKey{
-			proto:  k.Proto,
-			client: netip.AddrPortFrom(addrFromWords(6, k.Saddr), ntohs(k.Sport)),
-			vip:    netip.AddrPortFrom(addrFromWords(6, k.Daddr), ntohs(k.Dport)),
-			k6:     &k,
-		}, v)
+	err = eachIn(c.m.Conns6, func(k bpf.XlbConnKey6, v bpf.XlbConnVal) {
+		fn(flowEntry{
+			proto:   k.Proto,
+			client:  netip.AddrPortFrom(addrFromWords(6, k.Saddr), ntohs(k.Sport)),
+			vip:     netip.AddrPortFrom(addrFromWords(6, k.Daddr), ntohs(k.Dport)),
+			k6:      &k,
+			backend: v.Backend,
+			fin:     v.State == bpf.XlbConnStateXLB_CONN_FIN,
+			expires: v.Expires,
+		})
 	})
+	return busy, err
 }
 
-func (c *Conns) delete(k flowKey) error {
-	var err error
-	if k.k4 != nil {
-		err = c.m.Conns4.Delete(*k.k4)
-	} else {
-		err = c.m.Conns6.Delete(*k.k6)
+// delete removes an entry; onlyExpired leaves it if the datapath has
+// pushed its expiry back since it was read.
+func (c *Conns) delete(e flowEntry, onlyExpired bool) (bool, error) {
+	if e.k4 != nil {
+		return c.t4.delete(*e.k4, onlyExpired)
 	}
+	if onlyExpired {
+		var v bpf.XlbConnVal
+		if err := c.m.Conns6.Lookup(*e.k6, &v); err != nil || !tickAfter(Ticks(Now()), v.Expires) {
+			return false, nil
+		}
+	}
+	err := c.m.Conns6.Delete(*e.k6)
 	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-		return err
+		return false, err
 	}
-	return nil
+	return err == nil, nil
 }
 
 // eachIn visits every entry of one table, in batches where the kernel
@@ -157,54 +178,68 @@ func (c *Conns) timeouts() (map[Key]svcTimeouts, map[uint32]svcTimeouts, error) 
 	return byKey, byID, nil
 }
 
-// Sweep deletes idle-expired flows (and flows of deleted services), expired
-// persistence templates, and rewrites the per-backend connection counts
-// from the table. The datapath keeps those counts with atomic adds on new
-// flows and on FIN/RST; idle expiry and LRU eviction happen without it
-// seeing them, so the table is the source of truth and each sweep corrects
-// the counts. Flows created during the sweep may be missed by it and are
-// counted by the next one.
+// Sweep removes flows of services that no longer exist, reaps idled-out
+// flows (bounded per pass), expires persistence templates, and rewrites
+// the per-backend connection counts from the table. The datapath keeps
+// those counts with atomic adds on new flows and on FIN/RST; idle expiry
+// and eviction happen without it seeing them, so the table is the source
+// of truth and each sweep corrects the counts. Flows created during the
+// sweep may be missed by it and are counted by the next one.
 func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 	res := SweepResult{Active: map[uint32]int64{}, Inactive: map[uint32]int64{}, Refs: map[uint32]int{}}
 	byKey, byID, err := c.timeouts()
 	if err != nil {
 		return res, err
 	}
-	var dead []flowKey
-	err = c.each(func(k flowKey, v bpf.XlbConnVal) {
+	tick := Ticks(now)
+	var dead, idle []flowEntry
+	res.Busy, err = c.each(func(e flowEntry) {
 		res.Scanned++
-		t, ok := byKey[k.service()]
-		limit := t.tcp
-		switch {
-		case k.proto == protoUDP:
-			limit = t.udp
-		case v.State == bpf.XlbConnStateXLB_CONN_FIN:
-			limit = t.fin
-		}
-		if !ok || (now > v.LastSeen && now-v.LastSeen > limit) {
-			dead = append(dead, k)
+		if _, ok := byKey[e.service()]; !ok {
+			dead = append(dead, e)
 			return
 		}
-		res.Refs[v.Backend]++
-		if v.State == bpf.XlbConnStateXLB_CONN_FIN {
-			res.Inactive[v.Backend]++
+		if tickAfter(tick, e.expires) {
+			if len(idle) < sweepReap {
+				idle = append(idle, e)
+			}
+			return
+		}
+		res.Refs[e.backend]++
+		if e.fin {
+			res.Inactive[e.backend]++
 		} else {
-			res.Active[v.Backend]++
+			res.Active[e.backend]++
 		}
 	})
 	if err != nil {
 		return res, err
 	}
-	for _, k := range dead {
-		if err := c.delete(k); err != nil {
-			return res, fmt.Errorf("expire flow: %w", err)
-		}
-		res.Expired++
+	if res.Dead, err = c.deleteAll(dead, false); err != nil {
+		return res, fmt.Errorf("remove flow of a deleted service: %w", err)
+	}
+	if res.Expired, err = c.deleteAll(idle, true); err != nil {
+		return res, fmt.Errorf("expire flow: %w", err)
 	}
 	if err := c.rewriteCounts(res); err != nil {
 		return res, err
 	}
 	return res, c.sweepPersist(now, byID)
+}
+
+// deleteAll deletes entries and counts those that went.
+func (c *Conns) deleteAll(entries []flowEntry, onlyExpired bool) (int, error) {
+	n := 0
+	for _, e := range entries {
+		done, err := c.delete(e, onlyExpired)
+		if err != nil {
+			return n, err
+		}
+		if done {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (c *Conns) rewriteCounts(res SweepResult) error {
@@ -253,46 +288,50 @@ func sweepTemplates[K any](m *ebpf.Map, expired func(K, bpf.XlbPersistVal) bool)
 	return nil
 }
 
-// List returns up to limit flows (all when limit <= 0).
+// List returns up to limit live flows (all when limit <= 0).
 func (c *Conns) List(now uint64, limit int) ([]Conn, error) {
+	tick := Ticks(now)
 	var out []Conn
-	err := c.each(func(k flowKey, v bpf.XlbConnVal) {
-		if limit > 0 && len(out) >= limit {
+	_, err := c.each(func(e flowEntry) {
+		if (limit > 0 && len(out) >= limit) || tickAfter(tick, e.expires) {
 			return
 		}
-		var idle time.Duration
-		if now > v.LastSeen {
-			idle = time.Duration(now - v.LastSeen)
-		}
 		out = append(out, Conn{
-			Proto:   k.proto,
-			Client:  k.client,
-			VIP:     k.vip,
-			Backend: v.Backend,
-			Fin:     v.State == bpf.XlbConnStateXLB_CONN_FIN,
-			Idle:    idle,
+			Proto:   e.proto,
+			Client:  e.client,
+			VIP:     e.vip,
+			Backend: e.backend,
+			Fin:     e.fin,
+			Expires: ticksDuration(int32(e.expires - tick)),
 		})
 	})
 	return out, err
 }
 
-// Len counts the flows in the table.
+// Len counts the live flows in the tables.
 func (c *Conns) Len() (int, error) {
+	tick := Ticks(Now())
 	n := 0
-	err := c.each(func(flowKey, bpf.XlbConnVal) { n++ })
+	_, err := c.each(func(e flowEntry) {
+		if !tickAfter(tick, e.expires) {
+			n++
+		}
+	})
 	return n, err
 }
 
-// Capacity is the tables' maximum number of flows (IPv4 and IPv6).
-func (c *Conns) Capacity() int { return int(c.m.Conns4.MaxEntries() + c.m.Conns6.MaxEntries()) }
+// Capacity is the number of flows the tables hold at most: every IPv4
+// slot (collisions may evict live flows once they are ~70 % full) and
+// the IPv6 LRU's entries.
+func (c *Conns) Capacity() int { return c.t4.buckets*FlowWays + int(c.m.Conns6.MaxEntries()) }
 
 const protoUDP = 17
 
-// MemoryBytes is the kernel memory the connection tables (flows and
-// persistence templates) hold, as the kernel accounts it (fdinfo memlock).
-// LRU tables are preallocated, so this is the cost at full capacity.
+// MemoryBytes is the kernel memory the IPv4 connection table and the
+// IPv4 persistence templates hold, as the kernel accounts it (fdinfo
+// memlock). Both are preallocated, so this is the cost at full capacity.
 func (c *Conns) MemoryBytes() (flows, templates uint64, err error) {
-	if flows, err = memlock(c.m.Conns4.FD()); err != nil {
+	if flows, err = memlock(c.m.Flows4.FD()); err != nil {
 		return 0, 0, err
 	}
 	templates, err = memlock(c.m.Persist4.FD())

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/xlb-project/xlb/bpf"
 )
@@ -91,37 +90,39 @@ func (c *Conns) Insert(flows []Flow, now uint64) (inserted, unknown int, err err
 	}
 	slots := c.idx
 	c.idxMu.Unlock()
-	svcIDs := map[Key]uint32{}
+	svcs := map[Key]bpf.XlbSvcVal{}
 	for _, f := range flows {
 		if !f.Client.Addr().Is4() || !f.VIP.Addr().Is4() {
 			unknown++
 			continue
 		}
 		key := Key{VIP: f.VIP.Addr(), Port: f.VIP.Port(), Proto: f.Proto}
-		id, ok := svcIDs[key]
+		sv, ok := svcs[key]
 		if !ok {
-			var sv bpf.XlbSvcVal
 			if err := c.m.Services.Lookup(key.bpf(), &sv); err != nil {
 				unknown++
 				continue
 			}
-			id = sv.Id
-			svcIDs[key] = id
+			svcs[key] = sv
 		}
-		slot, ok := slots[backendRef{id, f.Backend}]
+		slot, ok := slots[backendRef{sv.Id, f.Backend}]
 		if !ok {
 			unknown++
 			continue
 		}
+		// The flow idles out as one seen now would.
+		timeout := sv.TcpSec
+		if f.Proto == protoUDP {
+			timeout = sv.UdpSec
+		}
 		ck := bpf.XlbConnKey4{Saddr: key4(f.Client.Addr()), Daddr: key4(f.VIP.Addr()), Sport: htons(f.Client.Port()), Dport: htons(f.VIP.Port()), Proto: f.Proto}
-		v := bpf.XlbConnVal{Backend: slot, State: bpf.XlbConnStateXLB_CONN_ACTIVE, LastSeen: now}
-		if err := c.m.Conns4.Update(ck, v, ebpf.UpdateNoExist); err != nil {
-			if errors.Is(err, ebpf.ErrKeyExist) {
-				continue
-			}
+		added, err := c.t4.insert(ck, slot, false, Ticks(now)+TicksOf(time.Duration(timeout)*time.Second))
+		if err != nil {
 			return inserted, unknown, fmt.Errorf("insert shared flow: %w", err)
 		}
-		inserted++
+		if added {
+			inserted++
+		}
 	}
 	return inserted, unknown, nil
 }

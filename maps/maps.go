@@ -20,7 +20,7 @@ import (
 // ABIVersion is the layout version of the pinned maps. Bump it whenever a
 // struct in bpf/structs.h or a map's meaning changes, so a restarted daemon
 // refuses incompatible pinned state instead of misreading it.
-const ABIVersion = 4
+const ABIVersion = 5
 
 // Capacities fixed by the datapath (bpf/consts.h).
 const (
@@ -40,20 +40,33 @@ type Maps struct {
 }
 
 // New wraps loaded maps. It checks (or, on fresh maps, writes) the ABI
-// version, so pinned maps of an incompatible xlb are refused.
-func New(m *bpf.XlbMaps) (*Maps, error) {
+// version, so pinned maps of an incompatible xlb are refused. connsCtl is
+// the datapath's xlb_conns_ctl program, through which the IPv4
+// connection table is changed.
+func New(m *bpf.XlbMaps, connsCtl *ebpf.Program) (*Maps, error) {
 	if err := checkABI(m.Abi); err != nil {
+		return nil, err
+	}
+	if err := layoutCheck(); err != nil {
+		return nil, err
+	}
+	t4, err := openFlowTable4(m.Flows4, connsCtl)
+	if err != nil {
 		return nil, err
 	}
 	gen := new(atomic.Uint64)
 	return &Maps{
 		m:        m,
 		Services: &Services{m: m, gen: gen},
-		Conns:    &Conns{m: m, gen: gen},
+		Conns:    &Conns{m: m, t4: t4, gen: gen},
 		Stats:    &Stats{m: m},
 		Settings: &Settings{m: m},
 	}, nil
 }
+
+// Close releases the mapping of the connection table (the maps
+// themselves belong to the loader).
+func (m *Maps) Close() error { return m.Conns.t4.close() }
 
 // ErrIncompatible reports pinned maps written by an xlb with another layout.
 var ErrIncompatible = errors.New("pinned maps have an incompatible layout")
@@ -77,7 +90,8 @@ func checkABI(abi *ebpf.Map) error {
 	}
 }
 
-// Now returns the datapath clock (bpf_ktime_get_coarse_ns) in nanoseconds.
+// Now returns the datapath clock (CLOCK_MONOTONIC_COARSE, as the
+// datapath reads it) in nanoseconds.
 func Now() uint64 {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts)
@@ -165,6 +179,22 @@ func (s *Settings) SynGuard(rate, burst uint32) error {
 	return s.update(func(v *bpf.XlbSettings) {
 		v.SynRate, v.SynBurst = rate, max(burst, 1)
 	})
+}
+
+// FlowSeed is the connection table's hash seed as kept in the settings
+// (0: never written, a fresh table).
+func (s *Settings) FlowSeed() (uint32, error) {
+	var v bpf.XlbSettings
+	if err := s.m.SettingsMap.Lookup(uint32(0), &v); err != nil {
+		return 0, fmt.Errorf("read settings: %w", err)
+	}
+	return v.FlowSeed, nil
+}
+
+// SetFlowSeed keeps the connection table's hash seed, so a restarted
+// daemon loads its datapath with the seed the table was filled with.
+func (s *Settings) SetFlowSeed(seed uint32) error {
+	return s.update(func(v *bpf.XlbSettings) { v.FlowSeed = seed })
 }
 
 // FlowEvents turns publishing of new flows (for flow sharing) on or off.

@@ -43,6 +43,8 @@ func CounterNames() []string {
 		bpf.XlbStatCounterXLB_STAT_TUN_TX:            "tun_tx",
 		bpf.XlbStatCounterXLB_STAT_TUN_FRAG_NEEDED:   "tun_frag_needed",
 		bpf.XlbStatCounterXLB_STAT_DROP_TUN:          "drop_tun",
+		bpf.XlbStatCounterXLB_STAT_CONN_EVICTED:      "conn_evicted",
+		bpf.XlbStatCounterXLB_STAT_DROP_CONN_BUSY:    "drop_conn_busy",
 	}
 	names := make([]string, bpf.XlbStatCounterXLB_STAT_MAX)
 	for i := range names {

@@ -35,10 +35,11 @@ const (
 	NewFlow                 // the first packet of a flow (scheduled, inserted)
 	Pass                    // not for a virtual service
 	Floor                   // an empty XDP program: the harness's own cost
+	LRUInsert               // reference: a bare kernel LRU hash lookup + insert per new flow
 )
 
 func (k Kind) String() string {
-	return [...]string{"established", "new-flow", "pass", "floor"}[k]
+	return [...]string{"established", "new-flow", "pass", "floor", "reference"}[k]
 }
 
 // Result of one case.
@@ -58,7 +59,8 @@ type Rig struct {
 	DP  *loader.Datapath
 	top fixture.Topology
 	// nextFlow numbers new-flow clients, so measurements never reuse one.
-	nextFlow int
+	nextFlow  int
+	tableSize int
 }
 
 // NewRig loads a datapath sized for connSize flows.
@@ -67,7 +69,7 @@ func NewRig(connSize int) (*Rig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Rig{DP: dp, top: fixture.Seed()}, nil
+	return &Rig{DP: dp, top: fixture.Seed(), tableSize: connSize}, nil
 }
 
 // Close unloads it.
@@ -172,6 +174,15 @@ func (r *Rig) Measure(c Case, packets int) (Result, error) {
 		res.NsPerPacket = ns
 	case Floor:
 		ns, err := loader.BenchEmpty(r.frame(proto, fixture.Client(1), fixture.ACK), uint32(packets))
+		if err != nil {
+			return res, err
+		}
+		res.NsPerPacket = ns
+	case LRUInsert:
+		f := r.frame(proto, fixture.Client(0), fixture.SYN)
+		setClient(f, 2_000_000+r.nextFlow)
+		r.nextFlow += packets
+		ns, err := loader.BenchLRUInsert(f, uint32(packets), r.tableSize)
 		if err != nil {
 			return res, err
 		}

@@ -85,7 +85,7 @@ qemu VM) are run by 'make bench' (bench/README.md).`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&quick, "quick", false, "three cases, for a smoke test (asserts nothing about timing)")
+	cmd.Flags().BoolVar(&quick, "quick", false, "a few cases, for a smoke test (asserts nothing about timing)")
 	cmd.Flags().StringVar(&outDir, "out", "bench/results", "directory for the JSON results")
 	return cmd
 }

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/* flowtab.h: the IPv4 connection table.
+ *
+ * Why not a kernel LRU hash: on the machines xlb is measured on, one
+ * bpf_map_update_elem() into an LRU hash costs 230-450 ns (locks, list
+ * moves, an element pulled from a free list), which alone is more than
+ * the whole new-flow budget. This table is a flat array map of buckets the
+ * verifier inlines lookups into: a new flow costs one hash, two bucket
+ * reads (independent, so the CPU overlaps their cache misses) and one
+ * locked write.
+ *
+ * Layout: every flow has two candidate buckets (two hashes of its 5-tuple
+ * with a secret seed, so nobody can aim collisions at a victim flow) of
+ * XLB_FLOW_WAYS slots each, and goes into the one with more free slots
+ * ("power of two choices"): with 6 ways and the table at most half full
+ * (the loader's sizing), a new flow finds both its buckets full less than
+ * once in ten million. Then the slot expiring first in one of them is
+ * taken (an LRU by expiry, as the kernel's LRU hash would evict), and
+ * counted.
+ *
+ * Concurrency: each bucket has a sequence lock. Writers (any CPU's
+ * datapath, and xlb_conns_ctl run by user space) take it with a
+ * compare-and-swap and never wait for it: after XLB_FLOW_TRIES they give
+ * up (the caller decides what that means). Readers never write: they
+ * copy what they need between two reads of seq and retry when it moved,
+ * so a half-written slot is never used. Established packets therefore
+ * share no cache line writes; a flow's expiry is pushed back at most
+ * once a second (XLB_TOUCH_TICKS), under the lock. */
+#ifndef XLB_FLOWTAB_H
+#define XLB_FLOWTAB_H
+
+#include "consts.h"
+#include "structs.h"
+#include "maps.h"
+#include "hash.h"
+#include "clock.h"
+
+/* Set by the loader: the number of buckets of flows4, and the table's
+ * hash seed (random per table, kept in settings across restarts). */
+const volatile __u32 flow_buckets4 = 1;
+const volatile __u32 flow_seed = 0;
+/* Set by the loader on CPUs that may reorder loads (not x86): the
+ * reader's second read of seq becomes an atomic, which orders it. */
+const volatile __u8 flow_fence = 0;
+
+#define FLOW_READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define FLOW_BARRIER() asm volatile("" ::: "memory")
+
+enum {
+	CONN_BUSY = -1, /* a writer kept the bucket locked */
+	CONN_NONE = 0,
+	CONN_FOUND = 1,
+};
+
+/* Where a flow is, or would go. */
+struct conn_ref {
+	struct flow_bucket4 *b1, *b2; /* IPv4: the flow's two buckets */
+	struct flow_bucket4 *at;      /* IPv4: the bucket it was found in */
+	__u64 idx;                    /* IPv4: b1's index | b2's << 32 */
+	__u32 room;                   /* IPv4, not found: free slots of b1 | b2's << 8 */
+	struct conn_val *v6;          /* IPv6: its LRU entry */
+	__u32 backend;
+	__u32 state;
+	__u32 expires;
+};
+
+/* a is later than b on the (wrapping) flow clock. */
+static __always_inline int tick_after(__u32 a, __u32 b)
+{
+	return (__s32)(a - b) > 0;
+}
+
+/* h scaled to [0, n) without a division (Lemire's multiply-shift). */
+static __always_inline __u32 fastrange32(__u32 h, __u32 n)
+{
+	return ((__u64)h * n) >> 32;
+}
+
+/* The two buckets of k. Returns -1 when a bucket index is out of range
+ * (never, with the loader's flow_buckets4: it is the map's size). */
+static __always_inline int flow4_buckets(const struct conn_key4 *k, struct conn_ref *r)
+{
+	__u32 ports = ((__u32)k->sport << 16) | k->dport;
+	__u32 h1 = jhash_3words(k->saddr, k->daddr ^ k->proto, ports, flow_seed);
+	/* A second, independent-enough hash: remix h1 with another seed. */
+	__u32 h2 = jhash_3words(h1, k->saddr, ports, flow_seed ^ 0x5bd1e995);
+	__u32 i1 = fastrange32(h1, flow_buckets4);
+	__u32 i2 = fastrange32(h2, flow_buckets4);
+	r->idx = i1 | (__u64)i2 << 32;
+	r->b1 = bpf_map_lookup_elem(&flows4, &i1);
+	r->b2 = bpf_map_lookup_elem(&flows4, &i2);
+	return r->b1 && r->b2 ? 0 : -1;
+}
+
+static __always_inline int slot_is(const struct flow4 *s, const struct conn_key4 *k)
+{
+	return s->saddr == k->saddr && s->daddr == k->daddr && s->sport == k->sport && s->dport == k->dport &&
+	       s->proto == k->proto;
+}
+
+static __always_inline int slot_free(const struct flow4 *s, __u32 now)
+{
+	return s->proto == 0 || tick_after(now, s->expires);
+}
+
+/* Looks for k in b. A consistent read or CONN_BUSY: never a torn slot.
+ * When k is not there, *room is the number of free slots (the scan reads
+ * every slot anyway; the writer uses it to choose a bucket). */
+static __always_inline int bucket_find(struct flow_bucket4 *b, const struct conn_key4 *k, struct conn_ref *r,
+				       __u32 now, __u32 *room)
+{
+	for (int t = 0; t < XLB_FLOW_TRIES; t++) {
+		__u64 seq = FLOW_READ_ONCE(b->seq);
+		if (seq & 1)
+			continue;
+		int found = 0;
+		__u32 be = 0, st = 0, ex = 0, n = 0;
+#pragma unroll
+		for (int i = 0; i < XLB_FLOW_WAYS; i++) {
+			struct flow4 *s = &b->slot[i];
+			n += slot_free(s, now);
+			if (slot_is(s, k)) {
+				found = 1;
+				be = s->backend;
+				st = s->state;
+				ex = s->expires;
+				break;
+			}
+		}
+		FLOW_BARRIER();
+		__u64 again = flow_fence ? __sync_fetch_and_add(&b->seq, 0) : FLOW_READ_ONCE(b->seq);
+		if (again != seq)
+			continue;
+		if (!found) {
+			*room = n;
+			return CONN_NONE;
+		}
+		r->at = b;
+		r->backend = be;
+		r->state = st;
+		r->expires = ex;
+		return CONN_FOUND;
+	}
+	return CONN_BUSY;
+}
+
+/* Finds an IPv4 flow in its two buckets (now: the flow clock). */
+static __always_inline int flow4_find(const struct conn_key4 *k, struct conn_ref *r, __u32 now)
+{
+	if (flow4_buckets(k, r) < 0)
+		return CONN_NONE;
+	__u32 room1 = 0, room2 = 0;
+	int res = bucket_find(r->b1, k, r, now, &room1);
+	if (res != CONN_NONE)
+		return res;
+	res = bucket_find(r->b2, k, r, now, &room2);
+	r->room = room1 | room2 << 8;
+	return res;
+}
+
+static __always_inline int bucket_lock(struct flow_bucket4 *b, __u64 *held)
+{
+	for (int t = 0; t < XLB_FLOW_TRIES; t++) {
+		__u64 seq = FLOW_READ_ONCE(b->seq);
+		if (seq & 1)
+			continue;
+		if (__sync_val_compare_and_swap(&b->seq, seq, seq + 1) == seq) {
+			*held = seq + 1;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* A compare-and-swap rather than a plain store: it orders the slot writes
+ * before the release on every CPU. */
+static __always_inline void bucket_unlock(struct flow_bucket4 *b, __u64 held)
+{
+	__sync_val_compare_and_swap(&b->seq, held, held + 1);
+}
+
+static __always_inline void slot_write(struct flow4 *s, const struct conn_key4 *k, __u32 backend, __u32 state,
+				       __u32 expires)
+{
+	s->saddr = k->saddr;
+	s->daddr = k->daddr;
+	s->sport = k->sport;
+	s->dport = k->dport;
+	s->proto = k->proto;
+	s->state = state;
+	s->backend = backend;
+	s->expires = expires;
+}
+
+/* The table's writers are global functions, which the verifier checks
+ * once on their own rather than at every caller (inlined, their scans
+ * multiply the states it explores past its limit). Such functions take
+ * no pointers into map values: buckets are passed by index and keys
+ * packed into scalars. */
+
+/* With b locked: writes k over the slot holding it, else into a free
+ * slot, else over the slot expiring first. Each case writes at once and
+ * returns, which keeps the verifier's paths a sum, not a product.
+ * Returns 1 when a live flow was evicted. */
+static __always_inline int bucket_put(struct flow_bucket4 *b, const struct conn_key4 *k, __u32 backend, __u32 state,
+				      __u32 expires, __u32 now)
+{
+#pragma unroll
+	for (int i = 0; i < XLB_FLOW_WAYS; i++) {
+		if (slot_is(&b->slot[i], k)) {
+			slot_write(&b->slot[i], k, backend, state, expires);
+			return 0;
+		}
+	}
+#pragma unroll
+	for (int i = 0; i < XLB_FLOW_WAYS; i++) {
+		if (slot_free(&b->slot[i], now)) {
+			slot_write(&b->slot[i], k, backend, state, expires);
+			return 0;
+		}
+	}
+	__u32 first = b->slot[0].expires;
+	int oldest = 0;
+#pragma unroll
+	for (int i = 1; i < XLB_FLOW_WAYS; i++) {
+		if (tick_after(first, b->slot[i].expires)) {
+			first = b->slot[i].expires;
+			oldest = i;
+		}
+	}
+#pragma unroll
+	for (int i = 0; i < XLB_FLOW_WAYS; i++)
+		if (oldest == i)
+			slot_write(&b->slot[i], k, backend, state, expires);
+	return 1;
+}
+
+/* Records an IPv4 flow into one of its buckets idx (low word: first,
+ * high word: second): the one it was found in (hint bits 0-1: 1 or 2),
+ * else the one with more free slots (hint bits 8-15 and 16-23, as the
+ * lookup counted them). addrs: saddr | daddr << 32; meta: sport |
+ * dport << 16 | proto << 32 | state << 40 | backend << 48. Returns 0, 1
+ * when a live flow was evicted for it, or CONN_BUSY when the bucket
+ * stayed locked. */
+__noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u32 expires, __u64 idx, __u32 hint)
+{
+	struct conn_key4 k = {
+		.saddr = (__u32)addrs,
+		.daddr = (__u32)(addrs >> 32),
+		.sport = (__u16)meta,
+		.dport = (__u16)(meta >> 16),
+		.proto = (__u8)(meta >> 32),
+	};
+	__u32 state = (__u8)(meta >> 40);
+	__u32 backend = (__u16)(meta >> 48);
+	__u32 where = hint & 3;
+	__u32 i = (__u32)idx;
+	if (where == 2 || (where == 0 && ((hint >> 16) & 0xff) > ((hint >> 8) & 0xff)))
+		i = (__u32)(idx >> 32);
+	struct flow_bucket4 *b = bpf_map_lookup_elem(&flows4, &i);
+	if (!b)
+		return CONN_BUSY;
+	__u64 held;
+	if (bucket_lock(b, &held) < 0)
+		return CONN_BUSY;
+	int evicted = bucket_put(b, &k, backend, state, expires, flow_ticks(now_ns()));
+	bucket_unlock(b, held);
+	return evicted;
+}
+
+/* flow4_put records a flow found (or looked for) with r. */
+static __always_inline int flow4_put(struct conn_ref *r, const struct conn_key4 *k, __u32 backend, __u32 state,
+				     __u32 expires)
+{
+	__u32 hint = r->at == 0 ? r->room << 8 : r->at == r->b1 ? 1 : 2;
+	__u64 addrs = k->saddr | (__u64)k->daddr << 32;
+	__u64 meta = k->sport | (__u64)k->dport << 16 | (__u64)k->proto << 32 | (__u64)(state & 0xff) << 40 |
+		     (__u64)(backend & 0xffff) << 48;
+	return xlb_flow4_put(addrs, meta, expires, r->idx, hint);
+}
+
+/* Forgets an IPv4 flow (only if it has idled out, with only_expired).
+ * Returns 1 when it was removed, 0 when absent, CONN_BUSY. */
+static __always_inline int flow4_delete(const struct conn_key4 *k, int only_expired, __u32 now)
+{
+	struct conn_ref r = {};
+	int res = flow4_find(k, &r, now);
+	if (res != CONN_FOUND)
+		return res;
+	struct flow_bucket4 *b = r.at;
+	if (!b)
+		return CONN_NONE;
+	__u64 held;
+	if (bucket_lock(b, &held) < 0)
+		return CONN_BUSY;
+	int done = 0;
+#pragma unroll
+	for (int i = 0; i < XLB_FLOW_WAYS; i++) {
+		struct flow4 *s = &b->slot[i];
+		if (!done && slot_is(s, k) && (!only_expired || tick_after(now, s->expires))) {
+			s->proto = 0;
+			done = 1;
+		}
+	}
+	bucket_unlock(b, held);
+	return done;
+}
+
+#endif
