@@ -52,18 +52,17 @@ enum {
 	CONN_FOUND = 1,
 };
 
-/* Where a flow is, or would go. */
+/* What a lookup found, or where the flow would go: scalars only, so the
+ * table's global functions (see below) can fill it. */
 struct conn_ref {
-	struct flow_bucket4 *b1, *b2; /* IPv4: the flow's two buckets */
-	struct flow_bucket4 *at;      /* IPv4: the bucket it was found in */
-	__u64 idx;                    /* IPv4: b1's index | b2's << 32 */
-	__u32 room;                   /* IPv4, not found: free slots of b1 | b2's << 8 */
-	struct conn_val *v6;          /* IPv6: its LRU entry */
-	__u32 backend;
+	__u64 idx;     /* IPv4: the flow's two buckets, first | second << 32 */
+	__u32 where;   /* IPv4: 0 not in the table, 1 first bucket, 2 second */
+	__u32 room;    /* IPv4, not found: free slots of the first | second's << 8 */
+	__u32 now;     /* the flow clock of the lookup */
+	__u32 backend; /* found: the entry */
 	__u32 state;
 	__u32 expires;
 };
-
 /* a is later than b on the (wrapping) flow clock. */
 static __always_inline int tick_after(__u32 a, __u32 b)
 {
@@ -76,20 +75,14 @@ static __always_inline __u32 fastrange32(__u32 h, __u32 n)
 	return ((__u64)h * n) >> 32;
 }
 
-/* The two buckets of k. Returns -1 when a bucket index is out of range
- * (never, with the loader's flow_buckets4: it is the map's size). */
-static __always_inline int flow4_buckets(const struct conn_key4 *k, struct conn_ref *r)
+/* The indexes of k's two buckets, first | second << 32. */
+static __always_inline __u64 flow4_buckets(const struct conn_key4 *k)
 {
 	__u32 ports = ((__u32)k->sport << 16) | k->dport;
 	__u32 h1 = jhash_3words(k->saddr, k->daddr ^ k->proto, ports, flow_seed);
 	/* A second, independent-enough hash: remix h1 with another seed. */
 	__u32 h2 = jhash_3words(h1, k->saddr, ports, flow_seed ^ 0x5bd1e995);
-	__u32 i1 = fastrange32(h1, flow_buckets4);
-	__u32 i2 = fastrange32(h2, flow_buckets4);
-	r->idx = i1 | (__u64)i2 << 32;
-	r->b1 = bpf_map_lookup_elem(&flows4, &i1);
-	r->b2 = bpf_map_lookup_elem(&flows4, &i2);
-	return r->b1 && r->b2 ? 0 : -1;
+	return fastrange32(h1, flow_buckets4) | (__u64)fastrange32(h2, flow_buckets4) << 32;
 }
 
 static __always_inline int slot_is(const struct flow4 *s, const struct conn_key4 *k)
@@ -103,12 +96,14 @@ static __always_inline int slot_free(const struct flow4 *s, __u32 now)
 	return s->proto == 0 || tick_after(now, s->expires);
 }
 
-/* Looks for k in b. A consistent read or CONN_BUSY: never a torn slot.
- * When k is not there, *room is the number of free slots (the scan reads
- * every slot anyway; the writer uses it to choose a bucket). */
-static __always_inline int bucket_find(struct flow_bucket4 *b, const struct conn_key4 *k, struct conn_ref *r,
-				       __u32 now, __u32 *room)
+/* Looks for k in bucket idx. A consistent read or CONN_BUSY: never a
+ * torn slot. When k is not there, *room is the number of free slots (the
+ * scan reads every slot anyway; the writer uses it to choose a bucket). */
+static __always_inline int bucket_find(__u32 idx, const struct conn_key4 *k, struct conn_ref *r, __u32 *room)
 {
+	struct flow_bucket4 *b = bpf_map_lookup_elem(&flows4, &idx);
+	if (!b)
+		return CONN_NONE;
 	for (int t = 0; t < XLB_FLOW_TRIES; t++) {
 		__u64 seq = FLOW_READ_ONCE(b->seq);
 		if (seq & 1)
@@ -118,7 +113,7 @@ static __always_inline int bucket_find(struct flow_bucket4 *b, const struct conn
 #pragma unroll
 		for (int i = 0; i < XLB_FLOW_WAYS; i++) {
 			struct flow4 *s = &b->slot[i];
-			n += slot_free(s, now);
+			n += slot_free(s, r->now);
 			if (slot_is(s, k)) {
 				found = 1;
 				be = s->backend;
@@ -135,7 +130,6 @@ static __always_inline int bucket_find(struct flow_bucket4 *b, const struct conn
 			*room = n;
 			return CONN_NONE;
 		}
-		r->at = b;
 		r->backend = be;
 		r->state = st;
 		r->expires = ex;
@@ -144,16 +138,28 @@ static __always_inline int bucket_find(struct flow_bucket4 *b, const struct conn
 	return CONN_BUSY;
 }
 
-/* Finds an IPv4 flow in its two buckets (now: the flow clock). */
-static __always_inline int flow4_find(const struct conn_key4 *k, struct conn_ref *r, __u32 now)
+/* Finds an IPv4 flow in its two buckets at flow clock now, filling r.
+ * A global function: the verifier checks it once, not at each of its
+ * callers (inlined at four, its scans multiplied the states older
+ * kernels explore past their limits). */
+__noinline int xlb_flow4_find(const struct conn_key4 *k, struct conn_ref *r, __u32 now)
 {
-	if (flow4_buckets(k, r) < 0)
+	if (!k || !r)
 		return CONN_NONE;
+	__u64 idx = flow4_buckets(k);
 	__u32 room1 = 0, room2 = 0;
-	int res = bucket_find(r->b1, k, r, now, &room1);
+	r->idx = idx;
+	r->now = now;
+	r->where = 0;
+	r->room = 0;
+	int res = bucket_find((__u32)idx, k, r, &room1);
+	if (res == CONN_FOUND)
+		r->where = 1;
 	if (res != CONN_NONE)
 		return res;
-	res = bucket_find(r->b2, k, r, now, &room2);
+	res = bucket_find((__u32)(idx >> 32), k, r, &room2);
+	if (res == CONN_FOUND)
+		r->where = 2;
 	r->room = room1 | room2 << 8;
 	return res;
 }
@@ -172,11 +178,18 @@ static __always_inline int bucket_lock(struct flow_bucket4 *b, __u64 *held)
 	return -1;
 }
 
-/* A compare-and-swap rather than a plain store: it orders the slot writes
- * before the release on every CPU. */
+/* Releases b. On x86 a plain store does (stores stay in order there, and
+ * the compiler barrier keeps clang from sinking the slot writes below
+ * it): it saves a locked instruction per write. Elsewhere a
+ * compare-and-swap orders the slot writes before the release. */
 static __always_inline void bucket_unlock(struct flow_bucket4 *b, __u64 held)
 {
-	__sync_val_compare_and_swap(&b->seq, held, held + 1);
+	if (flow_fence) {
+		__sync_val_compare_and_swap(&b->seq, held, held + 1);
+		return;
+	}
+	FLOW_BARRIER();
+	FLOW_READ_ONCE(b->seq) = held + 1;
 }
 
 static __always_inline void slot_write(struct flow4 *s, const struct conn_key4 *k, __u32 backend, __u32 state,
@@ -239,11 +252,14 @@ static __always_inline int bucket_put(struct flow_bucket4 *b, const struct conn_
  * high word: second): the one it was found in (hint bits 0-1: 1 or 2),
  * else the one with more free slots (hint bits 8-15 and 16-23, as the
  * lookup counted them). addrs: saddr | daddr << 32; meta: sport |
- * dport << 16 | proto << 32 | state << 40 | backend << 48. Returns 0, 1
+ * dport << 16 | proto << 32 | state << 40 | backend << 48; times: the
+ * expiry | the lookup's flow clock << 32. Returns 0, 1
  * when a live flow was evicted for it, or CONN_BUSY when the bucket
  * stayed locked. */
-__noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u32 expires, __u64 idx, __u32 hint)
+__noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u64 times, __u64 idx, __u32 hint)
 {
+	__u32 expires = (__u32)times;
+	__u32 now = (__u32)(times >> 32);
 	struct conn_key4 k = {
 		.saddr = (__u32)addrs,
 		.daddr = (__u32)(addrs >> 32),
@@ -263,7 +279,7 @@ __noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u32 expires, __u64 idx, 
 	__u64 held;
 	if (bucket_lock(b, &held) < 0)
 		return CONN_BUSY;
-	int evicted = bucket_put(b, &k, backend, state, expires, flow_ticks(now_ns()));
+	int evicted = bucket_put(b, &k, backend, state, expires, now);
 	bucket_unlock(b, held);
 	return evicted;
 }
@@ -272,11 +288,11 @@ __noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u32 expires, __u64 idx, 
 static __always_inline int flow4_put(struct conn_ref *r, const struct conn_key4 *k, __u32 backend, __u32 state,
 				     __u32 expires)
 {
-	__u32 hint = r->at == 0 ? r->room << 8 : r->at == r->b1 ? 1 : 2;
+	__u32 hint = r->where ? r->where : r->room << 8;
 	__u64 addrs = k->saddr | (__u64)k->daddr << 32;
 	__u64 meta = k->sport | (__u64)k->dport << 16 | (__u64)k->proto << 32 | (__u64)(state & 0xff) << 40 |
 		     (__u64)(backend & 0xffff) << 48;
-	return xlb_flow4_put(addrs, meta, expires, r->idx, hint);
+	return xlb_flow4_put(addrs, meta, expires | (__u64)r->now << 32, r->idx, hint);
 }
 
 /* Forgets an IPv4 flow (only if it has idled out, with only_expired).
@@ -284,10 +300,11 @@ static __always_inline int flow4_put(struct conn_ref *r, const struct conn_key4 
 static __always_inline int flow4_delete(const struct conn_key4 *k, int only_expired, __u32 now)
 {
 	struct conn_ref r = {};
-	int res = flow4_find(k, &r, now);
+	int res = xlb_flow4_find(k, &r, now);
 	if (res != CONN_FOUND)
 		return res;
-	struct flow_bucket4 *b = r.at;
+	__u32 i = r.where == 2 ? (__u32)(r.idx >> 32) : (__u32)r.idx;
+	struct flow_bucket4 *b = bpf_map_lookup_elem(&flows4, &i);
 	if (!b)
 		return CONN_NONE;
 	__u64 held;

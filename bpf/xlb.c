@@ -104,7 +104,7 @@ static __noinline int conn_find6(struct conn_key6 *k, struct conn_ref *r)
 	struct conn_val *v = bpf_map_lookup_elem(&conns6, k);
 	if (!v)
 		return CONN_NONE;
-	r->v6 = v;
+	r->where = 1;
 	r->backend = v->backend;
 	r->state = v->state;
 	r->expires = v->expires;
@@ -116,7 +116,8 @@ static __noinline int conn_find6(struct conn_key6 *k, struct conn_ref *r)
 static __always_inline int conn_find(const struct flow *f, union conn_key *k, struct conn_ref *r, __u32 now)
 {
 	if (f->family == 4)
-		return flow4_find(&k->k4, r, now);
+		return xlb_flow4_find(&k->k4, r, now);
+	r->now = now;
 	return conn_find6(&k->k6, r);
 }
 
@@ -128,12 +129,7 @@ static __always_inline int conn_put(const struct flow *f, union conn_key *k, str
 {
 	if (f->family == 4)
 		return flow4_put(r, &k->k4, backend, state, expires);
-	if (r->v6) {
-		r->v6->backend = backend;
-		r->v6->state = state;
-		r->v6->expires = expires;
-		return 0;
-	}
+	/* IPv6 writes the LRU entry (in place when it exists). */
 	struct conn_val v = { .backend = backend, .state = state, .expires = expires };
 	return bpf_map_update_elem(&conns6, &k->k6, &v, BPF_ANY) ? -1 : 0;
 }
@@ -689,7 +685,7 @@ int xlb_conns_ctl(struct xdp_md *ctx)
 	int res;
 	switch (op->op) {
 	case XLB_OP_INSERT:
-		res = flow4_find(&k, &r, now);
+		res = xlb_flow4_find(&k, &r, now);
 		if (res == CONN_FOUND && !tick_after(now, r.expires)) {
 			op->result = XLB_OP_EXISTS;
 			break;

@@ -140,6 +140,9 @@ func runCase(sc SuiteCase, packets, newFlows, repeats int, quick bool) (SuiteRes
 		}
 		return nil
 	}
+	if !newFlow && !quick {
+		repeats *= 3 // 50 ms a run: more of them steady the median
+	}
 	runs := make([]float64, repeats)
 	for i := range runs {
 		if i == 0 || freshEach {

@@ -283,7 +283,9 @@ xlb_up() { # scheduler
 	# --no-pin: bpffs is shared by all namespaces, never touch another xlb's pins
 	bg dir "$BIN/xlb" run --iface eth0 --config $cfg --xdp-mode "$XDP_MODE" ${XLB_ARGS:---no-pin}
 	XLBPID=$LASTPID
-	wait_xdp dir eth0 60 $XLBPID || { say "xlb did not attach XDP"; grep -v "^	" /tmp/bg.$$.log | tail -20 >&2; return 1; }
+	# Under TCG the verifier runs ~100x slower than on the host (seconds
+	# there); on failure show xlb's own words, verifier log included.
+	wait_xdp dir eth0 120 $XLBPID || { say "xlb did not attach XDP"; tail -60 /tmp/bg.$$.log >&2; return 1; }
 	wait_xdp lan p-dir 20 || return 1
 	sleep 1 # let xlb fill its maps
 	steer_napi
