@@ -94,7 +94,7 @@ func NewCollector(src Source, log *slog.Logger) *Collector {
 		rsFailures:   desc("realserver_health_check_failures_total", "Health checks that failed.", rsLabels),
 		datapath:     desc("datapath_packets_total", "Datapath events by reason (bpf stat counters), summed over CPUs.", []string{"reason"}),
 		connEntries:  desc("conn_table_entries", "Flows in the connection table.", nil),
-		connCapacity: desc("conn_table_capacity", "Size of the connection table in flows.", nil),
+		connCapacity: desc("conn_table_capacity", "Flows the connection tables hold at most (IPv4 slots plus IPv6 entries); beyond conn_table_size IPv4 flows, collisions start to evict live ones.", nil),
 		vrrpMaster:   desc("vrrp_master", "1 if the VRRP instance is MASTER, else 0.", []string{"instance"}),
 		buildInfo:    desc("build_info", "Always 1; the version label says which xlb runs.", []string{"version"}),
 		uptime:       desc("uptime_seconds", "Seconds since the director started.", nil),
