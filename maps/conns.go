@@ -152,30 +152,23 @@ func eachIn[K any](m *ebpf.Map, fn func(k K, v bpf.XlbConnVal)) error {
 	return nil
 }
 
-type svcTimeouts struct {
-	tcp, fin, udp, persist uint64
-}
-
-func (c *Conns) timeouts() (map[Key]svcTimeouts, map[uint32]svcTimeouts, error) {
-	byKey := map[Key]svcTimeouts{}
-	byID := map[uint32]svcTimeouts{}
+// services reads which services exist and, by service id, their
+// persistence timeouts in ns (0: no persistence). Flows carry their own
+// expiry, so the sweep needs no other timeout.
+func (c *Conns) services() (map[Key]bool, map[uint32]uint64, error) {
+	exists := map[Key]bool{}
+	persist := map[uint32]uint64{}
 	var k bpf.XlbSvcKey
 	var v bpf.XlbSvcVal
 	it := c.m.Services.Iterate()
 	for it.Next(&k, &v) {
-		t := svcTimeouts{
-			tcp:     uint64(v.TcpSec) * 1e9,
-			fin:     uint64(v.TcpfinSec) * 1e9,
-			udp:     uint64(v.UdpSec) * 1e9,
-			persist: uint64(v.PersistSec) * 1e9,
-		}
-		byKey[keyFromBPF(k)] = t
-		byID[v.Id] = t
+		exists[keyFromBPF(k)] = true
+		persist[v.Id] = uint64(v.PersistSec) * 1e9
 	}
 	if err := it.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read services: %w", err)
 	}
-	return byKey, byID, nil
+	return exists, persist, nil
 }
 
 // Sweep removes flows of services that no longer exist, reaps idled-out
@@ -187,7 +180,7 @@ func (c *Conns) timeouts() (map[Key]svcTimeouts, map[uint32]svcTimeouts, error) 
 // sweep may be missed by it and are counted by the next one.
 func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 	res := SweepResult{Active: map[uint32]int64{}, Inactive: map[uint32]int64{}, Refs: map[uint32]int{}}
-	byKey, byID, err := c.timeouts()
+	exists, persist, err := c.services()
 	if err != nil {
 		return res, err
 	}
@@ -195,7 +188,7 @@ func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 	var dead, idle []flowEntry
 	res.Busy, err = c.each(func(e flowEntry) {
 		res.Scanned++
-		if _, ok := byKey[e.service()]; !ok {
+		if !exists[e.service()] {
 			dead = append(dead, e)
 			return
 		}
@@ -224,7 +217,7 @@ func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 	if err := c.rewriteCounts(res); err != nil {
 		return res, err
 	}
-	return res, c.sweepPersist(now, byID)
+	return res, c.sweepPersist(now, persist)
 }
 
 // deleteAll deletes entries and counts those that went.
@@ -256,10 +249,10 @@ func (c *Conns) rewriteCounts(res SweepResult) error {
 	return nil
 }
 
-func (c *Conns) sweepPersist(now uint64, byID map[uint32]svcTimeouts) error {
+func (c *Conns) sweepPersist(now uint64, persist map[uint32]uint64) error {
 	expired := func(svc uint32, v bpf.XlbPersistVal) bool {
-		t, ok := byID[svc]
-		return !ok || t.persist == 0 || (now > v.LastSeen && now-v.LastSeen > t.persist)
+		t := persist[svc] // 0 for a service gone or without persistence
+		return t == 0 || (now > v.LastSeen && now-v.LastSeen > t)
 	}
 	if err := sweepTemplates(c.m.Persist4, func(k bpf.XlbPersistKey4, v bpf.XlbPersistVal) bool { return expired(k.SvcId, v) }); err != nil {
 		return err
