@@ -5,9 +5,8 @@
  * bpf_map_update_elem() into an LRU hash costs 230-450 ns (locks, list
  * moves, an element pulled from a free list), which alone is more than
  * the whole new-flow budget. This table is a flat array map of buckets the
- * verifier inlines lookups into: a new flow costs one hash, two bucket
- * reads (independent, so the CPU overlaps their cache misses) and one
- * locked write.
+ * verifier inlines lookups into: a new flow costs two hashes, two bucket
+ * reads and one locked write.
  *
  * Layout: every flow has two candidate buckets (two hashes of its 5-tuple
  * with a secret seed, so nobody can aim collisions at a victim flow) of
@@ -25,7 +24,13 @@
  * copy what they need between two reads of seq and retry when it moved,
  * so a half-written slot is never used. Established packets therefore
  * share no cache line writes; a flow's expiry is pushed back at most
- * once a second (XLB_TOUCH_TICKS), under the lock. */
+ * once a second (XLB_TOUCH_TICKS), under the lock.
+ *
+ * The lookup and the writer are global functions, which the verifier
+ * checks once on their own rather than at every caller (inlined, their
+ * scans multiplied the states older kernels explore past their limits).
+ * Such functions take no pointers into map values: buckets travel by
+ * index, the writer's key and value packed into scalars. */
 #ifndef XLB_FLOWTAB_H
 #define XLB_FLOWTAB_H
 
@@ -56,7 +61,7 @@ enum {
  * table's global functions (see below) can fill it. */
 struct conn_ref {
 	__u64 idx;     /* IPv4: the flow's two buckets, first | second << 32 */
-	__u32 where;   /* IPv4: 0 not in the table, 1 first bucket, 2 second */
+	__u32 where;   /* IPv4 found: 1 first bucket, 2 second; else 0 */
 	__u32 room;    /* IPv4, not found: free slots of the first | second's << 8 */
 	__u32 now;     /* the flow clock of the lookup */
 	__u32 backend; /* found: the entry */
@@ -138,10 +143,7 @@ static __always_inline int bucket_find(__u32 idx, const struct conn_key4 *k, str
 	return CONN_BUSY;
 }
 
-/* Finds an IPv4 flow in its two buckets at flow clock now, filling r.
- * A global function: the verifier checks it once, not at each of its
- * callers (inlined at four, its scans multiplied the states older
- * kernels explore past their limits). */
+/* Finds an IPv4 flow in its two buckets at flow clock now, filling r. */
 __noinline int xlb_flow4_find(const struct conn_key4 *k, struct conn_ref *r, __u32 now)
 {
 	if (!k || !r)
@@ -162,6 +164,13 @@ __noinline int xlb_flow4_find(const struct conn_key4 *k, struct conn_ref *r, __u
 		r->where = 2;
 	r->room = room1 | room2 << 8;
 	return res;
+}
+
+/* Bucket second ? idx's second : its first. */
+static __always_inline struct flow_bucket4 *bucket_at(__u64 idx, int second)
+{
+	__u32 i = second ? (__u32)(idx >> 32) : (__u32)idx;
+	return bpf_map_lookup_elem(&flows4, &i);
 }
 
 static __always_inline int bucket_lock(struct flow_bucket4 *b, __u64 *held)
@@ -204,12 +213,6 @@ static __always_inline void slot_write(struct flow4 *s, const struct conn_key4 *
 	s->backend = backend;
 	s->expires = expires;
 }
-
-/* The table's writers are global functions, which the verifier checks
- * once on their own rather than at every caller (inlined, their scans
- * multiply the states it explores past its limit). Such functions take
- * no pointers into map values: buckets are passed by index and keys
- * packed into scalars. */
 
 /* With b locked: writes k over the slot holding it, else into a free
  * slot, else over the slot expiring first. Each case writes at once and
@@ -270,10 +273,8 @@ __noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u64 times, __u64 idx, __
 	__u32 state = (__u8)(meta >> 40);
 	__u32 backend = (__u16)(meta >> 48);
 	__u32 where = hint & 3;
-	__u32 i = (__u32)idx;
-	if (where == 2 || (where == 0 && ((hint >> 16) & 0xff) > ((hint >> 8) & 0xff)))
-		i = (__u32)(idx >> 32);
-	struct flow_bucket4 *b = bpf_map_lookup_elem(&flows4, &i);
+	struct flow_bucket4 *b =
+		bucket_at(idx, where == 2 || (where == 0 && ((hint >> 16) & 0xff) > ((hint >> 8) & 0xff)));
 	if (!b)
 		return CONN_BUSY;
 	__u64 held;
@@ -303,8 +304,7 @@ static __always_inline int flow4_delete(const struct conn_key4 *k, int only_expi
 	int res = xlb_flow4_find(k, &r, now);
 	if (res != CONN_FOUND)
 		return res;
-	__u32 i = r.where == 2 ? (__u32)(r.idx >> 32) : (__u32)r.idx;
-	struct flow_bucket4 *b = bpf_map_lookup_elem(&flows4, &i);
+	struct flow_bucket4 *b = bucket_at(r.idx, r.where == 2);
 	if (!b)
 		return CONN_NONE;
 	__u64 held;

@@ -104,7 +104,6 @@ static __noinline int conn_find6(struct conn_key6 *k, struct conn_ref *r)
 	struct conn_val *v = bpf_map_lookup_elem(&conns6, k);
 	if (!v)
 		return CONN_NONE;
-	r->where = 1;
 	r->backend = v->backend;
 	r->state = v->state;
 	r->expires = v->expires;
@@ -249,14 +248,14 @@ static __always_inline int needs_touch(__u32 timeout, const struct conn_ref *r, 
  * template, which lives as long as the client's flows do). A busy bucket
  * skips it: the next packet touches it. */
 static __always_inline void touch(const struct svc_val *svc, const struct flow *f, union conn_key *k,
-				  struct conn_ref *r, __u32 timeout, __u32 now, __u64 now_ns)
+				  struct conn_ref *r, __u32 timeout, __u32 now, __u64 tns)
 {
 	conn_put(f, k, r, r->backend, r->state, now + timeout);
 	if (svc->persist_sec) {
 		union persist_key pk;
 		struct persist_val *pv = persist_get(svc, f, &pk);
 		if (pv)
-			pv->last_seen = now_ns;
+			pv->last_seen = tns;
 	}
 }
 
