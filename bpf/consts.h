@@ -12,6 +12,7 @@
 #define XLB_RING_ENTRIES (1 << 21) /* all rings of all services, u32 each */
 #define XLB_MAX_RING 65537          /* largest ring one service may use (Maglev M) */
 #define XLB_MAX_WLC 4096            /* candidates scanned by wlc per new flow */
+#define XLB_SVC_SLOTS 4096          /* direct-mapped service slots (svc_slot()) */
 
 /* Flow events pending before the datapath wakes the flow-sharing reader. */
 #define XLB_FLOW_EVENT_BATCH 64
@@ -37,6 +38,15 @@
 
 /* Attempts a reader or writer makes while another CPU holds a bucket. */
 #define XLB_FLOW_TRIES 4
+/* A new flow stays in its first ("home") bucket while that has at least
+ * this many free slots; else it takes the emptier of its two. */
+#define XLB_FLOW_HOME_ROOM 4
+/* A bucket's seq word: bits 0-47 the sequence, bits 48-63 the number of
+ * flows whose home it is that live in their second bucket ("guests"). */
+#define XLB_FLOW_GUEST_SHIFT 48
+#define XLB_FLOW_GUEST_MAX 0x7fff
+/* Set in a slot's state when the flow is a guest there. */
+#define XLB_FLOW_GUEST 0x80
 
 enum sched_kind {
 	XLB_SCHED_RR = 0,

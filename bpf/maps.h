@@ -30,6 +30,17 @@ struct {
 	__type(value, struct svc_entry);
 } svc_index SEC(".maps");
 
+/* A new flow's way to its service without the services hash: slot
+ * svc_slot(key) holds 1 + the id of a service with that key (0: none
+ * there). Direct-mapped, so two services may want one slot: the other
+ * is found in the hash, as is any key whose slot names another service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SVC_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} svc_slots SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

@@ -19,13 +19,22 @@ static __always_inline __u32 fold(const __u32 a[4])
 	return a[0] ^ a[1] ^ a[2] ^ a[3];
 }
 
+/* The real server at idx of svc's ring, if it is the service's own: a
+ * service read while package maps rewrote it may pair one version's
+ * ring_off with another's ring_len (see find_service()), which can
+ * point past its ring into another's. Such a pick is refused (-1: the
+ * packet is dropped, and retransmitted). */
 static __always_inline __s64 ring_at(const struct svc_val *svc, __u32 idx)
 {
 	__u32 slot = svc->ring_off + idx;
-	__u32 *be = bpf_map_lookup_elem(&rings, &slot);
-	if (!be)
+	__u32 *id = bpf_map_lookup_elem(&rings, &slot);
+	if (!id)
 		return -1;
-	return *be;
+	__u32 bid = *id;
+	struct backend *be = bpf_map_lookup_elem(&backends, &bid);
+	if (!be || be->svc_id != svc->id || !(be->flags & XLB_BE_IN_USE))
+		return -1;
+	return bid;
 }
 
 static __always_inline __s64 pick_rotating(const struct svc_val *svc)

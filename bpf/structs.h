@@ -114,7 +114,7 @@ struct flow4 {
 	__u16 sport; /* network order */
 	__u16 dport;
 	__u8 proto;
-	__u8 state;     /* enum conn_state */
+	__u8 state;     /* enum conn_state, | XLB_FLOW_GUEST */
 	__u16 backend;  /* backend slot (< XLB_MAX_BACKENDS) */
 	__u32 expires;  /* flow clock at which it idles out */
 };
@@ -122,7 +122,8 @@ struct flow4 {
 /* A bucket of the IPv4 connection table: two cache lines (the map is
  * mmapable, which page-aligns its values). seq is a sequence lock: odd
  * while a writer changes the slots, so readers retry instead of seeing a
- * half-written flow. Every flow has two candidate buckets (see flowtab.h). */
+ * half-written flow; its top 16 bits count the bucket's flows living in
+ * their second bucket (see flowtab.h). */
 struct flow_bucket4 {
 	__u64 seq;
 	struct flow4 slot[XLB_FLOW_WAYS];

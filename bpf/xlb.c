@@ -49,8 +49,15 @@ static __always_inline __u32 conn_timeout(const struct svc_val *svc, __u8 proto,
 	return flow_ticks(sec * XLB_NSEC);
 }
 
-static __always_inline void conns_add(__u32 backend, __u32 state, __s64 delta)
+/* Moves a real server's active/inactive connection count. Only wlc
+ * schedules by them, so only wlc services pay the shared atomic on every
+ * new flow: for the others the counts (shown by `xlb list`, exported as
+ * metrics) are the ones the daemon's sweep counts in the table, every
+ * couple of seconds. */
+static __always_inline void conns_add(const struct svc_val *svc, __u32 backend, __u32 state, __s64 delta)
 {
+	if (svc->sched != XLB_SCHED_WLC)
+		return;
 	struct backend_conns *bc = bpf_map_lookup_elem(&conn_counts, &backend);
 	if (!bc)
 		return;
@@ -275,8 +282,8 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		if (usable && !expired) {
 			if (r->state == XLB_CONN_ACTIVE && closing(f)) {
 				if (conn_put(f, kp, r, id, XLB_CONN_FIN, now + conn_timeout(svc, f->proto, XLB_CONN_FIN)) >= 0) {
-					conns_add(id, XLB_CONN_ACTIVE, -1);
-					conns_add(id, XLB_CONN_FIN, 1);
+					conns_add(svc, id, XLB_CONN_ACTIVE, -1);
+					conns_add(svc, id, XLB_CONN_FIN, 1);
 				}
 			} else {
 				__u32 timeout = conn_timeout(svc, f->proto, r->state);
@@ -289,7 +296,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		 * in place. A live entry gives back its count; an expired one
 		 * no longer counts (the sweep counts live entries only). */
 		if (!expired)
-			conns_add(id, r->state, -1);
+			conns_add(svc, id, r->state, -1);
 		count(usable ? XLB_STAT_CONN_EXPIRED : XLB_STAT_CONN_RESCHED);
 	} else if (f->proto == IPPROTO_TCP && (f->tcp_flags & TCP_FLAG_RST)) {
 		/* Scheduling a reset would only create a dead entry. */
@@ -334,7 +341,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	}
 	if (put > 0)
 		count(XLB_STAT_CONN_EVICTED);
-	conns_add(id, state, 1);
+	conns_add(svc, id, state, 1);
 	count(XLB_STAT_CONN_NEW);
 	__u32 bid = id;
 	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
@@ -488,6 +495,40 @@ static __always_inline int svc_matches(const struct svc_key *k, const struct flo
 	       k->addr[3] == f->daddr[3] && k->port == f->dport && k->proto == f->proto && k->family == f->family;
 }
 
+/* The service slot of a packet's (VIP, port, protocol); package maps
+ * computes the same. */
+static __always_inline __u32 svc_slot(const struct flow *f)
+{
+	__u32 h = (f->daddr[0] ^ f->daddr[1] ^ f->daddr[2] ^ f->daddr[3]) ^
+		  ((__u32)f->dport | (__u32)f->proto << 16 | (__u32)f->family << 24);
+	return (h * 0x9e3779b1u) >> 20; /* 12 bits: XLB_SVC_SLOTS */
+}
+
+/* Finds the packet's service: through its slot and the by-id index (two
+ * array reads the verifier inlines), else in the services hash (a
+ * hashed key and a bucket walk: ~20 ns more). The index entry is the
+ * hash's value written a step earlier by package maps; a read racing
+ * that write may see a torn ring_off/ring_len, which ring_at() catches
+ * by checking the real server it reads belongs to the service. */
+static __always_inline const struct svc_val *find_service(const struct flow *f)
+{
+	__u32 slot = svc_slot(f);
+	__u32 *sid = bpf_map_lookup_elem(&svc_slots, &slot);
+	if (sid && *sid) {
+		__u32 id = *sid - 1;
+		struct svc_entry *se = bpf_map_lookup_elem(&svc_index, &id);
+		if (se && svc_matches(&se->key, f))
+			return &se->val;
+	}
+	struct svc_key sk = {
+		.port = f->dport,
+		.proto = f->proto,
+		.family = f->family,
+	};
+	__builtin_memcpy(sk.addr, f->daddr, sizeof(sk.addr));
+	return bpf_map_lookup_elem(&services, &sk);
+}
+
 /* The established-flow path: a packet of a flow the table knows. It checks
  * what the full path would (the flow's real server is in use and still
  * belongs to the service this packet is for, it may keep its flows, the
@@ -636,13 +677,7 @@ int xlb_main(struct xdp_md *ctx)
 			return act;
 	}
 
-	struct svc_key sk = {
-		.port = f.dport,
-		.proto = f.proto,
-		.family = f.family,
-	};
-	__builtin_memcpy(sk.addr, f.daddr, sizeof(sk.addr));
-	struct svc_val *svc = bpf_map_lookup_elem(&services, &sk);
+	const struct svc_val *svc = find_service(&f);
 	if (!svc) {
 		count(XLB_STAT_PASS_NOT_VIP);
 		return XDP_PASS;

@@ -322,6 +322,7 @@ const (
 	XlbMapStats           = "stats"
 	XlbMapSvcFilterMap    = "svc_filter_map"
 	XlbMapSvcIndex        = "svc_index"
+	XlbMapSvcSlots        = "svc_slots"
 	XlbMapSvcStates       = "svc_states"
 	XlbProgXlbConnsCtl    = "xlb_conns_ctl"
 	XlbProgXlbDecap       = "xlb_decap"
@@ -402,6 +403,7 @@ type XlbMapSpecs struct {
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	SvcFilterMap    *ebpf.MapSpec `ebpf:"svc_filter_map"`
 	SvcIndex        *ebpf.MapSpec `ebpf:"svc_index"`
+	SvcSlots        *ebpf.MapSpec `ebpf:"svc_slots"`
 	SvcStates       *ebpf.MapSpec `ebpf:"svc_states"`
 }
 
@@ -454,6 +456,7 @@ type XlbMaps struct {
 	Stats           *ebpf.Map `ebpf:"stats"`
 	SvcFilterMap    *ebpf.Map `ebpf:"svc_filter_map"`
 	SvcIndex        *ebpf.Map `ebpf:"svc_index"`
+	SvcSlots        *ebpf.Map `ebpf:"svc_slots"`
 	SvcStates       *ebpf.Map `ebpf:"svc_states"`
 }
 
@@ -477,6 +480,7 @@ func (m *XlbMaps) Close() error {
 		m.Stats,
 		m.SvcFilterMap,
 		m.SvcIndex,
+		m.SvcSlots,
 		m.SvcStates,
 	)
 }

@@ -151,6 +151,60 @@ func (s *Services) writeFilter(keys ...[]Key) error {
 	return nil
 }
 
+// writeSlots points each service's slot (svcSlot) at its id, so new flows
+// find it without the services hash; of services sharing a slot the
+// lowest id has it, the others are found in the hash. It runs after the
+// index and the hash hold every desired service: the datapath checks a
+// slot's service against the packet's key, so a stale slot only costs
+// the hash lookup it would have saved.
+func (s *Services) writeSlots(desired []ServiceSpec, ids map[Key]uint32) error {
+	want := make([]uint32, svcSlots)
+	for _, d := range desired {
+		id := ids[d.Key]
+		slot := svcSlot(d.Key.bpf())
+		if want[slot] == 0 || id+1 < want[slot] {
+			want[slot] = id + 1
+		}
+	}
+	keys := make([]uint32, svcSlots)
+	cur := make([]uint32, svcSlots)
+	var cursor ebpf.MapBatchCursor
+	got := 0
+	for got < svcSlots {
+		n, err := s.m.SvcSlots.BatchLookup(&cursor, keys[got:], cur[got:], nil)
+		got += n
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read service slots: %w", err)
+		}
+	}
+	have := make([]uint32, svcSlots)
+	for i := range got {
+		have[keys[i]] = cur[i]
+	}
+	for slot := range want {
+		if want[slot] == have[slot] {
+			continue
+		}
+		if err := s.m.SvcSlots.Update(uint32(slot), want[slot], ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("write service slot %d: %w", slot, err)
+		}
+	}
+	return nil
+}
+
+// svcSlots is XLB_SVC_SLOTS of bpf/consts.h.
+const svcSlots = 4096
+
+// svcSlot is the datapath's svc_slot(): a 12-bit hash of a service key's
+// fields as they sit in memory.
+func svcSlot(k bpf.XlbSvcKey) uint32 {
+	h := k.Addr[0] ^ k.Addr[1] ^ k.Addr[2] ^ k.Addr[3] ^ (uint32(k.Port) | uint32(k.Proto)<<16 | uint32(k.Family)<<24)
+	return (h * 0x9e3779b1) >> 20
+}
+
 // vipBucket is the datapath's vip_bucket(): a 12-bit hash of an address's
 // words as they sit in memory.
 func vipBucket(w [4]uint32) uint32 {
@@ -357,6 +411,9 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 		}
 	}
 	if err := s.writeFilter(desiredKeyList); err != nil {
+		return err
+	}
+	if err := s.writeSlots(desired, ids); err != nil {
 		return err
 	}
 	// Vanished real servers drain: no new flows, existing ones continue
