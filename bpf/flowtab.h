@@ -5,8 +5,8 @@
  * bpf_map_update_elem() into an LRU hash costs 230-450 ns (locks, list
  * moves, an element pulled from a free list), which alone is more than
  * the whole new-flow budget. This table is a flat array map of buckets the
- * verifier inlines lookups into: a new flow costs two hashes, two bucket
- * reads and one locked write.
+ * verifier inlines lookups into: a new flow costs one or two hashes, one
+ * or two bucket reads and one locked write.
  *
  * Layout: every flow has two candidate buckets (two hashes of its 5-tuple
  * with a secret seed, so nobody can aim collisions at a victim flow) of
@@ -18,14 +18,14 @@
  * once in 28,000); when it does, the slot expiring first is taken (an LRU
  * by expiry, as the kernel's LRU hash would evict), and counted. Going
  * home first while there is room is what the guest count below pays
- * off: at half full 31% of homes have guests (10% on average while
- * the table fills), against every second flow living away with the
- * plain two choices.
+ * off: filling the table to half, 27% of new flows read (and hash) their
+ * second bucket, against all of them with the plain two choices.
  *
  * Each bucket counts its guests elsewhere: the flows whose home it is
  * that live in their second bucket (top bits of seq). A lookup that
  * misses in the home bucket reads the second only when that count is not
- * zero, so most new flows cost one bucket read, not two. The count may
+ * zero (so most new flows cost one bucket read, not two), and the writer
+ * reads it only when home is short of room. The count may
  * run high (a decrement that found the bucket busy is given up), which
  * only costs reads; it is never low: it goes up before a guest is
  * written and down after the guest is gone.
@@ -93,14 +93,24 @@ static __always_inline __u32 fastrange32(__u32 h, __u32 n)
 	return ((__u64)h * n) >> 32;
 }
 
-/* The indexes of k's two buckets, first | second << 32. */
-static __always_inline __u64 flow4_buckets(const struct conn_key4 *k)
+/* k's two buckets: two hashes of its 5-tuple under different seeds. The
+ * second is computed only when it is needed (the home bucket has guests,
+ * or a new flow may not fit at home): one hash per lookup most of the
+ * time. */
+static __always_inline __u32 flow4_hash(const struct conn_key4 *k, __u32 seed)
 {
 	__u32 ports = ((__u32)k->sport << 16) | k->dport;
-	__u32 h1 = jhash_3words(k->saddr, k->daddr ^ k->proto, ports, flow_seed);
-	/* A second, independent-enough hash: remix h1 with another seed. */
-	__u32 h2 = jhash_3words(h1, k->saddr, ports, flow_seed ^ 0x5bd1e995);
-	return fastrange32(h1, flow_buckets4) | (__u64)fastrange32(h2, flow_buckets4) << 32;
+	return fastrange32(jhash_3words(k->saddr, k->daddr ^ k->proto, ports, seed), flow_buckets4);
+}
+
+static __always_inline __u32 flow4_first(const struct conn_key4 *k)
+{
+	return flow4_hash(k, flow_seed);
+}
+
+static __always_inline __u32 flow4_second(const struct conn_key4 *k)
+{
+	return flow4_hash(k, flow_seed ^ 0x5bd1e995);
 }
 
 static __always_inline int slot_is(const struct flow4 *s, const struct conn_key4 *k)
@@ -167,24 +177,30 @@ __noinline int xlb_flow4_find(const struct conn_key4 *k, struct conn_ref *r, __u
 {
 	if (!k || !r)
 		return CONN_NONE;
-	__u64 idx = flow4_buckets(k);
+	__u32 first = flow4_first(k);
 	__u32 room1 = 0, room2 = 0, guests = 0;
-	r->idx = idx;
+	r->idx = first;
 	r->now = now;
 	r->where = 0;
 	r->room = 0;
-	int res = bucket_find((__u32)idx, k, r, &room1, &guests);
+	int res = bucket_find(first, k, r, &room1, &guests);
 	if (res == CONN_FOUND)
 		r->where = 1;
 	if (res != CONN_NONE)
 		return res;
-	if (guests == 0 || (__u32)idx == (__u32)(idx >> 32)) {
+	if (guests == 0) {
 		/* None of the home bucket's flows lives elsewhere: k is not
 		 * in the table. */
 		r->room = room1 | ROOM_UNKNOWN << 8;
 		return CONN_NONE;
 	}
-	res = bucket_find((__u32)(idx >> 32), k, r, &room2, &guests);
+	__u32 second = flow4_second(k);
+	if (second == first) {
+		r->room = room1 | ROOM_UNKNOWN << 8;
+		return CONN_NONE;
+	}
+	r->idx = first | (__u64)second << 32;
+	res = bucket_find(second, k, r, &room2, &guests);
 	if (res == CONN_FOUND)
 		r->where = 2;
 	r->room = room1 | room2 << 8;
@@ -303,14 +319,8 @@ static __always_inline int slot_for(struct flow_bucket4 *b, const struct conn_ke
 	return oldest;
 }
 
-/* The home bucket of k. */
-static __always_inline __u32 flow4_home(const struct conn_key4 *k)
-{
-	return (__u32)flow4_buckets(k);
-}
-
-/* Records an IPv4 flow into one of its buckets idx (low word: first,
- * high word: second): the one it was found in (hint bits 0-1: 1 or 2),
+/* Records an IPv4 flow into one of its buckets (idx: the first, and the
+ * second when the lookup computed it): the one it was found in (hint bits 0-1: 1 or 2),
  * else home while it has room, else the one with more free slots (hint
  * bits 8-15 and 16-23, as the lookup counted them; ROOM_UNKNOWN when it
  * did not read the second). addrs: saddr | daddr << 32; meta: sport |
@@ -331,18 +341,18 @@ __noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u64 times, __u64 idx, __
 	__u32 state = (__u8)(meta >> 40) & ~XLB_FLOW_GUEST;
 	__u32 backend = (__u16)(meta >> 48);
 	__u32 where = hint & 3;
-	__u32 first = (__u32)idx, second = (__u32)(idx >> 32);
+	__u32 first = (__u32)idx, second = first;
 	int guest = 0;
+	__u32 room1 = (hint >> 8) & 0xff, room2 = (hint >> 16) & 0xff;
+	if (where == 2 || (where == 0 && room1 < XLB_FLOW_HOME_ROOM))
+		second = flow4_second(&k);
 	if (first != second) {
 		if (where == 2) {
 			guest = 1;
 		} else if (where == 0) {
-			__u32 room1 = (hint >> 8) & 0xff, room2 = (hint >> 16) & 0xff;
-			if (room1 < XLB_FLOW_HOME_ROOM) {
-				if (room2 == ROOM_UNKNOWN)
-					room2 = bucket_room(second, now);
-				guest = room2 > room1;
-			}
+			if (room2 == ROOM_UNKNOWN)
+				room2 = bucket_room(second, now);
+			guest = room2 > room1;
 		}
 	}
 	/* A guest is counted before it can be found: had its slot in the
@@ -351,7 +361,7 @@ __noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u64 times, __u64 idx, __
 	 * left in the second bucket is shadowed: home is read first). */
 	if (guest && xlb_flow4_guests(first, 1) < 0)
 		guest = 0;
-	struct flow_bucket4 *b = bucket_at(idx, guest);
+	struct flow_bucket4 *b = bucket_at(first | (__u64)second << 32, guest);
 	__u64 held;
 	if (!b || bucket_lock(b, &held) < 0) {
 		if (guest)
@@ -381,7 +391,7 @@ __noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u64 times, __u64 idx, __
 	if (guest && how == SLOT_SAME)
 		xlb_flow4_guests(first, -1);
 	if (gone_guest)
-		xlb_flow4_guests(flow4_home(&gone), -1);
+		xlb_flow4_guests(flow4_first(&gone), -1);
 	return how == SLOT_EVICT;
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 )
 
 // BenchFlows measures the ns per packet of repeat packets that each start
@@ -137,6 +138,41 @@ func BenchLRUInsert(frame []byte, repeat uint32, size int) (float64, error) {
 		asm.Add.Imm(asm.R3, -32),
 		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
 		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 2).WithSymbol("out"),
+		asm.Return(),
+	}, frame, repeat)
+}
+
+// BenchColdRead measures the floor under a new flow in a large table: a
+// program that reads one word of one 128-byte value, chosen by a hash of
+// the frame's source address, in an mmapable array of buckets values
+// (the IPv4 connection table's shape: pass maps.FlowBuckets(flows)), in
+// the same harness as BenchFlows. Every xlb new flow reads at least one
+// bucket, so with a table no cache holds, no design of it costs less.
+func BenchColdRead(frame []byte, repeat uint32, buckets uint32) (float64, error) {
+	arr, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 128, MaxEntries: buckets, Flags: unix.BPF_F_MMAPABLE})
+	if err != nil {
+		return 0, fmt.Errorf("create array: %w", err)
+	}
+	defer arr.Close()
+	return benchInsnsThroughFront("cold read reference", asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
+		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, 34),
+		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+		// index: (saddr * golden ratio, 32 bits) * buckets >> 32
+		asm.LoadMem(asm.R4, asm.R2, 26, asm.Word),
+		asm.Mul.Imm32(asm.R4, -1640531535), // 0x9e3779b1
+		asm.Mul.Imm(asm.R4, int32(buckets)),
+		asm.RSh.Imm(asm.R4, 32),
+		asm.StoreMem(asm.RFP, -4, asm.R4, asm.Word),
+		asm.LoadMapPtr(asm.R1, arr.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "out"),
+		asm.LoadMem(asm.R5, asm.R0, 0, asm.DWord),
 		asm.Mov.Imm(asm.R0, 2).WithSymbol("out"),
 		asm.Return(),
 	}, frame, repeat)

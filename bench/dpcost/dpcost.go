@@ -36,10 +36,11 @@ const (
 	Pass                    // not for a virtual service
 	Floor                   // an empty XDP program: the harness's own cost
 	LRUInsert               // reference: a bare kernel LRU hash lookup + insert per new flow
+	ColdRead                // reference: one read of a random bucket in an array the table's size
 )
 
 func (k Kind) String() string {
-	return [...]string{"established", "new-flow", "pass", "floor", "reference"}[k]
+	return [...]string{"established", "new-flow", "pass", "floor", "reference", "reference"}[k]
 }
 
 // Result of one case.
@@ -183,6 +184,13 @@ func (r *Rig) Measure(c Case, packets int) (Result, error) {
 		setClient(f, 2_000_000+r.nextFlow)
 		r.nextFlow += packets
 		ns, err := loader.BenchLRUInsert(f, uint32(packets), r.tableSize)
+		if err != nil {
+			return res, err
+		}
+		res.NsPerPacket = ns
+	case ColdRead:
+		f := r.frame(proto, fixture.Client(0), fixture.SYN)
+		ns, err := loader.BenchColdRead(f, uint32(packets), maps.FlowBuckets(r.tableSize))
 		if err != nil {
 			return res, err
 		}

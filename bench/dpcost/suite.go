@@ -13,6 +13,9 @@ import (
 type SuiteCase struct {
 	Case
 	TableSize int
+	// Flows is the number of new flows a run of a new-flow case makes
+	// (0: the suite's default, 1,000,000).
+	Flows int
 }
 
 // Suite lists the cases of `xlb bench` (issue: datapath cost): every
@@ -22,24 +25,32 @@ type SuiteCase struct {
 func Suite(quick bool) []SuiteCase {
 	var out []SuiteCase
 	add := func(c Case, size int) { out = append(out, SuiteCase{Case: c, TableSize: size}) }
+	addN := func(c Case, size, flows int) { out = append(out, SuiteCase{Case: c, TableSize: size, Flows: flows}) }
 	if quick {
 		add(Case{Name: "harness-floor", Scheduler: maps.RR, Backends: 2, Kind: Floor}, 1<<16)
 		add(Case{Name: "established-tcp", Scheduler: maps.RR, Backends: 2, Kind: Established}, 1<<16)
 		add(Case{Name: "new-flow-tcp-rr", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16)
 		add(Case{Name: "kernel-lru-insert-64k", Scheduler: maps.RR, Backends: 2, Kind: LRUInsert}, 1<<16)
+		add(Case{Name: "cold-bucket-read-64k", Scheduler: maps.RR, Backends: 2, Kind: ColdRead}, 1<<16)
 		add(Case{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: Pass}, 1<<16)
 		return out
 	}
 	add(Case{Name: "harness-floor", Scheduler: maps.RR, Backends: 2, Kind: Floor}, 1<<16)
 	add(Case{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: Pass}, 1<<20)
 	add(Case{Name: "established-tcp", Scheduler: maps.RR, Backends: 2, Kind: Established}, 1<<20)
-	// A table whose buckets stay in cache, and the default 1M table,
-	// where every new flow misses the CPU caches (see bench/README.md).
-	add(Case{Name: "new-flow-tcp-rr-64k-table", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16)
+	// New flows filling a fresh 64k table to its nominal size (its 2.8 MB
+	// of buckets mostly in cache), the same table overfilled (1M flows:
+	// every insert from the 65,537th on evicts), and the default 1M table
+	// (below), where every new flow misses the CPU caches.
+	addN(Case{Name: "new-flow-tcp-rr-64k-table", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16, 1<<16)
+	add(Case{Name: "new-flow-tcp-rr-64k-table-overfull", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16)
 	// What the kernel's LRU hash alone costs a new flow (the table xlb
-	// used before its own), at both sizes.
-	add(Case{Name: "kernel-lru-insert-64k", Scheduler: maps.RR, Backends: 2, Kind: LRUInsert}, 1<<16)
+	// used before its own), at both sizes; and one read of a random bucket
+	// in an array of the 1M table's size: the floor under any new flow
+	// there (see bench/README.md).
+	addN(Case{Name: "kernel-lru-insert-64k", Scheduler: maps.RR, Backends: 2, Kind: LRUInsert}, 1<<16, 1<<16)
 	add(Case{Name: "kernel-lru-insert-1m", Scheduler: maps.RR, Backends: 2, Kind: LRUInsert}, 1<<20)
+	add(Case{Name: "cold-bucket-read-1m", Scheduler: maps.RR, Backends: 2, Kind: ColdRead}, 1<<20)
 	for _, s := range []maps.Scheduler{maps.RR, maps.WRR, maps.WLC, maps.SH, maps.MH} {
 		for _, n := range []int{1, 100, 1000} {
 			add(Case{Name: fmt.Sprintf("new-flow-tcp-%s-%drs", SchedulerName(s), n), Scheduler: s, Backends: n, Kind: NewFlow}, 1<<20)
@@ -82,10 +93,11 @@ type SuiteResult struct {
 //
 // Each case runs several times and reports the median (the machine's
 // neighbours move single runs by ±30 %) and the fastest run. A new-flow
-// run is one BPF_PROG_TEST_RUN of 1,000,000 new flows into a fresh table
-// (a new rig each run: the 1M table then ends exactly at its nominal
-// fill, the 64k table evicts from its 65,537th flow); with a prefilled
-// table, runs of 100,000 share the rig rather than refill 10M flows.
+// run is one BPF_PROG_TEST_RUN of 1,000,000 new flows (or the case's
+// Flows) into a fresh table (a new rig each run: the 1M and the 64k
+// tables then end exactly at their nominal fill, the overfilled 64k one
+// evicts from its 65,537th flow); with a prefilled table, runs of 100,000
+// share the rig rather than refill 10M flows.
 func RunSuite(w io.Writer, quick bool) ([]SuiteResult, error) {
 	packets, newFlows, repeats := 1_000_000, 1_000_000, 5
 	if quick {
@@ -109,12 +121,16 @@ func runCase(sc SuiteCase, packets, newFlows, repeats int, quick bool) (SuiteRes
 	if proto == 0 {
 		proto = 6
 	}
-	newFlow := sc.Kind == NewFlow || sc.Kind == LRUInsert
+	newFlow := sc.Kind == NewFlow || sc.Kind == LRUInsert || sc.Kind == ColdRead
 	n := packets
 	if newFlow {
 		n = newFlows
 		if sc.Prefill > 0 {
 			n = 100_000
+		}
+		if sc.Flows > 0 && !quick {
+			n = sc.Flows
+			repeats *= 3 // short runs: more of them steady the median
 		}
 	}
 	freshEach := newFlow && sc.Prefill == 0 && !quick
