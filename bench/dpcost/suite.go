@@ -45,11 +45,12 @@ func Suite(quick bool) []SuiteCase {
 	addN(Case{Name: "new-flow-tcp-rr-64k-table", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16, 1<<16)
 	add(Case{Name: "new-flow-tcp-rr-64k-table-overfull", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16)
 	// What the kernel's LRU hash alone costs a new flow (the table xlb
-	// used before its own), at both sizes; and one read of a random bucket
-	// in an array of the 1M table's size: the floor under any new flow
-	// there (see bench/README.md).
+	// used before its own), at both sizes; and the latency of one read of
+	// a random bucket in arrays of the tables' sizes: the floor under any
+	// new flow there (see bench/README.md).
 	addN(Case{Name: "kernel-lru-insert-64k", Scheduler: maps.RR, Backends: 2, Kind: LRUInsert}, 1<<16, 1<<16)
 	add(Case{Name: "kernel-lru-insert-1m", Scheduler: maps.RR, Backends: 2, Kind: LRUInsert}, 1<<20)
+	add(Case{Name: "cold-bucket-read-64k", Scheduler: maps.RR, Backends: 2, Kind: ColdRead}, 1<<16)
 	add(Case{Name: "cold-bucket-read-1m", Scheduler: maps.RR, Backends: 2, Kind: ColdRead}, 1<<20)
 	for _, s := range []maps.Scheduler{maps.RR, maps.WRR, maps.WLC, maps.SH, maps.MH} {
 		for _, n := range []int{1, 100, 1000} {
