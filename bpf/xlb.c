@@ -49,15 +49,8 @@ static __always_inline __u32 conn_timeout(const struct svc_val *svc, __u8 proto,
 	return flow_ticks(sec * XLB_NSEC);
 }
 
-/* Moves a real server's active/inactive connection count. Only wlc
- * schedules by them, so only wlc services pay the shared atomic on every
- * new flow: for the others the counts (shown by `xlb list`, exported as
- * metrics) are the ones the daemon's sweep counts in the table, every
- * couple of seconds. */
-static __always_inline void conns_add(const struct svc_val *svc, __u32 backend, __u32 state, __s64 delta)
+static __always_inline void conns_add(__u32 backend, __u32 state, __s64 delta)
 {
-	if (svc->sched != XLB_SCHED_WLC)
-		return;
 	struct backend_conns *bc = bpf_map_lookup_elem(&conn_counts, &backend);
 	if (!bc)
 		return;
@@ -282,8 +275,8 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		if (usable && !expired) {
 			if (r->state == XLB_CONN_ACTIVE && closing(f)) {
 				if (conn_put(f, kp, r, id, XLB_CONN_FIN, now + conn_timeout(svc, f->proto, XLB_CONN_FIN)) >= 0) {
-					conns_add(svc, id, XLB_CONN_ACTIVE, -1);
-					conns_add(svc, id, XLB_CONN_FIN, 1);
+					conns_add(id, XLB_CONN_ACTIVE, -1);
+					conns_add(id, XLB_CONN_FIN, 1);
 				}
 			} else {
 				__u32 timeout = conn_timeout(svc, f->proto, r->state);
@@ -296,7 +289,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		 * in place. A live entry gives back its count; an expired one
 		 * no longer counts (the sweep counts live entries only). */
 		if (!expired)
-			conns_add(svc, id, r->state, -1);
+			conns_add(id, r->state, -1);
 		count(usable ? XLB_STAT_CONN_EXPIRED : XLB_STAT_CONN_RESCHED);
 	} else if (f->proto == IPPROTO_TCP && (f->tcp_flags & TCP_FLAG_RST)) {
 		/* Scheduling a reset would only create a dead entry. */
@@ -341,7 +334,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	}
 	if (put > 0)
 		count(XLB_STAT_CONN_EVICTED);
-	conns_add(svc, id, state, 1);
+	conns_add(id, state, 1);
 	count(XLB_STAT_CONN_NEW);
 	__u32 bid = id;
 	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);

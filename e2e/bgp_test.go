@@ -266,8 +266,11 @@ func TestBGPECMP(t *testing.T) {
 	}
 	took = waitNextHops(t, l, 10*time.Second, rest...)
 	t.Logf("route via director %d (link down) withdrawn %v later (hold time 3 s, keepalive 1 s)", gone+1, took)
-	if took < 1500*time.Millisecond || took > 5*time.Second {
-		t.Errorf("a silent director's route went after %v, want the 3 s hold time (2..3 s after its last keepalive)", took)
+	// At least 1 s: with keepalives every second the last one came at most
+	// 1 s before the link went down, 2 s on the hold time's 3; a keepalive
+	// sent late on a loaded machine (once: 1.55 s apart) moves that earlier.
+	if took < time.Second || took > 5*time.Second {
+		t.Errorf("a silent director's route went after %v, want the 3 s hold time (1..3 s after its last keepalive)", took)
 	}
 	for range 10 {
 		get(t, l, "/")
