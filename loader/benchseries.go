@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -64,13 +65,7 @@ func benchThroughFront(target *ebpf.Program, frame []byte, repeat uint32) (float
 	}
 	front, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL",
-		Instructions: asm.Instructions{
-			asm.Mov.Reg(asm.R6, asm.R1),
-			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
-			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
-			asm.Mov.Reg(asm.R4, asm.R2),
-			asm.Add.Imm(asm.R4, 34),
-			asm.JGT.Reg(asm.R4, asm.R3, "out"),
+		Instructions: slices.Concat(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, frameReach(asm.R1, 34), asm.Instructions{
 			asm.LoadMem(asm.R5, asm.R2, 26, asm.Word),
 			asm.HostTo(asm.BE, asm.R5, asm.Word),
 			asm.Add.Imm(asm.R5, 1),
@@ -82,7 +77,7 @@ func benchThroughFront(target *ebpf.Program, frame []byte, repeat uint32) (float
 			asm.FnTailCall.Call(),
 			asm.Mov.Imm(asm.R0, 0).WithSymbol("out"),
 			asm.Return(),
-		},
+		}),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("load front program: %w", err)
@@ -106,12 +101,7 @@ func BenchLRUInsert(frame []byte, repeat uint32, size int) (float64, error) {
 		return 0, fmt.Errorf("create lru hash: %w", err)
 	}
 	defer lru.Close()
-	return benchInsnsThroughFront("lru reference", asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
-		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, 38),
-		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+	return benchInsnsThroughFront("lru reference", slices.Concat(frameReach(asm.R1, 38), asm.Instructions{
 		// key: saddr, daddr, ports, proto
 		asm.LoadMem(asm.R4, asm.R2, 26, asm.Word),
 		asm.StoreMem(asm.RFP, -16, asm.R4, asm.Word),
@@ -121,10 +111,7 @@ func BenchLRUInsert(frame []byte, repeat uint32, size int) (float64, error) {
 		asm.StoreMem(asm.RFP, -8, asm.R4, asm.Word),
 		asm.Mov.Imm(asm.R4, 6),
 		asm.StoreMem(asm.RFP, -4, asm.R4, asm.Word),
-		asm.LoadMapPtr(asm.R1, lru.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
-		asm.FnMapLookupElem.Call(),
+	}, mapLookup(lru.FD(), -16), asm.Instructions{
 		asm.JNE.Imm(asm.R0, 0, "out"),
 		// value: backend 1, state 0, expiry
 		asm.Mov.Imm(asm.R4, 1),
@@ -140,7 +127,7 @@ func BenchLRUInsert(frame []byte, repeat uint32, size int) (float64, error) {
 		asm.FnMapUpdateElem.Call(),
 		asm.Mov.Imm(asm.R0, 2).WithSymbol("out"),
 		asm.Return(),
-	}, frame, repeat)
+	}), frame, repeat)
 }
 
 // BenchColdRead measures the floor under a new flow in a large table: a
@@ -158,36 +145,23 @@ func BenchColdRead(frame []byte, repeat uint32, buckets uint32) (float64, error)
 		return 0, fmt.Errorf("create array: %w", err)
 	}
 	defer arr.Close()
-	return benchInsnsThroughFront("cold read reference", asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
-		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, 34),
-		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+	return benchInsnsThroughFront("cold read reference", slices.Concat(asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}, frameReach(asm.R1, 34), asm.Instructions{
 		// index: (saddr * golden ratio, 32 bits) * buckets >> 32
 		asm.LoadMem(asm.R4, asm.R2, 26, asm.Word),
 		asm.Mul.Imm32(asm.R4, -1640531535), // 0x9e3779b1
 		asm.Mul.Imm(asm.R4, int32(buckets)),
 		asm.RSh.Imm(asm.R4, 32),
 		asm.StoreMem(asm.RFP, -4, asm.R4, asm.Word),
-		asm.LoadMapPtr(asm.R1, arr.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
+	}, mapLookup(arr.FD(), -4), asm.Instructions{
 		asm.JEq.Imm(asm.R0, 0, "out"),
 		asm.LoadMem(asm.R5, asm.R0, 0, asm.Word),
+	}, frameReach(asm.R6, 34), asm.Instructions{
 		// saddr ^= the word read (zero: the address is unchanged, but
 		// the CPU cannot know that before the read completes)
-		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word),
-		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word),
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, 34),
-		asm.JGT.Reg(asm.R4, asm.R3, "out"),
 		asm.LoadMem(asm.R4, asm.R2, 26, asm.Word),
 		asm.Xor.Reg(asm.R4, asm.R5),
 		asm.StoreMem(asm.R2, 26, asm.R4, asm.Word),
 		asm.Mov.Imm(asm.R0, 2).WithSymbol("out"),
 		asm.Return(),
-	}, frame, repeat)
+	}), frame, repeat)
 }

@@ -3,6 +3,7 @@ package loader
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -88,7 +89,7 @@ func newClockSampler() (*ebpf.Program, *ebpf.Map, error) {
 	}
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL",
-		Instructions: asm.Instructions{
+		Instructions: slices.Concat(asm.Instructions{
 			asm.FnJiffies64.Call(),
 			asm.Mov.Reg(asm.R6, asm.R0),
 			asm.FnKtimeGetCoarseNs.Call(),
@@ -97,17 +98,14 @@ func newClockSampler() (*ebpf.Program, *ebpf.Map, error) {
 			asm.Mov.Reg(asm.R8, asm.R0),
 			asm.Mov.Imm(asm.R1, 0),
 			asm.StoreMem(asm.RFP, -4, asm.R1, asm.Word),
-			asm.LoadMapPtr(asm.R1, out.FD()),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -4),
-			asm.FnMapLookupElem.Call(),
+		}, mapLookup(out.FD(), -4), asm.Instructions{
 			asm.JEq.Imm(asm.R0, 0, "out"),
 			asm.StoreMem(asm.R0, 0, asm.R6, asm.DWord),
 			asm.StoreMem(asm.R0, 8, asm.R7, asm.DWord),
 			asm.StoreMem(asm.R0, 16, asm.R8, asm.DWord),
 			asm.Mov.Imm(asm.R0, 2).WithSymbol("out"),
 			asm.Return(),
-		},
+		}),
 	})
 	if err != nil {
 		out.Close()
