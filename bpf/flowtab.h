@@ -188,13 +188,9 @@ __noinline int xlb_flow4_find(const struct conn_key4 *k, struct conn_ref *r, __u
 		r->where = 1;
 	if (res != CONN_NONE)
 		return res;
-	if (guests == 0) {
-		/* None of the home bucket's flows lives elsewhere: k is not
-		 * in the table. */
-		r->room = room1 | ROOM_UNKNOWN << 8;
-		return CONN_NONE;
-	}
-	__u32 second = flow4_second(k);
+	/* None of the home bucket's flows lives elsewhere (or k's buckets
+	 * are one): k is not in the table. */
+	__u32 second = guests ? flow4_second(k) : first;
 	if (second == first) {
 		r->room = room1 | ROOM_UNKNOWN << 8;
 		return CONN_NONE;
@@ -319,8 +315,9 @@ static __always_inline int slot_for(struct flow_bucket4 *b, const struct conn_ke
 	return oldest;
 }
 
-/* Records an IPv4 flow into one of its buckets (idx: the first, and the
- * second when the lookup computed it): the one it was found in (hint bits 0-1: 1 or 2),
+/* Records an IPv4 flow into one of its buckets (idx: the first, and in
+ * the high word the second when the lookup computed it; always when it
+ * found the flow there): the one it was found in (hint bits 0-1: 1 or 2),
  * else home while it has room, else the one with more free slots (hint
  * bits 8-15 and 16-23, as the lookup counted them; ROOM_UNKNOWN when it
  * did not read the second). addrs: saddr | daddr << 32; meta: sport |
@@ -341,15 +338,14 @@ __noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u64 times, __u64 idx, __
 	__u32 state = (__u8)(meta >> 40) & ~XLB_FLOW_GUEST;
 	__u32 backend = (__u16)(meta >> 48);
 	__u32 where = hint & 3;
-	__u32 first = (__u32)idx, second = first;
-	int guest = 0;
+	__u32 first = (__u32)idx, second = (__u32)(idx >> 32);
+	int guest = where == 2;
 	__u32 room1 = (hint >> 8) & 0xff, room2 = (hint >> 16) & 0xff;
-	if (where == 2 || (where == 0 && room1 < XLB_FLOW_HOME_ROOM))
-		second = flow4_second(&k);
-	if (first != second) {
-		if (where == 2) {
-			guest = 1;
-		} else if (where == 0) {
+	if (where == 0 && room1 < XLB_FLOW_HOME_ROOM) {
+		/* 0 is also a bucket: then it is only hashed again. */
+		if (!second)
+			second = flow4_second(&k);
+		if (second != first) {
 			if (room2 == ROOM_UNKNOWN)
 				room2 = bucket_room(second, now);
 			guest = room2 > room1;
@@ -361,7 +357,8 @@ __noinline int xlb_flow4_put(__u64 addrs, __u64 meta, __u64 times, __u64 idx, __
 	 * left in the second bucket is shadowed: home is read first). */
 	if (guest && xlb_flow4_guests(first, 1) < 0)
 		guest = 0;
-	struct flow_bucket4 *b = bucket_at(first | (__u64)second << 32, guest);
+	__u32 bi = guest ? second : first;
+	struct flow_bucket4 *b = bpf_map_lookup_elem(&flows4, &bi);
 	__u64 held;
 	if (!b || bucket_lock(b, &held) < 0) {
 		if (guest)
