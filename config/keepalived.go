@@ -627,7 +627,7 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, i
 			if k.noArgs(st, p+".inhibit_on_failure") {
 				inhibit = st
 			}
-		case "TCP_CHECK", "HTTP_GET", "MISC_CHECK":
+		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK":
 			if checkStmt != nil {
 				k.ps.at(st.line, st.key, "only one health check per real server is supported (first is %s at line %d)", checkStmt.key, checkStmt.line)
 				continue
@@ -651,6 +651,8 @@ func (k *kconv) check(cs *kstmt, p string) *Check {
 		ck.Type = TCPCheck
 	case "HTTP_GET":
 		ck.Type = HTTPCheck
+	case "SSL_GET":
+		ck.Type = HTTPSCheck
 	case "MISC_CHECK":
 		ck.Type = MiscCheck
 	}
@@ -661,6 +663,7 @@ func (k *kconv) check(cs *kstmt, p string) *Check {
 		return ck
 	}
 	urlSeen := false
+	var vhost *kstmt
 	for _, st := range cs.block {
 		switch {
 		case st.key == "connect_timeout" && ck.Type != MiscCheck:
@@ -677,13 +680,19 @@ func (k *kconv) check(cs *kstmt, p string) *Check {
 			if v, ok := k.oneArg(st, p+".connect_ip"); ok {
 				k.addrArg(st, p+".connect_ip", v, &ck.ConnectIP)
 			}
-		case st.key == "url" && ck.Type == HTTPCheck:
+		case st.key == "url" && ck.Type.IsHTTP():
 			if urlSeen {
-				k.ps.at(st.line, st.key, "only one url per HTTP_GET is supported")
+				k.ps.at(st.line, st.key, "only one url per %s is supported", cs.key)
 				continue
 			}
 			urlSeen = true
 			k.url(st, p, ck)
+		case st.key == "virtualhost" && ck.Type.IsHTTP():
+			vhost = st // read after the url, whose own virtualhost wins
+		case st.key == "enable_sni" && ck.Type == HTTPSCheck:
+			if k.noArgs(st, p+".enable_sni") {
+				ck.EnableSNI = true
+			}
 		case st.key == "misc_path" && ck.Type == MiscCheck:
 			if v, ok := k.restArgs(st, p+".script"); ok {
 				ck.Script = v
@@ -694,8 +703,13 @@ func (k *kconv) check(cs *kstmt, p string) *Check {
 			k.unsupported(st, cs.key)
 		}
 	}
-	if ck.Type == HTTPCheck && !urlSeen {
-		k.fail(cs, p+".path", "HTTP_GET needs a url { path ... } block")
+	if vhost != nil && ck.VirtualHost == "" {
+		if v, ok := k.oneArg(vhost, p+".virtualhost"); ok {
+			ck.VirtualHost = v
+		}
+	}
+	if ck.Type.IsHTTP() && !urlSeen {
+		k.fail(cs, p+".path", "%s needs a url { path ... } block", cs.key)
 	}
 	return ck
 }
@@ -719,6 +733,10 @@ func (k *kconv) url(u *kstmt, p string, ck *Check) {
 			// keepalived 2 also takes ranges and lists ("200-299 302"),
 			// which one expected code cannot express.
 			k.intArg(st, p+".status_code", &ck.StatusCode)
+		case "virtualhost":
+			if v, ok := k.oneArg(st, p+".virtualhost"); ok {
+				ck.VirtualHost = v
+			}
 		default:
 			k.unsupported(st, "url")
 		}

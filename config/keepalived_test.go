@@ -270,7 +270,10 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"include", "include /etc/keepalived/conf.d/*.conf\n", 1, "include", "not supported"},
 		{"unknown top-level", "virtual_servers 10.0.0.1 80 {\n}\n", 1, "virtual_servers", "unknown"},
 		{"unknown real_server keyword", kaEdit("weight 1", "wieght 1"), 4, "wieght", "not supported in real_server"},
-		{"unsupported checker", kaEdit("weight 1", "SSL_GET {\n  url { path / }\n }"), 4, "SSL_GET", "not supported"},
+		{"unsupported checker", kaEdit("weight 1", "SMTP_CHECK {\n  helo_name x\n }"), 4, "SMTP_CHECK", "not supported"},
+		{"SSL_GET without url", kaEdit("weight 1", "SSL_GET {\n connect_port 443\n }"), 4, "SSL_GET", "SSL_GET needs a url"},
+		{"enable_sni on HTTP_GET", kaEdit("weight 1", "HTTP_GET {\n url { path / }\n enable_sni\n }"), 6, "enable_sni", "not supported in HTTP_GET"},
+		{"enable_sni without virtualhost", kaEdit("weight 1", "SSL_GET {\n url { path / }\n enable_sni\n }"), 6, "services[0].real_servers[0].check.enable_sni", "needs virtualhost"},
 		{"two checkers", kaEdit("weight 1", "TCP_CHECK {\n }\n MISC_CHECK {\n misc_path /bin/true\n }"), 6, "MISC_CHECK", "only one health check"},
 		{"HTTP_GET without url", kaEdit("weight 1", "HTTP_GET {\n connect_port 80\n }"), 4, "HTTP_GET", "needs a url"},
 		{"check without space before brace is fine but block required", kaEdit("weight 1", "TCP_CHECK"), 4, "TCP_CHECK", "want TCP_CHECK { ... }"},
@@ -418,5 +421,39 @@ func TestKeepalivedTunIPv6(t *testing.T) {
 	}
 	if s := c.Services[0]; s.Forward != TUN || !s.VIP.Is6() || s.RealServers[0].Address != netip.MustParseAddr("2001:db8:98::2") {
 		t.Fatalf("IPv6 TUN service = %+v", s)
+	}
+}
+
+func TestKeepalivedSSLGet(t *testing.T) {
+	conf := kaEdit("weight 1", `SSL_GET {
+            url {
+                path /healthz
+                digest 9b3a0c85a887a256d6939da88aabd8cd
+                virtualhost shop.example.com
+            }
+            virtualhost www.example.com
+            enable_sni
+            connect_port 8443
+            connect_timeout 2
+        }`)
+	c, _, err := ParseKeepalived("ssl.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := c.Services[0].RealServers[0].Check
+	// The url's own virtualhost wins over the checker's, as in keepalived 2.
+	want := Check{Type: HTTPSCheck, ConnectPort: 8443, ConnectTimeout: 2 * time.Second, Retry: DefaultRetry,
+		DelayBeforeRetry: DefaultDelayBeforeRetry, Path: "/healthz", Digest: "9b3a0c85a887a256d6939da88aabd8cd",
+		VirtualHost: "shop.example.com", EnableSNI: true, Rise: 1, Fall: 1, Line: 4}
+	if *ck != want {
+		t.Errorf("SSL_GET = %+v, want %+v", *ck, want)
+	}
+	// HTTP_GET takes the checker-level virtualhost alone.
+	c, _, err = ParseKeepalived("http.conf", []byte(kaEdit("weight 1", "HTTP_GET {\n url { path / }\n virtualhost www.example.com\n }")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck := c.Services[0].RealServers[0].Check; ck.Type != HTTPCheck || ck.VirtualHost != "www.example.com" || ck.EnableSNI {
+		t.Errorf("HTTP_GET with virtualhost = %+v", *ck)
 	}
 }

@@ -161,6 +161,12 @@ func checkNode(ck *Check) *yaml.Node {
 	if ck.Digest != "" {
 		add(m, "digest", strNode(ck.Digest))
 	}
+	if ck.VirtualHost != "" {
+		add(m, "virtualhost", strNode(ck.VirtualHost))
+	}
+	if ck.EnableSNI {
+		add(m, "enable_sni", boolNode(true))
+	}
 	if ck.Script != "" {
 		add(m, "script", strNode(ck.Script))
 	}

@@ -109,10 +109,15 @@ type RealServer struct {
 type CheckType string
 
 const (
-	TCPCheck  CheckType = "tcp"  // TCP_CHECK
-	HTTPCheck CheckType = "http" // HTTP_GET
-	MiscCheck CheckType = "misc" // MISC_CHECK
+	TCPCheck   CheckType = "tcp"   // TCP_CHECK
+	HTTPCheck  CheckType = "http"  // HTTP_GET
+	HTTPSCheck CheckType = "https" // SSL_GET
+	MiscCheck  CheckType = "misc"  // MISC_CHECK
 )
+
+// IsHTTP says whether the check is an HTTP GET (plain or over TLS), the
+// checks that take a path, status code, digest and virtual host.
+func (t CheckType) IsHTTP() bool { return t == HTTPCheck || t == HTTPSCheck }
 
 // Check is a real-server health check with keepalived's semantics.
 type Check struct {
@@ -124,10 +129,15 @@ type Check struct {
 	// Retry is keepalived's nb_get_retry / retry: attempts before declaring failure.
 	Retry            int
 	DelayBeforeRetry time.Duration
-	// HTTP_GET
+	// HTTP_GET and SSL_GET
 	Path       string
 	StatusCode int    // expected status (0 = any 2xx)
 	Digest     string // hex MD5 of the body, as keepalived's genhash prints; empty = not checked
+	// VirtualHost is sent as the Host header (keepalived's virtualhost);
+	// empty: the address connected to.
+	VirtualHost string
+	// EnableSNI (SSL_GET) names VirtualHost in the TLS handshake too.
+	EnableSNI bool
 	// MISC_CHECK
 	Script  string
 	Timeout time.Duration

@@ -249,11 +249,11 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 		line = rsLine
 	}
 	switch ck.Type {
-	case TCPCheck, HTTPCheck, MiscCheck:
+	case TCPCheck, HTTPCheck, HTTPSCheck, MiscCheck:
 	case "":
-		ps.field(line, p+".type", "is required (tcp, http or misc)")
+		ps.field(line, p+".type", "is required (tcp, http, https or misc)")
 	default:
-		ps.field(line, p+".type", "unknown check type %q (want tcp, http or misc)", ck.Type)
+		ps.field(line, p+".type", "unknown check type %q (want tcp, http, https or misc)", ck.Type)
 	}
 	if ck.ConnectIP.IsValid() {
 		if msg := checkAddr(ck.ConnectIP); msg != "" {
@@ -277,9 +277,9 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 	}
 	// Fields of another check type would be silently unused: refuse them so a
 	// typo in "type" does not turn an HTTP check into a bare TCP connect.
-	if ck.Type == HTTPCheck {
+	if ck.Type.IsHTTP() {
 		if ck.Path == "" {
-			ps.field(line, p+".path", "is required for http checks")
+			ps.field(line, p+".path", "is required for http and https checks")
 		} else if !strings.HasPrefix(ck.Path, "/") {
 			ps.field(line, p+".path", "must start with /, got %q", ck.Path)
 		}
@@ -289,16 +289,23 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 		if ck.Digest != "" && !isMD5Hex(ck.Digest) {
 			ps.field(line, p+".digest", "must be 32 hex digits (an MD5 as genhash prints it), got %q", ck.Digest)
 		}
+		if ck.VirtualHost != "" && !validHostHeader(ck.VirtualHost) {
+			ps.field(line, p+".virtualhost", "must be a host name (optionally with :port), got %q", ck.VirtualHost)
+		}
 	} else {
-		if ck.Path != "" {
-			ps.field(line, p+".path", "only applies to http checks")
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{ck.Path != "", "path"}, {ck.StatusCode != 0, "status_code"}, {ck.Digest != "", "digest"}, {ck.VirtualHost != "", "virtualhost"}} {
+			if f.set {
+				ps.field(line, p+"."+f.name, "only applies to http and https checks")
+			}
 		}
-		if ck.StatusCode != 0 {
-			ps.field(line, p+".status_code", "only applies to http checks")
-		}
-		if ck.Digest != "" {
-			ps.field(line, p+".digest", "only applies to http checks")
-		}
+	}
+	if ck.EnableSNI && ck.Type != HTTPSCheck {
+		ps.field(line, p+".enable_sni", "only applies to https checks")
+	} else if ck.EnableSNI && ck.VirtualHost == "" {
+		ps.field(line, p+".enable_sni", "needs virtualhost: the name to send in the TLS handshake")
 	}
 	if ck.Type == MiscCheck {
 		if strings.TrimSpace(ck.Script) == "" {
@@ -396,4 +403,21 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 			ps.field(l, fmt.Sprintf("%s.track_interface[%d]", p, n), "empty interface name")
 		}
 	}
+}
+
+// validHostHeader accepts what may stand in an HTTP Host header and a TLS
+// server name: letters, digits and "-._:[]" (a name, an address, a port).
+func validHostHeader(h string) bool {
+	if len(h) > 255 {
+		return false
+	}
+	for _, r := range h {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("-._:[]", r):
+		default:
+			return false
+		}
+	}
+	return true
 }

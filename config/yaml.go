@@ -514,6 +514,10 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 		case "digest":
 			d.str(v, field, &ck.Digest)
 			ck.Digest = strings.ToLower(ck.Digest)
+		case "virtualhost":
+			d.str(v, field, &ck.VirtualHost)
+		case "enable_sni":
+			d.boolean(v, field, &ck.EnableSNI)
 		case "script":
 			d.str(v, field, &ck.Script)
 		case "timeout":

@@ -297,6 +297,11 @@ func TestYAMLErrors(t *testing.T) {
 		{"bool field", svcYAML(nil, "    hash_port: yes please"), 9, "services[0].hash_port", "must be true or false"},
 		{"list where value expected", svcYAML(map[int]string{3: "    vip: [10.0.0.1]"}), 3, "services[0].vip", "must be a single value, got a list"},
 		{"bad digest", svcYAML(nil, "        check: {type: http, path: /, digest: abc}"), 9, "services[0].real_servers[0].check.digest", "32 hex digits"},
+		{"https without path", svcYAML(nil, "        check: {type: https}"), 9, "services[0].real_servers[0].check.path", "required for http and https"},
+		{"virtualhost on tcp check", svcYAML(nil, "        check: {type: tcp, virtualhost: www.example.com}"), 9, "services[0].real_servers[0].check.virtualhost", "only applies to http and https"},
+		{"virtualhost with a path", svcYAML(nil, "        check: {type: http, path: /, virtualhost: www.example.com/x}"), 9, "services[0].real_servers[0].check.virtualhost", "must be a host name"},
+		{"enable_sni on http check", svcYAML(nil, "        check: {type: http, path: /, virtualhost: a.example, enable_sni: true}"), 9, "services[0].real_servers[0].check.enable_sni", "only applies to https"},
+		{"enable_sni without virtualhost", svcYAML(nil, "        check: {type: https, path: /, enable_sni: true}"), 9, "services[0].real_servers[0].check.enable_sni", "needs virtualhost"},
 		{"vrid 0", svcYAML(nil, "vrrp:", "  - name: VI_1", "    interface: eth0", "    virtual_router_id: 0", "    priority: 100", "    virtual_ipaddress: [192.168.101.100]"), 12, "vrrp[0].virtual_router_id", "must be 1..255, got 0"},
 		{"priority 256", svcYAML(nil, "vrrp:", "  - name: VI_1", "    interface: eth0", "    virtual_router_id: 51", "    priority: 256", "    virtual_ipaddress: [192.168.101.100]"), 13, "vrrp[0].priority", "must be 1..255, got 256"},
 		{"auth_pass too long", vrrpWith("    auth_type: PASS", "    auth_pass: 123456789"), 16, "vrrp[0].auth_pass", "at most 8 characters"},
@@ -420,4 +425,25 @@ func TestYAMLTunIPv6(t *testing.T) {
 	if s.Forward != TUN || s.VIP != netip.MustParseAddr("2001:db8::100") || s.RealServers[0].Address != netip.MustParseAddr("2001:db8:98::2") {
 		t.Fatalf("IPv6 TUN service = %+v", s)
 	}
+}
+
+func TestYAMLHTTPSCheck(t *testing.T) {
+	c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: {type: HTTPS, path: /healthz, status_code: 204, virtualhost: www.example.com, enable_sni: true}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := c.Services[0].RealServers[0].Check
+	if ck.Type != HTTPSCheck || ck.Path != "/healthz" || ck.StatusCode != 204 || ck.VirtualHost != "www.example.com" || !ck.EnableSNI {
+		t.Errorf("https check = %+v", *ck)
+	}
+	// It survives printing and parsing back.
+	out, err := MarshalYAML(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseYAML("back.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	assertSameConfig(t, back, c)
 }

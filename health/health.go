@@ -1,5 +1,5 @@
 // Package health checks real servers the way keepalived's checkers do
-// (TCP_CHECK, HTTP_GET, MISC_CHECK) and reports up/down transitions.
+// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK) and reports up/down transitions.
 //
 // Semantics, following keepalived:
 //
@@ -20,13 +20,16 @@
 //   - TCP_CHECK connects to ConnectIP:ConnectPort (default: the real
 //     server's address and port) within ConnectTimeout and closes at once.
 //   - HTTP_GET sends "GET Path" (default "/") to the same address with that
-//     address as Host header, a fresh connection per attempt, no proxy, no
+//     address (or VirtualHost) as Host header, a fresh connection per attempt, no proxy, no
 //     redirects followed and no compression; ConnectTimeout bounds the whole
 //     exchange including the body. It succeeds when the status equals
 //     StatusCode, or is any 2xx when StatusCode is 0, and, if Digest is set,
 //     the hex MD5 of the body (as keepalived's genhash prints it; case is
 //     ignored) matches. At most 1 MiB of body is read; a larger body fails
 //     a digest check.
+//   - SSL_GET is HTTP_GET over TLS. As keepalived's, it does not verify the
+//     server's certificate (it asks whether the server answers); it sends
+//     VirtualHost as the TLS server name only with EnableSNI.
 //   - MISC_CHECK runs Script with /bin/sh -c in its own process group; exit
 //     0 is success. At Timeout (default DelayLoop) the whole group is killed
 //     with SIGKILL, and so are processes the script leaves behind when it
@@ -40,7 +43,7 @@
 //
 //	DetectionBound = Fall × (DelayLoop + (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry)
 //
-// and AttemptTimeout is ConnectTimeout (TCP_CHECK, HTTP_GET) or Timeout
+// and AttemptTimeout is ConnectTimeout (TCP_CHECK, HTTP_GET, SSL_GET) or Timeout
 // (MISC_CHECK). Why: the last successful check ended at or before t; the next
 // check starts at most DelayLoop later and, every attempt failing, ends at most
 // (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry after it started; each of

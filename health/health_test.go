@@ -3,12 +3,14 @@ package health
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -589,5 +591,80 @@ func TestInvalidCheckStaysDown(t *testing.T) {
 	st, _ := m.Status(tg.Key)
 	if st.Up || !strings.Contains(st.LastErr, `unknown check type "smtp"`) {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// SSL_GET: the check speaks TLS to a server whose certificate names
+// nothing it was asked for (httptest's self-signed one), judges the answer
+// as HTTP_GET does, and sends the virtual host as Host and, only with
+// enable_sni, as the TLS server name.
+func TestHTTPSCheck(t *testing.T) {
+	var mu sync.Mutex
+	var gotHost, gotSNI string
+	status := http.StatusOK
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		gotHost, gotSNI = r.Host, r.TLS.ServerName
+		st := status
+		mu.Unlock()
+		w.WriteHeader(st)
+		io.WriteString(w, "hello")
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
+	check := func(ck config.Check) error {
+		ck.Type, ck.Path, ck.ConnectTimeout = config.HTTPSCheck, "/health", time.Second
+		return probeOnce(t, Target{Addr: addr, Check: ck})
+	}
+	seen := func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return gotHost, gotSNI
+	}
+
+	if err := check(config.Check{}); err != nil {
+		t.Fatalf("https check of a self-signed server: %v", err)
+	}
+	if host, sni := seen(); host != addr.String() || sni != "" {
+		t.Errorf("plain check sent Host %q, SNI %q; want %q and none", host, sni, addr)
+	}
+	if err := check(config.Check{VirtualHost: "www.example.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if host, sni := seen(); host != "www.example.test" || sni != "" {
+		t.Errorf("virtualhost: Host %q, SNI %q; want www.example.test and no SNI (enable_sni is off)", host, sni)
+	}
+	if err := check(config.Check{VirtualHost: "www.example.test", EnableSNI: true}); err != nil {
+		t.Fatal(err)
+	}
+	if host, sni := seen(); host != "www.example.test" || sni != "www.example.test" {
+		t.Errorf("enable_sni: Host %q, SNI %q; want www.example.test for both", host, sni)
+	}
+	const helloMD5 = "5d41402abc4b2a76b9719d911017c592"
+	if err := check(config.Check{Digest: helloMD5}); err != nil {
+		t.Errorf("matching digest over TLS: %v", err)
+	}
+	mu.Lock()
+	status = http.StatusServiceUnavailable
+	mu.Unlock()
+	if err := check(config.Check{}); err == nil || !strings.Contains(err.Error(), "status 503") {
+		t.Errorf("503 over TLS: %v, want a failure naming the status", err)
+	}
+
+	// The check really speaks TLS: a plain HTTP server fails it, and the
+	// http check of the same server passes, sending its virtualhost too.
+	var plainHost atomic.Value
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { plainHost.Store(r.Host) }))
+	t.Cleanup(plain.Close)
+	plainAddr := netip.MustParseAddrPort(plain.Listener.Addr().String())
+	if err := probeOnce(t, Target{Addr: plainAddr, Check: config.Check{Type: config.HTTPSCheck, Path: "/", ConnectTimeout: time.Second}}); err == nil {
+		t.Error("https check passed against a plain HTTP server")
+	}
+	if err := probeOnce(t, Target{Addr: plainAddr, Check: config.Check{Type: config.HTTPCheck, Path: "/", VirtualHost: "v.example.test", ConnectTimeout: time.Second}}); err != nil {
+		t.Errorf("http check with a virtualhost: %v", err)
+	}
+	if h, _ := plainHost.Load().(string); h != "v.example.test" {
+		t.Errorf("http check sent Host %q, want v.example.test", h)
 	}
 }
