@@ -53,6 +53,11 @@ func stripPositions(c *Config) *Config {
 			}
 			s.RealServers = append(s.RealServers, r)
 		}
+		if s.SorryServer != nil {
+			ss := *s.SorryServer
+			ss.Line = 0
+			s.SorryServer = &ss
+		}
 		out.Services = append(out.Services, s)
 	}
 	out.VRRP = nil

@@ -518,7 +518,7 @@ func (k *kconv) virtualServer(vs *kstmt) {
 		inhibit *kstmt // the inhibit_on_failure statement, if any
 	}
 	var rss []rsInfo
-	lbKindSeen := false
+	lbKindSeen, sorryInhibit := false, false
 	for _, st := range vs.block {
 		switch st.key {
 		case "delay_loop":
@@ -561,6 +561,12 @@ func (k *kconv) virtualServer(vs *kstmt) {
 			if k.noArgs(st, p+".inhibit_on_failure") {
 				s.InhibitOnFailure = true
 			}
+		case "sorry_server":
+			k.sorryServer(st, p+".sorry_server", &s)
+		case "sorry_server_inhibit":
+			if k.noArgs(st, p+".sorry_server.inhibit") {
+				sorryInhibit = true
+			}
 		case "real_server":
 			j := len(s.RealServers)
 			rs, inhibit := k.realServer(st, fmt.Sprintf("%s.real_servers[%d]", p, j), s.Port)
@@ -573,6 +579,9 @@ func (k *kconv) virtualServer(vs *kstmt) {
 				k.unsupported(st, "virtual_server")
 			}
 		}
+	}
+	if sorryInhibit && s.SorryServer != nil {
+		s.SorryServer.Inhibit = true
 	}
 	if !lbKindSeen {
 		k.fail(vs, p+".forward", "lb_kind is missing: keepalived would use NAT, which xlb does not support; add lb_kind DR")
@@ -596,6 +605,27 @@ func (k *kconv) virtualServer(vs *kstmt) {
 	}
 	s.Name = defaultName(&s)
 	k.c.Services = append(k.c.Services, s)
+}
+
+// sorryServer reads "sorry_server IP PORT" (keepalived requires both).
+func (k *kconv) sorryServer(st *kstmt, p string, s *Service) {
+	if !k.noBlock(st, p) {
+		return
+	}
+	if len(st.args) != 2 {
+		k.fail(st, p, "want sorry_server IP PORT")
+		return
+	}
+	if s.SorryServer != nil {
+		k.ps.at(st.line, st.key, "only one sorry_server per virtual_server (first at line %d)", s.SorryServer.Line)
+		return
+	}
+	ss := &SorryServer{Line: st.line}
+	k.mark(st, p+".address")
+	k.mark(st, p+".port")
+	k.addrArg(st, p+".address", st.args[0], &ss.Address)
+	k.portArg(st, p+".port", st.args[1], &ss.Port)
+	s.SorryServer = ss
 }
 
 func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, inhibit *kstmt) {

@@ -262,7 +262,11 @@ func TestKeepalivedErrors(t *testing.T) {
 	}{
 		{"lb_kind NAT", kaEdit("lb_kind DR", "lb_kind NAT"), 2, "lb_kind", "NAT is not supported"},
 		{"missing lb_kind", kaEdit("    lb_kind DR\n", ""), 1, "virtual_server", "keepalived would use NAT"},
-		{"sorry_server", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80"), 3, "sorry_server", "not supported"},
+		{"sorry_server without port", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9"), 3, "sorry_server", "want sorry_server IP PORT"},
+		{"sorry_server port mismatch", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 8080"), 3, "services[0].sorry_server.port", "cannot change ports"},
+		{"sorry_server is a real server", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.2 80"), 3, "services[0].sorry_server", "cannot be in it"},
+		{"two sorry servers", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server 10.0.0.8 80"), 4, "sorry_server", "only one sorry_server"},
+		{"sorry_server_lvs_method", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server_lvs_method NAT"), 4, "sorry_server_lvs_method", "not supported"},
 		{"fwmark service", "virtual_server fwmark 1 {\n lb_kind DR\n}\n", 1, "virtual_server", "fwmark is not supported"},
 		{"service group", "virtual_server group G1 {\n lb_kind DR\n}\n", 1, "virtual_server", "group is not supported"},
 		{"virtual_server_group", "virtual_server_group G1 {\n 10.0.0.1 80\n}\n", 1, "virtual_server_group", "not supported"},
@@ -456,4 +460,26 @@ func TestKeepalivedSSLGet(t *testing.T) {
 	if ck := c.Services[0].RealServers[0].Check; ck.Type != HTTPCheck || ck.VirtualHost != "www.example.com" || ck.EnableSNI {
 		t.Errorf("HTTP_GET with virtualhost = %+v", *ck)
 	}
+}
+
+func TestKeepalivedSorryServer(t *testing.T) {
+	conf := kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server_inhibit\n    sorry_server 10.0.0.9 80")
+	c, _, err := ParseKeepalived("sorry.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SorryServer{Address: netip.MustParseAddr("10.0.0.9"), Port: 80, Inhibit: true, Line: 4}
+	if ss := c.Services[0].SorryServer; ss == nil || *ss != want {
+		t.Fatalf("sorry_server = %+v, want %+v", ss, want)
+	}
+	// It survives conversion to YAML and back.
+	out, err := MarshalYAML(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseYAML("converted.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	assertSameConfig(t, back, c)
 }

@@ -124,6 +124,16 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 		seq.Content = append(seq.Content, realServerNode(&s.RealServers[i]))
 	}
 	add(m, "real_servers", seq)
+	if ss := s.SorryServer; ss != nil {
+		sm := mapping()
+		sm.Style = yaml.FlowStyle
+		add(sm, "address", addrNode(ss.Address))
+		add(sm, "port", intNode(int(ss.Port)))
+		if ss.Inhibit {
+			add(sm, "inhibit", boolNode(true))
+		}
+		add(m, "sorry_server", sm)
+	}
 	return m
 }
 

@@ -91,8 +91,27 @@ type Service struct {
 	// zero value announces, so services built in code behave like the file.
 	NoAnnounce  bool
 	RealServers []RealServer
+	// SorryServer (keepalived sorry_server) takes the service's new flows
+	// while none of its real servers can; nil for none.
+	SorryServer *SorryServer
 	// Line is where the service is defined in Source (0 when unknown).
 	Line int
+}
+
+// SorryServer is keepalived's sorry_server: a server outside the pool that
+// gets the new flows while no real server is up with a weight above 0
+// (keepalived's default quorum of 1), typically to say "down for
+// maintenance". It is never health-checked. While the pool can serve it
+// takes no new flows and keeps its existing ones, as a real server that
+// failed its check.
+type SorryServer struct {
+	Address netip.Addr
+	Port    uint16 // the service port unless set (DR and TUN cannot change it)
+	// Inhibit (keepalived sorry_server_inhibit) keeps it listed at weight
+	// 0 while not needed instead of taking it out; its flows then stay even
+	// with expire_nodest_conn.
+	Inhibit bool
+	Line    int
 }
 
 // RealServer is one real server of a service (ipvsadm -a, keepalived real_server).

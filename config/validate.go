@@ -233,6 +233,26 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 			validateCheck(ps, rp+".check", r.Check, r.Line)
 		}
 	}
+	if ss := s.SorryServer; ss != nil {
+		sp := p + ".sorry_server"
+		line := ss.Line
+		if line == 0 {
+			line = s.Line
+		}
+		if msg := checkAddr(ss.Address); msg != "" {
+			ps.field(line, sp+".address", "%s", msg)
+		} else if s.VIP.IsValid() && ss.Address.Is4() != s.VIP.Is4() {
+			ps.field(line, sp+".address", "%s is %s but the service VIP %s is %s; IPVS cannot mix address families", ss.Address, family(ss.Address), s.VIP, family(s.VIP))
+		}
+		if ss.Port == 0 {
+			ps.field(line, sp+".port", "must be 1..65535")
+		} else if s.Port != 0 && ss.Port != s.Port {
+			ps.field(line, sp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", ss.Port, s.Port, s.Forward)
+		}
+		if j, dup := seen[rsKey{ss.Address, ss.Port}]; dup && ss.Address.IsValid() {
+			ps.at(line, sp, "%s is also real_servers[%d]%s: a sorry server stands in for the pool, it cannot be in it", netip.AddrPortFrom(ss.Address, ss.Port), j, lineRef(s.RealServers[j].Line))
+		}
+	}
 }
 
 func schedulerList() string {

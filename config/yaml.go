@@ -440,6 +440,8 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			announce := !s.NoAnnounce
 			d.boolean(v, field, &announce)
 			s.NoAnnounce = !announce
+		case "sorry_server":
+			s.SorryServer = d.sorryServer(v, field)
 		case "real_servers":
 			for j, rn := range d.sequence(v, field) {
 				rs, set := d.realServer(rn, fmt.Sprintf("%s.real_servers[%d]", path, j))
@@ -458,10 +460,35 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			s.RealServers[j].Port = s.Port
 		}
 	}
+	if s.SorryServer != nil && s.SorryServer.Port == 0 {
+		s.SorryServer.Port = s.Port
+	}
 	if s.Name == "" {
 		s.Name = defaultName(&s)
 	}
 	return s
+}
+
+func (d *yamlDecoder) sorryServer(n *yaml.Node, path string) *SorryServer {
+	ss := &SorryServer{Line: deref(n).Line}
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "address":
+			d.addr(v, field, &ss.Address)
+		case "port":
+			d.port(v, field, &ss.Port)
+			if ss.Port == 0 {
+				// 0 would silently mean "the service port".
+				d.ps.parse(deref(v).Line, field, "must be 1..65535")
+			}
+		case "inhibit":
+			d.boolean(v, field, &ss.Inhibit)
+		default:
+			return false
+		}
+		return true
+	})
+	return ss
 }
 
 func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, portSet bool) {

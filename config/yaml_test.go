@@ -297,6 +297,10 @@ func TestYAMLErrors(t *testing.T) {
 		{"bool field", svcYAML(nil, "    hash_port: yes please"), 9, "services[0].hash_port", "must be true or false"},
 		{"list where value expected", svcYAML(map[int]string{3: "    vip: [10.0.0.1]"}), 3, "services[0].vip", "must be a single value, got a list"},
 		{"bad digest", svcYAML(nil, "        check: {type: http, path: /, digest: abc}"), 9, "services[0].real_servers[0].check.digest", "32 hex digits"},
+		{"sorry server family", svcYAML(nil, "    sorry_server: {address: 2001:db8::9}"), 9, "services[0].sorry_server.address", "IPv6 but the service VIP 192.168.101.100 is IPv4"},
+		{"sorry server port 0", svcYAML(nil, "    sorry_server: {address: 192.168.101.9, port: 0}"), 9, "services[0].sorry_server.port", "must be 1..65535"},
+		{"sorry server without address", svcYAML(nil, "    sorry_server: {port: 80}"), 9, "services[0].sorry_server.address", "is required"},
+		{"sorry server unknown field", svcYAML(nil, "    sorry_server: {address: 192.168.101.9, weight: 2}"), 9, "services[0].sorry_server.weight", "unknown"},
 		{"https without path", svcYAML(nil, "        check: {type: https}"), 9, "services[0].real_servers[0].check.path", "required for http and https"},
 		{"virtualhost on tcp check", svcYAML(nil, "        check: {type: tcp, virtualhost: www.example.com}"), 9, "services[0].real_servers[0].check.virtualhost", "only applies to http and https"},
 		{"virtualhost with a path", svcYAML(nil, "        check: {type: http, path: /, virtualhost: www.example.com/x}"), 9, "services[0].real_servers[0].check.virtualhost", "must be a host name"},
@@ -446,4 +450,19 @@ func TestYAMLHTTPSCheck(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	assertSameConfig(t, back, c)
+}
+
+func TestYAMLSorryServer(t *testing.T) {
+	c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "    sorry_server: {address: 192.168.101.9}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The port defaults to the service's, as DR cannot change it.
+	want := SorryServer{Address: netip.MustParseAddr("192.168.101.9"), Port: 80, Line: 9}
+	if ss := c.Services[0].SorryServer; ss == nil || *ss != want {
+		t.Fatalf("sorry_server = %+v, want %+v", ss, want)
+	}
+	if c.Services[0].RealServers[0].Address != netip.MustParseAddr("192.168.101.3") {
+		t.Errorf("real servers changed: %+v", c.Services[0].RealServers)
+	}
 }

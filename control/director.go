@@ -143,6 +143,9 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 				Packets:       b.Counters.Packets,
 				Bytes:         b.Counters.Bytes,
 			}
+			if ss := cs.SorryServer; known && ss != nil && b.Addr == netip.AddrPortFrom(ss.Address, ss.Port) {
+				rs.Sorry = true
+			}
 			if cr, ok := realServerOf(cs, b.Addr); known && ok && cr.Check != nil && b.Configured {
 				h := &Health{}
 				if st, ok := hs[director.TargetKey(cs, cr)]; ok {

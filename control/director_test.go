@@ -55,6 +55,19 @@ func TestBuildServicesJoinsConfigAndHealth(t *testing.T) {
 	if rs[2].Health != nil || RealServerState(rs[2]) != "draining" {
 		t.Errorf("removed real server: %+v", rs[2])
 	}
+	for _, r := range rs {
+		if r.Sorry {
+			t.Errorf("%s marked as the sorry server; the service has none", r.Addr)
+		}
+	}
+
+	// The sorry server is told apart from the real servers.
+	s.SorryServer = &config.SorryServer{Address: netip.MustParseAddr("192.168.101.5"), Port: 80}
+	list[0].Backends[2].Configured = true
+	rs = BuildServices(cfg, list, hs)[0].RealServers
+	if !rs[2].Sorry || rs[0].Sorry || rs[1].Sorry || rs[2].Health != nil {
+		t.Errorf("with sorry_server 192.168.101.5:80: %+v", rs)
+	}
 }
 
 func TestBuildConnsStatesAndExpiry(t *testing.T) {

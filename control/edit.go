@@ -187,6 +187,10 @@ func CloneConfig(c *config.Config) *config.Config {
 				s.RealServers[j].Check = &cp
 			}
 		}
+		if s.SorryServer != nil {
+			ss := *s.SorryServer
+			s.SorryServer = &ss
+		}
 	}
 	n.VRRP = slices.Clone(c.VRRP)
 	for i := range n.VRRP {

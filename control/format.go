@@ -181,11 +181,17 @@ func FormatTimeouts(w io.Writer, s *Snapshot) {
 // RealServerState summarises whether a real server takes new flows and
 // why not: draining (removed from the configuration, flows remain),
 // pending (checked, not up, no check finished yet), down (health check
-// failing), unresolved (no ARP/ND answer yet), up.
+// failing), unresolved (no ARP/ND answer yet), up; a sorry server is
+// "sorry" while it takes the new flows, else "sorry standby" (the pool
+// serves, or its MAC is unresolved).
 func RealServerState(rs RealServer) string {
 	switch {
 	case !rs.Configured:
 		return "draining"
+	case rs.Sorry && rs.Available && rs.Weight > 0:
+		return "sorry"
+	case rs.Sorry:
+		return "sorry standby"
 	case rs.Health != nil && !rs.Health.Up && rs.Health.Checks == 0:
 		return "pending"
 	case rs.Health != nil && !rs.Health.Up:

@@ -166,6 +166,10 @@ func TestRealServerState(t *testing.T) {
 		{RealServer{Available: false, Configured: true, Health: &Health{}}, "pending"},
 		{RealServer{Available: false, Configured: true}, "unresolved"},
 		{RealServer{Available: false, Configured: false}, "draining"},
+		{RealServer{Available: true, Configured: true, Weight: 1, Sorry: true}, "sorry"},
+		{RealServer{Available: false, Configured: true, Weight: 1, Sorry: true}, "sorry standby"},
+		// sorry_server_inhibit: at weight 0 while the pool serves.
+		{RealServer{Available: true, Configured: true, Weight: 0, Sorry: true}, "sorry standby"},
 	} {
 		if got := RealServerState(tc.rs); got != tc.want {
 			t.Errorf("%+v: got %q, want %q", tc.rs, got, tc.want)

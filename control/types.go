@@ -89,7 +89,10 @@ type RealServer struct {
 	Available bool `json:"available"`
 	// Configured is false for a real server removed from the configuration
 	// that still carries flows (draining).
-	Configured    bool   `json:"configured"`
+	Configured bool `json:"configured"`
+	// Sorry marks the service's sorry server (keepalived sorry_server),
+	// which takes new flows only while no real server can.
+	Sorry         bool   `json:"sorry,omitempty"`
 	ActiveConns   int64  `json:"active_conns"`
 	InactiveConns int64  `json:"inactive_conns"`
 	Conns         uint64 `json:"conns_total"`

@@ -135,7 +135,8 @@ func (d *Director) syncBGPLocked() {
 }
 
 // servableVIPs are the VIPs to announce: those of services that take part
-// in BGP and have a real server to send flows to.
+// in BGP and have a real server to send flows to, or a sorry server (the
+// operator asked for its answer rather than none while the pool is down).
 func servableVIPs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[string]bool) []netip.Addr {
 	var out []netip.Addr
 	seen := map[netip.Addr]bool{}
@@ -144,6 +145,11 @@ func servableVIPs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up m
 			continue
 		}
 		key := serviceKey(s)
+		if ss := s.SorryServer; ss != nil && len(macs[ss.Address]) > 0 {
+			seen[s.VIP] = true
+			out = append(out, s.VIP)
+			continue
+		}
 		for _, r := range s.RealServers {
 			healthy := r.Check == nil || up[targetKey(key, netip.AddrPortFrom(r.Address, r.Port))]
 			if healthy && len(macs[r.Address]) > 0 {

@@ -374,13 +374,26 @@ func (d *Director) seedFromMaps() {
 
 func (d *Director) unresolvedLocked() bool {
 	for _, s := range d.cfg.Services {
-		for _, r := range s.RealServers {
-			if _, ok := d.macs[r.Address]; !ok {
+		for _, a := range forwardedTo(s) {
+			if _, ok := d.macs[a]; !ok {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// forwardedTo lists the addresses s may forward to: its real servers and
+// its sorry server.
+func forwardedTo(s config.Service) []netip.Addr {
+	out := make([]netip.Addr, 0, len(s.RealServers)+1)
+	for _, r := range s.RealServers {
+		out = append(out, r.Address)
+	}
+	if s.SorryServer != nil {
+		out = append(out, s.SorryServer.Address)
+	}
+	return out
 }
 
 // refreshMACs resolves every real server's MAC and reports whether any
@@ -392,16 +405,16 @@ func (d *Director) refreshMACs(ctx context.Context, cfg *config.Config) bool {
 	via := map[netip.Addr]netip.Addr{}
 	seen := map[netip.Addr]bool{}
 	for _, s := range cfg.Services {
-		for _, r := range s.RealServers {
-			if _, ok := via[r.Address]; ok {
+		for _, a := range forwardedTo(s) {
+			if _, ok := via[a]; ok {
 				continue
 			}
-			hop := r.Address
+			hop := a
 			if s.Forward == config.TUN {
-				hop = nextHop(r.Address)
+				hop = nextHop(a)
 			}
-			via[r.Address] = hop
-			ips = append(ips, r.Address)
+			via[a] = hop
+			ips = append(ips, a)
 			if !seen[hop] {
 				seen[hop] = true
 				want = append(want, hop)
@@ -471,6 +484,7 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 		if s.ExpireNodestConn {
 			spec.Flags |= maps.FlagExpireNodest
 		}
+		serving := false
 		for _, r := range s.RealServers {
 			addr := netip.AddrPortFrom(r.Address, r.Port)
 			healthy := r.Check == nil || up[targetKey(spec.Key, addr)]
@@ -480,11 +494,32 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 				// removal, so the server keeps its existing flows.
 				b.Available, b.Weight = true, 0
 			}
+			serving = serving || (b.Available && b.Weight > 0 && len(b.MAC) == 6)
 			spec.Backends = append(spec.Backends, b)
+		}
+		if ss := s.SorryServer; ss != nil {
+			spec.Backends = append(spec.Backends, sorryBackend(s, ss, macs, serving))
 		}
 		out = append(out, spec)
 	}
 	return out
+}
+
+// sorryBackend is s's sorry server: in service at weight 1 while none of
+// the real servers can take a new flow (keepalived's default quorum of 1:
+// no server up with a weight above 0; here an unresolved MAC counts as not
+// up too, as such a server gets no flows). Otherwise it is out, keeping
+// its flows as a failed real server does, or with sorry_server_inhibit at
+// weight 0.
+func sorryBackend(s config.Service, ss *config.SorryServer, macs map[netip.Addr]net.HardwareAddr, serving bool) maps.BackendSpec {
+	b := maps.BackendSpec{
+		Addr: netip.AddrPortFrom(ss.Address, ss.Port), MAC: macs[ss.Address],
+		Weight: 1, Available: !serving, Tunnel: s.Forward == config.TUN,
+	}
+	if serving && ss.Inhibit {
+		b.Available, b.Weight = true, 0
+	}
+	return b
 }
 
 func serviceKey(s config.Service) maps.Key {

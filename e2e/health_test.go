@@ -276,3 +276,29 @@ func waitOnly(t *testing.T, l *lab.Lab, server string, within time.Duration) {
 	}
 	t.Fatalf("traffic never settled on %s alone", server)
 }
+
+// keepalived's sorry_server: while the pool's only real server fails its
+// check (and before its first check passes), new requests reach the sorry
+// server; once the real server passes again they reach it alone.
+func TestSorryServerStandsInForDownPool(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	startXLB(t, l, 0, `services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    delay_loop: 1
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1, check: {type: http, path: /status, status_code: 200, connect_timeout: 1, retry: 0}}
+    sorry_server: {address: 192.168.101.4}
+`)
+	waitOnly(t, l, "rs1", 10*time.Second)
+	if err := l.SetNginxStatus(0, 500); err != nil {
+		t.Fatal(err)
+	}
+	waitOnly(t, l, "rs2", 3*delayLoop+2*time.Second)
+	if err := l.SetNginxStatus(0, 200); err != nil {
+		t.Fatal(err)
+	}
+	waitOnly(t, l, "rs1", 3*delayLoop+2*time.Second)
+}
