@@ -664,8 +664,14 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, i
 			}
 			checkStmt = st
 			r.Check = k.check(st, p+".check")
-		case "notify_up", "notify_down":
-			k.warn(st, "real_server %s: %s ignored", rs.args[0], st.key)
+		case "notify_up":
+			if v, ok := k.restArgs(st, p+".notify_up"); ok {
+				r.NotifyUp = v
+			}
+		case "notify_down":
+			if v, ok := k.restArgs(st, p+".notify_down"); ok {
+				r.NotifyDown = v
+			}
 		default:
 			k.unsupported(st, "real_server")
 		}

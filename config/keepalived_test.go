@@ -262,6 +262,7 @@ func TestKeepalivedErrors(t *testing.T) {
 	}{
 		{"lb_kind NAT", kaEdit("lb_kind DR", "lb_kind NAT"), 2, "lb_kind", "NAT is not supported"},
 		{"missing lb_kind", kaEdit("    lb_kind DR\n", ""), 1, "virtual_server", "keepalived would use NAT"},
+		{"notify_down without a check", kaEdit("weight 1", "weight 1\n notify_down /bin/alert down"), 5, "services[0].real_servers[0].notify_down", "needs a check"},
 		{"sorry_server without port", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9"), 3, "sorry_server", "want sorry_server IP PORT"},
 		{"sorry_server port mismatch", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 8080"), 3, "services[0].sorry_server.port", "cannot change ports"},
 		{"sorry_server is a real server", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.2 80"), 3, "services[0].sorry_server", "cannot be in it"},
@@ -390,12 +391,11 @@ virtual_server 2001:db8::1 443 {
 		t.Errorf("v3 instance = %+v", v)
 	}
 	if s := c.Services[0]; s.Name != "[2001:db8::1]:443/tcp" || s.Scheduler != MH || !s.HashPort ||
-		s.RealServers[0].Check.Type != TCPCheck {
+		s.RealServers[0].Check.Type != TCPCheck || s.RealServers[0].NotifyUp != "/bin/up.sh" {
 		t.Errorf("IPv6 service = %+v", s)
 	}
 	want := []string{
 		"v6.conf:7: vrrp_instance VI_6: garp_master_delay ignored",
-		"v6.conf:17: real_server 2001:db8::2: notify_up ignored",
 	}
 	if len(warns) != len(want) {
 		t.Fatalf("warnings %v, want %v", warns, want)

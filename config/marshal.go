@@ -145,6 +145,12 @@ func realServerNode(r *RealServer) *yaml.Node {
 	if r.Check != nil {
 		add(m, "check", checkNode(r.Check))
 	}
+	if r.NotifyUp != "" {
+		add(m, "notify_up", strNode(r.NotifyUp))
+	}
+	if r.NotifyDown != "" {
+		add(m, "notify_down", strNode(r.NotifyDown))
+	}
 	return m
 }
 

@@ -121,7 +121,10 @@ type RealServer struct {
 	// Weight 0 means drain: no new flows, existing flows stay.
 	Weight int
 	Check  *Check
-	Line   int
+	// NotifyUp and NotifyDown (keepalived notify_up / notify_down) run
+	// with /bin/sh -c when the health check takes the server up or down.
+	NotifyUp, NotifyDown string
+	Line                 int
 }
 
 // CheckType is a keepalived checker kind.

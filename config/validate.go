@@ -232,6 +232,18 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		if r.Check != nil {
 			validateCheck(ps, rp+".check", r.Check, r.Line)
 		}
+		for _, n := range []struct{ field, script string }{{"notify_up", r.NotifyUp}, {"notify_down", r.NotifyDown}} {
+			if n.script == "" {
+				continue
+			}
+			if strings.TrimSpace(n.script) == "" {
+				ps.field(r.Line, rp+"."+n.field, "is blank")
+			} else if r.Check == nil {
+				// Without a check a real server is always up: the script
+				// would never run, which its author would not expect.
+				ps.field(r.Line, rp+"."+n.field, "needs a check: a real server without one never goes up or down")
+			}
+		}
 	}
 	if ss := s.SorryServer; ss != nil {
 		sp := p + ".sorry_server"

@@ -505,6 +505,10 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 			d.intField(v, field, &rs.Weight)
 		case "check":
 			rs.Check = d.check(v, field)
+		case "notify_up":
+			d.str(v, field, &rs.NotifyUp)
+		case "notify_down":
+			d.str(v, field, &rs.NotifyDown)
 		default:
 			return false
 		}

@@ -297,6 +297,8 @@ func TestYAMLErrors(t *testing.T) {
 		{"bool field", svcYAML(nil, "    hash_port: yes please"), 9, "services[0].hash_port", "must be true or false"},
 		{"list where value expected", svcYAML(map[int]string{3: "    vip: [10.0.0.1]"}), 3, "services[0].vip", "must be a single value, got a list"},
 		{"bad digest", svcYAML(nil, "        check: {type: http, path: /, digest: abc}"), 9, "services[0].real_servers[0].check.digest", "32 hex digits"},
+		{"notify_up without a check", svcYAML(nil, "        notify_up: /bin/alert"), 9, "services[0].real_servers[0].notify_up", "needs a check"},
+		{"blank notify_down", svcYAML(nil, "        check: {type: tcp}", "        notify_down: ' '"), 10, "services[0].real_servers[0].notify_down", "is blank"},
 		{"sorry server family", svcYAML(nil, "    sorry_server: {address: 2001:db8::9}"), 9, "services[0].sorry_server.address", "IPv6 but the service VIP 192.168.101.100 is IPv4"},
 		{"sorry server port 0", svcYAML(nil, "    sorry_server: {address: 192.168.101.9, port: 0}"), 9, "services[0].sorry_server.port", "must be 1..65535"},
 		{"sorry server without address", svcYAML(nil, "    sorry_server: {port: 80}"), 9, "services[0].sorry_server.address", "is required"},
@@ -441,6 +443,25 @@ func TestYAMLHTTPSCheck(t *testing.T) {
 		t.Errorf("https check = %+v", *ck)
 	}
 	// It survives printing and parsing back.
+	out, err := MarshalYAML(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseYAML("back.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	assertSameConfig(t, back, c)
+}
+
+func TestYAMLNotifyScripts(t *testing.T) {
+	c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: {type: tcp}", "        notify_up: /bin/alert up", "        notify_down: /bin/alert down")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Services[0].RealServers[0]; r.NotifyUp != "/bin/alert up" || r.NotifyDown != "/bin/alert down" {
+		t.Errorf("notify scripts = %q, %q", r.NotifyUp, r.NotifyDown)
+	}
 	out, err := MarshalYAML(c)
 	if err != nil {
 		t.Fatal(err)

@@ -48,14 +48,15 @@ type Options struct {
 
 // Director runs one interface's load balancing.
 type Director struct {
-	o     Options
-	log   *slog.Logger
-	dp    *loader.Datapath
-	neigh *neigh.Resolver
-	vips  *vip.Owner
-	hc    *health.Manager
-	vrrp  *vrrpSet
-	start time.Time
+	o      Options
+	log    *slog.Logger
+	dp     *loader.Datapath
+	neigh  *neigh.Resolver
+	vips   *vip.Owner
+	hc     *health.Manager
+	notify *notifier // the real servers' notify_up / notify_down scripts
+	vrrp   *vrrpSet
+	start  time.Time
 
 	bgp *bgpState // BGP speaker (director/bgp.go); nil without a bgp section; guarded by mu
 
@@ -105,7 +106,7 @@ func New(ctx context.Context, o Options) (*Director, error) {
 		return nil, err
 	}
 	d := &Director{
-		o: o, log: o.Log, dp: dp, neigh: res, start: time.Now(),
+		o: o, log: o.Log, dp: dp, neigh: res, start: time.Now(), notify: newNotifier(o.Log),
 		cfg: cfg, macs: map[netip.Addr]net.HardwareAddr{}, up: map[string]bool{},
 	}
 	if err := dp.ClockCalibration(); err != nil {
@@ -297,6 +298,7 @@ func (d *Director) Close(detach bool) error {
 	d.closed = true
 	d.mu.Unlock()
 	d.hc.Close()
+	d.notify.close() // no health event comes after hc.Close
 	if d.stopSync != nil {
 		d.stopSync()
 	}
@@ -323,7 +325,7 @@ func (d *Director) onHealth(ev health.Event) {
 	if prev, ok := d.up[ev.Key]; ok && prev == ev.Up {
 		return
 	}
-	d.up[ev.Key] = ev.Up
+	d.setUpLocked(ev.Key, ev.Up)
 	state := "down"
 	if ev.Up {
 		state = "up"
@@ -331,6 +333,18 @@ func (d *Director) onHealth(ev health.Event) {
 	d.log.Info("real server "+state, "target", ev.Key, "reason", ev.Reason, "latency", ev.Latency)
 	if err := d.applyLocked(); err != nil {
 		d.log.Error("apply after health change", "err", err)
+	}
+}
+
+// setUpLocked records a real server's health and runs its notify_up when
+// it goes up, its notify_down when it goes down from up (a server starts
+// down until its first check passes, as in keepalived's alpha mode: a
+// first failing check is no transition).
+func (d *Director) setUpLocked(key string, up bool) {
+	was := d.up[key]
+	d.up[key] = up
+	if up != was {
+		d.notify.run(notifyScript(d.cfg, key, up))
 	}
 }
 
@@ -344,7 +358,7 @@ func (d *Director) reconcileHealth() {
 	changed := false
 	for k, st := range snap {
 		if st.Checks > 0 && d.up[k] != st.Up {
-			d.up[k] = st.Up
+			d.setUpLocked(k, st.Up)
 			changed = true
 		}
 	}

@@ -279,26 +279,47 @@ func waitOnly(t *testing.T, l *lab.Lab, server string, within time.Duration) {
 
 // keepalived's sorry_server: while the pool's only real server fails its
 // check (and before its first check passes), new requests reach the sorry
-// server; once the real server passes again they reach it alone.
-func TestSorryServerStandsInForDownPool(t *testing.T) {
+// server; once the real server passes again they reach it alone. The real
+// server's notify_down and notify_up run at those transitions.
+func TestSorryServerAndNotifyScripts(t *testing.T) {
 	l := newLab(t, lab.Options{})
-	startXLB(t, l, 0, `services:
+	events := filepath.Join(l.Dir(), "rs1-events")
+	startXLB(t, l, 0, fmt.Sprintf(`services:
   - vip: 192.168.101.100
     port: 80
     protocol: tcp
     scheduler: rr
     delay_loop: 1
     real_servers:
-      - {address: 192.168.101.3, port: 80, weight: 1, check: {type: http, path: /status, status_code: 200, connect_timeout: 1, retry: 0}}
+      - address: 192.168.101.3
+        check: {type: http, path: /status, status_code: 200, connect_timeout: 1, retry: 0}
+        notify_up: echo "up $XLB_REAL_SERVER" >> %[1]s
+        notify_down: echo "down $XLB_REAL_SERVER" >> %[1]s
     sorry_server: {address: 192.168.101.4}
-`)
+`, events))
+	waitEvents := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b, _ := os.ReadFile(events)
+			if got := strings.TrimSpace(string(b)); got == want {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("notify scripts wrote %q, want %q", got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	waitOnly(t, l, "rs1", 10*time.Second)
+	waitEvents("up 192.168.101.3:80")
 	if err := l.SetNginxStatus(0, 500); err != nil {
 		t.Fatal(err)
 	}
 	waitOnly(t, l, "rs2", 3*delayLoop+2*time.Second)
+	waitEvents("up 192.168.101.3:80\ndown 192.168.101.3:80")
 	if err := l.SetNginxStatus(0, 200); err != nil {
 		t.Fatal(err)
 	}
 	waitOnly(t, l, "rs1", 3*delayLoop+2*time.Second)
+	waitEvents("up 192.168.101.3:80\ndown 192.168.101.3:80\nup 192.168.101.3:80")
 }

@@ -1,0 +1,77 @@
+package director
+
+import (
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xlb-project/xlb/config"
+)
+
+func TestNotifyScriptFindsTheServer(t *testing.T) {
+	cfg := &config.Config{Services: []config.Service{{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP,
+		RealServers: []config.RealServer{
+			{Address: netip.MustParseAddr("192.168.101.3"), Port: 80, NotifyUp: "up3", NotifyDown: "down3"},
+			{Address: netip.MustParseAddr("192.168.101.4"), Port: 80, NotifyUp: "up4"},
+		},
+	}}}
+	s := cfg.Services[0]
+	script, env := notifyScript(cfg, TargetKey(s, s.RealServers[1]), true)
+	if script != "up4" || !slices.Contains(env, "XLB_REAL_SERVER=192.168.101.4:80") ||
+		!slices.Contains(env, "XLB_STATE=UP") || !slices.Contains(env, "XLB_SERVICE=tcp/192.168.101.100:80") {
+		t.Errorf("rs 4 up: %q %v", script, env)
+	}
+	if script, env := notifyScript(cfg, TargetKey(s, s.RealServers[0]), false); script != "down3" || !slices.Contains(env, "XLB_STATE=DOWN") {
+		t.Errorf("rs 3 down: %q %v", script, env)
+	}
+	if script, _ := notifyScript(cfg, TargetKey(s, s.RealServers[1]), false); script != "" {
+		t.Errorf("rs 4 has no notify_down, got %q", script)
+	}
+	if script, _ := notifyScript(cfg, "tcp/10.0.0.1:80/10.0.0.2:80", true); script != "" {
+		t.Errorf("unknown target: %q", script)
+	}
+}
+
+// A notify script runs in the background with its environment; close
+// kills one that is still running (and what it started) and waits for it.
+func TestNotifierRunsAndCloseKills(t *testing.T) {
+	dir := t.TempDir()
+	n := newNotifier(slog.New(slog.DiscardHandler))
+	out := filepath.Join(dir, "out")
+	n.run(`echo "$XLB_STATE $XLB_REAL_SERVER" > `+out, []string{"XLB_STATE=UP", "XLB_REAL_SERVER=192.168.101.3:80"})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(out)
+		if err == nil && strings.TrimSpace(string(b)) == "UP 192.168.101.3:80" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("script output %q, %v", b, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	started, marker := filepath.Join(dir, "started"), filepath.Join(dir, "survived")
+	n.run("(sleep 2; touch "+marker+") & touch "+started+"; sleep 60", nil)
+	for i := 0; i < 250; i++ {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t0 := time.Now()
+	n.close()
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("close took %v with a script sleeping 60 s", d)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a process the script started outlived close")
+	}
+}
