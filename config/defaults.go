@@ -48,6 +48,12 @@ func newCheck() *Check {
 	}
 }
 
+// newVRRPScript has keepalived's vrrp_script defaults (timeout: the
+// interval, filled in once the interval is known).
+func newVRRPScript() VRRPScript {
+	return VRRPScript{Interval: time.Second, Rise: 1, Fall: 1}
+}
+
 func newVRRP() VRRPInstance {
 	return VRRPInstance{
 		State:          DefaultVRRPState,

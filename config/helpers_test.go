@@ -69,7 +69,15 @@ func stripPositions(c *Config) *Config {
 		if len(v.TrackInterfaces) == 0 {
 			v.TrackInterfaces = nil
 		}
+		if len(v.TrackScripts) == 0 {
+			v.TrackScripts = nil
+		}
 		out.VRRP = append(out.VRRP, v)
+	}
+	out.VRRPScripts = nil
+	for _, sc := range c.VRRPScripts {
+		sc.Line = 0
+		out.VRRPScripts = append(out.VRRPScripts, sc)
 	}
 	if c.BGP != nil {
 		b := *c.BGP

@@ -72,6 +72,17 @@ func ParseKeepalived(name string, data []byte) (*Config, []Warning, error) {
 		return nil, k.warns, ps.err()
 	}
 	k.top(stmts)
+	tracked := map[string]bool{}
+	for _, v := range k.c.VRRP {
+		for _, t := range v.TrackScripts {
+			tracked[t.Name] = true
+		}
+	}
+	for _, sc := range k.c.VRRPScripts {
+		if !tracked[sc.Name] {
+			k.warns = append(k.warns, Warning{File: name, Line: sc.Line, Msg: fmt.Sprintf("vrrp_script %s is tracked by no vrrp_instance: it will not run", sc.Name)})
+		}
+	}
 	for _, i := range k.versionUnset {
 		k.c.VRRP[i].Version = k.globalVersion
 	}
@@ -226,8 +237,7 @@ func (k *kconv) top(stmts []*kstmt) {
 		case "virtual_server":
 			k.virtualServer(s)
 		case "vrrp_script":
-			// A script only matters through track_script, which is refused.
-			k.warn(s, "vrrp_script %s ignored: track_script is not supported", strings.Join(s.args, " "))
+			k.vrrpScript(s)
 		case "vrrp_sync_group":
 			k.ps.at(s.line, s.key, "not supported: xlb fails over each vrrp_instance on its own; a sync group would move its instances together")
 		case "virtual_server_group":
@@ -361,6 +371,8 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.virtualAddresses(s, p, &v)
 		case "track_interface":
 			k.trackInterfaces(s, p, &v)
+		case "track_script":
+			k.trackScripts(s, p, &v)
 		case "notify_master":
 			if st, ok := k.restArgs(s, p+".notify_master"); ok {
 				v.NotifyMaster = st
@@ -475,6 +487,80 @@ func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) {
 			continue
 		}
 		v.TrackInterfaces = append(v.TrackInterfaces, s.key)
+	}
+}
+
+// vrrpScript reads "vrrp_script NAME { script ...; interval N; ... }".
+func (k *kconv) vrrpScript(b *kstmt) {
+	p := fmt.Sprintf("vrrp_scripts[%d]", len(k.c.VRRPScripts))
+	sc := newVRRPScript()
+	sc.Line = b.line
+	if len(b.args) != 1 || !b.hasBlock {
+		k.fail(b, p, "want vrrp_script NAME { script ... }")
+		return
+	}
+	sc.Name = b.args[0]
+	k.mark(b, p+".name")
+	for _, s := range b.block {
+		switch s.key {
+		case "script":
+			if v, ok := k.restArgs(s, p+".script"); ok {
+				sc.Script = v
+			}
+		case "interval":
+			k.secondsArg(s, p+".interval", &sc.Interval)
+		case "timeout":
+			k.secondsArg(s, p+".timeout", &sc.Timeout)
+		case "weight":
+			// "weight -10 reverse" inverts the meaning: not supported.
+			k.intArg(s, p+".weight", &sc.Weight)
+		case "rise":
+			k.intArg(s, p+".rise", &sc.Rise)
+		case "fall":
+			k.intArg(s, p+".fall", &sc.Fall)
+		case "init_fail":
+			if k.noArgs(s, p+".init_fail") {
+				sc.InitFail = true
+			}
+		default:
+			// user (run as another user) among them: running the script
+			// as root instead is not a detail to ignore.
+			k.unsupported(s, "vrrp_script")
+		}
+	}
+	if sc.Timeout == 0 {
+		sc.Timeout = sc.Interval
+	}
+	k.c.VRRPScripts = append(k.c.VRRPScripts, sc)
+}
+
+// trackScripts reads "track_script { NAME [weight N] ... }".
+func (k *kconv) trackScripts(b *kstmt, p string, v *VRRPInstance) {
+	field := p + ".track_script"
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, field, "want track_script { NAME ... }")
+		return
+	}
+	for _, s := range b.block {
+		f := fmt.Sprintf("%s[%d]", field, len(v.TrackScripts))
+		k.mark(s, f)
+		t := TrackScript{Name: s.key}
+		switch {
+		case s.hasBlock:
+			k.failAs(s, b.key, f, "want NAME [weight N]")
+			continue
+		case len(s.args) == 2 && s.args[0] == "weight":
+			n, err := strconv.Atoi(s.args[1])
+			if err != nil {
+				k.failAs(s, b.key, f+".weight", "must be an integer, got %q", s.args[1])
+				continue
+			}
+			t.Weight, t.WeightSet = n, true
+		case len(s.args) != 0:
+			k.failAs(s, b.key, f, "want NAME [weight N], got %q", strings.Join(append([]string{s.key}, s.args...), " "))
+			continue
+		}
+		v.TrackScripts = append(v.TrackScripts, t)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -221,7 +222,7 @@ func TestKeepalivedFeatures(t *testing.T) {
 		len(dns.RealServers) != 1 || dns.RealServers[0].Check != nil || dns.RealServers[0].Port != 53 {
 		t.Errorf("dns service = %+v", dns)
 	}
-	for _, frag := range []string{"router_id ignored", "vrrp_script chk ignored", "label eth1:vip", "prefix /24 of 10.0.0.100 ignored"} {
+	for _, frag := range []string{"router_id ignored", "vrrp_script chk is tracked by no vrrp_instance", "label eth1:vip", "prefix /24 of 10.0.0.100 ignored"} {
 		found := false
 		for _, w := range warns {
 			found = found || strings.Contains(w.Msg, frag)
@@ -263,6 +264,10 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"lb_kind NAT", kaEdit("lb_kind DR", "lb_kind NAT"), 2, "lb_kind", "NAT is not supported"},
 		{"missing lb_kind", kaEdit("    lb_kind DR\n", ""), 1, "virtual_server", "keepalived would use NAT"},
 		{"notify_down without a check", kaEdit("weight 1", "weight 1\n notify_down /bin/alert down"), 5, "services[0].real_servers[0].notify_down", "needs a check"},
+		{"track_script unknown", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n track_script {\n  chk\n }\n}\n", 9, "vrrp[0].track_script[0]", `no vrrp script named "chk"`},
+		{"track_script bad entry", "vrrp_instance VI_1 {\n track_script {\n  chk weight\n }\n}\n", 3, "track_script", "want NAME [weight N]"},
+		{"vrrp_script user", "vrrp_script chk {\n script /bin/true\n user nobody\n}\n", 3, "user", "not supported in vrrp_script"},
+		{"vrrp_script without script", "vrrp_script chk {\n interval 2\n}\n", 1, "vrrp_scripts[0].script", "is required"},
 		{"sorry_server without port", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9"), 3, "sorry_server", "want sorry_server IP PORT"},
 		{"sorry_server port mismatch", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 8080"), 3, "services[0].sorry_server.port", "cannot change ports"},
 		{"sorry_server is a real server", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.2 80"), 3, "services[0].sorry_server", "cannot be in it"},
@@ -473,6 +478,60 @@ func TestKeepalivedSorryServer(t *testing.T) {
 		t.Fatalf("sorry_server = %+v, want %+v", ss, want)
 	}
 	// It survives conversion to YAML and back.
+	out, err := MarshalYAML(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseYAML("converted.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	assertSameConfig(t, back, c)
+}
+
+func TestKeepalivedTrackScript(t *testing.T) {
+	conf := `vrrp_script chk_xlb {
+    script "pidof xlb"
+    interval 2
+    weight -20
+    fall 3
+    rise 2
+}
+vrrp_script chk_up {
+    script /bin/true
+    init_fail
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        10.0.0.100
+    }
+    track_script {
+        chk_xlb
+        chk_up weight 10
+    }
+}
+`
+	c, warns, err := ParseKeepalived("track.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	want := []VRRPScript{
+		{Name: "chk_xlb", Script: "pidof xlb", Interval: 2 * time.Second, Timeout: 2 * time.Second, Weight: -20, Rise: 2, Fall: 3, Line: 1},
+		{Name: "chk_up", Script: "/bin/true", Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, InitFail: true, Line: 8},
+	}
+	if !reflect.DeepEqual(c.VRRPScripts, want) {
+		t.Errorf("scripts = %+v, want %+v", c.VRRPScripts, want)
+	}
+	wantTracks := []TrackScript{{Name: "chk_xlb"}, {Name: "chk_up", Weight: 10, WeightSet: true}}
+	if !reflect.DeepEqual(c.VRRP[0].TrackScripts, wantTracks) {
+		t.Errorf("track_script = %+v, want %+v", c.VRRP[0].TrackScripts, wantTracks)
+	}
 	out, err := MarshalYAML(c)
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,24 @@ func MarshalYAML(c *Config) ([]byte, error) {
 		}
 		add(root, "vrrp", seq)
 	}
+	if len(c.VRRPScripts) > 0 {
+		seq := sequence()
+		for _, sc := range c.VRRPScripts {
+			m := mapping()
+			add(m, "name", strNode(sc.Name))
+			add(m, "script", strNode(sc.Script))
+			add(m, "interval", durNode(sc.Interval))
+			add(m, "timeout", durNode(sc.Timeout))
+			add(m, "weight", intNode(sc.Weight))
+			add(m, "rise", intNode(sc.Rise))
+			add(m, "fall", intNode(sc.Fall))
+			if sc.InitFail {
+				add(m, "init_fail", boolNode(true))
+			}
+			seq.Content = append(seq.Content, m)
+		}
+		add(root, "vrrp_scripts", seq)
+	}
 	if c.BGP != nil {
 		add(root, "bgp", bgpNode(c.BGP))
 	}
@@ -224,6 +242,21 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 			ti.Content = append(ti.Content, strNode(t))
 		}
 		add(m, "track_interface", ti)
+	}
+	if len(v.TrackScripts) > 0 {
+		ts := sequence()
+		for _, t := range v.TrackScripts {
+			if !t.WeightSet {
+				ts.Content = append(ts.Content, strNode(t.Name))
+				continue
+			}
+			tm := mapping()
+			tm.Style = yaml.FlowStyle
+			add(tm, "name", strNode(t.Name))
+			add(tm, "weight", intNode(t.Weight))
+			ts.Content = append(ts.Content, tm)
+		}
+		add(m, "track_script", ts)
 	}
 	for _, n := range []struct{ key, val string }{
 		{"notify_master", v.NotifyMaster}, {"notify_backup", v.NotifyBackup}, {"notify_fault", v.NotifyFault},

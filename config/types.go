@@ -59,6 +59,9 @@ type Config struct {
 	ConnTableSize int
 	Services      []Service
 	VRRP          []VRRPInstance
+	// VRRPScripts are keepalived's vrrp_script blocks, run for the VRRP
+	// instances that track them.
+	VRRPScripts []VRRPScript
 	// BGP, when set, announces service VIPs to routers (ECMP over several
 	// directors); nil means no BGP speaker.
 	BGP *BGP
@@ -185,10 +188,42 @@ type VRRPInstance struct {
 	AuthPass        string
 	VirtualAddrs    []netip.Addr
 	TrackInterfaces []string
-	NotifyMaster    string
-	NotifyBackup    string
-	NotifyFault     string
-	Line            int
+	// TrackScripts name VRRPScripts whose results move this instance's
+	// priority or put it in FAULT (keepalived track_script).
+	TrackScripts []TrackScript
+	NotifyMaster string
+	NotifyBackup string
+	NotifyFault  string
+	Line         int
+}
+
+// VRRPScript is keepalived's vrrp_script: a command run every Interval
+// whose exit status (0 = success, within Timeout) changes the priority of
+// the instances tracking it. With Weight 0 a failed script puts them in
+// FAULT; a positive weight is added to the priority while the script
+// succeeds, a negative one while it fails.
+type VRRPScript struct {
+	Name     string
+	Script   string
+	Interval time.Duration
+	Timeout  time.Duration
+	Weight   int
+	// Rise consecutive successes make a failed script good again, Fall
+	// consecutive failures make a good one failed.
+	Rise, Fall int
+	// InitFail starts the script failed (keepalived init_fail) instead of
+	// good until its results say otherwise.
+	InitFail bool
+	Line     int
+}
+
+// TrackScript is one entry of an instance's track_script.
+type TrackScript struct {
+	Name string
+	// Weight, when WeightSet, replaces the script's weight for this
+	// instance ("track_script { chk weight -20 }").
+	Weight    int
+	WeightSet bool
 }
 
 // BGP configures the director's BGP speaker: it announces each service VIP

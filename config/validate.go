@@ -80,6 +80,7 @@ func (c *Config) validate(ps *problems) {
 		iface string
 		vrid  int
 	}
+	scripts := c.validateVRRPScripts(ps)
 	seenVR := map[vrKey]int{}
 	seenVRName := map[string]int{}
 	vipOwner := map[netip.Addr]int{}
@@ -87,6 +88,7 @@ func (c *Config) validate(ps *problems) {
 		v := &c.VRRP[i]
 		p := fmt.Sprintf("vrrp[%d]", i)
 		validateVRRP(ps, p, v)
+		validateTracks(ps, p, v, scripts)
 		if v.Name != "" {
 			if j, dup := seenVRName[v.Name]; dup {
 				ps.field(v.Line, p+".name", "duplicate vrrp instance name %q (also vrrp[%d]%s)", v.Name, j, lineRef(c.VRRP[j].Line))
@@ -452,4 +454,73 @@ func validHostHeader(h string) bool {
 		}
 	}
 	return true
+}
+
+// maxScriptWeight is keepalived's range for a vrrp_script weight.
+const maxScriptWeight = 253
+
+// validateVRRPScripts checks the vrrp_scripts and returns them by name.
+func (c *Config) validateVRRPScripts(ps *problems) map[string]*VRRPScript {
+	byName := map[string]*VRRPScript{}
+	for i := range c.VRRPScripts {
+		sc := &c.VRRPScripts[i]
+		p := fmt.Sprintf("vrrp_scripts[%d]", i)
+		if sc.Name == "" {
+			ps.field(sc.Line, p+".name", "is required")
+		} else if prev, dup := byName[sc.Name]; dup {
+			ps.field(sc.Line, p+".name", "duplicate vrrp script name %q (also%s)", sc.Name, lineRef(prev.Line))
+		} else {
+			byName[sc.Name] = sc
+		}
+		if strings.TrimSpace(sc.Script) == "" {
+			ps.field(sc.Line, p+".script", "is required")
+		}
+		if sc.Interval <= 0 {
+			ps.field(sc.Line, p+".interval", "must be > 0, got %s", sc.Interval)
+		}
+		if sc.Timeout <= 0 {
+			ps.field(sc.Line, p+".timeout", "must be > 0, got %s", sc.Timeout)
+		}
+		if sc.Weight < -maxScriptWeight || sc.Weight > maxScriptWeight {
+			ps.field(sc.Line, p+".weight", "must be -%d..%d, got %d", maxScriptWeight, maxScriptWeight, sc.Weight)
+		}
+		if sc.Rise < 1 {
+			ps.field(sc.Line, p+".rise", "must be >= 1, got %d", sc.Rise)
+		}
+		if sc.Fall < 1 {
+			ps.field(sc.Line, p+".fall", "must be >= 1, got %d", sc.Fall)
+		}
+	}
+	return byName
+}
+
+// validateTracks checks an instance's track_script against the scripts.
+func validateTracks(ps *problems, p string, v *VRRPInstance, scripts map[string]*VRRPScript) {
+	seen := map[string]bool{}
+	for i, t := range v.TrackScripts {
+		f := fmt.Sprintf("%s.track_script[%d]", p, i)
+		sc, ok := scripts[t.Name]
+		switch {
+		case t.Name == "":
+			ps.field(v.Line, f, "needs a script name")
+			continue
+		case !ok:
+			ps.field(v.Line, f, "no vrrp script named %q", t.Name)
+			continue
+		case seen[t.Name]:
+			ps.field(v.Line, f, "%q is tracked twice", t.Name)
+		}
+		seen[t.Name] = true
+		w := sc.Weight
+		if t.WeightSet {
+			w = t.Weight
+			if w < -maxScriptWeight || w > maxScriptWeight {
+				ps.field(v.Line, f+".weight", "must be -%d..%d, got %d", maxScriptWeight, maxScriptWeight, w)
+			}
+		}
+		if w != 0 && v.Priority == 255 {
+			// The address owner's priority is fixed at 255 (RFC 5798).
+			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault on failure)")
+		}
+	}
 }

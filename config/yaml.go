@@ -375,6 +375,10 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			for i, n := range d.sequence(v, field) {
 				c.VRRP = append(c.VRRP, d.vrrp(n, fmt.Sprintf("vrrp[%d]", i)))
 			}
+		case "vrrp_scripts":
+			for i, n := range d.sequence(v, field) {
+				c.VRRPScripts = append(c.VRRPScripts, d.vrrpScript(n, fmt.Sprintf("vrrp_scripts[%d]", i)))
+			}
 		case "bgp":
 			c.BGP = d.bgp(v, field)
 		default:
@@ -615,6 +619,10 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 				d.str(tn, f, &t)
 				v.TrackInterfaces = append(v.TrackInterfaces, t)
 			}
+		case "track_script":
+			for i, tn := range d.sequence(val, field) {
+				v.TrackScripts = append(v.TrackScripts, d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i)))
+			}
 		case "notify_master":
 			d.str(val, field, &v.NotifyMaster)
 		case "notify_backup":
@@ -627,4 +635,60 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 		return true
 	})
 	return v
+}
+
+func (d *yamlDecoder) vrrpScript(n *yaml.Node, path string) VRRPScript {
+	sc := newVRRPScript()
+	sc.Line = deref(n).Line
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "name":
+			d.str(v, field, &sc.Name)
+		case "script":
+			d.str(v, field, &sc.Script)
+		case "interval":
+			d.duration(v, field, &sc.Interval)
+		case "timeout":
+			d.duration(v, field, &sc.Timeout)
+		case "weight":
+			d.intField(v, field, &sc.Weight)
+		case "rise":
+			d.intField(v, field, &sc.Rise)
+		case "fall":
+			d.intField(v, field, &sc.Fall)
+		case "init_fail":
+			d.boolean(v, field, &sc.InitFail)
+		default:
+			return false
+		}
+		return true
+	})
+	if sc.Timeout == 0 {
+		sc.Timeout = sc.Interval
+	}
+	return sc
+}
+
+// trackScript reads a track_script entry: a script name, or
+// {name: NAME, weight: N} to override the script's weight.
+func (d *yamlDecoder) trackScript(n *yaml.Node, path string) TrackScript {
+	var ts TrackScript
+	d.ps.seen(path, deref(n).Line)
+	if deref(n).Kind == yaml.ScalarNode {
+		d.str(n, path, &ts.Name)
+		return ts
+	}
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "name":
+			d.str(v, field, &ts.Name)
+		case "weight":
+			ts.WeightSet = true
+			d.intField(v, field, &ts.Weight)
+		default:
+			return false
+		}
+		return true
+	})
+	return ts
 }

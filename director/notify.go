@@ -65,13 +65,7 @@ func (n *notifier) run(script string, env []string) {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(n.ctx, notifyTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
-		cmd.Env = append(os.Environ(), env...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = time.Second
-		out, err := cmd.CombinedOutput()
-		if err != nil {
+		if out, err := runShell(ctx, script, env); err != nil {
 			n.log.Warn("real server notify script failed", "script", script, "env", env, "err", err, "output", strings.TrimSpace(string(out)))
 		}
 	}()
@@ -81,4 +75,15 @@ func (n *notifier) run(script string, env []string) {
 func (n *notifier) close() {
 	n.cancel()
 	n.wg.Wait()
+}
+
+// runShell runs script with /bin/sh -c in its own process group, which is
+// killed whole when ctx ends (a script's children cannot outlive it).
+func runShell(ctx context.Context, script string, env []string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	return cmd.CombinedOutput()
 }

@@ -15,13 +15,15 @@ import (
 // vrrpSet runs the configured VRRP instances. Each owns its virtual
 // addresses through its own vip.Owner: the VIPs move with mastership.
 type vrrpSet struct {
-	d    *Director
-	mu   sync.Mutex
-	runs map[string]*vrrpRun
+	d       *Director
+	mu      sync.Mutex
+	runs    map[string]*vrrpRun
+	scripts map[string]*scriptRun // the vrrp_scripts some instance tracks
 }
 
 type vrrpRun struct {
 	cfg    config.VRRPInstance
+	tracks map[string]vrrp.TrackedScript
 	inst   *vrrp.Instance
 	owner  *vip.Owner
 	cancel context.CancelFunc
@@ -39,29 +41,55 @@ type VRRPStatus struct {
 }
 
 // update makes the running instances match cfg: unchanged ones keep
-// running (no transition), changed ones restart.
+// running (no transition), changed ones restart (a tracked script whose
+// weight changed changes its instances). A vrrp_script runs while some
+// instance tracks it; a changed one restarts from its initial state.
 func (s *vrrpSet) update(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	want := map[string]config.VRRPInstance{}
+	wantScripts := map[string]config.VRRPScript{}
 	for _, v := range cfg.VRRP {
 		if v.Interface == "" {
 			v.Interface = s.d.o.Iface
 		}
 		want[v.Name] = v
+		for _, t := range v.TrackScripts {
+			for _, sc := range cfg.VRRPScripts {
+				if sc.Name == t.Name {
+					wantScripts[sc.Name] = sc
+				}
+			}
+		}
+	}
+	if s.scripts == nil {
+		s.scripts = map[string]*scriptRun{}
 	}
 	for name, r := range s.runs {
-		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) {
+		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(tracked(w, cfg.VRRPScripts), r.tracks) {
 			continue
 		}
-		r.stop(false)
+		s.stopRun(r, false)
 		delete(s.runs, name)
 	}
-	for name, v := range want {
-		if _, ok := s.runs[name]; ok {
+	for name, sr := range s.scripts {
+		if w, ok := wantScripts[name]; ok && sameScript(w, sr.cfg) {
 			continue
 		}
-		r, err := s.start(v)
+		sr.stop()
+		delete(s.scripts, name)
+	}
+	for name, sc := range wantScripts {
+		if _, ok := s.scripts[name]; !ok {
+			s.scripts[name] = startScript(sc, s.d.log)
+		}
+	}
+	for name, v := range want {
+		if r, ok := s.runs[name]; ok {
+			s.subscribe(r) // to the scripts restarted above
+			continue
+		}
+		r, err := s.start(v, tracked(v, cfg.VRRPScripts))
 		if err != nil {
 			return fmt.Errorf("vrrp instance %s: %w", name, err)
 		}
@@ -70,12 +98,35 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	return nil
 }
 
+// subscribe connects r's instance to the scripts it tracks.
+func (s *vrrpSet) subscribe(r *vrrpRun) {
+	for n := range r.tracks {
+		if sr := s.scripts[n]; sr != nil {
+			sr.subscribe(r.inst)
+		}
+	}
+}
+
+func (s *vrrpSet) stopRun(r *vrrpRun, leave bool) {
+	for n := range r.tracks {
+		if sr := s.scripts[n]; sr != nil {
+			sr.unsubscribe(r.inst)
+		}
+	}
+	r.stop(leave)
+}
+
+func sameScript(a, b config.VRRPScript) bool {
+	a.Line, b.Line = 0, 0
+	return a == b
+}
+
 func sameVRRP(a, b config.VRRPInstance) bool {
 	a.Line, b.Line = 0, 0
 	return reflect.DeepEqual(a, b)
 }
 
-func (s *vrrpSet) start(v config.VRRPInstance) (*vrrpRun, error) {
+func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript) (*vrrpRun, error) {
 	log := s.d.log.With("component", "vrrp", "instance", v.Name)
 	owner, err := vip.New(v.Interface, log)
 	if err != nil {
@@ -85,13 +136,15 @@ func (s *vrrpSet) start(v config.VRRPInstance) (*vrrpRun, error) {
 	if err := owner.ReleaseStale(v.VirtualAddrs...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
-	inst, err := vrrp.NewInstance(v, owner, log)
+	inst, err := vrrp.NewInstance(v, owner, log, vrrp.WithTrackedScripts(tracks))
 	if err != nil {
 		owner.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &vrrpRun{cfg: v, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
+	r := &vrrpRun{cfg: v, tracks: tracks, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
+	// The scripts' states first, so the instance starts in the right one.
+	s.subscribe(r)
 	go func() {
 		defer close(r.done)
 		if err := inst.Run(ctx); err != nil {
@@ -116,8 +169,12 @@ func (s *vrrpSet) stopAll(leave bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, r := range s.runs {
-		r.stop(leave)
+		s.stopRun(r, leave)
 		delete(s.runs, name)
+	}
+	for name, sr := range s.scripts {
+		sr.stop()
+		delete(s.scripts, name)
 	}
 }
 
@@ -133,7 +190,7 @@ func (s *vrrpSet) status() []VRRPStatus {
 		}
 		out = append(out, VRRPStatus{
 			Name: r.cfg.Name, State: r.inst.State().String(), VRID: r.cfg.VirtualRouterID,
-			Priority: r.cfg.Priority, Transitions: st.Transitions, Invalid: invalid,
+			Priority: r.inst.Priority(), Transitions: st.Transitions, Invalid: invalid,
 		})
 	}
 	return out

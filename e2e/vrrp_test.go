@@ -229,3 +229,36 @@ vrrp:
 	serve("192.168.101.100")
 	serve(vip2)
 }
+
+// keepalived's track_script: the master tracks a script with weight -60;
+// while it fails, the master's priority (150) drops below the backup's
+// (100), which takes the VIP; once it succeeds again the master preempts
+// back. VRRPv3 at 100 ms keeps the test short.
+func TestVRRPTrackScriptMovesVIP(t *testing.T) {
+	l := newLab(t, lab.Options{Directors: 2})
+	flag := filepath.Join(l.Dir(), "fail-chk")
+	script := fmt.Sprintf(`vrrp_scripts:
+  - {name: chk, script: "test ! -e %s", interval: 0.2, weight: -60, fall: 2, rise: 2}
+`, flag)
+	master := strings.Replace(haConfig("MASTER", 150, 3, "0.1", true), "    virtual_ipaddress:", "    track_script: [chk]\n    virtual_ipaddress:", 1) + script
+	c1 := writeCfg(t, l, "dir1.yaml", master)
+	c2 := writeCfg(t, l, "dir2.yaml", haConfig("BACKUP", 100, 3, "0.1", true))
+	for i, cfg := range []string{c1, c2} {
+		if _, err := l.Start(l.Directors()[i], xlbBin(), "run", "--iface", "eth0", "--config", cfg, "--pin-dir", pinDir(l, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHolder(t, l, 0, 3*time.Second, true)
+	// fall 2 × interval 0.2 s, then the backup's Master_Down_Interval
+	// (3 × 0.1 s + skew) once it discards the lower-priority adverts.
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	took := waitHolder(t, l, 1, 2*time.Second, true)
+	t.Logf("backup took the VIP %v after the script started failing", took)
+	get(t, l, "/")
+	os.Remove(flag)
+	took = waitHolder(t, l, 0, 2*time.Second, true)
+	t.Logf("master took it back %v after the script succeeded again", took)
+	get(t, l, "/")
+}

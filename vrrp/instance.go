@@ -141,6 +141,25 @@ func WithLinkPollInterval(d time.Duration) Option {
 // WithScriptRunner replaces how notify scripts run (tests record calls).
 func WithScriptRunner(r ScriptRunner) Option { return func(i *Instance) { i.runScript = r } }
 
+// TrackedScript is how one tracked vrrp_script moves an instance (its
+// keepalived semantics are in config.VRRPScript).
+type TrackedScript struct {
+	Weight   int  // 0: FAULT while failed; > 0 added while good; < 0 added while failed
+	InitFail bool // failed until its first result says otherwise
+}
+
+// WithTrackedScripts names the scripts the instance tracks (track_script);
+// their results arrive through SetScriptResult.
+func WithTrackedScripts(s map[string]TrackedScript) Option {
+	return func(i *Instance) {
+		i.tracks = maps.Clone(s)
+		i.scriptOK = map[string]bool{}
+		for n, t := range s {
+			i.scriptOK[n] = !t.InitFail
+		}
+	}
+}
+
 // WithScriptTimeout bounds each notify script (default 30 s); the process is
 // killed when it expires.
 func WithScriptTimeout(d time.Duration) Option { return func(i *Instance) { i.scriptTimeout = d } }
@@ -150,7 +169,8 @@ type Instance struct {
 	name     string
 	version  int
 	vrid     uint8
-	prio     uint8
+	prio     uint8 // the priority in effect: basePrio moved by tracked scripts
+	basePrio uint8
 	advInt   time.Duration
 	preempt  bool
 	delay    time.Duration
@@ -159,6 +179,7 @@ type Instance struct {
 	vips     []netip.Addr
 	ifaces   []string // the VRRP interface plus track_interface
 	notify   map[State]string
+	tracks   map[string]TrackedScript
 
 	owner         VIPOwner
 	log           *slog.Logger
@@ -177,6 +198,8 @@ type Instance struct {
 	advertAt     time.Time     // zero when the Adver_Timer is not running
 	preemptAt    time.Time     // when preempt_delay allows preemption; zero = not started
 	holding      bool          // VIPs acquired
+	linksDown    []string      // tracked interfaces last seen down
+	scriptOK     map[string]bool
 	stats        Stats
 	hooks        []func(from, to State)
 	pending      [][2]State // transitions to report once mu is released
@@ -227,6 +250,7 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		return nil, fmt.Errorf("vrrp: instance %s: priority %d not in 1..255", cfg.Name, cfg.Priority)
 	}
 	i.prio = uint8(cfg.Priority)
+	i.basePrio = i.prio
 	i.advInt = cfg.AdvertInterval
 	if i.advInt == 0 {
 		i.advInt = time.Second
@@ -280,7 +304,74 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 	if i.linkState == nil {
 		i.linkState = func(string) (bool, error) { return true, nil }
 	}
+	for n, t := range i.tracks {
+		if t.Weight != 0 && i.basePrio == PriorityOwner {
+			return nil, fmt.Errorf("vrrp: instance %s: script %s: a weight cannot move priority 255", cfg.Name, n)
+		}
+	}
+	i.prio = i.effectivePriority()
 	return i, nil
+}
+
+// effectivePriority is the configured priority moved by the tracked
+// scripts' weights, kept within 1..254 as keepalived does (255 stays).
+func (i *Instance) effectivePriority() uint8 {
+	if i.basePrio == PriorityOwner {
+		return PriorityOwner
+	}
+	p := int(i.basePrio)
+	for n, t := range i.tracks {
+		ok := i.scriptOK[n]
+		if (t.Weight > 0 && ok) || (t.Weight < 0 && !ok) {
+			p += t.Weight
+		}
+	}
+	return uint8(min(max(p, 1), PriorityOwner-1))
+}
+
+// failedScripts are the tracked weight-0 scripts that failed: each keeps
+// the instance in FAULT.
+func (i *Instance) failedScripts() []string {
+	var out []string
+	for n, t := range i.tracks {
+		if t.Weight == 0 && !i.scriptOK[n] {
+			out = append(out, "script "+n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SetScriptResult reports a tracked script's state (good or failed, after
+// its rise and fall): the priority follows at once (a master advertises
+// it), and a failed weight-0 script puts the instance in FAULT until it is
+// good again. It may be called before Run.
+func (i *Instance) SetScriptResult(name string, ok bool) {
+	i.step(func(now time.Time) {
+		if _, tracked := i.tracks[name]; !tracked || i.scriptOK[name] == ok {
+			return
+		}
+		i.scriptOK[name] = ok
+		old := i.prio
+		i.prio = i.effectivePriority()
+		if i.prio != old {
+			i.log.Info("vrrp priority changed by script", "script", name, "ok", ok, "from", old, "to", i.prio)
+			if i.state == StateMaster {
+				i.sendAdvert(i.prio)
+				i.advertAt = now.Add(i.advInt)
+			}
+		}
+		if i.state != StateInit {
+			i.faultLocked(now)
+		}
+	})
+}
+
+// Priority is the priority in effect (tracked scripts included).
+func (i *Instance) Priority() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return int(i.prio)
 }
 
 // LeaveOnCancel makes Run, when its context ends, exit as if the process
@@ -519,8 +610,9 @@ func (i *Instance) startLocked(now time.Time) {
 		// Unknown at startup: proceed; the next poll corrects it.
 		i.log.Warn("link state unknown at start", "err", err)
 	}
-	if len(down) > 0 {
-		i.enterFault(now, down)
+	i.linksDown = down
+	if why := append(slices.Clone(down), i.failedScripts()...); len(why) > 0 {
+		i.enterFault(now, why)
 		return
 	}
 	if i.prio == PriorityOwner {
@@ -592,11 +684,19 @@ func (i *Instance) shutdownLocked(now time.Time, graceful bool) {
 }
 
 func (i *Instance) linksLocked(now time.Time, down []string) {
+	i.linksDown = down
+	i.faultLocked(now)
+}
+
+// faultLocked enters FAULT while a tracked interface is down or a tracked
+// weight-0 script failed, and leaves it when none is.
+func (i *Instance) faultLocked(now time.Time) {
+	why := append(slices.Clone(i.linksDown), i.failedScripts()...)
 	switch {
-	case len(down) > 0 && i.state != StateFault:
-		i.enterFault(now, down)
-	case len(down) == 0 && i.state == StateFault:
-		i.log.Info("tracked interfaces up again; leaving fault")
+	case len(why) > 0 && i.state != StateFault:
+		i.enterFault(now, why)
+	case len(why) == 0 && i.state == StateFault:
+		i.log.Info("tracked interfaces and scripts good again; leaving fault")
 		if i.prio == PriorityOwner {
 			i.becomeMaster(now)
 		} else {
@@ -606,7 +706,7 @@ func (i *Instance) linksLocked(now time.Time, down []string) {
 }
 
 func (i *Instance) enterFault(now time.Time, down []string) {
-	i.log.Warn("tracked interface down; entering fault", "down", down)
+	i.log.Warn("tracked interface down or script failed; entering fault", "down", down)
 	if i.state == StateMaster {
 		// Best effort: if the VRRP interface itself is down this fails,
 		// and the backup takes over after Master_Down_Interval instead.

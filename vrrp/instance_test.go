@@ -701,3 +701,108 @@ func TestRunFakeClock(t *testing.T) {
 		t.Fatal("VIPs held after Run returned")
 	}
 }
+
+func newTrackingHarness(t *testing.T, cfg config.VRRPInstance, tracks map[string]TrackedScript) *harness {
+	t.Helper()
+	h := &harness{tr: newFakeTransport("10.0.0.2"), owner: &fakeOwner{}, scripts: &scriptLog{}, links: map[string]bool{}}
+	inst, err := NewInstance(cfg, h.owner, testLogger(), WithTransport(h.tr), WithTrackedScripts(tracks),
+		WithLinkState(func(n string) (bool, error) {
+			h.linkMu.Lock()
+			defer h.linkMu.Unlock()
+			return !h.links[n], nil
+		}),
+		WithScriptRunner(func(context.Context, string, []string) error { return nil }))
+	if err != nil {
+		t.Fatalf("NewInstance: %v", err)
+	}
+	h.Instance = inst
+	return h
+}
+
+// keepalived's track_script weights: a positive weight counts while the
+// script is good, a negative one while it fails; the priority stays in
+// 1..254, and a master advertises a change at once.
+func TestTrackScriptWeightsMovePriority(t *testing.T) {
+	h := newTrackingHarness(t, baseCfg(), map[string]TrackedScript{"up": {Weight: 20}, "chk": {Weight: -30}})
+	if p := h.Priority(); p != 120 {
+		t.Fatalf("both scripts good: priority %d, want 100+20", p)
+	}
+	h.SetScriptResult("chk", false)
+	if p := h.Priority(); p != 90 {
+		t.Fatalf("chk failed: priority %d, want 100+20-30", p)
+	}
+	h.start(t0)
+	h.tick(t0.Add(4 * time.Second)) // Master_Down_Interval passed: master
+	h.expect(t, StateMaster, "no other router")
+	h.tr.reset()
+	h.SetScriptResult("up", false)
+	if p := h.tr.sentPrios(); !slices.Equal(p, []uint8{70}) {
+		t.Fatalf("master sent %v after its priority fell, want one advert at 70", p)
+	}
+	// A backup at 80 now preempts it: the master yields to its advert.
+	h.receive(t0.Add(5*time.Second), advert(t, 2, 80))
+	h.expect(t, StateBackup, "higher-priority master seen")
+	h.SetScriptResult("chk", true)
+	h.SetScriptResult("up", true)
+	if p := h.Priority(); p != 120 {
+		t.Fatalf("both good again: priority %d, want 120", p)
+	}
+	// An unknown name changes nothing.
+	h.SetScriptResult("other", false)
+	if p := h.Priority(); p != 120 {
+		t.Fatalf("untracked script moved the priority to %d", p)
+	}
+
+	low := baseCfg()
+	low.Priority = 10
+	h = newTrackingHarness(t, low, map[string]TrackedScript{"chk": {Weight: -50}, "up": {Weight: 253}})
+	if p := h.Priority(); p != 254 {
+		t.Errorf("priority %d, want it capped at 254", p)
+	}
+	h.SetScriptResult("up", false)
+	h.SetScriptResult("chk", false)
+	if p := h.Priority(); p != 1 {
+		t.Errorf("priority %d, want it floored at 1", p)
+	}
+}
+
+// A failed weight-0 script puts the instance in FAULT (VIPs released, a
+// master says priority 0), alone or with a tracked interface down; it
+// leaves FAULT only when both are good. init_fail starts the script failed.
+func TestTrackScriptFault(t *testing.T) {
+	cfg := baseCfg()
+	cfg.TrackInterfaces = []string{"uplink0"}
+	h := newTrackingHarness(t, cfg, map[string]TrackedScript{"chk": {}})
+	h.start(t0)
+	h.tick(t0.Add(4 * time.Second))
+	h.expect(t, StateMaster, "started")
+	h.tr.reset()
+	h.SetScriptResult("chk", false)
+	h.expect(t, StateFault, "script failed")
+	if h.owner.holds() {
+		t.Fatal("VIPs held in fault")
+	}
+	if p := h.tr.sentPrios(); !slices.Equal(p, []uint8{0}) {
+		t.Fatalf("sent %v entering fault, want a priority-0 advert", p)
+	}
+	h.setLink("uplink0", true)
+	h.checkLinks(t0.Add(5 * time.Second))
+	h.SetScriptResult("chk", true)
+	h.expect(t, StateFault, "script good, interface still down")
+	h.setLink("uplink0", false)
+	h.checkLinks(t0.Add(6 * time.Second))
+	h.expect(t, StateBackup, "both good")
+
+	h = newTrackingHarness(t, baseCfg(), map[string]TrackedScript{"chk": {InitFail: true}})
+	h.start(t0)
+	h.expect(t, StateFault, "init_fail script before its first success")
+	h.SetScriptResult("chk", true)
+	h.expect(t, StateBackup, "first success")
+
+	owner := baseCfg()
+	owner.Priority = 255
+	if _, err := NewInstance(owner, &fakeOwner{}, testLogger(), WithTransport(newFakeTransport("10.0.0.2")),
+		WithTrackedScripts(map[string]TrackedScript{"chk": {Weight: -10}})); err == nil || !strings.Contains(err.Error(), "priority 255") {
+		t.Errorf("a weight on the address owner: %v", err)
+	}
+}
