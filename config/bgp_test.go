@@ -60,15 +60,7 @@ func TestBGPParse(t *testing.T) {
 		t.Errorf("no-export = %#x", v)
 	}
 
-	out, err := MarshalYAML(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := ParseYAML("again.yaml", out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	assertSameConfig(t, back, c)
+	out := assertRoundTrip(t, c)
 	for _, frag := range []string{"bgp_announce: false", "bgp_announce: true", "local_asn: 65001", "hold_time: 3", `communities: ['65000:100', no-export]`} {
 		if !strings.Contains(string(out), frag) {
 			t.Errorf("output lacks %q:\n%s", frag, out)

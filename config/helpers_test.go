@@ -99,3 +99,19 @@ func assertSameConfig(t *testing.T, got, want *Config) {
 		t.Fatalf("configs differ:\ngot  %+v\nwant %+v", g, w)
 	}
 }
+
+// assertRoundTrip prints c as YAML, parses it back and requires the same
+// configuration; it returns the YAML.
+func assertRoundTrip(t *testing.T, c *Config) []byte {
+	t.Helper()
+	out, err := MarshalYAML(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseYAML("again.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	assertSameConfig(t, back, c)
+	return out
+}

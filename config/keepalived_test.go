@@ -478,15 +478,7 @@ func TestKeepalivedSorryServer(t *testing.T) {
 		t.Fatalf("sorry_server = %+v, want %+v", ss, want)
 	}
 	// It survives conversion to YAML and back.
-	out, err := MarshalYAML(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := ParseYAML("converted.yaml", out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	assertSameConfig(t, back, c)
+	assertRoundTrip(t, c)
 }
 
 func TestKeepalivedTrackScript(t *testing.T) {
@@ -532,13 +524,5 @@ vrrp_instance VI_1 {
 	if !reflect.DeepEqual(c.VRRP[0].TrackScripts, wantTracks) {
 		t.Errorf("track_script = %+v, want %+v", c.VRRP[0].TrackScripts, wantTracks)
 	}
-	out, err := MarshalYAML(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := ParseYAML("converted.yaml", out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	assertSameConfig(t, back, c)
+	assertRoundTrip(t, c)
 }

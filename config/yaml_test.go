@@ -447,15 +447,7 @@ func TestYAMLHTTPSCheck(t *testing.T) {
 		t.Errorf("https check = %+v", *ck)
 	}
 	// It survives printing and parsing back.
-	out, err := MarshalYAML(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := ParseYAML("back.yaml", out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	assertSameConfig(t, back, c)
+	assertRoundTrip(t, c)
 }
 
 func TestYAMLNotifyScripts(t *testing.T) {
@@ -466,15 +458,7 @@ func TestYAMLNotifyScripts(t *testing.T) {
 	if r := c.Services[0].RealServers[0]; r.NotifyUp != "/bin/alert up" || r.NotifyDown != "/bin/alert down" {
 		t.Errorf("notify scripts = %q, %q", r.NotifyUp, r.NotifyDown)
 	}
-	out, err := MarshalYAML(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := ParseYAML("back.yaml", out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	assertSameConfig(t, back, c)
+	assertRoundTrip(t, c)
 }
 
 func TestYAMLSorryServer(t *testing.T) {
