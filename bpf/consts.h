@@ -11,7 +11,7 @@
 #define XLB_MAX_BACKENDS 8192
 #define XLB_RING_ENTRIES (1 << 21) /* all rings of all services, u32 each */
 #define XLB_MAX_RING 65537          /* largest ring one service may use (Maglev M) */
-#define XLB_MAX_WLC 4096            /* candidates scanned by wlc per new flow */
+#define XLB_MAX_WLC 4096            /* candidates scanned by wlc (lc, sed, nq) per new flow */
 #define XLB_SVC_SLOTS 4096          /* direct-mapped service slots (svc_slot()) */
 
 /* Flow events pending before the datapath wakes the flow-sharing reader. */
@@ -54,6 +54,9 @@ enum sched_kind {
 	XLB_SCHED_WLC = 2,
 	XLB_SCHED_SH = 3,
 	XLB_SCHED_MH = 4,
+	XLB_SCHED_LC = 5,  /* least connections: wlc without weights */
+	XLB_SCHED_SED = 6, /* shortest expected delay: (active + 1) / weight */
+	XLB_SCHED_NQ = 7,  /* never queue: an idle server, else sed */
 };
 
 enum svc_flags {

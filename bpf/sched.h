@@ -65,6 +65,17 @@ struct wlc_ctx {
 	__u64 best_weight;
 };
 
+/* A real server's load as IPVS's least-connection family weighs it:
+ * wlc and lc count an active connection as 256 inactive ones; sed and nq
+ * count the active ones plus the one to come. lc ignores weights. */
+static __always_inline __u64 wlc_overhead(__u8 sched, __s64 active, __s64 inactive)
+{
+	__u64 a = active > 0 ? (__u64)active : 0;
+	if (sched == XLB_SCHED_SED || sched == XLB_SCHED_NQ)
+		return a + 1;
+	return (a << 8) + (inactive > 0 ? (__u64)inactive : 0);
+}
+
 static long wlc_step(__u32 i, void *data)
 {
 	struct wlc_ctx *w = data;
@@ -78,14 +89,19 @@ static long wlc_step(__u32 i, void *data)
 		return 0;
 	if (!(be->flags & XLB_BE_AVAILABLE) || be->weight == 0)
 		return 0;
-	/* IPVS's overhead: active connections weigh 256 inactive ones. */
-	__s64 a = bc->active, in = bc->inactive;
-	__u64 overhead = (a > 0 ? (__u64)a << 8 : 0) + (in > 0 ? (__u64)in : 0);
+	__u8 sched = w->svc->sched;
+	if (sched == XLB_SCHED_NQ && bc->active <= 0) {
+		/* nq: the first idle server, whatever its weight. */
+		w->best = id;
+		return 1;
+	}
+	__u64 overhead = wlc_overhead(sched, bc->active, bc->inactive);
+	__u64 weight = sched == XLB_SCHED_LC ? 1 : be->weight;
 	/* overhead/weight < best_overhead/best_weight, without division. */
-	if (w->best < 0 || overhead * w->best_weight < w->best_overhead * be->weight) {
+	if (w->best < 0 || overhead * w->best_weight < w->best_overhead * weight) {
 		w->best = id;
 		w->best_overhead = overhead;
-		w->best_weight = be->weight;
+		w->best_weight = weight;
 	}
 	return 0;
 }
@@ -127,6 +143,9 @@ static __always_inline __s64 schedule(const struct svc_val *svc, const struct fl
 	case XLB_SCHED_WRR:
 		return pick_rotating(svc);
 	case XLB_SCHED_WLC:
+	case XLB_SCHED_LC:
+	case XLB_SCHED_SED:
+	case XLB_SCHED_NQ:
 		return pick_wlc(svc);
 	case XLB_SCHED_SH:
 	case XLB_SCHED_MH:

@@ -202,6 +202,9 @@ const (
 	XlbSchedKindXLB_SCHED_WLC XlbSchedKind = 2
 	XlbSchedKindXLB_SCHED_SH  XlbSchedKind = 3
 	XlbSchedKindXLB_SCHED_MH  XlbSchedKind = 4
+	XlbSchedKindXLB_SCHED_LC  XlbSchedKind = 5
+	XlbSchedKindXLB_SCHED_SED XlbSchedKind = 6
+	XlbSchedKindXLB_SCHED_NQ  XlbSchedKind = 7
 )
 
 type XlbSettings struct {

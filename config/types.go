@@ -25,10 +25,13 @@ const (
 	WLC Scheduler = "wlc" // weighted least connections
 	SH  Scheduler = "sh"  // source (client IP) hash
 	MH  Scheduler = "mh"  // Maglev consistent hash
+	LC  Scheduler = "lc"  // least connections (weights only drain)
+	SED Scheduler = "sed" // shortest expected delay
+	NQ  Scheduler = "nq"  // never queue
 )
 
 // Schedulers lists every scheduler xlb implements, in ipvsadm's spelling.
-var Schedulers = []Scheduler{RR, WRR, WLC, SH, MH}
+var Schedulers = []Scheduler{RR, WRR, WLC, SH, MH, LC, SED, NQ}
 
 // Forward is the packet-forwarding method (ipvsadm -g / -i, keepalived lb_kind).
 type Forward string

@@ -206,6 +206,12 @@ func SchedulerName(s maps.Scheduler) string {
 		return string(config.SH)
 	case maps.MH:
 		return string(config.MH)
+	case maps.LC:
+		return string(config.LC)
+	case maps.SED:
+		return string(config.SED)
+	case maps.NQ:
+		return string(config.NQ)
 	}
 	return fmt.Sprintf("sched%d", s)
 }

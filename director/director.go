@@ -554,6 +554,12 @@ func schedulerOf(s config.Scheduler) maps.Scheduler {
 		return maps.SH
 	case config.MH:
 		return maps.MH
+	case config.LC:
+		return maps.LC
+	case config.SED:
+		return maps.SED
+	case config.NQ:
+		return maps.NQ
 	}
 	return maps.WLC
 }

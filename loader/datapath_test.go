@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -195,6 +196,59 @@ func TestWeightedLeastConnectionPicksLeastLoaded(t *testing.T) {
 	}
 	if n[0] < 95 || n[0] > 105 {
 		t.Fatalf("wlc weights 1:3 over 400 flows gave %d:%d, want about 100:300", n[0], n[1])
+	}
+}
+
+// IPVS's other least-connection schedulers: lc ignores weights (beyond 0
+// draining), sed counts active connections plus the new one over the
+// weight (so the first flow goes to the heavier server, where wlc's tie
+// goes to the first), nq takes an idle server first whatever its weight.
+func TestLeastConnectionFamily(t *testing.T) {
+	lc := newRig(t, 4096)
+	lc.apply(lc.service(maps.LC, 1, 3))
+	n := [2]int{}
+	for i := range 400 {
+		n[lc.syn(fixture.Client(i))]++
+	}
+	if n[0] != 200 || n[1] != 200 {
+		t.Errorf("lc with weights 1:3 gave %d:%d over 400 flows, want 200:200 (weights ignored)", n[0], n[1])
+	}
+
+	sed := newRig(t, 4096)
+	sed.apply(sed.service(maps.SED, 1, 3))
+	if s := sed.syn(fixture.Client(0)); s != 1 {
+		t.Errorf("sed's first flow went to rs%d, want rs2: (0+1)/3 < (0+1)/1", s+1)
+	}
+	n = [2]int{}
+	for i := 1; i < 400; i++ {
+		n[sed.syn(fixture.Client(i))]++
+	}
+	if n[0] < 95 || n[0] > 105 {
+		t.Errorf("sed with weights 1:3 gave %d:%d, want about 100:300", n[0], n[1])
+	}
+	wlc := newRig(t, 4096)
+	wlc.apply(wlc.service(maps.WLC, 1, 3))
+	if s := wlc.syn(fixture.Client(0)); s != 0 {
+		t.Errorf("wlc's first flow went to rs%d, want rs1 (0/1 = 0/3: the first wins the tie)", s+1)
+	}
+
+	nq := newRig(t, 4096)
+	nq.apply(nq.service(maps.NQ, 1, 3))
+	var got []int
+	for i := range 4 {
+		got = append(got, nq.syn(fixture.Client(i))+1)
+	}
+	// rs1 and rs2 idle: taken in turn; then sed: (1+1)/3 < (1+1)/1, and
+	// (2+1)/3 = 1 < (1+1)/1.
+	if !slices.Equal(got, []int{1, 2, 2, 2}) {
+		t.Errorf("nq sent 4 flows to %v, want [1 2 2 2]", got)
+	}
+	// A closed flow is not active: rs1 is idle again and gets the next.
+	if s := nq.pkt(fixture.Client(0), fixture.FIN|fixture.ACK); s != 0 {
+		t.Fatalf("FIN went to rs%d, want rs1", s+1)
+	}
+	if s := nq.syn(fixture.Client(10)); s != 0 {
+		t.Errorf("nq's flow after rs1's only flow closed went to rs%d, want the idle rs1", s+1)
 	}
 }
 

@@ -23,6 +23,9 @@ const (
 	WLC = Scheduler(bpf.XlbSchedKindXLB_SCHED_WLC)
 	SH  = Scheduler(bpf.XlbSchedKindXLB_SCHED_SH)
 	MH  = Scheduler(bpf.XlbSchedKindXLB_SCHED_MH)
+	LC  = Scheduler(bpf.XlbSchedKindXLB_SCHED_LC)
+	SED = Scheduler(bpf.XlbSchedKindXLB_SCHED_SED)
+	NQ  = Scheduler(bpf.XlbSchedKindXLB_SCHED_NQ)
 )
 
 // Service flags.
@@ -496,7 +499,8 @@ func buildRing(d ServiceSpec, slotOf func(netip.AddrPort) uint32) ([]uint32, err
 		return sched.RR(bs), nil
 	case WRR:
 		return sched.WRR(bs), nil
-	case WLC:
+	case WLC, LC, SED, NQ:
+		// The least-connection family: the datapath scans the candidates.
 		return sched.WLC(bs), nil
 	case SH:
 		return sched.SH(bs, shBuckets), nil
