@@ -63,6 +63,7 @@ enum svc_flags {
 	XLB_SVC_HASH_PORT = 1 << 0,        /* sh/mh hash the client port too */
 	XLB_SVC_EXPIRE_NODEST = 1 << 1,    /* reschedule flows of unavailable backends */
 	XLB_SVC_EXPIRE_QUIESCENT = 1 << 2, /* persistence ignores weight-0 backends */
+	XLB_SVC_OPS = 1 << 3,              /* UDP: every datagram scheduled on its own (ipvsadm -o) */
 };
 
 enum backend_flags {

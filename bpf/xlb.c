@@ -299,7 +299,10 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	}
 
 	struct settings *st = get_settings();
-	int may_insert = found != CONN_BUSY && guard_allows_insert(st, tns);
+	/* One-packet scheduling (ipvsadm -o): a UDP datagram is scheduled on
+	 * its own and leaves no entry (DNS: each query is a "connection"). */
+	int ops = (svc->flags & XLB_SVC_OPS) && f->proto == IPPROTO_UDP;
+	int may_insert = !ops && found != CONN_BUSY && guard_allows_insert(st, tns);
 	/* A TCP packet that is not a SYN is mid-flow: its flow began on
 	 * another director, before a restart without pins, or during a flood.
 	 * Only a stateless pick can agree with where its SYN went. (IPVS
@@ -312,11 +315,18 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 			count(XLB_STAT_PERSIST_HIT);
 	}
 	if (id < 0) {
-		id = (midflow || !may_insert) ? pick_stateless(svc, f) : schedule(svc, f);
+		id = (midflow || (!may_insert && !ops)) ? pick_stateless(svc, f) : schedule(svc, f);
 		if (id < 0)
 			return -1;
-		if (svc->persist_sec && may_insert)
+		if (svc->persist_sec && (may_insert || ops))
 			persist_store(svc, f, id, tns);
+	}
+	if (ops) {
+		__u32 bid = id;
+		struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
+		if (bs)
+			bs->conns += 1;
+		return id;
 	}
 	if (!may_insert) {
 		if (found != CONN_BUSY)

@@ -274,6 +274,7 @@ const (
 	XlbSvcFlagsXLB_SVC_HASH_PORT        XlbSvcFlags = 1
 	XlbSvcFlagsXLB_SVC_EXPIRE_NODEST    XlbSvcFlags = 2
 	XlbSvcFlagsXLB_SVC_EXPIRE_QUIESCENT XlbSvcFlags = 4
+	XlbSvcFlagsXLB_SVC_OPS              XlbSvcFlags = 8
 )
 
 type XlbSvcKey struct {

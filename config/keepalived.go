@@ -643,6 +643,10 @@ func (k *kconv) virtualServer(vs *kstmt) {
 			if k.noArgs(st, p+".hash_port") {
 				s.HashPort = true
 			}
+		case "ops":
+			if k.noArgs(st, p+".ops") {
+				s.OPS = true
+			}
 		case "inhibit_on_failure":
 			if k.noArgs(st, p+".inhibit_on_failure") {
 				s.InhibitOnFailure = true

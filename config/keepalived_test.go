@@ -526,3 +526,16 @@ vrrp_instance VI_1 {
 	}
 	assertRoundTrip(t, c)
 }
+
+func TestKeepalivedOPS(t *testing.T) {
+	conf := strings.Replace(kaEdit("lb_kind DR", "lb_kind DR\n    protocol UDP\n    ops"), "10.0.0.1 80", "10.0.0.1 53", 1)
+	conf = strings.Replace(conf, "10.0.0.2 80", "10.0.0.2 53", 1)
+	c, _, err := ParseKeepalived("ops.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Services[0]; !s.OPS || s.Protocol != UDP {
+		t.Fatalf("ops service = %+v", s)
+	}
+	assertRoundTrip(t, c)
+}

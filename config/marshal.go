@@ -128,6 +128,9 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 	add(m, "forward", strNode(string(s.Forward)))
 	add(m, "persistence_timeout", durNode(s.PersistenceTimeout))
 	add(m, "hash_port", boolNode(s.HashPort))
+	if s.OPS {
+		add(m, "ops", boolNode(true))
+	}
 	if s.Timeouts != (Timeouts{}) {
 		add(m, "timeouts", timeoutsNode(s.Timeouts, true))
 	}

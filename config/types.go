@@ -93,6 +93,9 @@ type Service struct {
 	InhibitOnFailure bool
 	// HashPort makes the mh and sh schedulers hash the client port too (ipvsadm mh-port / sh-port).
 	HashPort bool
+	// OPS schedules every datagram of a UDP service on its own and
+	// records no flow (ipvsadm -o, keepalived ops): for DNS-like traffic.
+	OPS bool
 	// NoAnnounce keeps the VIP out of BGP (YAML bgp_announce: false); the
 	// zero value announces, so services built in code behave like the file.
 	NoAnnounce  bool

@@ -196,6 +196,9 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 	if s.DelayLoop <= 0 {
 		ps.field(s.Line, p+".delay_loop", "must be > 0, got %s", s.DelayLoop)
 	}
+	if s.OPS && s.Protocol != UDP {
+		ps.field(s.Line, p+".ops", "only applies to udp services (one-packet scheduling), not %q", s.Protocol)
+	}
 	if s.HashPort && s.Scheduler != SH && s.Scheduler != MH {
 		ps.field(s.Line, p+".hash_port", "only applies to the sh and mh schedulers, not %q", s.Scheduler)
 	}

@@ -432,6 +432,8 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			d.duration(v, field, &s.PersistenceTimeout)
 		case "hash_port":
 			d.boolean(v, field, &s.HashPort)
+		case "ops":
+			d.boolean(v, field, &s.OPS)
 		case "timeouts":
 			d.timeouts(v, field, &s.Timeouts)
 		case "delay_loop":

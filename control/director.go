@@ -125,6 +125,7 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 			Scheduler:          SchedulerName(st.Scheduler),
 			PersistenceSeconds: int(st.PersistSec),
 			HashPort:           st.Flags&maps.FlagHashPort != 0,
+			OPS:                st.Flags&maps.FlagOPS != 0,
 			Forward:            "Route",
 			RealServers:        []RealServer{},
 		}

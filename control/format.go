@@ -46,6 +46,9 @@ func FormatList(w io.Writer, s *Snapshot, o ListOptions) {
 		if svc.HashPort {
 			fmt.Fprintf(w, " %s-port", svc.Scheduler)
 		}
+		if svc.OPS {
+			fmt.Fprint(w, " ops")
+		}
 		fmt.Fprintln(w)
 		for _, rs := range svc.RealServers {
 			if !shown(rs, o) {

@@ -3,6 +3,7 @@ package control
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,6 +61,16 @@ TCP  192.168.101.100:80 wlc persistent 50
 UDP  192.168.101.100:53 mh mh-port
   -> 192.168.101.3:53             Route   1      0          0         
 `)
+}
+
+func TestFormatListOPS(t *testing.T) {
+	s := testSnapshot()
+	s.Services[1].OPS = true
+	var b bytes.Buffer
+	FormatList(&b, s, ListOptions{})
+	if !strings.Contains(b.String(), "UDP  192.168.101.100:53 mh mh-port ops\n") {
+		t.Errorf("one-packet scheduling not listed as ipvsadm does:\n%s", &b)
+	}
 }
 
 func TestFormatListAll(t *testing.T) {

@@ -70,6 +70,8 @@ type Service struct {
 	// PersistenceSeconds > 0 is ipvsadm's -p.
 	PersistenceSeconds int  `json:"persistence_seconds,omitempty"`
 	HashPort           bool `json:"hash_port,omitempty"`
+	// OPS is ipvsadm's -o: each UDP datagram scheduled on its own.
+	OPS bool `json:"ops,omitempty"`
 	// Forward is ipvsadm's forwarding column: Route (DR) or Tunnel.
 	Forward     string       `json:"forward"`
 	RealServers []RealServer `json:"real_servers"`

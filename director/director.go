@@ -498,6 +498,9 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 		if s.ExpireNodestConn {
 			spec.Flags |= maps.FlagExpireNodest
 		}
+		if s.OPS {
+			spec.Flags |= maps.FlagOPS
+		}
 		serving := false
 		for _, r := range s.RealServers {
 			addr := netip.AddrPortFrom(r.Address, r.Port)

@@ -252,6 +252,37 @@ func TestLeastConnectionFamily(t *testing.T) {
 	}
 }
 
+// One-packet scheduling (ipvsadm -o) on a UDP service: every datagram of
+// one client 5-tuple is scheduled again (rr alternates) and none is
+// recorded; without it the datagrams stick to the first pick.
+func TestOnePacketSchedulingUDP(t *testing.T) {
+	for _, ops := range []bool{true, false} {
+		r := newRig(t, 4096)
+		spec := r.service(maps.RR, 1, 1)
+		spec.Key.Proto = 17
+		if ops {
+			spec.Flags |= maps.FlagOPS
+		}
+		r.apply(spec)
+		dgram := fixture.Frame{Src: fixture.Client(1), Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: 17, Payload: 40}.Build()
+		var got []int
+		for range 6 {
+			got = append(got, r.send(dgram))
+		}
+		n, err := r.dp.Maps.Conns.Len()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, wantFlows := []int{0, 1, 0, 1, 0, 1}, 0
+		if !ops {
+			want, wantFlows = []int{0, 0, 0, 0, 0, 0}, 1
+		}
+		if !slices.Equal(got, want) || n != wantFlows {
+			t.Errorf("ops=%v: 6 datagrams of one flow went to %v with %d flows recorded, want %v and %d", ops, got, n, want, wantFlows)
+		}
+	}
+}
+
 func TestSourceHashKeepsClientOnOneServer(t *testing.T) {
 	r := newRig(t, 8192)
 	r.apply(r.service(maps.SH, 1, 1))

@@ -33,6 +33,7 @@ const (
 	FlagHashPort        = uint8(bpf.XlbSvcFlagsXLB_SVC_HASH_PORT)
 	FlagExpireNodest    = uint8(bpf.XlbSvcFlagsXLB_SVC_EXPIRE_NODEST)
 	FlagExpireQuiescent = uint8(bpf.XlbSvcFlagsXLB_SVC_EXPIRE_QUIESCENT)
+	FlagOPS             = uint8(bpf.XlbSvcFlagsXLB_SVC_OPS)
 	backendInUse        = uint8(bpf.XlbBackendFlagsXLB_BE_IN_USE)
 	backendAvailable    = uint8(bpf.XlbBackendFlagsXLB_BE_AVAILABLE)
 	backendConfigured   = uint8(bpf.XlbBackendFlagsXLB_BE_CONFIGURED)
