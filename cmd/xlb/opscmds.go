@@ -289,7 +289,7 @@ func newServiceCmd() *cobra.Command {
 		sf.add(c)
 		svc.add(c)
 		if withOpts {
-			c.Flags().StringVarP(&sched, "scheduler", "s", "", "rr, wrr, wlc, sh or mh (add: default wlc; edit: unchanged)")
+			c.Flags().StringVarP(&sched, "scheduler", "s", "", "rr, wrr, wlc, lc, sed, nq, sh or mh (add: default wlc; edit: unchanged)")
 			c.Flags().IntVarP(&persist, "persistent", "p", 0, "persistence timeout in seconds; -p alone means 300 as in ipvsadm, -p 0 turns it off")
 			c.Flags().Lookup("persistent").NoOptDefVal = "300"
 		}
