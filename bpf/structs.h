@@ -23,7 +23,8 @@ struct svc_val {
 	__u32 ring_len; /* 0: no available backend */
 	__u8 sched;     /* enum sched_kind */
 	__u8 flags;     /* enum svc_flags */
-	__u16 pad;
+	__u8 persist_plen; /* persistence by client prefix of this length; 0: the whole address */
+	__u8 pad;
 	__u32 persist_sec; /* 0: no client persistence */
 	__u32 tcp_sec;
 	__u32 tcpfin_sec;

@@ -138,16 +138,33 @@ static __noinline struct persist_val *persist_lookup6(struct persist_key6 *k)
 	return bpf_map_lookup_elem(&persist6, k);
 }
 
+/* Word w (0-3, network order) of a mask of plen leading bits; plen 0
+ * keeps the whole address (no persistence granularity set). */
+static __always_inline __u32 prefix_word(__u32 plen, __u32 w)
+{
+	__s32 bits = plen ? (__s32)plen - 32 * (__s32)w : 32;
+	if (bits >= 32)
+		return 0xffffffff;
+	if (bits <= 0)
+		return 0;
+	return bpf_htonl(0xffffffffu << (32 - bits));
+}
+
+/* The client's persistence template: by its address, or by its prefix of
+ * persist_plen bits (ipvsadm -M, keepalived persistence_granularity). */
 static __always_inline struct persist_val *persist_get(const struct svc_val *svc, const struct flow *f, union persist_key *k)
 {
+	__u32 plen = svc->persist_plen;
 	__builtin_memset(k, 0, sizeof(*k));
 	if (f->family == 4) {
 		k->k4.svc_id = svc->id;
-		k->k4.saddr = f->saddr[0];
+		k->k4.saddr = f->saddr[0] & prefix_word(plen, 0);
 		return bpf_map_lookup_elem(&persist4, &k->k4);
 	}
 	k->k6.svc_id = svc->id;
-	__builtin_memcpy(k->k6.saddr, f->saddr, 16);
+#pragma unroll
+	for (int w = 0; w < 4; w++)
+		k->k6.saddr[w] = f->saddr[w] & prefix_word(plen, w);
 	return persist_lookup6(&k->k6);
 }
 

@@ -291,17 +291,18 @@ type XlbSvcState struct {
 }
 
 type XlbSvcVal struct {
-	_          structs.HostLayout
-	Id         uint32
-	RingOff    uint32
-	RingLen    uint32
-	Sched      uint8
-	Flags      uint8
-	Pad        uint16
-	PersistSec uint32
-	TcpSec     uint32
-	TcpfinSec  uint32
-	UdpSec     uint32
+	_           structs.HostLayout
+	Id          uint32
+	RingOff     uint32
+	RingLen     uint32
+	Sched       uint8
+	Flags       uint8
+	PersistPlen uint8
+	Pad         uint8
+	PersistSec  uint32
+	TcpSec      uint32
+	TcpfinSec   uint32
+	UdpSec      uint32
 }
 
 // Names of all BPF objects in the ELF.

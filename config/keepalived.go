@@ -635,6 +635,14 @@ func (k *kconv) virtualServer(vs *kstmt) {
 			} else {
 				k.secondsArg(st, p+".persistence_timeout", &s.PersistenceTimeout)
 			}
+		case "persistence_granularity":
+			if v, ok := k.oneArg(st, p+".persistence_granularity"); ok {
+				if n, err := prefixLen(v); err != nil {
+					k.fail(st, p+".persistence_granularity", "%v", err)
+				} else {
+					s.PersistenceGranularity = n
+				}
+			}
 		case "protocol":
 			if v, ok := k.oneArg(st, p+".protocol"); ok {
 				s.Protocol = Protocol(strings.ToLower(v))
@@ -867,4 +875,27 @@ func (k *kconv) url(u *kstmt, p string, ck *Check) {
 			k.unsupported(st, "url")
 		}
 	}
+}
+
+// prefixLen reads keepalived's persistence_granularity: an IPv4 netmask
+// (255.255.255.0) or a prefix length (24, or 64 for IPv6).
+func prefixLen(v string) (int, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return n, nil
+	}
+	m, err := netip.ParseAddr(v)
+	if err != nil || !m.Is4() {
+		return 0, fmt.Errorf("want a netmask such as 255.255.255.0 or a prefix length, got %q", v)
+	}
+	b := m.As4()
+	bits := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	n := 0
+	for bits&(1<<31) != 0 {
+		n++
+		bits <<= 1
+	}
+	if bits != 0 {
+		return 0, fmt.Errorf("netmask %s is not contiguous", v)
+	}
+	return n, nil
 }

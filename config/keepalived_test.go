@@ -268,6 +268,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"track_script bad entry", "vrrp_instance VI_1 {\n track_script {\n  chk weight\n }\n}\n", 3, "track_script", "want NAME [weight N]"},
 		{"vrrp_script user", "vrrp_script chk {\n script /bin/true\n user nobody\n}\n", 3, "user", "not supported in vrrp_script"},
 		{"vrrp_script without script", "vrrp_script chk {\n interval 2\n}\n", 1, "vrrp_scripts[0].script", "is required"},
+		{"granularity not contiguous", kaEdit("lb_kind DR", "lb_kind DR\n    persistence_timeout 50\n    persistence_granularity 255.0.255.0"), 4, "persistence_granularity", "not contiguous"},
 		{"sorry_server without port", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9"), 3, "sorry_server", "want sorry_server IP PORT"},
 		{"sorry_server port mismatch", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 8080"), 3, "services[0].sorry_server.port", "cannot change ports"},
 		{"sorry_server is a real server", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.2 80"), 3, "services[0].sorry_server", "cannot be in it"},
@@ -538,4 +539,17 @@ func TestKeepalivedOPS(t *testing.T) {
 		t.Fatalf("ops service = %+v", s)
 	}
 	assertRoundTrip(t, c)
+}
+
+func TestKeepalivedPersistenceGranularity(t *testing.T) {
+	for _, g := range []string{"255.255.255.0", "24"} {
+		c, _, err := ParseKeepalived("g.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    persistence_timeout 50\n    persistence_granularity "+g)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := c.Services[0]; s.PersistenceGranularity != 24 || s.PersistenceTimeout != 50*time.Second {
+			t.Errorf("persistence_granularity %s: %+v", g, s)
+		}
+		assertRoundTrip(t, c)
+	}
 }

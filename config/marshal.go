@@ -127,6 +127,9 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 	add(m, "scheduler", strNode(string(s.Scheduler)))
 	add(m, "forward", strNode(string(s.Forward)))
 	add(m, "persistence_timeout", durNode(s.PersistenceTimeout))
+	if s.PersistenceGranularity != 0 {
+		add(m, "persistence_granularity", intNode(s.PersistenceGranularity))
+	}
 	add(m, "hash_port", boolNode(s.HashPort))
 	if s.OPS {
 		add(m, "ops", boolNode(true))

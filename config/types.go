@@ -81,6 +81,10 @@ type Service struct {
 	// PersistenceTimeout > 0 sends every connection of one client IP to the
 	// same real server while the client was seen within this window (ipvsadm -p).
 	PersistenceTimeout time.Duration
+	// PersistenceGranularity > 0 makes persistence hold for the client's
+	// network of this prefix length instead of its address (ipvsadm -M,
+	// keepalived persistence_granularity).
+	PersistenceGranularity int
 	// Timeouts override Config.Timeouts field by field where non-zero.
 	Timeouts Timeouts
 	// DelayLoop is the interval between health checks of each real server.

@@ -192,6 +192,18 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 	if s.PersistenceTimeout < 0 {
 		ps.field(s.Line, p+".persistence_timeout", "must not be negative, got %s", s.PersistenceTimeout)
 	}
+	if g := s.PersistenceGranularity; g != 0 {
+		bits := 32
+		if s.VIP.Is6() {
+			bits = 128
+		}
+		switch {
+		case s.PersistenceTimeout <= 0:
+			ps.field(s.Line, p+".persistence_granularity", "only applies with persistence_timeout")
+		case g < 1 || g > bits:
+			ps.field(s.Line, p+".persistence_granularity", "must be a prefix length 1..%d, got %d", bits, g)
+		}
+	}
 	validateTimeouts(ps, s.Line, p+".timeouts", s.Timeouts)
 	if s.DelayLoop <= 0 {
 		ps.field(s.Line, p+".delay_loop", "must be > 0, got %s", s.DelayLoop)

@@ -430,6 +430,8 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			s.Forward = Forward(strings.ToLower(p))
 		case "persistence_timeout":
 			d.duration(v, field, &s.PersistenceTimeout)
+		case "persistence_granularity":
+			d.intField(v, field, &s.PersistenceGranularity)
 		case "hash_port":
 			d.boolean(v, field, &s.HashPort)
 		case "ops":

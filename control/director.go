@@ -124,6 +124,7 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 			Port:               st.Key.Port,
 			Scheduler:          SchedulerName(st.Scheduler),
 			PersistenceSeconds: int(st.PersistSec),
+			PersistencePrefix:  int(st.PersistPrefix),
 			HashPort:           st.Flags&maps.FlagHashPort != 0,
 			OPS:                st.Flags&maps.FlagOPS != 0,
 			Forward:            "Route",

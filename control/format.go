@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,6 +44,9 @@ func FormatList(w io.Writer, s *Snapshot, o ListOptions) {
 		fmt.Fprintf(w, "%s %s", serviceName(svc), svc.Scheduler)
 		if svc.PersistenceSeconds > 0 {
 			fmt.Fprintf(w, " persistent %d", svc.PersistenceSeconds)
+			if svc.PersistencePrefix > 0 {
+				fmt.Fprintf(w, " mask %s", persistMask(svc))
+			}
 		}
 		if svc.HashPort {
 			fmt.Fprintf(w, " %s-port", svc.Scheduler)
@@ -262,4 +267,14 @@ func fmtLatency(secs float64) string {
 		return d.Round(10 * time.Microsecond).String()
 	}
 	return d.Round(time.Microsecond).String()
+}
+
+// persistMask spells -M as ipvsadm lists it: an IPv4 netmask, or the
+// prefix length of an IPv6 service.
+func persistMask(svc Service) string {
+	if !svc.VIP.Is4() {
+		return strconv.Itoa(svc.PersistencePrefix)
+	}
+	m := net.CIDRMask(svc.PersistencePrefix, 32)
+	return net.IP(m).String()
 }

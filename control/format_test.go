@@ -63,6 +63,16 @@ UDP  192.168.101.100:53 mh mh-port
 `)
 }
 
+func TestFormatListPersistenceMask(t *testing.T) {
+	s := testSnapshot()
+	s.Services[0].PersistencePrefix = 24
+	var b bytes.Buffer
+	FormatList(&b, s, ListOptions{})
+	if !strings.Contains(b.String(), "TCP  192.168.101.100:80 wlc persistent 50 mask 255.255.255.0\n") {
+		t.Errorf("persistence granularity not listed as ipvsadm does:\n%s", &b)
+	}
+}
+
 func TestFormatListOPS(t *testing.T) {
 	s := testSnapshot()
 	s.Services[1].OPS = true

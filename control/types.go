@@ -67,8 +67,10 @@ type Service struct {
 	VIP       netip.Addr `json:"vip"`
 	Port      uint16     `json:"port"`
 	Scheduler string     `json:"scheduler"`
-	// PersistenceSeconds > 0 is ipvsadm's -p.
+	// PersistenceSeconds > 0 is ipvsadm's -p; PersistencePrefix > 0 its -M
+	// (a client network of that prefix length shares the template).
 	PersistenceSeconds int  `json:"persistence_seconds,omitempty"`
+	PersistencePrefix  int  `json:"persistence_prefix,omitempty"`
 	HashPort           bool `json:"hash_port,omitempty"`
 	// OPS is ipvsadm's -o: each UDP datagram scheduled on its own.
 	OPS bool `json:"ops,omitempty"`

@@ -487,10 +487,12 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 			Key:        serviceKey(s),
 			Scheduler:  schedulerOf(s.Scheduler),
 			PersistSec: uint32(s.PersistenceTimeout / time.Second),
-			TCPSec:     uint32(t.TCP / time.Second),
-			TCPFinSec:  uint32(t.TCPFin / time.Second),
-			UDPSec:     uint32(t.UDP / time.Second),
-			HashSeed:   uint64(seed),
+			// Validated: a prefix length of the VIP's family.
+			PersistPrefix: uint8(s.PersistenceGranularity),
+			TCPSec:        uint32(t.TCP / time.Second),
+			TCPFinSec:     uint32(t.TCPFin / time.Second),
+			UDPSec:        uint32(t.UDP / time.Second),
+			HashSeed:      uint64(seed),
 		}
 		if s.HashPort {
 			spec.Flags |= maps.FlagHashPort

@@ -350,6 +350,38 @@ func TestPersistenceWindow(t *testing.T) {
 	}
 }
 
+// Persistence granularity (ipvsadm -M, keepalived
+// persistence_granularity): clients of one network share a template.
+func TestPersistenceGranularity(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		r := newRig(t, 4096)
+		svc := r.service(maps.RR, 1, 1)
+		svc.PersistSec = 300
+		svc.PersistPrefix = 24
+		addr := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+		a, b, c := addr("10.7.1.5"), addr("10.7.1.77"), addr("10.7.2.5")
+		if v6 {
+			svc.Key.VIP = addr("2001:db8::100")
+			svc.PersistPrefix = 64
+			a, b, c = addr("2001:db8:7:1::5"), addr("2001:db8:7:1:ff::77"), addr("2001:db8:7:2::5")
+		}
+		r.apply(svc)
+		syn := func(ip netip.Addr, port uint16) int {
+			return r.send(fixture.Frame{Src: netip.AddrPortFrom(ip, port), Dst: netip.AddrPortFrom(svc.Key.VIP, r.top.Port), Proto: tcp, TCPFlags: fixture.SYN}.Build())
+		}
+		first := syn(a, 3000)
+		if first < 0 {
+			t.Fatalf("v6=%v: first client not forwarded", v6)
+		}
+		if s := syn(b, 3001); s != first {
+			t.Errorf("v6=%v: a client of the same /%d went to rs%d, want rs%d", v6, svc.PersistPrefix, s+1, first+1)
+		}
+		if s := syn(c, 3002); s != 1-first {
+			t.Errorf("v6=%v: a client of another network went to rs%d, want rr's next rs%d", v6, s+1, 2-first)
+		}
+	}
+}
+
 func TestWeightZeroDrains(t *testing.T) {
 	r := newRig(t, 4096)
 	r.apply(r.service(maps.RR, 1, 1))

@@ -47,9 +47,12 @@ type ServiceSpec struct {
 	Scheduler  Scheduler
 	Flags      uint8
 	PersistSec uint32
-	TCPSec     uint32
-	TCPFinSec  uint32
-	UDPSec     uint32
+	// PersistPrefix > 0 keys persistence by the client's prefix of that
+	// many bits instead of its address (ipvsadm -M).
+	PersistPrefix uint8
+	TCPSec        uint32
+	TCPFinSec     uint32
+	UDPSec        uint32
 	// MaglevSize is the mh table size (prime); 0 means sched.MaglevSize.
 	MaglevSize uint64
 	// HashSeed seeds Maglev permutations; directors sharing flows share it.
@@ -541,13 +544,14 @@ func validate(desired []ServiceSpec) error {
 
 func toBPFService(id uint32, d ServiceSpec) bpf.XlbSvcVal {
 	return bpf.XlbSvcVal{
-		Id:         id,
-		Sched:      uint8(d.Scheduler),
-		Flags:      d.Flags,
-		PersistSec: d.PersistSec,
-		TcpSec:     d.TCPSec,
-		TcpfinSec:  d.TCPFinSec,
-		UdpSec:     d.UDPSec,
+		Id:          id,
+		Sched:       uint8(d.Scheduler),
+		Flags:       d.Flags,
+		PersistSec:  d.PersistSec,
+		PersistPlen: d.PersistPrefix,
+		TcpSec:      d.TCPSec,
+		TcpfinSec:   d.TCPFinSec,
+		UdpSec:      d.UDPSec,
 	}
 }
 

@@ -118,13 +118,14 @@ func (s *Stats) Backend(id uint32) (BackendCounters, error) {
 
 // ServiceState is a service as the maps hold it, for listings.
 type ServiceState struct {
-	Key        Key
-	ID         uint32
-	Scheduler  Scheduler
-	Flags      uint8
-	PersistSec uint32
-	RingLen    uint32
-	Backends   []BackendState
+	Key           Key
+	ID            uint32
+	Scheduler     Scheduler
+	Flags         uint8
+	PersistSec    uint32
+	PersistPrefix uint8
+	RingLen       uint32
+	Backends      []BackendState
 }
 
 // BackendState is one real-server slot as the maps hold it.
@@ -148,7 +149,7 @@ func (s *Services) List() ([]ServiceState, error) {
 	byID := map[uint32]*ServiceState{}
 	var out []*ServiceState
 	for k, v := range cur.services {
-		ss := &ServiceState{Key: k, ID: v.Id, Scheduler: Scheduler(v.Sched), Flags: v.Flags, PersistSec: v.PersistSec, RingLen: v.RingLen}
+		ss := &ServiceState{Key: k, ID: v.Id, Scheduler: Scheduler(v.Sched), Flags: v.Flags, PersistSec: v.PersistSec, PersistPrefix: v.PersistPlen, RingLen: v.RingLen}
 		byID[v.Id] = ss
 		out = append(out, ss)
 	}
