@@ -165,7 +165,7 @@ UDP  192.168.101.100:53 wlc persistent 300
 		{[]string{"real", "add", "-t", "192.168.101.100:80"}, "-r RIP[:PORT] is required"},
 		{[]string{"real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.3"}, "already exists"},
 		{[]string{"timeouts", "set", "1", "x", "3"}, `timeout "x"`},
-		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-s", "lc"}, `unknown scheduler "lc"`},
+		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-s", "lblc"}, `unknown scheduler "lblc"`},
 	} {
 		_, err := xlb(t, append(bad.args, "--socket", sock)...)
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
