@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,10 +104,22 @@ type kconv struct {
 	warns         []Warning
 	globalVersion int
 	versionUnset  []int // VRRP instances that take global_defs' vrrp_version
+	// groups are the virtual_server_group blocks: their VIP:PORT members.
+	groups map[string][]groupMember
+}
+
+// groupMember is one VIP and port of a virtual_server_group, and its line.
+type groupMember struct {
+	vip, port string
+	line      int
 }
 
 func (k *kconv) warn(s *kstmt, format string, args ...any) {
-	k.warns = append(k.warns, Warning{File: k.ps.file, Line: s.line, Msg: fmt.Sprintf(format, args...)})
+	w := Warning{File: k.ps.file, Line: s.line, Msg: fmt.Sprintf(format, args...)}
+	// A group's block is read once per member: say things once.
+	if !slices.Contains(k.warns, w) {
+		k.warns = append(k.warns, w)
+	}
 }
 
 // fail records an error at statement s; field is the native YAML path it
@@ -228,6 +241,12 @@ func (k *kconv) addrArg(s *kstmt, field, v string, dst *netip.Addr) {
 }
 
 func (k *kconv) top(stmts []*kstmt) {
+	// Groups first: a virtual_server may name one defined further down.
+	for _, s := range stmts {
+		if s.key == "virtual_server_group" {
+			k.virtualServerGroup(s)
+		}
+	}
 	for _, s := range stmts {
 		switch s.key {
 		case "global_defs":
@@ -241,7 +260,7 @@ func (k *kconv) top(stmts []*kstmt) {
 		case "vrrp_sync_group":
 			k.ps.at(s.line, s.key, "not supported: xlb fails over each vrrp_instance on its own; a sync group would move its instances together")
 		case "virtual_server_group":
-			k.ps.at(s.line, s.key, "not supported: write one virtual_server per VIP and port")
+			// Read above.
 		case "include":
 			k.ps.at(s.line, s.key, "not supported: put the included configuration into this file")
 		default:
@@ -575,27 +594,126 @@ func harmlessVS(key string) bool {
 	return false
 }
 
+// virtualServerGroup reads "virtual_server_group NAME { IP PORT; IP-N PORT
+// ... }": VIP:PORT pairs, a range of the address's last byte (IPv4) or
+// last group (IPv6) standing for every address in it.
+func (k *kconv) virtualServerGroup(g *kstmt) {
+	if len(g.args) != 1 || !g.hasBlock {
+		k.ps.at(g.line, g.key, "want virtual_server_group NAME { IP PORT ... }")
+		return
+	}
+	if k.groups == nil {
+		k.groups = map[string][]groupMember{}
+	}
+	name := g.args[0]
+	if _, dup := k.groups[name]; dup {
+		k.ps.at(g.line, g.key, "duplicate virtual_server_group %q", name)
+		return
+	}
+	var members []groupMember
+	for _, s := range g.block {
+		if s.key == "fwmark" {
+			k.ps.at(s.line, s.key, "fwmark members are not supported: the datapath runs before netfilter marks packets")
+			continue
+		}
+		if s.hasBlock || len(s.args) != 1 {
+			k.ps.at(s.line, s.key, "want IP PORT or IP-LAST PORT in virtual_server_group")
+			continue
+		}
+		vips, err := expandRange(s.key)
+		if err != nil {
+			k.ps.at(s.line, s.key, "%v", err)
+			continue
+		}
+		for _, v := range vips {
+			members = append(members, groupMember{vip: v, port: s.args[0], line: s.line})
+		}
+	}
+	k.groups[name] = members
+}
+
+// maxGroupRange bounds one range of a virtual_server_group.
+const maxGroupRange = 256
+
+// expandRange reads "10.0.0.1-10" (the last byte) or "2001:db8::1-ff"
+// (the last group, hex) into every address of the range; a plain address
+// is itself.
+func expandRange(v string) ([]string, error) {
+	base, last, isRange := strings.Cut(v, "-")
+	if !isRange {
+		return []string{v}, nil
+	}
+	a, err := netip.ParseAddr(base)
+	if err != nil {
+		return nil, fmt.Errorf("invalid address %q in range %q", base, v)
+	}
+	b := a.AsSlice()
+	var first, end uint64
+	if a.Is4() {
+		first = uint64(b[3])
+		end, err = strconv.ParseUint(last, 10, 8)
+	} else {
+		first = uint64(b[14])<<8 | uint64(b[15])
+		end, err = strconv.ParseUint(last, 16, 16)
+	}
+	if err != nil || end < first {
+		return nil, fmt.Errorf("range %q: the end must be a number at or above %d", v, first)
+	}
+	if end-first >= maxGroupRange {
+		return nil, fmt.Errorf("range %q has more than %d addresses", v, maxGroupRange)
+	}
+	var out []string
+	for n := first; n <= end; n++ {
+		if a.Is4() {
+			b[3] = byte(n)
+		} else {
+			b[14], b[15] = byte(n>>8), byte(n)
+		}
+		ip, _ := netip.AddrFromSlice(b)
+		out = append(out, ip.String())
+	}
+	return out, nil
+}
+
 func (k *kconv) virtualServer(vs *kstmt) {
+	if len(vs.args) >= 1 && vs.args[0] == "fwmark" {
+		k.ps.at(vs.line, vs.key, "virtual_server fwmark is not supported: the datapath runs before netfilter marks packets; write one virtual_server per VIP and port")
+		return
+	}
+	if len(vs.args) == 2 && vs.args[0] == "group" {
+		members, ok := k.groups[vs.args[1]]
+		if !ok {
+			k.ps.at(vs.line, vs.key, "no virtual_server_group %q", vs.args[1])
+			return
+		}
+		// One service per member, each with the whole block.
+		for _, m := range members {
+			k.virtualServerAt(vs, &kstmt{key: vs.key, args: []string{m.vip, m.port}, line: m.line, hasBlock: vs.hasBlock, block: vs.block})
+		}
+		return
+	}
+	k.virtualServerAt(vs, vs)
+}
+
+// virtualServerAt reads one service: the block of vs, for the VIP and port
+// of at (vs itself, or one member of its group).
+func (k *kconv) virtualServerAt(vs, at *kstmt) {
 	i := len(k.c.Services)
 	p := fmt.Sprintf("services[%d]", i)
 	s := newService()
-	s.Line = vs.line
+	s.Line = at.line
 	// keepalived's protocol default; the forwarding method has none that
 	// xlb supports (keepalived defaults to NAT), so it must be written.
 	s.Protocol = TCP
 	s.Forward = ""
-	if len(vs.args) >= 1 && (vs.args[0] == "group" || vs.args[0] == "fwmark") {
-		k.ps.at(vs.line, vs.key, "virtual_server %s is not supported: write one virtual_server per VIP and port", vs.args[0])
+	if len(at.args) != 2 {
+		k.fail(at, p, "want virtual_server IP PORT { ... }")
 		return
 	}
-	if len(vs.args) != 2 {
-		k.fail(vs, p, "want virtual_server IP PORT { ... }")
-		return
-	}
-	k.mark(vs, p+".vip")
-	k.mark(vs, p+".port")
-	k.addrArg(vs, p+".vip", vs.args[0], &s.VIP)
-	k.portArg(vs, p+".port", vs.args[1], &s.Port)
+	k.mark(at, p+".vip")
+	k.mark(at, p+".port")
+	k.addrArg(at, p+".vip", at.args[0], &s.VIP)
+	k.portArg(at, p+".port", at.args[1], &s.Port)
 	if !vs.hasBlock {
 		k.fail(vs, p, "needs a { block }")
 		return

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -275,8 +276,10 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"two sorry servers", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server 10.0.0.8 80"), 4, "sorry_server", "only one sorry_server"},
 		{"sorry_server_lvs_method", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server_lvs_method NAT"), 4, "sorry_server_lvs_method", "not supported"},
 		{"fwmark service", "virtual_server fwmark 1 {\n lb_kind DR\n}\n", 1, "virtual_server", "fwmark is not supported"},
-		{"service group", "virtual_server group G1 {\n lb_kind DR\n}\n", 1, "virtual_server", "group is not supported"},
-		{"virtual_server_group", "virtual_server_group G1 {\n 10.0.0.1 80\n}\n", 1, "virtual_server_group", "not supported"},
+		{"unknown service group", "virtual_server group G1 {\n lb_kind DR\n}\n", 1, "virtual_server", `no virtual_server_group "G1"`},
+		{"fwmark group member", "virtual_server_group G1 {\n fwmark 1\n}\n", 2, "fwmark", "not supported"},
+		{"bad group range", "virtual_server_group G1 {\n 10.0.0.9-3 80\n}\n", 2, "10.0.0.9-3", "at or above 9"},
+		{"group range too long", "virtual_server_group G1 {\n 2001:db8::1-fff 80\n}\n", 2, "2001:db8::1-fff", "more than 256"},
 		{"sync group", "vrrp_sync_group G {\n group { VI_1 }\n}\n", 1, "vrrp_sync_group", "not supported"},
 		{"include", "include /etc/keepalived/conf.d/*.conf\n", 1, "include", "not supported"},
 		{"unknown top-level", "virtual_servers 10.0.0.1 80 {\n}\n", 1, "virtual_servers", "unknown"},
@@ -551,5 +554,50 @@ func TestKeepalivedPersistenceGranularity(t *testing.T) {
 			t.Errorf("persistence_granularity %s: %+v", g, s)
 		}
 		assertRoundTrip(t, c)
+	}
+}
+
+func TestKeepalivedVirtualServerGroup(t *testing.T) {
+	group := `virtual_server group WEB {
+    lb_kind DR
+    lb_algo rr
+    real_server 10.0.0.2 80 {
+        weight 2
+        TCP_CHECK {
+            connect_timeout 2
+        }
+    }
+}
+virtual_server_group WEB {
+    10.0.0.100 80
+    10.0.0.101-103 80
+}
+`
+	c, _, err := ParseKeepalived("group.conf", []byte(group))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vips []string
+	for _, s := range c.Services {
+		vips = append(vips, s.VIP.String())
+		if s.Scheduler != RR || s.Port != 80 || len(s.RealServers) != 1 || s.RealServers[0].Weight != 2 ||
+			s.RealServers[0].Check == nil || s.RealServers[0].Check.ConnectTimeout != 2*time.Second {
+			t.Errorf("member %s: %+v", s.VIP, s)
+		}
+	}
+	if want := []string{"10.0.0.100", "10.0.0.101", "10.0.0.102", "10.0.0.103"}; !slices.Equal(vips, want) {
+		t.Errorf("services for %v, want %v", vips, want)
+	}
+	assertRoundTrip(t, c)
+
+	// Each member is checked on its own and named.
+	_, _, err = ParseKeepalived("group.conf", []byte(strings.Replace(group, "10.0.0.100 80", "10.0.0.100 80\n    2001:db8::a-b 80", 1)))
+	for _, frag := range []string{
+		"group.conf:4: services[1].real_servers[0].address: 10.0.0.2 is IPv4 but the service VIP 2001:db8::a is IPv6",
+		"group.conf:4: services[2].real_servers[0].address: 10.0.0.2 is IPv4 but the service VIP 2001:db8::b is IPv6",
+	} {
+		if err == nil || !strings.Contains(err.Error(), frag) {
+			t.Errorf("mixed-family member: %v, want %q", err, frag)
+		}
 	}
 }
