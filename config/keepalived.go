@@ -392,6 +392,12 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.trackInterfaces(s, p, &v)
 		case "track_script":
 			k.trackScripts(s, p, &v)
+		case "unicast_src_ip":
+			if a, ok := k.oneArg(s, p+".unicast_src_ip"); ok {
+				k.addrArg(s, p+".unicast_src_ip", a, &v.UnicastSrcIP)
+			}
+		case "unicast_peer":
+			k.unicastPeers(s, p, &v)
 		case "notify_master":
 			if st, ok := k.restArgs(s, p+".notify_master"); ok {
 				v.NotifyMaster = st
@@ -551,6 +557,27 @@ func (k *kconv) vrrpScript(b *kstmt) {
 		sc.Timeout = sc.Interval
 	}
 	k.c.VRRPScripts = append(k.c.VRRPScripts, sc)
+}
+
+// unicastPeers reads "unicast_peer { IP ... }".
+func (k *kconv) unicastPeers(b *kstmt, p string, v *VRRPInstance) {
+	field := p + ".unicast_peer"
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, field, "want unicast_peer { IP ... }")
+		return
+	}
+	for _, s := range b.block {
+		f := fmt.Sprintf("%s[%d]", field, len(v.UnicastPeers))
+		k.mark(s, f)
+		if s.hasBlock || len(s.args) != 0 {
+			// keepalived 2's per-peer min_ttl / max_ttl: not supported.
+			k.failAs(s, b.key, f, "only a plain address is supported, got %q", strings.Join(append([]string{s.key}, s.args...), " "))
+			continue
+		}
+		var a netip.Addr
+		k.addrArg(s, f, s.key, &a)
+		v.UnicastPeers = append(v.UnicastPeers, a)
+	}
 }
 
 // trackScripts reads "track_script { NAME [weight N] ... }".

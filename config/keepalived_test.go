@@ -302,7 +302,8 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"unterminated quote", "vrrp_instance VI_1 {\n notify_master \"/bin/x\n}\n", 2, "", "unterminated quoted string"},
 		{"track_interface weight", "vrrp_instance VI_1 {\n interface eth0\n track_interface {\n  eth1 weight -10\n }\n}\n", 4, "track_interface", "no weight"},
 		{"vip on other dev", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 1\n virtual_ipaddress {\n  10.0.0.1 dev eth9\n }\n}\n", 6, "virtual_ipaddress", "differs from the instance's interface"},
-		{"unicast peer", "vrrp_instance VI_1 {\n interface eth0\n unicast_peer {\n  10.0.0.2\n }\n}\n", 3, "unicast_peer", "not supported in vrrp_instance"},
+		{"unicast peer options", "vrrp_instance VI_1 {\n interface eth0\n unicast_peer {\n  10.0.0.2 min_ttl 250\n }\n}\n", 4, "unicast_peer", "only a plain address"},
+		{"unicast peer twice", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n unicast_peer {\n  10.0.0.2\n  10.0.0.2\n }\n}\n", 10, "vrrp[0].unicast_peer[1]", "listed twice"},
 		{"vrrp_strict", "global_defs {\n vrrp_strict\n}\n", 2, "vrrp_strict", "not supported in global_defs"},
 		{"vrid range", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 300\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n", 3, "vrrp[0].virtual_router_id", "must be 1..255"},
 		{"auth_pass too long", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n authentication {\n  auth_type PASS\n  auth_pass 123456789\n }\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n", 7, "vrrp[0].auth_pass", "at most 8"},
@@ -600,4 +601,31 @@ virtual_server_group WEB {
 			t.Errorf("mixed-family member: %v, want %q", err, frag)
 		}
 	}
+}
+
+func TestKeepalivedUnicastPeer(t *testing.T) {
+	conf := `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    unicast_src_ip 192.168.101.8
+    unicast_peer {
+        192.168.101.9
+        192.168.101.10
+    }
+    virtual_ipaddress {
+        192.168.101.100
+    }
+}
+`
+	c, _, err := ParseKeepalived("uni.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.VRRP[0]
+	if v.UnicastSrcIP != netip.MustParseAddr("192.168.101.8") ||
+		!slices.Equal(v.UnicastPeers, []netip.Addr{netip.MustParseAddr("192.168.101.9"), netip.MustParseAddr("192.168.101.10")}) {
+		t.Errorf("unicast: src %v peers %v", v.UnicastSrcIP, v.UnicastPeers)
+	}
+	assertRoundTrip(t, c)
 }

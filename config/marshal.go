@@ -249,6 +249,17 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 		}
 		add(m, "track_interface", ti)
 	}
+	if v.UnicastSrcIP.IsValid() {
+		add(m, "unicast_src_ip", addrNode(v.UnicastSrcIP))
+	}
+	if len(v.UnicastPeers) > 0 {
+		up := sequence()
+		up.Style = yaml.FlowStyle
+		for _, a := range v.UnicastPeers {
+			up.Content = append(up.Content, addrNode(a))
+		}
+		add(m, "unicast_peer", up)
+	}
 	if len(v.TrackScripts) > 0 {
 		ts := sequence()
 		for _, t := range v.TrackScripts {

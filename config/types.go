@@ -198,6 +198,12 @@ type VRRPInstance struct {
 	AuthPass        string
 	VirtualAddrs    []netip.Addr
 	TrackInterfaces []string
+	// UnicastPeers, when set, get the adverts instead of the multicast
+	// group, and only theirs are heard (keepalived unicast_peer); they go
+	// from UnicastSrcIP when set (unicast_src_ip), else from the
+	// interface's primary address.
+	UnicastSrcIP netip.Addr
+	UnicastPeers []netip.Addr
 	// TrackScripts name VRRPScripts whose results move this instance's
 	// priority or put it in FAULT (keepalived track_script).
 	TrackScripts []TrackScript

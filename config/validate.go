@@ -381,6 +381,25 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 	if v.Name == "" {
 		ps.field(l, p+".name", "is required")
 	}
+	if a := v.UnicastSrcIP; a.IsValid() && (!a.Is4() || checkAddr(a) != "") {
+		ps.field(l, p+".unicast_src_ip", "must be an IPv4 unicast address of the interface, got %s", a)
+	}
+	seenPeer := map[netip.Addr]bool{}
+	for i, a := range v.UnicastPeers {
+		f := fmt.Sprintf("%s.unicast_peer[%d]", p, i)
+		switch {
+		case !a.Is4() || checkAddr(a) != "":
+			ps.field(l, f, "must be an IPv4 unicast address, got %s", a)
+		case seenPeer[a]:
+			ps.field(l, f, "%s is listed twice", a)
+		case a == v.UnicastSrcIP:
+			ps.field(l, f, "%s is this director's own unicast_src_ip", a)
+		}
+		seenPeer[a] = true
+	}
+	if v.UnicastSrcIP.IsValid() && len(v.UnicastPeers) == 0 {
+		ps.field(l, p+".unicast_src_ip", "only applies with unicast_peer")
+	}
 	if v.State != "MASTER" && v.State != "BACKUP" {
 		ps.field(l, p+".state", "must be MASTER or BACKUP, got %q", v.State)
 	}

@@ -623,6 +623,16 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 				d.str(tn, f, &t)
 				v.TrackInterfaces = append(v.TrackInterfaces, t)
 			}
+		case "unicast_src_ip":
+			d.addr(val, field, &v.UnicastSrcIP)
+		case "unicast_peer":
+			for i, an := range d.sequence(val, field) {
+				var a netip.Addr
+				f := fmt.Sprintf("%s[%d]", field, i)
+				d.ps.seen(f, deref(an).Line)
+				d.addr(an, f, &a)
+				v.UnicastPeers = append(v.UnicastPeers, a)
+			}
 		case "track_script":
 			for i, tn := range d.sequence(val, field) {
 				v.TrackScripts = append(v.TrackScripts, d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i)))

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,5 +261,46 @@ func TestVRRPTrackScriptMovesVIP(t *testing.T) {
 	os.Remove(flag)
 	took = waitHolder(t, l, 0, 2*time.Second, true)
 	t.Logf("master took it back %v after the script succeeded again", took)
+	get(t, l, "/")
+}
+
+// keepalived's unicast_peer: the directors send their adverts to each
+// other's address instead of 224.0.0.18 (networks without multicast); the
+// backup still takes the VIP when the master dies.
+func TestVRRPUnicastPeers(t *testing.T) {
+	l := newLab(t, lab.Options{Directors: 2})
+	d1, d2 := l.Directors()[0], l.Directors()[1]
+	uni := func(state string, prio int, peer netip.Addr) string {
+		return strings.Replace(haConfig(state, prio, 3, "0.1", true), "    virtual_ipaddress:", "    unicast_peer: ["+peer.String()+"]\n    virtual_ipaddress:", 1)
+	}
+	capture := startCapture(t, l, d2, "ip proto 112")
+	var procs []*os.Process
+	for i, cfg := range []string{uni("MASTER", 150, d2.IP), uni("BACKUP", 100, d1.IP)} {
+		cmd, err := l.Start(l.Directors()[i], xlbBin(), "run", "--iface", "eth0", "--config", writeCfg(t, l, fmt.Sprintf("dir%d.yaml", i+1), cfg), "--pin-dir", pinDir(l, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd.Process)
+	}
+	waitHolder(t, l, 0, 3*time.Second, true)
+	get(t, l, "/")
+	// What the backup hears: adverts addressed to it, none to the group.
+	var toPeer, toGroup int
+	for _, line := range capture() {
+		switch {
+		case strings.Contains(line, d1.IP.String()+" > "+d2.IP.String()+": VRRP"):
+			toPeer++
+		case strings.Contains(line, "> 224.0.0.18"):
+			toGroup++
+		}
+	}
+	if toPeer == 0 || toGroup != 0 {
+		t.Fatalf("backup saw %d unicast adverts from the master and %d multicast ones; want unicast only", toPeer, toGroup)
+	}
+	if err := procs[0].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	took := waitHolder(t, l, 1, 2*time.Second, false)
+	t.Logf("backup took the VIP %v after the master was killed (%d unicast adverts seen before)", took, toPeer)
 	get(t, l, "/")
 }

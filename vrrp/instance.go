@@ -84,6 +84,15 @@ type Transport interface {
 	Close() error
 }
 
+// Unicaster is a Transport that sends each advert to a list of peers
+// instead of the group (keepalived unicast_peer), for networks without
+// multicast. The VRRPv3 checksum covers the destination, so every peer
+// gets its own encoding.
+type Unicaster interface {
+	Peers() []netip.Addr
+	SendTo(msg []byte, dst netip.Addr) error
+}
+
 // Clock is the time source of an Instance, injectable for tests.
 type Clock interface {
 	Now() time.Time
@@ -292,7 +301,7 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		o(i)
 	}
 	if i.tr == nil {
-		tr, err := ListenIPv4(cfg.Interface)
+		tr, err := ListenIPv4(cfg.Interface, WithUnicast(cfg.UnicastSrcIP, cfg.UnicastPeers))
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", cfg.Name, err)
 		}
@@ -727,14 +736,33 @@ func (i *Instance) sendAdvert(prio uint8) {
 		Interval: i.advInt,
 		Addrs:    i.vips,
 	}
-	b, err := a.Marshal(i.tr.LocalAddr(), i.tr.Group())
-	if err != nil {
-		i.log.Error("encode advert", "err", err)
-		return
-	}
-	if err := i.tr.Send(b); err != nil {
-		i.log.Warn("send advert", "err", err)
-		return
+	if u, ok := i.tr.(Unicaster); ok && len(u.Peers()) > 0 {
+		sent := false
+		for _, peer := range u.Peers() {
+			b, err := a.Marshal(i.tr.LocalAddr(), peer)
+			if err != nil {
+				i.log.Error("encode advert", "err", err)
+				return
+			}
+			if err := u.SendTo(b, peer); err != nil {
+				i.log.Warn("send advert", "peer", peer, "err", err)
+				continue
+			}
+			sent = true
+		}
+		if !sent {
+			return
+		}
+	} else {
+		b, err := a.Marshal(i.tr.LocalAddr(), i.tr.Group())
+		if err != nil {
+			i.log.Error("encode advert", "err", err)
+			return
+		}
+		if err := i.tr.Send(b); err != nil {
+			i.log.Warn("send advert", "err", err)
+			return
+		}
 	}
 	i.stats.AdvertsSent++
 	if prio == PriorityStop {

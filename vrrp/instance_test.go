@@ -806,3 +806,52 @@ func TestTrackScriptFault(t *testing.T) {
 		t.Errorf("a weight on the address owner: %v", err)
 	}
 }
+
+// fakeUnicast is a transport with unicast peers; it decodes what it sends
+// with each peer as the destination, so a checksum computed for another
+// destination fails.
+type fakeUnicast struct {
+	*fakeTransport
+	peers []netip.Addr
+	to    []netip.Addr
+	errs  []error
+}
+
+func (f *fakeUnicast) Peers() []netip.Addr { return f.peers }
+func (f *fakeUnicast) SendTo(msg []byte, dst netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.to = append(f.to, dst)
+	_, err := Unmarshal(msg, f.local, dst)
+	f.errs = append(f.errs, err)
+	return nil
+}
+
+// With unicast peers (keepalived unicast_peer) every advert goes to each
+// peer, encoded for it (VRRPv3's checksum covers the destination), and
+// none to the group.
+func TestUnicastAdvertsGoToEachPeer(t *testing.T) {
+	cfg := baseCfg()
+	cfg.Version, cfg.AuthType, cfg.AuthPass, cfg.Priority = 3, "", "", 255
+	peers := []netip.Addr{netip.MustParseAddr("10.0.0.9"), netip.MustParseAddr("10.0.0.10")}
+	tr := &fakeUnicast{fakeTransport: newFakeTransport("10.0.0.2"), peers: peers}
+	inst, err := NewInstance(cfg, &fakeOwner{}, testLogger(), WithTransport(tr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst.step(func(time.Time) { inst.startLocked(t0) }) // priority 255: master, one advert
+	inst.tick(t0.Add(time.Hour))                        // and another
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if want := []netip.Addr{peers[0], peers[1], peers[0], peers[1]}; !slices.Equal(tr.to, want) {
+		t.Fatalf("adverts sent to %v, want %v", tr.to, want)
+	}
+	for i, err := range tr.errs {
+		if err != nil {
+			t.Errorf("advert %d to %v does not decode for that destination: %v", i, tr.to[i], err)
+		}
+	}
+	if len(tr.sent) != 0 {
+		t.Errorf("%d adverts went to the multicast group too", len(tr.sent))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -25,15 +26,30 @@ type RawTransport struct {
 	pc    *ipv4.PacketConn
 	nl    *netlink.Handle
 	local netip.Addr
+	src   netip.Addr   // unicast_src_ip; invalid: the primary address
+	peers []netip.Addr // unicast_peer; none: multicast
+}
+
+// ListenOption configures ListenIPv4.
+type ListenOption func(*RawTransport)
+
+// WithUnicast sends adverts to peers instead of 224.0.0.18 and accepts
+// only theirs (keepalived unicast_peer), from src when it is valid
+// (unicast_src_ip; else the interface's primary address). No peers: multicast.
+func WithUnicast(src netip.Addr, peers []netip.Addr) ListenOption {
+	return func(t *RawTransport) { t.src, t.peers = src, slices.Clone(peers) }
 }
 
 // ListenIPv4 opens the VRRP socket on iface.
-func ListenIPv4(iface string) (*RawTransport, error) {
+func ListenIPv4(iface string, opts ...ListenOption) (*RawTransport, error) {
 	nl, err := netlink.NewHandle()
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
 	t := &RawTransport{nl: nl}
+	for _, o := range opts {
+		o(t)
+	}
 	if err := t.open(iface); err != nil {
 		t.Close()
 		return nil, err
@@ -53,15 +69,27 @@ func (t *RawTransport) open(iface string) error {
 		return fmt.Errorf("addresses of %s: %w", iface, err)
 	}
 	// The primary address is the first non-secondary IPv4 address, which
-	// is also what keepalived picks as its source.
+	// is also what keepalived picks as its source; unicast_src_ip must be
+	// one of the interface's.
 	for _, a := range addrs {
-		if a.Flags&unix.IFA_F_SECONDARY != 0 {
+		x, ok := netip.AddrFromSlice(a.IP.To4())
+		if !ok {
 			continue
 		}
-		if x, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+		if t.src.IsValid() {
+			if x == t.src {
+				t.local = x
+				break
+			}
+			continue
+		}
+		if a.Flags&unix.IFA_F_SECONDARY == 0 {
 			t.local = x
 			break
 		}
+	}
+	if t.src.IsValid() && !t.local.IsValid() {
+		return fmt.Errorf("unicast_src_ip %s is not an address of %s", t.src, iface)
 	}
 	if !t.local.IsValid() {
 		return fmt.Errorf("interface %s has no IPv4 address to send VRRP from", iface)
@@ -123,6 +151,16 @@ func bindToDevice(conn net.PacketConn, iface string) error {
 	return nil
 }
 
+// Peers implements Unicaster: the unicast peers, none for multicast.
+func (t *RawTransport) Peers() []netip.Addr { return t.peers }
+
+// SendTo implements Unicaster.
+func (t *RawTransport) SendTo(msg []byte, dst netip.Addr) error {
+	cm := &ipv4.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index}
+	_, err := t.pc.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
+	return err
+}
+
 // Send implements Transport.
 func (t *RawTransport) Send(msg []byte) error {
 	cm := &ipv4.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index}
@@ -159,6 +197,11 @@ func (t *RawTransport) Receive(ctx context.Context) (Packet, error) {
 			p.Src, _ = netip.AddrFromSlice(ia.IP.To4())
 		}
 		p.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
+		if len(t.peers) > 0 && !slices.Contains(t.peers, p.Src) {
+			// Unicast: only the configured peers take part (a multicast
+			// router of the same VRID on the segment is another cluster).
+			continue
+		}
 		return p, nil
 	}
 }
