@@ -218,6 +218,16 @@ func checkNode(ck *Check) *yaml.Node {
 	return m
 }
 
+// addrSeq writes addresses as a flow sequence: [a, b].
+func addrSeq(addrs []netip.Addr) *yaml.Node {
+	seq := sequence()
+	seq.Style = yaml.FlowStyle
+	for _, a := range addrs {
+		seq.Content = append(seq.Content, addrNode(a))
+	}
+	return seq
+}
+
 func vrrpNode(v *VRRPInstance) *yaml.Node {
 	m := mapping()
 	add(m, "name", strNode(v.Name))
@@ -235,12 +245,7 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	if v.AuthPass != "" {
 		add(m, "auth_pass", strNode(v.AuthPass))
 	}
-	vips := sequence()
-	vips.Style = yaml.FlowStyle
-	for _, a := range v.VirtualAddrs {
-		vips.Content = append(vips.Content, addrNode(a))
-	}
-	add(m, "virtual_ipaddress", vips)
+	add(m, "virtual_ipaddress", addrSeq(v.VirtualAddrs))
 	if len(v.TrackInterfaces) > 0 {
 		ti := sequence()
 		ti.Style = yaml.FlowStyle
@@ -253,12 +258,7 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 		add(m, "unicast_src_ip", addrNode(v.UnicastSrcIP))
 	}
 	if len(v.UnicastPeers) > 0 {
-		up := sequence()
-		up.Style = yaml.FlowStyle
-		for _, a := range v.UnicastPeers {
-			up.Content = append(up.Content, addrNode(a))
-		}
-		add(m, "unicast_peer", up)
+		add(m, "unicast_peer", addrSeq(v.UnicastPeers))
 	}
 	if len(v.TrackScripts) > 0 {
 		ts := sequence()

@@ -608,13 +608,7 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 		case "auth_pass":
 			d.str(val, field, &v.AuthPass)
 		case "virtual_ipaddress":
-			for i, an := range d.sequence(val, field) {
-				var a netip.Addr
-				f := fmt.Sprintf("%s[%d]", field, i)
-				d.ps.seen(f, deref(an).Line)
-				d.addr(an, f, &a)
-				v.VirtualAddrs = append(v.VirtualAddrs, a)
-			}
+			v.VirtualAddrs = d.addrs(val, field)
 		case "track_interface":
 			for i, tn := range d.sequence(val, field) {
 				var t string
@@ -626,13 +620,7 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 		case "unicast_src_ip":
 			d.addr(val, field, &v.UnicastSrcIP)
 		case "unicast_peer":
-			for i, an := range d.sequence(val, field) {
-				var a netip.Addr
-				f := fmt.Sprintf("%s[%d]", field, i)
-				d.ps.seen(f, deref(an).Line)
-				d.addr(an, f, &a)
-				v.UnicastPeers = append(v.UnicastPeers, a)
-			}
+			v.UnicastPeers = d.addrs(val, field)
 		case "track_script":
 			for i, tn := range d.sequence(val, field) {
 				v.TrackScripts = append(v.TrackScripts, d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i)))
@@ -649,6 +637,19 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 		return true
 	})
 	return v
+}
+
+// addrs reads a sequence of addresses, each with its own field and line.
+func (d *yamlDecoder) addrs(n *yaml.Node, field string) []netip.Addr {
+	var out []netip.Addr
+	for i, an := range d.sequence(n, field) {
+		var a netip.Addr
+		f := fmt.Sprintf("%s[%d]", field, i)
+		d.ps.seen(f, deref(an).Line)
+		d.addr(an, f, &a)
+		out = append(out, a)
+	}
+	return out
 }
 
 func (d *yamlDecoder) vrrpScript(n *yaml.Node, path string) VRRPScript {
