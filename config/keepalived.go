@@ -782,7 +782,7 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			}
 		case "persistence_granularity":
 			if v, ok := k.oneArg(st, p+".persistence_granularity"); ok {
-				if n, err := prefixLen(v); err != nil {
+				if n, err := PrefixLen(v); err != nil {
 					k.fail(st, p+".persistence_granularity", "%v", err)
 				} else {
 					s.PersistenceGranularity = n
@@ -1022,9 +1022,10 @@ func (k *kconv) url(u *kstmt, p string, ck *Check) {
 	}
 }
 
-// prefixLen reads keepalived's persistence_granularity: an IPv4 netmask
-// (255.255.255.0) or a prefix length (24, or 64 for IPv6).
-func prefixLen(v string) (int, error) {
+// PrefixLen reads a persistence granularity as keepalived and ipvsadm -M
+// write it: an IPv4 netmask (255.255.255.0) or a prefix length (24, or 64
+// for IPv6).
+func PrefixLen(v string) (int, error) {
 	if n, err := strconv.Atoi(v); err == nil {
 		return n, nil
 	}

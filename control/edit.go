@@ -33,6 +33,10 @@ type Edit struct {
 	Scheduler config.Scheduler `json:"scheduler,omitempty"`
 	// Persistence in seconds; nil leaves it unchanged, 0 turns it off.
 	Persistence *int `json:"persistence,omitempty"`
+	// Granularity is ipvsadm's -M as a prefix length; nil leaves it.
+	Granularity *int `json:"persistence_granularity,omitempty"`
+	// OPS is ipvsadm's -o (one-packet scheduling); nil leaves it.
+	OPS *bool `json:"ops,omitempty"`
 	// Real is the real server; port 0 means the service's port (DR cannot
 	// change ports anyway).
 	Real netip.AddrPort `json:"real,omitzero"`
@@ -55,6 +59,12 @@ func (e Edit) String() string {
 	}
 	if e.Persistence != nil {
 		fmt.Fprintf(&b, " -p %d", *e.Persistence)
+	}
+	if e.Granularity != nil {
+		fmt.Fprintf(&b, " -M %d", *e.Granularity)
+	}
+	if e.OPS != nil && *e.OPS {
+		b.WriteString(" -o")
 	}
 	if e.Real.IsValid() {
 		fmt.Fprintf(&b, " -r %s", e.Real)
@@ -163,6 +173,16 @@ func editService(s *config.Service, e Edit) {
 	}
 	if e.Persistence != nil {
 		s.PersistenceTimeout = time.Duration(*e.Persistence) * time.Second
+		if *e.Persistence == 0 {
+			// No persistence, no granularity (as ipvsadm -E without -p).
+			s.PersistenceGranularity = 0
+		}
+	}
+	if e.Granularity != nil {
+		s.PersistenceGranularity = *e.Granularity
+	}
+	if e.OPS != nil {
+		s.OPS = *e.OPS
 	}
 }
 

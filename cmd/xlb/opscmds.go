@@ -257,8 +257,9 @@ func newServiceCmd() *cobra.Command {
 	mk := func(use, short string, op control.EditOp, withOpts bool) *cobra.Command {
 		var sf sockFlags
 		var svc svcFlags
-		var sched string
+		var sched, netmask string
 		var persist int
+		var ops bool
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -276,6 +277,16 @@ func newServiceCmd() *cobra.Command {
 						return err
 					}
 					e.Persistence = p
+					if c.Flags().Changed("netmask") {
+						n, err := config.PrefixLen(netmask)
+						if err != nil {
+							return fmt.Errorf("-M: %w", err)
+						}
+						e.Granularity = &n
+					}
+					if c.Flags().Changed("ops") {
+						e.OPS = &ops
+					}
 				} else if len(args) > 0 {
 					return fmt.Errorf("unexpected argument %q", args[0])
 				}
@@ -292,12 +303,14 @@ func newServiceCmd() *cobra.Command {
 			c.Flags().StringVarP(&sched, "scheduler", "s", "", "rr, wrr, wlc, lc, sed, nq, sh or mh (add: default wlc; edit: unchanged)")
 			c.Flags().IntVarP(&persist, "persistent", "p", 0, "persistence timeout in seconds; -p alone means 300 as in ipvsadm, -p 0 turns it off")
 			c.Flags().Lookup("persistent").NoOptDefVal = "300"
+			c.Flags().StringVarP(&netmask, "netmask", "M", "", "persistence granularity: a netmask (255.255.255.0) or prefix length")
+			c.Flags().BoolVarP(&ops, "ops", "o", false, "one-packet scheduling (UDP services)")
 		}
 		return c
 	}
 	cmd.AddCommand(
-		mk("add -t|-u VIP:PORT [-s SCHED] [-p [SECS]]", "Add a service (ipvsadm -A)", control.ServiceAdd, true),
-		mk("edit -t|-u VIP:PORT [-s SCHED] [-p [SECS]]", "Change a service's scheduler or persistence; what is not given stays (ipvsadm -E)", control.ServiceEdit, true),
+		mk("add -t|-u VIP:PORT [-s SCHED] [-p [SECS]] [-M MASK] [-o]", "Add a service (ipvsadm -A)", control.ServiceAdd, true),
+		mk("edit -t|-u VIP:PORT [-s SCHED] [-p [SECS]] [-M MASK] [-o]", "Change a service's scheduler or persistence; what is not given stays (ipvsadm -E)", control.ServiceEdit, true),
 		mk("del -t|-u VIP:PORT", "Delete a service (ipvsadm -D)", control.ServiceDel, false),
 	)
 	return cmd

@@ -32,7 +32,8 @@ func (f *cliSource) Snapshot(context.Context) (*control.Snapshot, error) {
 	for _, cs := range f.cfg.Services {
 		svc := control.Service{Key: string(cs.Protocol) + "/" + netip.AddrPortFrom(cs.VIP, cs.Port).String(),
 			Protocol: string(cs.Protocol), VIP: cs.VIP, Port: cs.Port, Scheduler: string(cs.Scheduler),
-			PersistenceSeconds: int(cs.PersistenceTimeout / time.Second), Forward: "Route"}
+			PersistenceSeconds: int(cs.PersistenceTimeout / time.Second), PersistencePrefix: cs.PersistenceGranularity,
+			OPS: cs.OPS, Forward: "Route"}
 		for _, r := range cs.RealServers {
 			svc.RealServers = append(svc.RealServers, control.RealServer{
 				Addr: netip.AddrPortFrom(r.Address, r.Port), Weight: r.Weight, Available: true, Configured: true})
@@ -101,10 +102,10 @@ func TestRuntimeEditsThroughCLI(t *testing.T) {
 	steps := [][]string{
 		// ipvsadm users write "-p 50", which pflag alone would not take
 		// as the optional flag's value.
-		{"service", "add", "-t", "192.168.101.100:80", "-s", "rr", "-p", "50"},
+		{"service", "add", "-t", "192.168.101.100:80", "-s", "rr", "-p", "50", "-M", "255.255.255.0"},
 		{"real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.3", "-w", "3"},
 		{"real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.4:80"},
-		{"service", "add", "-u", "192.168.101.100:53", "-p"}, // -p alone: 300
+		{"service", "add", "-u", "192.168.101.100:53", "-p", "-o"}, // -p alone: 300
 		{"real", "add", "-u", "192.168.101.100:53", "-r", "192.168.101.3"},
 		{"real", "edit", "-t", "192.168.101.100:80", "-r", "192.168.101.4", "-w", "0"},
 		{"timeouts", "set", "600", "0", "30"},
@@ -121,10 +122,10 @@ func TestRuntimeEditsThroughCLI(t *testing.T) {
 	want := `xlb test (conn table size=4096)
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-TCP  192.168.101.100:80 rr persistent 50
+TCP  192.168.101.100:80 rr persistent 50 mask 255.255.255.0
   -> 192.168.101.3:80             Route   3      0          0         
   -> 192.168.101.4:80             Route   0      0          0         
-UDP  192.168.101.100:53 wlc persistent 300
+UDP  192.168.101.100:53 wlc persistent 300 ops
   -> 192.168.101.3:53             Route   1      0          0         
 `
 	if out != want {
@@ -166,6 +167,8 @@ UDP  192.168.101.100:53 wlc persistent 300
 		{[]string{"real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.3"}, "already exists"},
 		{[]string{"timeouts", "set", "1", "x", "3"}, `timeout "x"`},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-s", "lblc"}, `unknown scheduler "lblc"`},
+		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-o"}, "ops: only applies to udp"},
+		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-p", "50", "-M", "255.0.255.0"}, "not contiguous"},
 	} {
 		_, err := xlb(t, append(bad.args, "--socket", sock)...)
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
