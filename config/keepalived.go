@@ -615,7 +615,7 @@ func (k *kconv) trackScripts(b *kstmt, p string, v *VRRPInstance) {
 // service table.
 func harmlessVS(key string) bool {
 	switch key {
-	case "nat_mask", "smtp_alert", "quorum_up", "quorum_down", "ha_suspend":
+	case "nat_mask", "smtp_alert", "ha_suspend":
 		return true
 	}
 	return false
@@ -806,6 +806,18 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			}
 		case "sorry_server":
 			k.sorryServer(st, p+".sorry_server", &s)
+		case "quorum":
+			k.intArg(st, p+".quorum", &s.Quorum)
+		case "hysteresis":
+			k.intArg(st, p+".hysteresis", &s.Hysteresis)
+		case "quorum_up":
+			if v, ok := k.restArgs(st, p+".quorum_up"); ok {
+				s.QuorumUp = v
+			}
+		case "quorum_down":
+			if v, ok := k.restArgs(st, p+".quorum_down"); ok {
+				s.QuorumDown = v
+			}
 		case "sorry_server_inhibit":
 			if k.noArgs(st, p+".sorry_server.inhibit") {
 				sorryInhibit = true

@@ -629,3 +629,17 @@ func TestKeepalivedUnicastPeer(t *testing.T) {
 	}
 	assertRoundTrip(t, c)
 }
+
+func TestKeepalivedQuorum(t *testing.T) {
+	c, warns, err := ParseKeepalived("q.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    quorum 3\n    hysteresis 1\n    quorum_up \"/bin/alert up\"\n    quorum_down /bin/alert down")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Services[0]; s.Quorum != 3 || s.Hysteresis != 1 || s.QuorumUp != "/bin/alert up" || s.QuorumDown != "/bin/alert down" {
+		t.Errorf("quorum = %d/%d, scripts %q %q", s.Quorum, s.Hysteresis, s.QuorumUp, s.QuorumDown)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	assertRoundTrip(t, c)
+}

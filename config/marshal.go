@@ -148,6 +148,18 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 		seq.Content = append(seq.Content, realServerNode(&s.RealServers[i]))
 	}
 	add(m, "real_servers", seq)
+	if s.Quorum > 1 {
+		add(m, "quorum", intNode(s.Quorum))
+	}
+	if s.Hysteresis != 0 {
+		add(m, "hysteresis", intNode(s.Hysteresis))
+	}
+	if s.QuorumUp != "" {
+		add(m, "quorum_up", strNode(s.QuorumUp))
+	}
+	if s.QuorumDown != "" {
+		add(m, "quorum_down", strNode(s.QuorumDown))
+	}
 	if ss := s.SorryServer; ss != nil {
 		sm := mapping()
 		sm.Style = yaml.FlowStyle

@@ -105,8 +105,15 @@ type Service struct {
 	NoAnnounce  bool
 	RealServers []RealServer
 	// SorryServer (keepalived sorry_server) takes the service's new flows
-	// while none of its real servers can; nil for none.
+	// while the service has lost its quorum; nil for none.
 	SorryServer *SorryServer
+	// Quorum is the sum of the weights of the real servers able to take
+	// flows that the service needs (keepalived quorum; 0 means 1); it is
+	// lost below Quorum-Hysteresis and gained again at Quorum+Hysteresis.
+	// While it is lost the sorry server, if any, takes every new flow;
+	// QuorumUp and QuorumDown run (sh -c) when it is gained and lost.
+	Quorum, Hysteresis   int
+	QuorumUp, QuorumDown string
 	// Line is where the service is defined in Source (0 when unknown).
 	Line int
 }

@@ -208,6 +208,12 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 	if s.DelayLoop <= 0 {
 		ps.field(s.Line, p+".delay_loop", "must be > 0, got %s", s.DelayLoop)
 	}
+	if s.Quorum < 0 {
+		ps.field(s.Line, p+".quorum", "must be >= 1 (the sum of the weights the service needs), got %d", s.Quorum)
+	}
+	if q := max(s.Quorum, 1); s.Hysteresis < 0 || s.Hysteresis >= q {
+		ps.field(s.Line, p+".hysteresis", "must be 0..%d (below the quorum), got %d", q-1, s.Hysteresis)
+	}
 	if s.OPS && s.Protocol != UDP {
 		ps.field(s.Line, p+".ops", "only applies to udp services (one-packet scheduling), not %q", s.Protocol)
 	}

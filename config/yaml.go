@@ -450,6 +450,14 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			s.NoAnnounce = !announce
 		case "sorry_server":
 			s.SorryServer = d.sorryServer(v, field)
+		case "quorum":
+			d.intField(v, field, &s.Quorum)
+		case "hysteresis":
+			d.intField(v, field, &s.Hysteresis)
+		case "quorum_up":
+			d.str(v, field, &s.QuorumUp)
+		case "quorum_down":
+			d.str(v, field, &s.QuorumDown)
 		case "real_servers":
 			for j, rn := range d.sequence(v, field) {
 				rs, set := d.realServer(rn, fmt.Sprintf("%s.real_servers[%d]", path, j))

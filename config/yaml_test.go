@@ -307,6 +307,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"weight on owner", svcYAML(nil, "vrrp:", "  - name: VI_1", "    interface: eth0", "    virtual_router_id: 51", "    priority: 255", "    virtual_ipaddress: [192.168.101.100]", "    track_script: [{name: chk, weight: -10}]", "vrrp_scripts:", "  - {name: chk, script: /bin/true}"), 15, "vrrp[0].track_script[0]", "cannot move priority 255"},
 		{"granularity without persistence", svcYAML(nil, "    persistence_granularity: 24"), 9, "services[0].persistence_granularity", "only applies with persistence_timeout"},
 		{"granularity too long", svcYAML(nil, "    persistence_timeout: 50", "    persistence_granularity: 33"), 10, "services[0].persistence_granularity", "prefix length 1..32"},
+		{"hysteresis at quorum", svcYAML(nil, "    quorum: 2", "    hysteresis: 2"), 10, "services[0].hysteresis", "must be 0..1"},
 		{"ops on tcp", svcYAML(nil, "    ops: true"), 9, "services[0].ops", "only applies to udp"},
 		{"sorry server family", svcYAML(nil, "    sorry_server: {address: 2001:db8::9}"), 9, "services[0].sorry_server.address", "IPv6 but the service VIP 192.168.101.100 is IPv4"},
 		{"sorry server port 0", svcYAML(nil, "    sorry_server: {address: 192.168.101.9, port: 0}"), 9, "services[0].sorry_server.port", "must be 1..65535"},

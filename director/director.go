@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +67,8 @@ type Director struct {
 	mu     sync.Mutex // serialises every apply and guards the fields below
 	cfg    *config.Config
 	macs   map[netip.Addr]net.HardwareAddr
-	up     map[string]bool // health by target key
+	up     map[string]bool   // health by target key
+	quorum map[maps.Key]bool // quorum by service (updateQuorumLocked)
 	closed bool
 }
 
@@ -470,16 +472,70 @@ func nextHop(ip netip.Addr) netip.Addr {
 }
 
 func (d *Director) applyLocked() error {
-	if err := d.dp.Maps.Services.Apply(Specs(d.cfg, d.macs, d.up, d.o.HashSeed)); err != nil {
+	d.updateQuorumLocked()
+	if err := d.dp.Maps.Services.Apply(Specs(d.cfg, d.macs, d.up, d.o.HashSeed, d.quorum)); err != nil {
 		return err
 	}
 	d.syncBGPLocked() // director/bgp.go: announce what can be served now
 	return nil
 }
 
+// updateQuorumLocked follows every service's quorum (with its hysteresis)
+// and runs quorum_up / quorum_down when it is gained or lost; a service
+// seen for the first time starts from its quorum alone, without a script.
+func (d *Director) updateQuorumLocked() {
+	states := make(map[maps.Key]bool, len(d.cfg.Services))
+	for _, s := range d.cfg.Services {
+		key := serviceKey(s)
+		was, known := d.quorum[key]
+		has := hasQuorum(s, quorumWeight(s, key, d.macs, d.up), was, known)
+		states[key] = has
+		if !known || has == was {
+			continue
+		}
+		script, state := s.QuorumDown, "DOWN"
+		if has {
+			script, state = s.QuorumUp, "UP"
+		}
+		d.log.Info("service quorum "+strings.ToLower(state), "service", key.String(), "quorum", max(s.Quorum, 1), "hysteresis", s.Hysteresis)
+		d.notify.run(script, []string{"XLB_SERVICE=" + key.String(), "XLB_STATE=" + state})
+	}
+	d.quorum = states
+}
+
+// quorumWeight is what keepalived's quorum counts: the sum of the weights
+// of s's real servers that can take a new flow (up, weight above 0, MAC
+// resolved).
+func quorumWeight(s config.Service, key maps.Key, macs map[netip.Addr]net.HardwareAddr, up map[string]bool) int {
+	sum := 0
+	for _, r := range s.RealServers {
+		healthy := r.Check == nil || up[targetKey(key, netip.AddrPortFrom(r.Address, r.Port))]
+		if healthy && r.Weight > 0 && len(macs[r.Address]) == 6 {
+			sum += r.Weight
+		}
+	}
+	return sum
+}
+
+// hasQuorum decides a service's quorum from that weight: lost below
+// quorum-hysteresis, gained again at quorum+hysteresis (keepalived); was
+// is the previous state, known whether there was one.
+func hasQuorum(s config.Service, weight int, was, known bool) bool {
+	q := max(s.Quorum, 1)
+	switch {
+	case !known:
+		return weight >= q
+	case was:
+		return weight > 0 && weight >= q-s.Hysteresis
+	}
+	return weight >= q+s.Hysteresis
+}
+
 // Specs computes the desired datapath state. A real server without a
 // health check is up; with one it is up only once its checker says so.
-func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[string]bool, seed uint32) []maps.ServiceSpec {
+// quorum holds each service's quorum state (updateQuorumLocked); a service
+// missing from it is judged by its quorum alone.
+func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[string]bool, seed uint32, quorum map[maps.Key]bool) []maps.ServiceSpec {
 	var out []maps.ServiceSpec
 	for _, s := range cfg.Services {
 		t := cfg.ServiceTimeouts(s)
@@ -503,7 +559,6 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 		if s.OPS {
 			spec.Flags |= maps.FlagOPS
 		}
-		serving := false
 		for _, r := range s.RealServers {
 			addr := netip.AddrPortFrom(r.Address, r.Port)
 			healthy := r.Check == nil || up[targetKey(spec.Key, addr)]
@@ -513,10 +568,23 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 				// removal, so the server keeps its existing flows.
 				b.Available, b.Weight = true, 0
 			}
-			serving = serving || (b.Available && b.Weight > 0 && len(b.MAC) == 6)
 			spec.Backends = append(spec.Backends, b)
 		}
+		serving, known := quorum[spec.Key]
+		if !known {
+			serving = hasQuorum(s, quorumWeight(s, spec.Key, macs, up), false, false)
+		}
 		if ss := s.SorryServer; ss != nil {
+			if !serving {
+				// keepalived takes the remaining servers out while the
+				// sorry server stands in (their flows stay, as a failed
+				// server's).
+				for i := range spec.Backends {
+					if spec.Backends[i].Weight > 0 {
+						spec.Backends[i].Available = false
+					}
+				}
+			}
 			spec.Backends = append(spec.Backends, sorryBackend(s, ss, macs, serving))
 		}
 		out = append(out, spec)
@@ -524,12 +592,11 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 	return out
 }
 
-// sorryBackend is s's sorry server: in service at weight 1 while none of
-// the real servers can take a new flow (keepalived's default quorum of 1:
-// no server up with a weight above 0; here an unresolved MAC counts as not
-// up too, as such a server gets no flows). Otherwise it is out, keeping
-// its flows as a failed real server does, or with sorry_server_inhibit at
-// weight 0.
+// sorryBackend is s's sorry server: in service at weight 1 while the
+// service has lost its quorum (by default: no server up with a weight
+// above 0; an unresolved MAC counts as not up, as such a server gets no
+// flows). Otherwise it is out, keeping its flows as a failed real server
+// does, or with sorry_server_inhibit at weight 0.
 func sorryBackend(s config.Service, ss *config.SorryServer, macs map[netip.Addr]net.HardwareAddr, serving bool) maps.BackendSpec {
 	b := maps.BackendSpec{
 		Addr: netip.AddrPortFrom(ss.Address, ss.Port), MAC: macs[ss.Address],

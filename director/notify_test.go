@@ -2,6 +2,7 @@ package director
 
 import (
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -73,5 +74,40 @@ func TestNotifierRunsAndCloseKills(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("a process the script started outlived close")
+	}
+}
+
+// quorum_up / quorum_down run when a service's quorum is gained or lost,
+// not when it is first judged.
+func TestQuorumScripts(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	rs := netip.MustParseAddr("192.168.101.3")
+	svc := config.Service{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Quorum: 1,
+		RealServers: []config.RealServer{{Address: rs, Port: 80, Weight: 1, Check: &config.Check{Type: config.TCPCheck}}},
+		QuorumUp:    `echo "$XLB_STATE $XLB_SERVICE" >> ` + events,
+		QuorumDown:  `echo "$XLB_STATE $XLB_SERVICE" >> ` + events,
+	}
+	d := &Director{
+		log: slog.New(slog.DiscardHandler), notify: newNotifier(slog.New(slog.DiscardHandler)),
+		cfg:  &config.Config{Services: []config.Service{svc}},
+		macs: map[netip.Addr]net.HardwareAddr{rs: {2, 0, 0, 0, 0, 3}}, up: map[string]bool{},
+	}
+	key := TargetKey(svc, svc.RealServers[0])
+	update := func() {
+		d.updateQuorumLocked()
+		d.notify.wg.Wait() // scripts run in the background; keep their order here
+	}
+	update() // first judgement: down, no script
+	d.up[key] = true
+	update()
+	update() // no change, no script
+	d.up[key] = false
+	update()
+	d.notify.close()
+	b, _ := os.ReadFile(events)
+	if got, want := strings.TrimSpace(string(b)), "UP tcp/192.168.101.100:80\nDOWN tcp/192.168.101.100:80"; got != want {
+		t.Errorf("quorum scripts wrote %q, want %q", got, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/maps"
 )
 
 // The sorry server takes new flows exactly while no real server can
@@ -50,7 +51,7 @@ func TestSpecsSorryServer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := service(tc.weight2, tc.inhibitFail, tc.inhibit)
-			specs := Specs(cfg, tc.macs, up(cfg, tc.rs1Up), 0)
+			specs := Specs(cfg, tc.macs, up(cfg, tc.rs1Up), 0, nil)
 			if len(specs) != 1 || len(specs[0].Backends) != 3 {
 				t.Fatalf("specs: %+v", specs)
 			}
@@ -58,12 +59,19 @@ func TestSpecsSorryServer(t *testing.T) {
 			if b.Addr != netip.AddrPortFrom(sorry, 80) || b.Available != tc.wantAvail || b.Weight != tc.wantWeight || b.MAC.String() != mac.String() {
 				t.Errorf("sorry backend %+v, want available %v weight %d", b, tc.wantAvail, tc.wantWeight)
 			}
-			// The real servers are what they would be without it.
+			// The real servers are what they would be without it, except
+			// that while it serves none with a weight takes new flows
+			// (keepalived takes them out).
+			standsIn := tc.wantAvail && tc.wantWeight == 1
 			cfg.Services[0].SorryServer = nil
-			plain := Specs(cfg, tc.macs, up(cfg, tc.rs1Up), 0)[0].Backends
+			plain := Specs(cfg, tc.macs, up(cfg, tc.rs1Up), 0, nil)[0].Backends
 			for i := range plain {
-				if plain[i].Available != specs[0].Backends[i].Available || plain[i].Weight != specs[0].Backends[i].Weight {
-					t.Errorf("real server %d: %+v with a sorry server, %+v without", i, specs[0].Backends[i], plain[i])
+				want := plain[i]
+				if standsIn && want.Weight > 0 {
+					want.Available = false
+				}
+				if got := specs[0].Backends[i]; got.Available != want.Available || got.Weight != want.Weight {
+					t.Errorf("real server %d: %+v with a sorry server, want %+v", i, got, want)
 				}
 			}
 		})
@@ -88,5 +96,55 @@ func TestServableVIPsCountsSorryServer(t *testing.T) {
 	delete(macs, sorry)
 	if got := servableVIPs(cfg, macs, nil); len(got) != 0 {
 		t.Errorf("sorry server unresolved: announced %v", got)
+	}
+}
+
+// keepalived's quorum: the sum of the weights of the servers able to take
+// flows; lost below quorum-hysteresis, gained at quorum+hysteresis. While
+// it is lost the sorry server takes every new flow, the remaining servers
+// none.
+func TestQuorumHysteresis(t *testing.T) {
+	s := config.Service{Quorum: 4, Hysteresis: 1}
+	for _, tc := range []struct {
+		weight     int
+		was, known bool
+		want       bool
+	}{
+		{4, false, false, true}, {3, false, false, false}, // first judgement: the quorum alone
+		{3, true, true, true}, {2, true, true, false}, // up: lost below 4-1
+		{4, false, true, false}, {5, false, true, true}, // down: gained at 4+1
+		{0, true, true, false},
+	} {
+		if got := hasQuorum(s, tc.weight, tc.was, tc.known); got != tc.want {
+			t.Errorf("weight %d (was %v, known %v): quorum %v, want %v", tc.weight, tc.was, tc.known, got, tc.want)
+		}
+	}
+	if !hasQuorum(config.Service{}, 1, false, false) || hasQuorum(config.Service{}, 0, true, true) {
+		t.Error("quorum 0 must mean keepalived's default 1")
+	}
+
+	rs1, rs2, sorry := netip.MustParseAddr("192.168.101.3"), netip.MustParseAddr("192.168.101.4"), netip.MustParseAddr("192.168.101.9")
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	cfg := &config.Config{Services: []config.Service{{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Scheduler: config.RR, Forward: config.DR,
+		Quorum:      3,
+		RealServers: []config.RealServer{{Address: rs1, Port: 80, Weight: 1}, {Address: rs2, Port: 80, Weight: 1}},
+		SorryServer: &config.SorryServer{Address: sorry, Port: 80},
+	}}}
+	macs := map[netip.Addr]net.HardwareAddr{rs1: mac, rs2: mac, sorry: mac}
+	b := Specs(cfg, macs, nil, 0, nil)[0].Backends
+	if b[0].Available || b[1].Available || !b[2].Available || b[2].Weight != 1 {
+		t.Errorf("weights 1+1 below quorum 3: %+v, want the sorry server alone", b)
+	}
+	cfg.Services[0].RealServers[1].Weight = 2
+	b = Specs(cfg, macs, nil, 0, nil)[0].Backends
+	if !b[0].Available || !b[1].Available || b[2].Available {
+		t.Errorf("weights 1+2 at quorum 3: %+v, want the real servers and no sorry server", b)
+	}
+	// The director's remembered state wins over the quorum alone.
+	key := serviceKey(cfg.Services[0])
+	b = Specs(cfg, macs, nil, 0, map[maps.Key]bool{key: false})[0].Backends
+	if b[0].Available || !b[2].Available {
+		t.Errorf("quorum remembered lost: %+v, want the sorry server", b)
 	}
 }
