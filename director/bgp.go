@@ -151,8 +151,7 @@ func servableVIPs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up m
 			continue
 		}
 		for _, r := range s.RealServers {
-			healthy := r.Check == nil || up[targetKey(key, netip.AddrPortFrom(r.Address, r.Port))]
-			if healthy && len(macs[r.Address]) > 0 {
+			if serverUp(key, r, up) && len(macs[r.Address]) > 0 {
 				seen[s.VIP] = true
 				out = append(out, s.VIP)
 				break

@@ -509,8 +509,7 @@ func (d *Director) updateQuorumLocked() {
 func quorumWeight(s config.Service, key maps.Key, macs map[netip.Addr]net.HardwareAddr, up map[string]bool) int {
 	sum := 0
 	for _, r := range s.RealServers {
-		healthy := r.Check == nil || up[targetKey(key, netip.AddrPortFrom(r.Address, r.Port))]
-		if healthy && r.Weight > 0 && len(macs[r.Address]) == 6 {
+		if serverUp(key, r, up) && r.Weight > 0 && len(macs[r.Address]) == 6 {
 			sum += r.Weight
 		}
 	}
@@ -561,7 +560,7 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 		}
 		for _, r := range s.RealServers {
 			addr := netip.AddrPortFrom(r.Address, r.Port)
-			healthy := r.Check == nil || up[targetKey(spec.Key, addr)]
+			healthy := serverUp(spec.Key, r, up)
 			b := maps.BackendSpec{Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy, Tunnel: s.Forward == config.TUN}
 			if !healthy && s.InhibitOnFailure {
 				// keepalived inhibit_on_failure: weight 0 instead of
@@ -637,6 +636,12 @@ func schedulerOf(s config.Scheduler) maps.Scheduler {
 }
 
 func targetKey(k maps.Key, rs netip.AddrPort) string { return k.String() + "/" + rs.String() }
+
+// serverUp says whether real server r of the service with key k passes
+// its health check (one without a check is always up).
+func serverUp(k maps.Key, r config.RealServer, up map[string]bool) bool {
+	return r.Check == nil || up[targetKey(k, netip.AddrPortFrom(r.Address, r.Port))]
+}
 
 // TargetKey names a real server of a service for health and status.
 func TargetKey(s config.Service, r config.RealServer) string {
