@@ -47,26 +47,28 @@ type VRRPStatus struct {
 func (s *vrrpSet) update(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	scripts := map[string]config.VRRPScript{}
+	for _, sc := range cfg.VRRPScripts {
+		scripts[sc.Name] = sc
+	}
 	want := map[string]config.VRRPInstance{}
+	wantTracks := map[string]map[string]vrrp.TrackedScript{}
 	wantScripts := map[string]config.VRRPScript{}
 	for _, v := range cfg.VRRP {
 		if v.Interface == "" {
 			v.Interface = s.d.o.Iface
 		}
 		want[v.Name] = v
+		wantTracks[v.Name] = tracked(v, scripts)
 		for _, t := range v.TrackScripts {
-			for _, sc := range cfg.VRRPScripts {
-				if sc.Name == t.Name {
-					wantScripts[sc.Name] = sc
-				}
-			}
+			wantScripts[t.Name] = scripts[t.Name] // validated: it exists
 		}
 	}
 	if s.scripts == nil {
 		s.scripts = map[string]*scriptRun{}
 	}
 	for name, r := range s.runs {
-		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(tracked(w, cfg.VRRPScripts), r.tracks) {
+		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(wantTracks[name], r.tracks) {
 			continue
 		}
 		s.stopRun(r, false)
@@ -89,7 +91,7 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 			s.subscribe(r) // to the scripts restarted above
 			continue
 		}
-		r, err := s.start(v, tracked(v, cfg.VRRPScripts))
+		r, err := s.start(v, wantTracks[name])
 		if err != nil {
 			return fmt.Errorf("vrrp instance %s: %w", name, err)
 		}

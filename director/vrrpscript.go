@@ -114,17 +114,13 @@ func (r *scriptRun) stop() {
 
 // tracked resolves v's track_script entries to what the instance needs:
 // each script's weight (the entry's own when it sets one) and init_fail.
-func tracked(v config.VRRPInstance, scripts []config.VRRPScript) map[string]vrrp.TrackedScript {
+func tracked(v config.VRRPInstance, scripts map[string]config.VRRPScript) map[string]vrrp.TrackedScript {
 	if len(v.TrackScripts) == 0 {
 		return nil
 	}
-	byName := map[string]config.VRRPScript{}
-	for _, sc := range scripts {
-		byName[sc.Name] = sc
-	}
 	out := map[string]vrrp.TrackedScript{}
 	for _, t := range v.TrackScripts {
-		sc := byName[t.Name]
+		sc := scripts[t.Name]
 		w := sc.Weight
 		if t.WeightSet {
 			w = t.Weight
