@@ -736,33 +736,26 @@ func (i *Instance) sendAdvert(prio uint8) {
 		Interval: i.advInt,
 		Addrs:    i.vips,
 	}
+	dsts := []netip.Addr{i.tr.Group()}
+	send := func(b []byte, _ netip.Addr) error { return i.tr.Send(b) }
 	if u, ok := i.tr.(Unicaster); ok && len(u.Peers()) > 0 {
-		sent := false
-		for _, peer := range u.Peers() {
-			b, err := a.Marshal(i.tr.LocalAddr(), peer)
-			if err != nil {
-				i.log.Error("encode advert", "err", err)
-				return
-			}
-			if err := u.SendTo(b, peer); err != nil {
-				i.log.Warn("send advert", "peer", peer, "err", err)
-				continue
-			}
-			sent = true
-		}
-		if !sent {
-			return
-		}
-	} else {
-		b, err := a.Marshal(i.tr.LocalAddr(), i.tr.Group())
+		dsts, send = u.Peers(), u.SendTo
+	}
+	sent := false
+	for _, dst := range dsts {
+		b, err := a.Marshal(i.tr.LocalAddr(), dst)
 		if err != nil {
 			i.log.Error("encode advert", "err", err)
 			return
 		}
-		if err := i.tr.Send(b); err != nil {
-			i.log.Warn("send advert", "err", err)
-			return
+		if err := send(b, dst); err != nil {
+			i.log.Warn("send advert", "dst", dst, "err", err)
+			continue
 		}
+		sent = true
+	}
+	if !sent {
+		return
 	}
 	i.stats.AdvertsSent++
 	if prio == PriorityStop {

@@ -162,11 +162,7 @@ func (t *RawTransport) SendTo(msg []byte, dst netip.Addr) error {
 }
 
 // Send implements Transport.
-func (t *RawTransport) Send(msg []byte) error {
-	cm := &ipv4.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index}
-	_, err := t.pc.WriteTo(msg, cm, &net.IPAddr{IP: GroupIPv4().AsSlice()})
-	return err
-}
+func (t *RawTransport) Send(msg []byte) error { return t.SendTo(msg, GroupIPv4()) }
 
 // Receive implements Transport. It wakes every 200 ms to notice ctx, which
 // bounds how long Run waits for the reader on shutdown.
