@@ -254,6 +254,14 @@ static __always_inline void persist_store(const struct svc_val *svc, const struc
 		bpf_map_update_elem(&persist6, &pk.k6, &pv, BPF_ANY);
 }
 
+/* Counts a connection of real server bid (ipvsadm's Conns). */
+static __always_inline void count_backend_conn(__u32 bid)
+{
+	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
+	if (bs)
+		bs->conns += 1;
+}
+
 /* A flow is touched (its expiry pushed back) when it was last touched
  * more than XLB_TOUCH_TICKS ago. */
 static __always_inline int needs_touch(__u32 timeout, const struct conn_ref *r, __u32 now)
@@ -339,10 +347,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 			persist_store(svc, f, id, tns);
 	}
 	if (ops) {
-		__u32 bid = id;
-		struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
-		if (bs)
-			bs->conns += 1;
+		count_backend_conn(id);
 		return id;
 	}
 	if (!may_insert) {
@@ -364,9 +369,7 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	conns_add(id, state, 1);
 	count(XLB_STAT_CONN_NEW);
 	__u32 bid = id;
-	struct backend_stats *bs = bpf_map_lookup_elem(&backend_counters, &bid);
-	if (bs)
-		bs->conns += 1;
+	count_backend_conn(bid);
 	publish_flow(st, f, kp, bid);
 	return id;
 }
