@@ -154,12 +154,8 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 	if s.Hysteresis != 0 {
 		add(m, "hysteresis", intNode(s.Hysteresis))
 	}
-	if s.QuorumUp != "" {
-		add(m, "quorum_up", strNode(s.QuorumUp))
-	}
-	if s.QuorumDown != "" {
-		add(m, "quorum_down", strNode(s.QuorumDown))
-	}
+	addString(m, "quorum_up", s.QuorumUp)
+	addString(m, "quorum_down", s.QuorumDown)
 	if ss := s.SorryServer; ss != nil {
 		sm := mapping()
 		sm.Style = yaml.FlowStyle
@@ -173,6 +169,13 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 	return m
 }
 
+// addString writes key: val unless val is empty (the field's default).
+func addString(m *yaml.Node, key, val string) {
+	if val != "" {
+		add(m, key, strNode(val))
+	}
+}
+
 func realServerNode(r *RealServer) *yaml.Node {
 	m := mapping()
 	add(m, "address", addrNode(r.Address))
@@ -181,12 +184,8 @@ func realServerNode(r *RealServer) *yaml.Node {
 	if r.Check != nil {
 		add(m, "check", checkNode(r.Check))
 	}
-	if r.NotifyUp != "" {
-		add(m, "notify_up", strNode(r.NotifyUp))
-	}
-	if r.NotifyDown != "" {
-		add(m, "notify_down", strNode(r.NotifyDown))
-	}
+	addString(m, "notify_up", r.NotifyUp)
+	addString(m, "notify_down", r.NotifyDown)
 	return m
 }
 
@@ -204,24 +203,16 @@ func checkNode(ck *Check) *yaml.Node {
 	}
 	add(m, "retry", intNode(ck.Retry))
 	add(m, "delay_before_retry", durNode(ck.DelayBeforeRetry))
-	if ck.Path != "" {
-		add(m, "path", strNode(ck.Path))
-	}
+	addString(m, "path", ck.Path)
 	if ck.StatusCode != 0 {
 		add(m, "status_code", intNode(ck.StatusCode))
 	}
-	if ck.Digest != "" {
-		add(m, "digest", strNode(ck.Digest))
-	}
-	if ck.VirtualHost != "" {
-		add(m, "virtualhost", strNode(ck.VirtualHost))
-	}
+	addString(m, "digest", ck.Digest)
+	addString(m, "virtualhost", ck.VirtualHost)
 	if ck.EnableSNI {
 		add(m, "enable_sni", boolNode(true))
 	}
-	if ck.Script != "" {
-		add(m, "script", strNode(ck.Script))
-	}
+	addString(m, "script", ck.Script)
 	if ck.Type == MiscCheck {
 		add(m, "timeout", durNode(ck.Timeout))
 	}
@@ -251,12 +242,8 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	add(m, "version", intNode(v.Version))
 	add(m, "preempt", boolNode(v.Preempt))
 	add(m, "preempt_delay", durNode(v.PreemptDelay))
-	if v.AuthType != "" {
-		add(m, "auth_type", strNode(v.AuthType))
-	}
-	if v.AuthPass != "" {
-		add(m, "auth_pass", strNode(v.AuthPass))
-	}
+	addString(m, "auth_type", v.AuthType)
+	addString(m, "auth_pass", v.AuthPass)
 	add(m, "virtual_ipaddress", addrSeq(v.VirtualAddrs))
 	if len(v.TrackInterfaces) > 0 {
 		ti := sequence()
@@ -287,12 +274,8 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 		}
 		add(m, "track_script", ts)
 	}
-	for _, n := range []struct{ key, val string }{
-		{"notify_master", v.NotifyMaster}, {"notify_backup", v.NotifyBackup}, {"notify_fault", v.NotifyFault},
-	} {
-		if n.val != "" {
-			add(m, n.key, strNode(n.val))
-		}
-	}
+	addString(m, "notify_master", v.NotifyMaster)
+	addString(m, "notify_backup", v.NotifyBackup)
+	addString(m, "notify_fault", v.NotifyFault)
 	return m
 }
