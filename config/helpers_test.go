@@ -34,11 +34,13 @@ func wantProblem(t *testing.T, err error, file string, line int, field, msg stri
 	return ""
 }
 
-// stripPositions returns a deep copy of c without Source and Line fields,
-// with empty slices as nil, for comparing configs read from different files.
+// stripPositions returns a deep copy of c without Source, Line fields and
+// the files the lines are in, with empty slices as nil, for comparing configs
+// read from different files.
 func stripPositions(c *Config) *Config {
 	out := *c
 	out.Source = ""
+	out.sources = nil
 	out.Services = nil
 	for _, s := range c.Services {
 		s.Line = 0

@@ -1,15 +1,14 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Warning is a keepalived.conf statement that xlb ignores because ignoring it
@@ -43,29 +42,20 @@ func LoadKeepalived(path string) (*Config, []Warning, error) {
 // Warnings are returned even when err is non-nil.
 func ParseKeepalived(name string, data []byte) (*Config, []Warning, error) {
 	ps := newProblems(name)
-	if !utf8.Valid(data) {
-		// Names and scripts end up in logs and in converted YAML, which
-		// must be UTF-8; a binary file is not a configuration.
-		bad := 0
-		for i := 0; i < len(data); {
-			r, size := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && size == 1 {
-				bad = i
-				break
-			}
-			i += size
-		}
-		ps.at(1+bytes.Count(data[:bad], []byte("\n")), "", "file is not valid UTF-8")
-		return nil, nil, ps.err()
+	r := &kreader{ps: ps}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		abs = name
 	}
-	toks, oddSpace := ktokenize(ps, data)
+	toks := r.read(name, data, []string{abs})
 	stmts := kparse(ps, toks)
-	k := &kconv{ps: ps, c: &Config{Source: name, ConnTableSize: DefaultConnTableSize}, globalVersion: DefaultVRRPVersion}
-	if oddSpace > 0 {
+	k := &kconv{ps: ps, c: &Config{Source: name, ConnTableSize: DefaultConnTableSize, sources: ps.srcs}, globalVersion: DefaultVRRPVersion}
+	k.warns = r.warns
+	if r.oddSpace > 0 {
 		// keepalived would read them as part of the keywords and skip those
 		// lines; the intent of such a copied file is plain, so say what was
 		// done instead of refusing it.
-		k.warns = append(k.warns, Warning{File: name, Line: oddSpace, Msg: "non-ASCII spaces (e.g. no-break spaces from a web page) read as plain spaces; keepalived itself would not recognise those lines"})
+		k.warnAt(r.oddSpace, "non-ASCII spaces (e.g. no-break spaces from a web page) read as plain spaces; keepalived itself would not recognise those lines")
 	}
 	if len(ps.list) > 0 {
 		// With broken braces every later statement may sit in the wrong
@@ -81,7 +71,7 @@ func ParseKeepalived(name string, data []byte) (*Config, []Warning, error) {
 	}
 	for _, sc := range k.c.VRRPScripts {
 		if !tracked[sc.Name] {
-			k.warns = append(k.warns, Warning{File: name, Line: sc.Line, Msg: fmt.Sprintf("vrrp_script %s is tracked by no vrrp_instance: it will not run", sc.Name)})
+			k.warnAt(sc.Line, "vrrp_script %s is tracked by no vrrp_instance: it will not run", sc.Name)
 		}
 	}
 	for _, i := range k.versionUnset {
@@ -115,7 +105,13 @@ type groupMember struct {
 }
 
 func (k *kconv) warn(s *kstmt, format string, args ...any) {
-	w := Warning{File: k.ps.file, Line: s.line, Msg: fmt.Sprintf(format, args...)}
+	k.warnAt(s.line, format, args...)
+}
+
+// warnAt records a warning at a recorded line (of whichever file holds it).
+func (k *kconv) warnAt(line int, format string, args ...any) {
+	file, l := k.ps.where(line)
+	w := Warning{File: file, Line: l, Msg: fmt.Sprintf(format, args...)}
 	// A group's block is read once per member: say things once.
 	if !slices.Contains(k.warns, w) {
 		k.warns = append(k.warns, w)
@@ -261,8 +257,6 @@ func (k *kconv) top(stmts []*kstmt) {
 			k.ps.at(s.line, s.key, "not supported: xlb fails over each vrrp_instance on its own; a sync group would move its instances together")
 		case "virtual_server_group":
 			// Read above.
-		case "include":
-			k.ps.at(s.line, s.key, "not supported: put the included configuration into this file")
 		default:
 			k.ps.at(s.line, s.key, "unknown or unsupported top-level keyword %q", s.key)
 		}

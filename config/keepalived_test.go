@@ -281,7 +281,6 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"bad group range", "virtual_server_group G1 {\n 10.0.0.9-3 80\n}\n", 2, "10.0.0.9-3", "at or above 9"},
 		{"group range too long", "virtual_server_group G1 {\n 2001:db8::1-fff 80\n}\n", 2, "2001:db8::1-fff", "more than 256"},
 		{"sync group", "vrrp_sync_group G {\n group { VI_1 }\n}\n", 1, "vrrp_sync_group", "not supported"},
-		{"include", "include /etc/keepalived/conf.d/*.conf\n", 1, "include", "not supported"},
 		{"unknown top-level", "virtual_servers 10.0.0.1 80 {\n}\n", 1, "virtual_servers", "unknown"},
 		{"unknown real_server keyword", kaEdit("weight 1", "wieght 1"), 4, "wieght", "not supported in real_server"},
 		{"unsupported checker", kaEdit("weight 1", "SMTP_CHECK {\n  helo_name x\n }"), 4, "SMTP_CHECK", "not supported"},

@@ -37,8 +37,9 @@ type ktoken struct {
 // comment characters. Unicode spaces (the no-break spaces that web pages and
 // forum posts put into copied configurations) separate words like ASCII
 // spaces; oddSpace returns the first line holding one so the caller can warn.
-func ktokenize(ps *problems, data []byte) (toks []ktoken, oddSpace int) {
-	line := 1
+// Lines are numbered from base+1 (see sourceMap).
+func ktokenize(ps *problems, data []byte, base int) (toks []ktoken, oddSpace int) {
+	line := base + 1
 	isSpace := func(r rune) bool {
 		if r == '\n' || !unicode.IsSpace(r) {
 			return false
@@ -48,6 +49,9 @@ func ktokenize(ps *problems, data []byte) (toks []ktoken, oddSpace int) {
 		}
 		return true
 	}
+	// On an include line braces belong to the file names ({a,b}
+	// alternatives), as keepalived reads include lines before blocks.
+	include := false
 	i := 0
 	for i < len(data) {
 		c := data[i]
@@ -57,13 +61,14 @@ func ktokenize(ps *problems, data []byte) (toks []ktoken, oddSpace int) {
 			toks = append(toks, ktoken{kind: '\n', line: line})
 			line++
 			i++
+			include = false
 		case isSpace(r):
 			i += size
 		case c == '#' || c == '!':
 			for i < len(data) && data[i] != '\n' {
 				i++
 			}
-		case c == '{' || c == '}':
+		case (c == '{' || c == '}') && !include:
 			toks = append(toks, ktoken{kind: c, line: line, text: string(c)})
 			i++
 		case c == '"':
@@ -82,12 +87,20 @@ func ktokenize(ps *problems, data []byte) (toks []ktoken, oddSpace int) {
 			start := i
 			for i < len(data) {
 				r, size := utf8.DecodeRune(data[i:])
-				if strings.ContainsRune("\n#!{}\"", r) || isSpace(r) {
+				stop := "\n#!{}\""
+				if include {
+					stop = "\n#!\""
+				}
+				if strings.ContainsRune(stop, r) || isSpace(r) {
 					break
 				}
 				i += size
 			}
-			toks = append(toks, ktoken{kind: 'w', line: line, text: string(data[start:i])})
+			word := string(data[start:i])
+			if word == "include" && (len(toks) == 0 || toks[len(toks)-1].kind == '\n') {
+				include = true
+			}
+			toks = append(toks, ktoken{kind: 'w', line: line, text: word})
 		}
 	}
 	return toks, oddSpace

@@ -72,6 +72,9 @@ type problems struct {
 	// would only be noise.
 	broken map[string]bool
 	list   []Problem
+	// srcs, when set, maps the recorded lines back to files: a keepalived
+	// configuration with includes records positions across its files.
+	srcs sourceMap
 }
 
 func newProblems(file string) *problems {
@@ -96,6 +99,14 @@ func (ps *problems) isBroken(field string) bool {
 		}
 		field = field[:i]
 	}
+}
+
+// where turns a recorded line into the file and line to show.
+func (ps *problems) where(line int) (string, int) {
+	if ps.srcs == nil {
+		return ps.file, line
+	}
+	return ps.srcs.locate(line)
 }
 
 // at records a problem at an explicit line.
@@ -138,5 +149,8 @@ func (ps *problems) err() error {
 		}
 		return li < lj
 	})
+	for i := range list {
+		list[i].File, list[i].Line = ps.where(list[i].Line)
+	}
 	return &ValidationError{Problems: list}
 }

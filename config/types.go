@@ -68,6 +68,9 @@ type Config struct {
 	// BGP, when set, announces service VIPs to routers (ECMP over several
 	// directors); nil means no BGP speaker.
 	BGP *BGP
+	// sources maps the lines recorded in the configuration's Line fields
+	// to files, for a keepalived.conf read with includes (nil otherwise).
+	sources sourceMap
 }
 
 // Service is one virtual service (ipvsadm -A, keepalived virtual_server).

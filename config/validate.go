@@ -38,6 +38,7 @@ func isMD5Hex(s string) bool {
 // fails, so a typo cannot take down half of the services.
 func (c *Config) Validate() error {
 	ps := newProblems(c.Source)
+	ps.srcs = c.sources
 	c.validate(ps)
 	return ps.err()
 }
