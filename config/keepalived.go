@@ -1015,9 +1015,14 @@ func (k *kconv) url(u *kstmt, p string, ck *Check) {
 				ck.Digest = strings.ToLower(v)
 			}
 		case "status_code":
-			// keepalived 2 also takes ranges and lists ("200-299 302"),
-			// which one expected code cannot express.
-			k.intArg(st, p+".status_code", &ck.StatusCode)
+			// keepalived 2 takes codes and ranges: "200-299 400-499 503".
+			if len(st.args) == 0 {
+				k.fail(st, p+".status_code", "want status codes or ranges such as 200 or 200-299")
+			} else if codes, err := ParseStatusCodes(strings.Join(st.args, " ")); err != nil {
+				k.fail(st, p+".status_code", "%v", err)
+			} else {
+				ck.StatusCodes = codes
+			}
 		case "virtualhost":
 			if v, ok := k.oneArg(st, p+".virtualhost"); ok {
 				ck.VirtualHost = v

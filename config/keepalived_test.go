@@ -210,7 +210,7 @@ func TestKeepalivedFeatures(t *testing.T) {
 	}
 	wantHTTP := Check{Type: HTTPCheck, ConnectIP: netip.MustParseAddr("10.0.1.3"), ConnectPort: 8443,
 		ConnectTimeout: 2500 * time.Millisecond, Retry: 4, DelayBeforeRetry: 2 * time.Second,
-		Path: "/healthz", StatusCode: 204, Digest: "9b3a0c85a887a256d6939da88aabd8cd", Rise: 1, Fall: 1, Line: 48}
+		Path: "/healthz", StatusCodes: "204", Digest: "9b3a0c85a887a256d6939da88aabd8cd", Rise: 1, Fall: 1, Line: 48}
 	if *r.Check != wantHTTP {
 		t.Errorf("HTTP_GET = %+v, want %+v", *r.Check, wantHTTP)
 	}
@@ -315,7 +315,9 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"block after value keyword", kaEdit("weight 1", "weight 1 {\n }"), 4, "weight", "takes no { block }"},
 		{"script without value", "vrrp_instance VI_1 {\n notify_master\n}\n", 2, "notify_master", "needs a value"},
 		{"flag with value", "vrrp_instance VI_1 {\n nopreempt yes\n}\n", 2, "nopreempt", `takes no value, got "yes"`},
-		{"status_code range list", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code 200-299\n }\n }"), 7, "status_code", "must be an integer"},
+		{"status_code bad range", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code 200-299 302-301\n }\n }"), 7, "status_code", `range "302-301" ends before it starts`},
+		{"status_code out of range", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code 200 600\n }\n }"), 7, "status_code", "100..599"},
+		{"status_code word", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code ok\n }\n }"), 7, "status_code", "not a status code"},
 		{"url keyword", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex ok\n }\n }"), 7, "regex", "not supported in url"},
 		{"misc_dynamic", kaEdit("weight 1", "MISC_CHECK {\n misc_path /bin/true\n misc_dynamic\n }"), 6, "misc_dynamic", "not supported in MISC_CHECK"},
 		{"tcp check keyword on misc", kaEdit("weight 1", "MISC_CHECK {\n misc_path /bin/true\n connect_port 80\n }"), 6, "connect_port", "not supported in MISC_CHECK"},
@@ -639,6 +641,20 @@ func TestKeepalivedQuorum(t *testing.T) {
 	}
 	if len(warns) != 0 {
 		t.Errorf("warnings: %v", warns)
+	}
+	assertRoundTrip(t, c)
+}
+
+// keepalived 2's status_code list (man keepalived.conf: "status_code 200-299
+// 400-499 503 505") reads whole, and converts to YAML and back unchanged.
+func TestKeepalivedStatusCodeList(t *testing.T) {
+	conf := kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code 200-299 400-499 503 505\n }\n }")
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Services[0].RealServers[0].Check.StatusCodes; got != "200-299 400-499 503 505" {
+		t.Fatalf("status codes %q", got)
 	}
 	assertRoundTrip(t, c)
 }

@@ -204,8 +204,10 @@ func checkNode(ck *Check) *yaml.Node {
 	add(m, "retry", intNode(ck.Retry))
 	add(m, "delay_before_retry", durNode(ck.DelayBeforeRetry))
 	addString(m, "path", ck.Path)
-	if ck.StatusCode != 0 {
-		add(m, "status_code", intNode(ck.StatusCode))
+	if n, err := strconv.Atoi(string(ck.StatusCodes)); err == nil {
+		add(m, "status_code", intNode(n))
+	} else {
+		addString(m, "status_code", string(ck.StatusCodes))
 	}
 	addString(m, "digest", ck.Digest)
 	addString(m, "virtualhost", ck.VirtualHost)

@@ -175,9 +175,9 @@ type Check struct {
 	Retry            int
 	DelayBeforeRetry time.Duration
 	// HTTP_GET and SSL_GET
-	Path       string
-	StatusCode int    // expected status (0 = any 2xx)
-	Digest     string // hex MD5 of the body, as keepalived's genhash prints; empty = not checked
+	Path        string
+	StatusCodes StatusCodes // accepted answers (none: any 2xx)
+	Digest      string      // hex MD5 of the body, as keepalived's genhash prints; empty = not checked
 	// VirtualHost is sent as the Host header (keepalived's virtualhost);
 	// empty: the address connected to.
 	VirtualHost string

@@ -339,8 +339,11 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 		} else if !strings.HasPrefix(ck.Path, "/") {
 			ps.field(line, p+".path", "must start with /, got %q", ck.Path)
 		}
-		if ck.StatusCode != 0 && (ck.StatusCode < 100 || ck.StatusCode > 599) {
-			ps.field(line, p+".status_code", "must be 100..599, got %d", ck.StatusCode)
+		if ck.StatusCodes != "" {
+			// Parsers refuse bad codes; a configuration built in code may not.
+			if _, err := ck.StatusCodes.Ranges(); err != nil {
+				ps.field(line, p+".status_code", "%v", err)
+			}
 		}
 		if ck.Digest != "" && !isMD5Hex(ck.Digest) {
 			ps.field(line, p+".digest", "must be 32 hex digits (an MD5 as genhash prints it), got %q", ck.Digest)
@@ -352,7 +355,7 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 		for _, f := range []struct {
 			set  bool
 			name string
-		}{{ck.Path != "", "path"}, {ck.StatusCode != 0, "status_code"}, {ck.Digest != "", "digest"}, {ck.VirtualHost != "", "virtualhost"}} {
+		}{{ck.Path != "", "path"}, {ck.StatusCodes != "", "status_code"}, {ck.Digest != "", "digest"}, {ck.VirtualHost != "", "virtualhost"}} {
 			if f.set {
 				ps.field(line, p+"."+f.name, "only applies to http and https checks")
 			}

@@ -268,6 +268,33 @@ func (d *yamlDecoder) intField(n *yaml.Node, field string, dst *int) {
 	}
 }
 
+// statusCodes reads status_code as a code (200), a string of codes and
+// ranges ("200-299 302", keepalived's form) or a list of either.
+func (d *yamlDecoder) statusCodes(n *yaml.Node, field string, dst *StatusCodes) {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+		if len(items) == 0 {
+			d.bad(n, field, "want status codes or ranges such as 200 or 200-299, got an empty list")
+			return
+		}
+	}
+	var words []string
+	for _, it := range items {
+		s, ok := d.scalar(it, field)
+		if !ok {
+			return
+		}
+		codes, err := ParseStatusCodes(s.Value)
+		if err != nil {
+			d.bad(s, field, "%v", err)
+			return
+		}
+		words = append(words, string(codes))
+	}
+	*dst = StatusCodes(strings.Join(words, " "))
+}
+
 func (d *yamlDecoder) port(n *yaml.Node, field string, dst *uint16) {
 	if v, ok := d.integer(n, field, 0, 65535); ok {
 		*dst = uint16(v)
@@ -557,7 +584,7 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 		case "path":
 			d.str(v, field, &ck.Path)
 		case "status_code":
-			d.intField(v, field, &ck.StatusCode)
+			d.statusCodes(v, field, &ck.StatusCodes)
 		case "digest":
 			d.str(v, field, &ck.Digest)
 			ck.Digest = strings.ToLower(ck.Digest)

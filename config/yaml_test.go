@@ -108,7 +108,7 @@ func TestParseYAMLFull(t *testing.T) {
 	if rs1.Weight != 0 {
 		t.Errorf("explicit weight 0 (drain) became %d", rs1.Weight)
 	}
-	if ck := rs1.Check; ck.Type != HTTPCheck || ck.Path != "/health" || ck.StatusCode != 200 ||
+	if ck := rs1.Check; ck.Type != HTTPCheck || ck.Path != "/health" || ck.StatusCodes != "200" ||
 		ck.Digest != "9b3a0c85a887a256d6939da88aabd8cd" || ck.ConnectTimeout != DefaultConnectTimeout {
 		t.Errorf("http check = %+v", ck)
 	}
@@ -291,7 +291,9 @@ func TestYAMLErrors(t *testing.T) {
 		{"unspecified vip", svcYAML(map[int]string{3: "    vip: 0.0.0.0"}), 3, "services[0].vip", "unspecified address"},
 		{"multicast real server", svcYAML(map[int]string{7: "      - address: 224.0.0.18"}), 7, "services[0].real_servers[0].address", "multicast"},
 		{"zoned address", svcYAML(map[int]string{3: "    vip: fe80::1%eth0"}), 3, "services[0].vip", "zoned address"},
-		{"status code range", svcYAML(nil, "        check: {type: http, path: /, status_code: 99}"), 9, "services[0].real_servers[0].check.status_code", "must be 100..599"},
+		{"status code range", svcYAML(nil, "        check: {type: http, path: /, status_code: 99}"), 9, "services[0].real_servers[0].check.status_code", `status codes are 100..599, got "99"`},
+		{"status code empty list", svcYAML(nil, "        check: {type: http, path: /, status_code: []}"), 9, "services[0].real_servers[0].check.status_code", "empty list"},
+		{"status code reversed", svcYAML(nil, "        check: {type: http, path: /, status_code: [200, 399-300]}"), 9, "services[0].real_servers[0].check.status_code", "ends before it starts"},
 		{"script on tcp check", svcYAML(nil, "        check: {type: tcp, script: /bin/true}"), 9, "services[0].real_servers[0].check.script", "only applies to misc"},
 		{"connect_port on misc check", svcYAML(nil, "        check: {type: misc, script: /bin/true, connect_port: 80}"), 9, "services[0].real_servers[0].check.connect_port", "do not apply to misc"},
 		{"bool field", svcYAML(nil, "    hash_port: yes please"), 9, "services[0].hash_port", "must be true or false"},
@@ -449,11 +451,34 @@ func TestYAMLHTTPSCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	ck := c.Services[0].RealServers[0].Check
-	if ck.Type != HTTPSCheck || ck.Path != "/healthz" || ck.StatusCode != 204 || ck.VirtualHost != "www.example.com" || !ck.EnableSNI {
+	if ck.Type != HTTPSCheck || ck.Path != "/healthz" || ck.StatusCodes != "204" || ck.VirtualHost != "www.example.com" || !ck.EnableSNI {
 		t.Errorf("https check = %+v", *ck)
 	}
 	// It survives printing and parsing back.
 	assertRoundTrip(t, c)
+}
+
+// status_code takes keepalived 2's codes and ranges in each form a YAML
+// writer would reach for, and prints back in one.
+func TestYAMLStatusCodeRanges(t *testing.T) {
+	for _, form := range []string{`"200-299 301-302"`, `"200-299,301-302"`, `[200-299, 301-302]`, `["200-299", "301-302"]`} {
+		c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: {type: http, path: /, status_code: "+form+"}")))
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		if got := c.Services[0].RealServers[0].Check.StatusCodes; got != "200-299 301-302" {
+			t.Errorf("%s read as %q", form, got)
+		}
+		assertRoundTrip(t, c)
+	}
+	// One code stays an integer when printed.
+	c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: {type: http, path: /, status_code: [204]}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := assertRoundTrip(t, c); !strings.Contains(string(out), "status_code: 204\n") {
+		t.Errorf("one code printed as:\n%s", out)
+	}
 }
 
 func TestYAMLNotifyScripts(t *testing.T) {

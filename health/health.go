@@ -22,8 +22,8 @@
 //   - HTTP_GET sends "GET Path" (default "/") to the same address with that
 //     address (or VirtualHost) as Host header, a fresh connection per attempt, no proxy, no
 //     redirects followed and no compression; ConnectTimeout bounds the whole
-//     exchange including the body. It succeeds when the status equals
-//     StatusCode, or is any 2xx when StatusCode is 0, and, if Digest is set,
+//     exchange including the body. It succeeds when the status is one of
+//     StatusCodes (codes and ranges; any 2xx when there are none) and, if Digest is set,
 //     the hex MD5 of the body (as keepalived's genhash prints it; case is
 //     ignored) matches. At most 1 MiB of body is read; a larger body fails
 //     a digest check.

@@ -134,23 +134,35 @@ func TestDetectionBoundHungServer(t *testing.T) {
 func TestHTTPStatus(t *testing.T) {
 	srv := newHTTPServer(t)
 	cases := []struct {
-		serve, want int
-		ok          bool
+		serve int
+		want  string // status_code as written; "" = unset
+		ok    bool
 	}{
-		{200, 0, true},
-		{204, 0, true},  // 0 accepts any 2xx
-		{500, 0, false}, // ...and nothing else
-		{301, 0, false}, // redirects are not followed
-		{200, 200, true},
-		{204, 200, false},
-		{500, 500, true},
-		{301, 301, true},
+		{200, "", true},
+		{204, "", true},  // unset accepts any 2xx
+		{500, "", false}, // ...and nothing else
+		{301, "", false}, // redirects are not followed
+		{200, "200", true},
+		{204, "200", false},
+		{500, "500", true},
+		{301, "301", true},
+		{302, "200-299 301-302", true}, // keepalived 2's ranges and lists
+		{303, "200-299 301-302", false},
+		{299, "200-299 301-302", true},
+		{503, "200,503", true},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("serve%d_want%d", c.serve, c.want), func(t *testing.T) {
+		t.Run(fmt.Sprintf("serve%d_want%s", c.serve, c.want), func(t *testing.T) {
 			srv.set(c.serve, "x", false)
+			var want config.StatusCodes
+			if c.want != "" {
+				var err error
+				if want, err = config.ParseStatusCodes(c.want); err != nil {
+					t.Fatal(err)
+				}
+			}
 			err := probeOnce(t, Target{Addr: srv.addr, Check: config.Check{
-				Type: config.HTTPCheck, Path: "/health", StatusCode: c.want, ConnectTimeout: time.Second,
+				Type: config.HTTPCheck, Path: "/health", StatusCodes: want, ConnectTimeout: time.Second,
 			}})
 			if (err == nil) != c.ok {
 				t.Fatalf("probe = %v, want ok=%v", err, c.ok)

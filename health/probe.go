@@ -88,7 +88,8 @@ type httpProber struct {
 	url     string
 	host    string // the Host header; "" for the URL's
 	timeout time.Duration
-	status  int    // 0: any 2xx
+	status  []config.CodeRange // none: any 2xx
+	want    config.StatusCodes
 	digest  string // lower-case hex MD5, "" for none
 	client  *http.Client
 }
@@ -118,8 +119,9 @@ func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber,
 			return nil, fmt.Errorf("http check digest %q: not a hex MD5", ck.Digest)
 		}
 	}
-	if ck.StatusCode != 0 && (ck.StatusCode < 100 || ck.StatusCode > 999) {
-		return nil, fmt.Errorf("http check status code %d out of range", ck.StatusCode)
+	codes, err := ck.StatusCodes.Ranges()
+	if err != nil {
+		return nil, fmt.Errorf("http check status_code: %w", err)
 	}
 	tr := &http.Transport{
 		Proxy:                  nil, // never route checks through $HTTP_PROXY
@@ -143,7 +145,8 @@ func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber,
 		url:     u.String(),
 		host:    ck.VirtualHost,
 		timeout: p.attemptTimeout,
-		status:  ck.StatusCode,
+		status:  codes,
+		want:    ck.StatusCodes,
 		digest:  digest,
 		client: &http.Client{
 			Transport: tr,
@@ -177,11 +180,8 @@ func (p *httpProber) get(ctx context.Context) error {
 		return err // already names method and URL
 	}
 	defer resp.Body.Close()
-	if p.status == 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
-		return fmt.Errorf("http get %s: status %d, want 2xx", p.url, resp.StatusCode)
-	}
-	if p.status != 0 && resp.StatusCode != p.status {
-		return fmt.Errorf("http get %s: status %d, want %d", p.url, resp.StatusCode, p.status)
+	if !config.MatchCodes(p.status, resp.StatusCode) {
+		return fmt.Errorf("http get %s: status %d, want %s", p.url, resp.StatusCode, p.want.Describe())
 	}
 	if p.digest == "" {
 		return nil
