@@ -81,6 +81,11 @@ func stripPositions(c *Config) *Config {
 		sc.Line = 0
 		out.VRRPScripts = append(out.VRRPScripts, sc)
 	}
+	out.VRRPSyncGroups = nil
+	for _, g := range c.VRRPSyncGroups {
+		g.Line = 0
+		out.VRRPSyncGroups = append(out.VRRPSyncGroups, g)
+	}
 	if c.BGP != nil {
 		b := *c.BGP
 		b.Line = 0

@@ -254,7 +254,7 @@ func (k *kconv) top(stmts []*kstmt) {
 		case "vrrp_script":
 			k.vrrpScript(s)
 		case "vrrp_sync_group":
-			k.ps.at(s.line, s.key, "not supported: xlb fails over each vrrp_instance on its own; a sync group would move its instances together")
+			k.syncGroup(s)
 		case "virtual_server_group":
 			// Read above.
 		default:
@@ -507,6 +507,57 @@ func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) {
 		}
 		v.TrackInterfaces = append(v.TrackInterfaces, s.key)
 	}
+}
+
+// syncGroup reads "vrrp_sync_group NAME { group { VI_1 VI_2 } notify_* }".
+func (k *kconv) syncGroup(b *kstmt) {
+	p := fmt.Sprintf("vrrp_sync_groups[%d]", len(k.c.VRRPSyncGroups))
+	g := VRRPSyncGroup{Line: b.line}
+	if len(b.args) != 1 || !b.hasBlock {
+		k.fail(b, p, "want vrrp_sync_group NAME { group { INSTANCE ... } }")
+		return
+	}
+	g.Name = b.args[0]
+	k.mark(b, p+".name")
+	for _, s := range b.block {
+		switch s.key {
+		case "group":
+			k.mark(s, p+".group")
+			if !s.hasBlock || len(s.args) != 0 {
+				k.fail(s, p+".group", "want group { INSTANCE ... }")
+				continue
+			}
+			for _, m := range s.block {
+				// Names may share a line ("VI_1 VI_2") or stand one a line.
+				for _, name := range append([]string{m.key}, m.args...) {
+					k.mark(m, fmt.Sprintf("%s.group[%d]", p, len(g.Group)))
+					g.Group = append(g.Group, name)
+				}
+				if m.hasBlock {
+					k.failAs(m, s.key, p+".group", "want instance names, not a block")
+				}
+			}
+		case "notify_master":
+			if v, ok := k.restArgs(s, p+".notify_master"); ok {
+				g.NotifyMaster = v
+			}
+		case "notify_backup":
+			if v, ok := k.restArgs(s, p+".notify_backup"); ok {
+				g.NotifyBackup = v
+			}
+		case "notify_fault":
+			if v, ok := k.restArgs(s, p+".notify_fault"); ok {
+				g.NotifyFault = v
+			}
+		case "notify", "notify_stop", "smtp_alert":
+			k.warn(s, "vrrp_sync_group: %s ignored", s.key)
+		default:
+			// track_interface, track_script… of a whole group, and
+			// global_tracking, move priorities and faults: not ignored.
+			k.unsupported(s, "vrrp_sync_group")
+		}
+	}
+	k.c.VRRPSyncGroups = append(k.c.VRRPSyncGroups, g)
 }
 
 // vrrpScript reads "vrrp_script NAME { script ...; interval N; ... }".

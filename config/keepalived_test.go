@@ -280,7 +280,10 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"fwmark group member", "virtual_server_group G1 {\n fwmark 1\n}\n", 2, "fwmark", "not supported"},
 		{"bad group range", "virtual_server_group G1 {\n 10.0.0.9-3 80\n}\n", 2, "10.0.0.9-3", "at or above 9"},
 		{"group range too long", "virtual_server_group G1 {\n 2001:db8::1-fff 80\n}\n", 2, "2001:db8::1-fff", "more than 256"},
-		{"sync group", "vrrp_sync_group G {\n group { VI_1 }\n}\n", 1, "vrrp_sync_group", "not supported"},
+		{"sync group of no instance", "vrrp_sync_group G {\n group {\n  VI_9\n }\n}\n", 3, "vrrp_sync_groups[0].group[0]", `no vrrp instance named "VI_9"`},
+		{"sync group tracking", kaSync + "vrrp_sync_group G2 {\n group { VI_3 }\n track_script { chk }\n}\n", 35, "track_script", "not supported in vrrp_sync_group"},
+		{"instance in two sync groups", kaSync + "vrrp_sync_group G2 {\n group {\n  VI_1\n }\n}\n", 35, "vrrp_sync_groups[1].group[0]", `"VI_1" is already in sync group "G1"`},
+		{"sync group without name", "vrrp_sync_group {\n group { VI_1 }\n}\n", 1, "vrrp_sync_group", "want vrrp_sync_group NAME"},
 		{"unknown top-level", "virtual_servers 10.0.0.1 80 {\n}\n", 1, "virtual_servers", "unknown"},
 		{"unknown real_server keyword", kaEdit("weight 1", "wieght 1"), 4, "wieght", "not supported in real_server"},
 		{"unsupported checker", kaEdit("weight 1", "SMTP_CHECK {\n  helo_name x\n }"), 4, "SMTP_CHECK", "not supported"},
@@ -656,5 +659,63 @@ func TestKeepalivedStatusCodeList(t *testing.T) {
 	if got := c.Services[0].RealServers[0].Check.StatusCodes; got != "200-299 400-499 503 505" {
 		t.Fatalf("status codes %q", got)
 	}
+	assertRoundTrip(t, c)
+}
+
+// kaSync is two instances (the seed's dual set-up on two networks) kept
+// together by a sync group, and a third one outside it.
+const kaSync = `vrrp_sync_group G1 {
+    group {
+        VI_1
+        VI_2
+    }
+    notify_master "/etc/keepalived/notify.sh master"
+    notify_backup /etc/keepalived/notify.sh backup
+    notify_fault /etc/keepalived/notify.sh fault
+    smtp_alert
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.168.101.100
+    }
+}
+vrrp_instance VI_2 {
+    interface eth1
+    virtual_router_id 52
+    priority 100
+    virtual_ipaddress {
+        10.10.0.1
+    }
+}
+vrrp_instance VI_3 {
+    interface eth0
+    virtual_router_id 53
+    priority 100
+    virtual_ipaddress { 192.168.101.101 }
+}
+`
+
+func TestKeepalivedSyncGroup(t *testing.T) {
+	c, warns, err := ParseKeepalived("sync.conf", []byte(kaSync))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []VRRPSyncGroup{{Name: "G1", Group: []string{"VI_1", "VI_2"}, NotifyMaster: "/etc/keepalived/notify.sh master",
+		NotifyBackup: "/etc/keepalived/notify.sh backup", NotifyFault: "/etc/keepalived/notify.sh fault", Line: 1}}
+	if !reflect.DeepEqual(c.VRRPSyncGroups, want) {
+		t.Fatalf("sync groups\n got %+v\nwant %+v", c.VRRPSyncGroups, want)
+	}
+	if !slices.ContainsFunc(warns, func(w Warning) bool { return w.Line == 9 && strings.Contains(w.Msg, "smtp_alert ignored") }) {
+		t.Errorf("want smtp_alert warned about at line 9, got %v", warns)
+	}
+	// Names on one line read the same.
+	one, _, err := ParseKeepalived("one.conf", []byte(strings.Replace(kaSync, "VI_1\n        VI_2", "VI_1 VI_2", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSameConfig(t, one, c)
 	assertRoundTrip(t, c)
 }

@@ -55,6 +55,24 @@ func MarshalYAML(c *Config) ([]byte, error) {
 		}
 		add(root, "vrrp_scripts", seq)
 	}
+	if len(c.VRRPSyncGroups) > 0 {
+		seq := sequence()
+		for _, g := range c.VRRPSyncGroups {
+			m := mapping()
+			add(m, "name", strNode(g.Name))
+			members := sequence()
+			members.Style = yaml.FlowStyle
+			for _, n := range g.Group {
+				members.Content = append(members.Content, strNode(n))
+			}
+			add(m, "group", members)
+			addString(m, "notify_master", g.NotifyMaster)
+			addString(m, "notify_backup", g.NotifyBackup)
+			addString(m, "notify_fault", g.NotifyFault)
+			seq.Content = append(seq.Content, m)
+		}
+		add(root, "vrrp_sync_groups", seq)
+	}
 	if c.BGP != nil {
 		add(root, "bgp", bgpNode(c.BGP))
 	}

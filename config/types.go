@@ -65,6 +65,9 @@ type Config struct {
 	// VRRPScripts are keepalived's vrrp_script blocks, run for the VRRP
 	// instances that track them.
 	VRRPScripts []VRRPScript
+	// VRRPSyncGroups are keepalived's vrrp_sync_group blocks: VRRP
+	// instances that change state together.
+	VRRPSyncGroups []VRRPSyncGroup
 	// BGP, when set, announces service VIPs to routers (ECMP over several
 	// directors); nil means no BGP speaker.
 	BGP *BGP
@@ -306,4 +309,19 @@ func (c *Config) ServiceTimeouts(s Service) Timeouts {
 		t.UDP = c.Timeouts.UDP
 	}
 	return t
+}
+
+// VRRPSyncGroup is keepalived's vrrp_sync_group: its instances are Master,
+// Backup or in FAULT together, so addresses that only work together are
+// held by one director (see vrrp.SyncGroup for the rules).
+type VRRPSyncGroup struct {
+	Name string
+	// Group names the member vrrp instances.
+	Group []string
+	// Notify scripts run when the group as a whole becomes Master (every
+	// member), Backup (every member) or enters FAULT (any member).
+	NotifyMaster string
+	NotifyBackup string
+	NotifyFault  string
+	Line         int
 }

@@ -111,7 +111,60 @@ func (c *Config) validate(ps *problems) {
 			}
 		}
 	}
+	c.validateSyncGroups(ps, seenVRName, scripts)
 	c.validateBGP(ps)
+}
+
+// validateSyncGroups checks that each group names existing instances and
+// that no instance is in two groups (keepalived refuses both), and refuses
+// weighted track_scripts in members: keepalived drops those silently (a
+// priority moved in one member cannot move its group: the other director's
+// member would wait for the rest of its group forever), so the failover
+// they were written for would never happen.
+func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scripts map[string]*VRRPScript) {
+	names := map[string]int{}
+	member := map[string]int{}
+	for i, g := range c.VRRPSyncGroups {
+		p := fmt.Sprintf("vrrp_sync_groups[%d]", i)
+		switch j, dup := names[g.Name]; {
+		case g.Name == "":
+			ps.field(g.Line, p+".name", "is required")
+		case dup:
+			ps.field(g.Line, p+".name", "duplicate sync group name %q (also%s)", g.Name, lineRef(c.VRRPSyncGroups[j].Line))
+		default:
+			names[g.Name] = i
+		}
+		if len(g.Group) == 0 {
+			ps.field(g.Line, p+".group", "needs at least one vrrp instance")
+		}
+		for n, m := range g.Group {
+			f := fmt.Sprintf("%s.group[%d]", p, n)
+			if _, ok := instances[m]; !ok {
+				ps.field(g.Line, f, "no vrrp instance named %q", m)
+				continue
+			}
+			if j, dup := member[m]; dup {
+				if j == i {
+					ps.field(g.Line, f, "%q is named twice", m)
+				} else {
+					ps.field(g.Line, f, "%q is already in sync group %q%s; an instance can be in one group", m, c.VRRPSyncGroups[j].Name, lineRef(c.VRRPSyncGroups[j].Line))
+				}
+				continue
+			}
+			member[m] = i
+			v := &c.VRRP[instances[m]]
+			for n, t := range v.TrackScripts {
+				w := t.Weight
+				if sc, ok := scripts[t.Name]; ok && !t.WeightSet {
+					w = sc.Weight
+				}
+				if w != 0 {
+					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_script[%d]", instances[m], n),
+						"%q has weight %d, but %s is in sync group %q: keepalived ignores weighted scripts there and a priority change cannot move a group; give it weight 0 (a failure puts the whole group in FAULT and it moves)", t.Name, w, m, g.Name)
+				}
+			}
+		}
+	}
 }
 
 // lineRef formats " (line N)" for cross references, or nothing when unknown.

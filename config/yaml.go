@@ -406,6 +406,10 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			for i, n := range d.sequence(v, field) {
 				c.VRRPScripts = append(c.VRRPScripts, d.vrrpScript(n, fmt.Sprintf("vrrp_scripts[%d]", i)))
 			}
+		case "vrrp_sync_groups":
+			for i, n := range d.sequence(v, field) {
+				c.VRRPSyncGroups = append(c.VRRPSyncGroups, d.syncGroup(n, fmt.Sprintf("vrrp_sync_groups[%d]", i)))
+			}
 		case "bgp":
 			c.BGP = d.bgp(v, field)
 		default:
@@ -685,6 +689,34 @@ func (d *yamlDecoder) addrs(n *yaml.Node, field string) []netip.Addr {
 		out = append(out, a)
 	}
 	return out
+}
+
+func (d *yamlDecoder) syncGroup(n *yaml.Node, path string) VRRPSyncGroup {
+	g := VRRPSyncGroup{Line: deref(n).Line}
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "name":
+			d.str(v, field, &g.Name)
+		case "group":
+			for i, mn := range d.sequence(v, field) {
+				var m string
+				f := fmt.Sprintf("%s[%d]", field, i)
+				d.ps.seen(f, deref(mn).Line)
+				d.str(mn, f, &m)
+				g.Group = append(g.Group, m)
+			}
+		case "notify_master":
+			d.str(v, field, &g.NotifyMaster)
+		case "notify_backup":
+			d.str(v, field, &g.NotifyBackup)
+		case "notify_fault":
+			d.str(v, field, &g.NotifyFault)
+		default:
+			return false
+		}
+		return true
+	})
+	return g
 }
 
 func (d *yamlDecoder) vrrpScript(n *yaml.Node, path string) VRRPScript {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -504,5 +505,51 @@ func TestYAMLSorryServer(t *testing.T) {
 	}
 	if c.Services[0].RealServers[0].Address != netip.MustParseAddr("192.168.101.3") {
 		t.Errorf("real servers changed: %+v", c.Services[0].RealServers)
+	}
+}
+
+func TestYAMLSyncGroups(t *testing.T) {
+	const two = `vrrp:
+  - {name: VI_1, interface: eth0, virtual_router_id: 51, priority: 100, virtual_ipaddress: [10.0.0.1]}
+  - {name: VI_2, interface: eth1, virtual_router_id: 52, priority: 100, virtual_ipaddress: [10.1.0.1]}
+vrrp_sync_groups:
+  - name: G1
+    group: [VI_1, VI_2]
+    notify_master: /bin/alert master
+`
+	c, err := ParseYAML("t.yaml", []byte(two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := c.VRRPSyncGroups; len(g) != 1 || g[0].Name != "G1" || !slices.Equal(g[0].Group, []string{"VI_1", "VI_2"}) || g[0].NotifyMaster != "/bin/alert master" {
+		t.Fatalf("sync groups %+v", g)
+	}
+	assertRoundTrip(t, c)
+
+	_, err = ParseYAML("t.yaml", []byte(strings.Replace(two, "[VI_1, VI_2]", "[VI_1, VI_3]", 1)))
+	wantProblem(t, err, "t.yaml", 6, "vrrp_sync_groups[0].group[1]", `no vrrp instance named "VI_3"`)
+	_, err = ParseYAML("t.yaml", []byte(two+"  - {name: G1, group: [VI_2]}\n"))
+	wantProblem(t, err, "t.yaml", 8, "vrrp_sync_groups[1].name", `duplicate sync group name "G1"`)
+	_, err = ParseYAML("t.yaml", []byte(two+"  - {name: G2, group: []}\n"))
+	wantProblem(t, err, "t.yaml", 8, "vrrp_sync_groups[1].group", "at least one")
+	_, err = ParseYAML("t.yaml", []byte(two+"    track_script: [chk]\n"))
+	wantProblem(t, err, "t.yaml", 8, "vrrp_sync_groups[0].track_script", "")
+}
+
+// A weighted track_script in a sync group member is refused with the way
+// out (weight 0); with weight 0 the same configuration is accepted.
+func TestYAMLSyncGroupWeightedScript(t *testing.T) {
+	conf := `vrrp:
+  - {name: VI_1, interface: eth0, virtual_router_id: 51, priority: 100, virtual_ipaddress: [10.0.0.1], track_script: [chk]}
+  - {name: VI_2, interface: eth1, virtual_router_id: 52, priority: 100, virtual_ipaddress: [10.1.0.1]}
+vrrp_scripts:
+  - {name: chk, script: /bin/true, weight: -20}
+vrrp_sync_groups:
+  - {name: G1, group: [VI_1, VI_2]}
+`
+	_, err := ParseYAML("t.yaml", []byte(conf))
+	wantProblem(t, err, "t.yaml", 2, "vrrp[0].track_script[0]", "give it weight 0")
+	if _, err := ParseYAML("t.yaml", []byte(strings.Replace(conf, "weight: -20", "weight: 0", 1))); err != nil {
+		t.Fatalf("weight 0 refused: %v", err)
 	}
 }

@@ -221,7 +221,11 @@ func FormatStatus(w io.Writer, s *Snapshot) {
 	} else {
 		fmt.Fprintln(w, "vrrp:")
 		for _, v := range s.VRRP {
-			fmt.Fprintf(w, "  %s: %s (vrid %d, priority %d)\n", v.Name, v.State, v.VRID, v.Priority)
+			group := ""
+			if v.SyncGroup != "" {
+				group = ", sync group " + v.SyncGroup
+			}
+			fmt.Fprintf(w, "  %s: %s (vrid %d, priority %d%s)\n", v.Name, v.State, v.VRID, v.Priority, group)
 		}
 	}
 	if b := s.BGP; b != nil {

@@ -122,6 +122,8 @@ type VRRPStatus struct {
 	State    string `json:"state"` // MASTER, BACKUP, FAULT, ...
 	VRID     int    `json:"vrid"`
 	Priority int    `json:"priority"`
+	// SyncGroup is the vrrp_sync_group the instance is in, if any.
+	SyncGroup string `json:"sync_group,omitempty"`
 }
 
 // BGPStatus is the VIP announcement state.

@@ -18,7 +18,8 @@ import (
 // group is killed then.
 const notifyTimeout = 30 * time.Second
 
-// notifier runs the real servers' notify_up / notify_down scripts in the
+// notifier runs the real servers' notify_up / notify_down scripts (and the
+// vrrp sync groups' notify scripts) in the
 // background, so a slow script never holds up the health transition that
 // started it (nor the datapath update).
 type notifier struct {
@@ -66,7 +67,7 @@ func (n *notifier) run(script string, env []string) {
 		ctx, cancel := context.WithTimeout(n.ctx, notifyTimeout)
 		defer cancel()
 		if out, err := runShell(ctx, script, env); err != nil {
-			n.log.Warn("real server notify script failed", "script", script, "env", env, "err", err, "output", strings.TrimSpace(string(out)))
+			n.log.Warn("notify script failed", "script", script, "env", env, "err", err, "output", strings.TrimSpace(string(out)))
 		}
 	}()
 }

@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"reflect"
 	"sync"
@@ -19,11 +20,13 @@ type vrrpSet struct {
 	mu      sync.Mutex
 	runs    map[string]*vrrpRun
 	scripts map[string]*scriptRun // the vrrp_scripts some instance tracks
+	groups  map[string]*syncRun   // the vrrp_sync_groups, by name
 }
 
 type vrrpRun struct {
 	cfg    config.VRRPInstance
 	tracks map[string]vrrp.TrackedScript
+	sync   *config.VRRPSyncGroup // its group (Line cleared), nil if none
 	inst   *vrrp.Instance
 	owner  *vip.Owner
 	cancel context.CancelFunc
@@ -36,6 +39,7 @@ type VRRPStatus struct {
 	State       string
 	VRID        int
 	Priority    int
+	SyncGroup   string
 	Transitions uint64
 	Invalid     uint64
 }
@@ -54,6 +58,13 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	want := map[string]config.VRRPInstance{}
 	wantTracks := map[string]map[string]vrrp.TrackedScript{}
 	wantScripts := map[string]config.VRRPScript{}
+	wantGroup := map[string]*config.VRRPSyncGroup{} // by member instance
+	for _, g := range cfg.VRRPSyncGroups {
+		g.Line = 0
+		for _, m := range g.Group {
+			wantGroup[m] = &g
+		}
+	}
 	for _, v := range cfg.VRRP {
 		if v.Interface == "" {
 			v.Interface = s.d.o.Iface
@@ -67,12 +78,22 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	if s.scripts == nil {
 		s.scripts = map[string]*scriptRun{}
 	}
+	// A changed group restarts all its members: each has the group in
+	// r.sync, so none of them compares equal.
 	for name, r := range s.runs {
-		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(wantTracks[name], r.tracks) {
+		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(wantTracks[name], r.tracks) && reflect.DeepEqual(wantGroup[name], r.sync) {
 			continue
 		}
 		s.stopRun(r, false)
 		delete(s.runs, name)
+	}
+	if s.groups == nil {
+		s.groups = map[string]*syncRun{}
+	}
+	for name, g := range s.groups {
+		if len(g.members) == 0 {
+			delete(s.groups, name) // a new one starts with the new members
+		}
 	}
 	for name, sr := range s.scripts {
 		if w, ok := wantScripts[name]; ok && sameScript(w, sr.cfg) {
@@ -91,7 +112,7 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 			s.subscribe(r) // to the scripts restarted above
 			continue
 		}
-		r, err := s.start(v, wantTracks[name])
+		r, err := s.start(v, wantTracks[name], wantGroup[name])
 		if err != nil {
 			return fmt.Errorf("vrrp instance %s: %w", name, err)
 		}
@@ -116,6 +137,11 @@ func (s *vrrpSet) stopRun(r *vrrpRun, leave bool) {
 		}
 	}
 	r.stop(leave)
+	if r.sync != nil {
+		if g := s.groups[r.sync.Name]; g != nil {
+			g.remove(r.cfg.Name)
+		}
+	}
 }
 
 func sameScript(a, b config.VRRPScript) bool {
@@ -128,7 +154,7 @@ func sameVRRP(a, b config.VRRPInstance) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript) (*vrrpRun, error) {
+func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, group *config.VRRPSyncGroup) (*vrrpRun, error) {
 	log := s.d.log.With("component", "vrrp", "instance", v.Name)
 	owner, err := vip.New(v.Interface, log)
 	if err != nil {
@@ -138,13 +164,26 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	if err := owner.ReleaseStale(v.VirtualAddrs...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
-	inst, err := vrrp.NewInstance(v, owner, log, vrrp.WithTrackedScripts(tracks))
+	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks)}
+	var g *syncRun
+	if group != nil {
+		if g = s.groups[group.Name]; g == nil {
+			g = &syncRun{cfg: *group, group: vrrp.NewSyncGroup(group.Name), members: map[string]*vrrp.Instance{}}
+			s.groups[group.Name] = g
+		}
+		opts = append(opts, vrrp.WithSyncGroup(g.group))
+	}
+	inst, err := vrrp.NewInstance(v, owner, log, opts...)
 	if err != nil {
 		owner.Close()
 		return nil, err
 	}
+	if g != nil {
+		g.add(v.Name, inst)
+		inst.OnTransition(func(vrrp.State, vrrp.State) { g.changed(s.d.notify, s.d.log) })
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &vrrpRun{cfg: v, tracks: tracks, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
+	r := &vrrpRun{cfg: v, tracks: tracks, sync: group, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
 	// The scripts' states first, so the instance starts in the right one.
 	s.subscribe(r)
 	go func() {
@@ -190,10 +229,14 @@ func (s *vrrpSet) status() []VRRPStatus {
 		for _, n := range st.Invalid {
 			invalid += n
 		}
-		out = append(out, VRRPStatus{
+		vs := VRRPStatus{
 			Name: r.cfg.Name, State: r.inst.State().String(), VRID: r.cfg.VirtualRouterID,
 			Priority: r.inst.Priority(), Transitions: st.Transitions, Invalid: invalid,
-		})
+		}
+		if r.sync != nil {
+			vs.SyncGroup = r.sync.Name
+		}
+		out = append(out, vs)
 	}
 	return out
 }
@@ -208,4 +251,62 @@ func vrrpVIPs(cfg *config.Config) map[netip.Addr]bool {
 		}
 	}
 	return out
+}
+
+// syncRun is one vrrp_sync_group: the vrrp.SyncGroup its running members
+// share, and the group state its notify scripts last announced.
+type syncRun struct {
+	cfg   config.VRRPSyncGroup
+	group *vrrp.SyncGroup
+
+	mu      sync.Mutex
+	members map[string]*vrrp.Instance
+	state   vrrp.State // last announced; StateInit before the first
+}
+
+func (g *syncRun) add(name string, inst *vrrp.Instance) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.members[name] = inst
+}
+
+func (g *syncRun) remove(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.members, name)
+}
+
+// changed runs the group's notify script when the group as a whole has
+// a new state: FAULT when any member is in FAULT, MASTER or BACKUP when
+// every member is; members on their way between states announce nothing.
+// keepalived runs these scripts without arguments; the state is in the
+// environment as for instances (XLB_VRRP_TYPE=GROUP).
+func (g *syncRun) changed(n *notifier, log *slog.Logger) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.members) < len(g.cfg.Group) {
+		return // starting or stopping
+	}
+	counts := map[vrrp.State]int{}
+	for _, m := range g.members {
+		counts[m.State()]++
+	}
+	var st vrrp.State
+	switch {
+	case counts[vrrp.StateFault] > 0:
+		st = vrrp.StateFault
+	case counts[vrrp.StateMaster] == len(g.members):
+		st = vrrp.StateMaster
+	case counts[vrrp.StateBackup] == len(g.members):
+		st = vrrp.StateBackup
+	default:
+		return
+	}
+	if st == g.state {
+		return
+	}
+	g.state = st
+	log.Info("vrrp sync group", "group", g.cfg.Name, "state", st)
+	script := map[vrrp.State]string{vrrp.StateMaster: g.cfg.NotifyMaster, vrrp.StateBackup: g.cfg.NotifyBackup, vrrp.StateFault: g.cfg.NotifyFault}[st]
+	n.run(script, []string{"XLB_VRRP_TYPE=GROUP", "XLB_VRRP_NAME=" + g.cfg.Name, "XLB_VRRP_STATE=" + st.String()})
 }

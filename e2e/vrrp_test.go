@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,4 +304,87 @@ func TestVRRPUnicastPeers(t *testing.T) {
 	took := waitHolder(t, l, 1, 2*time.Second, false)
 	t.Logf("backup took the VIP %v after the master was killed (%d unicast adverts seen before)", took, toPeer)
 	get(t, l, "/")
+}
+
+// keepalived's vrrp_sync_group: two VRRP instances (VIPs .100 and .101)
+// kept together. Only VI_1 tracks the failing script (weight 0: FAULT) on
+// the master, yet both VIPs move to the backup, and both come back when
+// the script recovers; the group's notify scripts run on the backup
+// director. Without the group only .100 would move.
+func TestVRRPSyncGroupMovesTogether(t *testing.T) {
+	l := newLab(t, lab.Options{Directors: 2})
+	flag := filepath.Join(l.Dir(), "fail-chk")
+	notified := filepath.Join(l.Dir(), "group-states")
+	second := netip.MustParseAddr("192.168.101.101")
+	cfg := func(state string, prio int, track bool) string {
+		c := haConfig(state, prio, 3, "0.1", true)
+		if track {
+			c = strings.Replace(c, "    virtual_ipaddress:", "    track_script: [chk]\n    virtual_ipaddress:", 1)
+		}
+		c += fmt.Sprintf(`  - name: VI_2
+    state: %s
+    interface: eth0
+    virtual_router_id: 52
+    priority: %d
+    version: 3
+    advert_int: 0.1
+    virtual_ipaddress: [%s]
+vrrp_scripts:
+  - {name: chk, script: "test ! -e %s", interval: 0.2, weight: 0, fall: 2, rise: 2}
+vrrp_sync_groups:
+  - {name: G1, group: [VI_1, VI_2]`, state, prio, second, flag)
+		if !track {
+			c += fmt.Sprintf(`, notify_master: "echo MASTER >> %[1]s", notify_backup: "echo BACKUP >> %[1]s"`, notified)
+		}
+		return c + "}\n"
+	}
+	for i, c := range []string{cfg("MASTER", 150, true), cfg("BACKUP", 100, false)} {
+		if _, err := l.Start(l.Directors()[i], xlbBin(), "run", "--iface", "eth0", "--config", writeCfg(t, l, fmt.Sprintf("dir%d.yaml", i+1), c), "--pin-dir", pinDir(l, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holds := func(i int, a netip.Addr) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		out, _ := l.Exec(ctx, l.Directors()[i], "ip", "-4", "addr", "show", "dev", "eth0")
+		return strings.Contains(string(out), " "+a.String()+"/32")
+	}
+	// waitBoth waits until director i alone holds both VIPs.
+	waitBoth := func(i int, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < within {
+			if holds(i, l.VIP()) && holds(i, second) && !holds(1-i, l.VIP()) && !holds(1-i, second) {
+				return time.Since(start)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("director %d never held both VIPs alone (it holds .100 %v, .101 %v; the other .100 %v, .101 %v)",
+			i+1, holds(i, l.VIP()), holds(i, second), holds(1-i, l.VIP()), holds(1-i, second))
+		return 0
+	}
+	waitBoth(0, 8*time.Second)
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	took := waitBoth(1, 5*time.Second)
+	t.Logf("both VIPs moved to the backup %v after VI_1's script started failing", took)
+	get(t, l, "/")
+	os.Remove(flag)
+	took = waitBoth(0, 5*time.Second)
+	t.Logf("both came back %v after the script succeeded again", took)
+	get(t, l, "/")
+	// The backup director's group: BACKUP at start, MASTER, BACKUP again.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		b, _ := os.ReadFile(notified)
+		got := strings.Fields(string(b))
+		if slices.Equal(got, []string{"BACKUP", "MASTER", "BACKUP"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group notify scripts ran %q, want BACKUP MASTER BACKUP", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

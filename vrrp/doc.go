@@ -38,6 +38,9 @@
 //     XLB_VRRP_PRIORITY in the environment. They run in the background,
 //     killed after the script timeout (30 s by default); Run waits for
 //     running scripts before returning.
+//   - Sync groups (keepalived's vrrp_sync_group, SyncGroup): members share
+//     FAULT, become Master only together, and a Master preempted by a
+//     better one takes the other Masters to Backup with priority 0.
 //   - Only IPv4 virtual addresses and an IPv4 transport are supported; the
 //     codec also handles v3 over IPv6.
 package vrrp

@@ -189,6 +189,7 @@ type Instance struct {
 	ifaces   []string // the VRRP interface plus track_interface
 	notify   map[State]string
 	tracks   map[string]TrackedScript
+	sync     *SyncGroup // nil outside a vrrp_sync_group
 
 	owner         VIPOwner
 	log           *slog.Logger
@@ -212,6 +213,7 @@ type Instance struct {
 	stats        Stats
 	hooks        []func(from, to State)
 	pending      [][2]State // transitions to report once mu is released
+	after        []func()   // sync-group moves of other members, run once mu is released
 	scripts      sync.WaitGroup
 	scriptCtx    context.Context
 	abrupt       bool // tests: exit like SIGKILL (no priority 0, no release)
@@ -319,6 +321,9 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		}
 	}
 	i.prio = i.effectivePriority()
+	if i.sync != nil {
+		i.sync.join(i)
+	}
 	return i, nil
 }
 
@@ -496,6 +501,7 @@ func (i *Instance) Run(ctx context.Context) error {
 	defer rwg.Wait()
 	defer i.scripts.Wait()
 
+	defer i.leaveGroup()
 	i.step(func(now time.Time) { i.startLocked(now) })
 	linkC, stopLink := i.clock.NewTimer(i.linkPoll)
 	for {
@@ -522,17 +528,48 @@ func (i *Instance) Run(ctx context.Context) error {
 	}
 }
 
-// step runs f under the lock, then reports transitions to hooks.
+// step runs f under the lock, then reports transitions to hooks and moves
+// the other members of a sync group as f decided.
 func (i *Instance) step(f func(now time.Time)) {
 	i.mu.Lock()
 	f(i.clock.Now())
-	pending, hooks := i.pending, slices.Clone(i.hooks)
-	i.pending = nil
+	pending, hooks, after := i.pending, slices.Clone(i.hooks), i.after
+	i.pending, i.after = nil, nil
 	i.mu.Unlock()
 	for _, t := range pending {
 		for _, h := range hooks {
 			h(t[0], t[1])
 		}
+	}
+	for _, f := range after {
+		f()
+	}
+}
+
+// syncOthers applies f to each other member of the sync group at the same
+// instant now, in that member's own step, once i's lock is released (see
+// SyncGroup).
+func (i *Instance) syncOthers(now time.Time, f func(o *Instance, now time.Time)) {
+	for _, o := range i.sync.others(i) {
+		i.after = append(i.after, func() { o.stepAt(now, func(now time.Time) { f(o, now) }) })
+	}
+}
+
+// leaveGroup takes a stopped instance out of its sync group; the others
+// no longer share its fault.
+func (i *Instance) leaveGroup() {
+	if i.sync == nil {
+		return
+	}
+	for _, o := range i.sync.leave(i) {
+		o.step(func(now time.Time) { o.refaultLocked(now) })
+	}
+}
+
+// refaultLocked re-evaluates FAULT after another member's changed.
+func (i *Instance) refaultLocked(now time.Time) {
+	if i.state != StateInit {
+		i.faultLocked(now)
 	}
 }
 
@@ -620,15 +657,54 @@ func (i *Instance) startLocked(now time.Time) {
 		i.log.Warn("link state unknown at start", "err", err)
 	}
 	i.linksDown = down
-	if why := append(slices.Clone(down), i.failedScripts()...); len(why) > 0 {
+	if why := i.faultReasons(now); len(why) > 0 {
 		i.enterFault(now, why)
 		return
 	}
 	if i.prio == PriorityOwner {
-		i.becomeMaster(now)
+		i.takeOver(now)
 		return
 	}
 	i.becomeBackup(now)
+}
+
+// takeOver makes the instance Master, unless it is in a sync group whose
+// other members are not all ready: then it waits in Backup, with no timer
+// running, for the last of them, which brings it along.
+func (i *Instance) takeOver(now time.Time) {
+	if i.sync != nil {
+		if i.state != StateBackup {
+			i.becomeBackup(now)
+		}
+		if !i.sync.readyAll(i) {
+			i.masterDownAt = time.Time{}
+			i.log.Info("ready to be master; waiting for the rest of the sync group", "group", i.sync.name)
+			return
+		}
+	}
+	i.becomeMaster(now)
+	if i.sync != nil {
+		i.syncOthers(now, func(o *Instance, now time.Time) {
+			if o.state == StateBackup {
+				o.log.Info("master with its sync group", "group", o.sync.name, "led_by", i.name)
+				o.becomeMaster(now)
+			}
+		})
+	}
+}
+
+// faultReasons are why the instance must be in FAULT: a tracked interface
+// down, a weight-0 script failed or, in a sync group, another member in
+// FAULT of its own. A change of its own is passed on to the group.
+func (i *Instance) faultReasons(now time.Time) []string {
+	own := append(slices.Clone(i.linksDown), i.failedScripts()...)
+	if i.sync == nil {
+		return own
+	}
+	if i.sync.setFault(i, len(own) > 0) {
+		i.syncOthers(now, func(o *Instance, now time.Time) { o.refaultLocked(now) })
+	}
+	return append(own, i.sync.faultsBesides(i)...)
 }
 
 func (i *Instance) becomeMaster(now time.Time) {
@@ -644,11 +720,20 @@ func (i *Instance) becomeMaster(now time.Time) {
 }
 
 func (i *Instance) becomeBackup(now time.Time) {
+	i.syncWant(false)
 	i.advertAt = time.Time{}
 	i.releaseVIPs()
 	i.masterAdvInt = i.advInt
 	i.masterDownAt = now.Add(i.masterDownInterval())
 	i.setState(StateBackup)
+}
+
+// syncWant records in the sync group whether the instance is ready to be
+// Master.
+func (i *Instance) syncWant(ready bool) {
+	if i.sync != nil {
+		i.sync.setWant(i, ready)
+	}
 }
 
 func (i *Instance) releaseVIPs() {
@@ -666,7 +751,7 @@ func (i *Instance) tickLocked(now time.Time) {
 	case StateBackup:
 		if !i.masterDownAt.IsZero() && !now.Before(i.masterDownAt) {
 			i.log.Info("master down timer expired", "interval", i.masterDownInterval())
-			i.becomeMaster(now)
+			i.takeOver(now)
 		}
 	case StateMaster:
 		if !i.advertAt.IsZero() && !now.Before(i.advertAt) {
@@ -700,14 +785,14 @@ func (i *Instance) linksLocked(now time.Time, down []string) {
 // faultLocked enters FAULT while a tracked interface is down or a tracked
 // weight-0 script failed, and leaves it when none is.
 func (i *Instance) faultLocked(now time.Time) {
-	why := append(slices.Clone(i.linksDown), i.failedScripts()...)
+	why := i.faultReasons(now)
 	switch {
 	case len(why) > 0 && i.state != StateFault:
 		i.enterFault(now, why)
 	case len(why) == 0 && i.state == StateFault:
 		i.log.Info("tracked interfaces and scripts good again; leaving fault")
 		if i.prio == PriorityOwner {
-			i.becomeMaster(now)
+			i.takeOver(now)
 		} else {
 			i.becomeBackup(now)
 		}
@@ -722,6 +807,7 @@ func (i *Instance) enterFault(now time.Time, down []string) {
 		i.sendAdvert(PriorityStop)
 	}
 	i.releaseVIPs()
+	i.syncWant(false)
 	i.advertAt, i.masterDownAt = time.Time{}, time.Time{}
 	i.setState(StateFault)
 }
@@ -853,6 +939,7 @@ func (i *Instance) receiveLocked(now time.Time, p Packet) {
 				i.masterAdvInt = a.Interval
 			}
 			i.masterDownAt = now.Add(i.masterDownInterval())
+			i.syncWant(false) // a master is alive
 		default:
 			// Lower-priority master and we may preempt: discard, so our
 			// Master_Down_Timer runs out and we take over (RFC 5798 §6.4.2).
@@ -872,7 +959,19 @@ func (i *Instance) receiveLocked(now time.Time, p Packet) {
 				i.masterAdvInt = i.advInt
 			}
 			i.masterDownAt = now.Add(i.masterDownInterval())
+			i.syncWant(false)
 			i.setState(StateBackup)
+			if i.sync != nil {
+				// The rest of the group follows, with priority 0 so that
+				// the other director's members take over at once.
+				i.syncOthers(now, func(o *Instance, now time.Time) {
+					if o.state == StateMaster {
+						o.log.Info("backup with its sync group", "group", o.sync.name, "led_by", i.name)
+						o.sendAdvert(PriorityStop)
+						o.becomeBackup(now)
+					}
+				})
+			}
 		}
 	}
 }

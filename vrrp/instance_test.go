@@ -140,10 +140,10 @@ type scriptLog struct {
 	calls []string
 }
 
-func newHarness(t *testing.T, cfg config.VRRPInstance, local string) *harness {
+func newHarness(t *testing.T, cfg config.VRRPInstance, local string, opts ...Option) *harness {
 	t.Helper()
 	h := &harness{tr: newFakeTransport(local), owner: &fakeOwner{}, scripts: &scriptLog{}, links: map[string]bool{}}
-	inst, err := NewInstance(cfg, h.owner, testLogger(),
+	inst, err := NewInstance(cfg, h.owner, testLogger(), append([]Option{
 		WithTransport(h.tr),
 		WithLinkState(func(n string) (bool, error) {
 			h.linkMu.Lock()
@@ -156,7 +156,7 @@ func newHarness(t *testing.T, cfg config.VRRPInstance, local string) *harness {
 			defer h.scripts.mu.Unlock()
 			h.scripts.calls = append(h.scripts.calls, script+" "+strings.Join(env, " "))
 			return nil
-		}))
+		})}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewInstance: %v", err)
 	}
