@@ -91,13 +91,7 @@ func (d *yamlDecoder) bgp(n *yaml.Node, path string) *BGP {
 		case "next_hop":
 			d.addr(v, field, &b.NextHop)
 		case "communities":
-			for i, cn := range d.sequence(v, field) {
-				var c string
-				f := fmt.Sprintf("%s[%d]", field, i)
-				d.ps.seen(f, deref(cn).Line)
-				d.str(cn, f, &c)
-				b.Communities = append(b.Communities, c)
-			}
+			b.Communities = d.strs(v, field)
 		case "peers":
 			for i, pn := range d.sequence(v, field) {
 				b.Peers = append(b.Peers, d.bgpPeer(pn, fmt.Sprintf("%s[%d]", field, i)))

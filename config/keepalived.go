@@ -392,18 +392,8 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			}
 		case "unicast_peer":
 			k.unicastPeers(s, p, &v)
-		case "notify_master":
-			if st, ok := k.restArgs(s, p+".notify_master"); ok {
-				v.NotifyMaster = st
-			}
-		case "notify_backup":
-			if st, ok := k.restArgs(s, p+".notify_backup"); ok {
-				v.NotifyBackup = st
-			}
-		case "notify_fault":
-			if st, ok := k.restArgs(s, p+".notify_fault"); ok {
-				v.NotifyFault = st
-			}
+		case "notify_master", "notify_backup", "notify_fault":
+			k.vrrpNotify(s, p, &v.NotifyMaster, &v.NotifyBackup, &v.NotifyFault)
 		default:
 			if harmlessVRRP(s.key) {
 				k.warn(s, "vrrp_instance %s: %s ignored", v.Name, s.key)
@@ -509,6 +499,15 @@ func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) {
 	}
 }
 
+// vrrpNotify reads notify_master, notify_backup or notify_fault (s's key)
+// of a vrrp_instance or vrrp_sync_group into its script.
+func (k *kconv) vrrpNotify(s *kstmt, p string, master, backup, fault *string) {
+	dst := map[string]*string{"notify_master": master, "notify_backup": backup, "notify_fault": fault}[s.key]
+	if v, ok := k.restArgs(s, p+"."+s.key); ok {
+		*dst = v
+	}
+}
+
 // syncGroup reads "vrrp_sync_group NAME { group { VI_1 VI_2 } notify_* }".
 func (k *kconv) syncGroup(b *kstmt) {
 	p := fmt.Sprintf("vrrp_sync_groups[%d]", len(k.c.VRRPSyncGroups))
@@ -537,18 +536,8 @@ func (k *kconv) syncGroup(b *kstmt) {
 					k.failAs(m, s.key, p+".group", "want instance names, not a block")
 				}
 			}
-		case "notify_master":
-			if v, ok := k.restArgs(s, p+".notify_master"); ok {
-				g.NotifyMaster = v
-			}
-		case "notify_backup":
-			if v, ok := k.restArgs(s, p+".notify_backup"); ok {
-				g.NotifyBackup = v
-			}
-		case "notify_fault":
-			if v, ok := k.restArgs(s, p+".notify_fault"); ok {
-				g.NotifyFault = v
-			}
+		case "notify_master", "notify_backup", "notify_fault":
+			k.vrrpNotify(s, p, &g.NotifyMaster, &g.NotifyBackup, &g.NotifyFault)
 		case "notify", "notify_stop", "smtp_alert":
 			k.warn(s, "vrrp_sync_group: %s ignored", s.key)
 		default:

@@ -243,6 +243,19 @@ func (d *yamlDecoder) str(n *yaml.Node, field string, dst *string) {
 	}
 }
 
+// strs reads a sequence of strings, each with its own field and line.
+func (d *yamlDecoder) strs(n *yaml.Node, field string) []string {
+	var out []string
+	for i, sn := range d.sequence(n, field) {
+		var v string
+		f := fmt.Sprintf("%s[%d]", field, i)
+		d.ps.seen(f, deref(sn).Line)
+		d.str(sn, f, &v)
+		out = append(out, v)
+	}
+	return out
+}
+
 func (d *yamlDecoder) integer(n *yaml.Node, field string, min, max int64) (int64, bool) {
 	s, ok := d.scalar(n, field)
 	if !ok {
@@ -649,13 +662,7 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 		case "virtual_ipaddress":
 			v.VirtualAddrs = d.addrs(val, field)
 		case "track_interface":
-			for i, tn := range d.sequence(val, field) {
-				var t string
-				f := fmt.Sprintf("%s[%d]", field, i)
-				d.ps.seen(f, deref(tn).Line)
-				d.str(tn, f, &t)
-				v.TrackInterfaces = append(v.TrackInterfaces, t)
-			}
+			v.TrackInterfaces = d.strs(val, field)
 		case "unicast_src_ip":
 			d.addr(val, field, &v.UnicastSrcIP)
 		case "unicast_peer":
@@ -698,13 +705,7 @@ func (d *yamlDecoder) syncGroup(n *yaml.Node, path string) VRRPSyncGroup {
 		case "name":
 			d.str(v, field, &g.Name)
 		case "group":
-			for i, mn := range d.sequence(v, field) {
-				var m string
-				f := fmt.Sprintf("%s[%d]", field, i)
-				d.ps.seen(f, deref(mn).Line)
-				d.str(mn, f, &m)
-				g.Group = append(g.Group, m)
-			}
+			g.Group = d.strs(v, field)
 		case "notify_master":
 			d.str(v, field, &g.NotifyMaster)
 		case "notify_backup":
