@@ -77,6 +77,20 @@ func ParseKeepalived(name string, data []byte) (*Config, []Warning, error) {
 	for _, i := range k.versionUnset {
 		k.c.VRRP[i].Version = k.globalVersion
 	}
+	for i := range k.c.VRRP {
+		// keepalived derives an unset priority from the state: the
+		// address owner's 255 for MASTER, else 100.
+		v := &k.c.VRRP[i]
+		if _, set := ps.lines[fmt.Sprintf("vrrp[%d].priority", i)]; !set && v.Priority == 0 {
+			v.Priority = 100
+			if v.State == "MASTER" {
+				v.Priority = 255
+			}
+		}
+	}
+	if k.strict != nil {
+		k.applyStrict()
+	}
 	finishDefaults(k.c, func(i, j int) bool {
 		_, set := ps.lines[fmt.Sprintf("services[%d].real_servers[%d].check.timeout", i, j)]
 		return set
@@ -93,7 +107,8 @@ type kconv struct {
 	c             *Config
 	warns         []Warning
 	globalVersion int
-	versionUnset  []int // VRRP instances that take global_defs' vrrp_version
+	versionUnset  []int  // VRRP instances that take global_defs' vrrp_version
+	strict        *kstmt // global_defs' vrrp_strict, nil without
 	// groups are the virtual_server_group blocks: their VIP:PORT members.
 	groups map[string][]groupMember
 }
@@ -280,10 +295,47 @@ func (k *kconv) globalDefs(g *kstmt) {
 			}
 		case "lvs_timeouts":
 			k.lvsTimeouts(s)
-		case "vrrp_strict", "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace", "vrrp_ipsets", "vrrp_netlink_cmd_rcv_bufs":
+		case "vrrp_strict":
+			if k.noArgs(s, "vrrp_strict") {
+				k.strict = s
+			}
+		case "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace", "vrrp_ipsets", "vrrp_netlink_cmd_rcv_bufs":
 			k.unsupported(s, "global_defs")
 		default:
 			k.warn(s, "global_defs: %s ignored", s.key)
+		}
+	}
+}
+
+// applyStrict does to each vrrp_instance what keepalived's vrrp_strict
+// does to it, and says what xlb does not do.
+func (k *kconv) applyStrict() {
+	k.warn(k.strict, "vrrp_strict: xlb adds no firewall rules for its no_accept mode: the services are forwarded before netfilter (keepalived's rules would drop them), and a master answers on its VIPs (ping) as without vrrp_strict")
+	at := func(v *VRRPInstance, field string) int {
+		for _, f := range []string{field, field + "[0]"} {
+			if l, ok := k.ps.lines[f]; ok {
+				return l
+			}
+		}
+		return v.Line
+	}
+	for i := range k.c.VRRP {
+		v := &k.c.VRRP[i]
+		p := fmt.Sprintf("vrrp[%d]", i)
+		if len(v.UnicastPeers) > 0 {
+			k.ps.at(at(v, p+".unicast_peer"), "unicast_peer", "not allowed with vrrp_strict (keepalived refuses it too)")
+		}
+		if v.AuthType != "" {
+			k.warnAt(at(v, p+".auth_type"), "vrrp_instance %s: vrrp_strict: authentication ignored, as keepalived does (adverts carry none)", v.Name)
+			v.AuthType, v.AuthPass = "", ""
+		}
+		if v.PreemptDelay > 0 {
+			k.warnAt(at(v, p+".preempt_delay"), "vrrp_instance %s: vrrp_strict: preempt_delay ignored, as keepalived does", v.Name)
+			v.PreemptDelay = 0
+		}
+		if v.Version == 2 && len(v.VirtualAddrs) > 0 && v.VirtualAddrs[0].Is6() {
+			k.warnAt(v.Line, "vrrp_instance %s: vrrp_strict: IPv6 needs VRRP version 3; using it, as keepalived does", v.Name)
+			v.Version = 3
 		}
 	}
 }

@@ -306,7 +306,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"vip on other dev", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 1\n virtual_ipaddress {\n  10.0.0.1 dev eth9\n }\n}\n", 6, "virtual_ipaddress", "differs from the instance's interface"},
 		{"unicast peer options", "vrrp_instance VI_1 {\n interface eth0\n unicast_peer {\n  10.0.0.2 min_ttl 250\n }\n}\n", 4, "unicast_peer", "only a plain address"},
 		{"unicast peer twice", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n unicast_peer {\n  10.0.0.2\n  10.0.0.2\n }\n}\n", 10, "vrrp[0].unicast_peer[1]", "listed twice"},
-		{"vrrp_strict", "global_defs {\n vrrp_strict\n}\n", 2, "vrrp_strict", "not supported in global_defs"},
+		{"vrrp_strict with unicast", "global_defs {\n vrrp_strict\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n unicast_peer {\n  10.0.0.2\n }\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n", 9, "unicast_peer", "not allowed with vrrp_strict"},
 		{"vrid range", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 300\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n", 3, "vrrp[0].virtual_router_id", "must be 1..255"},
 		{"auth_pass too long", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n authentication {\n  auth_type PASS\n  auth_pass 123456789\n }\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n", 7, "vrrp[0].auth_pass", "at most 8"},
 		{"no vips", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n}\n", 1, "vrrp[0].virtual_ipaddress", "at least one"},
@@ -718,4 +718,68 @@ func TestKeepalivedSyncGroup(t *testing.T) {
 	}
 	assertSameConfig(t, one, c)
 	assertRoundTrip(t, c)
+}
+
+// vrrp_strict (in keepalived's sample configuration) does what keepalived
+// does to an instance: authentication and preempt_delay are dropped with a
+// warning each; and it says that no firewall rules are added.
+func TestKeepalivedVRRPStrict(t *testing.T) {
+	conf := `global_defs {
+    vrrp_strict
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    preempt_delay 10
+    authentication {
+        auth_type PASS
+        auth_pass 1111
+    }
+    virtual_ipaddress {
+        192.168.101.100
+    }
+}
+`
+	c, warns, err := ParseKeepalived("strict.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; v.AuthType != "" || v.AuthPass != "" || v.PreemptDelay != 0 {
+		t.Errorf("strict instance kept auth %q/%q or preempt_delay %v", v.AuthType, v.AuthPass, v.PreemptDelay)
+	}
+	for _, w := range []struct {
+		line int
+		msg  string
+	}{{2, "no firewall rules"}, {11, "authentication ignored"}, {9, "preempt_delay ignored"}} {
+		if !slices.ContainsFunc(warns, func(x Warning) bool { return x.Line == w.line && strings.Contains(x.Msg, w.msg) }) {
+			t.Errorf("no warning %q at line %d in %v", w.msg, w.line, warns)
+		}
+	}
+	// Without vrrp_strict the same instance keeps both.
+	c, _, err = ParseKeepalived("plain.conf", []byte(strings.Replace(conf, "vrrp_strict", "router_id lb1", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; v.AuthType != "PASS" || v.PreemptDelay != 10*time.Second {
+		t.Errorf("plain instance lost auth %q or preempt_delay %v", v.AuthType, v.PreemptDelay)
+	}
+}
+
+// Without a priority keepalived takes 100, or 255 (address owner) for
+// state MASTER; xlb reads the file the same way.
+func TestKeepalivedDefaultPriority(t *testing.T) {
+	conf := "vrrp_instance VI_1 {\n state BACKUP\n interface eth0\n virtual_router_id 51\n virtual_ipaddress { 10.0.0.1 }\n}\n" +
+		"vrrp_instance VI_2 {\n state MASTER\n interface eth0\n virtual_router_id 52\n virtual_ipaddress { 10.0.0.2 }\n}\n"
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VRRP[0].Priority != 100 || c.VRRP[1].Priority != 255 {
+		t.Errorf("priorities %d, %d; want 100 (BACKUP) and 255 (MASTER)", c.VRRP[0].Priority, c.VRRP[1].Priority)
+	}
+	// A priority written as 0 is still refused.
+	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, " state BACKUP\n", " state BACKUP\n priority 0\n", 1)))
+	wantProblem(t, err, "k.conf", 3, "priority", "1..255")
 }
