@@ -52,7 +52,8 @@ type Result struct {
 
 // SchedulerName spells a scheduler as ipvsadm does.
 func SchedulerName(s maps.Scheduler) string {
-	return map[maps.Scheduler]string{maps.RR: "rr", maps.WRR: "wrr", maps.WLC: "wlc", maps.SH: "sh", maps.MH: "mh"}[s]
+	return map[maps.Scheduler]string{maps.RR: "rr", maps.WRR: "wrr", maps.WLC: "wlc", maps.SH: "sh", maps.MH: "mh",
+		maps.LC: "lc", maps.SED: "sed", maps.NQ: "nq"}[s]
 }
 
 // Rig is a loaded datapath with the fixture service configured.

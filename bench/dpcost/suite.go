@@ -52,7 +52,7 @@ func Suite(quick bool) []SuiteCase {
 	add(Case{Name: "kernel-lru-insert-1m", Scheduler: maps.RR, Backends: 2, Kind: LRUInsert}, 1<<20)
 	add(Case{Name: "cold-bucket-read-64k", Scheduler: maps.RR, Backends: 2, Kind: ColdRead}, 1<<16)
 	add(Case{Name: "cold-bucket-read-1m", Scheduler: maps.RR, Backends: 2, Kind: ColdRead}, 1<<20)
-	for _, s := range []maps.Scheduler{maps.RR, maps.WRR, maps.WLC, maps.SH, maps.MH} {
+	for _, s := range []maps.Scheduler{maps.RR, maps.WRR, maps.WLC, maps.SH, maps.MH, maps.LC, maps.SED, maps.NQ} {
 		for _, n := range []int{1, 100, 1000} {
 			add(Case{Name: fmt.Sprintf("new-flow-tcp-%s-%drs", SchedulerName(s), n), Scheduler: s, Backends: n, Kind: NewFlow}, 1<<20)
 		}
