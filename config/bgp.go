@@ -181,7 +181,7 @@ func (c *Config) validateBGP(ps *problems) {
 		if msg := checkAddr(p.Address); msg != "" {
 			ps.field(p.Line, fp+".address", "%s", msg)
 		} else if j, dup := seen[p.Address]; dup {
-			ps.field(p.Line, fp+".address", "duplicate peer %s (also bgp.peers[%d]%s)", p.Address, j, lineRef(b.Peers[j].Line))
+			ps.field(p.Line, fp+".address", "duplicate peer %s (also bgp.peers[%d]%s)", p.Address, j, ps.lineRef(b.Peers[j].Line))
 		} else {
 			seen[p.Address] = i
 		}

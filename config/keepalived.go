@@ -958,7 +958,7 @@ func (k *kconv) sorryServer(st *kstmt, p string, s *Service) {
 		return
 	}
 	if s.SorryServer != nil {
-		k.ps.at(st.line, st.key, "only one sorry_server per virtual_server (first at line %d)", s.SorryServer.Line)
+		k.ps.at(st.line, st.key, "only one sorry_server per virtual_server (first%s)", k.ps.lineRef(s.SorryServer.Line))
 		return
 	}
 	ss := &SorryServer{Line: st.line}
@@ -1000,7 +1000,7 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, i
 			}
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK":
 			if checkStmt != nil {
-				k.ps.at(st.line, st.key, "only one health check per real server is supported (first is %s at line %d)", checkStmt.key, checkStmt.line)
+				k.ps.at(st.line, st.key, "only one health check per real server is supported (first is %s%s)", checkStmt.key, k.ps.lineRef(checkStmt.line))
 				continue
 			}
 			checkStmt = st

@@ -164,3 +164,17 @@ func TestExpandBraces(t *testing.T) {
 		}
 	}
 }
+
+// A cross reference into another file names that file.
+func TestKeepalivedIncludeCrossReference(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"k.conf":     kaBase + "include again.conf\n",
+		"again.conf": "\n" + kaBase,
+	})
+	_, _, err := LoadKeepalived(filepath.Join(dir, "k.conf"))
+	printed := wantProblem(t, err, filepath.Join(dir, "again.conf"), 2, "", "duplicate service")
+	if !strings.Contains(printed, "at "+filepath.Join(dir, "k.conf")+":1") {
+		t.Errorf("the duplicate does not point at k.conf:1:\n%s", printed)
+	}
+}

@@ -62,7 +62,7 @@ func (c *Config) validate(ps *problems) {
 		c.validateService(ps, p, s)
 		if s.Name != "" {
 			if j, dup := seenName[s.Name]; dup {
-				ps.field(s.Line, p+".name", "duplicate service name %q (also services[%d]%s)", s.Name, j, lineRef(c.Services[j].Line))
+				ps.field(s.Line, p+".name", "duplicate service name %q (also services[%d]%s)", s.Name, j, ps.lineRef(c.Services[j].Line))
 			} else {
 				seenName[s.Name] = i
 			}
@@ -70,7 +70,7 @@ func (c *Config) validate(ps *problems) {
 		if s.VIP.IsValid() {
 			k := svcKey{s.VIP, s.Port, s.Protocol}
 			if j, dup := seenSvc[k]; dup {
-				ps.at(s.Line, p, "duplicate service %s (also services[%d]%s)", defaultName(s), j, lineRef(c.Services[j].Line))
+				ps.at(s.Line, p, "duplicate service %s (also services[%d]%s)", defaultName(s), j, ps.lineRef(c.Services[j].Line))
 			} else {
 				seenSvc[k] = i
 			}
@@ -92,20 +92,20 @@ func (c *Config) validate(ps *problems) {
 		validateTracks(ps, p, v, scripts)
 		if v.Name != "" {
 			if j, dup := seenVRName[v.Name]; dup {
-				ps.field(v.Line, p+".name", "duplicate vrrp instance name %q (also vrrp[%d]%s)", v.Name, j, lineRef(c.VRRP[j].Line))
+				ps.field(v.Line, p+".name", "duplicate vrrp instance name %q (also vrrp[%d]%s)", v.Name, j, ps.lineRef(c.VRRP[j].Line))
 			} else {
 				seenVRName[v.Name] = i
 			}
 		}
 		k := vrKey{v.Interface, v.VirtualRouterID}
 		if j, dup := seenVR[k]; dup {
-			ps.field(v.Line, p+".virtual_router_id", "virtual_router_id %d is already used on interface %q by vrrp[%d]%s", v.VirtualRouterID, v.Interface, j, lineRef(c.VRRP[j].Line))
+			ps.field(v.Line, p+".virtual_router_id", "virtual_router_id %d is already used on interface %q by vrrp[%d]%s", v.VirtualRouterID, v.Interface, j, ps.lineRef(c.VRRP[j].Line))
 		} else {
 			seenVR[k] = i
 		}
 		for n, a := range v.VirtualAddrs {
 			if j, dup := vipOwner[a]; dup && j != i {
-				ps.field(v.Line, fmt.Sprintf("%s.virtual_ipaddress[%d]", p, n), "%s is already a virtual address of vrrp[%d]%s", a, j, lineRef(c.VRRP[j].Line))
+				ps.field(v.Line, fmt.Sprintf("%s.virtual_ipaddress[%d]", p, n), "%s is already a virtual address of vrrp[%d]%s", a, j, ps.lineRef(c.VRRP[j].Line))
 			} else {
 				vipOwner[a] = i
 			}
@@ -130,7 +130,7 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 		case g.Name == "":
 			ps.field(g.Line, p+".name", "is required")
 		case dup:
-			ps.field(g.Line, p+".name", "duplicate sync group name %q (also%s)", g.Name, lineRef(c.VRRPSyncGroups[j].Line))
+			ps.field(g.Line, p+".name", "duplicate sync group name %q (also%s)", g.Name, ps.lineRef(c.VRRPSyncGroups[j].Line))
 		default:
 			names[g.Name] = i
 		}
@@ -147,7 +147,7 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 				if j == i {
 					ps.field(g.Line, f, "%q is named twice", m)
 				} else {
-					ps.field(g.Line, f, "%q is already in sync group %q%s; an instance can be in one group", m, c.VRRPSyncGroups[j].Name, lineRef(c.VRRPSyncGroups[j].Line))
+					ps.field(g.Line, f, "%q is already in sync group %q%s; an instance can be in one group", m, c.VRRPSyncGroups[j].Name, ps.lineRef(c.VRRPSyncGroups[j].Line))
 				}
 				continue
 			}
@@ -167,12 +167,18 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 	}
 }
 
-// lineRef formats " (line N)" for cross references, or nothing when unknown.
-func lineRef(line int) string {
+// lineRef formats " at line N" for cross references (" at FILE:N" in a
+// configuration read from several files), or nothing when unknown.
+func (ps *problems) lineRef(line int) string {
 	if line <= 0 {
 		return ""
 	}
-	return fmt.Sprintf(" at line %d", line)
+	if len(ps.srcs) > 1 {
+		file, l := ps.where(line)
+		return fmt.Sprintf(" at %s:%d", file, l)
+	}
+	_, l := ps.where(line)
+	return fmt.Sprintf(" at line %d", l)
 }
 
 // MaxTimeout is the longest idle timeout, IPVS's own limit (INT_MAX
@@ -301,7 +307,7 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		if r.Address.IsValid() {
 			k := rsKey{r.Address, r.Port}
 			if i, dup := seen[k]; dup {
-				ps.at(r.Line, rp, "duplicate real server %s (also real_servers[%d]%s)", netip.AddrPortFrom(r.Address, r.Port), i, lineRef(s.RealServers[i].Line))
+				ps.at(r.Line, rp, "duplicate real server %s (also real_servers[%d]%s)", netip.AddrPortFrom(r.Address, r.Port), i, ps.lineRef(s.RealServers[i].Line))
 			} else {
 				seen[k] = j
 			}
@@ -339,7 +345,7 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 			ps.field(line, sp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", ss.Port, s.Port, s.Forward)
 		}
 		if j, dup := seen[rsKey{ss.Address, ss.Port}]; dup && ss.Address.IsValid() {
-			ps.at(line, sp, "%s is also real_servers[%d]%s: a sorry server stands in for the pool, it cannot be in it", netip.AddrPortFrom(ss.Address, ss.Port), j, lineRef(s.RealServers[j].Line))
+			ps.at(line, sp, "%s is also real_servers[%d]%s: a sorry server stands in for the pool, it cannot be in it", netip.AddrPortFrom(ss.Address, ss.Port), j, ps.lineRef(s.RealServers[j].Line))
 		}
 	}
 }
@@ -565,7 +571,7 @@ func (c *Config) validateVRRPScripts(ps *problems) map[string]*VRRPScript {
 		if sc.Name == "" {
 			ps.field(sc.Line, p+".name", "is required")
 		} else if prev, dup := byName[sc.Name]; dup {
-			ps.field(sc.Line, p+".name", "duplicate vrrp script name %q (also%s)", sc.Name, lineRef(prev.Line))
+			ps.field(sc.Line, p+".name", "duplicate vrrp script name %q (also%s)", sc.Name, ps.lineRef(prev.Line))
 		} else {
 			byName[sc.Name] = sc
 		}
