@@ -84,6 +84,9 @@ func finishDefaults(c *Config, miscTimeoutSet func(i, j int) bool) {
 			ck := s.RealServers[j].Check
 			if ck != nil && ck.Type == MiscCheck && !miscTimeoutSet(i, j) {
 				ck.Timeout = s.DelayLoop
+				if ck.DelayLoop > 0 {
+					ck.Timeout = ck.DelayLoop // the check's own delay_loop
+				}
 			}
 		}
 	}

@@ -701,7 +701,7 @@ func (k *kconv) trackScripts(b *kstmt, p string, v *VRRPInstance) {
 // service table.
 func harmlessVS(key string) bool {
 	switch key {
-	case "nat_mask", "smtp_alert", "ha_suspend":
+	case "nat_mask", "smtp_alert", "ha_suspend", "snmp_name", "flag-3":
 		return true
 	}
 	return false
@@ -833,10 +833,15 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 	}
 	type rsInfo struct {
 		inhibit *kstmt // the inhibit_on_failure statement, if any
+		method  *kstmt // its own lvs_method, if any
 	}
 	var rss []rsInfo
 	lbKindSeen, sorryInhibit := false, false
+	defaults := inherited(vs.block, false)
 	for _, st := range vs.block {
+		if checkDefault(st.key, false) {
+			continue // read by each real server's check
+		}
 		switch st.key {
 		case "delay_loop":
 			k.secondsArg(st, p+".delay_loop", &s.DelayLoop)
@@ -878,10 +883,18 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			if v, ok := k.oneArg(st, p+".protocol"); ok {
 				s.Protocol = Protocol(strings.ToLower(v))
 			}
-		case "sh-port", "mh-port":
+		case "sh-port", "mh-port", "flag-2":
+			// flag-2 is sh-port / mh-port spelt as ipvsadm -b flag-2.
 			if k.noArgs(st, p+".hash_port") {
 				s.HashPort = true
 			}
+		case "sh-fallback", "mh-fallback", "flag-1":
+			// xlb's sh and mh tables hold only the servers that can take
+			// new flows, so a flow never hashes to one that cannot: the
+			// fallback these ask for is what always happens.
+			k.noArgs(st, p+".scheduler")
+		case "omega":
+			k.warn(st, "omega ignored: xlb runs no notify_down or quorum_down scripts at shutdown")
 		case "ops":
 			if k.noArgs(st, p+".ops") {
 				s.OPS = true
@@ -910,9 +923,9 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			}
 		case "real_server":
 			j := len(s.RealServers)
-			rs, inhibit := k.realServer(st, fmt.Sprintf("%s.real_servers[%d]", p, j), s.Port)
+			rs, inhibit, method := k.realServer(st, fmt.Sprintf("%s.real_servers[%d]", p, j), s.Port, defaults)
 			s.RealServers = append(s.RealServers, rs)
-			rss = append(rss, rsInfo{inhibit})
+			rss = append(rss, rsInfo{inhibit, method})
 		default:
 			if harmlessVS(st.key) {
 				k.warn(st, "virtual_server %s %s: %s ignored", vs.args[0], vs.args[1], st.key)
@@ -926,6 +939,15 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 	}
 	if !lbKindSeen {
 		k.fail(vs, p+".forward", "lb_kind is missing: keepalived would use NAT, which xlb does not support; add lb_kind DR")
+	}
+	for j, r := range rss {
+		// A real server may repeat its service's method, not differ.
+		if r.method == nil {
+			continue
+		}
+		if v, ok := k.oneArg(r.method, fmt.Sprintf("%s.real_servers[%d].forward", p, j)); ok && s.Forward != "" && !strings.EqualFold(v, string(s.Forward)) {
+			k.ps.at(r.method.line, r.method.key, "%s differs from the virtual_server's %s: xlb forwards all real servers of a service one way", v, strings.ToUpper(string(s.Forward)))
+		}
 	}
 	// xlb keeps inhibit_on_failure per service; accept it per real server
 	// only when every real server agrees, as the meaning is then the same.
@@ -969,7 +991,7 @@ func (k *kconv) sorryServer(st *kstmt, p string, s *Service) {
 	s.SorryServer = ss
 }
 
-func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, inhibit *kstmt) {
+func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16, defaults []*kstmt) (r RealServer, inhibit, method *kstmt) {
 	r = newRealServer()
 	r.Line = rs.line
 	r.Port = svcPort // keepalived lets the port be left out
@@ -983,14 +1005,18 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, i
 		k.addrArg(rs, p+".address", rs.args[0], &r.Address)
 	default:
 		k.fail(rs, p, "want real_server IP [PORT] { ... }")
-		return r, nil
+		return r, nil, nil
 	}
 	if !rs.hasBlock {
 		// keepalived accepts a real_server without a block: weight 1, no check.
-		return r, nil
+		return r, nil, nil
 	}
+	defaults = append(slices.Clone(defaults), inherited(rs.block, true)...)
 	var checkStmt *kstmt
 	for _, st := range rs.block {
+		if checkDefault(st.key, true) {
+			continue // read by the check
+		}
 		switch st.key {
 		case "weight":
 			k.intArg(st, p+".weight", &r.Weight)
@@ -1004,7 +1030,7 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, i
 				continue
 			}
 			checkStmt = st
-			r.Check = k.check(st, p+".check")
+			r.Check = k.check(st, p+".check", defaults)
 		case "notify_up":
 			if v, ok := k.restArgs(st, p+".notify_up"); ok {
 				r.NotifyUp = v
@@ -1013,14 +1039,54 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16) (r RealServer, i
 			if v, ok := k.restArgs(st, p+".notify_down"); ok {
 				r.NotifyDown = v
 			}
+		case "lvs_method", "lb_kind":
+			method = st // compared with the service's once it is read
+		case "snmp_name", "smtp_alert":
+			k.warn(st, "real_server: %s ignored", st.key)
 		default:
 			k.unsupported(st, "real_server")
 		}
 	}
-	return r, inhibit
+	return r, inhibit, method
 }
 
-func (k *kconv) check(cs *kstmt, p string) *Check {
+// checkDefaults are the checker settings keepalived 2 also takes in a
+// virtual_server or real_server, for every check below it (a check's own
+// setting wins, then its real server's, then its virtual server's).
+// delay_loop of a virtual_server is the service's (Service.DelayLoop).
+func checkDefault(key string, inRealServer bool) bool {
+	switch key {
+	case "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "virtualhost", "alpha", "warmup":
+		return true
+	case "delay_loop":
+		return inRealServer
+	}
+	return false
+}
+
+// inherited collects a block's checker defaults (see checkDefault).
+func inherited(block []*kstmt, inRealServer bool) []*kstmt {
+	var out []*kstmt
+	for _, st := range block {
+		if checkDefault(st.key, inRealServer) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// kBool reads keepalived's <BOOL>: on|off|true|false|yes|no.
+func kBool(v string) bool {
+	switch strings.ToLower(v) {
+	case "off", "false", "no":
+		return false
+	}
+	return true
+}
+
+// check reads a checker block; defaults are the virtual_server's and
+// real_server's checker settings, applied first so its own win.
+func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 	ck := newCheck()
 	ck.Line = cs.line
 	switch cs.key {
@@ -1033,6 +1099,14 @@ func (k *kconv) check(cs *kstmt, p string) *Check {
 	case "MISC_CHECK":
 		ck.Type = MiscCheck
 	}
+	// keepalived 2's per-checker defaults: HTTP_GET and SSL_GET wait 3 s
+	// before a retry, MISC_CHECK does not retry.
+	switch {
+	case ck.Type.IsHTTP():
+		ck.DelayBeforeRetry = 3 * time.Second
+	case ck.Type == MiscCheck:
+		ck.Retry = 0
+	}
 	if !cs.hasBlock || len(cs.args) != 0 {
 		// Without the space before '{' keepalived itself misreads the rest
 		// of the file (the seed guide warns about it).
@@ -1041,13 +1115,36 @@ func (k *kconv) check(cs *kstmt, p string) *Check {
 	}
 	urlSeen := false
 	var vhost *kstmt
-	for _, st := range cs.block {
+	for n, st := range append(slices.Clone(defaults), cs.block...) {
+		isDefault := n < len(defaults)
 		switch {
+		case st.key == "alpha":
+			// xlb always works as alpha does: a server is down until
+			// its first check passes.
+			if len(st.args) > 0 && !kBool(st.args[0]) {
+				k.warn(st, "alpha off ignored: xlb starts every checked real server down until its check passes (alpha mode)")
+			}
+		case st.key == "warmup":
+			k.warn(st, "warmup ignored: xlb checks each real server at once when it starts (the server is down until then)")
+		case st.key == "log_all_failures", st.key == "http_protocol" && ck.Type.IsHTTP(), st.key == "fast_recovery" && ck.Type.IsHTTP():
+			k.warn(st, "%s ignored (xlb logs every state change; its HTTP checks are HTTP/1.1 with Connection: close, one url each)", st.key)
+		case st.key == "delay_loop":
+			k.secondsArg(st, p+".delay_loop", &ck.DelayLoop)
+		case st.key == "bindto" && ck.Type != MiscCheck:
+			if v, ok := k.oneArg(st, p+".bindto"); ok {
+				k.addrArg(st, p+".bindto", v, &ck.BindTo)
+			}
+		case st.key == "bind_port" && ck.Type != MiscCheck:
+			if v, ok := k.oneArg(st, p+".bind_port"); ok {
+				k.portArg(st, p+".bind_port", v, &ck.BindPort)
+			}
+		case isDefault && (st.key == "virtualhost" && !ck.Type.IsHTTP() || st.key == "connect_timeout" && ck.Type == MiscCheck):
+			// A default that does not apply to this kind of check.
 		case st.key == "connect_timeout" && ck.Type != MiscCheck:
 			k.secondsArg(st, p+".connect_timeout", &ck.ConnectTimeout)
-		case (st.key == "nb_get_retry" || st.key == "retry") && ck.Type != MiscCheck:
+		case st.key == "nb_get_retry" || st.key == "retry":
 			k.intArg(st, p+".retry", &ck.Retry)
-		case st.key == "delay_before_retry" && ck.Type != MiscCheck:
+		case st.key == "delay_before_retry":
 			k.secondsArg(st, p+".delay_before_retry", &ck.DelayBeforeRetry)
 		case st.key == "connect_port" && ck.Type != MiscCheck:
 			if v, ok := k.oneArg(st, p+".connect_port"); ok {

@@ -460,8 +460,8 @@ func TestKeepalivedSSLGet(t *testing.T) {
 	}
 	ck := c.Services[0].RealServers[0].Check
 	// The url's own virtualhost wins over the checker's, as in keepalived 2.
-	want := Check{Type: HTTPSCheck, ConnectPort: 8443, ConnectTimeout: 2 * time.Second, Retry: DefaultRetry,
-		DelayBeforeRetry: DefaultDelayBeforeRetry, Path: "/healthz", Digest: "9b3a0c85a887a256d6939da88aabd8cd",
+	want := Check{Type: HTTPSCheck, ConnectPort: 8443, ConnectTimeout: 2 * time.Second, Retry: DefaultRetry, DelayBeforeRetry: 3 * time.Second, // keepalived 2: 3 s for SSL_GET
+		Path: "/healthz", Digest: "9b3a0c85a887a256d6939da88aabd8cd",
 		VirtualHost: "shop.example.com", EnableSNI: true, Rise: 1, Fall: 1, Line: 4}
 	if *ck != want {
 		t.Errorf("SSL_GET = %+v, want %+v", *ck, want)
@@ -782,4 +782,87 @@ func TestKeepalivedDefaultPriority(t *testing.T) {
 	// A priority written as 0 is still refused.
 	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, " state BACKUP\n", " state BACKUP\n priority 0\n", 1)))
 	wantProblem(t, err, "k.conf", 3, "priority", "1..255")
+}
+
+// keepalived 2's checker settings in a virtual_server or real_server apply
+// to the checks below them (a check's own win, then its real server's);
+// alpha is what xlb always does; warmup and the like are warned about.
+func TestKeepalivedCheckerDefaults(t *testing.T) {
+	conf := `virtual_server 10.0.0.1 80 {
+    lb_kind DR
+    connect_timeout 2
+    retry 4
+    virtualhost www.example.com
+    alpha
+    omega
+    mh-fallback
+    flag-2
+    lb_algo mh
+    real_server 10.0.0.2 80 {
+        delay_loop 7
+        connect_timeout 9
+        warmup 5
+        lvs_method DR
+        HTTP_GET {
+            url { path / }
+            retry 1
+            bindto 10.0.0.250
+            bind_port 4000
+            log_all_failures
+        }
+    }
+    real_server 10.0.0.3 80 {
+        MISC_CHECK {
+            misc_path /bin/true
+        }
+    }
+    real_server 10.0.0.4 80 {
+        TCP_CHECK {
+        }
+    }
+}
+`
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services[0]
+	if !s.HashPort {
+		t.Error("flag-2 did not set mh-port")
+	}
+	http, misc, tcp := s.RealServers[0].Check, s.RealServers[1].Check, s.RealServers[2].Check
+	if http.ConnectTimeout != 9*time.Second || http.Retry != 1 || http.DelayLoop != 7*time.Second || http.VirtualHost != "www.example.com" ||
+		http.BindTo != netip.MustParseAddr("10.0.0.250") || http.BindPort != 4000 || http.DelayBeforeRetry != 3*time.Second {
+		t.Errorf("http check %+v", *http)
+	}
+	// MISC_CHECK: the virtual_server's retry, none of its connect_timeout
+	// or virtualhost; keepalived's misc_timeout default (delay_loop).
+	if misc.Retry != 4 || misc.VirtualHost != "" || misc.Timeout != s.DelayLoop {
+		t.Errorf("misc check %+v", *misc)
+	}
+	if tcp.ConnectTimeout != 2*time.Second || tcp.Retry != 4 || tcp.VirtualHost != "" {
+		t.Errorf("tcp check %+v", *tcp)
+	}
+	for _, w := range []struct {
+		line int
+		msg  string
+	}{{7, "omega ignored"}, {14, "warmup ignored"}, {21, "log_all_failures ignored"}} {
+		if !slices.ContainsFunc(warns, func(x Warning) bool { return x.Line == w.line && strings.Contains(x.Msg, w.msg) }) {
+			t.Errorf("no warning %q at line %d in %v", w.msg, w.line, warns)
+		}
+	}
+	if slices.ContainsFunc(warns, func(x Warning) bool { return strings.Contains(x.Msg, "alpha") }) {
+		t.Errorf("plain alpha warned about: %v", warns)
+	}
+	assertRoundTrip(t, c)
+
+	// A bad default is one problem, however many checks read it.
+	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "retry 4", "retry many", 1)))
+	printed := wantProblem(t, err, "k.conf", 4, "retry", "must be an integer")
+	if n := strings.Count(printed, "k.conf:4:"); n != 1 {
+		t.Errorf("the bad default is reported %d times:\n%s", n, printed)
+	}
+	// A real server may not forward differently from its service.
+	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "lvs_method DR", "lvs_method TUN", 1)))
+	wantProblem(t, err, "k.conf", 15, "lvs_method", "differs from the virtual_server's DR")
 }

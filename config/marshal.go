@@ -217,7 +217,16 @@ func checkNode(ck *Check) *yaml.Node {
 		if ck.ConnectPort != 0 {
 			add(m, "connect_port", intNode(int(ck.ConnectPort)))
 		}
+		if ck.BindTo.IsValid() {
+			add(m, "bindto", addrNode(ck.BindTo))
+		}
+		if ck.BindPort != 0 {
+			add(m, "bind_port", intNode(int(ck.BindPort)))
+		}
 		add(m, "connect_timeout", durNode(ck.ConnectTimeout))
+	}
+	if ck.DelayLoop != 0 {
+		add(m, "delay_loop", durNode(ck.DelayLoop))
 	}
 	add(m, "retry", intNode(ck.Retry))
 	add(m, "delay_before_retry", durNode(ck.DelayBeforeRetry))

@@ -139,7 +139,16 @@ func (ps *problems) err() error {
 	if len(ps.list) == 0 {
 		return nil
 	}
-	list := append([]Problem(nil), ps.list...)
+	// A statement read more than once (a virtual_server's checker
+	// defaults, by every real server's check) says its problem once.
+	var list []Problem
+	seen := map[Problem]bool{}
+	for _, p := range ps.list {
+		if !seen[p] {
+			seen[p] = true
+			list = append(list, p)
+		}
+	}
 	// Parsing and validation find problems in different passes; in file
 	// order they are easier to work through. Problems without a line go last.
 	sort.SliceStable(list, func(i, j int) bool {

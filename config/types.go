@@ -174,6 +174,13 @@ type Check struct {
 	ConnectIP      netip.Addr
 	ConnectPort    uint16
 	ConnectTimeout time.Duration
+	// BindTo / BindPort are the source of the check's connections
+	// (keepalived's bindto, bind_port); unset: the kernel's choice.
+	BindTo   netip.Addr
+	BindPort uint16
+	// DelayLoop, when set, is this check's pause between checks instead
+	// of the service's delay_loop.
+	DelayLoop time.Duration
 	// Retry is keepalived's nb_get_retry / retry: attempts before declaring failure.
 	Retry            int
 	DelayBeforeRetry time.Duration

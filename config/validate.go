@@ -314,6 +314,14 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		}
 		if r.Check != nil {
 			validateCheck(ps, rp+".check", r.Check, r.Line)
+			if b, to := r.Check.BindTo, r.Check.ConnectIP; b.IsValid() && r.Address.IsValid() {
+				if !to.IsValid() {
+					to = r.Address
+				}
+				if b.Is4() != to.Is4() {
+					ps.field(r.Line, rp+".check.bindto", "%s is %s but the check connects to %s (%s)", b, family(b), to, family(to))
+				}
+			}
 		}
 		for _, n := range []struct{ field, script string }{{"notify_up", r.NotifyUp}, {"notify_down", r.NotifyDown}} {
 			if n.script == "" {
@@ -374,6 +382,24 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 		if msg := checkAddr(ck.ConnectIP); msg != "" {
 			ps.field(line, p+".connect_ip", "%s", msg)
 		}
+	}
+	if ck.BindTo.IsValid() {
+		if msg := checkAddr(ck.BindTo); msg != "" {
+			ps.field(line, p+".bindto", "%s", msg)
+		}
+	}
+	if ck.Type == MiscCheck {
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{ck.BindTo.IsValid(), "bindto"}, {ck.BindPort != 0, "bind_port"}} {
+			if f.set {
+				ps.field(line, p+"."+f.name, "does not apply to misc checks (a script makes its own connections)")
+			}
+		}
+	}
+	if ck.DelayLoop < 0 {
+		ps.field(line, p+".delay_loop", "must not be negative, got %s", ck.DelayLoop)
 	}
 	if ck.Type != MiscCheck && ck.ConnectTimeout <= 0 {
 		ps.field(line, p+".connect_timeout", "must be > 0, got %s", ck.ConnectTimeout)

@@ -591,6 +591,12 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.addr(v, field, &ck.ConnectIP)
 		case "connect_port":
 			d.port(v, field, &ck.ConnectPort)
+		case "bindto":
+			d.addr(v, field, &ck.BindTo)
+		case "bind_port":
+			d.port(v, field, &ck.BindPort)
+		case "delay_loop":
+			d.duration(v, field, &ck.DelayLoop)
 		case "connect_timeout":
 			timeoutField = field
 			d.duration(v, field, &ck.ConnectTimeout)

@@ -24,12 +24,15 @@ type params struct {
 func paramsOf(t Target) params {
 	ck := t.Check
 	p := params{
-		delayLoop:        t.DelayLoop,
+		delayLoop:        t.DelayLoop, // the service's, unless the check has its own
 		attemptTimeout:   ck.ConnectTimeout,
 		delayBeforeRetry: max(ck.DelayBeforeRetry, 0),
 		retry:            max(ck.Retry, 0),
 		rise:             max(ck.Rise, 1),
 		fall:             max(ck.Fall, 1),
+	}
+	if ck.DelayLoop > 0 {
+		p.delayLoop = ck.DelayLoop
 	}
 	if p.delayLoop <= 0 {
 		p.delayLoop = config.DefaultDelayLoop

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -678,5 +679,61 @@ func TestHTTPSCheck(t *testing.T) {
 	}
 	if h, _ := plainHost.Load().(string); h != "v.example.test" {
 		t.Errorf("http check sent Host %q, want v.example.test", h)
+	}
+}
+
+// bindto / bind_port set the source of a check's connections, for TCP and
+// HTTP checks alike: the server sees the connection come from there.
+func TestChecksBindTo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	from := make(chan string, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			from <- c.RemoteAddr().String()
+			c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
+			c.Close()
+		}
+	}()
+	addr := netip.MustParseAddrPort(ln.Addr().String())
+	src := netip.MustParseAddr("127.0.0.2") // all of 127/8 is local on Linux
+	for _, ck := range []config.Check{
+		{Type: config.TCPCheck, ConnectTimeout: time.Second, BindTo: src},
+		{Type: config.HTTPCheck, Path: "/", ConnectTimeout: time.Second, BindTo: src},
+	} {
+		if err := probeOnce(t, Target{Addr: addr, Check: ck}); err != nil {
+			t.Fatalf("%s check bound to %v: %v", ck.Type, src, err)
+		}
+		got := netip.MustParseAddrPort(<-from)
+		if got.Addr() != src {
+			t.Errorf("%s check came from %v, want %v", ck.Type, got, src)
+		}
+	}
+	// bind_port too (once: the port then waits out TIME_WAIT).
+	port := uint16(40000 + os.Getpid()%20000)
+	if err := probeOnce(t, Target{Addr: addr, Check: config.Check{Type: config.TCPCheck, ConnectTimeout: time.Second, BindTo: src, BindPort: port}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := netip.MustParseAddrPort(<-from); got != netip.AddrPortFrom(src, port) {
+		t.Errorf("check came from %v, want %v", got, netip.AddrPortFrom(src, port))
+	}
+}
+
+// A check's own delay_loop wins over the service's.
+func TestCheckDelayLoop(t *testing.T) {
+	tg := Target{DelayLoop: time.Minute, Check: config.Check{Type: config.TCPCheck, DelayLoop: 2 * time.Second}}
+	if got := paramsOf(tg).delayLoop; got != 2*time.Second {
+		t.Errorf("delay loop %v, want the check's 2s", got)
+	}
+	tg.Check.DelayLoop = 0
+	if got := paramsOf(tg).delayLoop; got != time.Minute {
+		t.Errorf("delay loop %v, want the service's 1m", got)
 	}
 }

@@ -31,7 +31,7 @@ func newProber(t Target, p params) (prober, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &tcpProber{addr: addr.String(), timeout: p.attemptTimeout}, nil
+		return &tcpProber{addr: addr.String(), timeout: p.attemptTimeout, dialer: dialerFor(t.Check)}, nil
 	case config.HTTPCheck, config.HTTPSCheck:
 		addr, err := connectAddr(t)
 		if err != nil {
@@ -68,11 +68,24 @@ func connectAddr(t Target) (netip.AddrPort, error) {
 type tcpProber struct {
 	addr    string
 	timeout time.Duration // for messages only; ctx carries the deadline
+	dialer  *net.Dialer
+}
+
+// dialerFor binds a check's connections to its bindto / bind_port.
+func dialerFor(ck config.Check) *net.Dialer {
+	d := &net.Dialer{}
+	if ck.BindTo.IsValid() || ck.BindPort != 0 {
+		a := &net.TCPAddr{Port: int(ck.BindPort)}
+		if ck.BindTo.IsValid() {
+			a.IP = ck.BindTo.AsSlice()
+		}
+		d.LocalAddr = a
+	}
+	return d
 }
 
 func (p *tcpProber) probe(ctx context.Context) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	conn, err := p.dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("tcp connect %s: no answer within %v: %w", p.addr, p.timeout, ctx.Err())
@@ -125,7 +138,7 @@ func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber,
 	}
 	tr := &http.Transport{
 		Proxy:                  nil, // never route checks through $HTTP_PROXY
-		DialContext:            (&net.Dialer{}).DialContext,
+		DialContext:            dialerFor(ck).DialContext,
 		DisableKeepAlives:      true, // each check is a fresh connection, like keepalived's
 		DisableCompression:     true, // the digest is over the body as sent, as genhash computes it
 		MaxResponseHeaderBytes: 64 << 10,
