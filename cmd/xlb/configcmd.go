@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/xlb-project/xlb/config"
@@ -9,12 +10,26 @@ import (
 
 func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Check or convert configurations"}
+	var keepalived bool
 	check := &cobra.Command{
 		Use:   "check FILE",
-		Short: "Validate an xlb YAML configuration (exit 1 with file:line: field: problem)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Validate an xlb YAML configuration or a keepalived.conf (exit 1 with file:line: field: problem)",
+		Long: `check validates a configuration whole, as xlb run would read it, and prints
+every problem as file:line: field: message. A file whose name ends in .conf
+(or any file with --keepalived) is read as keepalived.conf, with its warnings.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.LoadYAML(args[0])
+			var cfg *config.Config
+			var err error
+			if keepalived || strings.HasSuffix(args[0], ".conf") {
+				var warns []config.Warning
+				cfg, warns, err = config.LoadKeepalived(args[0])
+				for _, w := range warns {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w.String())
+				}
+			} else {
+				cfg, err = config.LoadYAML(args[0])
+			}
 			if err != nil {
 				return err
 			}
@@ -42,6 +57,7 @@ func newConfigCmd() *cobra.Command {
 			return err
 		},
 	}
+	check.Flags().BoolVar(&keepalived, "keepalived", false, "read FILE as keepalived.conf whatever its name")
 	cmd.AddCommand(check, convert)
 	return cmd
 }
