@@ -1113,7 +1113,7 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 		k.fail(cs, p, "want %s { ... }", cs.key)
 		return ck
 	}
-	urlSeen := false
+	var urls []CheckURL
 	var vhost *kstmt
 	for n, st := range append(slices.Clone(defaults), cs.block...) {
 		isDefault := n < len(defaults)
@@ -1155,12 +1155,12 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 				k.addrArg(st, p+".connect_ip", v, &ck.ConnectIP)
 			}
 		case st.key == "url" && ck.Type.IsHTTP():
-			if urlSeen {
-				k.ps.at(st.line, st.key, "only one url per %s is supported", cs.key)
-				continue
+			// Several url blocks: each must pass (keepalived checks them all).
+			up := p
+			if len(urls) > 0 {
+				up = fmt.Sprintf("%s.urls[%d]", p, len(urls))
 			}
-			urlSeen = true
-			k.url(st, p, ck)
+			urls = append(urls, k.url(st, up))
 		case st.key == "virtualhost" && ck.Type.IsHTTP():
 			vhost = st // read after the url, whose own virtualhost wins
 		case st.key == "enable_sni" && ck.Type == HTTPSCheck:
@@ -1177,31 +1177,48 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 			k.unsupported(st, cs.key)
 		}
 	}
-	if vhost != nil && ck.VirtualHost == "" {
+	if vhost != nil {
+		// The checker's (or real or virtual server's) virtualhost, for
+		// the urls without their own.
 		if v, ok := k.oneArg(vhost, p+".virtualhost"); ok {
-			ck.VirtualHost = v
+			for i := range urls {
+				if urls[i].VirtualHost == "" {
+					urls[i].VirtualHost = v
+				}
+			}
 		}
 	}
-	if ck.Type.IsHTTP() && !urlSeen {
+	if len(urls) > 0 {
+		u := urls[0]
+		ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = u.Path, u.StatusCodes, u.Digest, u.VirtualHost
+		ck.MoreURLs = urls[1:]
+		if len(ck.MoreURLs) == 0 {
+			ck.MoreURLs = nil
+		}
+	}
+	if ck.Type.IsHTTP() && len(urls) == 0 {
 		k.fail(cs, p+".path", "%s needs a url { path ... } block", cs.key)
 	}
 	return ck
 }
 
-func (k *kconv) url(u *kstmt, p string, ck *Check) {
+// url reads one url { path ...; digest ...; status_code ...; virtualhost ... }
+// block; p is its field path (check, or check.urls[N] for the later ones).
+func (k *kconv) url(u *kstmt, p string) CheckURL {
+	var cu CheckURL
 	if !u.hasBlock || len(u.args) != 0 {
 		k.fail(u, p+".path", "want url { path /PATH ... }")
-		return
+		return cu
 	}
 	for _, st := range u.block {
 		switch st.key {
 		case "path":
 			if v, ok := k.oneArg(st, p+".path"); ok {
-				ck.Path = v
+				cu.Path = v
 			}
 		case "digest":
 			if v, ok := k.oneArg(st, p+".digest"); ok {
-				ck.Digest = strings.ToLower(v)
+				cu.Digest = strings.ToLower(v)
 			}
 		case "status_code":
 			// keepalived 2 takes codes and ranges: "200-299 400-499 503".
@@ -1210,16 +1227,17 @@ func (k *kconv) url(u *kstmt, p string, ck *Check) {
 			} else if codes, err := ParseStatusCodes(strings.Join(st.args, " ")); err != nil {
 				k.fail(st, p+".status_code", "%v", err)
 			} else {
-				ck.StatusCodes = codes
+				cu.StatusCodes = codes
 			}
 		case "virtualhost":
 			if v, ok := k.oneArg(st, p+".virtualhost"); ok {
-				ck.VirtualHost = v
+				cu.VirtualHost = v
 			}
 		default:
 			k.unsupported(st, "url")
 		}
 	}
+	return cu
 }
 
 // PrefixLen reads a persistence granularity as keepalived and ipvsadm -M

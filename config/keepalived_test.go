@@ -66,7 +66,7 @@ func TestSeedKeepalivedConfigs(t *testing.T) {
 				}
 				wantCheck := Check{Type: TCPCheck, ConnectPort: 80, ConnectTimeout: 3 * time.Second, Retry: 3,
 					DelayBeforeRetry: 3 * time.Second, Rise: 1, Fall: 1, Line: []int{38, 47}[i]}
-				if r.Check == nil || *r.Check != wantCheck {
+				if r.Check == nil || !reflect.DeepEqual(*r.Check, wantCheck) {
 					t.Errorf("real server %d check = %+v, want %+v", i, r.Check, wantCheck)
 				}
 			}
@@ -211,7 +211,7 @@ func TestKeepalivedFeatures(t *testing.T) {
 	wantHTTP := Check{Type: HTTPCheck, ConnectIP: netip.MustParseAddr("10.0.1.3"), ConnectPort: 8443,
 		ConnectTimeout: 2500 * time.Millisecond, Retry: 4, DelayBeforeRetry: 2 * time.Second,
 		Path: "/healthz", StatusCodes: "204", Digest: "9b3a0c85a887a256d6939da88aabd8cd", Rise: 1, Fall: 1, Line: 48}
-	if *r.Check != wantHTTP {
+	if !reflect.DeepEqual(*r.Check, wantHTTP) {
 		t.Errorf("HTTP_GET = %+v, want %+v", *r.Check, wantHTTP)
 	}
 	misc := s.RealServers[1].Check
@@ -463,7 +463,7 @@ func TestKeepalivedSSLGet(t *testing.T) {
 	want := Check{Type: HTTPSCheck, ConnectPort: 8443, ConnectTimeout: 2 * time.Second, Retry: DefaultRetry, DelayBeforeRetry: 3 * time.Second, // keepalived 2: 3 s for SSL_GET
 		Path: "/healthz", Digest: "9b3a0c85a887a256d6939da88aabd8cd",
 		VirtualHost: "shop.example.com", EnableSNI: true, Rise: 1, Fall: 1, Line: 4}
-	if *ck != want {
+	if !reflect.DeepEqual(*ck, want) {
 		t.Errorf("SSL_GET = %+v, want %+v", *ck, want)
 	}
 	// HTTP_GET takes the checker-level virtualhost alone.
@@ -865,4 +865,41 @@ func TestKeepalivedCheckerDefaults(t *testing.T) {
 	// A real server may not forward differently from its service.
 	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "lvs_method DR", "lvs_method TUN", 1)))
 	wantProblem(t, err, "k.conf", 15, "lvs_method", "differs from the virtual_server's DR")
+}
+
+// Several url blocks (as keepalived's own sample configuration has) are
+// all checked; the checker's virtualhost fills in those without one.
+func TestKeepalivedSeveralURLs(t *testing.T) {
+	conf := kaEdit("weight 1", `SSL_GET {
+            url {
+              path /
+              digest ff20ad2481f97b1754ef3e12ecd3a9cc
+            }
+            url {
+              path /mrtg/
+              digest 9b3a0c85a887a256d6939da88aabd8cd
+              virtualhost mrtg.example
+            }
+            virtualhost www.example
+            connect_timeout 3
+        }`)
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := c.Services[0].RealServers[0].Check
+	want := []CheckURL{
+		{Path: "/", Digest: "ff20ad2481f97b1754ef3e12ecd3a9cc", VirtualHost: "www.example"},
+		{Path: "/mrtg/", Digest: "9b3a0c85a887a256d6939da88aabd8cd", VirtualHost: "mrtg.example"},
+	}
+	if got := ck.URLs(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("urls\n got %+v\nwant %+v", got, want)
+	}
+	out := assertRoundTrip(t, c)
+	if !strings.Contains(string(out), "urls:") {
+		t.Errorf("several urls not printed as urls:\n%s", out)
+	}
+	// A bad digest in the second url is reported at its line.
+	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "9b3a0c85a887a256d6939da88aabd8cd", "nothex", 1)))
+	wantProblem(t, err, "k.conf", 11, "check.urls[1].digest", "32 hex digits")
 }

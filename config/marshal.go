@@ -207,6 +207,18 @@ func realServerNode(r *RealServer) *yaml.Node {
 	return m
 }
 
+// urlFields writes a url's path, status_code, digest and virtualhost.
+func urlFields(m *yaml.Node, u CheckURL) {
+	addString(m, "path", u.Path)
+	if n, err := strconv.Atoi(string(u.StatusCodes)); err == nil {
+		add(m, "status_code", intNode(n))
+	} else {
+		addString(m, "status_code", string(u.StatusCodes))
+	}
+	addString(m, "digest", u.Digest)
+	addString(m, "virtualhost", u.VirtualHost)
+}
+
 func checkNode(ck *Check) *yaml.Node {
 	m := mapping()
 	add(m, "type", strNode(string(ck.Type)))
@@ -230,14 +242,18 @@ func checkNode(ck *Check) *yaml.Node {
 	}
 	add(m, "retry", intNode(ck.Retry))
 	add(m, "delay_before_retry", durNode(ck.DelayBeforeRetry))
-	addString(m, "path", ck.Path)
-	if n, err := strconv.Atoi(string(ck.StatusCodes)); err == nil {
-		add(m, "status_code", intNode(n))
+	if len(ck.MoreURLs) == 0 {
+		urlFields(m, CheckURL{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost})
 	} else {
-		addString(m, "status_code", string(ck.StatusCodes))
+		seq := sequence()
+		for _, u := range ck.URLs() {
+			um := mapping()
+			um.Style = yaml.FlowStyle
+			urlFields(um, u)
+			seq.Content = append(seq.Content, um)
+		}
+		add(m, "urls", seq)
 	}
-	addString(m, "digest", ck.Digest)
-	addString(m, "virtualhost", ck.VirtualHost)
 	if ck.EnableSNI {
 		add(m, "enable_sni", boolNode(true))
 	}

@@ -191,6 +191,10 @@ type Check struct {
 	// VirtualHost is sent as the Host header (keepalived's virtualhost);
 	// empty: the address connected to.
 	VirtualHost string
+	// MoreURLs are further urls to fetch (keepalived's several url
+	// blocks): the check passes only when every one does. Path,
+	// StatusCodes, Digest and VirtualHost above are the first.
+	MoreURLs []CheckURL
 	// EnableSNI (SSL_GET) names VirtualHost in the TLS handshake too.
 	EnableSNI bool
 	// MISC_CHECK
@@ -331,4 +335,18 @@ type VRRPSyncGroup struct {
 	NotifyBackup string
 	NotifyFault  string
 	Line         int
+}
+
+// CheckURL is one url of an HTTP or HTTPS check: what to fetch and which
+// answer passes (see Check's fields of the same names).
+type CheckURL struct {
+	Path        string
+	StatusCodes StatusCodes
+	Digest      string
+	VirtualHost string
+}
+
+// URLs is every url of an HTTP or HTTPS check, the first one first.
+func (ck *Check) URLs() []CheckURL {
+	return append([]CheckURL{{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost}}, ck.MoreURLs...)
 }

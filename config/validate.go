@@ -366,6 +366,27 @@ func schedulerList() string {
 	return strings.Join(names, ", ")
 }
 
+// validateURL checks one url of an http or https check.
+func validateURL(ps *problems, p string, u CheckURL, line int) {
+	if u.Path == "" {
+		ps.field(line, p+".path", "is required for http and https checks")
+	} else if !strings.HasPrefix(u.Path, "/") {
+		ps.field(line, p+".path", "must start with /, got %q", u.Path)
+	}
+	if u.StatusCodes != "" {
+		// Parsers refuse bad codes; a configuration built in code may not.
+		if _, err := u.StatusCodes.Ranges(); err != nil {
+			ps.field(line, p+".status_code", "%v", err)
+		}
+	}
+	if u.Digest != "" && !isMD5Hex(u.Digest) {
+		ps.field(line, p+".digest", "must be 32 hex digits (an MD5 as genhash prints it), got %q", u.Digest)
+	}
+	if u.VirtualHost != "" && !validHostHeader(u.VirtualHost) {
+		ps.field(line, p+".virtualhost", "must be a host name (optionally with :port), got %q", u.VirtualHost)
+	}
+}
+
 func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 	line := ck.Line
 	if line == 0 {
@@ -419,28 +440,18 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 	// Fields of another check type would be silently unused: refuse them so a
 	// typo in "type" does not turn an HTTP check into a bare TCP connect.
 	if ck.Type.IsHTTP() {
-		if ck.Path == "" {
-			ps.field(line, p+".path", "is required for http and https checks")
-		} else if !strings.HasPrefix(ck.Path, "/") {
-			ps.field(line, p+".path", "must start with /, got %q", ck.Path)
-		}
-		if ck.StatusCodes != "" {
-			// Parsers refuse bad codes; a configuration built in code may not.
-			if _, err := ck.StatusCodes.Ranges(); err != nil {
-				ps.field(line, p+".status_code", "%v", err)
+		for i, u := range ck.URLs() {
+			up := p
+			if i > 0 {
+				up = fmt.Sprintf("%s.urls[%d]", p, i)
 			}
-		}
-		if ck.Digest != "" && !isMD5Hex(ck.Digest) {
-			ps.field(line, p+".digest", "must be 32 hex digits (an MD5 as genhash prints it), got %q", ck.Digest)
-		}
-		if ck.VirtualHost != "" && !validHostHeader(ck.VirtualHost) {
-			ps.field(line, p+".virtualhost", "must be a host name (optionally with :port), got %q", ck.VirtualHost)
+			validateURL(ps, up, u, line)
 		}
 	} else {
 		for _, f := range []struct {
 			set  bool
 			name string
-		}{{ck.Path != "", "path"}, {ck.StatusCodes != "", "status_code"}, {ck.Digest != "", "digest"}, {ck.VirtualHost != "", "virtualhost"}} {
+		}{{ck.Path != "", "path"}, {ck.StatusCodes != "", "status_code"}, {ck.Digest != "", "digest"}, {ck.VirtualHost != "", "virtualhost"}, {len(ck.MoreURLs) > 0, "urls"}} {
 			if f.set {
 				ps.field(line, p+"."+f.name, "only applies to http and https checks")
 			}

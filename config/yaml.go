@@ -281,6 +281,22 @@ func (d *yamlDecoder) intField(n *yaml.Node, field string, dst *int) {
 	}
 }
 
+// urlField reads one of a url's fields (path, status_code, digest,
+// virtualhost) into u.
+func (d *yamlDecoder) urlField(key string, v *yaml.Node, field string, u *CheckURL) {
+	switch key {
+	case "path":
+		d.str(v, field, &u.Path)
+	case "status_code":
+		d.statusCodes(v, field, &u.StatusCodes)
+	case "digest":
+		d.str(v, field, &u.Digest)
+		u.Digest = strings.ToLower(u.Digest)
+	case "virtualhost":
+		d.str(v, field, &u.VirtualHost)
+	}
+}
+
 // statusCodes reads status_code as a code (200), a string of codes and
 // ranges ("200-299 302", keepalived's form) or a list of either.
 func (d *yamlDecoder) statusCodes(n *yaml.Node, field string, dst *StatusCodes) {
@@ -578,7 +594,8 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 }
 
 func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
-	var timeoutField string
+	var timeoutField, flatURL, urlsField string
+	var urls []CheckURL
 	ck := newCheck()
 	ck.Line = deref(n).Line
 	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
@@ -604,15 +621,26 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.intField(v, field, &ck.Retry)
 		case "delay_before_retry":
 			d.duration(v, field, &ck.DelayBeforeRetry)
-		case "path":
-			d.str(v, field, &ck.Path)
-		case "status_code":
-			d.statusCodes(v, field, &ck.StatusCodes)
-		case "digest":
-			d.str(v, field, &ck.Digest)
-			ck.Digest = strings.ToLower(ck.Digest)
-		case "virtualhost":
-			d.str(v, field, &ck.VirtualHost)
+		case "path", "status_code", "digest", "virtualhost":
+			flatURL = field
+			first := CheckURL{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost}
+			d.urlField(key, v, field, &first)
+			ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = first.Path, first.StatusCodes, first.Digest, first.VirtualHost
+		case "urls":
+			urlsField = field
+			for i, un := range d.sequence(v, field) {
+				var u CheckURL
+				f := fmt.Sprintf("%s[%d]", field, i)
+				d.mapping(un, f, func(key, field string, v *yaml.Node) bool {
+					switch key {
+					case "path", "status_code", "digest", "virtualhost":
+						d.urlField(key, v, field, &u)
+						return true
+					}
+					return false
+				})
+				urls = append(urls, u)
+			}
 		case "enable_sni":
 			d.boolean(v, field, &ck.EnableSNI)
 		case "script":
@@ -628,6 +656,33 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 		}
 		return true
 	})
+	// urls: [...] lists every url; path & co. are the one url of a check
+	// that has one. Both would leave it unclear which comes first.
+	switch {
+	case urlsField != "" && flatURL != "":
+		d.ps.parse(d.ps.lines[flatURL], flatURL, "use either path/status_code/digest/virtualhost (one url) or urls (a list), not both")
+	case len(urls) > 0:
+		u := urls[0]
+		ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = u.Path, u.StatusCodes, u.Digest, u.VirtualHost
+		if len(urls) > 1 {
+			ck.MoreURLs = urls[1:]
+		}
+		// Validation names the first url's fields as the check's own.
+		for _, f := range []string{"path", "status_code", "digest", "virtualhost"} {
+			if l, ok := d.ps.lines[urlsField+"[0]."+f]; ok {
+				d.ps.seen(path+"."+f, l)
+			}
+		}
+		for i := 1; i < len(urls); i++ {
+			for _, f := range []string{"path", "status_code", "digest", "virtualhost"} {
+				if l, ok := d.ps.lines[fmt.Sprintf("%s[%d].%s", urlsField, i, f)]; ok {
+					d.ps.seen(fmt.Sprintf("%s.urls[%d].%s", path, i, f), l)
+				}
+			}
+		}
+	case urlsField != "":
+		d.ps.parse(d.ps.lines[urlsField], urlsField, "needs at least one url")
+	}
 	// A misc check runs a script; a connect timeout would be silently
 	// unused (misc uses timeout), and the defaulted value is not printed back.
 	if ck.Type == MiscCheck && timeoutField != "" {

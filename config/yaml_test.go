@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -102,7 +103,7 @@ func TestParseYAMLFull(t *testing.T) {
 	}
 	wantTCP := Check{Type: TCPCheck, ConnectPort: 80, ConnectTimeout: 3 * time.Second, Retry: 3,
 		DelayBeforeRetry: 3 * time.Second, Rise: 2, Fall: 3, Line: 20}
-	if *rs0.Check != wantTCP {
+	if !reflect.DeepEqual(*rs0.Check, wantTCP) {
 		t.Errorf("rs0 check = %+v, want %+v", *rs0.Check, wantTCP)
 	}
 	rs1 := web.RealServers[1]
@@ -171,7 +172,7 @@ vrrp:
 		t.Errorf("real server defaults: port %d weight %d", r.Port, r.Weight)
 	}
 	want := Check{Type: TCPCheck, ConnectTimeout: 5 * time.Second, Retry: 1, DelayBeforeRetry: time.Second, Rise: 1, Fall: 1, Line: 7}
-	if *r.Check != want {
+	if !reflect.DeepEqual(*r.Check, want) {
 		t.Errorf("check defaults = %+v, want %+v", *r.Check, want)
 	}
 	// keepalived's misc_timeout defaults to the delay_loop.
@@ -552,4 +553,26 @@ vrrp_sync_groups:
 	if _, err := ParseYAML("t.yaml", []byte(strings.Replace(conf, "weight: -20", "weight: 0", 1))); err != nil {
 		t.Fatalf("weight 0 refused: %v", err)
 	}
+}
+
+func TestYAMLCheckURLs(t *testing.T) {
+	c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        check:", "          type: http", "          urls:", "            - {path: /a, status_code: 200}", "            - {path: /b, digest: 9B3A0C85A887A256D6939DA88AABD8CD}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := c.Services[0].RealServers[0].Check
+	want := []CheckURL{{Path: "/a", StatusCodes: "200"}, {Path: "/b", Digest: "9b3a0c85a887a256d6939da88aabd8cd"}}
+	if got := ck.URLs(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("urls %+v, want %+v", got, want)
+	}
+	assertRoundTrip(t, c)
+
+	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check:", "          type: http", "          path: /", "          urls: [{path: /b}]")))
+	wantProblem(t, err, "t.yaml", 11, "check.path", "not both")
+	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check:", "          type: http", "          urls: []")))
+	wantProblem(t, err, "t.yaml", 11, "check.urls", "at least one url")
+	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check:", "          type: http", "          urls:", "            - {path: /a}", "            - {path: b}")))
+	wantProblem(t, err, "t.yaml", 13, "check.urls[1].path", "must start with /")
+	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check:", "          type: tcp", "          urls: [{path: /a}, {path: /b}]")))
+	wantProblem(t, err, "t.yaml", 11, "check.urls", "only applies to http")
 }

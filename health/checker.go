@@ -46,6 +46,10 @@ func paramsOf(t Target) params {
 	} else if p.attemptTimeout <= 0 {
 		p.attemptTimeout = config.DefaultConnectTimeout
 	}
+	if ck.Type.IsHTTP() {
+		// Each url of the attempt has the connect timeout.
+		p.attemptTimeout *= time.Duration(1 + len(ck.MoreURLs))
+	}
 	return p
 }
 
@@ -54,7 +58,8 @@ func paramsOf(t Target) params {
 //
 //	Fall × (DelayLoop + (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry)
 //
-// with AttemptTimeout = ConnectTimeout, or Timeout for MISC_CHECK, after the
+// with AttemptTimeout = ConnectTimeout (times the number of urls of an
+// HTTP or HTTPS check), or Timeout for MISC_CHECK, after the
 // defaults of paramsOf. It is 0 for a target without a check, which is never
 // reported down.
 func (t Target) DetectionBound() time.Duration {

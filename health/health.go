@@ -27,6 +27,9 @@
 //     the hex MD5 of the body (as keepalived's genhash prints it; case is
 //     ignored) matches. At most 1 MiB of body is read; a larger body fails
 //     a digest check.
+//     Further urls (Check.MoreURLs, keepalived's several url blocks) are
+//     fetched in turn, each within ConnectTimeout with its own status codes,
+//     digest and virtualhost; the first failing one fails the attempt.
 //   - SSL_GET is HTTP_GET over TLS. As keepalived's, it does not verify the
 //     server's certificate (it asks whether the server answers); it sends
 //     VirtualHost as the TLS server name only with EnableSNI.
@@ -54,6 +57,7 @@ package health
 import (
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"sync"
 	"time"
 
@@ -209,7 +213,7 @@ func (m *Manager) Update(targets []Target) {
 // must not restart its checker.
 func sameTarget(a, b Target) bool {
 	a.Check.Line, b.Check.Line = 0, 0
-	return a == b
+	return reflect.DeepEqual(a, b)
 }
 
 // stopLocked cancels c without waiting for it; m.mu must be held. Once

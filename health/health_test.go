@@ -737,3 +737,49 @@ func TestCheckDelayLoop(t *testing.T) {
 		t.Errorf("delay loop %v, want the service's 1m", got)
 	}
 }
+
+// An HTTP check of several urls (keepalived's several url blocks) passes
+// only when every url does, each judged by its own status_code, digest and
+// virtualhost.
+func TestHTTPSeveralURLs(t *testing.T) {
+	var mu sync.Mutex
+	status := map[string]int{"/a": 200, "/b": 200}
+	hosts := map[string]string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		code, ok := status[r.URL.Path]
+		hosts[r.URL.Path] = r.Host
+		mu.Unlock()
+		if !ok {
+			code = 404
+		}
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
+	ck := config.Check{Type: config.HTTPCheck, Path: "/a", ConnectTimeout: time.Second,
+		MoreURLs: []config.CheckURL{{Path: "/b", StatusCodes: "200-299 503", VirtualHost: "b.example"}}}
+	if err := probeOnce(t, Target{Addr: addr, Check: ck}); err != nil {
+		t.Fatalf("both urls answer 200: %v", err)
+	}
+	mu.Lock()
+	if hosts["/b"] != "b.example" || hosts["/a"] != addr.String() {
+		t.Errorf("Host headers %v, want /b's virtualhost and /a's address", hosts)
+	}
+	status["/b"] = 503 // accepted by /b's own status_code
+	mu.Unlock()
+	if err := probeOnce(t, Target{Addr: addr, Check: ck}); err != nil {
+		t.Fatalf("/b answering 503 (accepted): %v", err)
+	}
+	mu.Lock()
+	status["/b"] = 500
+	mu.Unlock()
+	err := probeOnce(t, Target{Addr: addr, Check: ck})
+	if err == nil || !strings.Contains(err.Error(), "/b") || !strings.Contains(err.Error(), "status 500") {
+		t.Fatalf("/b answering 500: %v, want a failure naming /b", err)
+	}
+	// Each url has the connect timeout: the attempt bound counts them.
+	if got := paramsOf(Target{Check: ck}).attemptTimeout; got != 2*time.Second {
+		t.Errorf("attempt timeout %v, want 2 × 1s", got)
+	}
+}

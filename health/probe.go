@@ -96,19 +96,40 @@ func (p *tcpProber) probe(ctx context.Context) error {
 	return conn.Close()
 }
 
-// httpProber is HTTP_GET, and SSL_GET over TLS.
+// httpProber is HTTP_GET, and SSL_GET over TLS: each of its urls in turn,
+// each within the connect timeout; the first failing one fails the attempt.
 type httpProber struct {
-	url     string
-	host    string // the Host header; "" for the URL's
-	timeout time.Duration
-	status  []config.CodeRange // none: any 2xx
-	want    config.StatusCodes
-	digest  string // lower-case hex MD5, "" for none
-	client  *http.Client
+	urls    []*urlProber
+	timeout time.Duration // per url
+}
+
+// urlProber fetches one url and judges the answer.
+type urlProber struct {
+	url    string
+	host   string             // the Host header; "" for the URL's
+	status []config.CodeRange // none: any 2xx
+	want   config.StatusCodes
+	digest string // lower-case hex MD5, "" for none
+	client *http.Client
 }
 
 func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber, error) {
-	path := ck.Path
+	hp := &httpProber{timeout: ck.ConnectTimeout}
+	if hp.timeout <= 0 {
+		hp.timeout = config.DefaultConnectTimeout
+	}
+	for _, cu := range ck.URLs() {
+		up, err := newURLProber(addr, ck, cu)
+		if err != nil {
+			return nil, err
+		}
+		hp.urls = append(hp.urls, up)
+	}
+	return hp, nil
+}
+
+func newURLProber(addr netip.AddrPort, ck config.Check, cu config.CheckURL) (*urlProber, error) {
+	path := cu.Path
 	if path == "" {
 		path = "/"
 	}
@@ -117,7 +138,7 @@ func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber,
 	}
 	ref, err := url.ParseRequestURI(path)
 	if err != nil {
-		return nil, fmt.Errorf("http check path %q: %w", ck.Path, err)
+		return nil, fmt.Errorf("http check path %q: %w", cu.Path, err)
 	}
 	// The Host header is the address connected to, as keepalived sends
 	// without a virtualhost.
@@ -126,13 +147,13 @@ func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber,
 		scheme = "https"
 	}
 	u := url.URL{Scheme: scheme, Host: addr.String(), Path: ref.Path, RawPath: ref.RawPath, RawQuery: ref.RawQuery}
-	digest := strings.ToLower(strings.TrimSpace(ck.Digest))
+	digest := strings.ToLower(strings.TrimSpace(cu.Digest))
 	if digest != "" {
 		if b, err := hex.DecodeString(digest); err != nil || len(b) != md5.Size {
-			return nil, fmt.Errorf("http check digest %q: not a hex MD5", ck.Digest)
+			return nil, fmt.Errorf("http check digest %q: not a hex MD5", cu.Digest)
 		}
 	}
-	codes, err := ck.StatusCodes.Ranges()
+	codes, err := cu.StatusCodes.Ranges()
 	if err != nil {
 		return nil, fmt.Errorf("http check status_code: %w", err)
 	}
@@ -151,16 +172,15 @@ func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber,
 		// address never does).
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 		if ck.EnableSNI {
-			tr.TLSClientConfig.ServerName = ck.VirtualHost
+			tr.TLSClientConfig.ServerName = cu.VirtualHost
 		}
 	}
-	return &httpProber{
-		url:     u.String(),
-		host:    ck.VirtualHost,
-		timeout: p.attemptTimeout,
-		status:  codes,
-		want:    ck.StatusCodes,
-		digest:  digest,
+	return &urlProber{
+		url:    u.String(),
+		host:   cu.VirtualHost,
+		status: codes,
+		want:   cu.StatusCodes,
+		digest: digest,
 		client: &http.Client{
 			Transport: tr,
 			// A redirect is an answer to judge by status_code, not to follow
@@ -171,15 +191,22 @@ func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber,
 }
 
 func (p *httpProber) probe(ctx context.Context) error {
-	err := p.get(ctx)
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		// The underlying error only repeats the URL and the deadline.
-		return fmt.Errorf("http get %s: no complete answer within %v: %w", p.url, p.timeout, ctx.Err())
+	for _, u := range p.urls {
+		uctx, cancel := context.WithTimeout(ctx, p.timeout)
+		err := u.get(uctx)
+		if err != nil && errors.Is(uctx.Err(), context.DeadlineExceeded) {
+			// The underlying error only repeats the URL and the deadline.
+			err = fmt.Errorf("http get %s: no complete answer within %v: %w", u.url, p.timeout, uctx.Err())
+		}
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
-func (p *httpProber) get(ctx context.Context) error {
+func (p *urlProber) get(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url, nil)
 	if err != nil {
 		return fmt.Errorf("http get %s: %w", p.url, err)
