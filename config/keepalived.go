@@ -299,6 +299,9 @@ func (k *kconv) globalDefs(g *kstmt) {
 			if k.noArgs(s, "vrrp_strict") {
 				k.strict = s
 			}
+		case "lvs_sync_daemon":
+			// What it is for still matters: say how xlb does it.
+			k.warn(s, "lvs_sync_daemon ignored: xlb shares flows between directors with xlb run --sync-listen/--sync-peer/--sync-key-file (authenticated UDP); without it, scheduler mh or sh keeps flows on their real server across a failover")
 		case "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace", "vrrp_ipsets", "vrrp_netlink_cmd_rcv_bufs":
 			k.unsupported(s, "global_defs")
 		default:

@@ -903,3 +903,14 @@ func TestKeepalivedSeveralURLs(t *testing.T) {
 	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "9b3a0c85a887a256d6939da88aabd8cd", "nothex", 1)))
 	wantProblem(t, err, "k.conf", 11, "check.urls[1].digest", "32 hex digits")
 }
+
+// lvs_sync_daemon is not read, but the warning says what does its job.
+func TestKeepalivedLVSSyncDaemon(t *testing.T) {
+	_, warns, err := ParseKeepalived("k.conf", []byte("global_defs {\n lvs_sync_daemon eth0 VI_1\n}\n"+kaBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(warns, func(w Warning) bool { return w.Line == 2 && strings.Contains(w.Msg, "--sync-peer") }) {
+		t.Errorf("warnings %v", warns)
+	}
+}
