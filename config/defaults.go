@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -67,8 +68,8 @@ func newVRRP() VRRPInstance {
 // file is read: zero global timeouts mean IPVS's defaults (as 0 means "leave
 // unchanged" to ipvsadm --set), and a MISC_CHECK without misc_timeout gets the
 // service's delay_loop, as in keepalived. miscTimeoutSet reports whether the
-// file set the timeout of the check at service index i, real server j.
-func finishDefaults(c *Config, miscTimeoutSet func(i, j int) bool) {
+// file set the timeout of the check at field path check (CheckField).
+func finishDefaults(c *Config, miscTimeoutSet func(check string) bool) {
 	if c.Timeouts.TCP == 0 {
 		c.Timeouts.TCP = DefaultTimeouts.TCP
 	}
@@ -81,11 +82,12 @@ func finishDefaults(c *Config, miscTimeoutSet func(i, j int) bool) {
 	for i := range c.Services {
 		s := &c.Services[i]
 		for j := range s.RealServers {
-			ck := s.RealServers[j].Check
-			if ck != nil && ck.Type == MiscCheck && !miscTimeoutSet(i, j) {
-				ck.Timeout = s.DelayLoop
-				if ck.DelayLoop > 0 {
-					ck.Timeout = ck.DelayLoop // the check's own delay_loop
+			for n, ck := range s.RealServers[j].Checks() {
+				if ck.Type == MiscCheck && !miscTimeoutSet(CheckField(fmt.Sprintf("services[%d].real_servers[%d]", i, j), n)) {
+					ck.Timeout = s.DelayLoop
+					if ck.DelayLoop > 0 {
+						ck.Timeout = ck.DelayLoop // the check's own delay_loop
+					}
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,10 @@ func stripPositions(c *Config) *Config {
 				ck := *r.Check
 				ck.Line = 0
 				r.Check = &ck
+			}
+			r.MoreChecks = slices.Clone(r.MoreChecks)
+			for n := range r.MoreChecks {
+				r.MoreChecks[n].Line = 0
 			}
 			s.RealServers = append(s.RealServers, r)
 		}

@@ -91,8 +91,8 @@ func ParseKeepalived(name string, data []byte) (*Config, []Warning, error) {
 	if k.strict != nil {
 		k.applyStrict()
 	}
-	finishDefaults(k.c, func(i, j int) bool {
-		_, set := ps.lines[fmt.Sprintf("services[%d].real_servers[%d].check.timeout", i, j)]
+	finishDefaults(k.c, func(check string) bool {
+		_, set := ps.lines[check+".timeout"]
 		return set
 	})
 	k.c.validate(ps)
@@ -1015,7 +1015,7 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16, defaults []*kstm
 		return r, nil, nil
 	}
 	defaults = append(slices.Clone(defaults), inherited(rs.block, true)...)
-	var checkStmt *kstmt
+	nChecks := 0
 	for _, st := range rs.block {
 		if checkDefault(st.key, true) {
 			continue // read by the check
@@ -1028,12 +1028,14 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16, defaults []*kstm
 				inhibit = st
 			}
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK":
-			if checkStmt != nil {
-				k.ps.at(st.line, st.key, "only one health check per real server is supported (first is %s%s)", checkStmt.key, k.ps.lineRef(checkStmt.line))
-				continue
+			// Several checkers: the server is up while all of them pass.
+			ck := k.check(st, CheckField(p, nChecks), defaults)
+			if nChecks == 0 {
+				r.Check = ck
+			} else {
+				r.MoreChecks = append(r.MoreChecks, *ck)
 			}
-			checkStmt = st
-			r.Check = k.check(st, p+".check", defaults)
+			nChecks++
 		case "notify_up":
 			if v, ok := k.restArgs(st, p+".notify_up"); ok {
 				r.NotifyUp = v

@@ -290,7 +290,6 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"SSL_GET without url", kaEdit("weight 1", "SSL_GET {\n connect_port 443\n }"), 4, "SSL_GET", "SSL_GET needs a url"},
 		{"enable_sni on HTTP_GET", kaEdit("weight 1", "HTTP_GET {\n url { path / }\n enable_sni\n }"), 6, "enable_sni", "not supported in HTTP_GET"},
 		{"enable_sni without virtualhost", kaEdit("weight 1", "SSL_GET {\n url { path / }\n enable_sni\n }"), 6, "services[0].real_servers[0].check.enable_sni", "needs virtualhost"},
-		{"two checkers", kaEdit("weight 1", "TCP_CHECK {\n }\n MISC_CHECK {\n misc_path /bin/true\n }"), 6, "MISC_CHECK", "only one health check"},
 		{"HTTP_GET without url", kaEdit("weight 1", "HTTP_GET {\n connect_port 80\n }"), 4, "HTTP_GET", "needs a url"},
 		{"check without space before brace is fine but block required", kaEdit("weight 1", "TCP_CHECK"), 4, "TCP_CHECK", "want TCP_CHECK { ... }"},
 		{"bad scheduler", kaEdit("lb_kind DR", "lb_kind DR\n    lb_algo lblc"), 3, "services[0].scheduler", `unknown scheduler "lblc"`},
@@ -913,4 +912,27 @@ func TestKeepalivedLVSSyncDaemon(t *testing.T) {
 	if !slices.ContainsFunc(warns, func(w Warning) bool { return w.Line == 2 && strings.Contains(w.Msg, "--sync-peer") }) {
 		t.Errorf("warnings %v", warns)
 	}
+}
+
+// Several checkers in a real_server: all are kept (the server is up while
+// all pass), each under its own field path, and they convert to YAML checks.
+func TestKeepalivedSeveralCheckers(t *testing.T) {
+	conf := kaEdit("weight 1", "TCP_CHECK {\n connect_port 8080\n }\n MISC_CHECK {\n misc_path /bin/true\n }")
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Services[0].RealServers[0]
+	if cs := r.Checks(); len(cs) != 2 || cs[0].Type != TCPCheck || cs[0].ConnectPort != 8080 || cs[1].Type != MiscCheck || cs[1].Script != "/bin/true" {
+		t.Fatalf("checks %+v", r.Checks())
+	}
+	// The MISC_CHECK's timeout defaults to delay_loop as a first one's would.
+	if r.MoreChecks[0].Timeout != c.Services[0].DelayLoop {
+		t.Errorf("second check's timeout %v", r.MoreChecks[0].Timeout)
+	}
+	if out := assertRoundTrip(t, c); !strings.Contains(string(out), "checks:") {
+		t.Errorf("not printed as checks:\n%s", out)
+	}
+	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "misc_path /bin/true", "misc_timeout 3", 1)))
+	wantProblem(t, err, "k.conf", 7, "services[0].real_servers[0].checks[1].script", "is required")
 }

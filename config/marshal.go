@@ -199,8 +199,15 @@ func realServerNode(r *RealServer) *yaml.Node {
 	add(m, "address", addrNode(r.Address))
 	add(m, "port", intNode(int(r.Port)))
 	add(m, "weight", intNode(r.Weight))
-	if r.Check != nil {
+	switch checks := r.Checks(); {
+	case len(checks) == 1:
 		add(m, "check", checkNode(r.Check))
+	case len(checks) > 1:
+		seq := sequence()
+		for _, ck := range checks {
+			seq.Content = append(seq.Content, checkNode(ck))
+		}
+		add(m, "checks", seq)
 	}
 	addString(m, "notify_up", r.NotifyUp)
 	addString(m, "notify_down", r.NotifyDown)

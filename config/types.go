@@ -4,6 +4,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -147,6 +148,10 @@ type RealServer struct {
 	// Weight 0 means drain: no new flows, existing flows stay.
 	Weight int
 	Check  *Check
+	// MoreChecks are further checks (keepalived's several checkers in a
+	// real_server): the server is up only while Check and every one of
+	// these pass.
+	MoreChecks []Check
 	// NotifyUp and NotifyDown (keepalived notify_up / notify_down) run
 	// with /bin/sh -c when the health check takes the server up or down.
 	NotifyUp, NotifyDown string
@@ -349,4 +354,26 @@ type CheckURL struct {
 // URLs is every url of an HTTP or HTTPS check, the first one first.
 func (ck *Check) URLs() []CheckURL {
 	return append([]CheckURL{{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost}}, ck.MoreURLs...)
+}
+
+// Checks is every health check of the real server, Check first; none when
+// it has no check (it is then always up).
+func (r *RealServer) Checks() []*Check {
+	if r.Check == nil {
+		return nil
+	}
+	out := []*Check{r.Check}
+	for i := range r.MoreChecks {
+		out = append(out, &r.MoreChecks[i])
+	}
+	return out
+}
+
+// CheckField is the field path of a real server's n-th check (0-based),
+// as parsers and validation name it: rp.check, then rp.checks[1], ….
+func CheckField(rp string, n int) string {
+	if n == 0 {
+		return rp + ".check"
+	}
+	return fmt.Sprintf("%s.checks[%d]", rp, n)
 }

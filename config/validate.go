@@ -312,14 +312,18 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 				seen[k] = j
 			}
 		}
-		if r.Check != nil {
-			validateCheck(ps, rp+".check", r.Check, r.Line)
-			if b, to := r.Check.BindTo, r.Check.ConnectIP; b.IsValid() && r.Address.IsValid() {
+		if r.Check == nil && len(r.MoreChecks) > 0 {
+			ps.field(r.Line, rp+".checks", "further checks without a first one")
+		}
+		for n, ck := range r.Checks() {
+			cp := CheckField(rp, n)
+			validateCheck(ps, cp, ck, r.Line)
+			if b, to := ck.BindTo, ck.ConnectIP; b.IsValid() && r.Address.IsValid() {
 				if !to.IsValid() {
 					to = r.Address
 				}
 				if b.Is4() != to.Is4() {
-					ps.field(r.Line, rp+".check.bindto", "%s is %s but the check connects to %s (%s)", b, family(b), to, family(to))
+					ps.field(r.Line, cp+".bindto", "%s is %s but the check connects to %s (%s)", b, family(b), to, family(to))
 				}
 			}
 		}

@@ -43,8 +43,8 @@ func ParseYAML(name string, data []byte) (*Config, error) {
 	if d.spent {
 		return nil, ps.err() // validating a half-expanded document helps no one
 	}
-	finishDefaults(c, func(i, j int) bool {
-		_, set := ps.lines[fmt.Sprintf("services[%d].real_servers[%d].check.timeout", i, j)]
+	finishDefaults(c, func(check string) bool {
+		_, set := ps.lines[check+".timeout"]
 		return set
 	})
 	c.validate(ps)
@@ -570,6 +570,7 @@ func (d *yamlDecoder) sorryServer(n *yaml.Node, path string) *SorryServer {
 func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, portSet bool) {
 	rs = newRealServer()
 	rs.Line = deref(n).Line
+	var checkField, checksField string
 	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
 		switch key {
 		case "address":
@@ -580,7 +581,19 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 		case "weight":
 			d.intField(v, field, &rs.Weight)
 		case "check":
+			checkField = field
 			rs.Check = d.check(v, field)
+		case "checks":
+			// Several checks (keepalived's several checkers): all must pass.
+			checksField = field
+			for i, cn := range d.sequence(v, field) {
+				ck := d.check(cn, CheckField(path, i))
+				if i == 0 {
+					rs.Check = ck
+				} else {
+					rs.MoreChecks = append(rs.MoreChecks, *ck)
+				}
+			}
 		case "notify_up":
 			d.str(v, field, &rs.NotifyUp)
 		case "notify_down":
@@ -590,6 +603,12 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 		}
 		return true
 	})
+	switch {
+	case checkField != "" && checksField != "":
+		d.ps.parse(d.ps.lines[checksField], checksField, "use either check (one) or checks (a list), not both")
+	case checksField != "" && rs.Check == nil:
+		d.ps.parse(d.ps.lines[checksField], checksField, "needs at least one check")
+	}
 	return rs, portSet
 }
 

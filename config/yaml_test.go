@@ -576,3 +576,20 @@ func TestYAMLCheckURLs(t *testing.T) {
 	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check:", "          type: tcp", "          urls: [{path: /a}, {path: /b}]")))
 	wantProblem(t, err, "t.yaml", 11, "check.urls", "only applies to http")
 }
+
+func TestYAMLSeveralChecks(t *testing.T) {
+	c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        checks:", "          - {type: tcp}", "          - {type: misc, script: /bin/true}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := c.Services[0].RealServers[0].Checks(); len(cs) != 2 || cs[1].Type != MiscCheck {
+		t.Fatalf("checks %+v", cs)
+	}
+	assertRoundTrip(t, c)
+	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: {type: tcp}", "        checks: [{type: tcp}]")))
+	wantProblem(t, err, "t.yaml", 10, "real_servers[0].checks", "not both")
+	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        checks: []")))
+	wantProblem(t, err, "t.yaml", 9, "real_servers[0].checks", "at least one")
+	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        checks:", "          - {type: tcp}", "          - {type: htp}")))
+	wantProblem(t, err, "t.yaml", 11, "real_servers[0].checks[1].type", "unknown check type")
+}

@@ -149,12 +149,26 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 				rs.Sorry = true
 			}
 			if cr, ok := realServerOf(cs, b.Addr); known && ok && cr.Check != nil && b.Configured {
-				h := &Health{}
-				if st, ok := hs[director.TargetKey(cs, cr)]; ok {
-					h = &Health{
-						Up: st.Up, LastError: st.LastErr, LatencySeconds: st.LastLatency.Seconds(),
-						LastCheck: st.LastCheck, Checks: st.Checks, Failures: st.Failures,
+				// Several checks: up while all are; the first failing one's
+				// error; the counts of all of them.
+				h := &Health{Up: true}
+				for n, key := range director.CheckKeys(cs, cr) {
+					st, ok := hs[key]
+					if !ok {
+						h.Up = false
+						continue
 					}
+					if n == 0 {
+						h.LatencySeconds, h.LastCheck = st.LastLatency.Seconds(), st.LastCheck
+					}
+					if !st.Up {
+						if h.Up {
+							h.LastError = st.LastErr
+						}
+						h.Up = false
+					}
+					h.Checks += st.Checks
+					h.Failures += st.Failures
 				}
 				rs.Health = h
 			}

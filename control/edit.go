@@ -204,7 +204,13 @@ func CloneConfig(c *config.Config) *config.Config {
 		for j := range s.RealServers {
 			if ck := s.RealServers[j].Check; ck != nil {
 				cp := *ck
+				cp.MoreURLs = slices.Clone(ck.MoreURLs)
 				s.RealServers[j].Check = &cp
+			}
+			s.RealServers[j].MoreChecks = slices.Clone(s.RealServers[j].MoreChecks)
+			for n := range s.RealServers[j].MoreChecks {
+				mc := &s.RealServers[j].MoreChecks[n]
+				mc.MoreURLs = slices.Clone(mc.MoreURLs)
 			}
 		}
 		if s.SorryServer != nil {

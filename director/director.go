@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -343,11 +344,30 @@ func (d *Director) onHealth(ev health.Event) {
 // down until its first check passes, as in keepalived's alpha mode: a
 // first failing check is no transition).
 func (d *Director) setUpLocked(key string, up bool) {
-	was := d.up[key]
-	d.up[key] = up
-	if up != was {
-		d.notify.run(notifyScript(d.cfg, key, up))
+	s, r, ok := d.serverOfCheck(key)
+	if !ok {
+		d.up[key] = up
+		return
 	}
+	k := serviceKey(s)
+	was := serverUp(k, r, d.up)
+	d.up[key] = up
+	// With several checks the server changes only when all of them agree.
+	if now := serverUp(k, r, d.up); now != was {
+		d.notify.run(notifyScript(d.cfg, TargetKey(s, r), now))
+	}
+}
+
+// serverOfCheck finds the service and real server a health target checks.
+func (d *Director) serverOfCheck(key string) (config.Service, config.RealServer, bool) {
+	for _, s := range d.cfg.Services {
+		for _, r := range s.RealServers {
+			if slices.Contains(CheckKeys(s, r), key) {
+				return s, r, true
+			}
+		}
+	}
+	return config.Service{}, config.RealServer{}, false
 }
 
 // reconcileHealth takes the checkers' current verdicts as the truth. Events
@@ -383,6 +403,17 @@ func (d *Director) seedFromMaps() {
 			if b.Available {
 				d.up[targetKey(s.Key, b.Addr)] = true
 				d.macs[b.Addr.Addr()] = b.MAC
+			}
+		}
+	}
+	// A server with several checks was available: all of them passed.
+	for _, s := range d.cfg.Services {
+		for _, r := range s.RealServers {
+			keys := CheckKeys(s, r)
+			if len(keys) > 1 && d.up[keys[0]] {
+				for _, key := range keys[1:] {
+					d.up[key] = true
+				}
 			}
 		}
 	}
@@ -640,7 +671,34 @@ func targetKey(k maps.Key, rs netip.AddrPort) string { return k.String() + "/" +
 // serverUp says whether real server r of the service with key k passes
 // its health check (one without a check is always up).
 func serverUp(k maps.Key, r config.RealServer, up map[string]bool) bool {
-	return r.Check == nil || up[targetKey(k, netip.AddrPortFrom(r.Address, r.Port))]
+	for _, key := range checkKeys(k, r) {
+		if !up[key] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkKeys names the health targets of a real server's checks: the
+// server's own key (TargetKey) for the first, "KEY#N" for the N-th after
+// it; none without a check.
+func checkKeys(k maps.Key, r config.RealServer) []string {
+	base := targetKey(k, netip.AddrPortFrom(r.Address, r.Port))
+	var out []string
+	for n := range r.Checks() {
+		if n == 0 {
+			out = append(out, base)
+		} else {
+			out = append(out, fmt.Sprintf("%s#%d", base, n+1))
+		}
+	}
+	return out
+}
+
+// CheckKeys is checkKeys for a service of the configuration: the health
+// targets whose verdicts together say whether r is up.
+func CheckKeys(s config.Service, r config.RealServer) []string {
+	return checkKeys(serviceKey(s), r)
 }
 
 // TargetKey names a real server of a service for health and status.
@@ -652,15 +710,15 @@ func targets(cfg *config.Config) []health.Target {
 	var out []health.Target
 	for _, s := range cfg.Services {
 		for _, r := range s.RealServers {
-			if r.Check == nil {
-				continue
+			keys := CheckKeys(s, r)
+			for n, ck := range r.Checks() {
+				out = append(out, health.Target{
+					Key:       keys[n],
+					Addr:      netip.AddrPortFrom(r.Address, r.Port),
+					Check:     *ck,
+					DelayLoop: s.DelayLoop,
+				})
 			}
-			out = append(out, health.Target{
-				Key:       TargetKey(s, r),
-				Addr:      netip.AddrPortFrom(r.Address, r.Port),
-				Check:     *r.Check,
-				DelayLoop: s.DelayLoop,
-			})
 		}
 	}
 	return out

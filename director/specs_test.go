@@ -148,3 +148,32 @@ func TestQuorumHysteresis(t *testing.T) {
 		t.Errorf("quorum remembered lost: %+v, want the sorry server", b)
 	}
 }
+
+// A real server with several checks is available only while every one
+// passes; each check is its own health target.
+func TestSpecsSeveralChecks(t *testing.T) {
+	rs := netip.MustParseAddr("192.168.101.3")
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	s := config.Service{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Scheduler: config.RR, Forward: config.DR,
+		RealServers: []config.RealServer{{Address: rs, Port: 80, Weight: 1,
+			Check: &config.Check{Type: config.TCPCheck}, MoreChecks: []config.Check{{Type: config.MiscCheck, Script: "/bin/true"}}}},
+	}
+	cfg := &config.Config{Services: []config.Service{s}}
+	keys := CheckKeys(s, s.RealServers[0])
+	if len(keys) != 2 || keys[0] != TargetKey(s, s.RealServers[0]) || keys[1] == keys[0] {
+		t.Fatalf("check keys %q", keys)
+	}
+	if ts := targets(cfg); len(ts) != 2 || ts[0].Key != keys[0] || ts[1].Key != keys[1] || ts[1].Check.Type != config.MiscCheck {
+		t.Fatalf("targets %+v", ts)
+	}
+	for _, tc := range []struct {
+		first, second, want bool
+	}{{true, true, true}, {true, false, false}, {false, true, false}} {
+		up := map[string]bool{keys[0]: tc.first, keys[1]: tc.second}
+		specs := Specs(cfg, map[netip.Addr]net.HardwareAddr{rs: mac}, up, 0, nil)
+		if got := specs[0].Backends[0].Available; got != tc.want {
+			t.Errorf("checks up %v/%v: available %v, want %v", tc.first, tc.second, got, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -322,4 +323,63 @@ func TestSorryServerAndNotifyScripts(t *testing.T) {
 	}
 	waitOnly(t, l, "rs1", 3*delayLoop+2*time.Second)
 	waitEvents("up 192.168.101.3:80\ndown 192.168.101.3:80\nup 192.168.101.3:80")
+}
+
+// keepalived's several checkers in one real_server (here TCP_CHECK and a
+// MISC_CHECK): the server leaves the pool when either fails, though the
+// other still passes, and comes back when both pass; notify_down and
+// notify_up run once each, for the server, not per check.
+func TestSeveralChecksPerRealServer(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	flag := filepath.Join(l.Dir(), "rs2-down")
+	notes := filepath.Join(l.Dir(), "notes")
+	conf := fmt.Sprintf(`virtual_server 192.168.101.100 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 192.168.101.3 80 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 192.168.101.4 80 {
+        notify_up "echo up >> %[2]s"
+        notify_down "echo down >> %[2]s"
+        TCP_CHECK {
+            connect_timeout 1
+        }
+        MISC_CHECK {
+            misc_path "test ! -e %[1]s"
+            misc_timeout 2
+        }
+    }
+}
+`, flag, notes)
+	path := filepath.Join(l.Dir(), "keepalived.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Start(l.Directors()[0], xlbBin(), "run", "--iface", "eth0", "--keepalived-conf", path); err != nil {
+		t.Fatal(err)
+	}
+	waitBoth(t, l)
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitOnly(t, l, "rs1", 3*delayLoop+3*time.Second)
+	os.Remove(flag)
+	waitBoth(t, l)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		b, _ := os.ReadFile(notes)
+		got := strings.Fields(string(b))
+		if slices.Equal(got, []string{"up", "down", "up"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notify scripts ran %q, want up (first pass of both checks), down, up", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
