@@ -24,13 +24,20 @@ func (w Warning) String() string {
 	return Problem{File: w.File, Line: w.Line, Msg: w.Msg}.Error()
 }
 
-// LoadKeepalived reads and parses a keepalived.conf file.
+// LoadKeepalived reads and parses a keepalived.conf file, as the director
+// with the default config id (DefaultConfigID) would.
 func LoadKeepalived(path string) (*Config, []Warning, error) {
+	return LoadKeepalivedAs(path, DefaultConfigID())
+}
+
+// LoadKeepalivedAs is LoadKeepalived for the director whose config id is
+// id (keepalived -i): its "@id" lines are kept, other "@" lines dropped.
+func LoadKeepalivedAs(path, id string) (*Config, []Warning, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read keepalived config: %w", err)
 	}
-	return ParseKeepalived(path, data)
+	return ParseKeepalivedAs(path, data, id)
 }
 
 // ParseKeepalived parses the subset of keepalived.conf that describes an LVS
@@ -41,8 +48,14 @@ func LoadKeepalived(path string) (*Config, []Warning, error) {
 // configuration never forwards differently from what keepalived would do.
 // Warnings are returned even when err is non-nil.
 func ParseKeepalived(name string, data []byte) (*Config, []Warning, error) {
+	return ParseKeepalivedAs(name, data, DefaultConfigID())
+}
+
+// ParseKeepalivedAs is ParseKeepalived with config id id (see
+// LoadKeepalivedAs).
+func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning, error) {
 	ps := newProblems(name)
-	r := &kreader{ps: ps}
+	r := &kreader{ps: ps, pre: &kpreproc{id: id}}
 	abs, err := filepath.Abs(name)
 	if err != nil {
 		abs = name

@@ -57,7 +57,8 @@ func (m sourceMap) locate(pos int) (string, int) {
 // kreader reads the main file and everything it includes into one token
 // stream.
 type kreader struct {
-	ps *problems
+	ps  *problems
+	pre *kpreproc
 	// next is the base of the next file read.
 	next     int
 	oddSpace int
@@ -87,24 +88,32 @@ func (r *kreader) read(file string, data []byte, stack []string) []ktoken {
 		r.ps.at(base+1+bytes.Count(data[:bad], []byte("\n")), "", "file is not valid UTF-8")
 		return nil
 	}
-	toks, odd := ktokenize(r.ps, data, base)
-	if odd > 0 && r.oddSpace == 0 {
-		r.oddSpace = odd
-	}
+	// Line by line: a parameter defined on one line applies from the
+	// next (in files included after it too), as keepalived reads.
 	var out []ktoken
-	for i := 0; i < len(toks); i++ {
-		t := toks[i]
-		lineStart := i == 0 || toks[i-1].kind != 'w'
-		if t.kind != 'w' || t.text != "include" || !lineStart {
-			out = append(out, t)
+	for n, raw := range strings.Split(string(data), "\n") {
+		line := base + n + 1
+		toks, odd := ktokenize(r.ps, []byte(r.pre.line(raw)+"\n"), line-1)
+		if odd > 0 && r.oddSpace == 0 {
+			r.oddSpace = line
+		}
+		// A multiline parameter brings line ends of its own: its
+		// statements are all of the line it is used on.
+		for i := range toks {
+			toks[i].line = line
+		}
+		if len(toks) > 0 && toks[0].kind == 'w' && toks[0].text == "include" {
+			var args []string
+			for _, t := range toks[1:] {
+				if t.kind == 'w' {
+					args = append(args, t.text)
+				}
+			}
+			out = append(out, r.include(file, line, args, stack)...)
+			out = append(out, ktoken{kind: '\n', line: line})
 			continue
 		}
-		var args []string
-		for i+1 < len(toks) && toks[i+1].kind == 'w' {
-			i++
-			args = append(args, toks[i].text)
-		}
-		out = append(out, r.include(file, t.line, args, stack)...)
+		out = append(out, toks...)
 	}
 	return out
 }

@@ -11,6 +11,7 @@ import (
 func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Check or convert configurations"}
 	var keepalived bool
+	var configID string
 	check := &cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate an xlb YAML configuration or a keepalived.conf (exit 1 with file:line: field: problem)",
@@ -23,7 +24,7 @@ every problem as file:line: field: message. A file whose name ends in .conf
 			var err error
 			if keepalived || strings.HasSuffix(args[0], ".conf") {
 				var warns []config.Warning
-				cfg, warns, err = config.LoadKeepalived(args[0])
+				cfg, warns, err = config.LoadKeepalivedAs(args[0], configID)
 				for _, w := range warns {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w.String())
 				}
@@ -42,7 +43,7 @@ every problem as file:line: field: message. A file whose name ends in .conf
 		Short: "Print the xlb YAML equivalent of a keepalived.conf",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, warns, err := config.LoadKeepalived(args[0])
+			cfg, warns, err := config.LoadKeepalivedAs(args[0], configID)
 			for _, w := range warns {
 				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w.String())
 			}
@@ -58,6 +59,9 @@ every problem as file:line: field: message. A file whose name ends in .conf
 		},
 	}
 	check.Flags().BoolVar(&keepalived, "keepalived", false, "read FILE as keepalived.conf whatever its name")
+	for _, c := range []*cobra.Command{check, convert} {
+		c.Flags().StringVar(&configID, "config-id", config.DefaultConfigID(), "keepalived config id (keepalived -i): keeps the lines marked @ID")
+	}
 	cmd.AddCommand(check, convert)
 	return cmd
 }

@@ -36,3 +36,18 @@ func TestConfigCheckKeepalived(t *testing.T) {
 		t.Fatalf("bad.conf: %v", err)
 	}
 }
+
+// --config-id picks a director's lines of a shared keepalived.conf.
+func TestConfigConvertConfigID(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "keepalived.conf")
+	conf := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n @lb1 priority 150\n @lb2 priority 100\n virtual_ipaddress { 10.0.0.1 }\n}\n"
+	if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"lb1": "priority: 150", "lb2": "priority: 100"} {
+		out, err := xlb(t, "config", "convert", "--config-id", id, p)
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("--config-id %s: %v\n%s", id, err, out)
+		}
+	}
+}

@@ -22,6 +22,7 @@ type runFlags struct {
 	iface      string
 	configPath string
 	kaPath     string
+	configID   string
 	xdpMode    string
 	pinDir     string
 	noPin      bool
@@ -56,6 +57,7 @@ adopts it without dropping a flow.`,
 	fl.StringVar(&f.iface, "iface", "", "interface to attach to (required)")
 	fl.StringVar(&f.configPath, "config", "", "xlb YAML configuration")
 	fl.StringVar(&f.kaPath, "keepalived-conf", "", "keepalived.conf to read instead of --config")
+	fl.StringVar(&f.configID, "config-id", config.DefaultConfigID(), "keepalived config id (keepalived -i): keeps the keepalived.conf lines marked @ID")
 	fl.StringVar(&f.xdpMode, "xdp-mode", "native", "native, generic or auto")
 	fl.StringVar(&f.pinDir, "pin-dir", "", "where maps and the link are pinned (default /sys/fs/bpf/xlb/IFACE)")
 	fl.BoolVar(&f.noPin, "no-pin", false, "pin nothing (no hitless restart)")
@@ -80,7 +82,7 @@ func configLoader(f *runFlags, logf func(string, ...any)) (func() (*config.Confi
 		return func() (*config.Config, error) { return config.LoadYAML(f.configPath) }, nil
 	case f.kaPath != "":
 		return func() (*config.Config, error) {
-			cfg, warns, err := config.LoadKeepalived(f.kaPath)
+			cfg, warns, err := config.LoadKeepalivedAs(f.kaPath, f.configID)
 			for _, w := range warns {
 				logf("keepalived.conf: " + w.String())
 			}
