@@ -965,22 +965,24 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			k.ps.at(r.method.line, r.method.key, "%s differs from the virtual_server's %s: xlb forwards all real servers of a service one way", v, strings.ToUpper(string(s.Forward)))
 		}
 	}
-	// xlb keeps inhibit_on_failure per service; accept it per real server
-	// only when every real server agrees, as the meaning is then the same.
-	some, all := false, len(rss) > 0
-	for _, r := range rss {
-		some = some || r.inhibit != nil
-		all = all && r.inhibit != nil
-	}
-	if all {
-		s.InhibitOnFailure = true
-	} else if some && !s.InhibitOnFailure {
-		for _, r := range rss {
-			if r.inhibit != nil {
-				k.ps.at(r.inhibit.line, "inhibit_on_failure", "set on only some real servers of the service; xlb supports it for the whole virtual_server: set it on every real_server or in virtual_server")
-				break
-			}
+	// inhibit_on_failure of a real server wins over its virtual server's;
+	// when every server ends up with it, it is the service's.
+	all := len(rss) > 0
+	for j, r := range rss {
+		on := s.InhibitOnFailure
+		if r.inhibit != nil {
+			on = len(r.inhibit.args) == 0 || kBool(r.inhibit.args[0])
 		}
+		s.RealServers[j].InhibitOnFailure = on
+		all = all && on
+	}
+	if all || len(rss) == 0 {
+		s.InhibitOnFailure = s.InhibitOnFailure || all
+		for j := range s.RealServers {
+			s.RealServers[j].InhibitOnFailure = false
+		}
+	} else {
+		s.InhibitOnFailure = false
 	}
 	s.Name = defaultName(&s)
 	k.c.Services = append(k.c.Services, s)
@@ -1037,8 +1039,13 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16, defaults []*kstm
 		case "weight":
 			k.intArg(st, p+".weight", &r.Weight)
 		case "inhibit_on_failure":
-			if k.noArgs(st, p+".inhibit_on_failure") {
+			// keepalived 2: inhibit_on_failure [<BOOL>], over the
+			// virtual_server's.
+			if k.noBlock(st, p+".inhibit_on_failure") && len(st.args) <= 1 {
+				k.mark(st, p+".inhibit_on_failure")
 				inhibit = st
+			} else if len(st.args) > 1 {
+				k.fail(st, p+".inhibit_on_failure", "takes at most one value (on or off)")
 			}
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK":
 			// Several checkers: the server is up while all of them pass.

@@ -335,15 +335,32 @@ func TestKeepalivedErrors(t *testing.T) {
 	}
 }
 
+// inhibit_on_failure per real server (keepalived 2: over its virtual
+// server's, "off" too); on every server it is the service's.
 func TestKeepalivedInhibit(t *testing.T) {
 	two := "virtual_server 10.0.0.1 80 {\n lb_kind DR\n real_server 10.0.0.2 80 {\n  inhibit_on_failure\n }\n real_server 10.0.0.3 80 {\n  weight 2\n }\n}\n"
-	_, _, err := ParseKeepalived("k.conf", []byte(two))
-	wantProblem(t, err, "k.conf", 4, "inhibit_on_failure", "only some real servers")
+	c, _, err := ParseKeepalived("k.conf", []byte(two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Services[0]; s.InhibitOnFailure || !s.RealServers[0].InhibitOnFailure || s.RealServers[1].InhibitOnFailure {
+		t.Errorf("one server inhibited: service %v, servers %v %v", s.InhibitOnFailure, s.RealServers[0].InhibitOnFailure, s.RealServers[1].InhibitOnFailure)
+	}
+	assertRoundTrip(t, c)
 
 	both := strings.Replace(two, "weight 2", "inhibit_on_failure", 1)
-	c, _, err := ParseKeepalived("k.conf", []byte(both))
-	if err != nil || !c.Services[0].InhibitOnFailure {
+	c, _, err = ParseKeepalived("k.conf", []byte(both))
+	if err != nil || !c.Services[0].InhibitOnFailure || c.Services[0].RealServers[0].InhibitOnFailure {
 		t.Fatalf("inhibit_on_failure on every real server must set it for the service: %v", err)
+	}
+	// The virtual server's, turned off for one real server.
+	off := strings.Replace(strings.Replace(two, "lb_kind DR", "lb_kind DR\n inhibit_on_failure", 1), "  inhibit_on_failure\n", "  inhibit_on_failure off\n", 1)
+	c, _, err = ParseKeepalived("k.conf", []byte(off))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Services[0]; s.InhibitOnFailure || s.RealServers[0].InhibitOnFailure || !s.RealServers[1].InhibitOnFailure {
+		t.Errorf("off for the first: service %v, servers %v %v", s.InhibitOnFailure, s.RealServers[0].InhibitOnFailure, s.RealServers[1].InhibitOnFailure)
 	}
 }
 

@@ -209,6 +209,9 @@ func realServerNode(r *RealServer) *yaml.Node {
 		}
 		add(m, "checks", seq)
 	}
+	if r.InhibitOnFailure {
+		add(m, "inhibit_on_failure", boolNode(true))
+	}
 	addString(m, "notify_up", r.NotifyUp)
 	addString(m, "notify_down", r.NotifyDown)
 	return m

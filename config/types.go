@@ -152,6 +152,9 @@ type RealServer struct {
 	// real_server): the server is up only while Check and every one of
 	// these pass.
 	MoreChecks []Check
+	// InhibitOnFailure is the service's InhibitOnFailure for this server
+	// alone (keepalived's real_server inhibit_on_failure).
+	InhibitOnFailure bool
 	// NotifyUp and NotifyDown (keepalived notify_up / notify_down) run
 	// with /bin/sh -c when the health check takes the server up or down.
 	NotifyUp, NotifyDown string

@@ -594,6 +594,8 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 					rs.MoreChecks = append(rs.MoreChecks, *ck)
 				}
 			}
+		case "inhibit_on_failure":
+			d.boolean(v, field, &rs.InhibitOnFailure)
 		case "notify_up":
 			d.str(v, field, &rs.NotifyUp)
 		case "notify_down":

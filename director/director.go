@@ -593,7 +593,7 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 			addr := netip.AddrPortFrom(r.Address, r.Port)
 			healthy := serverUp(spec.Key, r, up)
 			b := maps.BackendSpec{Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy, Tunnel: s.Forward == config.TUN}
-			if !healthy && s.InhibitOnFailure {
+			if !healthy && (s.InhibitOnFailure || r.InhibitOnFailure) {
 				// keepalived inhibit_on_failure: weight 0 instead of
 				// removal, so the server keeps its existing flows.
 				b.Available, b.Weight = true, 0

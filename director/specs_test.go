@@ -177,3 +177,23 @@ func TestSpecsSeveralChecks(t *testing.T) {
 		}
 	}
 }
+
+// inhibit_on_failure of one real server: when down it stays at weight 0
+// (keeping its flows), while the other is taken out.
+func TestSpecsInhibitPerRealServer(t *testing.T) {
+	rs1, rs2 := netip.MustParseAddr("192.168.101.3"), netip.MustParseAddr("192.168.101.4")
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	ck := &config.Check{Type: config.TCPCheck}
+	cfg := &config.Config{Services: []config.Service{{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Scheduler: config.RR, Forward: config.DR,
+		RealServers: []config.RealServer{
+			{Address: rs1, Port: 80, Weight: 3, Check: ck, InhibitOnFailure: true},
+			{Address: rs2, Port: 80, Weight: 3, Check: ck},
+		},
+	}}}
+	specs := Specs(cfg, map[netip.Addr]net.HardwareAddr{rs1: mac, rs2: mac}, map[string]bool{}, 0, nil)
+	b1, b2 := specs[0].Backends[0], specs[0].Backends[1]
+	if !b1.Available || b1.Weight != 0 || b2.Available {
+		t.Errorf("down servers: inhibited %+v (want available, weight 0), other %+v (want unavailable)", b1, b2)
+	}
+}
