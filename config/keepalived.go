@@ -1196,6 +1196,10 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 			if v, ok := k.restArgs(st, p+".script"); ok {
 				ck.Script = v
 			}
+		case st.key == "misc_dynamic" && ck.Type == MiscCheck:
+			if k.noArgs(st, p+".dynamic") {
+				ck.Dynamic = true
+			}
 		case st.key == "misc_timeout" && ck.Type == MiscCheck:
 			k.secondsArg(st, p+".timeout", &ck.Timeout)
 		default:

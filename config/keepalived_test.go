@@ -321,7 +321,6 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"status_code out of range", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code 200 600\n }\n }"), 7, "status_code", "100..599"},
 		{"status_code word", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code ok\n }\n }"), 7, "status_code", "not a status code"},
 		{"url keyword", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex ok\n }\n }"), 7, "regex", "not supported in url"},
-		{"misc_dynamic", kaEdit("weight 1", "MISC_CHECK {\n misc_path /bin/true\n misc_dynamic\n }"), 6, "misc_dynamic", "not supported in MISC_CHECK"},
 		{"tcp check keyword on misc", kaEdit("weight 1", "MISC_CHECK {\n misc_path /bin/true\n connect_port 80\n }"), 6, "connect_port", "not supported in MISC_CHECK"},
 		{"auth keyword", "vrrp_instance VI_1 {\n authentication {\n  auth_type PASS\n  auth_key x\n }\n}\n", 4, "auth_key", "not supported in authentication"},
 		{"bad vip prefix", "vrrp_instance VI_1 {\n virtual_ipaddress {\n  10.0.0.1/33\n }\n}\n", 3, "virtual_ipaddress", `invalid prefix length "33"`},
@@ -952,4 +951,18 @@ func TestKeepalivedSeveralCheckers(t *testing.T) {
 	}
 	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "misc_path /bin/true", "misc_timeout 3", 1)))
 	wantProblem(t, err, "k.conf", 7, "services[0].real_servers[0].checks[1].script", "is required")
+}
+
+// misc_dynamic: the script's exit status sets the weight; YAML dynamic.
+func TestKeepalivedMiscDynamic(t *testing.T) {
+	c, _, err := ParseKeepalived("k.conf", []byte(kaEdit("weight 1", "MISC_CHECK {\n misc_path /usr/local/bin/load\n misc_dynamic\n }")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck := c.Services[0].RealServers[0].Check; !ck.Dynamic {
+		t.Fatalf("check %+v", *ck)
+	}
+	assertRoundTrip(t, c)
+	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: {type: tcp, dynamic: true}")))
+	wantProblem(t, err, "t.yaml", 9, "check.dynamic", "only applies to misc checks")
 }

@@ -268,6 +268,9 @@ func checkNode(ck *Check) *yaml.Node {
 		add(m, "enable_sni", boolNode(true))
 	}
 	addString(m, "script", ck.Script)
+	if ck.Dynamic {
+		add(m, "dynamic", boolNode(true))
+	}
 	if ck.Type == MiscCheck {
 		add(m, "timeout", durNode(ck.Timeout))
 	}

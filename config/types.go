@@ -208,6 +208,10 @@ type Check struct {
 	// MISC_CHECK
 	Script  string
 	Timeout time.Duration
+	// Dynamic (keepalived's misc_dynamic): the script's exit status sets
+	// the server's weight: 0 success (weight unchanged), 1 failure,
+	// 2..255 success with weight status-2.
+	Dynamic bool
 	// Rise consecutive successes mark a down server up; Fall consecutive
 	// failed checks (each already retried Retry times) mark an up server down.
 	Rise int

@@ -422,6 +422,8 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 				ps.field(line, p+"."+f.name, "does not apply to misc checks (a script makes its own connections)")
 			}
 		}
+	} else if ck.Dynamic {
+		ps.field(line, p+".dynamic", "only applies to misc checks (the script's exit status sets the weight)")
 	}
 	if ck.DelayLoop < 0 {
 		ps.field(line, p+".delay_loop", "must not be negative, got %s", ck.DelayLoop)

@@ -666,6 +666,8 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.boolean(v, field, &ck.EnableSNI)
 		case "script":
 			d.str(v, field, &ck.Script)
+		case "dynamic":
+			d.boolean(v, field, &ck.Dynamic)
 		case "timeout":
 			d.duration(v, field, &ck.Timeout)
 		case "rise":

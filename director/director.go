@@ -65,12 +65,15 @@ type Director struct {
 	sync     *flowsync.Syncer
 	stopSync func()
 
-	mu     sync.Mutex // serialises every apply and guards the fields below
-	cfg    *config.Config
-	macs   map[netip.Addr]net.HardwareAddr
-	up     map[string]bool   // health by target key
-	quorum map[maps.Key]bool // quorum by service (updateQuorumLocked)
-	closed bool
+	mu   sync.Mutex // serialises every apply and guards the fields below
+	cfg  *config.Config
+	macs map[netip.Addr]net.HardwareAddr
+	up   map[string]bool // health by target key
+	// weights are the weights dynamic MISC_CHECKs (misc_dynamic) set, by
+	// target key; they stand in for the configured weight.
+	weights map[string]int
+	quorum  map[maps.Key]bool // quorum by service (updateQuorumLocked)
+	closed  bool
 }
 
 // New validates the configuration, loads and attaches the datapath and
@@ -110,7 +113,7 @@ func New(ctx context.Context, o Options) (*Director, error) {
 	}
 	d := &Director{
 		o: o, log: o.Log, dp: dp, neigh: res, start: time.Now(), notify: newNotifier(o.Log),
-		cfg: cfg, macs: map[netip.Addr]net.HardwareAddr{}, up: map[string]bool{},
+		cfg: cfg, macs: map[netip.Addr]net.HardwareAddr{}, up: map[string]bool{}, weights: map[string]int{},
 	}
 	if err := dp.ClockCalibration(); err != nil {
 		d.log.Warn("datapath clock not calibrated: using the slower helper", "err", err)
@@ -285,7 +288,20 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 			}
 		}
 	}
-	d.hc.Update(targets(cfg))
+	ts := targets(cfg)
+	d.hc.Update(ts)
+	// A check that is gone (or restarted) sets its weight anew.
+	live := map[string]bool{}
+	for _, t := range ts {
+		live[t.Key] = t.Check.Dynamic
+	}
+	d.mu.Lock()
+	for k := range d.weights {
+		if !live[k] {
+			delete(d.weights, k)
+		}
+	}
+	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "services", len(cfg.Services))
 	return nil
 }
@@ -325,15 +341,24 @@ func (d *Director) onHealth(ev health.Event) {
 	if d.closed {
 		return
 	}
-	if prev, ok := d.up[ev.Key]; ok && prev == ev.Up {
+	changed := false
+	if w, had := d.weights[ev.Key]; ev.WeightSet && (!had || w != ev.Weight) {
+		d.weights[ev.Key] = ev.Weight
+		d.log.Info("real server weight set by its check", "target", ev.Key, "weight", ev.Weight)
+		changed = true
+	}
+	if prev, ok := d.up[ev.Key]; !ok || prev != ev.Up {
+		d.setUpLocked(ev.Key, ev.Up)
+		state := "down"
+		if ev.Up {
+			state = "up"
+		}
+		d.log.Info("real server "+state, "target", ev.Key, "reason", ev.Reason, "latency", ev.Latency)
+		changed = true
+	}
+	if !changed {
 		return
 	}
-	d.setUpLocked(ev.Key, ev.Up)
-	state := "down"
-	if ev.Up {
-		state = "up"
-	}
-	d.log.Info("real server "+state, "target", ev.Key, "reason", ev.Reason, "latency", ev.Latency)
 	if err := d.applyLocked(); err != nil {
 		d.log.Error("apply after health change", "err", err)
 	}
@@ -381,6 +406,10 @@ func (d *Director) reconcileHealth() {
 	for k, st := range snap {
 		if st.Checks > 0 && d.up[k] != st.Up {
 			d.setUpLocked(k, st.Up)
+			changed = true
+		}
+		if w, had := d.weights[k]; st.WeightSet && (!had || w != st.Weight) {
+			d.weights[k] = st.Weight
 			changed = true
 		}
 	}
@@ -503,8 +532,9 @@ func nextHop(ip netip.Addr) netip.Addr {
 }
 
 func (d *Director) applyLocked() error {
-	d.updateQuorumLocked()
-	if err := d.dp.Maps.Services.Apply(Specs(d.cfg, d.macs, d.up, d.o.HashSeed, d.quorum)); err != nil {
+	cfg := withDynamicWeights(d.cfg, d.weights)
+	d.updateQuorumLocked(cfg)
+	if err := d.dp.Maps.Services.Apply(Specs(cfg, d.macs, d.up, d.o.HashSeed, d.quorum)); err != nil {
 		return err
 	}
 	d.syncBGPLocked() // director/bgp.go: announce what can be served now
@@ -514,9 +544,9 @@ func (d *Director) applyLocked() error {
 // updateQuorumLocked follows every service's quorum (with its hysteresis)
 // and runs quorum_up / quorum_down when it is gained or lost; a service
 // seen for the first time starts from its quorum alone, without a script.
-func (d *Director) updateQuorumLocked() {
-	states := make(map[maps.Key]bool, len(d.cfg.Services))
-	for _, s := range d.cfg.Services {
+func (d *Director) updateQuorumLocked(cfg *config.Config) {
+	states := make(map[maps.Key]bool, len(cfg.Services))
+	for _, s := range cfg.Services {
 		key := serviceKey(s)
 		was, known := d.quorum[key]
 		has := hasQuorum(s, quorumWeight(s, key, d.macs, d.up), was, known)
@@ -532,6 +562,32 @@ func (d *Director) updateQuorumLocked() {
 		d.notify.run(script, []string{"XLB_SERVICE=" + key.String(), "XLB_STATE=" + state})
 	}
 	d.quorum = states
+}
+
+// withDynamicWeights is cfg with the weights its dynamic MISC_CHECKs set
+// in place of the configured ones (the first such check of a server
+// decides); cfg itself when there are none.
+func withDynamicWeights(cfg *config.Config, weights map[string]int) *config.Config {
+	if len(weights) == 0 {
+		return cfg
+	}
+	out := *cfg
+	out.Services = slices.Clone(cfg.Services)
+	for i := range out.Services {
+		s := &out.Services[i]
+		s.RealServers = slices.Clone(s.RealServers)
+		for j := range s.RealServers {
+			r := &s.RealServers[j]
+			keys := CheckKeys(*s, *r)
+			for n, ck := range r.Checks() {
+				if w, ok := weights[keys[n]]; ok && ck.Dynamic {
+					r.Weight = w
+					break
+				}
+			}
+		}
+	}
+	return &out
 }
 
 // quorumWeight is what keepalived's quorum counts: the sum of the weights

@@ -96,7 +96,7 @@ func TestQuorumScripts(t *testing.T) {
 	}
 	key := TargetKey(svc, svc.RealServers[0])
 	update := func() {
-		d.updateQuorumLocked()
+		d.updateQuorumLocked(d.cfg)
 		d.notify.wg.Wait() // scripts run in the background; keep their order here
 	}
 	update() // first judgement: down, no script

@@ -197,3 +197,31 @@ func TestSpecsInhibitPerRealServer(t *testing.T) {
 		t.Errorf("down servers: inhibited %+v (want available, weight 0), other %+v (want unavailable)", b1, b2)
 	}
 }
+
+// A dynamic MISC_CHECK's weight replaces the configured one, for the
+// datapath and for the quorum, only while the check is dynamic.
+func TestDynamicWeights(t *testing.T) {
+	rs := netip.MustParseAddr("192.168.101.3")
+	s := config.Service{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Scheduler: config.WRR, Forward: config.DR,
+		RealServers: []config.RealServer{{Address: rs, Port: 80, Weight: 1,
+			Check: &config.Check{Type: config.MiscCheck, Script: "/bin/true", Dynamic: true}}},
+	}
+	cfg := &config.Config{Services: []config.Service{s}}
+	key := TargetKey(s, s.RealServers[0])
+	eff := withDynamicWeights(cfg, map[string]int{key: 7})
+	if got := eff.Services[0].RealServers[0].Weight; got != 7 {
+		t.Fatalf("dynamic weight %d, want 7", got)
+	}
+	if cfg.Services[0].RealServers[0].Weight != 1 {
+		t.Fatal("the configuration itself was changed")
+	}
+	specs := Specs(eff, map[netip.Addr]net.HardwareAddr{rs: {2, 0, 0, 0, 0, 1}}, map[string]bool{key: true}, 0, nil)
+	if w := specs[0].Backends[0].Weight; w != 7 {
+		t.Errorf("datapath weight %d, want 7", w)
+	}
+	cfg.Services[0].RealServers[0].Check.Dynamic = false
+	if got := withDynamicWeights(cfg, map[string]int{key: 7}).Services[0].RealServers[0].Weight; got != 1 {
+		t.Errorf("weight %d after the check stopped being dynamic, want the configured 1", got)
+	}
+}

@@ -383,3 +383,60 @@ func TestSeveralChecksPerRealServer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// keepalived's misc_dynamic: the script's exit status sets the real
+// server's weight (status-2), which `xlb list` shows and wrr follows.
+func TestMiscDynamicWeight(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	code := filepath.Join(l.Dir(), "rs2-code")
+	if err := os.WriteFile(code, []byte("5"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: wrr
+    delay_loop: 1
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1}
+      - {address: 192.168.101.4, port: 80, weight: 1, check: {type: misc, script: "exit $(cat %s)", timeout: 2, dynamic: true}}
+`, code)
+	startXLB(t, l, 0, cfg)
+	weightOf := func(addr string) int {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "list")
+		if err != nil {
+			t.Fatalf("xlb list: %v", err)
+		}
+		for _, r := range parseList(t, string(out)) {
+			if strings.HasPrefix(r.addr, addr+":") {
+				return r.weight
+			}
+		}
+		return -1
+	}
+	waitWeight := func(want int) {
+		t.Helper()
+		for end := time.Now().Add(3*delayLoop + 3*time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			if weightOf("192.168.101.4") == want {
+				return
+			}
+		}
+		t.Fatalf("rs2's weight is %d, want %d", weightOf("192.168.101.4"), want)
+	}
+	waitWeight(3)
+	// wrr 1:3 over 40 new connections.
+	counts := map[string]int{}
+	for range 40 {
+		counts[get(t, l, "/")]++
+	}
+	if counts["rs1"] != 10 || counts["rs2"] != 30 {
+		t.Fatalf("wrr with weights 1 and 3 sent %v", counts)
+	}
+	if err := os.WriteFile(code, []byte("9"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitWeight(7)
+}

@@ -133,7 +133,11 @@ func (c *checker) run() {
 		if c.ctx.Err() != nil {
 			return // cut short by Update or Close: says nothing about the server
 		}
-		c.m.record(c, lat, err)
+		w, wset := 0, false
+		if dw, ok := c.prober.(interface{ dynamicWeight() (int, bool) }); ok && err == nil {
+			w, wset = dw.dynamicWeight()
+		}
+		c.m.record(c, lat, err, w, wset)
 		// keepalived re-arms delay_loop when a check completes, so a slow
 		// check never runs back to back with the next one.
 		timer.Reset(c.p.delayLoop)
@@ -196,7 +200,7 @@ func (m *Manager) markAlwaysUp(c *checker) {
 // record applies the result of one check to c's state and queues an event
 // when the state flips. Holding m.mu makes the flip and the queued event one
 // step for Update, which may hand c's state to a successor.
-func (m *Manager) record(c *checker, lat time.Duration, err error) {
+func (m *Manager) record(c *checker, lat time.Duration, err error, weight int, weightSet bool) {
 	m.mu.Lock()
 	if c.stopped {
 		m.mu.Unlock()
@@ -230,7 +234,14 @@ func (m *Manager) record(c *checker, lat time.Duration, err error) {
 			ev = &Event{Key: c.target.Key, Up: true, Reason: fmt.Sprintf("%d consecutive checks succeeded", c.succ), Latency: lat}
 		}
 	}
+	if weightSet && (!st.WeightSet || st.Weight != weight) {
+		st.Weight, st.WeightSet = weight, true
+		if ev == nil {
+			ev = &Event{Key: c.target.Key, Up: st.Up, Reason: fmt.Sprintf("misc_dynamic set weight %d", weight), Latency: lat}
+		}
+	}
 	if ev != nil {
+		ev.Weight, ev.WeightSet = st.Weight, st.WeightSet
 		m.enqueueLocked(*ev)
 	}
 	fail, succ := c.fail, c.succ
@@ -238,11 +249,14 @@ func (m *Manager) record(c *checker, lat time.Duration, err error) {
 
 	// Log outside the lock: a slow log handler must not stall Update.
 	key := c.target.Key
+	flipped := ev != nil && ev.Up != wasUp
 	switch {
-	case ev != nil && ev.Up:
+	case flipped && ev.Up:
 		m.log.Info("health: server up", "key", key, "reason", ev.Reason, "latency", lat)
-	case ev != nil:
+	case flipped:
 		m.log.Warn("health: server down", "key", key, "reason", ev.Reason)
+	case ev != nil:
+		m.log.Info("health: dynamic weight", "key", key, "weight", ev.Weight)
 	case err != nil && wasUp:
 		m.log.Warn("health: check failed", "key", key, "failed", fail, "fall", c.p.fall, "err", err)
 	case err != nil:

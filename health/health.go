@@ -87,6 +87,10 @@ type Event struct {
 	// Latency is the duration of the last attempt of the check that caused
 	// the transition (0 for a target without a check).
 	Latency time.Duration
+	// WeightSet says a dynamic MISC_CHECK (misc_dynamic) set the server's
+	// weight to Weight; such an event may come without a change of Up.
+	Weight    int
+	WeightSet bool
 }
 
 // Status is the current health of one target.
@@ -102,6 +106,9 @@ type Status struct {
 	// Checks counts finished checks and Failures the failed ones; a check
 	// counts once however many attempts (retries) it took.
 	Checks, Failures uint64
+	// Weight is the weight a dynamic MISC_CHECK last set (WeightSet).
+	Weight    int
+	WeightSet bool
 }
 
 // Manager runs one checker per target and reports transitions to onChange.

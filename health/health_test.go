@@ -783,3 +783,40 @@ func TestHTTPSeveralURLs(t *testing.T) {
 		t.Errorf("attempt timeout %v, want 2 × 1s", got)
 	}
 }
+
+// misc_dynamic: the script's exit status is the weight plus 2 (the server
+// up), 1 takes it down, 0 leaves the weight as it was; a new weight is an
+// event of its own, without a change of state.
+func TestMiscDynamicWeight(t *testing.T) {
+	code := filepath.Join(t.TempDir(), "code")
+	set := func(c string) {
+		if err := os.WriteFile(code, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("7")
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	tg := Target{Key: "misc/dyn", DelayLoop: 50 * time.Millisecond, Check: config.Check{
+		Type: config.MiscCheck, Script: "exit $(cat " + code + ")", Timeout: time.Second, Rise: 1, Fall: 1, Dynamic: true,
+	}}
+	m.Update([]Target{tg})
+	if ev := rec.wait(t, tg.Key, true, 2*time.Second); !ev.WeightSet || ev.Weight != 5 {
+		t.Fatalf("first event %+v, want up with weight 5", ev.Event)
+	}
+	set("12")
+	if ev := rec.wait(t, tg.Key, true, 2*time.Second); !ev.WeightSet || ev.Weight != 10 {
+		t.Fatalf("event %+v, want weight 10 (still up)", ev.Event)
+	}
+	set("1")
+	rec.wait(t, tg.Key, false, 2*time.Second)
+	set("0")
+	if ev := rec.wait(t, tg.Key, true, 2*time.Second); !ev.WeightSet || ev.Weight != 10 {
+		t.Fatalf("event %+v, want up keeping weight 10", ev.Event)
+	}
+	// Without dynamic, an exit status of 2 is a failure.
+	tg.Check.Dynamic = false
+	set("2")
+	m.Update([]Target{tg})
+	rec.wait(t, tg.Key, false, 2*time.Second)
+}

@@ -27,9 +27,18 @@ const (
 type miscProber struct {
 	script  string
 	timeout time.Duration // for messages only; ctx carries the deadline
+	dynamic bool
+	// weight is what the last successful probe of a dynamic check set
+	// (weightSet); the checker reads it after each probe.
+	weight    int
+	weightSet bool
 }
 
+// dynamicWeight reports the weight the last probe set, if it set one.
+func (p *miscProber) dynamicWeight() (int, bool) { return p.weight, p.weightSet }
+
 func (p *miscProber) probe(ctx context.Context) error {
+	p.weightSet = false
 	out := &limitedBuffer{max: maxScriptOutput}
 	cmd := exec.Command("/bin/sh", "-c", p.script)
 	// Its own process group, so the script and everything it started can be
@@ -73,6 +82,11 @@ func (p *miscProber) probe(ctx context.Context) error {
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
+		if code := ee.ExitCode(); p.dynamic && code >= 2 {
+			// misc_dynamic: up, with weight status-2.
+			p.weight, p.weightSet = code-2, true
+			return nil
+		}
 		return fmt.Errorf("misc check: script %s%s", ee.ProcessState, out.suffix())
 	}
 	return fmt.Errorf("misc check: %w", err)
