@@ -101,7 +101,7 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 			}
 		}
 	}
-	if k.strict != nil {
+	if k.strict != nil || len(k.instanceStrict) > 0 {
 		k.applyStrict()
 	}
 	finishDefaults(k.c, func(check string) bool {
@@ -122,6 +122,8 @@ type kconv struct {
 	globalVersion int
 	versionUnset  []int  // VRRP instances that take global_defs' vrrp_version
 	strict        *kstmt // global_defs' vrrp_strict, nil without
+	// instanceStrict are the vrrp_instances' own strict_mode, over it.
+	instanceStrict []instanceStrict
 	// groups are the virtual_server_group blocks: their VIP:PORT members.
 	groups map[string][]groupMember
 }
@@ -323,10 +325,30 @@ func (k *kconv) globalDefs(g *kstmt) {
 	}
 }
 
-// applyStrict does to each vrrp_instance what keepalived's vrrp_strict
-// does to it, and says what xlb does not do.
+// instanceStrict is a vrrp_instance's strict_mode [<BOOL>].
+type instanceStrict struct {
+	vrrp int
+	on   bool
+	stmt *kstmt
+}
+
+// applyStrict does to each vrrp_instance in strict mode (global_defs'
+// vrrp_strict, or its own strict_mode) what keepalived does to it, and
+// says what xlb does not do.
 func (k *kconv) applyStrict() {
-	k.warn(k.strict, "vrrp_strict: xlb adds no firewall rules for its no_accept mode: the services are forwarded before netfilter (keepalived's rules would drop them), and a master answers on its VIPs (ping) as without vrrp_strict")
+	strict := make([]bool, len(k.c.VRRP))
+	for i := range strict {
+		strict[i] = k.strict != nil
+	}
+	for _, is := range k.instanceStrict {
+		strict[is.vrrp] = is.on
+		if is.on {
+			k.warn(is.stmt, "strict_mode: xlb adds no firewall rules for its no_accept mode: the services are forwarded before netfilter (keepalived's rules would drop them), and a master answers on its VIPs (ping)")
+		}
+	}
+	if k.strict != nil {
+		k.warn(k.strict, "vrrp_strict: xlb adds no firewall rules for its no_accept mode: the services are forwarded before netfilter (keepalived's rules would drop them), and a master answers on its VIPs (ping) as without vrrp_strict")
+	}
 	at := func(v *VRRPInstance, field string) int {
 		for _, f := range []string{field, field + "[0]"} {
 			if l, ok := k.ps.lines[f]; ok {
@@ -336,6 +358,9 @@ func (k *kconv) applyStrict() {
 		return v.Line
 	}
 	for i := range k.c.VRRP {
+		if !strict[i] {
+			continue
+		}
 		v := &k.c.VRRP[i]
 		p := fmt.Sprintf("vrrp[%d]", i)
 		if len(v.UnicastPeers) > 0 {
@@ -449,12 +474,30 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 		case "authentication":
 			k.authentication(s, p, &v)
 		case "virtual_ipaddress":
-			k.virtualAddresses(s, p, &v)
+			k.virtualAddresses(s, p+".virtual_ipaddress", &v, &v.VirtualAddrs)
+		case "virtual_ipaddress_excluded":
+			k.virtualAddresses(s, p+".virtual_ipaddress_excluded", &v, &v.ExcludedAddrs)
+		case "dont_track_primary":
+			if k.noArgs(s, p+".dont_track_primary") {
+				v.DontTrackPrimary = true
+			}
+		case "accept", "check_unicast_src":
+			// What xlb does anyway: a master's VIPs take traffic, and
+			// only the unicast peers are heard.
+			k.noArgs(s, p+"."+s.key)
+		case "no_accept":
+			k.warn(s, "vrrp_instance %s: no_accept ignored: xlb adds no firewall rules (the services are forwarded before netfilter); a master answers on its VIPs", v.Name)
+		case "skip_check_adv_addr":
+			k.warn(s, "vrrp_instance %s: skip_check_adv_addr ignored: xlb checks the addresses of every advert", v.Name)
+		case "strict_mode":
+			on := len(s.args) == 0 || kBool(s.args[0])
+			k.instanceStrict = append(k.instanceStrict, instanceStrict{i, on, s})
 		case "track_interface":
 			k.trackInterfaces(s, p, &v)
 		case "track_script":
 			k.trackScripts(s, p, &v)
-		case "unicast_src_ip":
+		case "unicast_src_ip", "mcast_src_ip":
+			// keepalived reads both as the adverts' source address.
 			if a, ok := k.oneArg(s, p+".unicast_src_ip"); ok {
 				k.addrArg(s, p+".unicast_src_ip", a, &v.UnicastSrcIP)
 			}
@@ -498,15 +541,16 @@ func (k *kconv) authentication(a *kstmt, p string, v *VRRPInstance) {
 }
 
 // virtualAddresses reads lines "A.B.C.D[/len] [dev IF] [label L] [brd B] [scope S]".
-func (k *kconv) virtualAddresses(b *kstmt, p string, v *VRRPInstance) {
-	field := p + ".virtual_ipaddress"
+// virtualAddresses reads virtual_ipaddress (or virtual_ipaddress_excluded,
+// into dst under field) { ADDRESS [dev IF] ... }.
+func (k *kconv) virtualAddresses(b *kstmt, field string, v *VRRPInstance, dst *[]netip.Addr) {
 	if !b.hasBlock || len(b.args) != 0 {
-		k.fail(b, field, "want virtual_ipaddress { ADDRESS ... }")
+		k.fail(b, field, "want %s { ADDRESS ... }", b.key)
 		return
 	}
 	k.mark(b, field)
 	for _, s := range b.block {
-		f := fmt.Sprintf("%s[%d]", field, len(v.VirtualAddrs))
+		f := fmt.Sprintf("%s[%d]", field, len(*dst))
 		k.mark(s, f)
 		if s.hasBlock {
 			k.failAs(s, b.key, f, "an address takes no { block }")
@@ -544,7 +588,7 @@ func (k *kconv) virtualAddresses(b *kstmt, p string, v *VRRPInstance) {
 				k.failAs(s, b.key, f, "unsupported address option %q", opt)
 			}
 		}
-		v.VirtualAddrs = append(v.VirtualAddrs, a)
+		*dst = append(*dst, a)
 	}
 }
 

@@ -966,3 +966,55 @@ func TestKeepalivedMiscDynamic(t *testing.T) {
 	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: {type: tcp, dynamic: true}")))
 	wantProblem(t, err, "t.yaml", 9, "check.dynamic", "only applies to misc checks")
 }
+
+// More of vrrp_instance as keepalived reads it: mcast_src_ip (the adverts'
+// source, as unicast_src_ip), virtual_ipaddress_excluded,
+// dont_track_primary, accept / check_unicast_src (what xlb does) and
+// strict_mode for one instance.
+func TestKeepalivedVRRPInstanceKeywords(t *testing.T) {
+	conf := `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    mcast_src_ip 10.0.0.8
+    dont_track_primary
+    accept
+    check_unicast_src
+    virtual_ipaddress {
+        10.0.0.1
+    }
+    virtual_ipaddress_excluded {
+        10.0.0.2
+        10.0.0.3
+    }
+}
+vrrp_instance VI_2 {
+    interface eth0
+    virtual_router_id 52
+    priority 100
+    strict_mode
+    authentication {
+        auth_type PASS
+        auth_pass secret
+    }
+    virtual_ipaddress {
+        10.0.0.4
+    }
+}
+`
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.VRRP[0]
+	if v.UnicastSrcIP.String() != "10.0.0.8" || !v.DontTrackPrimary || len(v.ExcludedAddrs) != 2 || v.ExcludedAddrs[1].String() != "10.0.0.3" {
+		t.Errorf("VI_1: src %v dont_track_primary %v excluded %v", v.UnicastSrcIP, v.DontTrackPrimary, v.ExcludedAddrs)
+	}
+	if c.VRRP[1].AuthType != "" || !slices.ContainsFunc(warns, func(w Warning) bool { return w.Line == 21 && strings.Contains(w.Msg, "no firewall rules") }) {
+		t.Errorf("VI_2 strict_mode: auth %q, warnings %v", c.VRRP[1].AuthType, warns)
+	}
+	assertRoundTrip(t, c)
+	// An excluded address may not be another instance's VIP.
+	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "        10.0.0.3\n", "        10.0.0.4\n", 1)))
+	wantProblem(t, err, "k.conf", 27, "vrrp[1].virtual_ipaddress[0]", "already a virtual address of vrrp[0]")
+}

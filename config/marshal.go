@@ -303,6 +303,12 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	addString(m, "auth_type", v.AuthType)
 	addString(m, "auth_pass", v.AuthPass)
 	add(m, "virtual_ipaddress", addrSeq(v.VirtualAddrs))
+	if len(v.ExcludedAddrs) > 0 {
+		add(m, "virtual_ipaddress_excluded", addrSeq(v.ExcludedAddrs))
+	}
+	if v.DontTrackPrimary {
+		add(m, "dont_track_primary", boolNode(true))
+	}
 	if len(v.TrackInterfaces) > 0 {
 		ti := sequence()
 		ti.Style = yaml.FlowStyle

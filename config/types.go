@@ -234,6 +234,12 @@ type VRRPInstance struct {
 	AuthPass        string
 	VirtualAddrs    []netip.Addr
 	TrackInterfaces []string
+	// DontTrackPrimary (keepalived's dont_track_primary): a down
+	// Interface does not put the instance in FAULT, only TrackInterfaces.
+	DontTrackPrimary bool
+	// ExcludedAddrs (virtual_ipaddress_excluded) move with mastership
+	// like VirtualAddrs but are not listed in the adverts.
+	ExcludedAddrs []netip.Addr
 	// UnicastPeers, when set, get the adverts instead of the multicast
 	// group, and only theirs are heard (keepalived unicast_peer); they go
 	// from UnicastSrcIP when set (unicast_src_ip), else from the

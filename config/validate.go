@@ -103,9 +103,13 @@ func (c *Config) validate(ps *problems) {
 		} else {
 			seenVR[k] = i
 		}
-		for n, a := range v.VirtualAddrs {
+		for n, a := range append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...) {
+			f := fmt.Sprintf("%s.virtual_ipaddress[%d]", p, n)
+			if n >= len(v.VirtualAddrs) {
+				f = fmt.Sprintf("%s.virtual_ipaddress_excluded[%d]", p, n-len(v.VirtualAddrs))
+			}
 			if j, dup := vipOwner[a]; dup && j != i {
-				ps.field(v.Line, fmt.Sprintf("%s.virtual_ipaddress[%d]", p, n), "%s is already a virtual address of vrrp[%d]%s", a, j, ps.lineRef(c.VRRP[j].Line))
+				ps.field(v.Line, f, "%s is already a virtual address of vrrp[%d]%s", a, j, ps.lineRef(c.VRRP[j].Line))
 			} else {
 				vipOwner[a] = i
 			}
@@ -509,9 +513,8 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 		}
 		seenPeer[a] = true
 	}
-	if v.UnicastSrcIP.IsValid() && len(v.UnicastPeers) == 0 {
-		ps.field(l, p+".unicast_src_ip", "only applies with unicast_peer")
-	}
+	// Without unicast_peer, unicast_src_ip (keepalived's mcast_src_ip, an
+	// alias) is the source of the multicast adverts.
 	if v.State != "MASTER" && v.State != "BACKUP" {
 		ps.field(l, p+".state", "must be MASTER or BACKUP, got %q", v.State)
 	}
@@ -577,6 +580,19 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 		} else if a.Is6() && v.Version == 2 {
 			ps.field(l, fp, "IPv6 address %s needs VRRP version 3", a)
 		}
+	}
+	for n, a := range v.ExcludedAddrs {
+		fp := fmt.Sprintf("%s.virtual_ipaddress_excluded[%d]", p, n)
+		switch {
+		case checkAddr(a) != "":
+			ps.field(l, fp, "%s", checkAddr(a))
+		case !a.Is4():
+			// The instance's addresses are IPv4 (vrrp.NewInstance).
+			ps.field(l, fp, "%s: only IPv4 addresses", a)
+		case seen[a]:
+			ps.field(l, fp, "duplicate virtual address %s", a)
+		}
+		seen[a] = true
 	}
 	for n, t := range v.TrackInterfaces {
 		if strings.TrimSpace(t) == "" {

@@ -745,6 +745,10 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			d.str(val, field, &v.AuthPass)
 		case "virtual_ipaddress":
 			v.VirtualAddrs = d.addrs(val, field)
+		case "virtual_ipaddress_excluded":
+			v.ExcludedAddrs = d.addrs(val, field)
+		case "dont_track_primary":
+			d.boolean(val, field, &v.DontTrackPrimary)
 		case "track_interface":
 			v.TrackInterfaces = d.strs(val, field)
 		case "unicast_src_ip":

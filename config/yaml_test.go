@@ -305,7 +305,6 @@ func TestYAMLErrors(t *testing.T) {
 		{"blank notify_down", svcYAML(nil, "        check: {type: tcp}", "        notify_down: ' '"), 10, "services[0].real_servers[0].notify_down", "is blank"},
 		{"script weight range", vrrpWith("vrrp_scripts:", "  - {name: chk, script: /bin/true, weight: 300}"), 16, "vrrp_scripts[0].weight", "must be -253..253"},
 		{"duplicate script", vrrpWith("vrrp_scripts:", "  - {name: chk, script: /bin/true}", "  - {name: chk, script: /bin/false}"), 17, "vrrp_scripts[1].name", `duplicate vrrp script name "chk"`},
-		{"unicast_src_ip without peers", vrrpWith("    unicast_src_ip: 192.168.101.8"), 15, "vrrp[0].unicast_src_ip", "only applies with unicast_peer"},
 		{"ipv6 unicast peer", vrrpWith("    unicast_peer: ['2001:db8::9']"), 15, "vrrp[0].unicast_peer[0]", "must be an IPv4 unicast address"},
 		{"track unknown script", vrrpWith("    track_script: [chk]"), 15, "vrrp[0].track_script[0]", `no vrrp script named "chk"`},
 		{"weight on owner", svcYAML(nil, "vrrp:", "  - name: VI_1", "    interface: eth0", "    virtual_router_id: 51", "    priority: 255", "    virtual_ipaddress: [192.168.101.100]", "    track_script: [{name: chk, weight: -10}]", "vrrp_scripts:", "  - {name: chk, script: /bin/true}"), 15, "vrrp[0].track_script[0]", "cannot move priority 255"},

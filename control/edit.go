@@ -222,7 +222,10 @@ func CloneConfig(c *config.Config) *config.Config {
 	for i := range n.VRRP {
 		v := &n.VRRP[i]
 		v.VirtualAddrs = slices.Clone(v.VirtualAddrs)
+		v.ExcludedAddrs = slices.Clone(v.ExcludedAddrs)
 		v.TrackInterfaces = slices.Clone(v.TrackInterfaces)
+		v.UnicastPeers = slices.Clone(v.UnicastPeers)
+		v.TrackScripts = slices.Clone(v.TrackScripts)
 	}
 	return &n
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/xlb-project/xlb/config"
@@ -161,7 +162,7 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 		return nil, err
 	}
 	// A killed run may have left its VIPs; this instance starts as backup.
-	if err := owner.ReleaseStale(v.VirtualAddrs...); err != nil {
+	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
 	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks)}
@@ -246,7 +247,7 @@ func (s *vrrpSet) status() []VRRPStatus {
 func vrrpVIPs(cfg *config.Config) map[netip.Addr]bool {
 	out := map[netip.Addr]bool{}
 	for _, v := range cfg.VRRP {
-		for _, a := range v.VirtualAddrs {
+		for _, a := range append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...) {
 			out[a] = true
 		}
 	}

@@ -185,8 +185,9 @@ type Instance struct {
 	delay    time.Duration
 	authType AuthType
 	authData [8]byte
-	vips     []netip.Addr
-	ifaces   []string // the VRRP interface plus track_interface
+	vips     []netip.Addr // advertised and held
+	excluded []netip.Addr // held with them, not advertised (virtual_ipaddress_excluded)
+	ifaces   []string     // the VRRP interface (unless dont_track_primary) plus track_interface
 	notify   map[State]string
 	tracks   map[string]TrackedScript
 	sync     *SyncGroup // nil outside a vrrp_sync_group
@@ -294,10 +295,20 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		}
 		i.vips = append(i.vips, a)
 	}
+	for _, a := range cfg.ExcludedAddrs {
+		a = a.Unmap()
+		if !a.Is4() {
+			return nil, fmt.Errorf("vrrp: instance %s: %v: only IPv4 virtual addresses are supported", cfg.Name, a)
+		}
+		i.excluded = append(i.excluded, a)
+	}
 	if cfg.Interface == "" {
 		return nil, fmt.Errorf("vrrp: instance %s: no interface", cfg.Name)
 	}
 	i.ifaces = append([]string{cfg.Interface}, cfg.TrackInterfaces...)
+	if cfg.DontTrackPrimary {
+		i.ifaces = slices.Clone(cfg.TrackInterfaces)
+	}
 	i.ifaces = slices.Compact(i.ifaces)
 	for _, o := range opts {
 		o(i)
@@ -712,7 +723,7 @@ func (i *Instance) becomeMaster(now time.Time) {
 	i.preemptAt = time.Time{}
 	i.sendAdvert(i.prio)
 	i.advertAt = now.Add(i.advInt)
-	if err := i.owner.Acquire(i.vips...); err != nil {
+	if err := i.owner.Acquire(i.held()...); err != nil {
 		i.log.Error("acquire VIPs", "err", err)
 	}
 	i.holding = true
@@ -736,11 +747,17 @@ func (i *Instance) syncWant(ready bool) {
 	}
 }
 
+// held is every address mastership holds: the advertised and the
+// excluded ones.
+func (i *Instance) held() []netip.Addr {
+	return append(slices.Clone(i.vips), i.excluded...)
+}
+
 func (i *Instance) releaseVIPs() {
 	if !i.holding {
 		return
 	}
-	if err := i.owner.Release(i.vips...); err != nil {
+	if err := i.owner.Release(i.held()...); err != nil {
 		i.log.Error("release VIPs", "err", err)
 	}
 	i.holding = false

@@ -855,3 +855,40 @@ func TestUnicastAdvertsGoToEachPeer(t *testing.T) {
 		t.Errorf("%d adverts went to the multicast group too", len(tr.sent))
 	}
 }
+
+// virtual_ipaddress_excluded moves with mastership but is not advertised;
+// dont_track_primary leaves the VRRP interface out of the fault checks.
+func TestExcludedAddrsAndDontTrackPrimary(t *testing.T) {
+	extra := netip.MustParseAddr("10.0.0.200")
+	cfg := baseCfg()
+	cfg.ExcludedAddrs = []netip.Addr{extra}
+	cfg.DontTrackPrimary = true
+	cfg.TrackInterfaces = []string{"eth1"}
+	h := newHarness(t, cfg, "10.0.0.2")
+	h.start(t0)
+	h.tick(t0.Add(h.MasterDownInterval()))
+	h.expect(t, StateMaster, "after the timer")
+	h.owner.mu.Lock()
+	held := h.owner.held[testVIP] && h.owner.held[extra]
+	h.owner.mu.Unlock()
+	if !held {
+		t.Fatalf("master holds %v, want the VIP and the excluded address", h.owner.held)
+	}
+	h.tr.mu.Lock()
+	last := h.tr.sent[len(h.tr.sent)-1]
+	h.tr.mu.Unlock()
+	if len(last.Addrs) != 1 || last.Addrs[0] != testVIP {
+		t.Fatalf("advert lists %v, want only %v", last.Addrs, testVIP)
+	}
+	// The VRRP interface down: no fault (not tracked).
+	h.setLink("eth0", true)
+	h.checkLinks(t0.Add(5 * time.Second))
+	h.expect(t, StateMaster, "eth0 down with dont_track_primary")
+	// A tracked interface down: fault, both addresses released.
+	h.setLink("eth1", true)
+	h.checkLinks(t0.Add(6 * time.Second))
+	h.expect(t, StateFault, "eth1 down")
+	if h.owner.holds() {
+		t.Fatalf("fault still holds %v", h.owner.held)
+	}
+}
