@@ -98,18 +98,3 @@ func TestBuildConnsStatesAndExpiry(t *testing.T) {
 		}
 	}
 }
-
-func TestCloneConfigIsDeep(t *testing.T) {
-	cfg := labConfig(t)
-	cfg.Services[0].RealServers[0].Check = &config.Check{Type: config.TCPCheck, Retry: 1}
-	cfg.VRRP = []config.VRRPInstance{{Name: "VI_1", VirtualAddrs: []netip.Addr{netip.MustParseAddr("192.168.101.100")}}}
-	c := CloneConfig(cfg)
-	c.Services[0].RealServers[0].Weight = 9
-	c.Services[0].RealServers[0].Check.Retry = 9
-	c.Services[0].Name = "x"
-	c.VRRP[0].VirtualAddrs[0] = netip.MustParseAddr("10.0.0.1")
-	if cfg.Services[0].RealServers[0].Weight != 3 || cfg.Services[0].RealServers[0].Check.Retry != 1 ||
-		cfg.Services[0].Name == "x" || cfg.VRRP[0].VirtualAddrs[0].String() != "192.168.101.100" {
-		t.Errorf("clone shares memory with the original: %+v", cfg)
-	}
-}

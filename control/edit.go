@@ -75,7 +75,7 @@ func (e Edit) String() string {
 	return b.String()
 }
 
-// Apply makes the edit on cfg (a copy: see CloneConfig). It checks only
+// Apply makes the edit on cfg (a copy: see config.Config.Clone). It checks only
 // what the edit itself needs (the service or real server exists or not);
 // the caller validates the whole result.
 func (e Edit) Apply(cfg *config.Config) error {
@@ -190,42 +190,4 @@ func setSecs(d *time.Duration, secs int) {
 	if secs > 0 {
 		*d = time.Duration(secs) * time.Second
 	}
-}
-
-// CloneConfig returns a deep copy of c, so an edit never changes the
-// configuration the director is running (which it diffs the new one
-// against).
-func CloneConfig(c *config.Config) *config.Config {
-	n := *c
-	n.Services = slices.Clone(c.Services)
-	for i := range n.Services {
-		s := &n.Services[i]
-		s.RealServers = slices.Clone(s.RealServers)
-		for j := range s.RealServers {
-			if ck := s.RealServers[j].Check; ck != nil {
-				cp := *ck
-				cp.MoreURLs = slices.Clone(ck.MoreURLs)
-				s.RealServers[j].Check = &cp
-			}
-			s.RealServers[j].MoreChecks = slices.Clone(s.RealServers[j].MoreChecks)
-			for n := range s.RealServers[j].MoreChecks {
-				mc := &s.RealServers[j].MoreChecks[n]
-				mc.MoreURLs = slices.Clone(mc.MoreURLs)
-			}
-		}
-		if s.SorryServer != nil {
-			ss := *s.SorryServer
-			s.SorryServer = &ss
-		}
-	}
-	n.VRRP = slices.Clone(c.VRRP)
-	for i := range n.VRRP {
-		v := &n.VRRP[i]
-		v.VirtualAddrs = slices.Clone(v.VirtualAddrs)
-		v.ExcludedAddrs = slices.Clone(v.ExcludedAddrs)
-		v.TrackInterfaces = slices.Clone(v.TrackInterfaces)
-		v.UnicastPeers = slices.Clone(v.UnicastPeers)
-		v.TrackScripts = slices.Clone(v.TrackScripts)
-	}
-	return &n
 }

@@ -214,7 +214,7 @@ func (s *Server) handle(ctx context.Context, req Request, pid int32) (any, error
 		}
 		return s.src.Conns(ctx, p.Limit)
 	case MethodConfig:
-		cfg := CloneConfig(s.src.Config())
+		cfg := s.src.Config().Clone()
 		// MarshalYAML would head it "converted from" the file; say what
 		// it is instead.
 		head := "# running xlb configuration\n"
@@ -243,7 +243,7 @@ func (s *Server) handle(ctx context.Context, req Request, pid int32) (any, error
 		}
 		s.editMu.Lock()
 		defer s.editMu.Unlock()
-		cfg := CloneConfig(s.src.Config())
+		cfg := s.src.Config().Clone()
 		// Problems found by validation are reported against Source; the
 		// file did not cause them.
 		if cfg.Source != "" && !strings.HasSuffix(cfg.Source, editedSuffix) {

@@ -571,11 +571,9 @@ func withDynamicWeights(cfg *config.Config, weights map[string]int) *config.Conf
 	if len(weights) == 0 {
 		return cfg
 	}
-	out := *cfg
-	out.Services = slices.Clone(cfg.Services)
+	out := cfg.Clone()
 	for i := range out.Services {
 		s := &out.Services[i]
-		s.RealServers = slices.Clone(s.RealServers)
 		for j := range s.RealServers {
 			r := &s.RealServers[j]
 			keys := CheckKeys(*s, *r)
@@ -587,7 +585,7 @@ func withDynamicWeights(cfg *config.Config, weights map[string]int) *config.Conf
 			}
 		}
 	}
-	return &out
+	return out
 }
 
 // quorumWeight is what keepalived's quorum counts: the sum of the weights

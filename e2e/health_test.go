@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -370,18 +369,8 @@ func TestSeveralChecksPerRealServer(t *testing.T) {
 	waitOnly(t, l, "rs1", 3*delayLoop+3*time.Second)
 	os.Remove(flag)
 	waitBoth(t, l)
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		b, _ := os.ReadFile(notes)
-		got := strings.Fields(string(b))
-		if slices.Equal(got, []string{"up", "down", "up"}) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("notify scripts ran %q, want up (first pass of both checks), down, up", got)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	// up at the first pass of both checks, then down and up once each.
+	waitFileWords(t, notes, []string{"up", "down", "up"}, 3*time.Second)
 }
 
 // keepalived's misc_dynamic: the script's exit status sets the real

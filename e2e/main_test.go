@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -201,4 +202,23 @@ func (d *download) wait() error {
 		return fmt.Errorf("download corrupted (%d bytes)", len(b))
 	}
 	return nil
+}
+
+// fileWords is what notify scripts appended to file, word by word.
+func fileWords(file string) []string {
+	b, _ := os.ReadFile(file)
+	return strings.Fields(string(b))
+}
+
+// waitFileWords waits until file holds exactly the words want (notify
+// scripts run in the background, so their lines come a little later).
+func waitFileWords(t *testing.T, file string, want []string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !slices.Equal(fileWords(file), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %q, want %q", filepath.Base(file), fileWords(file), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

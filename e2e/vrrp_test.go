@@ -363,10 +363,7 @@ vrrp_sync_groups:
 			i+1, holds(i, l.VIP()), holds(i, second), holds(1-i, l.VIP()), holds(1-i, second))
 		return 0
 	}
-	states := func() []string {
-		b, _ := os.ReadFile(notified)
-		return strings.Fields(string(b))
-	}
+	states := func() []string { return fileWords(notified) }
 	waitBoth(0, 8*time.Second)
 	// The backup's group announced BACKUP at start (and, when it started
 	// first, MASTER then BACKUP as the master preempted it).
@@ -392,12 +389,5 @@ vrrp_sync_groups:
 	t.Logf("both came back %v after the script succeeded again", took)
 	get(t, l, "/")
 	// Then MASTER with the VIPs, and BACKUP when they went back.
-	want := append(slices.Clone(before), "MASTER", "BACKUP")
-	deadline := time.Now().Add(3 * time.Second)
-	for !slices.Equal(states(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("group notify scripts ran %q, want %q", states(), want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFileWords(t, notified, append(slices.Clone(before), "MASTER", "BACKUP"), 3*time.Second)
 }

@@ -1,0 +1,57 @@
+package config
+
+import "slices"
+
+// Clone returns a deep copy of c: a runtime edit or a derived view (the
+// director's dynamic weights) never changes the configuration it came from,
+// which the director diffs the next one against.
+func (c *Config) Clone() *Config {
+	n := *c
+	n.Services = slices.Clone(c.Services)
+	for i := range n.Services {
+		s := &n.Services[i]
+		s.RealServers = slices.Clone(s.RealServers)
+		for j := range s.RealServers {
+			r := &s.RealServers[j]
+			if r.Check != nil {
+				ck := r.Check.clone()
+				r.Check = &ck
+			}
+			r.MoreChecks = slices.Clone(r.MoreChecks)
+			for n := range r.MoreChecks {
+				r.MoreChecks[n] = r.MoreChecks[n].clone()
+			}
+		}
+		if s.SorryServer != nil {
+			ss := *s.SorryServer
+			s.SorryServer = &ss
+		}
+	}
+	n.VRRP = slices.Clone(c.VRRP)
+	for i := range n.VRRP {
+		v := &n.VRRP[i]
+		v.VirtualAddrs = slices.Clone(v.VirtualAddrs)
+		v.ExcludedAddrs = slices.Clone(v.ExcludedAddrs)
+		v.TrackInterfaces = slices.Clone(v.TrackInterfaces)
+		v.UnicastPeers = slices.Clone(v.UnicastPeers)
+		v.TrackScripts = slices.Clone(v.TrackScripts)
+	}
+	n.VRRPScripts = slices.Clone(c.VRRPScripts)
+	n.VRRPSyncGroups = slices.Clone(c.VRRPSyncGroups)
+	for i := range n.VRRPSyncGroups {
+		n.VRRPSyncGroups[i].Group = slices.Clone(n.VRRPSyncGroups[i].Group)
+	}
+	if c.BGP != nil {
+		b := *c.BGP
+		b.Communities = slices.Clone(b.Communities)
+		b.Peers = slices.Clone(b.Peers)
+		n.BGP = &b
+	}
+	n.sources = slices.Clone(c.sources)
+	return &n
+}
+
+func (ck Check) clone() Check {
+	ck.MoreURLs = slices.Clone(ck.MoreURLs)
+	return ck
+}
