@@ -419,7 +419,7 @@ func (k *kconv) lvsTimeouts(s *kstmt) {
 // director holds a VIP.
 func harmlessVRRP(key string) bool {
 	switch key {
-	case "notify", "notify_stop", "notify_deleted", "smtp_alert", "debug",
+	case "notify_stop", "notify_deleted", "smtp_alert", "debug",
 		"garp_master_delay", "garp_master_repeat", "garp_master_refresh",
 		"garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat",
 		"lvs_sync_daemon_interface":
@@ -505,6 +505,10 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.unicastPeers(s, p, &v)
 		case "notify_master", "notify_backup", "notify_fault":
 			k.vrrpNotify(s, p, &v.NotifyMaster, &v.NotifyBackup, &v.NotifyFault)
+		case "notify":
+			if st, ok := k.restArgs(s, p+".notify"); ok {
+				v.Notify = st
+			}
 		default:
 			if harmlessVRRP(s.key) {
 				k.warn(s, "vrrp_instance %s: %s ignored", v.Name, s.key)
@@ -650,7 +654,11 @@ func (k *kconv) syncGroup(b *kstmt) {
 			}
 		case "notify_master", "notify_backup", "notify_fault":
 			k.vrrpNotify(s, p, &g.NotifyMaster, &g.NotifyBackup, &g.NotifyFault)
-		case "notify", "notify_stop", "smtp_alert":
+		case "notify":
+			if v, ok := k.restArgs(s, p+".notify"); ok {
+				g.Notify = v
+			}
+		case "notify_stop", "smtp_alert":
 			k.warn(s, "vrrp_sync_group: %s ignored", s.key)
 		default:
 			// track_interface, track_script… of a whole group, and

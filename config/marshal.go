@@ -69,6 +69,7 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			addString(m, "notify_master", g.NotifyMaster)
 			addString(m, "notify_backup", g.NotifyBackup)
 			addString(m, "notify_fault", g.NotifyFault)
+			addString(m, "notify", g.Notify)
 			seq.Content = append(seq.Content, m)
 		}
 		add(root, "vrrp_sync_groups", seq)
@@ -341,5 +342,6 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	addString(m, "notify_master", v.NotifyMaster)
 	addString(m, "notify_backup", v.NotifyBackup)
 	addString(m, "notify_fault", v.NotifyFault)
+	addString(m, "notify", v.Notify)
 	return m
 }

@@ -249,6 +249,10 @@ type VRRPInstance struct {
 	// TrackScripts name VRRPScripts whose results move this instance's
 	// priority or put it in FAULT (keepalived track_script).
 	TrackScripts []TrackScript
+	// Notify (keepalived's notify) runs at every state change with the
+	// arguments INSTANCE NAME STATE PRIORITY (STATE one of MASTER, BACKUP,
+	// FAULT, or STOP when xlb stops).
+	Notify       string
 	NotifyMaster string
 	NotifyBackup string
 	NotifyFault  string
@@ -348,7 +352,9 @@ type VRRPSyncGroup struct {
 	// Group names the member vrrp instances.
 	Group []string
 	// Notify scripts run when the group as a whole becomes Master (every
-	// member), Backup (every member) or enters FAULT (any member).
+	// member), Backup (every member) or enters FAULT (any member); Notify
+	// at each of those with the arguments GROUP NAME STATE.
+	Notify       string
 	NotifyMaster string
 	NotifyBackup string
 	NotifyFault  string

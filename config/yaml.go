@@ -765,6 +765,8 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			d.str(val, field, &v.NotifyBackup)
 		case "notify_fault":
 			d.str(val, field, &v.NotifyFault)
+		case "notify":
+			d.str(val, field, &v.Notify)
 		default:
 			return false
 		}
@@ -800,6 +802,8 @@ func (d *yamlDecoder) syncGroup(n *yaml.Node, path string) VRRPSyncGroup {
 			d.str(v, field, &g.NotifyBackup)
 		case "notify_fault":
 			d.str(v, field, &g.NotifyFault)
+		case "notify":
+			d.str(v, field, &g.Notify)
 		default:
 			return false
 		}

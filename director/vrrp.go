@@ -309,5 +309,10 @@ func (g *syncRun) changed(n *notifier, log *slog.Logger) {
 	g.state = st
 	log.Info("vrrp sync group", "group", g.cfg.Name, "state", st)
 	script := map[vrrp.State]string{vrrp.StateMaster: g.cfg.NotifyMaster, vrrp.StateBackup: g.cfg.NotifyBackup, vrrp.StateFault: g.cfg.NotifyFault}[st]
-	n.run(script, []string{"XLB_VRRP_TYPE=GROUP", "XLB_VRRP_NAME=" + g.cfg.Name, "XLB_VRRP_STATE=" + st.String()})
+	env := []string{"XLB_VRRP_TYPE=GROUP", "XLB_VRRP_NAME=" + g.cfg.Name, "XLB_VRRP_STATE=" + st.String()}
+	n.run(script, env)
+	if g.cfg.Notify != "" {
+		// keepalived's notify of a group: "GROUP NAME STATE".
+		n.run(g.cfg.Notify+" GROUP "+vrrp.ShellQuote(g.cfg.Name)+" "+st.String(), env)
+	}
 }

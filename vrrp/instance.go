@@ -175,22 +175,23 @@ func WithScriptTimeout(d time.Duration) Option { return func(i *Instance) { i.sc
 
 // Instance is one VRRP virtual router on one interface.
 type Instance struct {
-	name     string
-	version  int
-	vrid     uint8
-	prio     uint8 // the priority in effect: basePrio moved by tracked scripts
-	basePrio uint8
-	advInt   time.Duration
-	preempt  bool
-	delay    time.Duration
-	authType AuthType
-	authData [8]byte
-	vips     []netip.Addr // advertised and held
-	excluded []netip.Addr // held with them, not advertised (virtual_ipaddress_excluded)
-	ifaces   []string     // the VRRP interface (unless dont_track_primary) plus track_interface
-	notify   map[State]string
-	tracks   map[string]TrackedScript
-	sync     *SyncGroup // nil outside a vrrp_sync_group
+	name      string
+	version   int
+	vrid      uint8
+	prio      uint8 // the priority in effect: basePrio moved by tracked scripts
+	basePrio  uint8
+	advInt    time.Duration
+	preempt   bool
+	delay     time.Duration
+	authType  AuthType
+	authData  [8]byte
+	vips      []netip.Addr // advertised and held
+	excluded  []netip.Addr // held with them, not advertised (virtual_ipaddress_excluded)
+	ifaces    []string     // the VRRP interface (unless dont_track_primary) plus track_interface
+	notify    map[State]string
+	notifyAll string // keepalived's notify: every change, with arguments
+	tracks    map[string]TrackedScript
+	sync      *SyncGroup // nil outside a vrrp_sync_group
 
 	owner         VIPOwner
 	log           *slog.Logger
@@ -245,6 +246,7 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			StateBackup: cfg.NotifyBackup,
 			StateFault:  cfg.NotifyFault,
 		},
+		notifyAll: cfg.Notify,
 		scriptCtx: context.Background(),
 	}
 	i.runScript = i.shellScript
@@ -655,6 +657,22 @@ func (i *Instance) setState(to State) {
 	if s := i.notify[to]; s != "" {
 		i.startScript(s, to)
 	}
+	if i.notifyAll != "" {
+		// keepalived's notify: "TYPE NAME STATE PRIORITY", STOP when
+		// stopping (not when a restart leaves the VIPs in place).
+		word := to.String()
+		if to == StateInit {
+			word = "STOP"
+		}
+		if to != StateInit || !i.abrupt {
+			i.startScript(i.notifyAll+" INSTANCE "+ShellQuote(i.name)+" "+word+" "+strconv.Itoa(int(i.prio)), to)
+		}
+	}
+}
+
+// ShellQuote quotes s as one word for /bin/sh.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // startLocked is the Initialize state's startup event (RFC 5798 §6.4.1).

@@ -892,3 +892,44 @@ func TestExcludedAddrsAndDontTrackPrimary(t *testing.T) {
 		t.Fatalf("fault still holds %v", h.owner.held)
 	}
 }
+
+// keepalived's generic notify runs at every change with TYPE NAME STATE
+// PRIORITY, STOP at a graceful stop only.
+func TestGenericNotify(t *testing.T) {
+	cfg := baseCfg()
+	cfg.Notify = "/etc/keepalived/notify.sh"
+	h := newHarness(t, cfg, "10.0.0.2")
+	h.start(t0)
+	h.tick(t0.Add(h.MasterDownInterval()))
+	h.step(func(now time.Time) { h.shutdownLocked(now, true) })
+	h.Instance.scripts.Wait()
+	var got []string
+	h.scripts.mu.Lock()
+	for _, c := range h.scripts.calls {
+		got = append(got, strings.SplitN(c, " XLB_", 2)[0])
+	}
+	h.scripts.mu.Unlock()
+	want := []string{
+		"/etc/keepalived/notify.sh INSTANCE 'VI_1' BACKUP 100",
+		"/etc/keepalived/notify.sh INSTANCE 'VI_1' MASTER 100",
+		"/etc/keepalived/notify.sh INSTANCE 'VI_1' STOP 100",
+	}
+	slices.Sort(got) // they run on goroutines of their own
+	if !slices.Equal(got, want) {
+		t.Fatalf("notify calls\n got %q\nwant %q", got, want)
+	}
+	// A restart in place (LeaveOnCancel) is no stop.
+	h2 := newHarness(t, cfg, "10.0.0.2")
+	h2.start(t0)
+	h2.LeaveOnCancel()
+	h2.step(func(now time.Time) { h2.shutdownLocked(now, false) })
+	h2.Instance.scripts.Wait()
+	h2.scripts.mu.Lock()
+	defer h2.scripts.mu.Unlock()
+	if len(h2.scripts.calls) != 1 || strings.Contains(h2.scripts.calls[0], "STOP") {
+		t.Fatalf("calls on a restart in place: %q", h2.scripts.calls)
+	}
+	if q := ShellQuote("it's"); q != `'it'\''s'` {
+		t.Errorf("ShellQuote = %s", q)
+	}
+}
