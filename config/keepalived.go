@@ -419,7 +419,7 @@ func (k *kconv) lvsTimeouts(s *kstmt) {
 // director holds a VIP.
 func harmlessVRRP(key string) bool {
 	switch key {
-	case "notify_stop", "notify_deleted", "smtp_alert", "debug",
+	case "notify_deleted", "smtp_alert", "debug",
 		"garp_master_delay", "garp_master_repeat", "garp_master_refresh",
 		"garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat",
 		"lvs_sync_daemon_interface":
@@ -508,6 +508,10 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 		case "notify":
 			if st, ok := k.restArgs(s, p+".notify"); ok {
 				v.Notify = st
+			}
+		case "notify_stop":
+			if st, ok := k.restArgs(s, p+".notify_stop"); ok {
+				v.NotifyStop = st
 			}
 		default:
 			if harmlessVRRP(s.key) {

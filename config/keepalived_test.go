@@ -1023,12 +1023,12 @@ vrrp_instance VI_2 {
 // ignored: it runs with TYPE NAME STATE [PRIORITY] arguments.
 func TestKeepalivedGenericNotify(t *testing.T) {
 	conf := "vrrp_sync_group G {\n group { VI_1 }\n notify \"/bin/g.sh\"\n}\n" +
-		"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n notify /bin/i.sh arg\n virtual_ipaddress { 10.0.0.1 }\n}\n"
+		"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n notify /bin/i.sh arg\n notify_stop /bin/stop.sh\n virtual_ipaddress { 10.0.0.1 }\n}\n"
 	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.VRRP[0].Notify != "/bin/i.sh arg" || c.VRRPSyncGroups[0].Notify != "/bin/g.sh" {
+	if c.VRRP[0].Notify != "/bin/i.sh arg" || c.VRRPSyncGroups[0].Notify != "/bin/g.sh" || c.VRRP[0].NotifyStop != "/bin/stop.sh" {
 		t.Errorf("notify %q, group notify %q", c.VRRP[0].Notify, c.VRRPSyncGroups[0].Notify)
 	}
 	if slices.ContainsFunc(warns, func(w Warning) bool { return strings.Contains(w.Msg, "notify") }) {

@@ -343,5 +343,6 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	addString(m, "notify_backup", v.NotifyBackup)
 	addString(m, "notify_fault", v.NotifyFault)
 	addString(m, "notify", v.Notify)
+	addString(m, "notify_stop", v.NotifyStop)
 	return m
 }

@@ -256,7 +256,10 @@ type VRRPInstance struct {
 	NotifyMaster string
 	NotifyBackup string
 	NotifyFault  string
-	Line         int
+	// NotifyStop runs when xlb stops the instance (not at a restart in
+	// place, which keeps its VIPs).
+	NotifyStop string
+	Line       int
 }
 
 // VRRPScript is keepalived's vrrp_script: a command run every Interval

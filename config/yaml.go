@@ -767,6 +767,8 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			d.str(val, field, &v.NotifyFault)
 		case "notify":
 			d.str(val, field, &v.Notify)
+		case "notify_stop":
+			d.str(val, field, &v.NotifyStop)
 		default:
 			return false
 		}

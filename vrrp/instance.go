@@ -245,6 +245,7 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			StateMaster: cfg.NotifyMaster,
 			StateBackup: cfg.NotifyBackup,
 			StateFault:  cfg.NotifyFault,
+			StateInit:   cfg.NotifyStop, // entered only when stopping
 		},
 		notifyAll: cfg.Notify,
 		scriptCtx: context.Background(),
@@ -654,7 +655,7 @@ func (i *Instance) setState(to State) {
 	}
 	i.pending = append(i.pending, [2]State{from, to})
 	i.log.Info("vrrp transition", "from", from, "to", to, "priority", i.prio)
-	if s := i.notify[to]; s != "" {
+	if s := i.notify[to]; s != "" && (to != StateInit || !i.abrupt) {
 		i.startScript(s, to)
 	}
 	if i.notifyAll != "" {

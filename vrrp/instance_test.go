@@ -898,6 +898,7 @@ func TestExcludedAddrsAndDontTrackPrimary(t *testing.T) {
 func TestGenericNotify(t *testing.T) {
 	cfg := baseCfg()
 	cfg.Notify = "/etc/keepalived/notify.sh"
+	cfg.NotifyStop = "/bin/stopped"
 	h := newHarness(t, cfg, "10.0.0.2")
 	h.start(t0)
 	h.tick(t0.Add(h.MasterDownInterval()))
@@ -913,8 +914,10 @@ func TestGenericNotify(t *testing.T) {
 		"/etc/keepalived/notify.sh INSTANCE 'VI_1' BACKUP 100",
 		"/etc/keepalived/notify.sh INSTANCE 'VI_1' MASTER 100",
 		"/etc/keepalived/notify.sh INSTANCE 'VI_1' STOP 100",
+		"/bin/stopped",
 	}
 	slices.Sort(got) // they run on goroutines of their own
+	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("notify calls\n got %q\nwant %q", got, want)
 	}
