@@ -609,13 +609,24 @@ func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) {
 	for _, s := range b.block {
 		f := fmt.Sprintf("%s[%d]", field, len(v.TrackInterfaces))
 		k.mark(s, f)
-		if s.hasBlock || len(s.args) != 0 {
-			// "eth1 weight -10" lowers the priority instead of faulting the
-			// instance: a different failover, so it is not ignored.
-			k.failAs(s, b.key, f, "only a plain interface name is supported (no weight)")
-			continue
+		switch {
+		case s.hasBlock:
+			k.failAs(s, b.key, f, "an interface takes no { block }")
+		case len(s.args) == 0:
+			v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: s.key})
+		case len(s.args) == 2 && s.args[0] == "weight":
+			// "eth1 weight -10" lowers the priority instead of faulting.
+			w, err := strconv.Atoi(s.args[1])
+			switch {
+			case err != nil:
+				k.failAs(s, b.key, f+".weight", "weight must be an integer, got %q", s.args[1])
+			default:
+				v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: s.key, Weight: w})
+			}
+		default:
+			// "weight -10 reverse" inverts the meaning: not supported.
+			k.failAs(s, b.key, f, "want IFNAME or IFNAME weight W (reverse is not supported)")
 		}
-		v.TrackInterfaces = append(v.TrackInterfaces, s.key)
 	}
 }
 

@@ -189,7 +189,7 @@ func TestKeepalivedFeatures(t *testing.T) {
 	// global vrrp_version applies where the instance has no version.
 	if v.Version != 3 || v.AdvertInterval != 500*time.Millisecond || v.Preempt || v.PreemptDelay != 30*time.Second ||
 		v.Interface != "eth1" || v.VirtualAddrs[0] != netip.MustParseAddr("2001:db8::100") ||
-		strings.Join(v.TrackInterfaces, ",") != "eth1,eth2" ||
+		!slices.Equal(v.FaultInterfaces(), []string{"eth1", "eth2"}) ||
 		v.NotifyMaster != "/etc/keepalived/notify.sh master" || v.NotifyBackup != "/etc/keepalived/notify.sh backup" ||
 		v.NotifyFault != "/etc/keepalived/notify.sh" {
 		t.Errorf("VI_6 = %+v", v)
@@ -301,7 +301,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"unbalanced: missing close", kaEdit("    }\n}\n", "    }\n"), 1, "", "never closed"},
 		{"unbalanced: extra close", kaBase + "}\n", 7, "", "unexpected '}'"},
 		{"unterminated quote", "vrrp_instance VI_1 {\n notify_master \"/bin/x\n}\n", 2, "", "unterminated quoted string"},
-		{"track_interface weight", "vrrp_instance VI_1 {\n interface eth0\n track_interface {\n  eth1 weight -10\n }\n}\n", 4, "track_interface", "no weight"},
+		{"track_interface reverse", strings.Replace("vrrp_instance VI_1 {\n interface eth0\n track_interface {\n  eth1 weight -10\n }\n}\n", "weight -10", "weight -10 reverse", 1), 4, "track_interface", "reverse is not supported"},
 		{"vip on other dev", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 1\n virtual_ipaddress {\n  10.0.0.1 dev eth9\n }\n}\n", 6, "virtual_ipaddress", "differs from the instance's interface"},
 		{"unicast peer options", "vrrp_instance VI_1 {\n interface eth0\n unicast_peer {\n  10.0.0.2 min_ttl 250\n }\n}\n", 4, "unicast_peer", "only a plain address"},
 		{"unicast peer twice", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n unicast_peer {\n  10.0.0.2\n  10.0.0.2\n }\n}\n", 10, "vrrp[0].unicast_peer[1]", "listed twice"},
@@ -1035,4 +1035,21 @@ func TestKeepalivedGenericNotify(t *testing.T) {
 		t.Errorf("notify warned about: %v", warns)
 	}
 	assertRoundTrip(t, c)
+}
+
+// track_interface { eth1 weight -10 } moves the priority (weight 0 is a
+// plain, faulting one); refused in a sync-group member, as scripts are.
+func TestKeepalivedWeightedTrackInterface(t *testing.T) {
+	conf := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n track_interface {\n  eth1 weight -10\n  eth2 weight 0\n  eth3\n }\n virtual_ipaddress { 10.0.0.1 }\n}\n"
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.VRRP[0]
+	if !slices.Equal(v.TrackInterfaces, []TrackInterface{{"eth1", -10}, {"eth2", 0}, {"eth3", 0}}) {
+		t.Fatalf("track_interface %v", v.TrackInterfaces)
+	}
+	assertRoundTrip(t, c)
+	_, _, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+conf))
+	wantProblem(t, err, "k.conf", 9, "vrrp[0].track_interface[0]", "track it without a weight")
 }

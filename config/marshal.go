@@ -314,7 +314,14 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 		ti := sequence()
 		ti.Style = yaml.FlowStyle
 		for _, t := range v.TrackInterfaces {
-			ti.Content = append(ti.Content, strNode(t))
+			if t.Weight == 0 {
+				ti.Content = append(ti.Content, strNode(t.Name))
+				continue
+			}
+			wm := mapping()
+			add(wm, "name", strNode(t.Name))
+			add(wm, "weight", intNode(t.Weight))
+			ti.Content = append(ti.Content, wm)
 		}
 		add(m, "track_interface", ti)
 	}

@@ -233,7 +233,9 @@ type VRRPInstance struct {
 	AuthType        string // "" or "PASS"
 	AuthPass        string
 	VirtualAddrs    []netip.Addr
-	TrackInterfaces []string
+	// TrackInterfaces are track_interface: down, one of weight 0 puts the
+	// instance in FAULT; one with a weight moves the priority instead.
+	TrackInterfaces []TrackInterface
 	// DontTrackPrimary (keepalived's dont_track_primary): a down
 	// Interface does not put the instance in FAULT, only TrackInterfaces.
 	DontTrackPrimary bool
@@ -398,4 +400,24 @@ func CheckField(rp string, n int) string {
 		return rp + ".check"
 	}
 	return fmt.Sprintf("%s.checks[%d]", rp, n)
+}
+
+// TrackInterface is a tracked interface (keepalived's track_interface
+// { IF [weight W] }): with weight 0 its loss is a FAULT; else a negative W
+// is added to the priority while it is down, a positive one while it is up.
+type TrackInterface struct {
+	Name   string
+	Weight int
+}
+
+// FaultInterfaces are the names of the tracked interfaces of weight 0 (those
+// that fault the instance).
+func (v *VRRPInstance) FaultInterfaces() []string {
+	var out []string
+	for _, t := range v.TrackInterfaces {
+		if t.Weight == 0 {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }

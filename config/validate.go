@@ -157,6 +157,12 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 			}
 			member[m] = i
 			v := &c.VRRP[instances[m]]
+			for n, ti := range v.TrackInterfaces {
+				if ti.Weight != 0 {
+					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_interface[%d]", instances[m], n),
+						"%s has weight %d, but %s is in sync group %q: keepalived ignores weights there and a priority change cannot move a group; track it without a weight (its loss puts the whole group in FAULT)", ti.Name, ti.Weight, m, g.Name)
+				}
+			}
 			for n, t := range v.TrackScripts {
 				w := t.Weight
 				if sc, ok := scripts[t.Name]; ok && !t.WeightSet {
@@ -595,8 +601,14 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 		seen[a] = true
 	}
 	for n, t := range v.TrackInterfaces {
-		if strings.TrimSpace(t) == "" {
-			ps.field(l, fmt.Sprintf("%s.track_interface[%d]", p, n), "empty interface name")
+		f := fmt.Sprintf("%s.track_interface[%d]", p, n)
+		switch {
+		case strings.TrimSpace(t.Name) == "":
+			ps.field(l, f, "empty interface name")
+		case t.Weight < -maxScriptWeight || t.Weight > maxScriptWeight:
+			ps.field(l, f+".weight", "must be -%d..%d, got %d", maxScriptWeight, maxScriptWeight, t.Weight)
+		case t.Weight != 0 && v.Priority == 255:
+			ps.field(l, f+".weight", "the address owner's priority 255 cannot be moved by a weight")
 		}
 	}
 }

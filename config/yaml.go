@@ -750,7 +750,30 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 		case "dont_track_primary":
 			d.boolean(val, field, &v.DontTrackPrimary)
 		case "track_interface":
-			v.TrackInterfaces = d.strs(val, field)
+			// A name (FAULT when down) or {name, weight} (priority).
+			for i, tn := range d.sequence(val, field) {
+				f := fmt.Sprintf("%s[%d]", field, i)
+				d.ps.seen(f, deref(tn).Line)
+				if deref(tn).Kind != yaml.MappingNode {
+					var name string
+					d.str(tn, f, &name)
+					v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: name})
+					continue
+				}
+				var wi TrackInterface
+				d.mapping(tn, f, func(key, field string, n *yaml.Node) bool {
+					switch key {
+					case "name":
+						d.str(n, field, &wi.Name)
+					case "weight":
+						d.intField(n, field, &wi.Weight)
+					default:
+						return false
+					}
+					return true
+				})
+				v.TrackInterfaces = append(v.TrackInterfaces, wi)
+			}
 		case "unicast_src_ip":
 			d.addr(val, field, &v.UnicastSrcIP)
 		case "unicast_peer":

@@ -274,7 +274,7 @@ func TestNetnsFaultOnTrackedInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgA := pairCfg("A", 150, 3, adv)
-	cfgA.TrackInterfaces = []string{"trk0"}
+	cfgA.TrackInterfaces = []config.TrackInterface{{Name: "trk0"}}
 	a.start(cfgA)
 	b.start(pairCfg("B", 100, 3, adv))
 	if _, ok := a.waitVIP(vipAddr, true, 2*time.Second); !ok {

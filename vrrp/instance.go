@@ -185,9 +185,10 @@ type Instance struct {
 	delay     time.Duration
 	authType  AuthType
 	authData  [8]byte
-	vips      []netip.Addr // advertised and held
-	excluded  []netip.Addr // held with them, not advertised (virtual_ipaddress_excluded)
-	ifaces    []string     // the VRRP interface (unless dont_track_primary) plus track_interface
+	vips      []netip.Addr   // advertised and held
+	excluded  []netip.Addr   // held with them, not advertised (virtual_ipaddress_excluded)
+	ifaces    []string       // the VRRP interface (unless dont_track_primary) plus track_interface
+	weighted  map[string]int // track_interface with a weight: priority, not FAULT
 	notify    map[State]string
 	notifyAll string // keepalived's notify: every change, with arguments
 	tracks    map[string]TrackedScript
@@ -205,12 +206,13 @@ type Instance struct {
 
 	mu           sync.Mutex
 	state        State
-	masterAdvInt time.Duration // learned from the master (v3); advInt for v2
-	masterDownAt time.Time     // zero when the Master_Down_Timer is not running
-	advertAt     time.Time     // zero when the Adver_Timer is not running
-	preemptAt    time.Time     // when preempt_delay allows preemption; zero = not started
-	holding      bool          // VIPs acquired
-	linksDown    []string      // tracked interfaces last seen down
+	masterAdvInt time.Duration   // learned from the master (v3); advInt for v2
+	masterDownAt time.Time       // zero when the Master_Down_Timer is not running
+	advertAt     time.Time       // zero when the Adver_Timer is not running
+	preemptAt    time.Time       // when preempt_delay allows preemption; zero = not started
+	holding      bool            // VIPs acquired
+	linksDown    []string        // tracked interfaces last seen down
+	weightedDown map[string]bool // weighted interfaces last seen down
 	scriptOK     map[string]bool
 	stats        Stats
 	hooks        []func(from, to State)
@@ -308,11 +310,20 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 	if cfg.Interface == "" {
 		return nil, fmt.Errorf("vrrp: instance %s: no interface", cfg.Name)
 	}
-	i.ifaces = append([]string{cfg.Interface}, cfg.TrackInterfaces...)
+	i.ifaces = append([]string{cfg.Interface}, cfg.FaultInterfaces()...)
 	if cfg.DontTrackPrimary {
-		i.ifaces = slices.Clone(cfg.TrackInterfaces)
+		i.ifaces = cfg.FaultInterfaces()
 	}
 	i.ifaces = slices.Compact(i.ifaces)
+	for _, t := range cfg.TrackInterfaces {
+		if t.Weight == 0 {
+			continue
+		}
+		if i.weighted == nil {
+			i.weighted = map[string]int{}
+		}
+		i.weighted[t.Name] = t.Weight
+	}
 	for _, o := range opts {
 		o(i)
 	}
@@ -334,6 +345,9 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			return nil, fmt.Errorf("vrrp: instance %s: script %s: a weight cannot move priority 255", cfg.Name, n)
 		}
 	}
+	if len(i.weighted) > 0 && i.basePrio == PriorityOwner {
+		return nil, fmt.Errorf("vrrp: instance %s: a tracked interface's weight cannot move priority 255", cfg.Name)
+	}
 	i.prio = i.effectivePriority()
 	if i.sync != nil {
 		i.sync.join(i)
@@ -352,6 +366,12 @@ func (i *Instance) effectivePriority() uint8 {
 		ok := i.scriptOK[n]
 		if (t.Weight > 0 && ok) || (t.Weight < 0 && !ok) {
 			p += t.Weight
+		}
+	}
+	for n, w := range i.weighted {
+		up := !i.weightedDown[n]
+		if (w > 0 && up) || (w < 0 && !up) {
+			p += w
 		}
 	}
 	return uint8(min(max(p, 1), PriorityOwner-1))
@@ -611,7 +631,11 @@ func (i *Instance) checkLinks(now time.Time) {
 
 func (i *Instance) downLinks() ([]string, error) {
 	var down []string
-	for _, n := range i.ifaces {
+	names := slices.Clone(i.ifaces)
+	for n := range i.weighted {
+		names = append(names, n)
+	}
+	for _, n := range names {
 		up, err := i.linkState(n)
 		if err != nil {
 			return nil, fmt.Errorf("link %s: %w", n, err)
@@ -686,7 +710,7 @@ func (i *Instance) startLocked(now time.Time) {
 		// Unknown at startup: proceed; the next poll corrects it.
 		i.log.Warn("link state unknown at start", "err", err)
 	}
-	i.linksDown = down
+	i.setLinksLocked(now, down)
 	if why := i.faultReasons(now); len(why) > 0 {
 		i.enterFault(now, why)
 		return
@@ -814,8 +838,34 @@ func (i *Instance) shutdownLocked(now time.Time, graceful bool) {
 }
 
 func (i *Instance) linksLocked(now time.Time, down []string) {
-	i.linksDown = down
+	i.setLinksLocked(now, down)
 	i.faultLocked(now)
+}
+
+// setLinksLocked splits the interfaces seen down into those that put the
+// instance in FAULT and the weighted ones, whose change moves the priority
+// (a master advertises it at once, as for a script).
+func (i *Instance) setLinksLocked(now time.Time, down []string) {
+	i.linksDown = nil
+	wd := map[string]bool{}
+	for _, n := range down {
+		if slices.Contains(i.ifaces, n) {
+			i.linksDown = append(i.linksDown, n)
+		}
+		if _, ok := i.weighted[n]; ok {
+			wd[n] = true
+		}
+	}
+	i.weightedDown = wd
+	old := i.prio
+	i.prio = i.effectivePriority()
+	if i.prio != old {
+		i.log.Info("vrrp priority changed by a tracked interface", "down", down, "from", old, "to", i.prio)
+		if i.state == StateMaster {
+			i.sendAdvert(i.prio)
+			i.advertAt = now.Add(i.advInt)
+		}
+	}
 }
 
 // faultLocked enters FAULT while a tracked interface is down or a tracked

@@ -499,7 +499,7 @@ func TestV3AddressOwnerMismatchAccepted(t *testing.T) {
 func TestFaultOnTrackedInterface(t *testing.T) {
 	cfg := baseCfg()
 	cfg.Priority = 255
-	cfg.TrackInterfaces = []string{"uplink0"}
+	cfg.TrackInterfaces = []config.TrackInterface{{Name: "uplink0"}}
 	cfg.NotifyMaster, cfg.NotifyBackup, cfg.NotifyFault = "m.sh", "b.sh", "f.sh"
 	h := newHarness(t, cfg, "10.0.0.2")
 	h.start(t0)
@@ -771,7 +771,7 @@ func TestTrackScriptWeightsMovePriority(t *testing.T) {
 // leaves FAULT only when both are good. init_fail starts the script failed.
 func TestTrackScriptFault(t *testing.T) {
 	cfg := baseCfg()
-	cfg.TrackInterfaces = []string{"uplink0"}
+	cfg.TrackInterfaces = []config.TrackInterface{{Name: "uplink0"}}
 	h := newTrackingHarness(t, cfg, map[string]TrackedScript{"chk": {}})
 	h.start(t0)
 	h.tick(t0.Add(4 * time.Second))
@@ -863,7 +863,7 @@ func TestExcludedAddrsAndDontTrackPrimary(t *testing.T) {
 	cfg := baseCfg()
 	cfg.ExcludedAddrs = []netip.Addr{extra}
 	cfg.DontTrackPrimary = true
-	cfg.TrackInterfaces = []string{"eth1"}
+	cfg.TrackInterfaces = []config.TrackInterface{{Name: "eth1"}}
 	h := newHarness(t, cfg, "10.0.0.2")
 	h.start(t0)
 	h.tick(t0.Add(h.MasterDownInterval()))
@@ -934,5 +934,41 @@ func TestGenericNotify(t *testing.T) {
 	}
 	if q := ShellQuote("it's"); q != `'it'\''s'` {
 		t.Errorf("ShellQuote = %s", q)
+	}
+}
+
+// track_interface with a weight moves the priority instead of faulting:
+// a negative weight while the interface is down, a positive one while it
+// is up; a master advertises the change at once.
+func TestWeightedTrackInterface(t *testing.T) {
+	cfg := baseCfg()
+	cfg.TrackInterfaces = []config.TrackInterface{{Name: "uplink", Weight: -30}, {Name: "bonus", Weight: 5}}
+	h := newHarness(t, cfg, "10.0.0.2")
+	h.start(t0)
+	if got := h.Priority(); got != 105 {
+		t.Fatalf("priority %d with both up, want 100+5", got)
+	}
+	h.tick(t0.Add(h.MasterDownInterval()))
+	h.expect(t, StateMaster, "after the timer")
+	h.tr.reset()
+	h.setLink("uplink", true)
+	h.checkLinks(t0.Add(5 * time.Second))
+	h.expect(t, StateMaster, "a weighted interface down is no fault")
+	if got := h.Priority(); got != 75 {
+		t.Fatalf("priority %d with uplink down, want 105-30", got)
+	}
+	if p := h.tr.sentPrios(); len(p) != 1 || p[0] != 75 {
+		t.Fatalf("adverts %v, want one at once with 75", p)
+	}
+	h.setLink("bonus", true)
+	h.checkLinks(t0.Add(6 * time.Second))
+	if got := h.Priority(); got != 70 {
+		t.Fatalf("priority %d with both down, want 100-30", got)
+	}
+	h.setLink("uplink", false)
+	h.setLink("bonus", false)
+	h.checkLinks(t0.Add(7 * time.Second))
+	if got := h.Priority(); got != 105 {
+		t.Fatalf("priority %d with both back, want 105", got)
 	}
 }
