@@ -251,7 +251,14 @@ func TestNetnsGracefulAndPreemptBack(t *testing.T) {
 // priority 0 sent) and the backup takes over; when it comes back the node
 // rejoins the election and preempts. (The VRRP veth itself is not used:
 // downing one end drops the peer's carrier and faults both nodes.)
-func TestNetnsFaultOnTrackedInterface(t *testing.T) {
+func TestNetnsFaultOnTrackedInterface(t *testing.T) { netnsTrackedInterface(t, 0) }
+
+// With a weight the interface moves the priority instead: 150-60 is below
+// the backup's 100, which preempts; the node stays in Backup, not Fault,
+// and takes the VIP back when the interface returns.
+func TestNetnsWeightedTrackedInterface(t *testing.T) { netnsTrackedInterface(t, -60) }
+
+func netnsTrackedInterface(t *testing.T, weight int) {
 	vipAddr := netip.MustParseAddr("10.77.0.100")
 	adv := 100 * time.Millisecond
 	a, b := setupPair(t)
@@ -274,7 +281,7 @@ func TestNetnsFaultOnTrackedInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgA := pairCfg("A", 150, 3, adv)
-	cfgA.TrackInterfaces = []config.TrackInterface{{Name: "trk0"}}
+	cfgA.TrackInterfaces = []config.TrackInterface{{Name: "trk0", Weight: weight}}
 	a.start(cfgA)
 	b.start(pairCfg("B", 100, 3, adv))
 	if _, ok := a.waitVIP(vipAddr, true, 2*time.Second); !ok {
@@ -284,16 +291,16 @@ func TestNetnsFaultOnTrackedInterface(t *testing.T) {
 	if err := a.nl.LinkSetDown(trk); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := a.waitVIP(vipAddr, false, time.Second); !ok {
+	if _, ok := a.waitVIP(vipAddr, false, 2*time.Second); !ok {
 		t.Fatal("A kept the VIP with its tracked interface down")
 	}
-	if a.inst.State() != StateFault {
-		t.Fatalf("A state %v, want FAULT", a.inst.State())
+	if want := map[bool]State{true: StateFault, false: StateBackup}[weight == 0]; a.inst.State() != want {
+		t.Fatalf("A state %v, want %v", a.inst.State(), want)
 	}
 	if d, ok := b.waitVIP(vipAddr, true, 2*time.Second); !ok {
 		t.Fatal("B did not take over")
 	} else {
-		t.Logf("B took over %v after A released (priority 0 from fault)", d)
+		t.Logf("B took over %v after A released (weight %d)", d, weight)
 	}
 	if err := a.nl.LinkSetUp(trk); err != nil {
 		t.Fatal(err)
