@@ -919,6 +919,7 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		method  *kstmt // its own lvs_method, if any
 	}
 	var rss []rsInfo
+	var sorryMethod *kstmt
 	lbKindSeen, sorryInhibit := false, false
 	defaults := inherited(vs.block, false)
 	for _, st := range vs.block {
@@ -1000,6 +1001,8 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			if v, ok := k.restArgs(st, p+".quorum_down"); ok {
 				s.QuorumDown = v
 			}
+		case "sorry_server_lvs_method":
+			sorryMethod = st // compared with the service's once it is read
 		case "sorry_server_inhibit":
 			if k.noArgs(st, p+".sorry_server.inhibit") {
 				sorryInhibit = true
@@ -1023,13 +1026,22 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 	if !lbKindSeen {
 		k.fail(vs, p+".forward", "lb_kind is missing: keepalived would use NAT, which xlb does not support; add lb_kind DR")
 	}
-	for j, r := range rss {
-		// A real server may repeat its service's method, not differ.
-		if r.method == nil {
+	// A real server (or the sorry server) may repeat its service's
+	// forwarding method, not differ from it.
+	methods := []*kstmt{sorryMethod}
+	for _, r := range rss {
+		methods = append(methods, r.method)
+	}
+	for n, m := range methods {
+		if m == nil {
 			continue
 		}
-		if v, ok := k.oneArg(r.method, fmt.Sprintf("%s.real_servers[%d].forward", p, j)); ok && s.Forward != "" && !strings.EqualFold(v, string(s.Forward)) {
-			k.ps.at(r.method.line, r.method.key, "%s differs from the virtual_server's %s: xlb forwards all real servers of a service one way", v, strings.ToUpper(string(s.Forward)))
+		field := p + ".sorry_server.forward"
+		if n > 0 {
+			field = fmt.Sprintf("%s.real_servers[%d].forward", p, n-1)
+		}
+		if v, ok := k.oneArg(m, field); ok && s.Forward != "" && !strings.EqualFold(v, string(s.Forward)) {
+			k.ps.at(m.line, m.key, "%s differs from the virtual_server's %s: xlb forwards every server of a service one way", v, strings.ToUpper(string(s.Forward)))
 		}
 	}
 	// inhibit_on_failure of a real server wins over its virtual server's;

@@ -274,7 +274,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"sorry_server port mismatch", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 8080"), 3, "services[0].sorry_server.port", "cannot change ports"},
 		{"sorry_server is a real server", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.2 80"), 3, "services[0].sorry_server", "cannot be in it"},
 		{"two sorry servers", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server 10.0.0.8 80"), 4, "sorry_server", "only one sorry_server"},
-		{"sorry_server_lvs_method", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server_lvs_method NAT"), 4, "sorry_server_lvs_method", "not supported"},
+		{"sorry_server_lvs_method", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server_lvs_method NAT"), 4, "sorry_server_lvs_method", "differs from the virtual_server's DR"},
 		{"fwmark service", "virtual_server fwmark 1 {\n lb_kind DR\n}\n", 1, "virtual_server", "fwmark is not supported"},
 		{"unknown service group", "virtual_server group G1 {\n lb_kind DR\n}\n", 1, "virtual_server", `no virtual_server_group "G1"`},
 		{"fwmark group member", "virtual_server_group G1 {\n fwmark 1\n}\n", 2, "fwmark", "not supported"},
@@ -1052,4 +1052,12 @@ func TestKeepalivedWeightedTrackInterface(t *testing.T) {
 	assertRoundTrip(t, c)
 	_, _, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+conf))
 	wantProblem(t, err, "k.conf", 9, "vrrp[0].track_interface[0]", "track it without a weight")
+}
+
+// sorry_server_lvs_method equal to the service's method is accepted.
+func TestKeepalivedSorryServerMethod(t *testing.T) {
+	c, _, err := ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server_lvs_method DR")))
+	if err != nil || c.Services[0].SorryServer == nil {
+		t.Fatalf("sorry_server_lvs_method DR: %v", err)
+	}
 }
