@@ -88,7 +88,11 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 		}
 	}
 	for _, i := range k.versionUnset {
-		k.c.VRRP[i].Version = k.globalVersion
+		v := &k.c.VRRP[i]
+		v.Version = k.globalVersion
+		if len(v.VirtualAddrs) > 0 && v.VirtualAddrs[0].Is6() {
+			v.Version = 3 // keepalived: IPv6 instances use version 3
+		}
 	}
 	for i := range k.c.VRRP {
 		// keepalived derives an unset priority from the state: the

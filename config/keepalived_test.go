@@ -1061,3 +1061,17 @@ func TestKeepalivedSorryServerMethod(t *testing.T) {
 		t.Fatalf("sorry_server_lvs_method DR: %v", err)
 	}
 }
+
+// An IPv6 vrrp_instance without a version is VRRPv3, as in keepalived.
+func TestKeepalivedIPv6Instance(t *testing.T) {
+	c, _, err := ParseKeepalived("k.conf", []byte("vrrp_instance VI_6 {\n interface eth0\n virtual_router_id 61\n priority 100\n virtual_ipaddress {\n  2001:db8::100\n }\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; v.Version != 3 {
+		t.Errorf("version %d, want 3", v.Version)
+	}
+	// Written as version 2 it is refused.
+	_, _, err = ParseKeepalived("k.conf", []byte("vrrp_instance VI_6 {\n interface eth0\n version 2\n virtual_router_id 61\n priority 100\n virtual_ipaddress {\n  2001:db8::100\n }\n}\n"))
+	wantProblem(t, err, "k.conf", 7, "virtual_ipaddress[0]", "needs VRRP version 3")
+}

@@ -592,9 +592,8 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 		switch {
 		case checkAddr(a) != "":
 			ps.field(l, fp, "%s", checkAddr(a))
-		case !a.Is4():
-			// The instance's addresses are IPv4 (vrrp.NewInstance).
-			ps.field(l, fp, "%s: only IPv4 addresses", a)
+		case len(v.VirtualAddrs) > 0 && a.Is4() != v.VirtualAddrs[0].Is4():
+			ps.field(l, fp, "%s is %s but %s is %s; one instance carries one address family", a, family(a), v.VirtualAddrs[0], family(v.VirtualAddrs[0]))
 		case seen[a]:
 			ps.field(l, fp, "duplicate virtual address %s", a)
 		}

@@ -1,6 +1,6 @@
 // Package vrrp implements VRRP version 2 (RFC 3768, with the simple-text
 // "PASS" authentication keepalived still sends) and version 3 (RFC 5798):
-// the packet codec, the per-instance state machine and a raw IPv4 transport.
+// the packet codec, the per-instance state machine and raw IPv4 and IPv6 transports.
 //
 // The state machine takes its Transport, Clock, link checker and script
 // runner as options, so every transition is unit-tested with fake time;
@@ -41,6 +41,7 @@
 //   - Sync groups (keepalived's vrrp_sync_group, SyncGroup): members share
 //     FAULT, become Master only together, and a Master preempted by a
 //     better one takes the other Masters to Backup with priority 0.
-//   - Only IPv4 virtual addresses and an IPv4 transport are supported; the
-//     codec also handles v3 over IPv6.
+//   - IPv4 instances use RawTransport (224.0.0.18), IPv6 ones (version 3
+//     only) RawTransport6 (ff02::12, from the link-local address); one
+//     instance carries one family.
 package vrrp

@@ -97,7 +97,7 @@ func (n *node) hasVIP(a netip.Addr) bool {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	as, err := n.nl.AddrList(link, netlink.FAMILY_V4)
+	as, err := n.nl.AddrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -307,6 +307,45 @@ func netnsTrackedInterface(t *testing.T, weight int) {
 	}
 	if _, ok := a.waitVIP(vipAddr, true, 3*time.Second); !ok {
 		t.Fatalf("A did not return to master (state %v)", a.inst.State())
+	}
+	if _, ok := b.waitVIP(vipAddr, false, time.Second); !ok {
+		t.Fatal("B kept the VIP")
+	}
+}
+
+// VRRPv3 over IPv6 (ff02::12, from the link-local address): the backup
+// takes the IPv6 VIP when the master dies, and a returning master with the
+// higher priority preempts.
+func TestNetnsFailoverIPv6(t *testing.T) {
+	vipAddr := netip.MustParseAddr("fd00:77::100")
+	adv := 100 * time.Millisecond
+	a, b := setupPair(t)
+	cfg := func(name string, prio int) config.VRRPInstance {
+		c := pairCfg(name, prio, 3, adv)
+		c.VirtualAddrs = []netip.Addr{vipAddr}
+		return c
+	}
+	a.start(cfg("A", 150))
+	b.start(cfg("B", 100))
+	if d, ok := a.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatalf("A never became master (waited %v)", d)
+	}
+	time.Sleep(3 * adv)
+	if b.inst.State() != StateBackup || b.hasVIP(vipAddr) {
+		t.Fatalf("B state %v, holds the VIP %v: it does not hear A's IPv6 adverts", b.inst.State(), b.hasVIP(vipAddr))
+	}
+	if st := b.inst.Stats(); st.AdvertsReceived == 0 || len(st.Invalid) != 0 {
+		t.Fatalf("B stats %+v", st)
+	}
+	killed := a.kill()
+	if _, ok := b.waitVIP(vipAddr, true, b.inst.MasterDownInterval()+time.Second); !ok {
+		t.Fatal("B did not take the IPv6 VIP")
+	}
+	t.Logf("B took the IPv6 VIP %v after A was killed", time.Since(killed))
+	a.owner.ReleaseAll()
+	a.start(cfg("A", 150))
+	if _, ok := a.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatal("A did not preempt")
 	}
 	if _, ok := b.waitVIP(vipAddr, false, time.Second); !ok {
 		t.Fatal("B kept the VIP")

@@ -293,19 +293,21 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 	if len(cfg.VirtualAddrs) == 0 || len(cfg.VirtualAddrs) > 255 {
 		return nil, fmt.Errorf("vrrp: instance %s: need 1..255 virtual addresses, have %d", cfg.Name, len(cfg.VirtualAddrs))
 	}
-	for _, a := range cfg.VirtualAddrs {
+	// One family per instance; IPv6 is VRRPv3 over ff02::12.
+	v6 := cfg.VirtualAddrs[0].Unmap().Is6()
+	for n, a := range append(slices.Clone(cfg.VirtualAddrs), cfg.ExcludedAddrs...) {
 		a = a.Unmap()
-		if !a.Is4() {
-			return nil, fmt.Errorf("vrrp: instance %s: %v: only IPv4 virtual addresses are supported", cfg.Name, a)
+		if a.Is6() != v6 {
+			return nil, fmt.Errorf("vrrp: instance %s: %v: an instance's addresses are of one family", cfg.Name, a)
 		}
-		i.vips = append(i.vips, a)
+		if n < len(cfg.VirtualAddrs) {
+			i.vips = append(i.vips, a)
+		} else {
+			i.excluded = append(i.excluded, a)
+		}
 	}
-	for _, a := range cfg.ExcludedAddrs {
-		a = a.Unmap()
-		if !a.Is4() {
-			return nil, fmt.Errorf("vrrp: instance %s: %v: only IPv4 virtual addresses are supported", cfg.Name, a)
-		}
-		i.excluded = append(i.excluded, a)
+	if v6 && i.version != 3 {
+		return nil, fmt.Errorf("vrrp: instance %s: IPv6 needs VRRP version 3", cfg.Name)
 	}
 	if cfg.Interface == "" {
 		return nil, fmt.Errorf("vrrp: instance %s: no interface", cfg.Name)
@@ -328,7 +330,16 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		o(i)
 	}
 	if i.tr == nil {
-		tr, err := ListenIPv4(cfg.Interface, WithUnicast(cfg.UnicastSrcIP, cfg.UnicastPeers))
+		var tr interface {
+			Transport
+			LinkUp(string) (bool, error)
+		}
+		var err error
+		if v6 {
+			tr, err = ListenIPv6(cfg.Interface, WithUnicast(cfg.UnicastSrcIP, cfg.UnicastPeers))
+		} else {
+			tr, err = ListenIPv4(cfg.Interface, WithUnicast(cfg.UnicastSrcIP, cfg.UnicastPeers))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", cfg.Name, err)
 		}

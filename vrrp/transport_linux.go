@@ -222,8 +222,12 @@ func (t *RawTransport) Close() error {
 
 // LinkUp reports whether an interface in the transport's namespace is up
 // with carrier; it is the default LinkStateFunc.
-func (t *RawTransport) LinkUp(name string) (bool, error) {
-	l, err := t.nl.LinkByName(name)
+func (t *RawTransport) LinkUp(name string) (bool, error) { return linkUp(t.nl, name) }
+
+// linkUp reports whether interface name (in nl's namespace) is up with
+// carrier.
+func linkUp(nl *netlink.Handle, name string) (bool, error) {
+	l, err := nl.LinkByName(name)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if errors.As(err, &nf) {

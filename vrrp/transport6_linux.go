@@ -1,0 +1,179 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/ipv6"
+)
+
+// GroupIPv6 returns the VRRP IPv6 multicast group ff02::12 (RFC 5798).
+func GroupIPv6() netip.Addr { return netip.MustParseAddr("ff02::12") }
+
+// RawTransport6 is VRRPv3 over a raw IPv6 socket (next header 112) on one
+// interface: to ff02::12 (or the unicast peers) with hop limit 255, from
+// the interface's link-local address as RFC 5798 §5.1.2.1 wants (or
+// unicast_src_ip). The checksum is the codec's (over the IPv6
+// pseudo-header); the kernel leaves it alone for this protocol.
+type RawTransport6 struct {
+	ifi   *net.Interface
+	conn  net.PacketConn
+	pc    *ipv6.PacketConn
+	nl    *netlink.Handle
+	local netip.Addr
+	src   netip.Addr
+	peers []netip.Addr
+}
+
+// ListenIPv6 opens the VRRP socket for IPv6 on iface. Of the options, only
+// WithUnicast's source and peers are used.
+func ListenIPv6(iface string, opts ...ListenOption) (*RawTransport6, error) {
+	var cfg RawTransport
+	for _, o := range opts {
+		o(&cfg)
+	}
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("netlink handle: %w", err)
+	}
+	t := &RawTransport6{nl: nl, src: cfg.src, peers: cfg.peers}
+	if err := t.open(iface); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *RawTransport6) open(iface string) error {
+	link, err := t.nl.LinkByName(iface)
+	if err != nil {
+		return fmt.Errorf("interface %q: %w", iface, err)
+	}
+	attrs := link.Attrs()
+	t.ifi = &net.Interface{Index: attrs.Index, Name: attrs.Name, MTU: attrs.MTU, HardwareAddr: attrs.HardwareAddr, Flags: attrs.Flags}
+	addrs, err := t.nl.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		return fmt.Errorf("addresses of %s: %w", iface, err)
+	}
+	for _, a := range addrs {
+		x, ok := netip.AddrFromSlice(a.IP)
+		if !ok || x.Is4In6() {
+			continue
+		}
+		if (t.src.IsValid() && x == t.src) || (!t.src.IsValid() && x.IsLinkLocalUnicast()) {
+			t.local = x
+			break
+		}
+	}
+	switch {
+	case t.src.IsValid() && !t.local.IsValid():
+		return fmt.Errorf("unicast_src_ip %s is not an address of %s", t.src, iface)
+	case !t.local.IsValid():
+		return fmt.Errorf("interface %s has no IPv6 link-local address to send VRRP from", iface)
+	}
+	conn, err := net.ListenPacket("ip6:112", "::")
+	if err != nil {
+		return fmt.Errorf("raw socket: %w", err)
+	}
+	t.conn = conn
+	if err := bindToDevice(conn, iface); err != nil {
+		return err
+	}
+	pc := ipv6.NewPacketConn(conn)
+	t.pc = pc
+	group := &net.IPAddr{IP: GroupIPv6().AsSlice()}
+	steps := []struct {
+		what string
+		err  func() error
+	}{
+		{"join ff02::12", func() error { return pc.JoinGroup(t.ifi, group) }},
+		{"multicast interface", func() error { return pc.SetMulticastInterface(t.ifi) }},
+		{"multicast hop limit", func() error { return pc.SetMulticastHopLimit(255) }},
+		{"hop limit", func() error { return pc.SetHopLimit(255) }},
+		{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
+		{"traffic class", func() error { return pc.SetTrafficClass(0xc0) }},
+		{"control messages", func() error {
+			return pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+		}},
+	}
+	for _, s := range steps {
+		if err := s.err(); err != nil {
+			return fmt.Errorf("vrrp socket on %s: %s: %w", iface, s.what, err)
+		}
+	}
+	return nil
+}
+
+// Peers implements Unicaster.
+func (t *RawTransport6) Peers() []netip.Addr { return t.peers }
+
+// SendTo implements Unicaster.
+func (t *RawTransport6) SendTo(msg []byte, dst netip.Addr) error {
+	cm := &ipv6.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index, HopLimit: 255}
+	_, err := t.pc.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: t.ifi.Name})
+	return err
+}
+
+// Send implements Transport.
+func (t *RawTransport6) Send(msg []byte) error { return t.SendTo(msg, GroupIPv6()) }
+
+// Receive implements Transport (see RawTransport.Receive). The hop limit
+// stands in Packet.TTL: RFC 5798 wants 255 of both.
+func (t *RawTransport6) Receive(ctx context.Context) (Packet, error) {
+	buf := make([]byte, 1500)
+	for {
+		if err := ctx.Err(); err != nil {
+			return Packet{}, err
+		}
+		if err := t.pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+			return Packet{}, err
+		}
+		n, cm, src, err := t.pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue
+			}
+			return Packet{}, err
+		}
+		if cm == nil || (cm.IfIndex != 0 && cm.IfIndex != t.ifi.Index) {
+			continue
+		}
+		p := Packet{Data: append([]byte(nil), buf[:n]...), TTL: cm.HopLimit}
+		if ia, ok := src.(*net.IPAddr); ok {
+			p.Src, _ = netip.AddrFromSlice(ia.IP)
+		}
+		p.Dst, _ = netip.AddrFromSlice(cm.Dst)
+		if len(t.peers) > 0 && !slices.Contains(t.peers, p.Src) {
+			continue
+		}
+		return p, nil
+	}
+}
+
+// LocalAddr implements Transport.
+func (t *RawTransport6) LocalAddr() netip.Addr { return t.local }
+
+// Group implements Transport.
+func (t *RawTransport6) Group() netip.Addr { return GroupIPv6() }
+
+// Close implements Transport.
+func (t *RawTransport6) Close() error {
+	var err error
+	if t.conn != nil {
+		err = t.conn.Close()
+	}
+	if t.nl != nil {
+		t.nl.Close()
+	}
+	return err
+}
+
+// LinkUp is RawTransport's, for this transport's namespace.
+func (t *RawTransport6) LinkUp(name string) (bool, error) { return linkUp(t.nl, name) }
