@@ -2,13 +2,9 @@ package vrrp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"slices"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
@@ -78,21 +74,15 @@ func (t *RawTransport6) open(iface string) error {
 	case !t.local.IsValid():
 		return fmt.Errorf("interface %s has no IPv6 link-local address to send VRRP from", iface)
 	}
-	conn, err := net.ListenPacket("ip6:112", "::")
+	conn, err := openRaw("ip6:112", "::", iface)
 	if err != nil {
-		return fmt.Errorf("raw socket: %w", err)
-	}
-	t.conn = conn
-	if err := bindToDevice(conn, iface); err != nil {
 		return err
 	}
+	t.conn = conn
 	pc := ipv6.NewPacketConn(conn)
 	t.pc = pc
 	group := &net.IPAddr{IP: GroupIPv6().AsSlice()}
-	steps := []struct {
-		what string
-		err  func() error
-	}{
+	return setUp(iface, []socketStep{
 		{"join ff02::12", func() error { return pc.JoinGroup(t.ifi, group) }},
 		{"multicast interface", func() error { return pc.SetMulticastInterface(t.ifi) }},
 		{"multicast hop limit", func() error { return pc.SetMulticastHopLimit(255) }},
@@ -102,13 +92,7 @@ func (t *RawTransport6) open(iface string) error {
 		{"control messages", func() error {
 			return pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
 		}},
-	}
-	for _, s := range steps {
-		if err := s.err(); err != nil {
-			return fmt.Errorf("vrrp socket on %s: %s: %w", iface, s.what, err)
-		}
-	}
-	return nil
+	})
 }
 
 // Peers implements Unicaster.
@@ -127,34 +111,18 @@ func (t *RawTransport6) Send(msg []byte) error { return t.SendTo(msg, GroupIPv6(
 // Receive implements Transport (see RawTransport.Receive). The hop limit
 // stands in Packet.TTL: RFC 5798 wants 255 of both.
 func (t *RawTransport6) Receive(ctx context.Context) (Packet, error) {
-	buf := make([]byte, 1500)
-	for {
-		if err := ctx.Err(); err != nil {
-			return Packet{}, err
-		}
-		if err := t.pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
-			return Packet{}, err
-		}
+	return receive(ctx, t.pc.SetReadDeadline, t.ifi.Index, t.peers, func(buf []byte) (int, Packet, int, error) {
 		n, cm, src, err := t.pc.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				continue
-			}
-			return Packet{}, err
+		if err != nil || cm == nil {
+			return n, Packet{}, -1, err
 		}
-		if cm == nil || (cm.IfIndex != 0 && cm.IfIndex != t.ifi.Index) {
-			continue
-		}
-		p := Packet{Data: append([]byte(nil), buf[:n]...), TTL: cm.HopLimit}
+		p := Packet{TTL: cm.HopLimit}
 		if ia, ok := src.(*net.IPAddr); ok {
 			p.Src, _ = netip.AddrFromSlice(ia.IP)
 		}
 		p.Dst, _ = netip.AddrFromSlice(cm.Dst)
-		if len(t.peers) > 0 && !slices.Contains(t.peers, p.Src) {
-			continue
-		}
-		return p, nil
-	}
+		return n, p, cm.IfIndex, nil
+	})
 }
 
 // LocalAddr implements Transport.
@@ -164,16 +132,7 @@ func (t *RawTransport6) LocalAddr() netip.Addr { return t.local }
 func (t *RawTransport6) Group() netip.Addr { return GroupIPv6() }
 
 // Close implements Transport.
-func (t *RawTransport6) Close() error {
-	var err error
-	if t.conn != nil {
-		err = t.conn.Close()
-	}
-	if t.nl != nil {
-		t.nl.Close()
-	}
-	return err
-}
+func (t *RawTransport6) Close() error { return closeRaw(t.conn, t.nl) }
 
 // LinkUp is RawTransport's, for this transport's namespace.
 func (t *RawTransport6) LinkUp(name string) (bool, error) { return linkUp(t.nl, name) }

@@ -94,21 +94,15 @@ func (t *RawTransport) open(iface string) error {
 	if !t.local.IsValid() {
 		return fmt.Errorf("interface %s has no IPv4 address to send VRRP from", iface)
 	}
-	conn, err := net.ListenPacket("ip4:112", "0.0.0.0")
+	conn, err := openRaw("ip4:112", "0.0.0.0", iface)
 	if err != nil {
-		return fmt.Errorf("raw socket: %w", err)
-	}
-	t.conn = conn
-	if err := bindToDevice(conn, iface); err != nil {
 		return err
 	}
+	t.conn = conn
 	pc := ipv4.NewPacketConn(conn)
 	t.pc = pc
 	group := &net.IPAddr{IP: GroupIPv4().AsSlice()}
-	steps := []struct {
-		what string
-		err  func() error
-	}{
+	return setUp(iface, []socketStep{
 		{"join 224.0.0.18", func() error { return pc.JoinGroup(t.ifi, group) }},
 		{"multicast interface", func() error { return pc.SetMulticastInterface(t.ifi) }},
 		{"multicast ttl", func() error { return pc.SetMulticastTTL(255) }},
@@ -119,7 +113,30 @@ func (t *RawTransport) open(iface string) error {
 		{"control messages", func() error {
 			return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
 		}},
+	})
+}
+
+// openRaw opens a raw socket bound to iface.
+func openRaw(network, addr, iface string) (net.PacketConn, error) {
+	conn, err := net.ListenPacket(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("raw socket: %w", err)
 	}
+	if err := bindToDevice(conn, iface); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// socketStep is one option set on a VRRP socket.
+type socketStep struct {
+	what string
+	err  func() error
+}
+
+// setUp applies the steps in order, naming the first that fails.
+func setUp(iface string, steps []socketStep) error {
 	for _, s := range steps {
 		if err := s.err(); err != nil {
 			return fmt.Errorf("vrrp socket on %s: %s: %w", iface, s.what, err)
@@ -167,37 +184,49 @@ func (t *RawTransport) Send(msg []byte) error { return t.SendTo(msg, GroupIPv4()
 // Receive implements Transport. It wakes every 200 ms to notice ctx, which
 // bounds how long Run waits for the reader on shutdown.
 func (t *RawTransport) Receive(ctx context.Context) (Packet, error) {
+	return receive(ctx, t.pc.SetReadDeadline, t.ifi.Index, t.peers, func(buf []byte) (int, Packet, int, error) {
+		n, cm, src, err := t.pc.ReadFrom(buf)
+		if err != nil || cm == nil {
+			return n, Packet{}, -1, err
+		}
+		p := Packet{TTL: cm.TTL}
+		if ia, ok := src.(*net.IPAddr); ok {
+			p.Src, _ = netip.AddrFromSlice(ia.IP.To4())
+		}
+		p.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
+		return n, p, cm.IfIndex, nil
+	})
+}
+
+// receive is Receive of either family: read returns the length, the
+// packet without its data, the interface it came in on (-1: no control
+// message, skip it) and an error.
+func receive(ctx context.Context, deadline func(time.Time) error, ifIndex int, peers []netip.Addr,
+	read func([]byte) (int, Packet, int, error)) (Packet, error) {
 	buf := make([]byte, 1500)
 	for {
 		if err := ctx.Err(); err != nil {
 			return Packet{}, err
 		}
-		if err := t.pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		if err := deadline(time.Now().Add(200 * time.Millisecond)); err != nil {
 			return Packet{}, err
 		}
-		n, cm, src, err := t.pc.ReadFrom(buf)
+		n, p, in, err := read(buf)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				continue
 			}
 			return Packet{}, err
 		}
-		if cm == nil {
+		if in < 0 || (in != 0 && in != ifIndex) {
 			continue
 		}
-		if cm.IfIndex != 0 && cm.IfIndex != t.ifi.Index {
-			continue
-		}
-		p := Packet{Data: append([]byte(nil), buf[:n]...), TTL: cm.TTL}
-		if ia, ok := src.(*net.IPAddr); ok {
-			p.Src, _ = netip.AddrFromSlice(ia.IP.To4())
-		}
-		p.Dst, _ = netip.AddrFromSlice(cm.Dst.To4())
-		if len(t.peers) > 0 && !slices.Contains(t.peers, p.Src) {
+		if len(peers) > 0 && !slices.Contains(peers, p.Src) {
 			// Unicast: only the configured peers take part (a multicast
 			// router of the same VRID on the segment is another cluster).
 			continue
 		}
+		p.Data = append([]byte(nil), buf[:n]...)
 		return p, nil
 	}
 }
@@ -209,13 +238,16 @@ func (t *RawTransport) LocalAddr() netip.Addr { return t.local }
 func (t *RawTransport) Group() netip.Addr { return GroupIPv4() }
 
 // Close implements Transport.
-func (t *RawTransport) Close() error {
+func (t *RawTransport) Close() error { return closeRaw(t.conn, t.nl) }
+
+// closeRaw closes a transport's socket and netlink handle, either nil.
+func closeRaw(conn net.PacketConn, nl *netlink.Handle) error {
 	var err error
-	if t.conn != nil {
-		err = t.conn.Close()
+	if conn != nil {
+		err = conn.Close()
 	}
-	if t.nl != nil {
-		t.nl.Close()
+	if nl != nil {
+		nl.Close()
 	}
 	return err
 }
