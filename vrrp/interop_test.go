@@ -367,3 +367,72 @@ vrrp_instance VI_1 {
 	t.Logf("v3: xlb took over %v after keepalived SIGTERM (Skew_Time %v)", time.Since(stopped), a.inst.SkewTime())
 	kb.terminate()
 }
+
+// VRRPv3 over IPv6 with keepalived: keepalived accepts xlb's adverts (it
+// stays backup and complains of nothing) and takes over when xlb dies; an
+// xlb backup accepts keepalived's and takes over at its priority 0.
+func TestInteropV3IPv6(t *testing.T) {
+	bin := keepalivedBin(t)
+	vipAddr := netip.MustParseAddr("fd00:77::100")
+	adv := 100 * time.Millisecond
+	a, b := setupPair(t)
+	cfg := func(prio int) config.VRRPInstance {
+		c := pairCfg("xlb", prio, 3, adv)
+		c.VirtualAddrs = []netip.Addr{vipAddr}
+		return c
+	}
+	a.start(cfg(150))
+	if _, ok := a.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatal("xlb never became master")
+	}
+	kb := startKeepalivedConf(t, bin, b.ns, "BACKUP", fmt.Sprintf(`global_defs {
+    router_id xlb_interop_%s
+}
+vrrp_instance VI_6 {
+    state BACKUP
+    interface veth0
+    virtual_router_id 42
+    priority 100
+    advert_int 0.1
+    virtual_ipaddress {
+        fd00:77::100/128
+    }
+}
+`, b.ns.Name))
+	time.Sleep(2 * time.Second)
+	if _, ok := a.waitVIP(vipAddr, true, time.Second); !ok || a.inst.State() != StateMaster {
+		t.Fatalf("xlb lost mastership to keepalived (IPv6): keepalived VIP %v, xlb state %v; log:\n%s", b.hasVIP(vipAddr), a.inst.State(), kb.out.String())
+	}
+	if _, ok := b.waitVIP(vipAddr, false, time.Second); !ok {
+		t.Fatalf("keepalived holds the IPv6 VIP while xlb is master; log:\n%s", kb.out.String())
+	}
+	var complaints []string
+	for _, c := range kb.complaints() {
+		// keepalived's advice for any global first VIP, not about packets.
+		if !strings.Contains(c, "should be link local") {
+			complaints = append(complaints, c)
+		}
+	}
+	if len(complaints) != 0 {
+		t.Errorf("keepalived complained about xlb's IPv6 adverts:\n%s", strings.Join(complaints, "\n"))
+	}
+	killed := a.kill()
+	if _, ok := b.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatalf("keepalived did not take over; log:\n%s", kb.out.String())
+	}
+	t.Logf("IPv6: keepalived took over %v after xlb was killed", time.Since(killed))
+	a.owner.ReleaseAll()
+
+	a.start(cfg(50))
+	time.Sleep(time.Second)
+	if st := a.inst.Stats(); st.AdvertsReceived < 5 || len(st.Invalid) != 0 {
+		t.Fatalf("xlb IPv6 backup did not accept keepalived's adverts: state %v, stats %+v", a.inst.State(), st)
+	}
+	stopped := time.Now()
+	kb.cmd.Process.Signal(syscall.SIGTERM)
+	if _, ok := a.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatal("xlb did not take over after keepalived's priority 0")
+	}
+	t.Logf("IPv6: xlb took over %v after keepalived SIGTERM", time.Since(stopped))
+	kb.terminate()
+}
