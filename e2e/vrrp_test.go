@@ -391,3 +391,72 @@ vrrp_sync_groups:
 	// Then MASTER with the VIPs, and BACKUP when they went back.
 	waitFileWords(t, notified, append(slices.Clone(before), "MASTER", "BACKUP"), 3*time.Second)
 }
+
+// One keepalived.conf for both directors, as keepalived's templated
+// set-ups write it: the VRRP instance in an included file, each director's
+// state and priority on "@id" lines, the VIP a $parameter. Each director
+// reads its own lines (--config-id); the master holds the VIP, the backup
+// takes it when the master is killed.
+func TestSharedKeepalivedConfForBothDirectors(t *testing.T) {
+	l := newLab(t, lab.Options{Directors: 2})
+	dir := filepath.Join(l.Dir(), "keepalived")
+	if err := os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	main := `$VIP=192.168.101.100
+include conf.d/*.conf
+virtual_server ${VIP} 80 {
+    lb_algo mh
+    lb_kind DR
+    protocol TCP
+    real_server 192.168.101.3 80 {
+    }
+    real_server 192.168.101.4 80 {
+    }
+}
+`
+	vrrp := `vrrp_instance VI_1 {
+    @lb1 state MASTER
+    @lb1 priority 150
+    @lb2 priority 100
+    interface eth0
+    virtual_router_id 51
+    version 3
+    advert_int 0.1
+    virtual_ipaddress {
+        $VIP
+    }
+}
+`
+	for name, text := range map[string]string{"keepalived.conf": main, "conf.d/vrrp.conf": vrrp} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var procs []*os.Process
+	for i, id := range []string{"lb1", "lb2"} {
+		cmd, err := l.Start(l.Directors()[i], xlbBin(), "run", "--iface", "eth0", "--keepalived-conf", filepath.Join(dir, "keepalived.conf"),
+			"--config-id", id, "--pin-dir", pinDir(l, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd.Process)
+	}
+	waitHolder(t, l, 0, 3*time.Second, true)
+	get(t, l, "/")
+	// Each read its own @ lines.
+	for i, want := range []string{"VI_1: MASTER (vrid 51, priority 150)", "VI_1: BACKUP (vrid 51, priority 100)"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := l.Exec(ctx, l.Directors()[i], xlbBin(), "status")
+		cancel()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("director %d status (%v) lacks %q:\n%s", i+1, err, want, out)
+		}
+	}
+	if err := procs[0].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	took := waitHolder(t, l, 1, 2*time.Second, false)
+	t.Logf("lb2 took the VIP %v after lb1 was killed", took)
+	get(t, l, "/")
+}
