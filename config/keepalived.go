@@ -1264,11 +1264,7 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 			}
 		case st.key == "url" && ck.Type.IsHTTP():
 			// Several url blocks: each must pass (keepalived checks them all).
-			up := p
-			if len(urls) > 0 {
-				up = fmt.Sprintf("%s.urls[%d]", p, len(urls))
-			}
-			urls = append(urls, k.url(st, up))
+			urls = append(urls, k.url(st, URLField(p, len(urls))))
 		case st.key == "virtualhost" && ck.Type.IsHTTP():
 			vhost = st // read after the url, whose own virtualhost wins
 		case st.key == "enable_sni" && ck.Type == HTTPSCheck:

@@ -393,6 +393,16 @@ func (r *RealServer) Checks() []*Check {
 	return out
 }
 
+// URLField is the field path of a check's n-th url (0-based), as parsers
+// and validation name it: the check's own fields for the first, then
+// ck.urls[1], ….
+func URLField(ck string, n int) string {
+	if n == 0 {
+		return ck
+	}
+	return fmt.Sprintf("%s.urls[%d]", ck, n)
+}
+
 // CheckField is the field path of a real server's n-th check (0-based),
 // as parsers and validation name it: rp.check, then rp.checks[1], ….
 func CheckField(rp string, n int) string {

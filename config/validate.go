@@ -457,11 +457,7 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 	// typo in "type" does not turn an HTTP check into a bare TCP connect.
 	if ck.Type.IsHTTP() {
 		for i, u := range ck.URLs() {
-			up := p
-			if i > 0 {
-				up = fmt.Sprintf("%s.urls[%d]", p, i)
-			}
-			validateURL(ps, up, u, line)
+			validateURL(ps, URLField(p, i), u, line)
 		}
 	} else {
 		for _, f := range []struct {

@@ -690,16 +690,12 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 		if len(urls) > 1 {
 			ck.MoreURLs = urls[1:]
 		}
-		// Validation names the first url's fields as the check's own.
-		for _, f := range []string{"path", "status_code", "digest", "virtualhost"} {
-			if l, ok := d.ps.lines[urlsField+"[0]."+f]; ok {
-				d.ps.seen(path+"."+f, l)
-			}
-		}
-		for i := 1; i < len(urls); i++ {
+		// Validation names the urls as URLField does (the first one's
+		// fields as the check's own): their lines go there.
+		for i := range urls {
 			for _, f := range []string{"path", "status_code", "digest", "virtualhost"} {
 				if l, ok := d.ps.lines[fmt.Sprintf("%s[%d].%s", urlsField, i, f)]; ok {
-					d.ps.seen(fmt.Sprintf("%s.urls[%d].%s", path, i, f), l)
+					d.ps.seen(URLField(path, i)+"."+f, l)
 				}
 			}
 		}

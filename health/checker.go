@@ -16,6 +16,7 @@ import (
 type params struct {
 	delayLoop        time.Duration
 	attemptTimeout   time.Duration // bound of one attempt
+	urlTimeout       time.Duration // HTTP: bound of one url of the attempt
 	delayBeforeRetry time.Duration
 	retry            int
 	rise, fall       int
@@ -48,6 +49,7 @@ func paramsOf(t Target) params {
 	}
 	if ck.Type.IsHTTP() {
 		// Each url of the attempt has the connect timeout.
+		p.urlTimeout = p.attemptTimeout
 		p.attemptTimeout *= time.Duration(1 + len(ck.MoreURLs))
 	}
 	return p

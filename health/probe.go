@@ -114,10 +114,7 @@ type urlProber struct {
 }
 
 func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber, error) {
-	hp := &httpProber{timeout: ck.ConnectTimeout}
-	if hp.timeout <= 0 {
-		hp.timeout = config.DefaultConnectTimeout
-	}
+	hp := &httpProber{timeout: p.urlTimeout}
 	for _, cu := range ck.URLs() {
 		up, err := newURLProber(addr, ck, cu)
 		if err != nil {
