@@ -24,22 +24,19 @@ type RawTransport6 struct {
 	pc    *ipv6.PacketConn
 	nl    *netlink.Handle
 	local netip.Addr
-	src   netip.Addr
-	peers []netip.Addr
+	listenOpts
 }
 
-// ListenIPv6 opens the VRRP socket for IPv6 on iface. Of the options, only
-// WithUnicast's source and peers are used.
+// ListenIPv6 opens the VRRP socket for IPv6 on iface.
 func ListenIPv6(iface string, opts ...ListenOption) (*RawTransport6, error) {
-	var cfg RawTransport
-	for _, o := range opts {
-		o(&cfg)
-	}
 	nl, err := netlink.NewHandle()
 	if err != nil {
 		return nil, fmt.Errorf("netlink handle: %w", err)
 	}
-	t := &RawTransport6{nl: nl, src: cfg.src, peers: cfg.peers}
+	t := &RawTransport6{nl: nl}
+	for _, o := range opts {
+		o(&t.listenOpts)
+	}
 	if err := t.open(iface); err != nil {
 		t.Close()
 		return nil, err

@@ -26,18 +26,24 @@ type RawTransport struct {
 	pc    *ipv4.PacketConn
 	nl    *netlink.Handle
 	local netip.Addr
-	src   netip.Addr   // unicast_src_ip; invalid: the primary address
+	listenOpts
+}
+
+// listenOpts are what ListenOptions set, for either family's transport.
+type listenOpts struct {
+	src   netip.Addr   // unicast_src_ip; invalid: the interface's default source
 	peers []netip.Addr // unicast_peer; none: multicast
 }
 
-// ListenOption configures ListenIPv4.
-type ListenOption func(*RawTransport)
+// ListenOption configures ListenIPv4 and ListenIPv6.
+type ListenOption func(*listenOpts)
 
-// WithUnicast sends adverts to peers instead of 224.0.0.18 and accepts
+// WithUnicast sends adverts to peers instead of the group and accepts
 // only theirs (keepalived unicast_peer), from src when it is valid
-// (unicast_src_ip; else the interface's primary address). No peers: multicast.
+// (unicast_src_ip; else the interface's primary or link-local address).
+// No peers: multicast.
 func WithUnicast(src netip.Addr, peers []netip.Addr) ListenOption {
-	return func(t *RawTransport) { t.src, t.peers = src, slices.Clone(peers) }
+	return func(o *listenOpts) { o.src, o.peers = src, slices.Clone(peers) }
 }
 
 // ListenIPv4 opens the VRRP socket on iface.
@@ -48,7 +54,7 @@ func ListenIPv4(iface string, opts ...ListenOption) (*RawTransport, error) {
 	}
 	t := &RawTransport{nl: nl}
 	for _, o := range opts {
-		o(t)
+		o(&t.listenOpts)
 	}
 	if err := t.open(iface); err != nil {
 		t.Close()
