@@ -64,6 +64,7 @@ enum svc_flags {
 	XLB_SVC_EXPIRE_NODEST = 1 << 1,    /* reschedule flows of unavailable backends */
 	XLB_SVC_EXPIRE_QUIESCENT = 1 << 2, /* persistence ignores weight-0 backends */
 	XLB_SVC_OPS = 1 << 3,              /* UDP: every datagram scheduled on its own (ipvsadm -o) */
+	XLB_SVC_THRESHOLDS = 1 << 4,       /* a real server has a connection limit (conn_limits) */
 };
 
 enum backend_flags {

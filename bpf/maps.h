@@ -71,6 +71,25 @@ struct {
 } conn_counts SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend_limits);
+} conn_limits SEC(".maps");
+
+/* IPVS's IP_VS_DEST_F_OVERLOAD per real server: set by the datapath when
+ * a new flow brings it to its upper limit, cleared by the loader's sweep
+ * once the recounted connections fall below the lower one (the datapath
+ * never sees a flow idle out). Apart from conn_limits so that the
+ * sweep's writes never race the configuration's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __u32);
+} backend_overload SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_MAX_BACKENDS);
 	__type(key, __u32);

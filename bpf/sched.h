@@ -37,16 +37,73 @@ static __always_inline __s64 ring_at(const struct svc_val *svc, __u32 idx)
 	return bid;
 }
 
+/* Whether real server bid of svc has reached its connection limit
+ * (IPVS's overloaded flag, which all its schedulers pass over). Services
+ * without limits skip the lookup. */
+static __always_inline int overloaded(const struct svc_val *svc, __u32 bid)
+{
+	if (!(svc->flags & XLB_SVC_THRESHOLDS))
+		return 0;
+	__u32 *o = bpf_map_lookup_elem(&backend_overload, &bid);
+	return o && *o;
+}
+
+struct skip_ctx {
+	const struct svc_val *svc;
+	__u32 start;
+	__u32 skipped;
+	__s64 found;
+};
+
+static long skip_step(__u32 i, void *data)
+{
+	struct skip_ctx *c = data;
+	/* start < ring_len and i < ring_len - 1: one wrap at most. */
+	__u32 idx = c->start + 1 + i;
+	if (idx >= c->svc->ring_len)
+		idx -= c->svc->ring_len;
+	__s64 id = ring_at(c->svc, idx);
+	if (id < 0)
+		return 1;
+	if (overloaded(c->svc, (__u32)id))
+		return 0;
+	c->found = id;
+	c->skipped = i + 1;
+	return 1;
+}
+
+/* The first server of svc's ring after slot start that is not
+ * overloaded, and how many slots on it is; -1 when every one is. Only
+ * run when the scheduler's own pick was overloaded. */
+static __always_inline __s64 next_unloaded(const struct svc_val *svc, __u32 start, __u32 *skipped)
+{
+	struct skip_ctx c = { .svc = svc, .start = start, .found = -1 };
+	bpf_loop(svc->ring_len - 1, skip_step, &c, 0);
+	*skipped = c.skipped;
+	return c.found;
+}
+
 static __always_inline __s64 pick_rotating(const struct svc_val *svc)
 {
-	__u32 id = svc->id;
-	struct svc_state *st = bpf_map_lookup_elem(&svc_states, &id);
+	__u32 sid = svc->id;
+	struct svc_state *st = bpf_map_lookup_elem(&svc_states, &sid);
 	if (!st)
 		return -1;
 	/* One shared counter: rr alternates exactly even when flows arrive on
 	 * different CPUs. The atomic add costs only on new flows. */
 	__u64 n = __sync_fetch_and_add(&st->rr_next, 1);
-	return ring_at(svc, (__u32)(n % svc->ring_len));
+	__u32 idx = (__u32)(n % svc->ring_len);
+	__s64 id = ring_at(svc, idx);
+	if (id < 0 || !overloaded(svc, (__u32)id))
+		return id;
+	__u32 skipped = 0;
+	id = next_unloaded(svc, idx, &skipped);
+	/* The rotation goes on after the server taken, as IPVS's rr moves
+	 * its pointer there: else the one after an overloaded server would
+	 * take its turns too. */
+	if (id >= 0)
+		__sync_fetch_and_add(&st->rr_next, skipped);
+	return id;
 }
 
 static __always_inline __s64 pick_hashed(const struct svc_val *svc, const struct flow *f)
@@ -55,7 +112,14 @@ static __always_inline __s64 pick_hashed(const struct svc_val *svc, const struct
 	/* Only client fields and the shared seed: a service id is local to
 	 * one director and would break cross-director agreement for mh. */
 	__u32 h = jhash_3words(fold(f->saddr), port, f->proto, hash_seed);
-	return ring_at(svc, h % svc->ring_len);
+	__u32 idx = h % svc->ring_len;
+	__s64 id = ring_at(svc, idx);
+	if (id < 0 || !overloaded(svc, (__u32)id))
+		return id;
+	/* The server the client hashes to is full: the next one in the
+	 * table takes the flow (sh-fallback, which xlb always applies). */
+	__u32 skipped = 0;
+	return next_unloaded(svc, idx, &skipped);
 }
 
 struct wlc_ctx {
@@ -87,7 +151,7 @@ static long wlc_step(__u32 i, void *data)
 	struct backend_conns *bc = bpf_map_lookup_elem(&conn_counts, &key);
 	if (!be || !bc)
 		return 0;
-	if (!(be->flags & XLB_BE_AVAILABLE) || be->weight == 0)
+	if (!(be->flags & XLB_BE_AVAILABLE) || be->weight == 0 || overloaded(w->svc, key))
 		return 0;
 	__u8 sched = w->svc->sched;
 	if (sched == XLB_SCHED_NQ && bc->active <= 0) {

@@ -69,6 +69,14 @@ struct backend_conns {
 	__s64 inactive;
 };
 
+/* A real server's connection limit (ipvsadm -x/-y, keepalived
+ * uthreshold/lthreshold), written by the loader. A map of its own, so
+ * the pinned backends and conn_counts keep their layout. */
+struct backend_limits {
+	__u32 upper; /* 0: no limit */
+	__u32 lower; /* overloaded until active + inactive falls below this */
+};
+
 struct backend_stats {
 	__u64 packets;
 	__u64 bytes;

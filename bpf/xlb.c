@@ -60,6 +60,21 @@ static __always_inline void conns_add(__u32 backend, __u32 state, __s64 delta)
 		__sync_fetch_and_add(&bc->inactive, delta);
 }
 
+/* Sets real server bid's overloaded flag once a new flow brings its
+ * connections (active and inactive, as IPVS counts them) to its upper
+ * limit. Flows scheduled on other CPUs at the same moment may pass it by
+ * one each, as in IPVS. */
+static __always_inline void mark_overload(__u32 bid)
+{
+	struct backend_limits *l = bpf_map_lookup_elem(&conn_limits, &bid);
+	if (!l || !l->upper)
+		return;
+	struct backend_conns *bc = bpf_map_lookup_elem(&conn_counts, &bid);
+	__u32 *o = bpf_map_lookup_elem(&backend_overload, &bid);
+	if (bc && o && bc->active + bc->inactive >= (__s64)l->upper)
+		*o = 1;
+}
+
 static __always_inline int closing(const struct flow *f)
 {
 	return f->proto == IPPROTO_TCP && (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST));
@@ -369,6 +384,8 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	conns_add(id, state, 1);
 	count(XLB_STAT_CONN_NEW);
 	__u32 bid = id;
+	if (svc->flags & XLB_SVC_THRESHOLDS)
+		mark_overload(bid);
 	count_backend_conn(bid);
 	publish_flow(st, f, kp, bid);
 	return id;

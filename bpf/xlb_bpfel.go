@@ -55,6 +55,12 @@ const (
 	XlbBackendFlagsXLB_BE_TUNNEL     XlbBackendFlags = 8
 )
 
+type XlbBackendLimits struct {
+	_     structs.HostLayout
+	Upper uint32
+	Lower uint32
+}
+
 type XlbBackendStats struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -275,6 +281,7 @@ const (
 	XlbSvcFlagsXLB_SVC_EXPIRE_NODEST    XlbSvcFlags = 2
 	XlbSvcFlagsXLB_SVC_EXPIRE_QUIESCENT XlbSvcFlags = 4
 	XlbSvcFlagsXLB_SVC_OPS              XlbSvcFlags = 8
+	XlbSvcFlagsXLB_SVC_THRESHOLDS       XlbSvcFlags = 16
 )
 
 type XlbSvcKey struct {
@@ -311,9 +318,11 @@ type XlbSvcVal struct {
 const (
 	XlbMapAbi             = "abi"
 	XlbMapBackendCounters = "backend_counters"
+	XlbMapBackendOverload = "backend_overload"
 	XlbMapBackends        = "backends"
 	XlbMapClockMap        = "clock_map"
 	XlbMapConnCounts      = "conn_counts"
+	XlbMapConnLimits      = "conn_limits"
 	XlbMapConns6          = "conns6"
 	XlbMapFlowEvents      = "flow_events"
 	XlbMapFlows4          = "flows4"
@@ -392,9 +401,11 @@ type XlbProgramSpecs struct {
 type XlbMapSpecs struct {
 	Abi             *ebpf.MapSpec `ebpf:"abi"`
 	BackendCounters *ebpf.MapSpec `ebpf:"backend_counters"`
+	BackendOverload *ebpf.MapSpec `ebpf:"backend_overload"`
 	Backends        *ebpf.MapSpec `ebpf:"backends"`
 	ClockMap        *ebpf.MapSpec `ebpf:"clock_map"`
 	ConnCounts      *ebpf.MapSpec `ebpf:"conn_counts"`
+	ConnLimits      *ebpf.MapSpec `ebpf:"conn_limits"`
 	Conns6          *ebpf.MapSpec `ebpf:"conns6"`
 	FlowEvents      *ebpf.MapSpec `ebpf:"flow_events"`
 	Flows4          *ebpf.MapSpec `ebpf:"flows4"`
@@ -445,9 +456,11 @@ func (o *XlbObjects) Close() error {
 type XlbMaps struct {
 	Abi             *ebpf.Map `ebpf:"abi"`
 	BackendCounters *ebpf.Map `ebpf:"backend_counters"`
+	BackendOverload *ebpf.Map `ebpf:"backend_overload"`
 	Backends        *ebpf.Map `ebpf:"backends"`
 	ClockMap        *ebpf.Map `ebpf:"clock_map"`
 	ConnCounts      *ebpf.Map `ebpf:"conn_counts"`
+	ConnLimits      *ebpf.Map `ebpf:"conn_limits"`
 	Conns6          *ebpf.Map `ebpf:"conns6"`
 	FlowEvents      *ebpf.Map `ebpf:"flow_events"`
 	Flows4          *ebpf.Map `ebpf:"flows4"`
@@ -469,9 +482,11 @@ func (m *XlbMaps) Close() error {
 	return _XlbClose(
 		m.Abi,
 		m.BackendCounters,
+		m.BackendOverload,
 		m.Backends,
 		m.ClockMap,
 		m.ConnCounts,
+		m.ConnLimits,
 		m.Conns6,
 		m.FlowEvents,
 		m.Flows4,

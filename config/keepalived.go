@@ -1121,6 +1121,10 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16, defaults []*kstm
 		switch st.key {
 		case "weight":
 			k.intArg(st, p+".weight", &r.Weight)
+		case "uthreshold":
+			k.intArg(st, p+".uthreshold", &r.UThreshold)
+		case "lthreshold":
+			k.intArg(st, p+".lthreshold", &r.LThreshold)
 		case "inhibit_on_failure":
 			// keepalived 2: inhibit_on_failure [<BOOL>], over the
 			// virtual_server's.

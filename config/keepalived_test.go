@@ -1075,3 +1075,31 @@ func TestKeepalivedIPv6Instance(t *testing.T) {
 	_, _, err = ParseKeepalived("k.conf", []byte("vrrp_instance VI_6 {\n interface eth0\n version 2\n virtual_router_id 61\n priority 100\n virtual_ipaddress {\n  2001:db8::100\n }\n}\n"))
 	wantProblem(t, err, "k.conf", 7, "virtual_ipaddress[0]", "needs VRRP version 3")
 }
+
+// uthreshold / lthreshold of a real server (IPVS -x / -y): read, checked
+// as IPVS checks them, and carried through the conversion to YAML.
+func TestKeepalivedThresholds(t *testing.T) {
+	c, _, err := ParseKeepalived("k.conf", []byte(kaEdit("weight 1", "weight 1\n        uthreshold 100\n        lthreshold 60")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Services[0].RealServers[0]; r.UThreshold != 100 || r.LThreshold != 60 {
+		t.Fatalf("uthreshold/lthreshold read as %d/%d, want 100/60", r.UThreshold, r.LThreshold)
+	}
+	assertRoundTrip(t, c)
+	for _, tc := range []struct {
+		name, edit string
+		line       int
+		field, msg string
+	}{
+		{"lower above upper", "uthreshold 10\n lthreshold 11", 6, "services[0].real_servers[0].lthreshold", "above uthreshold 10"},
+		{"lower alone", "lthreshold 5", 5, "services[0].real_servers[0].lthreshold", "needs a uthreshold"},
+		{"negative", "uthreshold -1", 5, "services[0].real_servers[0].uthreshold", "got -1"},
+		{"not a number", "uthreshold many", 5, "uthreshold", `must be an integer, got "many"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := ParseKeepalived("k.conf", []byte(kaEdit("weight 1", "weight 1\n "+tc.edit)))
+			wantProblem(t, err, "k.conf", tc.line, tc.field, tc.msg)
+		})
+	}
+}

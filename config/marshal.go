@@ -213,6 +213,12 @@ func realServerNode(r *RealServer) *yaml.Node {
 	if r.InhibitOnFailure {
 		add(m, "inhibit_on_failure", boolNode(true))
 	}
+	if r.UThreshold != 0 {
+		add(m, "uthreshold", intNode(r.UThreshold))
+	}
+	if r.LThreshold != 0 {
+		add(m, "lthreshold", intNode(r.LThreshold))
+	}
 	addString(m, "notify_up", r.NotifyUp)
 	addString(m, "notify_down", r.NotifyDown)
 	return m

@@ -155,6 +155,11 @@ type RealServer struct {
 	// InhibitOnFailure is the service's InhibitOnFailure for this server
 	// alone (keepalived's real_server inhibit_on_failure).
 	InhibitOnFailure bool
+	// UThreshold > 0 caps the server's connections, active and inactive
+	// (keepalived uthreshold, ipvsadm -x): at the cap it takes no new flows
+	// until they fall below LThreshold (lthreshold, -y; 0: three quarters
+	// of UThreshold, as IPVS).
+	UThreshold, LThreshold int
 	// NotifyUp and NotifyDown (keepalived notify_up / notify_down) run
 	// with /bin/sh -c when the health check takes the server up or down.
 	NotifyUp, NotifyDown string

@@ -314,6 +314,7 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		if r.Weight < 0 || r.Weight > maxWeight {
 			ps.field(r.Line, rp+".weight", "must be 0..%d, got %d", maxWeight, r.Weight)
 		}
+		validateThresholds(ps, rp, r)
 		if r.Address.IsValid() {
 			k := rsKey{r.Address, r.Port}
 			if i, dup := seen[k]; dup {
@@ -691,5 +692,25 @@ func validateTracks(ps *problems, p string, v *VRRPInstance, scripts map[string]
 			// The address owner's priority is fixed at 255 (RFC 5798).
 			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault on failure)")
 		}
+	}
+}
+
+// maxThreshold bounds connection thresholds: IPVS keeps them as 32-bit
+// counts; above the connection table's reach a limit could never hold.
+const maxThreshold = 1<<31 - 1
+
+// validateThresholds checks a real server's uthreshold/lthreshold as IPVS
+// does when they are set (ip_vs_ctl: the lower above the upper is ERANGE,
+// a server that could never leave overload).
+func validateThresholds(ps *problems, rp string, r *RealServer) {
+	switch {
+	case r.UThreshold < 0 || r.UThreshold > maxThreshold:
+		ps.field(r.Line, rp+".uthreshold", "must be 0..%d (0: no limit), got %d", maxThreshold, r.UThreshold)
+	case r.LThreshold < 0 || r.LThreshold > maxThreshold:
+		ps.field(r.Line, rp+".lthreshold", "must be 0..%d, got %d", maxThreshold, r.LThreshold)
+	case r.LThreshold > 0 && r.UThreshold == 0:
+		ps.field(r.Line, rp+".lthreshold", "needs a uthreshold: it is where an overloaded server takes flows again")
+	case r.LThreshold > r.UThreshold:
+		ps.field(r.Line, rp+".lthreshold", "%d is above uthreshold %d; the server would never take flows again", r.LThreshold, r.UThreshold)
 	}
 }

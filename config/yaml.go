@@ -596,6 +596,10 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 			}
 		case "inhibit_on_failure":
 			d.boolean(v, field, &rs.InhibitOnFailure)
+		case "uthreshold":
+			d.intField(v, field, &rs.UThreshold)
+		case "lthreshold":
+			d.intField(v, field, &rs.LThreshold)
 		case "notify_up":
 			d.str(v, field, &rs.NotifyUp)
 		case "notify_down":

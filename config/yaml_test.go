@@ -262,6 +262,8 @@ func TestYAMLErrors(t *testing.T) {
 		{"duplicate service name", svcYAML(nil, "  - name: web", "    vip: 192.168.101.100", "    port: 443", "    protocol: tcp"), 9, "services[1].name", `duplicate service name "web"`},
 		{"duplicate real server", svcYAML(nil, "      - address: 192.168.101.3"), 9, "services[0].real_servers[1]", "duplicate real server 192.168.101.3:80"},
 		{"negative weight", svcYAML(nil, "        weight: -1"), 9, "services[0].real_servers[0].weight", "must be 0..65535, got -1"},
+		{"lthreshold above uthreshold", svcYAML(nil, "        uthreshold: 10", "        lthreshold: 20"), 10, "services[0].real_servers[0].lthreshold", "20 is above uthreshold 10"},
+		{"uthreshold negative", svcYAML(nil, "        uthreshold: -5"), 9, "services[0].real_servers[0].uthreshold", "got -5"},
 		{"weight too big", svcYAML(nil, "        weight: 65536"), 9, "services[0].real_servers[0].weight", "must be 0..65535"},
 		{"unknown key", svcYAML(map[int]string{5: "    protocl: tcp"}), 5, "services[0].protocl", `unknown key "protocl"`},
 		{"unknown top-level key", svcYAML(nil, "service: {}"), 9, "service", "unknown key"},

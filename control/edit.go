@@ -42,6 +42,10 @@ type Edit struct {
 	Real netip.AddrPort `json:"real,omitzero"`
 	// Weight nil leaves it unchanged (real-add: 1, as ipvsadm).
 	Weight *int `json:"weight,omitempty"`
+	// UThreshold and LThreshold are ipvsadm's -x and -y (connection
+	// limits); nil leaves one unchanged, 0 removes it.
+	UThreshold *int `json:"uthreshold,omitempty"`
+	LThreshold *int `json:"lthreshold,omitempty"`
 	// Timeouts in seconds; 0 leaves one unchanged, as ipvsadm --set.
 	Timeouts TimeoutsSecs `json:"timeouts,omitzero"`
 }
@@ -71,6 +75,12 @@ func (e Edit) String() string {
 	}
 	if e.Weight != nil {
 		fmt.Fprintf(&b, " -w %d", *e.Weight)
+	}
+	if e.UThreshold != nil {
+		fmt.Fprintf(&b, " -x %d", *e.UThreshold)
+	}
+	if e.LThreshold != nil {
+		fmt.Fprintf(&b, " -y %d", *e.LThreshold)
 	}
 	return b.String()
 }
@@ -148,9 +158,7 @@ func (e Edit) Apply(cfg *config.Config) error {
 			return fmt.Errorf("real server %s of %s already exists", raddr, name)
 		}
 		r := config.RealServer{Address: raddr.Addr(), Port: rport, Weight: config.DefaultWeight}
-		if e.Weight != nil {
-			r.Weight = *e.Weight
-		}
+		editReal(&r, e)
 		s.RealServers = append(s.RealServers, r)
 		return nil
 	case RealEdit, RealDel:
@@ -159,12 +167,24 @@ func (e Edit) Apply(cfg *config.Config) error {
 		}
 		if e.Op == RealDel {
 			s.RealServers = slices.Delete(s.RealServers, j, j+1)
-		} else if e.Weight != nil {
-			s.RealServers[j].Weight = *e.Weight
+		} else {
+			editReal(&s.RealServers[j], e)
 		}
 		return nil
 	}
 	return fmt.Errorf("unknown edit %q", e.Op)
+}
+
+func editReal(r *config.RealServer, e Edit) {
+	if e.Weight != nil {
+		r.Weight = *e.Weight
+	}
+	if e.UThreshold != nil {
+		r.UThreshold = *e.UThreshold
+	}
+	if e.LThreshold != nil {
+		r.LThreshold = *e.LThreshold
+	}
 }
 
 func editService(s *config.Service, e Edit) {

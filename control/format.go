@@ -89,6 +89,29 @@ func FormatStats(w io.Writer, s *Snapshot, o ListOptions) {
 	}
 }
 
+// FormatThresholds prints the connection limits like `ipvsadm -Ln
+// --thresholds`. Lthreshold is the one applied: three quarters of
+// Uthreshold when none is set, as IPVS computes it. A real server at its
+// limit is marked "overloaded".
+func FormatThresholds(w io.Writer, s *Snapshot, o ListOptions) {
+	header(w, s)
+	fmt.Fprintln(w, "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn")
+	fmt.Fprintln(w, "  -> RemoteAddress:Port")
+	for _, svc := range s.Services {
+		fmt.Fprintln(w, serviceName(svc))
+		for _, rs := range svc.RealServers {
+			if !shown(rs, o) {
+				continue
+			}
+			fmt.Fprintf(w, "  -> %-28s %-10d %-10d %-10d %-10d", rs.Addr, rs.UThreshold, rs.LThreshold, rs.ActiveConns, rs.InactiveConns)
+			if rs.Overloaded {
+				fmt.Fprint(w, " overloaded")
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
+
 // FormatRate prints per-second rates like `ipvsadm -Ln --rate`, computed
 // from two snapshots taken interval apart. Out rates are 0 (see
 // FormatStats). A counter that went backwards (slot reused, daemon
@@ -206,6 +229,8 @@ func RealServerState(rs RealServer) string {
 		return "down"
 	case !rs.Available:
 		return "unresolved"
+	case rs.Overloaded:
+		return "overloaded"
 	}
 	return "up"
 }

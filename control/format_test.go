@@ -117,6 +117,25 @@ UDP  192.168.101.100:53               250M     123G        0        9        0
 	}
 }
 
+func TestFormatThresholds(t *testing.T) {
+	s := testSnapshot()
+	rs := &s.Services[0].RealServers[0]
+	rs.UThreshold, rs.LThreshold, rs.Overloaded = 7, 6, true
+	var b bytes.Buffer
+	FormatThresholds(&b, s, ListOptions{})
+	check(t, &b, `xlb 1.0.0 (conn table size=1048576)
+Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn
+  -> RemoteAddress:Port
+TCP  192.168.101.100:80
+  -> 192.168.101.3:80             7          6          5          2          overloaded
+UDP  192.168.101.100:53
+  -> 192.168.101.3:53             0          0          0          0         
+`)
+	if got := RealServerState(*rs); got != "overloaded" {
+		t.Errorf("status of a server at its limit: %q, want overloaded", got)
+	}
+}
+
 func TestFormatRate(t *testing.T) {
 	prev := testSnapshot()
 	cur := testSnapshot()

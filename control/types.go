@@ -96,7 +96,13 @@ type RealServer struct {
 	Configured bool `json:"configured"`
 	// Sorry marks the service's sorry server (keepalived sorry_server),
 	// which takes new flows only while no real server can.
-	Sorry         bool   `json:"sorry,omitempty"`
+	Sorry bool `json:"sorry,omitempty"`
+	// UThreshold and LThreshold are the connection limit (ipvsadm -x/-y;
+	// 0: none; LThreshold as applied, three quarters of UThreshold when
+	// not set); Overloaded says the limit holds new flows off now.
+	UThreshold    uint32 `json:"uthreshold,omitempty"`
+	LThreshold    uint32 `json:"lthreshold,omitempty"`
+	Overloaded    bool   `json:"overloaded,omitempty"`
 	ActiveConns   int64  `json:"active_conns"`
 	InactiveConns int64  `json:"inactive_conns"`
 	Conns         uint64 `json:"conns_total"`

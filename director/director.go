@@ -646,7 +646,11 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 		for _, r := range s.RealServers {
 			addr := netip.AddrPortFrom(r.Address, r.Port)
 			healthy := serverUp(spec.Key, r, up)
-			b := maps.BackendSpec{Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy, Tunnel: s.Forward == config.TUN}
+			b := maps.BackendSpec{
+				Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy, Tunnel: s.Forward == config.TUN,
+				// Validated: 0..maxThreshold, lower not above upper.
+				UpperThreshold: uint32(r.UThreshold), LowerThreshold: uint32(r.LThreshold),
+			}
 			if !healthy && (s.InhibitOnFailure || r.InhibitOnFailure) {
 				// keepalived inhibit_on_failure: weight 0 instead of
 				// removal, so the server keeps its existing flows.

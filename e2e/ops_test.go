@@ -116,3 +116,61 @@ func scrape(t *testing.T, l *lab.Lab, ctx context.Context) map[string]float64 {
 	}
 	return m
 }
+
+// uthreshold through the whole director: a real server at its limit takes
+// no new connections (rr sends them to the other), `xlb list
+// --thresholds` says so, and once its closed connections idle out
+// (tcp_fin 3 s) the sweep gives it flows again.
+func TestThresholdLimitsRealServer(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	startXLB(t, l, 0, `services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    timeouts: {tcp_fin: 3}
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1, uthreshold: 2}
+      - {address: 192.168.101.4, port: 80, weight: 1}
+`)
+	list := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "list", "--thresholds")
+		if err != nil {
+			t.Fatalf("xlb list --thresholds: %v", err)
+		}
+		return string(out)
+	}
+	// rs1's row: Uthreshold, Lthreshold (three quarters of 2, rounded up),
+	// ActiveConn, InActConn, then "overloaded" while at its limit.
+	const idle = "  -> 192.168.101.3:80             2          2          0          0         \n"
+	waitList := func(want string) {
+		t.Helper()
+		var out string
+		for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			if out = list(); strings.Contains(out, want) {
+				return
+			}
+		}
+		t.Fatalf("xlb list --thresholds never showed %q:\n%s", want, out)
+	}
+	// The connections waitVIP made idle out first.
+	waitList(idle)
+	counts := map[string]int{}
+	for range 10 {
+		counts[get(t, l, "/")]++
+	}
+	if counts["rs1"] != 2 || counts["rs2"] != 8 {
+		t.Fatalf("10 connections with rs1 limited to 2 went %v, want rs1 2, rs2 8", counts)
+	}
+	waitList("  -> 192.168.101.3:80             2          2          0          2          overloaded\n")
+	waitList(idle)
+	counts = map[string]int{}
+	for range 4 {
+		counts[get(t, l, "/")]++
+	}
+	if counts["rs1"] != 2 || counts["rs2"] != 2 {
+		t.Fatalf("after rs1's connections idled out, 4 connections went %v, want 2 each", counts)
+	}
+}

@@ -246,7 +246,7 @@ func (c *Conns) rewriteCounts(res SweepResult) error {
 			return fmt.Errorf("write connection counts: %w", err)
 		}
 	}
-	return nil
+	return updateOverload(c.m, ids, res)
 }
 
 func (c *Conns) sweepPersist(now uint64, persist map[uint32]uint64) error {

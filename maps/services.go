@@ -70,6 +70,11 @@ type BackendSpec struct {
 	// Tunnel forwards in IPIP or IP6IP6 (LVS TUN, by the address family);
 	// MAC is then the next hop's.
 	Tunnel bool
+	// UpperThreshold > 0 limits the server's connections (active and
+	// inactive, ipvsadm -x): at the limit it takes no new flows until they
+	// fall below LowerThreshold (ipvsadm -y; 0: three quarters of the
+	// upper, as IPVS).
+	UpperThreshold, LowerThreshold uint32
 }
 
 // eligible says whether a backend may take new flows.
@@ -327,6 +332,11 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 				}
 			}
 			wanted[id] = true
+			// The limit before the server may take flows, so a new
+			// server never starts without it.
+			if err := writeLimits(s.m, id, limitsOf(b)); err != nil {
+				return err
+			}
 			nb := toBPFBackend(sid, b)
 			if old, ok := cur.backends[id]; !ok || old != nb {
 				if err := s.m.Backends.Update(id, nb, ebpf.UpdateAny); err != nil {
@@ -452,6 +462,9 @@ func (s *Services) Reclaim(refs map[uint32]int) (int, error) {
 		if err := s.m.Backends.Update(id, bpf.XlbBackend{}, ebpf.UpdateAny); err != nil {
 			return n, fmt.Errorf("free real server slot %d: %w", id, err)
 		}
+		if err := writeLimits(s.m, id, bpf.XlbBackendLimits{}); err != nil {
+			return n, err
+		}
 		s.gen.Add(1)
 		n++
 	}
@@ -534,6 +547,10 @@ func validate(desired []ServiceSpec) error {
 			if b.MAC != nil && len(b.MAC) != 6 {
 				return fmt.Errorf("service %s: real server %s: bad MAC %s", d.Key, b.Addr, b.MAC)
 			}
+			if b.LowerThreshold > b.UpperThreshold {
+				// IPVS refuses it too (ERANGE): the server would never leave overload.
+				return fmt.Errorf("service %s: real server %s: lower threshold %d above upper %d", d.Key, b.Addr, b.LowerThreshold, b.UpperThreshold)
+			}
 		}
 		if d.MaglevSize > MaxRing {
 			return fmt.Errorf("service %s: maglev size %d above %d", d.Key, d.MaglevSize, MaxRing)
@@ -543,10 +560,16 @@ func validate(desired []ServiceSpec) error {
 }
 
 func toBPFService(id uint32, d ServiceSpec) bpf.XlbSvcVal {
+	flags := d.Flags &^ FlagThresholds
+	for _, b := range d.Backends {
+		if b.UpperThreshold > 0 {
+			flags |= FlagThresholds
+		}
+	}
 	return bpf.XlbSvcVal{
 		Id:          id,
 		Sched:       uint8(d.Scheduler),
-		Flags:       d.Flags,
+		Flags:       flags,
 		PersistSec:  d.PersistSec,
 		PersistPlen: d.PersistPrefix,
 		TcpSec:      d.TCPSec,

@@ -137,6 +137,10 @@ type BackendState struct {
 	Available  bool
 	Configured bool
 	Counters   BackendCounters
+	// Upper and Lower are the connection limit (0: none; Lower as the
+	// datapath applies it); Overloaded says the limit holds new flows off.
+	Upper, Lower uint32
+	Overloaded   bool
 }
 
 // List returns every service with its real servers (drained ones included).
@@ -162,10 +166,14 @@ func (s *Services) List() ([]ServiceState, error) {
 		if err != nil {
 			return nil, err
 		}
+		l, over, err := readLimits(s.m, id)
+		if err != nil {
+			return nil, err
+		}
 		ss.Backends = append(ss.Backends, BackendState{
 			Slot: id, Addr: backendAddr(b), MAC: macOf(b.Mac), Weight: b.Weight,
 			Available: b.Flags&backendAvailable != 0, Configured: b.Flags&backendConfigured != 0,
-			Counters: c,
+			Counters: c, Upper: l.Upper, Lower: l.Lower, Overloaded: over,
 		})
 	}
 	res := make([]ServiceState, 0, len(out))

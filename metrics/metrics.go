@@ -10,7 +10,8 @@
 //	xlb_service_{packets,bytes,connections}_total{service}
 //	xlb_realserver_{packets,bytes,connections}_total{service,realserver}
 //	xlb_realserver_{active,inactive}_connections{service,realserver}
-//	xlb_realserver_weight, xlb_realserver_available{service,realserver}
+//	xlb_realserver_weight, xlb_realserver_available,
+//	xlb_realserver_overloaded{service,realserver}
 //	xlb_realserver_health_up, xlb_realserver_health_check_latency_seconds,
 //	xlb_realserver_health_checks_total, xlb_realserver_health_check_failures_total
 //	  {service,realserver}  (only real servers with a health check)
@@ -65,6 +66,7 @@ type Collector struct {
 	svcPackets, svcBytes, svcConns          *prometheus.Desc
 	rsPackets, rsBytes, rsConns             *prometheus.Desc
 	rsActive, rsInactive, rsWeight, rsAvail *prometheus.Desc
+	rsOverloaded                            *prometheus.Desc
 	rsHealthUp, rsLatency                   *prometheus.Desc
 	rsChecks, rsFailures                    *prometheus.Desc
 	datapath, connEntries, connCapacity     *prometheus.Desc
@@ -88,6 +90,7 @@ func NewCollector(src Source, log *slog.Logger) *Collector {
 		rsInactive:   desc("realserver_inactive_connections", "Closing connections of the real server (ipvsadm InActConn).", rsLabels),
 		rsWeight:     desc("realserver_weight", "Weight of the real server in the datapath (0 drains it).", rsLabels),
 		rsAvail:      desc("realserver_available", "1 if the real server may take new flows (configured, healthy or inhibited, MAC resolved), else 0.", rsLabels),
+		rsOverloaded: desc("realserver_overloaded", "1 while the real server is at its connection limit (uthreshold) and takes no new flows, else 0.", rsLabels),
 		rsHealthUp:   desc("realserver_health_up", "1 if the real server's health check says up, else 0 (only checked real servers).", rsLabels),
 		rsLatency:    desc("realserver_health_check_latency_seconds", "Duration of the last attempt of the last health check.", rsLabels),
 		rsChecks:     desc("realserver_health_checks_total", "Health checks finished (retries count once).", rsLabels),
@@ -105,7 +108,7 @@ func NewCollector(src Source, log *slog.Logger) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.svcPackets, c.svcBytes, c.svcConns, c.rsPackets, c.rsBytes, c.rsConns,
-		c.rsActive, c.rsInactive, c.rsWeight, c.rsAvail, c.rsHealthUp, c.rsLatency,
+		c.rsActive, c.rsInactive, c.rsWeight, c.rsAvail, c.rsOverloaded, c.rsHealthUp, c.rsLatency,
 		c.rsChecks, c.rsFailures, c.datapath, c.connEntries, c.connCapacity,
 		c.vrrpMaster, c.buildInfo, c.uptime,
 	} {
@@ -165,6 +168,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.rsActive, float64(rs.ActiveConns), svc.Key, a)
 			gauge(c.rsInactive, float64(rs.InactiveConns), svc.Key, a)
 			gauge(c.rsWeight, float64(rs.Weight), svc.Key, a)
+			gauge(c.rsOverloaded, b2f(rs.Overloaded), svc.Key, a)
 			gauge(c.rsAvail, b2f(rs.Available && rs.Configured), svc.Key, a)
 			if h := rs.Health; h != nil {
 				gauge(c.rsHealthUp, b2f(h.Up), svc.Key, a)

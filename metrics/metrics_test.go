@@ -41,7 +41,7 @@ func snapshot() *control.Snapshot {
 					Health: &control.Health{Up: true, LatencySeconds: 0.0015, Checks: 10, Failures: 1}},
 				{Addr: ap("192.168.101.4:80"), Weight: 3, Available: false, Configured: true, Conns: 3, Packets: 30, Bytes: 2000,
 					Health: &control.Health{Up: false, Checks: 0}},
-				{Addr: ap("192.168.101.5:80"), Weight: 1, Available: true, Configured: true, Packets: 1},
+				{Addr: ap("192.168.101.5:80"), Weight: 1, Available: true, Configured: true, Packets: 1, UThreshold: 4, Overloaded: true},
 			},
 		}},
 	}
@@ -119,6 +119,9 @@ func TestCollector(t *testing.T) {
 		`xlb_realserver_inactive_connections{` + rs3 + `} 2`,
 		`xlb_realserver_inactive_connections{` + rs4 + `} 0`,
 		`xlb_realserver_inactive_connections{` + rs5 + `} 0`,
+		`xlb_realserver_overloaded{` + rs3 + `} 0`,
+		`xlb_realserver_overloaded{` + rs4 + `} 0`,
+		`xlb_realserver_overloaded{` + rs5 + `} 1`,
 		`xlb_realserver_packets_total{` + rs3 + `} 340`,
 		`xlb_realserver_packets_total{` + rs4 + `} 30`,
 		`xlb_realserver_packets_total{` + rs5 + `} 1`,

@@ -50,7 +50,7 @@ func printJSON(w io.Writer, v any) error {
 func newListCmd() *cobra.Command {
 	var sf sockFlags
 	var o control.ListOptions
-	var stats, rate, asJSON bool
+	var stats, rate, thresholds, asJSON bool
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:     "list",
@@ -67,8 +67,8 @@ sees them: OutPkts, OutBytes and their rates are always 0. --rate samples the
 counters twice, --interval apart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if stats && rate {
-				return errors.New("give --stats or --rate, not both")
+			if (stats && rate) || (thresholds && (stats || rate)) {
+				return errors.New("give one of --stats, --rate and --thresholds")
 			}
 			if asJSON && rate {
 				return errors.New("--json prints the counters (conns_total, packets_total, bytes_total); compute rates from two samples")
@@ -88,6 +88,8 @@ counters twice, --interval apart.`,
 				return printJSON(out, s)
 			case stats:
 				control.FormatStats(out, s, o)
+			case thresholds:
+				control.FormatThresholds(out, s, o)
 			case rate:
 				start := time.Now()
 				select {
@@ -110,6 +112,7 @@ counters twice, --interval apart.`,
 	fl := cmd.Flags()
 	fl.BoolVar(&stats, "stats", false, "print cumulative counters (ipvsadm --stats)")
 	fl.BoolVar(&rate, "rate", false, "print rates per second (ipvsadm --rate)")
+	fl.BoolVar(&thresholds, "thresholds", false, "print connection limits (ipvsadm --thresholds)")
 	fl.DurationVar(&interval, "interval", time.Second, "sampling interval of --rate")
 	fl.BoolVar(&o.All, "all", false, "include real servers that take no new flows")
 	fl.BoolVar(&o.Exact, "exact", false, "print exact numbers, not K/M/G (ipvsadm --exact)")
@@ -348,7 +351,7 @@ func newRealCmd() *cobra.Command {
 		var sf sockFlags
 		var svc svcFlags
 		var real string
-		var weight int
+		var weight, upper, lower int
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -365,6 +368,12 @@ func newRealCmd() *cobra.Command {
 				if withWeight && c.Flags().Changed("weight") {
 					e.Weight = &weight
 				}
+				if withWeight && c.Flags().Changed("u-threshold") {
+					e.UThreshold = &upper
+				}
+				if withWeight && c.Flags().Changed("l-threshold") {
+					e.LThreshold = &lower
+				}
 				cl, err := sf.client()
 				if err != nil {
 					return err
@@ -377,12 +386,14 @@ func newRealCmd() *cobra.Command {
 		c.Flags().StringVarP(&real, "real-server", "r", "", "real server RIP[:PORT] (the port defaults to the service's)")
 		if withWeight {
 			c.Flags().IntVarP(&weight, "weight", "w", config.DefaultWeight, "weight; 0 drains (no new flows, existing ones stay)")
+			c.Flags().IntVarP(&upper, "u-threshold", "x", 0, "connection limit: no new flows at this many (0: none)")
+			c.Flags().IntVarP(&lower, "l-threshold", "y", 0, "new flows again below this many (0: three quarters of -x)")
 		}
 		return c
 	}
 	cmd.AddCommand(
-		mk("add -t|-u VIP:PORT -r RIP[:PORT] [-w WEIGHT]", "Add a real server (ipvsadm -a)", control.RealAdd, true),
-		mk("edit -t|-u VIP:PORT -r RIP[:PORT] -w WEIGHT", "Change a real server's weight (ipvsadm -e)", control.RealEdit, true),
+		mk("add -t|-u VIP:PORT -r RIP[:PORT] [-w WEIGHT] [-x UPPER] [-y LOWER]", "Add a real server (ipvsadm -a)", control.RealAdd, true),
+		mk("edit -t|-u VIP:PORT -r RIP[:PORT] [-w WEIGHT] [-x UPPER] [-y LOWER]", "Change a real server's weight or connection limits (ipvsadm -e)", control.RealEdit, true),
 		mk("del -t|-u VIP:PORT -r RIP[:PORT]", "Delete a real server (ipvsadm -d); its flows drain", control.RealDel, false),
 	)
 	return cmd

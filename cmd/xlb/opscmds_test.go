@@ -138,6 +138,10 @@ UDP  192.168.101.100:53 wlc persistent 300 ops
 	if _, err := xlb(t, "service", "edit", "-t", "192.168.101.100:80", "-p", "0", "--socket", sock); err != nil {
 		t.Fatal(err)
 	}
+	// ipvsadm -e … -x -y: connection limits, weight left as it was.
+	if _, err := xlb(t, "real", "edit", "-t", "192.168.101.100:80", "-r", "192.168.101.3", "-x", "100", "-y", "60", "--socket", sock); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := xlb(t, "real", "del", "-t", "192.168.101.100:80", "-r", "192.168.101.4", "--socket", sock); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +158,8 @@ UDP  192.168.101.100:53 wlc persistent 300 ops
 	}
 	if len(cfg.Services) != 1 || cfg.Services[0].PersistenceTimeout != 0 || len(cfg.Services[0].RealServers) != 1 {
 		t.Errorf("after edits and deletes:\n%s", dump)
+	} else if r := cfg.Services[0].RealServers[0]; r.Weight != 3 || r.UThreshold != 100 || r.LThreshold != 60 {
+		t.Errorf("after real edit -x 100 -y 60: weight %d, thresholds %d/%d, want 3, 100/60", r.Weight, r.UThreshold, r.LThreshold)
 	}
 
 	for _, bad := range []struct {
@@ -168,6 +174,7 @@ UDP  192.168.101.100:53 wlc persistent 300 ops
 		{[]string{"timeouts", "set", "1", "x", "3"}, `timeout "x"`},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-s", "lblc"}, `unknown scheduler "lblc"`},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-o"}, "ops: only applies to udp"},
+		{[]string{"real", "edit", "-t", "192.168.101.100:80", "-r", "192.168.101.3", "-y", "200"}, "200 is above uthreshold 100"},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-p", "50", "-M", "255.0.255.0"}, "not contiguous"},
 	} {
 		_, err := xlb(t, append(bad.args, "--socket", sock)...)
