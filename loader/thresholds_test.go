@@ -1,12 +1,16 @@
 package loader_test
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/xlb-project/xlb/fixture"
+	"github.com/xlb-project/xlb/loader"
 	"github.com/xlb-project/xlb/maps"
 )
 
@@ -258,5 +262,52 @@ func TestThresholdPersistentClientStays(t *testing.T) {
 	}
 	if s := r.syn(fixture.Client(9)); s != 1 {
 		t.Fatalf("another client's flow went to the full rs%d", s+1)
+	}
+}
+
+// An upgrade from an xlb without connection limits: its pinned maps lack
+// conn_limits and backend_overload. They are created beside the adopted
+// ones, the flows stay put, and limits work at once.
+func TestThresholdMapsAddedToOlderPins(t *testing.T) {
+	requireRoot(t)
+	pins := filepath.Join("/sys/fs/bpf", fmt.Sprintf("xlb-test-limits-%d", os.Getpid()))
+	t.Cleanup(func() { loader.Cleanup(pins) })
+	opts := loader.Options{PinDir: pins, ConnTableSize: 4096, PersistTableSize: 1024, DirectorMAC: fixture.DirectorMAC}
+	dp, err := loader.Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{t: t, dp: dp, top: fixture.Seed()}
+	svc := r.service(maps.WLC, 100, 1)
+	r.apply(svc)
+	owner := make([]int, 10)
+	for i := range owner {
+		owner[i] = r.syn(fixture.Client(i))
+	}
+	if err := dp.Close(false); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"conn_limits", "backend_overload"} {
+		if err := os.Remove(filepath.Join(pins, name)); err != nil {
+			t.Fatalf("pinned %s: %v", name, err)
+		}
+	}
+	dp, err = loader.Load(opts)
+	if err != nil {
+		t.Fatalf("pins of an xlb without limits: %v", err)
+	}
+	defer dp.Close(true)
+	if !dp.Adopted() {
+		t.Fatal("pinned maps not adopted")
+	}
+	r.dp = dp
+	for i, o := range owner {
+		if s := r.pkt(fixture.Client(i), fixture.ACK); s != o {
+			t.Fatalf("flow %d went to rs%d after the upgrade, rs%d before", i, s+1, o+1)
+		}
+	}
+	r.apply(limited(svc, 0, 5, 0))
+	if s := r.syn(fixture.Client(50)); s != 1 {
+		t.Fatalf("rs1 above its new limit of 5 took a new flow (rs%d)", s+1)
 	}
 }
