@@ -143,14 +143,21 @@ func TestDatapathClockAgreesWithUserSpace(t *testing.T) {
 	}
 }
 
+// pinnedOptions are a small datapath's options pinning in a bpffs
+// directory of this test, removed at its end.
+func pinnedOptions(t *testing.T, name string) loader.Options {
+	t.Helper()
+	requireRoot(t)
+	pins := filepath.Join("/sys/fs/bpf", fmt.Sprintf("xlb-test-%s-%d", name, os.Getpid()))
+	t.Cleanup(func() { loader.Cleanup(pins) })
+	return loader.Options{PinDir: pins, ConnTableSize: 4096, PersistTableSize: 1024, DirectorMAC: fixture.DirectorMAC}
+}
+
 // A restarted daemon adopts the pinned connection table: it must load the
 // datapath with the hash seed the table was filled with, or every flow
 // would be looked for in the wrong buckets.
 func TestPinnedFlowsSurviveReload(t *testing.T) {
-	requireRoot(t)
-	pins := filepath.Join("/sys/fs/bpf", fmt.Sprintf("xlb-test-adopt-%d", os.Getpid()))
-	t.Cleanup(func() { loader.Cleanup(pins) })
-	opts := loader.Options{PinDir: pins, ConnTableSize: 4096, PersistTableSize: 1024, DirectorMAC: fixture.DirectorMAC}
+	opts := pinnedOptions(t, "adopt")
 	dp, err := loader.Load(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package loader_test
 
 import (
-	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -137,25 +136,33 @@ func TestThresholdHashedFallsBack(t *testing.T) {
 	}
 }
 
+// fillFirst configures wlc with rs1 (the favourite, weight 100) limited to
+// upper/lower and closed flows idling out after 10 s, and opens flows
+// until rs1 holds upper of them; it returns rs1's clients.
+func (r *rig) fillFirst(upper, lower uint32) []netip.AddrPort {
+	r.t.Helper()
+	svc := limited(r.service(maps.WLC, 100, 1), 0, upper, lower)
+	svc.TCPFinSec = 10
+	r.apply(svc)
+	var mine []netip.AddrPort
+	for i := 0; len(mine) < int(upper); i++ {
+		if i > 5*int(upper) {
+			r.t.Fatalf("rs1 took %d of %d flows, want %d", len(mine), i, upper)
+		}
+		if c := fixture.Client(i); r.syn(c) == 0 {
+			mine = append(mine, c)
+		}
+	}
+	return mine
+}
+
 // IPVS's hysteresis: the flag set at the upper threshold is cleared only
 // below the lower one (or three quarters of the upper without one), by
 // the sweep that sees connections idle out. Closed connections still
 // count until they expire, as IPVS counts inactive ones.
 func TestThresholdHysteresis(t *testing.T) {
 	r := newRig(t, 4096)
-	svc := limited(r.service(maps.WLC, 100, 1), 0, 4, 2)
-	svc.TCPFinSec = 10
-	r.apply(svc)
-	var mine []netip.AddrPort
-	for i := 0; len(mine) < 4; i++ {
-		c := fixture.Client(i)
-		if r.syn(c) == 0 {
-			mine = append(mine, c)
-		}
-		if i > 20 {
-			t.Fatalf("rs1 took %d flows of 20, want 4", len(mine))
-		}
-	}
+	mine := r.fillFirst(4, 2)
 	if s := r.syn(fixture.Client(100)); s != 1 {
 		t.Fatalf("rs1 with 4 connections of 4 took a new flow (rs%d)", s+1)
 	}
@@ -189,15 +196,7 @@ func TestThresholdHysteresis(t *testing.T) {
 // the upper one: 4 → overloaded until under 3.
 func TestThresholdDefaultLower(t *testing.T) {
 	r := newRig(t, 4096)
-	svc := limited(r.service(maps.WLC, 100, 1), 0, 4, 0)
-	svc.TCPFinSec = 10
-	r.apply(svc)
-	var mine []netip.AddrPort
-	for i := 0; len(mine) < 4 && i < 20; i++ {
-		if c := fixture.Client(i); r.syn(c) == 0 {
-			mine = append(mine, c)
-		}
-	}
+	mine := r.fillFirst(4, 0)
 	r.pkt(mine[0], fixture.FIN|fixture.ACK)
 	r.sweepAt(11 * time.Second)
 	if !r.overloaded(0) {
@@ -269,10 +268,8 @@ func TestThresholdPersistentClientStays(t *testing.T) {
 // conn_limits and backend_overload. They are created beside the adopted
 // ones, the flows stay put, and limits work at once.
 func TestThresholdMapsAddedToOlderPins(t *testing.T) {
-	requireRoot(t)
-	pins := filepath.Join("/sys/fs/bpf", fmt.Sprintf("xlb-test-limits-%d", os.Getpid()))
-	t.Cleanup(func() { loader.Cleanup(pins) })
-	opts := loader.Options{PinDir: pins, ConnTableSize: 4096, PersistTableSize: 1024, DirectorMAC: fixture.DirectorMAC}
+	opts := pinnedOptions(t, "limits")
+	pins := opts.PinDir
 	dp, err := loader.Load(opts)
 	if err != nil {
 		t.Fatal(err)
