@@ -151,18 +151,22 @@ static long wlc_step(__u32 i, void *data)
 	struct backend_conns *bc = bpf_map_lookup_elem(&conn_counts, &key);
 	if (!be || !bc)
 		return 0;
-	if (!(be->flags & XLB_BE_AVAILABLE) || be->weight == 0 || overloaded(w->svc, key))
+	if (!(be->flags & XLB_BE_AVAILABLE) || be->weight == 0)
 		return 0;
+	/* Whether a server is overloaded matters only when it would be
+	 * taken: most candidates of a long scan are not, and skip the lookup. */
 	__u8 sched = w->svc->sched;
 	if (sched == XLB_SCHED_NQ && bc->active <= 0) {
 		/* nq: the first idle server, whatever its weight. */
+		if (overloaded(w->svc, key))
+			return 0;
 		w->best = id;
 		return 1;
 	}
 	__u64 overhead = wlc_overhead(sched, bc->active, bc->inactive);
 	__u64 weight = sched == XLB_SCHED_LC ? 1 : be->weight;
 	/* overhead/weight < best_overhead/best_weight, without division. */
-	if (w->best < 0 || overhead * w->best_weight < w->best_overhead * weight) {
+	if ((w->best < 0 || overhead * w->best_weight < w->best_overhead * weight) && !overloaded(w->svc, key)) {
 		w->best = id;
 		w->best_overhead = overhead;
 		w->best_weight = weight;

@@ -25,6 +25,9 @@ type Case struct {
 	Prefill int
 	// FlowEvents publishes every new flow for flow sharing (its cost).
 	FlowEvents bool
+	// Limited gives every real server a connection limit (uthreshold)
+	// the run never reaches: the cost of keeping limits, not of skipping.
+	Limited bool
 }
 
 // Kind of packet measured.
@@ -78,7 +81,7 @@ func NewRig(connSize int) (*Rig, error) {
 func (r *Rig) Close() { r.DP.Close(true) }
 
 // Configure installs the fixture service with n equal-weight backends.
-func (r *Rig) Configure(s maps.Scheduler, proto uint8, n int) error {
+func (r *Rig) Configure(s maps.Scheduler, proto uint8, n int, limited bool) error {
 	spec := maps.ServiceSpec{
 		Key:       maps.Key{VIP: r.top.VIP, Port: r.top.Port, Proto: proto},
 		Scheduler: s, TCPSec: 900, TCPFinSec: 120, UDPSec: 300,
@@ -89,6 +92,9 @@ func (r *Rig) Configure(s maps.Scheduler, proto uint8, n int) error {
 			MAC:    net.HardwareAddr{2, 0, 0, 1, byte(i >> 8), byte(i)},
 			Weight: 1, Available: true,
 		})
+		if limited {
+			spec.Backends[i].UpperThreshold = 1 << 30
+		}
 	}
 	return r.DP.Maps.Services.Apply([]maps.ServiceSpec{spec})
 }

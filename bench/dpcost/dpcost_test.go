@@ -17,6 +17,7 @@ func BenchmarkDatapath(b *testing.B) {
 	cases := []dpcost.Case{
 		{Name: "established-tcp", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Established},
 		{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Pass},
+		{Name: "new-flow-rr-limited", Scheduler: maps.RR, Backends: 2, Kind: dpcost.NewFlow, Limited: true},
 	}
 	cases = append(cases, dpcost.Case{Name: "new-flow-rr-sharing", Scheduler: maps.RR, Backends: 2, Kind: dpcost.NewFlow, FlowEvents: true})
 	for _, s := range []maps.Scheduler{maps.RR, maps.WRR, maps.WLC, maps.SH, maps.MH} {
@@ -29,7 +30,7 @@ func BenchmarkDatapath(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer r.Close()
-			if err := r.Configure(c.Scheduler, 6, c.Backends); err != nil {
+			if err := r.Configure(c.Scheduler, 6, c.Backends, c.Limited); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()

@@ -57,6 +57,10 @@ func Suite(quick bool) []SuiteCase {
 			add(Case{Name: fmt.Sprintf("new-flow-tcp-%s-%drs", SchedulerName(s), n), Scheduler: s, Backends: n, Kind: NewFlow}, 1<<20)
 		}
 	}
+	// What connection limits (uthreshold) cost a new flow when no server
+	// reaches its limit, beside the same cases without limits above.
+	add(Case{Name: "new-flow-tcp-rr-2rs-limited", Scheduler: maps.RR, Backends: 2, Kind: NewFlow, Limited: true}, 1<<20)
+	add(Case{Name: "new-flow-tcp-wlc-100rs-limited", Scheduler: maps.WLC, Backends: 100, Kind: NewFlow, Limited: true}, 1<<20)
 	add(Case{Name: "new-flow-udp-rr", Scheduler: maps.RR, Backends: 2, Proto: 17, Kind: NewFlow}, 1<<20)
 	add(Case{Name: "new-flow-tcp-rr-sharing-off", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<20)
 	add(Case{Name: "new-flow-tcp-rr-sharing-on", Scheduler: maps.RR, Backends: 2, Kind: NewFlow, FlowEvents: true}, 1<<20)
@@ -99,13 +103,18 @@ type SuiteResult struct {
 // tables then end exactly at their nominal fill, the overfilled 64k one
 // evicts from its 65,537th flow); with a prefilled table, runs of 100,000
 // share the rig rather than refill 10M flows.
-func RunSuite(w io.Writer, quick bool) ([]SuiteResult, error) {
+// RunSuite runs the cases of Suite(quick) whose name want accepts (nil:
+// all of them).
+func RunSuite(w io.Writer, quick bool, want func(name string) bool) ([]SuiteResult, error) {
 	packets, newFlows, repeats := 1_000_000, 1_000_000, 5
 	if quick {
 		packets, newFlows, repeats = 1_000_000, 20_000, 3
 	}
 	var out []SuiteResult
 	for _, sc := range Suite(quick) {
+		if want != nil && !want(sc.Name) {
+			continue
+		}
 		start := time.Now()
 		res, err := runCase(sc, packets, newFlows, repeats, quick)
 		if err != nil {
@@ -149,7 +158,7 @@ func runCase(sc SuiteCase, packets, newFlows, repeats int, quick bool) (SuiteRes
 		if r, err = NewRig(sc.TableSize); err != nil {
 			return err
 		}
-		if err := r.Configure(sc.Scheduler, proto, sc.Backends); err != nil {
+		if err := r.Configure(sc.Scheduler, proto, sc.Backends, sc.Limited); err != nil {
 			return err
 		}
 		if sc.Prefill > 0 {

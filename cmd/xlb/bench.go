@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"time"
 
@@ -28,7 +29,7 @@ type benchReport struct {
 
 func newBenchCmd() *cobra.Command {
 	var quick bool
-	var outDir string
+	var outDir, cases string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the datapath: ns/packet (BPF_PROG_TEST_RUN) and memory per flow",
@@ -51,13 +52,28 @@ qemu VM) are run by 'make bench' (bench/README.md).`,
 			if quick {
 				rep.Mode = "quick"
 			}
-			res, err := dpcost.RunSuite(cmd.OutOrStdout(), quick)
+			var want func(string) bool
+			if cases != "" {
+				re, err := regexp.Compile(cases)
+				if err != nil {
+					return fmt.Errorf("--cases: %w", err)
+				}
+				// Some cases side by side in one run: not a full report.
+				want, rep.Mode = re.MatchString, "cases"
+			}
+			res, err := dpcost.RunSuite(cmd.OutOrStdout(), quick, want)
 			if err != nil {
 				return err
 			}
+			if len(res) == 0 {
+				return fmt.Errorf("--cases %q matches no case", cases)
+			}
 			rep.Results = res
 			sizes := []int{1000}
-			if !quick {
+			switch {
+			case want != nil:
+				sizes = nil
+			case !quick:
 				sizes = []int{10, 100, 1000}
 			}
 			for _, n := range sizes {
@@ -87,5 +103,6 @@ qemu VM) are run by 'make bench' (bench/README.md).`,
 	}
 	cmd.Flags().BoolVar(&quick, "quick", false, "a few cases, for a smoke test (asserts nothing about timing)")
 	cmd.Flags().StringVar(&outDir, "out", "bench/results", "directory for the JSON results")
+	cmd.Flags().StringVar(&cases, "cases", "", "run only the cases whose name matches this regular expression (written as datapath-cases-*.json)")
 	return cmd
 }
