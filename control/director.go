@@ -151,6 +151,11 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 			if ss := cs.SorryServer; known && ss != nil && b.Addr == netip.AddrPortFrom(ss.Address, ss.Port) {
 				rs.Sorry = true
 			}
+			if cr, ok := realServerOf(cs, b.Addr); known && ok {
+				// The thresholds as configured, as ipvsadm lists them (a
+				// lower one of 0 stays 0: three quarters of the upper).
+				rs.UThreshold, rs.LThreshold = uint32(cr.UThreshold), uint32(cr.LThreshold)
+			}
 			if cr, ok := realServerOf(cs, b.Addr); known && ok && cr.Check != nil && b.Configured {
 				// Several checks: up while all are; the first failing one's
 				// error; the counts of all of them.

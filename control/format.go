@@ -90,9 +90,8 @@ func FormatStats(w io.Writer, s *Snapshot, o ListOptions) {
 }
 
 // FormatThresholds prints the connection limits like `ipvsadm -Ln
-// --thresholds`. Lthreshold is the one applied: three quarters of
-// Uthreshold when none is set, as IPVS computes it. A real server at its
-// limit is marked "overloaded".
+// --thresholds` (as configured: an Lthreshold of 0 means three quarters
+// of Uthreshold). A real server at its limit is marked "overloaded".
 func FormatThresholds(w io.Writer, s *Snapshot, o ListOptions) {
 	header(w, s)
 	fmt.Fprintln(w, "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn")

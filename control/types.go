@@ -97,9 +97,9 @@ type RealServer struct {
 	// Sorry marks the service's sorry server (keepalived sorry_server),
 	// which takes new flows only while no real server can.
 	Sorry bool `json:"sorry,omitempty"`
-	// UThreshold and LThreshold are the connection limit (ipvsadm -x/-y;
-	// 0: none; LThreshold as applied, three quarters of UThreshold when
-	// not set); Overloaded says the limit holds new flows off now.
+	// UThreshold and LThreshold are the connection limit as configured
+	// (ipvsadm -x/-y; 0: none, and a LThreshold of 0 means three quarters
+	// of UThreshold); Overloaded says the limit holds new flows off now.
 	UThreshold    uint32 `json:"uthreshold,omitempty"`
 	LThreshold    uint32 `json:"lthreshold,omitempty"`
 	Overloaded    bool   `json:"overloaded,omitempty"`

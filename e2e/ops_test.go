@@ -142,9 +142,9 @@ func TestThresholdLimitsRealServer(t *testing.T) {
 		}
 		return string(out)
 	}
-	// rs1's row: Uthreshold, Lthreshold (three quarters of 2, rounded up),
-	// ActiveConn, InActConn, then "overloaded" while at its limit.
-	const idle = "  -> 192.168.101.3:80             2          2          0          0         \n"
+	// rs1's row: Uthreshold, Lthreshold (none set: three quarters of 2
+	// applies), ActiveConn, InActConn, then "overloaded" while at its limit.
+	const idle = "  -> 192.168.101.3:80             2          0          0          0         \n"
 	waitList := func(want string) {
 		t.Helper()
 		var out string
@@ -164,7 +164,7 @@ func TestThresholdLimitsRealServer(t *testing.T) {
 	if counts["rs1"] != 2 || counts["rs2"] != 8 {
 		t.Fatalf("10 connections with rs1 limited to 2 went %v, want rs1 2, rs2 8", counts)
 	}
-	waitList("  -> 192.168.101.3:80             2          2          0          2          overloaded\n")
+	waitList("  -> 192.168.101.3:80             2          0          0          2          overloaded\n")
 	waitList(idle)
 	counts = map[string]int{}
 	for range 4 {
