@@ -22,6 +22,12 @@ const (
 	DefaultAdvertInterval   = 1 * time.Second
 	DefaultVRRPVersion      = 2
 	DefaultVRRPState        = "BACKUP" // keepalived starts an instance as BACKUP unless told otherwise
+	// keepalived 2's defaults of its SMTP_CHECK, UDP_CHECK and DNS_CHECK.
+	DefaultHeloName       = "smtpchecker.keepalived.org"
+	DefaultMaxReplyLength = 255
+	DefaultQueryType      = "SOA"
+	DefaultQueryName      = "."
+	DefaultDNSRetry       = 3
 )
 
 // newService returns a service with every default filled in; parsers then
