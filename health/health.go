@@ -1,5 +1,6 @@
 // Package health checks real servers the way keepalived's checkers do
-// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK) and reports up/down transitions.
+// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK) and reports up/down
+// transitions.
 //
 // Semantics, following keepalived:
 //
@@ -37,6 +38,9 @@
 //     0 is success. At Timeout (default DelayLoop) the whole group is killed
 //     with SIGKILL, and so are processes the script leaves behind when it
 //     exits. Only the first 256 bytes of its output are kept, for the reason.
+//   - SMTP_CHECK connects as TCP_CHECK does, and needs a 220 greeting, 250
+//     to "HELO HeloName" and an answer to QUIT (replies of several lines
+//     are read whole), all within ConnectTimeout.
 //
 // A check that cannot be built (unknown type, bad digest, no port, ...) fails
 // every time with that error, so the server stays down and Status says why.
@@ -46,7 +50,7 @@
 //
 //	DetectionBound = Fall × (DelayLoop + (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry)
 //
-// and AttemptTimeout is ConnectTimeout (TCP_CHECK, HTTP_GET, SSL_GET) or Timeout
+// and AttemptTimeout is ConnectTimeout (every checker but MISC_CHECK) or Timeout
 // (MISC_CHECK). Why: the last successful check ended at or before t; the next
 // check starts at most DelayLoop later and, every attempt failing, ends at most
 // (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry after it started; each of
