@@ -1,6 +1,6 @@
 // Package health checks real servers the way keepalived's checkers do
-// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK) and reports up/down
-// transitions.
+// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK, UDP_CHECK) and
+// reports up/down transitions.
 //
 // Semantics, following keepalived:
 //
@@ -41,6 +41,11 @@
 //   - SMTP_CHECK connects as TCP_CHECK does, and needs a 220 greeting, 250
 //     to "HELO HeloName" and an answer to QUIT (replies of several lines
 //     are read whole), all within ConnectTimeout.
+//   - UDP_CHECK sends Payload (keepalived's 32 default bytes without one)
+//     on a connected socket with IP_RECVERR: an ICMP port, host or network
+//     unreachable fails it. With RequireReply a reply must come within
+//     ConnectTimeout and, given a ReplyPattern, match it and have a length
+//     within MinReplyLength..MaxReplyLength; without, silence passes.
 //
 // A check that cannot be built (unknown type, bad digest, no port, ...) fails
 // every time with that error, so the server stays down and Status says why.
