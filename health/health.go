@@ -1,6 +1,6 @@
 // Package health checks real servers the way keepalived's checkers do
-// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK, UDP_CHECK) and
-// reports up/down transitions.
+// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK, UDP_CHECK,
+// DNS_CHECK) and reports up/down transitions.
 //
 // Semantics, following keepalived:
 //
@@ -46,6 +46,10 @@
 //     unreachable fails it. With RequireReply a reply must come within
 //     ConnectTimeout and, given a ReplyPattern, match it and have a length
 //     within MinReplyLength..MaxReplyLength; without, silence passes.
+//   - DNS_CHECK asks QueryType QueryName over UDP and needs the response
+//     with the query's id and RCODE NOERROR (no answer record needed)
+//     within ConnectTimeout; other datagrams are skipped, another RCODE
+//     fails at once.
 //
 // A check that cannot be built (unknown type, bad digest, no port, ...) fails
 // every time with that error, so the server stays down and Status says why.
