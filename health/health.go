@@ -1,6 +1,6 @@
 // Package health checks real servers the way keepalived's checkers do
 // (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK, UDP_CHECK,
-// DNS_CHECK) and reports up/down transitions.
+// PING_CHECK, DNS_CHECK) and reports up/down transitions.
 //
 // Semantics, following keepalived:
 //
@@ -46,6 +46,8 @@
 //     unreachable fails it. With RequireReply a reply must come within
 //     ConnectTimeout and, given a ReplyPattern, match it and have a length
 //     within MinReplyLength..MaxReplyLength; without, silence passes.
+//   - PING_CHECK sends one ICMP or ICMPv6 echo request on a raw socket and
+//     needs the matching echo reply within ConnectTimeout.
 //   - DNS_CHECK asks QueryType QueryName over UDP and needs the response
 //     with the query's id and RCODE NOERROR (no answer record needed)
 //     within ConnectTimeout; other datagrams are skipped, another RCODE

@@ -55,6 +55,8 @@ func newProber(t Target, p params) (prober, error) {
 		return &smtpProber{addr: addr.String(), helo: helo, timeout: p.attemptTimeout, dialer: dialerFor(ck)}, nil
 	case config.UDPCheck:
 		return newUDPProber(t, p)
+	case config.PingCheck:
+		return newPingProber(t, p)
 	case config.DNSCheck:
 		return newDNSProber(t, p)
 	default:
