@@ -55,6 +55,25 @@ func newCheck() *Check {
 	}
 }
 
+// typeDefaults fills the defaults that only a check of ck's type has, once
+// the type is known: keepalived's HELO name, the longest UDP reply, the DNS
+// question.
+func typeDefaults(ck *Check) {
+	switch ck.Type {
+	case SMTPCheck:
+		if ck.HeloName == "" {
+			ck.HeloName = DefaultHeloName
+		}
+	case DNSCheck:
+		if ck.QueryType == "" {
+			ck.QueryType = DefaultQueryType
+		}
+		if ck.QueryName == "" {
+			ck.QueryName = DefaultQueryName
+		}
+	}
+}
+
 // newVRRPScript has keepalived's vrrp_script defaults (timeout: the
 // interval, filled in once the interval is known).
 func newVRRPScript() VRRPScript {
