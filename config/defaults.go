@@ -22,6 +22,12 @@ const (
 	DefaultAdvertInterval   = 1 * time.Second
 	DefaultVRRPVersion      = 2
 	DefaultVRRPState        = "BACKUP" // keepalived starts an instance as BACKUP unless told otherwise
+	// keepalived 2's defaults of its SMTP_CHECK, UDP_CHECK and DNS_CHECK.
+	DefaultHeloName       = "smtpchecker.keepalived.org"
+	DefaultMaxReplyLength = 255
+	DefaultQueryType      = "SOA"
+	DefaultQueryName      = "."
+	DefaultDNSRetry       = 3
 )
 
 // newService returns a service with every default filled in; parsers then
@@ -46,6 +52,25 @@ func newCheck() *Check {
 		DelayBeforeRetry: DefaultDelayBeforeRetry,
 		Rise:             DefaultRise,
 		Fall:             DefaultFall,
+	}
+}
+
+// typeDefaults fills the defaults that only a check of ck's type has, once
+// the type is known: keepalived's HELO name, the longest UDP reply, the DNS
+// question.
+func typeDefaults(ck *Check) {
+	switch ck.Type {
+	case SMTPCheck:
+		if ck.HeloName == "" {
+			ck.HeloName = DefaultHeloName
+		}
+	case DNSCheck:
+		if ck.QueryType == "" {
+			ck.QueryType = DefaultQueryType
+		}
+		if ck.QueryName == "" {
+			ck.QueryName = DefaultQueryName
+		}
 	}
 }
 

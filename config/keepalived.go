@@ -42,8 +42,8 @@ func LoadKeepalivedAs(path, id string) (*Config, []Warning, error) {
 
 // ParseKeepalived parses the subset of keepalived.conf that describes an LVS
 // director (vrrp_instance, virtual_server with DR or TUN real servers and
-// TCP_CHECK, HTTP_GET or MISC_CHECK), fills in keepalived's defaults and
-// validates the result like ParseYAML. Statements xlb ignores are returned as
+// keepalived's checkers but BFD_CHECK and FILE_CHECK), fills in
+// keepalived's defaults and validates the result like ParseYAML. Statements xlb ignores are returned as
 // warnings; unsupported statements that matter are errors, so a converted
 // configuration never forwards differently from what keepalived would do.
 // Warnings are returned even when err is non-nil.
@@ -108,6 +108,7 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 	if k.strict != nil || len(k.instanceStrict) > 0 {
 		k.applyStrict()
 	}
+	k.dnsRetryDelays()
 	finishDefaults(k.c, func(check string) bool {
 		_, set := ps.lines[check+".timeout"]
 		return set
@@ -1134,7 +1135,7 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16, defaults []*kstm
 			} else if len(st.args) > 1 {
 				k.fail(st, p+".inhibit_on_failure", "takes at most one value (on or off)")
 			}
-		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK":
+		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "SMTP_CHECK", "UDP_CHECK", "PING_CHECK", "DNS_CHECK":
 			// Several checkers: the server is up while all of them pass.
 			ck := k.check(st, CheckField(p, nChecks), defaults)
 			if nChecks == 0 {
@@ -1210,14 +1211,27 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 		ck.Type = HTTPSCheck
 	case "MISC_CHECK":
 		ck.Type = MiscCheck
+	case "SMTP_CHECK":
+		ck.Type = SMTPCheck
+	case "UDP_CHECK":
+		ck.Type = UDPCheck
+	case "PING_CHECK":
+		ck.Type = PingCheck
+	case "DNS_CHECK":
+		ck.Type = DNSCheck
 	}
 	// keepalived 2's per-checker defaults: HTTP_GET and SSL_GET wait 3 s
-	// before a retry, MISC_CHECK does not retry.
+	// before a retry, MISC_CHECK does not retry, DNS_CHECK retries 3 times
+	// (after delay_loop: see dnsRetryDelays). A UDP reply may be 255 bytes.
 	switch {
 	case ck.Type.IsHTTP():
 		ck.DelayBeforeRetry = 3 * time.Second
 	case ck.Type == MiscCheck:
 		ck.Retry = 0
+	case ck.Type == DNSCheck:
+		ck.Retry = DefaultDNSRetry
+	case ck.Type == UDPCheck:
+		ck.MaxReplyLength = DefaultMaxReplyLength
 	}
 	if !cs.hasBlock || len(cs.args) != 0 {
 		// Without the space before '{' keepalived itself misreads the rest
@@ -1227,6 +1241,7 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 	}
 	var urls []CheckURL
 	var vhost *kstmt
+	var lengths []*kstmt // UDP_CHECK's min_reply_length, max_reply_length
 	for n, st := range append(slices.Clone(defaults), cs.block...) {
 		isDefault := n < len(defaults)
 		switch {
@@ -1242,6 +1257,8 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 			k.warn(st, "%s ignored (xlb logs every state change; its HTTP checks are HTTP/1.1 with Connection: close, one url each)", st.key)
 		case st.key == "delay_loop":
 			k.secondsArg(st, p+".delay_loop", &ck.DelayLoop)
+		case (st.key == "connect_port" || st.key == "bind_port") && ck.Type == PingCheck:
+			k.warn(st, "%s ignored: PING_CHECK sends ICMP, which has no ports", st.key)
 		case st.key == "bindto" && ck.Type != MiscCheck:
 			if v, ok := k.oneArg(st, p+".bindto"); ok {
 				k.addrArg(st, p+".bindto", v, &ck.BindTo)
@@ -1285,9 +1302,50 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 			}
 		case st.key == "misc_timeout" && ck.Type == MiscCheck:
 			k.secondsArg(st, p+".timeout", &ck.Timeout)
+		case st.key == "helo_name" && ck.Type == SMTPCheck:
+			if v, ok := k.oneArg(st, p+".helo_name"); ok {
+				ck.HeloName = v
+			}
+		case st.key == "host" && ck.Type == SMTPCheck:
+			// keepalived 2 turns each host block into a checker of its
+			// own, and its versions differ on whether the SMTP_CHECK's
+			// own address is checked as well: spelling it out is the only
+			// way to be sure which servers are checked.
+			k.ps.at(st.line, st.key, "the deprecated SMTP_CHECK host block is not supported by xlb: write one SMTP_CHECK per host (with its connect_ip / connect_port)")
+		case st.key == "payload" && ck.Type == UDPCheck:
+			if v, ok := k.restArgs(st, p+".payload"); ok {
+				ck.Payload = v
+			}
+		case st.key == "require_reply" && ck.Type == UDPCheck:
+			if k.noBlock(st, p+".require_reply") {
+				k.mark(st, p+".require_reply")
+				ck.RequireReply = true
+				ck.ReplyPattern = strings.Join(st.args, " ")
+			}
+		case st.key == "min_reply_length" && ck.Type == UDPCheck:
+			lengths = append(lengths, st)
+			k.intArg(st, p+".min_reply_length", &ck.MinReplyLength)
+		case st.key == "max_reply_length" && ck.Type == UDPCheck:
+			lengths = append(lengths, st)
+			k.intArg(st, p+".max_reply_length", &ck.MaxReplyLength)
+		case st.key == "type" && ck.Type == DNSCheck:
+			if v, ok := k.oneArg(st, p+".query_type"); ok {
+				ck.QueryType = strings.ToUpper(v) // keepalived ignores case
+			}
+		case st.key == "name" && ck.Type == DNSCheck:
+			if v, ok := k.oneArg(st, p+".query_name"); ok {
+				ck.QueryName = v
+			}
 		default:
 			k.unsupported(st, cs.key)
 		}
+	}
+	if ck.ReplyPattern == "" && len(lengths) > 0 {
+		// keepalived compares the length of a reply only with a pattern.
+		for _, st := range lengths {
+			k.warn(st, "%s ignored: keepalived checks the length of a reply only against a require_reply pattern", st.key)
+		}
+		ck.MinReplyLength, ck.MaxReplyLength = 0, DefaultMaxReplyLength
 	}
 	if vhost != nil {
 		// The checker's (or real or virtual server's) virtualhost, for
@@ -1311,7 +1369,30 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 	if ck.Type.IsHTTP() && len(urls) == 0 {
 		k.fail(cs, p+".path", "%s needs a url { path ... } block", cs.key)
 	}
+	typeDefaults(ck)
 	return ck
+}
+
+// dnsRetryDelays gives each DNS_CHECK without a delay_before_retry (its
+// own, its real or virtual server's) keepalived's default for it: the
+// check's delay_loop. That is known only once the whole virtual_server is
+// read, as its delay_loop may come after the real servers.
+func (k *kconv) dnsRetryDelays() {
+	for i := range k.c.Services {
+		s := &k.c.Services[i]
+		for j := range s.RealServers {
+			for n, ck := range s.RealServers[j].Checks() {
+				f := CheckField(fmt.Sprintf("services[%d].real_servers[%d]", i, j), n) + ".delay_before_retry"
+				if _, set := k.ps.lines[f]; ck.Type != DNSCheck || set {
+					continue
+				}
+				ck.DelayBeforeRetry = s.DelayLoop
+				if ck.DelayLoop > 0 {
+					ck.DelayBeforeRetry = ck.DelayLoop
+				}
+			}
+		}
+	}
 }
 
 // url reads one url { path ...; digest ...; status_code ...; virtualhost ... }

@@ -286,7 +286,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"sync group without name", "vrrp_sync_group {\n group { VI_1 }\n}\n", 1, "vrrp_sync_group", "want vrrp_sync_group NAME"},
 		{"unknown top-level", "virtual_servers 10.0.0.1 80 {\n}\n", 1, "virtual_servers", "unknown"},
 		{"unknown real_server keyword", kaEdit("weight 1", "wieght 1"), 4, "wieght", "not supported in real_server"},
-		{"unsupported checker", kaEdit("weight 1", "SMTP_CHECK {\n  helo_name x\n }"), 4, "SMTP_CHECK", "not supported"},
+		{"unsupported checker", kaEdit("weight 1", "BFD_CHECK {\n  name bfd1\n }"), 4, "BFD_CHECK", "not supported"},
 		{"SSL_GET without url", kaEdit("weight 1", "SSL_GET {\n connect_port 443\n }"), 4, "SSL_GET", "SSL_GET needs a url"},
 		{"enable_sni on HTTP_GET", kaEdit("weight 1", "HTTP_GET {\n url { path / }\n enable_sni\n }"), 6, "enable_sni", "not supported in HTTP_GET"},
 		{"enable_sni without virtualhost", kaEdit("weight 1", "SSL_GET {\n url { path / }\n enable_sni\n }"), 6, "services[0].real_servers[0].check.enable_sni", "needs virtualhost"},

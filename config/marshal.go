@@ -281,6 +281,19 @@ func checkNode(ck *Check) *yaml.Node {
 	if ck.Type == MiscCheck {
 		add(m, "timeout", durNode(ck.Timeout))
 	}
+	addString(m, "helo_name", ck.HeloName)
+	addString(m, "payload", ck.Payload)
+	switch {
+	case ck.ReplyPattern != "":
+		add(m, "require_reply", strNode(ck.ReplyPattern))
+		// The lengths count only along with a pattern (see Check).
+		add(m, "min_reply_length", intNode(ck.MinReplyLength))
+		add(m, "max_reply_length", intNode(ck.MaxReplyLength))
+	case ck.Type == UDPCheck:
+		add(m, "require_reply", boolNode(ck.RequireReply))
+	}
+	addString(m, "query_type", ck.QueryType)
+	addString(m, "query_name", ck.QueryName)
 	add(m, "rise", intNode(ck.Rise))
 	add(m, "fall", intNode(ck.Fall))
 	return m

@@ -174,7 +174,17 @@ const (
 	HTTPCheck  CheckType = "http"  // HTTP_GET
 	HTTPSCheck CheckType = "https" // SSL_GET
 	MiscCheck  CheckType = "misc"  // MISC_CHECK
+	SMTPCheck  CheckType = "smtp"  // SMTP_CHECK
+	UDPCheck   CheckType = "udp"   // UDP_CHECK
+	PingCheck  CheckType = "ping"  // PING_CHECK
+	DNSCheck   CheckType = "dns"   // DNS_CHECK
 )
+
+// CheckTypes lists every check type xlb implements, for messages.
+var CheckTypes = []CheckType{TCPCheck, HTTPCheck, HTTPSCheck, MiscCheck, SMTPCheck, UDPCheck, PingCheck, DNSCheck}
+
+// DNSQueryTypes are the query types keepalived's DNS_CHECK takes.
+var DNSQueryTypes = []string{"A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"}
 
 // IsHTTP says whether the check is an HTTP GET (plain or over TLS), the
 // checks that take a path, status code, digest and virtual host.
@@ -217,6 +227,25 @@ type Check struct {
 	// the server's weight: 0 success (weight unchanged), 1 failure,
 	// 2..255 success with weight status-2.
 	Dynamic bool
+	// SMTP_CHECK: HeloName is the name sent with HELO (keepalived's
+	// helo_name; the parsers fill DefaultHeloName).
+	HeloName string
+	// UDP_CHECK: Payload is the datagram sent, in keepalived's hex
+	// notation ("" sends keepalived's default 32 bytes). With
+	// RequireReply, no reply within ConnectTimeout fails the check; a
+	// ReplyPattern (hex, X for a nibble that may be anything) must then
+	// match the reply's first bytes, and its length be within
+	// MinReplyLength..MaxReplyLength (checked only with a pattern, as
+	// keepalived does; the parsers fill DefaultMaxReplyLength). Without RequireReply only an ICMP unreachable
+	// fails it.
+	Payload                        string
+	RequireReply                   bool
+	ReplyPattern                   string
+	MinReplyLength, MaxReplyLength int
+	// DNS_CHECK: QueryType (one of DNSQueryTypes) and QueryName are the
+	// question asked (keepalived's type and name; the parsers fill SOA and
+	// ".").
+	QueryType, QueryName string
 	// Rise consecutive successes mark a down server up; Fall consecutive
 	// failed checks (each already retried Retry times) mark an up server down.
 	Rise int

@@ -407,12 +407,12 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 	if line == 0 {
 		line = rsLine
 	}
-	switch ck.Type {
-	case TCPCheck, HTTPCheck, HTTPSCheck, MiscCheck:
-	case "":
-		ps.field(line, p+".type", "is required (tcp, http, https or misc)")
+	switch {
+	case slices.Contains(CheckTypes, ck.Type):
+	case ck.Type == "":
+		ps.field(line, p+".type", "is required (%s)", checkTypeList())
 	default:
-		ps.field(line, p+".type", "unknown check type %q (want tcp, http, https or misc)", ck.Type)
+		ps.field(line, p+".type", "unknown check type %q (want %s)", ck.Type, checkTypeList())
 	}
 	if ck.ConnectIP.IsValid() {
 		if msg := checkAddr(ck.ConnectIP); msg != "" {
@@ -475,6 +475,18 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 	} else if ck.EnableSNI && ck.VirtualHost == "" {
 		ps.field(line, p+".enable_sni", "needs virtualhost: the name to send in the TLS handshake")
 	}
+	validateSMTPUDPDNS(ps, p, ck, line)
+	if ck.Type == PingCheck {
+		// ICMP has no ports; a port would look like it mattered.
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{ck.ConnectPort != 0, "connect_port"}, {ck.BindPort != 0, "bind_port"}} {
+			if f.set {
+				ps.field(line, p+"."+f.name, "does not apply to ping checks (ICMP has no ports)")
+			}
+		}
+	}
 	if ck.Type == MiscCheck {
 		if strings.TrimSpace(ck.Script) == "" {
 			ps.field(line, p+".script", "is required for misc checks")
@@ -493,6 +505,109 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 			ps.field(line, p+".timeout", "only applies to misc checks (use connect_timeout)")
 		}
 	}
+}
+
+// checkTypeList names the check types for messages: "tcp, http, … or dns".
+func checkTypeList() string {
+	names := make([]string, len(CheckTypes))
+	for i, t := range CheckTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// validateSMTPUDPDNS checks the fields of the SMTP, UDP and DNS checks, and
+// refuses them on the other types, where they would be silently unused.
+func validateSMTPUDPDNS(ps *problems, p string, ck *Check, line int) {
+	type field struct {
+		set  bool
+		name string
+	}
+	only := func(t CheckType, fields ...field) {
+		if ck.Type == t {
+			return
+		}
+		for _, f := range fields {
+			if f.set {
+				ps.field(line, p+"."+f.name, "only applies to %s checks", t)
+			}
+		}
+	}
+	only(SMTPCheck, field{ck.HeloName != "", "helo_name"})
+	only(UDPCheck, field{ck.Payload != "", "payload"}, field{ck.RequireReply, "require_reply"},
+		field{ck.MinReplyLength != 0, "min_reply_length"}, field{ck.MaxReplyLength != 0, "max_reply_length"})
+	only(DNSCheck, field{ck.QueryType != "", "query_type"}, field{ck.QueryName != "", "query_name"})
+
+	switch ck.Type {
+	case SMTPCheck:
+		// It goes on the HELO line: a space or control character would
+		// change the command (CR LF would add another).
+		if strings.ContainsFunc(ck.HeloName, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			ps.field(line, p+".helo_name", "must be one word without control characters, got %q", ck.HeloName)
+		}
+	case UDPCheck:
+		if ck.Payload != "" {
+			if _, _, err := ParseHex(ck.Payload, false); err != nil {
+				ps.field(line, p+".payload", "%v", err)
+			}
+		}
+		if ck.ReplyPattern != "" {
+			if _, _, err := ParseHex(ck.ReplyPattern, true); err != nil {
+				ps.field(line, p+".require_reply", "%v", err)
+			} else if !ck.RequireReply {
+				ps.field(line, p+".require_reply", "a reply pattern needs require_reply")
+			}
+		}
+		for _, f := range []struct {
+			n    int
+			name string
+		}{{ck.MinReplyLength, "min_reply_length"}, {ck.MaxReplyLength, "max_reply_length"}} {
+			if f.n < 0 || f.n > 65535 {
+				ps.field(line, p+"."+f.name, "must be 0..65535, got %d", f.n)
+			}
+		}
+		if ck.ReplyPattern == "" && (ck.MinReplyLength != 0 || ck.MaxReplyLength != DefaultMaxReplyLength) {
+			// keepalived compares the reply's length only along with a
+			// pattern; without one these would be silently unused.
+			ps.field(line, p+".min_reply_length", "min_reply_length and max_reply_length only apply with a require_reply pattern (keepalived checks the length only then)")
+		} else if ck.MinReplyLength > ck.MaxReplyLength {
+			ps.field(line, p+".min_reply_length", "%d is above max_reply_length %d: every reply would fail", ck.MinReplyLength, ck.MaxReplyLength)
+		}
+	case DNSCheck:
+		if !slices.Contains(DNSQueryTypes, ck.QueryType) {
+			ps.field(line, p+".query_type", "unknown DNS query type %q (want %s)", ck.QueryType, strings.Join(DNSQueryTypes, ", "))
+		}
+		if msg := dnsNameProblem(ck.QueryName); msg != "" {
+			ps.field(line, p+".query_name", "%s", msg)
+		}
+	}
+}
+
+// dnsNameProblem says why name cannot be asked for in a DNS query, or "":
+// "." (the root) or labels of 1..63 octets, 253 in all, as a query carries
+// them; keepalived refuses empty labels too.
+func dnsNameProblem(name string) string {
+	if name == "." {
+		return ""
+	}
+	n := strings.TrimSuffix(name, ".")
+	if n == "" {
+		return "is empty (use . for the root)"
+	}
+	if len(n) > 253 {
+		return fmt.Sprintf("is longer than 253 characters (%d)", len(n))
+	}
+	for _, label := range strings.Split(n, ".") {
+		switch {
+		case label == "":
+			return fmt.Sprintf("%q has an empty label", name)
+		case len(label) > 63:
+			return fmt.Sprintf("%q has a label longer than 63 characters", name)
+		case strings.ContainsFunc(label, func(r rune) bool { return r <= ' ' || r >= 0x7f }):
+			return fmt.Sprintf("%q has a space, control or non-ASCII character", name)
+		}
+	}
+	return ""
 }
 
 func validateVRRP(ps *problems, p string, v *VRRPInstance) {

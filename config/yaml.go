@@ -621,6 +621,7 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 	var timeoutField, flatURL, urlsField string
 	var urls []CheckURL
+	maxSet := false
 	ck := newCheck()
 	ck.Line = deref(n).Line
 	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
@@ -674,6 +675,22 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.boolean(v, field, &ck.Dynamic)
 		case "timeout":
 			d.duration(v, field, &ck.Timeout)
+		case "helo_name":
+			d.str(v, field, &ck.HeloName)
+		case "payload":
+			d.str(v, field, &ck.Payload)
+		case "require_reply":
+			d.requireReply(v, field, ck)
+		case "min_reply_length":
+			d.intField(v, field, &ck.MinReplyLength)
+		case "max_reply_length":
+			maxSet = true
+			d.intField(v, field, &ck.MaxReplyLength)
+		case "query_type":
+			d.str(v, field, &ck.QueryType)
+			ck.QueryType = strings.ToUpper(ck.QueryType)
+		case "query_name":
+			d.str(v, field, &ck.QueryName)
 		case "rise":
 			d.intField(v, field, &ck.Rise)
 		case "fall":
@@ -683,6 +700,10 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 		}
 		return true
 	})
+	typeDefaults(ck)
+	if ck.Type == UDPCheck && !maxSet {
+		ck.MaxReplyLength = DefaultMaxReplyLength
+	}
 	// urls: [...] lists every url; path & co. are the one url of a check
 	// that has one. Both would leave it unclear which comes first.
 	switch {
@@ -712,6 +733,25 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 		d.ps.parse(d.ps.lines[timeoutField], timeoutField, "does not apply to misc checks (use timeout)")
 	}
 	return ck
+}
+
+// requireReply reads a UDP check's require_reply: true or false, or the hex
+// pattern the reply must start with (which requires a reply), as keepalived's
+// "require_reply [HEX]".
+func (d *yamlDecoder) requireReply(n *yaml.Node, field string, ck *Check) {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return
+	}
+	if s.Tag == "!!bool" {
+		d.boolean(s, field, &ck.RequireReply)
+		return
+	}
+	if strings.TrimSpace(s.Value) == "" {
+		d.bad(s, field, "want true, false or a hex pattern such as \"01 xx ff\"")
+		return
+	}
+	ck.RequireReply, ck.ReplyPattern = true, s.Value
 }
 
 func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {

@@ -1,5 +1,6 @@
 // Package health checks real servers the way keepalived's checkers do
-// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK) and reports up/down transitions.
+// (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, SMTP_CHECK, UDP_CHECK,
+// PING_CHECK, DNS_CHECK) and reports up/down transitions.
 //
 // Semantics, following keepalived:
 //
@@ -37,6 +38,20 @@
 //     0 is success. At Timeout (default DelayLoop) the whole group is killed
 //     with SIGKILL, and so are processes the script leaves behind when it
 //     exits. Only the first 256 bytes of its output are kept, for the reason.
+//   - SMTP_CHECK connects as TCP_CHECK does, and needs a 220 greeting, 250
+//     to "HELO HeloName" and an answer to QUIT (replies of several lines
+//     are read whole), all within ConnectTimeout.
+//   - UDP_CHECK sends Payload (keepalived's 32 default bytes without one)
+//     on a connected socket with IP_RECVERR: an ICMP port, host or network
+//     unreachable fails it. With RequireReply a reply must come within
+//     ConnectTimeout and, given a ReplyPattern, match it and have a length
+//     within MinReplyLength..MaxReplyLength; without, silence passes.
+//   - PING_CHECK sends one ICMP or ICMPv6 echo request on a raw socket and
+//     needs the matching echo reply within ConnectTimeout.
+//   - DNS_CHECK asks QueryType QueryName over UDP and needs the response
+//     with the query's id and RCODE NOERROR (no answer record needed)
+//     within ConnectTimeout; other datagrams are skipped, another RCODE
+//     fails at once.
 //
 // A check that cannot be built (unknown type, bad digest, no port, ...) fails
 // every time with that error, so the server stays down and Status says why.
@@ -46,7 +61,7 @@
 //
 //	DetectionBound = Fall × (DelayLoop + (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry)
 //
-// and AttemptTimeout is ConnectTimeout (TCP_CHECK, HTTP_GET, SSL_GET) or Timeout
+// and AttemptTimeout is ConnectTimeout (every checker but MISC_CHECK) or Timeout
 // (MISC_CHECK). Why: the last successful check ended at or before t; the next
 // check starts at most DelayLoop later and, every attempt failing, ends at most
 // (Retry+1)×AttemptTimeout + Retry×DelayBeforeRetry after it started; each of

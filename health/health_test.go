@@ -595,14 +595,14 @@ func TestInvalidCheckStaysDown(t *testing.T) {
 	rec := newRecorder()
 	m := newTestManager(t, rec)
 	tg := Target{Key: "bad", Addr: netip.MustParseAddrPort("127.0.0.1:1"), DelayLoop: 20 * time.Millisecond,
-		Check: config.Check{Type: "smtp"}}
+		Check: config.Check{Type: "bfd"}}
 	m.Update([]Target{tg})
 	eventually(t, time.Second, "bad check ran", func() bool {
 		st, _ := m.Status(tg.Key)
 		return st.Checks >= 2
 	})
 	st, _ := m.Status(tg.Key)
-	if st.Up || !strings.Contains(st.LastErr, `unknown check type "smtp"`) {
+	if st.Up || !strings.Contains(st.LastErr, `unknown check type "bfd"`) {
 		t.Errorf("status %+v", st)
 	}
 }

@@ -43,12 +43,29 @@ func newProber(t Target, p params) (prober, error) {
 			return nil, errors.New("misc check without script")
 		}
 		return &miscProber{script: ck.Script, timeout: p.attemptTimeout, dynamic: ck.Dynamic}, nil
+	case config.SMTPCheck:
+		addr, err := connectAddr(t)
+		if err != nil {
+			return nil, err
+		}
+		helo := ck.HeloName
+		if helo == "" {
+			helo = config.DefaultHeloName
+		}
+		return &smtpProber{addr: addr.String(), helo: helo, timeout: p.attemptTimeout, dialer: dialerFor(ck)}, nil
+	case config.UDPCheck:
+		return newUDPProber(t, p)
+	case config.PingCheck:
+		return newPingProber(t, p)
+	case config.DNSCheck:
+		return newDNSProber(t, p)
 	default:
 		return nil, fmt.Errorf("unknown check type %q", ck.Type)
 	}
 }
 
-// connectAddr is where TCP_CHECK and HTTP_GET connect: connect_ip and
+// connectAddr is where TCP_CHECK, HTTP_GET, SMTP_CHECK, UDP_CHECK and
+// DNS_CHECK connect: connect_ip and
 // connect_port when set, else the real server's address and port.
 func connectAddr(t Target) (netip.AddrPort, error) {
 	ip, port := t.Addr.Addr(), t.Addr.Port()
