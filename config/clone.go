@@ -35,8 +35,10 @@ func (c *Config) Clone() *Config {
 		v.TrackInterfaces = slices.Clone(v.TrackInterfaces)
 		v.UnicastPeers = slices.Clone(v.UnicastPeers)
 		v.TrackScripts = slices.Clone(v.TrackScripts)
+		v.TrackFiles = slices.Clone(v.TrackFiles)
 	}
 	n.VRRPScripts = slices.Clone(c.VRRPScripts)
+	n.VRRPTrackFiles = slices.Clone(c.VRRPTrackFiles)
 	n.VRRPSyncGroups = slices.Clone(c.VRRPSyncGroups)
 	for i := range n.VRRPSyncGroups {
 		n.VRRPSyncGroups[i].Group = slices.Clone(n.VRRPSyncGroups[i].Group)

@@ -80,6 +80,11 @@ func newVRRPScript() VRRPScript {
 	return VRRPScript{Interval: time.Second, Rise: 1, Fall: 1}
 }
 
+// newVRRPTrackFile has keepalived's track_file default weight of 1.
+func newVRRPTrackFile() VRRPTrackFile {
+	return VRRPTrackFile{Weight: 1}
+}
+
 func newVRRP() VRRPInstance {
 	return VRRPInstance{
 		State:          DefaultVRRPState,

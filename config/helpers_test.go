@@ -79,12 +79,20 @@ func stripPositions(c *Config) *Config {
 		if len(v.TrackScripts) == 0 {
 			v.TrackScripts = nil
 		}
+		if len(v.TrackFiles) == 0 {
+			v.TrackFiles = nil
+		}
 		out.VRRP = append(out.VRRP, v)
 	}
 	out.VRRPScripts = nil
 	for _, sc := range c.VRRPScripts {
 		sc.Line = 0
 		out.VRRPScripts = append(out.VRRPScripts, sc)
+	}
+	out.VRRPTrackFiles = nil
+	for _, f := range c.VRRPTrackFiles {
+		f.Line = 0
+		out.VRRPTrackFiles = append(out.VRRPTrackFiles, f)
 	}
 	out.VRRPSyncGroups = nil
 	for _, g := range c.VRRPSyncGroups {

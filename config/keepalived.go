@@ -87,6 +87,17 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 			k.warnAt(sc.Line, "vrrp_script %s is tracked by no vrrp_instance: it will not run", sc.Name)
 		}
 	}
+	trackedFiles := map[string]bool{}
+	for _, v := range k.c.VRRP {
+		for _, t := range v.TrackFiles {
+			trackedFiles[t.Name] = true
+		}
+	}
+	for _, f := range k.c.VRRPTrackFiles {
+		if !trackedFiles[f.Name] {
+			k.warnAt(f.Line, "track_file %s is tracked by no vrrp_instance: it will not be watched", f.Name)
+		}
+	}
 	for _, i := range k.versionUnset {
 		v := &k.c.VRRP[i]
 		v.Version = k.globalVersion
@@ -288,6 +299,9 @@ func (k *kconv) top(stmts []*kstmt) {
 			k.virtualServer(s)
 		case "vrrp_script":
 			k.vrrpScript(s)
+		case "track_file", "vrrp_track_file":
+			// vrrp_track_file is keepalived's older name for the same block.
+			k.trackFile(s)
 		case "vrrp_sync_group":
 			k.syncGroup(s)
 		case "virtual_server_group":
@@ -501,6 +515,8 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.trackInterfaces(s, p, &v)
 		case "track_script":
 			k.trackScripts(s, p, &v)
+		case "track_file":
+			k.trackFiles(s, p, &v)
 		case "unicast_src_ip", "mcast_src_ip":
 			// keepalived reads both as the adverts' source address.
 			if a, ok := k.oneArg(s, p+".unicast_src_ip"); ok {
@@ -614,25 +630,55 @@ func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) {
 	for _, s := range b.block {
 		f := fmt.Sprintf("%s[%d]", field, len(v.TrackInterfaces))
 		k.mark(s, f)
-		switch {
-		case s.hasBlock:
+		if s.hasBlock {
 			k.failAs(s, b.key, f, "an interface takes no { block }")
-		case len(s.args) == 0:
-			v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: s.key})
-		case len(s.args) == 2 && s.args[0] == "weight":
-			// "eth1 weight -10" lowers the priority instead of faulting.
-			w, err := strconv.Atoi(s.args[1])
-			switch {
-			case err != nil:
-				k.failAs(s, b.key, f+".weight", "weight must be an integer, got %q", s.args[1])
-			default:
-				v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: s.key, Weight: w})
-			}
+			continue
+		}
+		// "eth1 weight -10" moves the priority instead of faulting;
+		// keepalived 2.2.7 takes only "reverse" after it here (not
+		// "noreverse", which it does take in track_script and track_file).
+		w, rev, _, ok := k.trackWeight(s, b.key, f, false)
+		if !ok {
+			continue
+		}
+		v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: s.key, Weight: w, Reverse: rev})
+	}
+}
+
+// trackWeight reads the words after the name of a track_interface,
+// track_script or track_file entry: nothing, or "weight W" optionally
+// followed by "reverse" (or, where noreverse is allowed, "noreverse").
+// revSet says a reverse or noreverse word was given.
+func (k *kconv) trackWeight(s *kstmt, shown, f string, noreverse bool) (w int, rev, revSet, ok bool) {
+	want := "want NAME [weight W [reverse]]"
+	if noreverse {
+		want = "want NAME [weight W [reverse|noreverse]]"
+	}
+	switch {
+	case len(s.args) == 0:
+		return 0, false, false, true
+	case s.args[0] != "weight" || len(s.args) < 2 || len(s.args) > 3:
+		k.failAs(s, shown, f, "%s, got %q", want, strings.Join(append([]string{s.key}, s.args...), " "))
+		return 0, false, false, false
+	}
+	n, err := strconv.Atoi(s.args[1])
+	if err != nil {
+		k.failAs(s, shown, f+".weight", "must be an integer, got %q", s.args[1])
+		return 0, false, false, false
+	}
+	k.mark(s, f+".weight")
+	if len(s.args) == 3 {
+		switch {
+		case s.args[2] == "reverse":
+			rev, revSet = true, true
+		case s.args[2] == "noreverse" && noreverse:
+			revSet = true
 		default:
-			// "weight -10 reverse" inverts the meaning: not supported.
-			k.failAs(s, b.key, f, "want IFNAME or IFNAME weight W (reverse is not supported)")
+			k.failAs(s, shown, f+".reverse", "%s, got %q after the weight", want, s.args[2])
+			return 0, false, false, false
 		}
 	}
+	return n, rev, revSet, true
 }
 
 // vrrpNotify reads notify_master, notify_backup or notify_fault (s's key)
@@ -711,8 +757,7 @@ func (k *kconv) vrrpScript(b *kstmt) {
 		case "timeout":
 			k.secondsArg(s, p+".timeout", &sc.Timeout)
 		case "weight":
-			// "weight -10 reverse" inverts the meaning: not supported.
-			k.intArg(s, p+".weight", &sc.Weight)
+			k.weightArg(s, p, &sc.Weight, &sc.Reverse)
 		case "rise":
 			k.intArg(s, p+".rise", &sc.Rise)
 		case "fall":
@@ -754,7 +799,30 @@ func (k *kconv) unicastPeers(b *kstmt, p string, v *VRRPInstance) {
 	}
 }
 
-// trackScripts reads "track_script { NAME [weight N] ... }".
+// weightArg reads "weight W [reverse]" of a vrrp_script or track_file
+// block (keepalived 2.2.7 takes no "noreverse" there).
+func (k *kconv) weightArg(s *kstmt, p string, w *int, rev *bool) {
+	if !k.noBlock(s, p+".weight") {
+		return
+	}
+	if len(s.args) < 1 || len(s.args) > 2 || len(s.args) == 2 && s.args[1] != "reverse" {
+		k.fail(s, p+".weight", "want weight W [reverse], got %q", strings.Join(s.args, " "))
+		return
+	}
+	n, err := strconv.Atoi(s.args[0])
+	if err != nil {
+		k.fail(s, p+".weight", "must be an integer, got %q", s.args[0])
+		return
+	}
+	k.mark(s, p+".weight")
+	*w = n
+	*rev = len(s.args) == 2
+	if *rev {
+		k.mark(s, p+".reverse")
+	}
+}
+
+// trackScripts reads "track_script { NAME [weight N [reverse|noreverse]] ... }".
 func (k *kconv) trackScripts(b *kstmt, p string, v *VRRPInstance) {
 	field := p + ".track_script"
 	if !b.hasBlock || len(b.args) != 0 {
@@ -764,23 +832,105 @@ func (k *kconv) trackScripts(b *kstmt, p string, v *VRRPInstance) {
 	for _, s := range b.block {
 		f := fmt.Sprintf("%s[%d]", field, len(v.TrackScripts))
 		k.mark(s, f)
-		t := TrackScript{Name: s.key}
-		switch {
-		case s.hasBlock:
+		if s.hasBlock {
 			k.failAs(s, b.key, f, "want NAME [weight N]")
 			continue
-		case len(s.args) == 2 && s.args[0] == "weight":
-			n, err := strconv.Atoi(s.args[1])
-			if err != nil {
-				k.failAs(s, b.key, f+".weight", "must be an integer, got %q", s.args[1])
-				continue
-			}
-			t.Weight, t.WeightSet = n, true
-		case len(s.args) != 0:
-			k.failAs(s, b.key, f, "want NAME [weight N], got %q", strings.Join(append([]string{s.key}, s.args...), " "))
+		}
+		w, rev, revSet, ok := k.trackWeight(s, b.key, f, true)
+		if !ok {
 			continue
 		}
-		v.TrackScripts = append(v.TrackScripts, t)
+		v.TrackScripts = append(v.TrackScripts, TrackScript{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
+	}
+}
+
+// trackFiles reads "track_file { NAME [weight N [reverse|noreverse]] ... }".
+func (k *kconv) trackFiles(b *kstmt, p string, v *VRRPInstance) {
+	field := p + ".track_file"
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, field, "want track_file { NAME ... }")
+		return
+	}
+	for _, s := range b.block {
+		f := fmt.Sprintf("%s[%d]", field, len(v.TrackFiles))
+		k.mark(s, f)
+		if s.hasBlock {
+			k.failAs(s, b.key, f, "want NAME [weight N]")
+			continue
+		}
+		w, rev, revSet, ok := k.trackWeight(s, b.key, f, true)
+		if !ok {
+			continue
+		}
+		v.TrackFiles = append(v.TrackFiles, TrackFile{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
+	}
+}
+
+// trackFile reads "track_file NAME { file PATH; weight W [reverse];
+// init_file [VALUE] [overwrite] }" (or vrrp_track_file NAME { ... }).
+func (k *kconv) trackFile(b *kstmt) {
+	p := fmt.Sprintf("vrrp_track_files[%d]", len(k.c.VRRPTrackFiles))
+	tf := newVRRPTrackFile()
+	tf.Line = b.line
+	if len(b.args) != 1 || !b.hasBlock {
+		k.fail(b, p, "want %s NAME { file PATH ... }", b.key)
+		return
+	}
+	tf.Name = b.args[0]
+	k.mark(b, p+".name")
+	var weightAt *kstmt
+	for _, s := range b.block {
+		switch s.key {
+		case "file":
+			if v, ok := k.restArgs(s, p+".file"); ok {
+				tf.File = v
+			}
+		case "weight":
+			// keepalived keeps the first weight and complains about the
+			// next; refusing the second says which one counts.
+			if weightAt != nil {
+				k.fail(s, p+".weight", "weight is already set%s", k.ps.lineRef(weightAt.line))
+				continue
+			}
+			weightAt = s
+			k.weightArg(s, p, &tf.Weight, &tf.Reverse)
+		case "init_file":
+			k.initFile(s, p, &tf)
+		default:
+			k.unsupported(s, "track_file")
+		}
+	}
+	k.c.VRRPTrackFiles = append(k.c.VRRPTrackFiles, tf)
+}
+
+// initFile reads "init_file [VALUE] [overwrite]", the words in any order.
+func (k *kconv) initFile(s *kstmt, p string, tf *VRRPTrackFile) {
+	field := p + ".init_file"
+	if !k.noBlock(s, field) {
+		return
+	}
+	k.mark(s, field)
+	tf.InitFile = true
+	for _, a := range s.args {
+		switch {
+		case a == "overwrite":
+			k.mark(s, field+".overwrite")
+			tf.InitOverwrite = true
+		case a != "" && (a[0] == '-' || a[0] >= '0' && a[0] <= '9'):
+			n, err := strconv.ParseInt(a, 10, 32)
+			if err != nil {
+				k.fail(s, field+".value", "must be an integer, got %q", a)
+				continue
+			}
+			k.mark(s, field+".value")
+			tf.InitValue = int(n)
+			if n < -254 || n > 254 {
+				// keepalived writes it too, with the same remark.
+				k.warn(s, "track_file %s: init_file value %d is outside the sensible range -254..254", tf.Name, n)
+			}
+		default:
+			k.fail(s, field, "want init_file [VALUE] [overwrite], got %q", a)
+		}
 	}
 }
 

@@ -266,7 +266,24 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"missing lb_kind", kaEdit("    lb_kind DR\n", ""), 1, "virtual_server", "keepalived would use NAT"},
 		{"notify_down without a check", kaEdit("weight 1", "weight 1\n notify_down /bin/alert down"), 5, "services[0].real_servers[0].notify_down", "needs a check"},
 		{"track_script unknown", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n track_script {\n  chk\n }\n}\n", 9, "vrrp[0].track_script[0]", `no vrrp script named "chk"`},
-		{"track_script bad entry", "vrrp_instance VI_1 {\n track_script {\n  chk weight\n }\n}\n", 3, "track_script", "want NAME [weight N]"},
+		{"track_script bad entry", "vrrp_instance VI_1 {\n track_script {\n  chk weight\n }\n}\n", 3, "track_script", "want NAME [weight W [reverse|noreverse]]"},
+		{"track_script no_reverse", "vrrp_instance VI_1 {\n track_script {\n  chk weight 5 no_reverse\n }\n}\n", 3, "track_script", `got "no_reverse" after the weight`},
+		{"vrrp_script noreverse", "vrrp_script chk {\n script /bin/true\n weight -10 noreverse\n}\n", 3, "weight", "want weight W [reverse]"},
+		{"track_file without file", "track_file f {\n weight 2\n}\n", 1, "vrrp_track_files[0].file", "is required"},
+		{"track_file relative", "track_file f {\n file run/f\n}\n", 2, "vrrp_track_files[0].file", `must be an absolute path, got "run/f"`},
+		{"track_file weight range", "track_file f {\n file /run/f\n weight 300\n}\n", 3, "vrrp_track_files[0].weight", "must be -254..254, got 300"},
+		{"track_file weight twice", "track_file f {\n file /run/f\n weight 3\n weight 4\n}\n", 4, "weight", "already set at line 3"},
+		{"track_file noreverse", "vrrp_track_file f {\n file /run/f\n weight 2 noreverse\n}\n", 3, "weight", "want weight W [reverse]"},
+		{"track_file init word", "track_file f {\n file /run/f\n init_file 5 keep\n}\n", 3, "init_file", `got "keep"`},
+		{"track_file init value", "track_file f {\n file /run/f\n init_file 99999999999\n}\n", 3, "init_file", "must be an integer"},
+		{"track_file keyword", "track_file f {\n file /run/f\n delay 2\n}\n", 3, "delay", "not supported in track_file"},
+		{"track_file without name", "track_file {\n file /run/f\n}\n", 1, "track_file", "want track_file NAME"},
+		{"track_file unknown", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n track_file {\n  tf\n }\n}\n", 9, "vrrp[0].track_file[0]", `no track file named "tf"`},
+		{"track_file entry weight", "track_file tf {\n file /run/f\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n track_file {\n  tf weight -255\n }\n}\n", 12, "vrrp[0].track_file[0].weight", "must be -254..254, got -255"},
+		{"track_file entry word", "vrrp_instance VI_1 {\n track_file {\n  tf weight 5 sideways\n }\n}\n", 3, "track_file", `got "sideways" after the weight`},
+		{"track_file twice", "track_file tf {\n file /run/f\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n track_file {\n  tf\n  tf weight 0\n }\n}\n", 13, "vrrp[0].track_file[1]", `"tf" is tracked twice`},
+		{"track_file owner weight", "track_file tf {\n file /run/f\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 255\n virtual_ipaddress {\n  10.0.0.1\n }\n track_file {\n  tf\n }\n}\n", 12, "vrrp[0].track_file[0]", "cannot move priority 255"},
+		{"sync group track_file", kaSync + "vrrp_sync_group G2 {\n group { VI_3 }\n track_file { f }\n}\n", 35, "track_file", "not supported in vrrp_sync_group"},
 		{"vrrp_script user", "vrrp_script chk {\n script /bin/true\n user nobody\n}\n", 3, "user", "not supported in vrrp_script"},
 		{"vrrp_script without script", "vrrp_script chk {\n interval 2\n}\n", 1, "vrrp_scripts[0].script", "is required"},
 		{"granularity not contiguous", kaEdit("lb_kind DR", "lb_kind DR\n    persistence_timeout 50\n    persistence_granularity 255.0.255.0"), 4, "persistence_granularity", "not contiguous"},
@@ -301,7 +318,9 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"unbalanced: missing close", kaEdit("    }\n}\n", "    }\n"), 1, "", "never closed"},
 		{"unbalanced: extra close", kaBase + "}\n", 7, "", "unexpected '}'"},
 		{"unterminated quote", "vrrp_instance VI_1 {\n notify_master \"/bin/x\n}\n", 2, "", "unterminated quoted string"},
-		{"track_interface reverse", strings.Replace("vrrp_instance VI_1 {\n interface eth0\n track_interface {\n  eth1 weight -10\n }\n}\n", "weight -10", "weight -10 reverse", 1), 4, "track_interface", "reverse is not supported"},
+		// keepalived 2.2.7 takes "reverse" after a track_interface weight, not "noreverse".
+		{"track_interface noreverse", "vrrp_instance VI_1 {\n interface eth0\n track_interface {\n  eth1 weight -10 noreverse\n }\n}\n", 4, "track_interface", `want NAME [weight W [reverse]], got "noreverse" after the weight`},
+		{"track_interface weight range", "vrrp_instance VI_1 {\n interface eth0\n track_interface {\n  eth1 weight -254 reverse\n }\n}\n", 4, "vrrp[0].track_interface[0].weight", "must be -253..253"},
 		{"vip on other dev", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n priority 1\n virtual_ipaddress {\n  10.0.0.1 dev eth9\n }\n}\n", 6, "virtual_ipaddress", "differs from the instance's interface"},
 		{"unicast peer options", "vrrp_instance VI_1 {\n interface eth0\n unicast_peer {\n  10.0.0.2 min_ttl 250\n }\n}\n", 4, "unicast_peer", "only a plain address"},
 		{"unicast peer twice", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n unicast_peer {\n  10.0.0.2\n  10.0.0.2\n }\n}\n", 10, "vrrp[0].unicast_peer[1]", "listed twice"},
@@ -549,6 +568,108 @@ vrrp_instance VI_1 {
 		t.Errorf("track_script = %+v, want %+v", c.VRRP[0].TrackScripts, wantTracks)
 	}
 	assertRoundTrip(t, c)
+}
+
+// track_file (and its old name vrrp_track_file) with file, weight W
+// reverse and init_file, tracked with the instance's own weight and
+// reverse|noreverse; weight W reverse on vrrp_script, track_script and
+// track_interface.
+func TestKeepalivedTrackFileAndReverse(t *testing.T) {
+	conf := `track_file tf_maint {
+    file /run/xlb/maint
+    weight -10 reverse
+    init_file 3 overwrite
+}
+vrrp_track_file tf_old {
+    file "/var/run/old state"
+}
+track_file tf_init {
+    file /run/xlb/init
+    init_file
+}
+vrrp_script chk {
+    script /bin/true
+    weight 10 reverse
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        10.0.0.100
+    }
+    track_file {
+        tf_maint
+        tf_old weight 0 reverse
+        tf_init weight -3 noreverse
+    }
+    track_script {
+        chk weight -5 noreverse
+    }
+    track_interface {
+        eth1 weight 20 reverse
+        eth2 weight 0 reverse
+    }
+}
+`
+	c, warns, err := ParseKeepalived("track.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	wantFiles := []VRRPTrackFile{
+		{Name: "tf_maint", File: "/run/xlb/maint", Weight: -10, Reverse: true, InitFile: true, InitValue: 3, InitOverwrite: true, Line: 1},
+		{Name: "tf_old", File: "/var/run/old state", Weight: 1, Line: 6},
+		{Name: "tf_init", File: "/run/xlb/init", Weight: 1, InitFile: true, Line: 9},
+	}
+	if !reflect.DeepEqual(c.VRRPTrackFiles, wantFiles) {
+		t.Errorf("track files = %+v, want %+v", c.VRRPTrackFiles, wantFiles)
+	}
+	v := c.VRRP[0]
+	wantTF := []TrackFile{{Name: "tf_maint"}, {Name: "tf_old", WeightSet: true, Reverse: true, ReverseSet: true}, {Name: "tf_init", Weight: -3, WeightSet: true, ReverseSet: true}}
+	if !reflect.DeepEqual(v.TrackFiles, wantTF) {
+		t.Errorf("track_file = %+v, want %+v", v.TrackFiles, wantTF)
+	}
+	// The instance's entry wins over the file's, field by field.
+	for i, want := range []struct {
+		w   int
+		rev bool
+	}{{-10, true}, {0, true}, {-3, false}} {
+		if w, rev := v.TrackFiles[i].Effective(c.VRRPTrackFiles[i]); w != want.w || rev != want.rev {
+			t.Errorf("track_file %s: weight %d reverse %v, want %d %v", v.TrackFiles[i].Name, w, rev, want.w, want.rev)
+		}
+	}
+	if !c.VRRPScripts[0].Reverse || c.VRRPScripts[0].Weight != 10 {
+		t.Errorf("vrrp_script = %+v, want weight 10 reverse", c.VRRPScripts[0])
+	}
+	wantTS := []TrackScript{{Name: "chk", Weight: -5, WeightSet: true, ReverseSet: true}}
+	if !reflect.DeepEqual(v.TrackScripts, wantTS) {
+		t.Errorf("track_script = %+v, want %+v", v.TrackScripts, wantTS)
+	}
+	wantTI := []TrackInterface{{Name: "eth1", Weight: 20, Reverse: true}, {Name: "eth2", Reverse: true}}
+	if !reflect.DeepEqual(v.TrackInterfaces, wantTI) {
+		t.Errorf("track_interface = %+v, want %+v", v.TrackInterfaces, wantTI)
+	}
+	// A weight-0 reverse interface faults while up, not while down.
+	if f, u := v.FaultInterfaces(), v.UpFaultInterfaces(); len(f) != 0 || !slices.Equal(u, []string{"eth2"}) {
+		t.Errorf("fault interfaces %v, up-fault interfaces %v", f, u)
+	}
+	assertRoundTrip(t, c)
+
+	// An untracked file is said so; a weighted one in a sync-group member
+	// is refused as a weighted script is.
+	_, warns, err = ParseKeepalived("k.conf", []byte("track_file lonely {\n file /run/l\n}\n"))
+	if err != nil || len(warns) != 1 || !strings.Contains(warns[0].Msg, "track_file lonely is tracked by no vrrp_instance") {
+		t.Errorf("untracked file: err %v warnings %v", err, warns)
+	}
+	_, _, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+conf))
+	wantProblem(t, err, "k.conf", 28, "vrrp[0].track_file[0]", `"tf_maint" has weight -10, but VI_1 is in sync group "G"`)
+	ok := strings.NewReplacer("tf_maint\n", "tf_maint weight 0\n", "tf_init weight -3 noreverse", "tf_init weight 0", "chk weight -5 noreverse", "chk weight 0", "eth1 weight 20 reverse", "eth1").Replace(conf)
+	if _, _, err := ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+ok)); err != nil {
+		t.Errorf("weight 0 (reverse) track files in a sync group: %v", err)
+	}
 }
 
 func TestKeepalivedOPS(t *testing.T) {
@@ -1046,7 +1167,7 @@ func TestKeepalivedWeightedTrackInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := c.VRRP[0]
-	if !slices.Equal(v.TrackInterfaces, []TrackInterface{{"eth1", -10}, {"eth2", 0}, {"eth3", 0}}) {
+	if !slices.Equal(v.TrackInterfaces, []TrackInterface{{Name: "eth1", Weight: -10}, {Name: "eth2"}, {Name: "eth3"}}) {
 		t.Fatalf("track_interface %v", v.TrackInterfaces)
 	}
 	assertRoundTrip(t, c)

@@ -46,6 +46,9 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			add(m, "interval", durNode(sc.Interval))
 			add(m, "timeout", durNode(sc.Timeout))
 			add(m, "weight", intNode(sc.Weight))
+			if sc.Reverse {
+				add(m, "reverse", boolNode(true))
+			}
 			add(m, "rise", intNode(sc.Rise))
 			add(m, "fall", intNode(sc.Fall))
 			if sc.InitFail {
@@ -73,6 +76,27 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			seq.Content = append(seq.Content, m)
 		}
 		add(root, "vrrp_sync_groups", seq)
+	}
+	if len(c.VRRPTrackFiles) > 0 {
+		seq := sequence()
+		for _, tf := range c.VRRPTrackFiles {
+			m := mapping()
+			add(m, "name", strNode(tf.Name))
+			add(m, "file", strNode(tf.File))
+			add(m, "weight", intNode(tf.Weight))
+			if tf.Reverse {
+				add(m, "reverse", boolNode(true))
+			}
+			if tf.InitFile {
+				im := mapping()
+				im.Style = yaml.FlowStyle
+				add(im, "value", intNode(tf.InitValue))
+				add(im, "overwrite", boolNode(tf.InitOverwrite))
+				add(m, "init_file", im)
+			}
+			seq.Content = append(seq.Content, m)
+		}
+		add(root, "vrrp_track_files", seq)
 	}
 	if c.BGP != nil {
 		add(root, "bgp", bgpNode(c.BGP))
@@ -333,13 +357,16 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 		ti := sequence()
 		ti.Style = yaml.FlowStyle
 		for _, t := range v.TrackInterfaces {
-			if t.Weight == 0 {
+			if t.Weight == 0 && !t.Reverse {
 				ti.Content = append(ti.Content, strNode(t.Name))
 				continue
 			}
 			wm := mapping()
 			add(wm, "name", strNode(t.Name))
 			add(wm, "weight", intNode(t.Weight))
+			if t.Reverse {
+				add(wm, "reverse", boolNode(true))
+			}
 			ti.Content = append(ti.Content, wm)
 		}
 		add(m, "track_interface", ti)
@@ -353,17 +380,16 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	if len(v.TrackScripts) > 0 {
 		ts := sequence()
 		for _, t := range v.TrackScripts {
-			if !t.WeightSet {
-				ts.Content = append(ts.Content, strNode(t.Name))
-				continue
-			}
-			tm := mapping()
-			tm.Style = yaml.FlowStyle
-			add(tm, "name", strNode(t.Name))
-			add(tm, "weight", intNode(t.Weight))
-			ts.Content = append(ts.Content, tm)
+			ts.Content = append(ts.Content, trackEntryNode(t.Name, t.Weight, t.WeightSet, t.Reverse, t.ReverseSet))
 		}
 		add(m, "track_script", ts)
+	}
+	if len(v.TrackFiles) > 0 {
+		ts := sequence()
+		for _, t := range v.TrackFiles {
+			ts.Content = append(ts.Content, trackEntryNode(t.Name, t.Weight, t.WeightSet, t.Reverse, t.ReverseSet))
+		}
+		add(m, "track_file", ts)
 	}
 	addString(m, "notify_master", v.NotifyMaster)
 	addString(m, "notify_backup", v.NotifyBackup)
@@ -371,4 +397,23 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	addString(m, "notify", v.Notify)
 	addString(m, "notify_stop", v.NotifyStop)
 	return m
+}
+
+// trackEntryNode writes a track_script or track_file entry: the bare name
+// when it takes the script's (file's) weight and direction, else a mapping
+// with what it sets itself.
+func trackEntryNode(name string, weight int, weightSet, reverse, reverseSet bool) *yaml.Node {
+	if !weightSet && !reverseSet {
+		return strNode(name)
+	}
+	tm := mapping()
+	tm.Style = yaml.FlowStyle
+	add(tm, "name", strNode(name))
+	if weightSet {
+		add(tm, "weight", intNode(weight))
+	}
+	if reverseSet {
+		add(tm, "reverse", boolNode(reverse))
+	}
+	return tm
 }

@@ -69,6 +69,9 @@ type Config struct {
 	// VRRPSyncGroups are keepalived's vrrp_sync_group blocks: VRRP
 	// instances that change state together.
 	VRRPSyncGroups []VRRPSyncGroup
+	// VRRPTrackFiles are keepalived's track_file (vrrp_track_file)
+	// blocks, watched for the VRRP instances that track them.
+	VRRPTrackFiles []VRRPTrackFile
 	// BGP, when set, announces service VIPs to routers (ECMP over several
 	// directors); nil means no BGP speaker.
 	BGP *BGP
@@ -285,6 +288,9 @@ type VRRPInstance struct {
 	// TrackScripts name VRRPScripts whose results move this instance's
 	// priority or put it in FAULT (keepalived track_script).
 	TrackScripts []TrackScript
+	// TrackFiles name VRRPTrackFiles whose values move this instance's
+	// priority or put it in FAULT (keepalived track_file).
+	TrackFiles []TrackFile
 	// Notify (keepalived's notify) runs at every state change with the
 	// arguments INSTANCE NAME STATE PRIORITY (STATE one of MASTER, BACKUP,
 	// FAULT, or STOP when xlb stops).
@@ -309,6 +315,9 @@ type VRRPScript struct {
 	Interval time.Duration
 	Timeout  time.Duration
 	Weight   int
+	// Reverse (keepalived's "weight W reverse") turns the weight's
+	// direction round: see TrackScript.Effective.
+	Reverse bool
 	// Rise consecutive successes make a failed script good again, Fall
 	// consecutive failures make a good one failed.
 	Rise, Fall int
@@ -325,6 +334,83 @@ type TrackScript struct {
 	// instance ("track_script { chk weight -20 }").
 	Weight    int
 	WeightSet bool
+	// Reverse, when ReverseSet, replaces the script's reverse ("chk
+	// weight -20 reverse" or "noreverse"); unset, the script's applies
+	// even when the entry sets its own weight, as in keepalived.
+	Reverse    bool
+	ReverseSet bool
+}
+
+// Effective is the weight and direction the entry tracks sc with: the
+// entry's own where it sets them, else the script's.
+//
+// keepalived's meaning, which xlb follows: a positive weight is added
+// while the script succeeds, a negative one while it fails, nothing
+// otherwise; reverse negates what is added, in the same states (weight 10
+// reverse: -10 while it succeeds; weight -10 reverse: +10 while it fails).
+// Weight 0 faults the instance while the script fails, or with reverse
+// while it succeeds. (keepalived 2.2.7's man page only says "reverse causes
+// the direction of the adjustment of the priority to be reversed"; the
+// states are from its source, vrrp_track.c, and a run of 2.2.7.)
+func (t TrackScript) Effective(sc VRRPScript) (weight int, reverse bool) {
+	weight, reverse = sc.Weight, sc.Reverse
+	if t.WeightSet {
+		weight = t.Weight
+	}
+	if t.ReverseSet {
+		reverse = t.Reverse
+	}
+	return weight, reverse
+}
+
+// VRRPTrackFile is keepalived's track_file (vrrp_track_file is its older
+// name): a file holding an integer, read again whenever a writer closes
+// it, renames a file onto it or removes it (keepalived's inotify events).
+// For an instance tracking it with weight 0, a non-zero value is a FAULT
+// (with reverse, zero is); otherwise value × weight (negated with
+// reverse) is added to the priority, and a result of -254 or less is a
+// FAULT. A missing, unreadable or empty file reads as 0, text that is no
+// number as 0 (keepalived's strtol: leading digits count, 0x is hex, a
+// leading 0 octal), a number beyond 32 bits leaves the last value.
+type VRRPTrackFile struct {
+	Name string
+	File string // an absolute path; its directory must exist
+	// Weight is the default for the instances tracking the file (1 unless
+	// set; -254..254).
+	Weight  int
+	Reverse bool
+	// InitFile (keepalived's init_file [VALUE] [overwrite]) writes
+	// InitValue to File when xlb starts or reloads and the file is
+	// missing; InitOverwrite also replaces an existing file's value when
+	// xlb starts (not at a reload, as keepalived).
+	InitFile      bool
+	InitValue     int
+	InitOverwrite bool
+	Line          int
+}
+
+// TrackFile is one entry of an instance's track_file.
+type TrackFile struct {
+	Name string
+	// Weight and Reverse, when set, replace the file's for this instance
+	// ("track_file { f weight -5 reverse }").
+	Weight     int
+	WeightSet  bool
+	Reverse    bool
+	ReverseSet bool
+}
+
+// Effective is the weight and direction the entry tracks f with: the
+// entry's own where it sets them, else the file's.
+func (t TrackFile) Effective(f VRRPTrackFile) (weight int, reverse bool) {
+	weight, reverse = f.Weight, f.Reverse
+	if t.WeightSet {
+		weight = t.Weight
+	}
+	if t.ReverseSet {
+		reverse = t.Reverse
+	}
+	return weight, reverse
 }
 
 // BGP configures the director's BGP speaker: it announces each service VIP
@@ -447,19 +533,37 @@ func CheckField(rp string, n int) string {
 }
 
 // TrackInterface is a tracked interface (keepalived's track_interface
-// { IF [weight W] }): with weight 0 its loss is a FAULT; else a negative W
-// is added to the priority while it is down, a positive one while it is up.
+// { IF [weight W [reverse]] }): with weight 0 its loss is a FAULT; else a
+// negative W is added to the priority while it is down, a positive one
+// while it is up. Reverse negates what is added, in the same states
+// (weight 10 reverse: -10 while up; weight -10 reverse: +10 while down),
+// and with weight 0 makes the interface being up the FAULT (keepalived's
+// source and a run of 2.2.7; its man page only says the direction of the
+// adjustment is reversed).
 type TrackInterface struct {
-	Name   string
-	Weight int
+	Name    string
+	Weight  int
+	Reverse bool
 }
 
-// FaultInterfaces are the names of the tracked interfaces of weight 0 (those
-// that fault the instance).
+// FaultInterfaces are the names of the tracked interfaces of weight 0
+// without reverse (those whose loss faults the instance).
 func (v *VRRPInstance) FaultInterfaces() []string {
 	var out []string
 	for _, t := range v.TrackInterfaces {
-		if t.Weight == 0 {
+		if t.Weight == 0 && !t.Reverse {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// UpFaultInterfaces are the tracked interfaces of weight 0 with reverse:
+// while one is up the instance is in FAULT.
+func (v *VRRPInstance) UpFaultInterfaces() []string {
+	var out []string
+	for _, t := range v.TrackInterfaces {
+		if t.Weight == 0 && t.Reverse {
 			out = append(out, t.Name)
 		}
 	}

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -82,6 +84,7 @@ func (c *Config) validate(ps *problems) {
 		vrid  int
 	}
 	scripts := c.validateVRRPScripts(ps)
+	files := c.validateTrackFiles(ps)
 	seenVR := map[vrKey]int{}
 	seenVRName := map[string]int{}
 	vipOwner := map[netip.Addr]int{}
@@ -90,6 +93,7 @@ func (c *Config) validate(ps *problems) {
 		p := fmt.Sprintf("vrrp[%d]", i)
 		validateVRRP(ps, p, v)
 		validateTracks(ps, p, v, scripts)
+		validateTrackFiles(ps, p, v, files)
 		if v.Name != "" {
 			if j, dup := seenVRName[v.Name]; dup {
 				ps.field(v.Line, p+".name", "duplicate vrrp instance name %q (also vrrp[%d]%s)", v.Name, j, ps.lineRef(c.VRRP[j].Line))
@@ -115,17 +119,17 @@ func (c *Config) validate(ps *problems) {
 			}
 		}
 	}
-	c.validateSyncGroups(ps, seenVRName, scripts)
+	c.validateSyncGroups(ps, seenVRName, scripts, files)
 	c.validateBGP(ps)
 }
 
 // validateSyncGroups checks that each group names existing instances and
 // that no instance is in two groups (keepalived refuses both), and refuses
-// weighted track_scripts in members: keepalived drops those silently (a
-// priority moved in one member cannot move its group: the other director's
-// member would wait for the rest of its group forever), so the failover
-// they were written for would never happen.
-func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scripts map[string]*VRRPScript) {
+// weighted track_scripts and track_files in members: keepalived drops
+// those silently (a priority moved in one member cannot move its group: the
+// other director's member would wait for the rest of its group forever), so
+// the failover they were written for would never happen.
+func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile) {
 	names := map[string]int{}
 	member := map[string]int{}
 	for i, g := range c.VRRPSyncGroups {
@@ -171,6 +175,16 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 				if w != 0 {
 					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_script[%d]", instances[m], n),
 						"%q has weight %d, but %s is in sync group %q: keepalived ignores weighted scripts there and a priority change cannot move a group; give it weight 0 (a failure puts the whole group in FAULT and it moves)", t.Name, w, m, g.Name)
+				}
+			}
+			for n, t := range v.TrackFiles {
+				w := t.Weight
+				if f, ok := files[t.Name]; ok && !t.WeightSet {
+					w = f.Weight
+				}
+				if w != 0 {
+					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_file[%d]", instances[m], n),
+						"%q has weight %d, but %s is in sync group %q: keepalived ignores weighted track files there and a priority change cannot move a group; give it weight 0 (a non-zero value puts the whole group in FAULT and it moves)", t.Name, w, m, g.Name)
 				}
 			}
 		}
@@ -827,5 +841,68 @@ func validateThresholds(ps *problems, rp string, r *RealServer) {
 		ps.field(r.Line, rp+".lthreshold", "needs a uthreshold: it is where an overloaded server takes flows again")
 	case r.LThreshold > r.UThreshold:
 		ps.field(r.Line, rp+".lthreshold", "%d is above uthreshold %d; the server would never take flows again", r.LThreshold, r.UThreshold)
+	}
+}
+
+// maxFileWeight is keepalived's range for a track_file weight: one more
+// than a script's, so that a value of -1 can fault an instance.
+const maxFileWeight = 254
+
+// validateTrackFiles checks the track_file blocks and returns them by name.
+func (c *Config) validateTrackFiles(ps *problems) map[string]*VRRPTrackFile {
+	byName := map[string]*VRRPTrackFile{}
+	for i := range c.VRRPTrackFiles {
+		tf := &c.VRRPTrackFiles[i]
+		p := fmt.Sprintf("vrrp_track_files[%d]", i)
+		if tf.Name == "" {
+			ps.field(tf.Line, p+".name", "is required")
+		} else if prev, dup := byName[tf.Name]; dup {
+			ps.field(tf.Line, p+".name", "duplicate track file name %q (also%s)", tf.Name, ps.lineRef(prev.Line))
+		} else {
+			byName[tf.Name] = tf
+		}
+		switch {
+		case strings.TrimSpace(tf.File) == "":
+			ps.field(tf.Line, p+".file", "is required")
+		case !filepath.IsAbs(tf.File):
+			// keepalived resolves it against its working directory (/
+			// for a daemon); xlb's may be anything, so say it plainly.
+			ps.field(tf.Line, p+".file", "must be an absolute path, got %q", tf.File)
+		}
+		if tf.Weight < -maxFileWeight || tf.Weight > maxFileWeight {
+			ps.field(tf.Line, p+".weight", "must be -%d..%d, got %d", maxFileWeight, maxFileWeight, tf.Weight)
+		}
+		if tf.InitValue < math.MinInt32 || tf.InitValue > math.MaxInt32 {
+			ps.field(tf.Line, p+".init_file.value", "must be a 32-bit integer, got %d", tf.InitValue)
+		}
+	}
+	return byName
+}
+
+// validateTrackFiles checks an instance's track_file against the files.
+func validateTrackFiles(ps *problems, p string, v *VRRPInstance, files map[string]*VRRPTrackFile) {
+	seen := map[string]bool{}
+	for i, t := range v.TrackFiles {
+		f := fmt.Sprintf("%s.track_file[%d]", p, i)
+		tf, ok := files[t.Name]
+		switch {
+		case t.Name == "":
+			ps.field(v.Line, f, "needs a track file name")
+			continue
+		case !ok:
+			ps.field(v.Line, f, "no track file named %q", t.Name)
+			continue
+		case seen[t.Name]:
+			ps.field(v.Line, f, "%q is tracked twice", t.Name)
+		}
+		seen[t.Name] = true
+		w, _ := t.Effective(*tf)
+		if t.WeightSet && (w < -maxFileWeight || w > maxFileWeight) {
+			ps.field(v.Line, f+".weight", "must be -%d..%d, got %d", maxFileWeight, maxFileWeight, w)
+		}
+		if w != 0 && v.Priority == 255 {
+			// keepalived requires weight 0 for the address owner too.
+			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault on a non-zero value)")
+		}
 	}
 }

@@ -439,6 +439,10 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			for i, n := range d.sequence(v, field) {
 				c.VRRPSyncGroups = append(c.VRRPSyncGroups, d.syncGroup(n, fmt.Sprintf("vrrp_sync_groups[%d]", i)))
 			}
+		case "vrrp_track_files":
+			for i, n := range d.sequence(v, field) {
+				c.VRRPTrackFiles = append(c.VRRPTrackFiles, d.vrrpTrackFile(n, fmt.Sprintf("vrrp_track_files[%d]", i)))
+			}
 		case "bgp":
 			c.BGP = d.bgp(v, field)
 		default:
@@ -807,6 +811,8 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 						d.str(n, field, &wi.Name)
 					case "weight":
 						d.intField(n, field, &wi.Weight)
+					case "reverse":
+						d.boolean(n, field, &wi.Reverse)
 					default:
 						return false
 					}
@@ -821,6 +827,12 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 		case "track_script":
 			for i, tn := range d.sequence(val, field) {
 				v.TrackScripts = append(v.TrackScripts, d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i)))
+			}
+		case "track_file":
+			for i, tn := range d.sequence(val, field) {
+				// The same entry as track_script's, naming a file.
+				t := d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i))
+				v.TrackFiles = append(v.TrackFiles, TrackFile(t))
 			}
 		case "notify_master":
 			d.str(val, field, &v.NotifyMaster)
@@ -892,6 +904,8 @@ func (d *yamlDecoder) vrrpScript(n *yaml.Node, path string) VRRPScript {
 			d.duration(v, field, &sc.Timeout)
 		case "weight":
 			d.intField(v, field, &sc.Weight)
+		case "reverse":
+			d.boolean(v, field, &sc.Reverse)
 		case "rise":
 			d.intField(v, field, &sc.Rise)
 		case "fall":
@@ -909,8 +923,9 @@ func (d *yamlDecoder) vrrpScript(n *yaml.Node, path string) VRRPScript {
 	return sc
 }
 
-// trackScript reads a track_script entry: a script name, or
-// {name: NAME, weight: N} to override the script's weight.
+// trackScript reads a track_script (or track_file) entry: a name, or
+// {name: NAME, weight: N, reverse: BOOL} to override the script's (file's)
+// weight or direction.
 func (d *yamlDecoder) trackScript(n *yaml.Node, path string) TrackScript {
 	var ts TrackScript
 	d.ps.seen(path, deref(n).Line)
@@ -925,10 +940,49 @@ func (d *yamlDecoder) trackScript(n *yaml.Node, path string) TrackScript {
 		case "weight":
 			ts.WeightSet = true
 			d.intField(v, field, &ts.Weight)
+		case "reverse":
+			ts.ReverseSet = true
+			d.boolean(v, field, &ts.Reverse)
 		default:
 			return false
 		}
 		return true
 	})
 	return ts
+}
+
+// vrrpTrackFile reads a vrrp_track_files entry: {name, file, weight,
+// reverse, init_file: {value, overwrite}}.
+func (d *yamlDecoder) vrrpTrackFile(n *yaml.Node, path string) VRRPTrackFile {
+	tf := newVRRPTrackFile()
+	tf.Line = deref(n).Line
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "name":
+			d.str(v, field, &tf.Name)
+		case "file":
+			d.str(v, field, &tf.File)
+		case "weight":
+			d.intField(v, field, &tf.Weight)
+		case "reverse":
+			d.boolean(v, field, &tf.Reverse)
+		case "init_file":
+			tf.InitFile = true
+			d.mapping(v, field, func(key, field string, v *yaml.Node) bool {
+				switch key {
+				case "value":
+					d.intField(v, field, &tf.InitValue)
+				case "overwrite":
+					d.boolean(v, field, &tf.InitOverwrite)
+				default:
+					return false
+				}
+				return true
+			})
+		default:
+			return false
+		}
+		return true
+	})
+	return tf
 }

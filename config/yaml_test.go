@@ -309,6 +309,17 @@ func TestYAMLErrors(t *testing.T) {
 		{"duplicate script", vrrpWith("vrrp_scripts:", "  - {name: chk, script: /bin/true}", "  - {name: chk, script: /bin/false}"), 17, "vrrp_scripts[1].name", `duplicate vrrp script name "chk"`},
 		{"ipv6 unicast peer", vrrpWith("    unicast_peer: ['2001:db8::9']"), 15, "vrrp[0].unicast_peer[0]", "must be an IPv4 unicast address"},
 		{"track unknown script", vrrpWith("    track_script: [chk]"), 15, "vrrp[0].track_script[0]", `no vrrp script named "chk"`},
+		{"track unknown file", vrrpWith("    track_file: [f]"), 15, "vrrp[0].track_file[0]", `no track file named "f"`},
+		{"track file weight range", vrrpWith("vrrp_track_files:", "  - {name: f, file: /run/f, weight: 255}"), 16, "vrrp_track_files[0].weight", "must be -254..254, got 255"},
+		{"track file entry weight range", vrrpWith("    track_file: [{name: f, weight: -300}]", "vrrp_track_files:", "  - {name: f, file: /run/f}"), 15, "vrrp[0].track_file[0].weight", "must be -254..254, got -300"},
+		{"track file relative", vrrpWith("vrrp_track_files:", "  - {name: f, file: run/f}"), 16, "vrrp_track_files[0].file", "must be an absolute path"},
+		{"track file without file", vrrpWith("vrrp_track_files:", "  - {name: f}"), 16, "vrrp_track_files[0].file", "is required"},
+		{"track file duplicate", vrrpWith("vrrp_track_files:", "  - {name: f, file: /run/f}", "  - {name: f, file: /run/g}"), 17, "vrrp_track_files[1].name", `duplicate track file name "f"`},
+		{"track file unknown key", vrrpWith("vrrp_track_files:", "  - {name: f, file: /run/f, inti_file: {}}"), 16, "vrrp_track_files[0].inti_file", `unknown key "inti_file"`},
+		{"track file init value", vrrpWith("vrrp_track_files:", "  - {name: f, file: /run/f, init_file: {value: 5000000000}}"), 16, "vrrp_track_files[0].init_file.value", "must be -2147483648..2147483647"},
+		{"track file init key", vrrpWith("vrrp_track_files:", "  - {name: f, file: /run/f, init_file: {overwrite: yes, create: true}}"), 16, "vrrp_track_files[0].init_file.create", `unknown key "create"`},
+		{"reverse not a bool", vrrpWith("    track_interface: [{name: eth1, weight: 5, reverse: maybe}]"), 15, "vrrp[0].track_interface[0].reverse", ""},
+		{"file weight on owner", svcYAML(nil, "vrrp:", "  - name: VI_1", "    interface: eth0", "    virtual_router_id: 51", "    priority: 255", "    virtual_ipaddress: [192.168.101.100]", "    track_file: [f]", "vrrp_track_files:", "  - {name: f, file: /run/f}"), 15, "vrrp[0].track_file[0]", "cannot move priority 255"},
 		{"weight on owner", svcYAML(nil, "vrrp:", "  - name: VI_1", "    interface: eth0", "    virtual_router_id: 51", "    priority: 255", "    virtual_ipaddress: [192.168.101.100]", "    track_script: [{name: chk, weight: -10}]", "vrrp_scripts:", "  - {name: chk, script: /bin/true}"), 15, "vrrp[0].track_script[0]", "cannot move priority 255"},
 		{"granularity without persistence", svcYAML(nil, "    persistence_granularity: 24"), 9, "services[0].persistence_granularity", "only applies with persistence_timeout"},
 		{"granularity too long", svcYAML(nil, "    persistence_timeout: 50", "    persistence_granularity: 33"), 10, "services[0].persistence_granularity", "prefix length 1..32"},
@@ -593,4 +604,84 @@ func TestYAMLSeveralChecks(t *testing.T) {
 	wantProblem(t, err, "t.yaml", 9, "real_servers[0].checks", "at least one")
 	_, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        checks:", "          - {type: tcp}", "          - {type: htp}")))
 	wantProblem(t, err, "t.yaml", 11, "real_servers[0].checks[1].type", "unknown check type")
+}
+
+// vrrp_track_files and track_file, and reverse on scripts, script entries
+// and interfaces, read as the keepalived.conf equivalents are and survive
+// a round trip.
+func TestYAMLTrackFilesAndReverse(t *testing.T) {
+	conf := `vrrp:
+  - name: VI_1
+    interface: eth0
+    virtual_router_id: 51
+    priority: 100
+    virtual_ipaddress: [10.0.0.1]
+    track_interface: [eth1, {name: eth2, weight: -20, reverse: true}, {name: eth3, reverse: true}]
+    track_script: [chk, {name: chk2, weight: 5, reverse: false}]
+    track_file: [maint, {name: drain, weight: -2, reverse: true}, {name: plain, reverse: true}]
+vrrp_scripts:
+  - {name: chk, script: /bin/true, weight: 10, reverse: true}
+  - {name: chk2, script: /bin/true, weight: 3, reverse: true}
+vrrp_track_files:
+  - {name: maint, file: /run/xlb/maint, weight: -10, reverse: true, init_file: {value: 2, overwrite: true}}
+  - {name: drain, file: /run/xlb/drain, init_file: {}}
+  - {name: plain, file: /run/xlb/plain}
+`
+	c, err := ParseYAML("t.yaml", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFiles := []VRRPTrackFile{
+		{Name: "maint", File: "/run/xlb/maint", Weight: -10, Reverse: true, InitFile: true, InitValue: 2, InitOverwrite: true, Line: 14},
+		{Name: "drain", File: "/run/xlb/drain", Weight: 1, InitFile: true, Line: 15},
+		{Name: "plain", File: "/run/xlb/plain", Weight: 1, Line: 16},
+	}
+	if !reflect.DeepEqual(c.VRRPTrackFiles, wantFiles) {
+		t.Errorf("track files = %+v, want %+v", c.VRRPTrackFiles, wantFiles)
+	}
+	v := c.VRRP[0]
+	wantTF := []TrackFile{{Name: "maint"}, {Name: "drain", Weight: -2, WeightSet: true, Reverse: true, ReverseSet: true}, {Name: "plain", Reverse: true, ReverseSet: true}}
+	if !reflect.DeepEqual(v.TrackFiles, wantTF) {
+		t.Errorf("track_file = %+v, want %+v", v.TrackFiles, wantTF)
+	}
+	if w, rev := v.TrackFiles[2].Effective(c.VRRPTrackFiles[2]); w != 1 || !rev {
+		t.Errorf("plain: weight %d reverse %v, want the file's weight 1, reversed", w, rev)
+	}
+	wantTS := []TrackScript{{Name: "chk"}, {Name: "chk2", Weight: 5, WeightSet: true, ReverseSet: true}}
+	if !reflect.DeepEqual(v.TrackScripts, wantTS) {
+		t.Errorf("track_script = %+v, want %+v", v.TrackScripts, wantTS)
+	}
+	if w, rev := v.TrackScripts[0].Effective(c.VRRPScripts[0]); w != 10 || !rev {
+		t.Errorf("chk: weight %d reverse %v, want the script's 10 reverse", w, rev)
+	}
+	if w, rev := v.TrackScripts[1].Effective(c.VRRPScripts[1]); w != 5 || rev {
+		t.Errorf("chk2: weight %d reverse %v, want the entry's 5 without reverse", w, rev)
+	}
+	wantTI := []TrackInterface{{Name: "eth1"}, {Name: "eth2", Weight: -20, Reverse: true}, {Name: "eth3", Reverse: true}}
+	if !reflect.DeepEqual(v.TrackInterfaces, wantTI) {
+		t.Errorf("track_interface = %+v, want %+v", v.TrackInterfaces, wantTI)
+	}
+	out := assertRoundTrip(t, c)
+	for _, frag := range []string{"init_file: {value: 2, overwrite: true}", "{name: eth3, weight: 0, reverse: true}", "{name: plain, reverse: true}", "{name: chk2, weight: 5, reverse: false}"} {
+		if !strings.Contains(string(out), frag) {
+			t.Errorf("output lacks %q:\n%s", frag, out)
+		}
+	}
+}
+
+// A weighted track_file in a sync group member is refused like a weighted
+// script; weight 0 is accepted.
+func TestYAMLSyncGroupWeightedFile(t *testing.T) {
+	conf := `vrrp:
+  - {name: VI_1, interface: eth0, virtual_router_id: 51, priority: 100, virtual_ipaddress: [10.0.0.1], track_file: [f]}
+vrrp_track_files:
+  - {name: f, file: /run/f}
+vrrp_sync_groups:
+  - {name: G1, group: [VI_1]}
+`
+	_, err := ParseYAML("t.yaml", []byte(conf))
+	wantProblem(t, err, "t.yaml", 2, "vrrp[0].track_file[0]", `"f" has weight 1, but VI_1 is in sync group "G1"`)
+	if _, err := ParseYAML("t.yaml", []byte(strings.Replace(conf, "/run/f}", "/run/f, weight: 0}", 1))); err != nil {
+		t.Fatalf("weight 0 refused: %v", err)
+	}
 }

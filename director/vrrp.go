@@ -21,12 +21,24 @@ type vrrpSet struct {
 	mu      sync.Mutex
 	runs    map[string]*vrrpRun
 	scripts map[string]*scriptRun // the vrrp_scripts some instance tracks
+	files   map[string]*fileRun   // the track_files some instance tracks
 	groups  map[string]*syncRun   // the vrrp_sync_groups, by name
+	// initDone is set once the first configuration's init_files are
+	// written: later ones (reloads) only create missing files, as
+	// keepalived never overwrites a track file at a reload.
+	initDone bool
+}
+
+// fileRun is one watched track_file and the definition it watches.
+type fileRun struct {
+	cfg config.VRRPTrackFile // Line cleared
+	w   *vrrp.FileWatch
 }
 
 type vrrpRun struct {
 	cfg    config.VRRPInstance
 	tracks map[string]vrrp.TrackedScript
+	files  map[string]vrrp.TrackedFile
 	sync   *config.VRRPSyncGroup // its group (Line cleared), nil if none
 	inst   *vrrp.Instance
 	owner  *vip.Owner
@@ -46,9 +58,12 @@ type VRRPStatus struct {
 }
 
 // update makes the running instances match cfg: unchanged ones keep
-// running (no transition), changed ones restart (a tracked script whose
-// weight changed changes its instances). A vrrp_script runs while some
-// instance tracks it; a changed one restarts from its initial state.
+// running (no transition), changed ones restart (a tracked script or file
+// whose weight changed changes its instances). A vrrp_script runs while
+// some instance tracks it; a changed one restarts from its initial state.
+// A track_file is watched while some instance tracks it; a changed one is
+// watched anew and its instances get its value at once. A track_file that
+// cannot be watched fails the update before anything is changed.
 func (s *vrrpSet) update(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -56,9 +71,16 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	for _, sc := range cfg.VRRPScripts {
 		scripts[sc.Name] = sc
 	}
+	files := map[string]config.VRRPTrackFile{}
+	for _, f := range cfg.VRRPTrackFiles {
+		f.Line = 0
+		files[f.Name] = f
+	}
 	want := map[string]config.VRRPInstance{}
 	wantTracks := map[string]map[string]vrrp.TrackedScript{}
+	wantFileTracks := map[string]map[string]vrrp.TrackedFile{}
 	wantScripts := map[string]config.VRRPScript{}
+	wantFiles := map[string]config.VRRPTrackFile{}
 	wantGroup := map[string]*config.VRRPSyncGroup{} // by member instance
 	for _, g := range cfg.VRRPSyncGroups {
 		g.Line = 0
@@ -72,9 +94,17 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 		}
 		want[v.Name] = v
 		wantTracks[v.Name] = tracked(v, scripts)
+		wantFileTracks[v.Name] = trackedFiles(v, files)
 		for _, t := range v.TrackScripts {
 			wantScripts[t.Name] = scripts[t.Name] // validated: it exists
 		}
+		for _, t := range v.TrackFiles {
+			wantFiles[t.Name] = files[t.Name] // validated: it exists
+		}
+	}
+	watched, err := s.watchFiles(cfg.VRRPTrackFiles, wantFiles)
+	if err != nil {
+		return err
 	}
 	if s.scripts == nil {
 		s.scripts = map[string]*scriptRun{}
@@ -82,12 +112,19 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	// A changed group restarts all its members: each has the group in
 	// r.sync, so none of them compares equal.
 	for name, r := range s.runs {
-		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(wantTracks[name], r.tracks) && reflect.DeepEqual(wantGroup[name], r.sync) {
+		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(wantTracks[name], r.tracks) &&
+			reflect.DeepEqual(wantFileTracks[name], r.files) && reflect.DeepEqual(wantGroup[name], r.sync) {
 			continue
 		}
 		s.stopRun(r, false)
 		delete(s.runs, name)
 	}
+	for name, fr := range s.files {
+		if watched[name] != fr {
+			fr.close(s.d.log)
+		}
+	}
+	s.files = watched
 	if s.groups == nil {
 		s.groups = map[string]*syncRun{}
 	}
@@ -113,7 +150,7 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 			s.subscribe(r) // to the scripts restarted above
 			continue
 		}
-		r, err := s.start(v, wantTracks[name], wantGroup[name])
+		r, err := s.start(v, wantTracks[name], wantFileTracks[name], wantGroup[name])
 		if err != nil {
 			return fmt.Errorf("vrrp instance %s: %w", name, err)
 		}
@@ -122,12 +159,62 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	return nil
 }
 
-// subscribe connects r's instance to the scripts it tracks.
+// subscribe connects r's instance to the scripts and files it tracks.
 func (s *vrrpSet) subscribe(r *vrrpRun) {
 	for n := range r.tracks {
 		if sr := s.scripts[n]; sr != nil {
 			sr.subscribe(r.inst)
 		}
+	}
+	for n := range r.files {
+		if fr := s.files[n]; fr != nil {
+			fr.w.Subscribe(r.inst)
+		}
+	}
+}
+
+// watchFiles writes the init_files of all track files (at the first
+// configuration, overwrite too) and returns the watches for those some
+// instance tracks: the running ones whose definition is unchanged, new
+// ones for the rest. It stops nothing: on an error the new watches are
+// closed again and the running ones go on as they were.
+func (s *vrrpSet) watchFiles(all []config.VRRPTrackFile, want map[string]config.VRRPTrackFile) (map[string]*fileRun, error) {
+	for _, f := range all {
+		if !f.InitFile {
+			continue
+		}
+		// keepalived reports a failed init_file and goes on; so does xlb
+		// (the file then reads as whatever it holds, or 0).
+		if written, err := vrrp.InitTrackFile(f.File, f.InitValue, f.InitOverwrite && !s.initDone); err != nil {
+			s.d.log.Error("track file init_file", "track_file", f.Name, "err", err)
+		} else if written {
+			s.d.log.Info("track file initialised", "track_file", f.Name, "file", f.File, "value", f.InitValue)
+		}
+	}
+	s.initDone = true
+	out := map[string]*fileRun{}
+	for name, f := range want {
+		if fr := s.files[name]; fr != nil && fr.cfg == f {
+			out[name] = fr
+			continue
+		}
+		w, err := vrrp.WatchFile(name, f.File, s.d.log.With("component", "vrrp"))
+		if err != nil {
+			for n, fr := range out {
+				if s.files[n] != fr {
+					fr.close(s.d.log)
+				}
+			}
+			return nil, err
+		}
+		out[name] = &fileRun{cfg: f, w: w}
+	}
+	return out, nil
+}
+
+func (fr *fileRun) close(log *slog.Logger) {
+	if err := fr.w.Close(); err != nil {
+		log.Warn("close track file watch", "err", err)
 	}
 }
 
@@ -135,6 +222,11 @@ func (s *vrrpSet) stopRun(r *vrrpRun, leave bool) {
 	for n := range r.tracks {
 		if sr := s.scripts[n]; sr != nil {
 			sr.unsubscribe(r.inst)
+		}
+	}
+	for n := range r.files {
+		if fr := s.files[n]; fr != nil {
+			fr.w.Unsubscribe(r.inst)
 		}
 	}
 	r.stop(leave)
@@ -155,7 +247,7 @@ func sameVRRP(a, b config.VRRPInstance) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, group *config.VRRPSyncGroup) (*vrrpRun, error) {
+func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, files map[string]vrrp.TrackedFile, group *config.VRRPSyncGroup) (*vrrpRun, error) {
 	log := s.d.log.With("component", "vrrp", "instance", v.Name)
 	owner, err := vip.New(v.Interface, log)
 	if err != nil {
@@ -165,7 +257,7 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
-	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks)}
+	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files)}
 	var g *syncRun
 	if group != nil {
 		if g = s.groups[group.Name]; g == nil {
@@ -184,8 +276,9 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 		inst.OnTransition(func(vrrp.State, vrrp.State) { g.changed(s.d.notify, s.d.log) })
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &vrrpRun{cfg: v, tracks: tracks, sync: group, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
-	// The scripts' states first, so the instance starts in the right one.
+	r := &vrrpRun{cfg: v, tracks: tracks, files: files, sync: group, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
+	// The scripts' states and files' values first, so the instance starts
+	// in the right state.
 	s.subscribe(r)
 	go func() {
 		defer close(r.done)
@@ -217,6 +310,10 @@ func (s *vrrpSet) stopAll(leave bool) {
 	for name, sr := range s.scripts {
 		sr.stop()
 		delete(s.scripts, name)
+	}
+	for name, fr := range s.files {
+		fr.close(s.d.log)
+		delete(s.files, name)
 	}
 }
 

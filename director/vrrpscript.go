@@ -113,7 +113,8 @@ func (r *scriptRun) stop() {
 }
 
 // tracked resolves v's track_script entries to what the instance needs:
-// each script's weight (the entry's own when it sets one) and init_fail.
+// each script's weight and reverse (the entry's own when it sets them) and
+// init_fail.
 func tracked(v config.VRRPInstance, scripts map[string]config.VRRPScript) map[string]vrrp.TrackedScript {
 	if len(v.TrackScripts) == 0 {
 		return nil
@@ -121,11 +122,22 @@ func tracked(v config.VRRPInstance, scripts map[string]config.VRRPScript) map[st
 	out := map[string]vrrp.TrackedScript{}
 	for _, t := range v.TrackScripts {
 		sc := scripts[t.Name]
-		w := sc.Weight
-		if t.WeightSet {
-			w = t.Weight
-		}
-		out[t.Name] = vrrp.TrackedScript{Weight: w, InitFail: sc.InitFail}
+		w, rev := t.Effective(sc)
+		out[t.Name] = vrrp.TrackedScript{Weight: w, Reverse: rev, InitFail: sc.InitFail}
+	}
+	return out
+}
+
+// trackedFiles resolves v's track_file entries to each file's weight and
+// reverse (the entry's own when it sets them).
+func trackedFiles(v config.VRRPInstance, files map[string]config.VRRPTrackFile) map[string]vrrp.TrackedFile {
+	if len(v.TrackFiles) == 0 {
+		return nil
+	}
+	out := map[string]vrrp.TrackedFile{}
+	for _, t := range v.TrackFiles {
+		w, rev := t.Effective(files[t.Name])
+		out[t.Name] = vrrp.TrackedFile{Weight: w, Reverse: rev}
 	}
 	return out
 }

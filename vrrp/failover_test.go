@@ -51,11 +51,11 @@ func newNode(t *testing.T, ns *nstest.NS) *node {
 
 // start builds the instance inside the namespace (so its socket lives
 // there) and runs it on an ordinary goroutine.
-func (n *node) start(cfg config.VRRPInstance) {
+func (n *node) start(cfg config.VRRPInstance, opts ...Option) {
 	n.t.Helper()
 	n.ns.Do(n.t, func() error {
 		var err error
-		n.inst, err = NewInstance(cfg, n.owner, testLogger().With("ns", n.ns.Name), WithLinkPollInterval(50*time.Millisecond))
+		n.inst, err = NewInstance(cfg, n.owner, testLogger().With("ns", n.ns.Name), append([]Option{WithLinkPollInterval(50 * time.Millisecond)}, opts...)...)
 		return err
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -151,10 +151,65 @@ func WithLinkPollInterval(d time.Duration) Option {
 func WithScriptRunner(r ScriptRunner) Option { return func(i *Instance) { i.runScript = r } }
 
 // TrackedScript is how one tracked vrrp_script moves an instance (its
-// keepalived semantics are in config.VRRPScript).
+// keepalived semantics are in config.TrackScript.Effective).
 type TrackedScript struct {
-	Weight   int  // 0: FAULT while failed; > 0 added while good; < 0 added while failed
+	Weight int // 0: FAULT while failed; > 0 added while good; < 0 added while failed
+	// Reverse negates what Weight adds, in the same states; with weight 0
+	// the FAULT is while the script is good.
+	Reverse  bool
 	InitFail bool // failed until its first result says otherwise
+}
+
+// TrackedFile is how one tracked track_file moves an instance (keepalived's
+// semantics, as in config.VRRPTrackFile): its value arrives through
+// SetFileValue and is 0 until then, as a missing file reads.
+type TrackedFile struct {
+	Weight  int
+	Reverse bool
+}
+
+// fileLowest is keepalived's floor for a track_file's value × weight: it
+// is clamped to -254..253, and -254 means FAULT.
+const fileLowest = -254
+
+// status is what the file's value v does to the instance: the priority
+// change, or a FAULT. With weight 0 a non-zero value is the FAULT (with
+// reverse, zero is).
+func (t TrackedFile) status(v int64) (delta int, fault bool) {
+	if t.Weight == 0 {
+		return 0, (v != 0) != t.Reverse
+	}
+	// |v| < 2^31 and |weight| <= 254: no overflow in 64 bits.
+	s := v * int64(t.Weight)
+	if t.Reverse {
+		s = -s
+	}
+	s = min(max(s, fileLowest), PriorityOwner-2)
+	return int(s), s == fileLowest
+}
+
+// trackWeight is what a weighted tracked script or interface adds to the
+// priority, good (the script succeeds, the interface is up) or not, as
+// keepalived's vrrp_track.c does: a positive weight while good, a
+// negative one while not, negated by reverse (so weight 10 reverse is -10
+// while good, weight -10 reverse +10 while not).
+func trackWeight(weight int, reverse, good bool) int {
+	if (weight > 0 && good) || (weight < 0 && !good) {
+		if reverse {
+			return -weight
+		}
+		return weight
+	}
+	return 0
+}
+
+// WithTrackedFiles names the track_files the instance tracks; their
+// values arrive through SetFileValue.
+func WithTrackedFiles(f map[string]TrackedFile) Option {
+	return func(i *Instance) {
+		i.files = maps.Clone(f)
+		i.fileVal = map[string]int64{}
+	}
 }
 
 // WithTrackedScripts names the scripts the instance tracks (track_script);
@@ -175,23 +230,26 @@ func WithScriptTimeout(d time.Duration) Option { return func(i *Instance) { i.sc
 
 // Instance is one VRRP virtual router on one interface.
 type Instance struct {
-	name      string
-	version   int
-	vrid      uint8
-	prio      uint8 // the priority in effect: basePrio moved by tracked scripts
-	basePrio  uint8
-	advInt    time.Duration
-	preempt   bool
-	delay     time.Duration
-	authType  AuthType
-	authData  [8]byte
-	vips      []netip.Addr   // advertised and held
-	excluded  []netip.Addr   // held with them, not advertised (virtual_ipaddress_excluded)
-	ifaces    []string       // the VRRP interface (unless dont_track_primary) plus track_interface
-	weighted  map[string]int // track_interface with a weight: priority, not FAULT
+	name     string
+	version  int
+	vrid     uint8
+	prio     uint8 // the priority in effect: basePrio moved by tracked scripts
+	basePrio uint8
+	advInt   time.Duration
+	preempt  bool
+	delay    time.Duration
+	authType AuthType
+	authData [8]byte
+	vips     []netip.Addr // advertised and held
+	excluded []netip.Addr // held with them, not advertised (virtual_ipaddress_excluded)
+	ifaces   []string     // the VRRP interface (unless dont_track_primary) plus track_interface
+	// upFaults are the weight-0 reverse track_interfaces: FAULT while up.
+	upFaults  []string
+	weighted  map[string]config.TrackInterface // track_interface with a weight: priority, not FAULT
 	notify    map[State]string
 	notifyAll string // keepalived's notify: every change, with arguments
 	tracks    map[string]TrackedScript
+	files     map[string]TrackedFile
 	sync      *SyncGroup // nil outside a vrrp_sync_group
 
 	owner         VIPOwner
@@ -211,9 +269,10 @@ type Instance struct {
 	advertAt     time.Time       // zero when the Adver_Timer is not running
 	preemptAt    time.Time       // when preempt_delay allows preemption; zero = not started
 	holding      bool            // VIPs acquired
-	linksDown    []string        // tracked interfaces last seen down
+	linksDown    []string        // tracked interfaces whose state is a FAULT (down, or up for upFaults)
 	weightedDown map[string]bool // weighted interfaces last seen down
 	scriptOK     map[string]bool
+	fileVal      map[string]int64 // the tracked files' last values
 	stats        Stats
 	hooks        []func(from, to State)
 	pending      [][2]State // transitions to report once mu is released
@@ -317,14 +376,15 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		i.ifaces = cfg.FaultInterfaces()
 	}
 	i.ifaces = slices.Compact(i.ifaces)
+	i.upFaults = cfg.UpFaultInterfaces()
 	for _, t := range cfg.TrackInterfaces {
 		if t.Weight == 0 {
 			continue
 		}
 		if i.weighted == nil {
-			i.weighted = map[string]int{}
+			i.weighted = map[string]config.TrackInterface{}
 		}
-		i.weighted[t.Name] = t.Weight
+		i.weighted[t.Name] = t
 	}
 	for _, o := range opts {
 		o(i)
@@ -359,6 +419,11 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 	if len(i.weighted) > 0 && i.basePrio == PriorityOwner {
 		return nil, fmt.Errorf("vrrp: instance %s: a tracked interface's weight cannot move priority 255", cfg.Name)
 	}
+	for n, t := range i.files {
+		if t.Weight != 0 && i.basePrio == PriorityOwner {
+			return nil, fmt.Errorf("vrrp: instance %s: track file %s: a weight cannot move priority 255", cfg.Name, n)
+		}
+	}
 	i.prio = i.effectivePriority()
 	if i.sync != nil {
 		i.sync.join(i)
@@ -367,34 +432,41 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 }
 
 // effectivePriority is the configured priority moved by the tracked
-// scripts' weights, kept within 1..254 as keepalived does (255 stays).
+// scripts', interfaces' and files' weights, kept within 1..254 as
+// keepalived does (255 stays). A file in FAULT adds nothing, as in
+// keepalived, which takes its share out while it faults.
 func (i *Instance) effectivePriority() uint8 {
 	if i.basePrio == PriorityOwner {
 		return PriorityOwner
 	}
 	p := int(i.basePrio)
 	for n, t := range i.tracks {
-		ok := i.scriptOK[n]
-		if (t.Weight > 0 && ok) || (t.Weight < 0 && !ok) {
-			p += t.Weight
-		}
+		p += trackWeight(t.Weight, t.Reverse, i.scriptOK[n])
 	}
-	for n, w := range i.weighted {
-		up := !i.weightedDown[n]
-		if (w > 0 && up) || (w < 0 && !up) {
-			p += w
+	for n, t := range i.weighted {
+		p += trackWeight(t.Weight, t.Reverse, !i.weightedDown[n])
+	}
+	for n, t := range i.files {
+		if d, fault := t.status(i.fileVal[n]); !fault {
+			p += d
 		}
 	}
 	return uint8(min(max(p, 1), PriorityOwner-1))
 }
 
-// failedScripts are the tracked weight-0 scripts that failed: each keeps
+// failedScripts are the tracked weight-0 scripts that failed (succeeded,
+// with reverse) and the tracked files whose value is a FAULT: each keeps
 // the instance in FAULT.
 func (i *Instance) failedScripts() []string {
 	var out []string
 	for n, t := range i.tracks {
-		if t.Weight == 0 && !i.scriptOK[n] {
+		if t.Weight == 0 && i.scriptOK[n] == t.Reverse {
 			out = append(out, "script "+n)
+		}
+	}
+	for n, t := range i.files {
+		if _, fault := t.status(i.fileVal[n]); fault {
+			out = append(out, "file "+n)
 		}
 	}
 	slices.Sort(out)
@@ -411,19 +483,42 @@ func (i *Instance) SetScriptResult(name string, ok bool) {
 			return
 		}
 		i.scriptOK[name] = ok
-		old := i.prio
-		i.prio = i.effectivePriority()
-		if i.prio != old {
-			i.log.Info("vrrp priority changed by script", "script", name, "ok", ok, "from", old, "to", i.prio)
-			if i.state == StateMaster {
-				i.sendAdvert(i.prio)
-				i.advertAt = now.Add(i.advInt)
-			}
-		}
-		if i.state != StateInit {
-			i.faultLocked(now)
-		}
+		i.trackChangedLocked(now, "script", name, "ok", ok)
 	})
+}
+
+// SetFileValue reports a tracked file's value (keepalived's track_file;
+// the caller reads the file): the priority follows at once as for a
+// script, and a value that is a FAULT (see TrackedFile) keeps the instance
+// in FAULT until it is not. It may be called before Run.
+func (i *Instance) SetFileValue(name string, v int64) {
+	i.step(func(now time.Time) {
+		if _, tracked := i.files[name]; !tracked || i.fileVal[name] == v {
+			return
+		}
+		i.fileVal[name] = v
+		i.trackChangedLocked(now, "file", name, "value", v)
+	})
+}
+
+// trackChangedLocked follows a tracked script's or file's change: FAULT
+// is entered or left, and a master advertises a changed priority at once
+// (so a backup with preempt takes over when it is now higher). FAULT
+// first: a master a file faults sends only its priority 0, not the
+// priority without the file's share just before.
+func (i *Instance) trackChangedLocked(now time.Time, kind, name string, attrs ...any) {
+	old := i.prio
+	i.prio = i.effectivePriority()
+	if i.state != StateInit {
+		i.faultLocked(now)
+	}
+	if i.prio != old {
+		i.log.Info("vrrp priority changed by "+kind, append([]any{kind, name, "from", old, "to", i.prio}, attrs...)...)
+		if i.state == StateMaster {
+			i.sendAdvert(i.prio)
+			i.advertAt = now.Add(i.advInt)
+		}
+	}
 }
 
 // Priority is the priority in effect (tracked scripts included).
@@ -642,7 +737,7 @@ func (i *Instance) checkLinks(now time.Time) {
 
 func (i *Instance) downLinks() ([]string, error) {
 	var down []string
-	names := slices.Clone(i.ifaces)
+	names := append(slices.Clone(i.ifaces), i.upFaults...)
 	for n := range i.weighted {
 		names = append(names, n)
 	}
@@ -855,7 +950,8 @@ func (i *Instance) linksLocked(now time.Time, down []string) {
 
 // setLinksLocked splits the interfaces seen down into those that put the
 // instance in FAULT and the weighted ones, whose change moves the priority
-// (a master advertises it at once, as for a script).
+// (a master advertises it at once, as for a script). A weight-0 reverse
+// interface not seen down is up: a FAULT.
 func (i *Instance) setLinksLocked(now time.Time, down []string) {
 	i.linksDown = nil
 	wd := map[string]bool{}
@@ -865,6 +961,11 @@ func (i *Instance) setLinksLocked(now time.Time, down []string) {
 		}
 		if _, ok := i.weighted[n]; ok {
 			wd[n] = true
+		}
+	}
+	for _, n := range i.upFaults {
+		if !slices.Contains(down, n) {
+			i.linksDown = append(i.linksDown, n+" up (reverse)")
 		}
 	}
 	i.weightedDown = wd
@@ -887,7 +988,7 @@ func (i *Instance) faultLocked(now time.Time) {
 	case len(why) > 0 && i.state != StateFault:
 		i.enterFault(now, why)
 	case len(why) == 0 && i.state == StateFault:
-		i.log.Info("tracked interfaces and scripts good again; leaving fault")
+		i.log.Info("tracked interfaces, scripts and files good again; leaving fault")
 		if i.prio == PriorityOwner {
 			i.takeOver(now)
 		} else {
@@ -897,7 +998,7 @@ func (i *Instance) faultLocked(now time.Time) {
 }
 
 func (i *Instance) enterFault(now time.Time, down []string) {
-	i.log.Warn("tracked interface down or script failed; entering fault", "down", down)
+	i.log.Warn("a tracked interface, script or file faults; entering fault", "why", down)
 	if i.state == StateMaster {
 		// Best effort: if the VRRP interface itself is down this fails,
 		// and the backup takes over after Master_Down_Interval instead.

@@ -972,3 +972,177 @@ func TestWeightedTrackInterface(t *testing.T) {
 		t.Fatalf("priority %d with both back, want 105", got)
 	}
 }
+
+// keepalived's track_file: value × weight moves the priority (reverse
+// negates it), a master advertises the change at once, a result of -254
+// or less is a FAULT (VIPs released, priority 0 sent) left when the value
+// allows, and the priority stays within 1..254.
+func TestTrackFileWeights(t *testing.T) {
+	h := newHarness(t, baseCfg(), "10.0.0.2", WithTrackedFiles(map[string]TrackedFile{"f": {Weight: 3}, "r": {Weight: 3, Reverse: true}}))
+	if p := h.Priority(); p != 100 {
+		t.Fatalf("both files 0 (unread or missing): priority %d, want 100", p)
+	}
+	h.SetFileValue("f", 5)
+	if p := h.Priority(); p != 115 {
+		t.Fatalf("f=5 weight 3: priority %d, want 115", p)
+	}
+	h.SetFileValue("r", 5)
+	if p := h.Priority(); p != 100 {
+		t.Fatalf("r=5 weight 3 reverse: priority %d, want 115-15", p)
+	}
+	h.start(t0)
+	h.tick(t0.Add(4 * time.Second))
+	h.expect(t, StateMaster, "no other router")
+	h.tr.reset()
+	h.SetFileValue("r", 10)
+	if p := h.tr.sentPrios(); !slices.Equal(p, []uint8{85}) {
+		t.Fatalf("master sent %v after r=10, want one advert at once at 115-30", p)
+	}
+	// -100 × 3 = -300: FAULT, and f's +15 no longer counts either way.
+	h.tr.reset()
+	h.SetFileValue("f", -100)
+	h.expect(t, StateFault, "f × weight below -254")
+	if h.owner.holds() {
+		t.Fatal("VIPs held in fault")
+	}
+	if p := h.tr.sentPrios(); !slices.Equal(p, []uint8{0}) {
+		t.Fatalf("sent %v entering fault, want a priority-0 advert", p)
+	}
+	h.SetFileValue("f", 2)
+	h.expect(t, StateBackup, "f back to 2")
+	if p := h.Priority(); p != 76 {
+		t.Fatalf("f=2 r=10: priority %d, want 100+6-30", p)
+	}
+	// Exactly -254 faults (reverse: 85 × 3 = 255 → -255 → clamped -254),
+	// -253 does not.
+	h.SetFileValue("r", 85)
+	h.expect(t, StateFault, "r × weight reversed = -255")
+	h.SetFileValue("r", 0)
+	h.SetFileValue("f", 1000)
+	h.expect(t, StateBackup, "r=0")
+	if p := h.Priority(); p != 254 {
+		t.Fatalf("f=1000: priority %d, want capped at 254", p)
+	}
+	h.SetFileValue("f", -84) // -252
+	if p := h.Priority(); p != 1 || h.State() != StateBackup {
+		t.Fatalf("f=-84 (-252): priority %d state %v, want floored at 1, no fault", p, h.State())
+	}
+
+	// The file's -254 without a multiplier: weight 254 reverse, value 1.
+	h = newHarness(t, baseCfg(), "10.0.0.2", WithTrackedFiles(map[string]TrackedFile{"f": {Weight: 254, Reverse: true}}))
+	h.start(t0)
+	h.expect(t, StateBackup, "value 0")
+	h.SetFileValue("f", 1)
+	h.expect(t, StateFault, "1 × 254 reversed")
+	// An untracked name changes nothing.
+	h.SetFileValue("other", -1000)
+	h.SetFileValue("f", 0)
+	h.expect(t, StateBackup, "back to 0, other untracked")
+}
+
+// With weight 0 a non-zero value is a FAULT and 0 leaves it; with
+// reverse it is the other way round, from the start (an unread file is 0).
+func TestTrackFileWeightZero(t *testing.T) {
+	h := newHarness(t, baseCfg(), "10.0.0.2", WithTrackedFiles(map[string]TrackedFile{"f": {}}))
+	h.start(t0)
+	h.tick(t0.Add(4 * time.Second))
+	h.expect(t, StateMaster, "value 0")
+	h.SetFileValue("f", 7)
+	h.expect(t, StateFault, "non-zero value")
+	h.SetFileValue("f", -1)
+	h.expect(t, StateFault, "still non-zero")
+	if p := h.Priority(); p != 100 {
+		t.Fatalf("weight 0 moved the priority to %d", p)
+	}
+	h.SetFileValue("f", 0)
+	h.expect(t, StateBackup, "back to 0")
+
+	h = newHarness(t, baseCfg(), "10.0.0.2", WithTrackedFiles(map[string]TrackedFile{"f": {Reverse: true}}))
+	h.start(t0)
+	h.expect(t, StateFault, "weight 0 reverse, value 0")
+	h.SetFileValue("f", 1)
+	h.expect(t, StateBackup, "weight 0 reverse, value 1")
+
+	// A weighted file cannot move the address owner.
+	owner := baseCfg()
+	owner.Priority = 255
+	if _, err := NewInstance(owner, &fakeOwner{}, nil, WithTransport(newFakeTransport("10.0.0.2")), WithTrackedFiles(map[string]TrackedFile{"f": {Weight: 1}})); err == nil {
+		t.Error("a weighted track file accepted at priority 255")
+	}
+}
+
+// weight … reverse on a tracked script, as keepalived 2.2.7 applies it:
+// the weight counts in the same state, negated (10 reverse: -10 while the
+// script succeeds; -10 reverse: +10 while it fails); weight 0 reverse is a
+// FAULT while the script succeeds.
+func TestTrackScriptReverse(t *testing.T) {
+	h := newTrackingHarness(t, baseCfg(), map[string]TrackedScript{"p": {Weight: 10, Reverse: true}, "n": {Weight: -20, Reverse: true}})
+	if p := h.Priority(); p != 90 {
+		t.Fatalf("both good: priority %d, want 100-10", p)
+	}
+	h.SetScriptResult("p", false)
+	if p := h.Priority(); p != 100 {
+		t.Fatalf("p failed: priority %d, want 100", p)
+	}
+	h.SetScriptResult("n", false)
+	if p := h.Priority(); p != 120 {
+		t.Fatalf("n failed too: priority %d, want 100+20", p)
+	}
+	h.start(t0)
+	h.tick(t0.Add(4 * time.Second))
+	h.expect(t, StateMaster, "no other router")
+	h.tr.reset()
+	h.SetScriptResult("p", true)
+	if p := h.tr.sentPrios(); !slices.Equal(p, []uint8{110}) {
+		t.Fatalf("master sent %v, want one advert at once at 120-10", p)
+	}
+
+	h = newTrackingHarness(t, baseCfg(), map[string]TrackedScript{"z": {Reverse: true, InitFail: true}})
+	h.start(t0)
+	h.expect(t, StateBackup, "weight 0 reverse, script failed")
+	h.SetScriptResult("z", true)
+	h.expect(t, StateFault, "weight 0 reverse, script good")
+	if p := h.Priority(); p != 100 {
+		t.Fatalf("weight 0 moved the priority to %d", p)
+	}
+	h.SetScriptResult("z", false)
+	h.expect(t, StateBackup, "weight 0 reverse, script failed again")
+}
+
+// weight … reverse on a tracked interface: 20 reverse is -20 while up,
+// -20 reverse +20 while down; weight 0 reverse is a FAULT while up.
+func TestTrackInterfaceReverse(t *testing.T) {
+	cfg := baseCfg()
+	cfg.TrackInterfaces = []config.TrackInterface{{Name: "a", Weight: 20, Reverse: true}, {Name: "b", Weight: -20, Reverse: true}}
+	h := newHarness(t, cfg, "10.0.0.2")
+	h.start(t0)
+	if p := h.Priority(); p != 80 {
+		t.Fatalf("both up: priority %d, want 100-20", p)
+	}
+	h.tick(t0.Add(h.MasterDownInterval()))
+	h.expect(t, StateMaster, "after the timer")
+	h.tr.reset()
+	h.setLink("b", true)
+	h.checkLinks(t0.Add(5 * time.Second))
+	if p := h.tr.sentPrios(); !slices.Equal(p, []uint8{100}) {
+		t.Fatalf("b down: sent %v, want one advert at once at 80+20", p)
+	}
+	h.setLink("a", true)
+	h.checkLinks(t0.Add(6 * time.Second))
+	if p := h.Priority(); p != 120 {
+		t.Fatalf("both down: priority %d, want 100+20", p)
+	}
+	h.expect(t, StateMaster, "weighted interfaces never fault")
+
+	cfg = baseCfg()
+	cfg.TrackInterfaces = []config.TrackInterface{{Name: "z", Reverse: true}}
+	h = newHarness(t, cfg, "10.0.0.2")
+	h.start(t0)
+	h.expect(t, StateFault, "weight 0 reverse, interface up")
+	h.setLink("z", true)
+	h.checkLinks(t0.Add(time.Second))
+	h.expect(t, StateBackup, "weight 0 reverse, interface down")
+	h.setLink("z", false)
+	h.checkLinks(t0.Add(2 * time.Second))
+	h.expect(t, StateFault, "weight 0 reverse, interface up again")
+}

@@ -39,7 +39,19 @@ func randSuffix() string {
 // newNS creates a named namespace with lo up and schedules its deletion.
 func New(t *testing.T, prefix string) *NS {
 	t.Helper()
-	name := fmt.Sprintf("xlbt-%s-%s", prefix, randSuffix())
+	return create(t, fmt.Sprintf("xlbt-%s-%s", prefix, randSuffix()))
+}
+
+// NewWithPrefix is New for a namespace named prefix followed by a random
+// suffix, for tests whose namespaces must carry a name of their own
+// choosing (so that leftovers are told apart from other tests').
+func NewWithPrefix(t *testing.T, prefix string) *NS {
+	t.Helper()
+	return create(t, prefix+randSuffix())
+}
+
+func create(t *testing.T, name string) *NS {
+	t.Helper()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
