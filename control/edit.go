@@ -37,6 +37,8 @@ type Edit struct {
 	Granularity *int `json:"persistence_granularity,omitempty"`
 	// OPS is ipvsadm's -o (one-packet scheduling); nil leaves it.
 	OPS *bool `json:"ops,omitempty"`
+	// HashPort is ipvsadm's -b sh-port / mh-port; nil leaves it.
+	HashPort *bool `json:"hash_port,omitempty"`
 	// Real is the real server; port 0 means the service's port (DR cannot
 	// change ports anyway).
 	Real netip.AddrPort `json:"real,omitzero"`
@@ -69,6 +71,9 @@ func (e Edit) String() string {
 	}
 	if e.OPS != nil && *e.OPS {
 		b.WriteString(" -o")
+	}
+	if e.HashPort != nil && *e.HashPort {
+		fmt.Fprintf(&b, " -b %s-port", e.Scheduler)
 	}
 	if e.Real.IsValid() {
 		fmt.Fprintf(&b, " -r %s", e.Real)
@@ -203,6 +208,9 @@ func editService(s *config.Service, e Edit) {
 	}
 	if e.OPS != nil {
 		s.OPS = *e.OPS
+	}
+	if e.HashPort != nil {
+		s.HashPort = *e.HashPort
 	}
 }
 

@@ -111,6 +111,50 @@ func FormatThresholds(w io.Writer, s *Snapshot, o ListOptions) {
 	}
 }
 
+// FormatRules prints the services as `ipvsadm -S -n` does (the format of
+// /etc/ipvsadm.rules, which `xlb config convert` reads back): one -A line
+// per service, one -a line per real server it lists.
+func FormatRules(w io.Writer, s *Snapshot, o ListOptions) {
+	for _, svc := range s.Services {
+		flag := "-t"
+		if svc.Protocol == "udp" {
+			flag = "-u"
+		}
+		name := flag + " " + svc.Addr().String()
+		fmt.Fprintf(w, "-A %s -s %s", name, svc.Scheduler)
+		if svc.PersistenceSeconds > 0 {
+			fmt.Fprintf(w, " -p %d", svc.PersistenceSeconds)
+			if full := svc.VIP.BitLen(); svc.PersistencePrefix > 0 && svc.PersistencePrefix < full {
+				fmt.Fprintf(w, " -M %s", persistMask(svc))
+			}
+		}
+		if svc.HashPort {
+			fmt.Fprintf(w, " -b %s-port", svc.Scheduler)
+		}
+		if svc.OPS {
+			fmt.Fprint(w, " -o")
+		}
+		fmt.Fprintln(w)
+		fwd := "-g"
+		if svc.Forward == "Tunnel" {
+			fwd = "-i"
+		}
+		for _, rs := range svc.RealServers {
+			if !shown(rs, o) {
+				continue
+			}
+			fmt.Fprintf(w, "-a %s -r %s %s -w %d", name, rs.Addr, fwd, rs.Weight)
+			if rs.UThreshold > 0 {
+				fmt.Fprintf(w, " -x %d", rs.UThreshold)
+			}
+			if rs.LThreshold > 0 {
+				fmt.Fprintf(w, " -y %d", rs.LThreshold)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
+
 // FormatRate prints per-second rates like `ipvsadm -Ln --rate`, computed
 // from two snapshots taken interval apart. Out rates are 0 (see
 // FormatStats). A counter that went backwards (slot reused, daemon

@@ -39,6 +39,14 @@ func TestListAndMetricsMatchTraffic(t *testing.T) {
 	if !strings.Contains(string(out), "TCP  192.168.101.100:80 rr") {
 		t.Fatalf("service line missing:\n%s", out)
 	}
+	// The same table as ipvsadm -S -n rules.
+	saved, err := l.Exec(ctx, dir, xlbBin(), "list", "--save")
+	if err != nil {
+		t.Fatalf("xlb list --save: %v", err)
+	}
+	if want := "-A -t 192.168.101.100:80 -s rr\n-a -t 192.168.101.100:80 -r 192.168.101.3:80 -g -w 1\n-a -t 192.168.101.100:80 -r 192.168.101.4:80 -g -w 1\n"; string(saved) != want {
+		t.Fatalf("xlb list --save:\n%s\nwant:\n%s", saved, want)
+	}
 	var active, inactive int
 	for _, r := range rows {
 		if r.forward != "Route" || r.weight != 1 {

@@ -51,3 +51,38 @@ func TestConfigConvertConfigID(t *testing.T) {
 		}
 	}
 }
+
+// A plain LVS director's rules: config convert turns ipvsadm-save output
+// (by its .rules name, or --ipvsadm) into YAML that xlb reads back;
+// config check reports a bad rule by file:line.
+func TestConfigConvertIPVSADMRules(t *testing.T) {
+	dir := t.TempDir()
+	rules := "-A -t 192.168.101.100:80 -s rr -p 50\n-a -t 192.168.101.100:80 -r 192.168.101.3:80 -g -w 3\n"
+	path := filepath.Join(dir, "ipvsadm.rules")
+	if err := os.WriteFile(path, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := xlb(t, "config", "convert", path)
+	if err != nil {
+		t.Fatalf("convert: %v\n%s", err, out)
+	}
+	yml := filepath.Join(dir, "xlb.yaml")
+	if err := os.WriteFile(yml, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, frag := range []string{"scheduler: rr", "persistence_timeout: 50", "address: 192.168.101.3", "weight: 3"} {
+		if !strings.Contains(out, frag) {
+			t.Errorf("converted YAML lacks %q:\n%s", frag, out)
+		}
+	}
+	if got, err := xlb(t, "config", "check", yml); err != nil || !strings.Contains(got, ": ok, 1 services") {
+		t.Fatalf("converted YAML does not check: %v\n%s", err, got)
+	}
+	other := filepath.Join(dir, "lvs.txt")
+	if err := os.WriteFile(other, []byte(rules+"-a -t 192.168.101.100:80 -r 192.168.101.4:80 -m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := xlb(t, "config", "check", "--ipvsadm", other); err == nil || !strings.Contains(err.Error(), other+":3:") {
+		t.Fatalf("a NAT rule on line 3: %v", err)
+	}
+}

@@ -50,7 +50,7 @@ func printJSON(w io.Writer, v any) error {
 func newListCmd() *cobra.Command {
 	var sf sockFlags
 	var o control.ListOptions
-	var stats, rate, thresholds, asJSON bool
+	var stats, rate, thresholds, save, asJSON bool
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:     "list",
@@ -67,8 +67,8 @@ sees them: OutPkts, OutBytes and their rates are always 0. --rate samples the
 counters twice, --interval apart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (stats && rate) || (thresholds && (stats || rate)) {
-				return errors.New("give one of --stats, --rate and --thresholds")
+			if n := count(stats, rate, thresholds, save); n > 1 {
+				return errors.New("give one of --stats, --rate, --thresholds and --save")
 			}
 			if asJSON && rate {
 				return errors.New("--json prints the counters (conns_total, packets_total, bytes_total); compute rates from two samples")
@@ -90,6 +90,8 @@ counters twice, --interval apart.`,
 				control.FormatStats(out, s, o)
 			case thresholds:
 				control.FormatThresholds(out, s, o)
+			case save:
+				control.FormatRules(out, s, o)
 			case rate:
 				start := time.Now()
 				select {
@@ -113,6 +115,7 @@ counters twice, --interval apart.`,
 	fl.BoolVar(&stats, "stats", false, "print cumulative counters (ipvsadm --stats)")
 	fl.BoolVar(&rate, "rate", false, "print rates per second (ipvsadm --rate)")
 	fl.BoolVar(&thresholds, "thresholds", false, "print connection limits (ipvsadm --thresholds)")
+	fl.BoolVarP(&save, "save", "S", false, "print the services as ipvsadm rules (ipvsadm -S -n, the format of /etc/ipvsadm.rules)")
 	fl.DurationVar(&interval, "interval", time.Second, "sampling interval of --rate")
 	fl.BoolVar(&o.All, "all", false, "include real servers that take no new flows")
 	fl.BoolVar(&o.Exact, "exact", false, "print exact numbers, not K/M/G (ipvsadm --exact)")
@@ -484,4 +487,15 @@ func withConfigDump(cfg *cobra.Command) *cobra.Command {
 	sf.add(dump)
 	cfg.AddCommand(dump)
 	return cfg
+}
+
+// count is how many of flags are set.
+func count(flags ...bool) int {
+	n := 0
+	for _, f := range flags {
+		if f {
+			n++
+		}
+	}
+	return n
 }
