@@ -210,7 +210,13 @@ func (r *rule) option(opt string) error {
 		if err != nil {
 			return err
 		}
-		return r.schedFlags(v)
+		hash, err := SchedFlags(v)
+		if err != nil {
+			return fmt.Errorf("%s %w", opt, err)
+		}
+		if hash {
+			e.HashPort = ptr(true)
+		}
 	case "-r", "--real-server":
 		if !real && e.Op != control.RealDel {
 			return fmt.Errorf("%s belongs to -a, -e or -d", opt)
@@ -257,19 +263,20 @@ func realOption(opt string) bool {
 	return false
 }
 
-// schedFlags reads -b: sh-port/mh-port (flag-2) hash the client port too;
-// sh-fallback/mh-fallback (flag-1) are what xlb's tables always do.
-func (r *rule) schedFlags(v string) error {
+// SchedFlags reads ipvsadm's -b list: sh-port/mh-port (flag-2) hash the
+// client port too; sh-fallback/mh-fallback (flag-1) are what xlb's
+// tables always do.
+func SchedFlags(v string) (hashPort bool, err error) {
 	for _, f := range strings.Split(v, ",") {
 		switch f {
 		case "sh-port", "mh-port", "flag-2":
-			r.edit.HashPort = ptr(true)
+			hashPort = true
 		case "sh-fallback", "mh-fallback", "flag-1":
 		default:
-			return fmt.Errorf("-b %s: not a scheduler flag xlb knows (sh-port, mh-port, sh-fallback, mh-fallback)", f)
+			return false, fmt.Errorf("%s: not a scheduler flag xlb knows (sh-port, mh-port, sh-fallback, mh-fallback)", f)
 		}
 	}
-	return nil
+	return hashPort, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/control"
+	"github.com/xlb-project/xlb/ipvsrules"
 )
 
 // sockFlags find the control socket of the director to talk to.
@@ -263,7 +264,7 @@ func newServiceCmd() *cobra.Command {
 	mk := func(use, short string, op control.EditOp, withOpts bool) *cobra.Command {
 		var sf sockFlags
 		var svc svcFlags
-		var sched, netmask string
+		var sched, netmask, flags string
 		var persist int
 		var ops bool
 		c := &cobra.Command{
@@ -293,6 +294,13 @@ func newServiceCmd() *cobra.Command {
 					if c.Flags().Changed("ops") {
 						e.OPS = &ops
 					}
+					if c.Flags().Changed("sched-flags") {
+						hash, err := ipvsrules.SchedFlags(flags)
+						if err != nil {
+							return fmt.Errorf("-b %w", err)
+						}
+						e.HashPort = &hash
+					}
 				} else if len(args) > 0 {
 					return fmt.Errorf("unexpected argument %q", args[0])
 				}
@@ -311,12 +319,13 @@ func newServiceCmd() *cobra.Command {
 			c.Flags().Lookup("persistent").NoOptDefVal = "300"
 			c.Flags().StringVarP(&netmask, "netmask", "M", "", "persistence granularity: a netmask (255.255.255.0) or prefix length")
 			c.Flags().BoolVarP(&ops, "ops", "o", false, "one-packet scheduling (UDP services)")
+			c.Flags().StringVarP(&flags, "sched-flags", "b", "", "scheduler flags: sh-port/mh-port hash the client port too (sh-fallback/mh-fallback: always so); edit: a list without a -port flag turns it off")
 		}
 		return c
 	}
 	cmd.AddCommand(
-		mk("add -t|-u VIP:PORT [-s SCHED] [-p [SECS]] [-M MASK] [-o]", "Add a service (ipvsadm -A)", control.ServiceAdd, true),
-		mk("edit -t|-u VIP:PORT [-s SCHED] [-p [SECS]] [-M MASK] [-o]", "Change a service's scheduler or persistence; what is not given stays (ipvsadm -E)", control.ServiceEdit, true),
+		mk("add -t|-u VIP:PORT [-s SCHED] [-p [SECS]] [-M MASK] [-b FLAGS] [-o]", "Add a service (ipvsadm -A)", control.ServiceAdd, true),
+		mk("edit -t|-u VIP:PORT [-s SCHED] [-p [SECS]] [-M MASK] [-b FLAGS] [-o]", "Change a service's scheduler or persistence; what is not given stays (ipvsadm -E)", control.ServiceEdit, true),
 		mk("del -t|-u VIP:PORT", "Delete a service (ipvsadm -D)", control.ServiceDel, false),
 	)
 	return cmd

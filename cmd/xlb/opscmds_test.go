@@ -33,7 +33,7 @@ func (f *cliSource) Snapshot(context.Context) (*control.Snapshot, error) {
 		svc := control.Service{Key: string(cs.Protocol) + "/" + netip.AddrPortFrom(cs.VIP, cs.Port).String(),
 			Protocol: string(cs.Protocol), VIP: cs.VIP, Port: cs.Port, Scheduler: string(cs.Scheduler),
 			PersistenceSeconds: int(cs.PersistenceTimeout / time.Second), PersistencePrefix: cs.PersistenceGranularity,
-			OPS: cs.OPS, Forward: "Route"}
+			OPS: cs.OPS, HashPort: cs.HashPort, Forward: "Route"}
 		for _, r := range cs.RealServers {
 			svc.RealServers = append(svc.RealServers, control.RealServer{
 				Addr: netip.AddrPortFrom(r.Address, r.Port), Weight: r.Weight, Available: true, Configured: true})
@@ -106,6 +106,7 @@ func TestRuntimeEditsThroughCLI(t *testing.T) {
 		{"real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.3", "-w", "3"},
 		{"real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.4:80"},
 		{"service", "add", "-u", "192.168.101.100:53", "-p", "-o"}, // -p alone: 300
+		{"service", "add", "-u", "192.168.101.100:5353", "-s", "sh", "-b", "sh-fallback,sh-port"},
 		{"real", "add", "-u", "192.168.101.100:53", "-r", "192.168.101.3"},
 		{"real", "edit", "-t", "192.168.101.100:80", "-r", "192.168.101.4", "-w", "0"},
 		{"timeouts", "set", "600", "0", "30"},
@@ -127,6 +128,7 @@ TCP  192.168.101.100:80 rr persistent 50 mask 255.255.255.0
   -> 192.168.101.4:80             Route   0      0          0         
 UDP  192.168.101.100:53 wlc persistent 300 ops
   -> 192.168.101.3:53             Route   1      0          0         
+UDP  192.168.101.100:5353 sh sh-port
 `
 	if out != want {
 		t.Errorf("list:\n%s\nwant:\n%s", out, want)
@@ -145,8 +147,10 @@ UDP  192.168.101.100:53 wlc persistent 300 ops
 	if _, err := xlb(t, "real", "del", "-t", "192.168.101.100:80", "-r", "192.168.101.4", "--socket", sock); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := xlb(t, "service", "del", "-u", "192.168.101.100:53", "--socket", sock); err != nil {
-		t.Fatal(err)
+	for _, svc := range []string{"192.168.101.100:53", "192.168.101.100:5353"} {
+		if _, err := xlb(t, "service", "del", "-u", svc, "--socket", sock); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dump, err := xlb(t, "config", "dump", "--socket", sock)
 	if err != nil {
@@ -174,6 +178,7 @@ UDP  192.168.101.100:53 wlc persistent 300 ops
 		{[]string{"timeouts", "set", "1", "x", "3"}, `timeout "x"`},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-s", "lblc"}, `unknown scheduler "lblc"`},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-o"}, "ops: only applies to udp"},
+		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-b", "sh-wide"}, "-b sh-wide: not a scheduler flag"},
 		{[]string{"real", "edit", "-t", "192.168.101.100:80", "-r", "192.168.101.3", "-y", "200"}, "200 is above uthreshold 100"},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-p", "50", "-M", "255.0.255.0"}, "not contiguous"},
 	} {
