@@ -1,12 +1,14 @@
 package loader_test
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf/ringbuf"
 	"github.com/xlb-project/xlb/fixture"
 	"github.com/xlb-project/xlb/loader"
 	"github.com/xlb-project/xlb/maps"
@@ -59,10 +61,12 @@ func TestFlowEventsBothFamiliesOverOlderPins(t *testing.T) {
 		want[c6] = maps.Flow{Proto: tcp, Client: c6, VIP: vip6, Backend: v6.Backends[s].Addr}
 	}
 	got := make(chan maps.Flow, len(want))
+	stopped := make(chan error, 1)
 	go func() {
 		for {
 			f, err := rd.Read()
 			if err != nil {
+				stopped <- err
 				return
 			}
 			got <- f
@@ -80,5 +84,17 @@ func TestFlowEventsBothFamiliesOverOlderPins(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("flows never published: %+v", want)
 		}
+	}
+	// Close ends a Read that waits for flows, as stopping the daemon does.
+	if err := rd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, ringbuf.ErrClosed) {
+			t.Fatalf("Read after Close: %v, want ringbuf.ErrClosed", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Read still blocked a second after Close")
 	}
 }

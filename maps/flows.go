@@ -7,11 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/xlb-project/xlb/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // Flow is a flow learnt by one director, as shared with its peers: real
@@ -24,19 +26,19 @@ type Flow struct {
 }
 
 // FlowReader reads the flows the datapath publishes (Settings.FlowEvents):
-// IPv4 flows from the flow_events ring, IPv6 flows from flow_events6. One
-// goroutine per ring hands them to Read.
+// IPv4 flows from the flow_events ring, IPv6 flows from flow_events6. Read
+// takes them from the rings itself and waits on both at once (an epoll of
+// its own holding both rings): a goroutine per ring handing flows over
+// would drain the rings slower, and the datapath wakes a reader that lags
+// at every new flow (publish_flow), which costs each new flow hundreds of
+// ns.
 type FlowReader struct {
+	mu     sync.Mutex // held by Read, so Close never closes the epoll under it
 	r4, r6 *ringbuf.Reader
-	out    chan flowRead
-	done   chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
-}
-
-type flowRead struct {
-	flow Flow
-	err  error
+	rec    ringbuf.Record
+	epfd   int
+	events [2]unix.EpollEvent
+	closed atomic.Bool
 }
 
 // FlowReader opens the flow-event ring buffers.
@@ -50,51 +52,73 @@ func (c *Conns) FlowReader() (*FlowReader, error) {
 		r4.Close()
 		return nil, fmt.Errorf("open ipv6 flow events: %w", err)
 	}
-	f := &FlowReader{r4: r4, r6: r6, out: make(chan flowRead), done: make(chan struct{})}
-	f.wg.Add(2)
-	go f.pump(r4, decodeFlowEvent4)
-	go f.pump(r6, decodeFlowEvent6)
+	f := &FlowReader{r4: r4, r6: r6, epfd: -1}
+	if err := f.poll(c.m.FlowEvents.FD(), c.m.FlowEvents6.FD()); err != nil {
+		f.closeAll()
+		return nil, err
+	}
+	// Past deadlines: the readers never wait themselves, Read's epoll does.
+	r4.SetDeadline(time.Unix(0, 1))
+	r6.SetDeadline(time.Unix(0, 1))
 	return f, nil
 }
 
-// flowPoll bounds how late a flow is read: the datapath wakes the reader
-// only once a batch is waiting, so a trickle is picked up by polling.
-const flowPoll = 20 * time.Millisecond
-
-// pump reads one ring until Close.
-func (f *FlowReader) pump(r *ringbuf.Reader, decode func([]byte) (Flow, error)) {
-	defer f.wg.Done()
-	var rec ringbuf.Record
-	for {
-		r.SetDeadline(time.Now().Add(flowPoll))
-		err := r.ReadInto(&rec)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			continue
-		}
-		if errors.Is(err, ringbuf.ErrClosed) {
-			return
-		}
-		var fl Flow
-		if err == nil {
-			fl, err = decode(rec.RawSample)
-		}
-		select {
-		case f.out <- flowRead{fl, err}:
-		case <-f.done:
-			return
+func (f *FlowReader) poll(fds ...int) error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll for flow events: %w", err)
+	}
+	f.epfd = epfd
+	for _, fd := range fds {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return fmt.Errorf("epoll for flow events: %w", err)
 		}
 	}
+	return nil
 }
+
+// flowPoll bounds how late a flow is read, and how long Close waits for
+// Read: the datapath wakes the reader only once a batch is waiting, so a
+// trickle is picked up by polling.
+const flowPoll = 20 * time.Millisecond
 
 // Read blocks for the next flow of either family; it fails with
 // ringbuf.ErrClosed after Close.
 func (f *FlowReader) Read() (Flow, error) {
-	select {
-	case r := <-f.out:
-		return r.flow, r.err
-	case <-f.done:
-		return Flow{}, ringbuf.ErrClosed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		if f.closed.Load() {
+			return Flow{}, fmt.Errorf("flow events: %w", ringbuf.ErrClosed)
+		}
+		if fl, ok, err := f.next(f.r4, decodeFlowEvent4); ok || err != nil {
+			return fl, err
+		}
+		if fl, ok, err := f.next(f.r6, decodeFlowEvent6); ok || err != nil {
+			return fl, err
+		}
+		_, err := unix.EpollWait(f.epfd, f.events[:], int(flowPoll/time.Millisecond))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return Flow{}, fmt.Errorf("wait for flow events: %w", err)
+		}
 	}
+}
+
+// next reads a flow from r if it holds one, without waiting.
+func (f *FlowReader) next(r *ringbuf.Reader, decode func([]byte) (Flow, error)) (Flow, bool, error) {
+	if r.AvailableBytes() == 0 {
+		return Flow{}, false, nil
+	}
+	err := r.ReadInto(&f.rec)
+	if errors.Is(err, os.ErrDeadlineExceeded) { // only discarded records were there
+		return Flow{}, false, nil
+	}
+	if err != nil {
+		return Flow{}, false, err
+	}
+	fl, err := decode(f.rec.RawSample)
+	return fl, err == nil, err
 }
 
 func decodeFlowEvent4(raw []byte) (Flow, error) {
@@ -123,15 +147,23 @@ func decodeFlowEvent6(raw []byte) (Flow, error) {
 	}, nil
 }
 
-// Close unblocks Read and stops reading the rings.
+// Close unblocks Read (within flowPoll) and releases the rings.
 func (f *FlowReader) Close() error {
-	var err error
-	f.once.Do(func() {
-		close(f.done)
-		err = errors.Join(f.r4.Close(), f.r6.Close())
-		f.wg.Wait()
-	})
-	return err
+	if f.closed.Swap(true) {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closeAll()
+}
+
+func (f *FlowReader) closeAll() error {
+	var errs []error
+	if f.epfd >= 0 {
+		errs = append(errs, unix.Close(f.epfd))
+		f.epfd = -1
+	}
+	return errors.Join(append(errs, f.r4.Close(), f.r6.Close())...)
 }
 
 // ErrUnknownFlow says a shared flow names a service or real server this
