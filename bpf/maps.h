@@ -176,4 +176,12 @@ struct {
 	__uint(max_entries, 1 << 20);
 } flow_events SEC(".maps");
 
+/* New IPv6 flows (struct flow_event6): a ring of their own, so the
+ * records of flow_events keep their layout for an adopting xlb of
+ * another version. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} flow_events6 SEC(".maps");
+
 #endif

@@ -215,6 +215,18 @@ struct flow_event {
 	__u8 pad;
 };
 
+/* A new IPv6 flow, published in a ring of its own (flow_events6): the
+ * flow_events ring keeps its IPv4 records, so an xlb of either version
+ * adopting the pinned rings never reads a record of the other layout.
+ * Not in abi_info, whose pinned value would change size with it. */
+struct flow_event6 {
+	struct conn_key6 key;
+	__u32 backend_addr[4];
+	__u16 backend_port; /* host order */
+	__u8 family;
+	__u8 pad;
+};
+
 /* The single entry of the abi map: the layout version of every pinned map.
  * Its enum fields also put those enums in BTF so bpf2go emits them for Go. */
 struct abi_info {

@@ -210,12 +210,47 @@ static __always_inline int guard_allows_insert(const struct settings *st, __u64 
 	return 1;
 }
 
+/* Fills an IPv6 flow event. A function of its own because its prototype
+ * is what puts struct flow_event6 in BTF for bpf2go (abi_info, which
+ * does so for the other types, is a pinned value and must keep its size). */
+static __noinline void flow_event6_fill(struct flow_event6 *ev, const struct conn_key6 *key, const struct backend *be)
+{
+	ev->key = *key;
+	__builtin_memcpy(ev->backend_addr, be->addr, sizeof(ev->backend_addr));
+	ev->backend_port = be->port;
+	ev->family = be->family;
+	ev->pad = 0;
+}
+
+/* Publishes a new IPv6 flow. Out of line, so the IPv4 path's code stays
+ * as it was and clang cannot merge the two rings' reserve calls into one
+ * whose map is chosen at run time. */
+static __noinline void publish_flow6(const struct conn_key6 *key, __u32 backend)
+{
+	struct backend *be = bpf_map_lookup_elem(&backends, &backend);
+	if (!be)
+		return;
+	struct flow_event6 *ev = bpf_ringbuf_reserve(&flow_events6, sizeof(*ev), 0);
+	if (!ev) {
+		count(XLB_STAT_FLOW_EVENT_LOST);
+		return;
+	}
+	flow_event6_fill(ev, key, be);
+	__u64 wake = bpf_ringbuf_query(&flow_events6, BPF_RB_AVAIL_DATA) >= XLB_FLOW_EVENT_BATCH * sizeof(*ev)
+			     ? BPF_RB_FORCE_WAKEUP
+			     : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(ev, wake);
+}
+
 /* Publishes a new flow for flow sharing between directors. */
 static __always_inline void publish_flow(const struct settings *st, const struct flow *f, const union conn_key *key, __u32 backend)
 {
-	/* The sharing protocol carries IPv4 flows only (for now). */
-	if (!st || !(st->flags & XLB_SET_FLOW_EVENTS) || f->family != 4)
+	if (!st || !(st->flags & XLB_SET_FLOW_EVENTS))
 		return;
+	if (f->family != 4) {
+		publish_flow6(&key->k6, backend);
+		return;
+	}
 	struct backend *be = bpf_map_lookup_elem(&backends, &backend);
 	if (!be)
 		return;

@@ -167,6 +167,15 @@ type XlbFlowEvent struct {
 	Pad         uint8
 }
 
+type XlbFlowEvent6 struct {
+	_           structs.HostLayout
+	Key         XlbConnKey6
+	BackendAddr [4]uint32
+	BackendPort uint16
+	Family      uint8
+	Pad         uint8
+}
+
 type XlbFragKey struct {
 	_      structs.HostLayout
 	Addr   [4]uint32
@@ -325,6 +334,7 @@ const (
 	XlbMapConnLimits      = "conn_limits"
 	XlbMapConns6          = "conns6"
 	XlbMapFlowEvents      = "flow_events"
+	XlbMapFlowEvents6     = "flow_events6"
 	XlbMapFlows4          = "flows4"
 	XlbMapFragServices    = "frag_services"
 	XlbMapGuardStates     = "guard_states"
@@ -408,6 +418,7 @@ type XlbMapSpecs struct {
 	ConnLimits      *ebpf.MapSpec `ebpf:"conn_limits"`
 	Conns6          *ebpf.MapSpec `ebpf:"conns6"`
 	FlowEvents      *ebpf.MapSpec `ebpf:"flow_events"`
+	FlowEvents6     *ebpf.MapSpec `ebpf:"flow_events6"`
 	Flows4          *ebpf.MapSpec `ebpf:"flows4"`
 	FragServices    *ebpf.MapSpec `ebpf:"frag_services"`
 	GuardStates     *ebpf.MapSpec `ebpf:"guard_states"`
@@ -463,6 +474,7 @@ type XlbMaps struct {
 	ConnLimits      *ebpf.Map `ebpf:"conn_limits"`
 	Conns6          *ebpf.Map `ebpf:"conns6"`
 	FlowEvents      *ebpf.Map `ebpf:"flow_events"`
+	FlowEvents6     *ebpf.Map `ebpf:"flow_events6"`
 	Flows4          *ebpf.Map `ebpf:"flows4"`
 	FragServices    *ebpf.Map `ebpf:"frag_services"`
 	GuardStates     *ebpf.Map `ebpf:"guard_states"`
@@ -489,6 +501,7 @@ func (m *XlbMaps) Close() error {
 		m.ConnLimits,
 		m.Conns6,
 		m.FlowEvents,
+		m.FlowEvents6,
 		m.Flows4,
 		m.FragServices,
 		m.GuardStates,

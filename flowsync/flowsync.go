@@ -28,15 +28,34 @@ import (
 // Wire format, big endian:
 //
 //	magic "XLBS" | version u8 | count u8 | reserved u16 | unix ns u64 |
-//	count × record (proto u8, pad u8, client ip4 + port, vip ip4 + port,
-//	real server ip4 + port: 20 bytes) | HMAC-SHA256 of all before (32 bytes)
+//	count × record | HMAC-SHA256 of all before (32 bytes)
+//
+// The version names the records' family:
+//
+//	1: IPv4 flows: proto u8, pad u8, client ip4 + port, vip ip4 + port,
+//	   real server ip4 + port (20 bytes); at most MaxBatch a datagram.
+//	2: IPv6 flows: proto u8, pad u8, client ip16 + port, vip ip16 + port,
+//	   real server ip16 + port (56 bytes); at most MaxBatch6 a datagram.
+//
+// IPv4 flows still travel in version 1 datagrams, byte for byte what xlb
+// sent before IPv6 flows were shared, so a mixed-version cluster keeps
+// sharing them both ways. An xlb that knows only version 1 authenticates a
+// version 2 datagram, then rejects it for its version (counted, nothing
+// recorded): its IPv6 flows are simply not shared with it. Any other
+// version is rejected here the same way.
 const (
 	magic      = "XLBS"
-	version    = 1
+	version4   = 1
+	version6   = 2
 	headerLen  = 16
-	recordLen  = 20
+	recordLen4 = 20
+	recordLen6 = 56
 	macLen     = sha256.Size
-	MaxBatch   = 64
+	// MaxBatch is the most IPv4 flows in a datagram (1,328 bytes).
+	MaxBatch = 64
+	// MaxBatch6 is the most IPv6 flows in a datagram: 1,392 bytes, which
+	// an Ethernet MTU of 1500 carries unfragmented, as it does version 1.
+	MaxBatch6  = 24
 	maxAge     = 10 * time.Second // datagrams older (or newer) than this are replays or skew
 	flushEvery = 20 * time.Millisecond
 )
@@ -108,37 +127,55 @@ func (s *Syncer) Run(ctx context.Context, local <-chan maps.Flow) error {
 	go s.receive()
 	tick := time.NewTicker(flushEvery)
 	defer tick.Stop()
-	var batch []maps.Flow
-	flush := func() {
-		if len(batch) == 0 {
+	// One batch per family: a datagram carries flows of one.
+	var batch4, batch6 []maps.Flow
+	flush := func(batch *[]maps.Flow) {
+		if len(*batch) == 0 {
 			return
 		}
-		msg := Encode(batch, time.Now(), s.cfg.Key)
+		msg, err := Encode(*batch, time.Now(), s.cfg.Key)
+		if err != nil { // not from the datapath's events: nothing to send
+			s.Stats.SendErrors.Add(1)
+			s.log.Debug("flow sync batch not encoded", "err", err)
+			*batch = (*batch)[:0]
+			return
+		}
 		for _, p := range s.peers {
 			if _, err := s.conn.WriteToUDP(msg, p); err != nil {
 				s.Stats.SendErrors.Add(1)
 			}
 		}
-		s.Stats.Sent.Add(uint64(len(batch)))
-		batch = batch[:0]
+		s.Stats.Sent.Add(uint64(len(*batch)))
+		*batch = (*batch)[:0]
+	}
+	flushAll := func() {
+		flush(&batch4)
+		flush(&batch6)
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			flush()
+			flushAll()
 			return nil
 		case f, ok := <-local:
 			if !ok {
-				flush()
+				flushAll()
 				<-ctx.Done()
 				return nil
 			}
-			batch = append(batch, f)
-			if len(batch) == MaxBatch {
-				flush()
+			if f.VIP.Addr().Is4() {
+				batch4 = append(batch4, f)
+				if len(batch4) == MaxBatch {
+					flush(&batch4)
+				}
+			} else {
+				batch6 = append(batch6, f)
+				if len(batch6) == MaxBatch6 {
+					flush(&batch6)
+				}
 			}
 		case <-tick.C:
-			flush()
+			flushAll()
 		}
 	}
 }
@@ -169,27 +206,47 @@ func (s *Syncer) receive() {
 	}
 }
 
-// Encode builds one authenticated datagram (len(flows) <= MaxBatch; IPv4).
-func Encode(flows []maps.Flow, now time.Time, key []byte) []byte {
-	b := make([]byte, headerLen, headerLen+len(flows)*recordLen+macLen)
+// Encode builds one authenticated datagram of flows of one family: IPv4
+// flows (at most MaxBatch) in a version 1 datagram, IPv6 flows (at most
+// MaxBatch6) in a version 2 one. The family is the first flow's VIP's;
+// every address of every flow must be of it.
+func Encode(flows []maps.Flow, now time.Time, key []byte) ([]byte, error) {
+	v4 := len(flows) == 0 || flows[0].VIP.Addr().Is4()
+	ver, recLen, most := byte(version4), recordLen4, MaxBatch
+	if !v4 {
+		ver, recLen, most = version6, recordLen6, MaxBatch6
+	}
+	if len(flows) > most {
+		return nil, fmt.Errorf("%d flows in one datagram, at most %d", len(flows), most)
+	}
+	b := make([]byte, headerLen, headerLen+len(flows)*recLen+macLen)
 	copy(b, magic)
-	b[4] = version
+	b[4] = ver
 	b[5] = byte(len(flows))
 	binary.BigEndian.PutUint64(b[8:], uint64(now.UnixNano()))
 	for _, f := range flows {
 		b = append(b, f.Proto, 0)
 		for _, ap := range []netip.AddrPort{f.Client, f.VIP, f.Backend} {
-			a := ap.Addr().As4()
-			b = append(b, a[:]...)
+			a := ap.Addr()
+			switch {
+			case v4 && a.Is4():
+				a4 := a.As4()
+				b = append(b, a4[:]...)
+			case !v4 && a.Is6() && !a.Is4In6():
+				a16 := a.As16()
+				b = append(b, a16[:]...)
+			default:
+				return nil, fmt.Errorf("flow %v -> %v -> %v mixes address families", f.Client, f.VIP, f.Backend)
+			}
 			b = binary.BigEndian.AppendUint16(b, ap.Port())
 		}
 	}
 	m := hmac.New(sha256.New, key)
 	m.Write(b)
-	return m.Sum(b)
+	return m.Sum(b), nil
 }
 
-// Decode authenticates and parses a datagram.
+// Decode authenticates and parses a datagram of either version.
 func Decode(b []byte, now time.Time, key []byte) ([]maps.Flow, error) {
 	if len(b) < headerLen+macLen || string(b[:4]) != magic {
 		return nil, errors.New("not a flow sync datagram")
@@ -200,11 +257,17 @@ func Decode(b []byte, now time.Time, key []byte) ([]maps.Flow, error) {
 	if !hmac.Equal(mac, m.Sum(nil)) {
 		return nil, errors.New("bad authentication")
 	}
-	if body[4] != version {
-		return nil, fmt.Errorf("version %d", body[4])
+	var recLen, addrLen int
+	switch body[4] {
+	case version4:
+		recLen, addrLen = recordLen4, 4
+	case version6:
+		recLen, addrLen = recordLen6, 16
+	default:
+		return nil, fmt.Errorf("unknown version %d", body[4])
 	}
 	n := int(body[5])
-	if len(body) != headerLen+n*recordLen {
+	if len(body) != headerLen+n*recLen {
 		return nil, errors.New("bad length")
 	}
 	sent := time.Unix(0, int64(binary.BigEndian.Uint64(body[8:])))
@@ -213,11 +276,13 @@ func Decode(b []byte, now time.Time, key []byte) ([]maps.Flow, error) {
 	}
 	flows := make([]maps.Flow, 0, n)
 	for i := range n {
-		r := body[headerLen+i*recordLen:]
-		ap := func(off int) netip.AddrPort {
-			return netip.AddrPortFrom(netip.AddrFrom4([4]byte(r[off:off+4])), binary.BigEndian.Uint16(r[off+4:]))
+		r := body[headerLen+i*recLen:]
+		ap := func(k int) netip.AddrPort {
+			off := 2 + k*(addrLen+2)
+			a, _ := netip.AddrFromSlice(r[off : off+addrLen])
+			return netip.AddrPortFrom(a, binary.BigEndian.Uint16(r[off+addrLen:]))
 		}
-		flows = append(flows, maps.Flow{Proto: r[0], Client: ap(2), VIP: ap(8), Backend: ap(14)})
+		flows = append(flows, maps.Flow{Proto: r[0], Client: ap(0), VIP: ap(1), Backend: ap(2)})
 	}
 	return flows, nil
 }
