@@ -176,11 +176,18 @@ type download struct {
 
 func startDownload(t *testing.T, l *lab.Lab, name string) *download {
 	t.Helper()
+	return startDownloadFrom(t, l, name, "http://"+l.VIP().String()+"/big")
+}
+
+// startDownloadFrom is startDownload from url (the lab's big file through
+// another VIP, an IPv6 one: http://[VIP]/big).
+func startDownloadFrom(t *testing.T, l *lab.Lab, name, url string) *download {
+	t.Helper()
 	d := &download{done: make(chan error, 1), file: filepath.Join(l.Dir(), name), want: sha(t, filepath.Join(l.Dir(), "big"))}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--fail", "--max-time", "50", "-o", d.file, "http://"+l.VIP().String()+"/big")
+		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "-g", "--fail", "--max-time", "50", "-o", d.file, url)
 		if err != nil {
 			err = fmt.Errorf("%w: %s", err, out)
 		}
