@@ -128,6 +128,13 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 	if err := ps.err(); err != nil {
 		return nil, k.warns, err
 	}
+	for _, w := range k.c.scriptWarnings() {
+		line := w.line
+		if l, ok := ps.lines[w.field]; ok {
+			line = l
+		}
+		k.warnAt(line, "%s", w.msg)
+	}
 	return k.c, k.warns, nil
 }
 
@@ -225,6 +232,24 @@ func (k *kconv) restArgs(s *kstmt, field string) (string, bool) {
 	return strings.Join(s.args, " "), true
 }
 
+// scriptUser reads "USERNAME [GROUPNAME]" (script_user, user); whether
+// they exist is for validation to say.
+func (k *kconv) scriptUser(s *kstmt, field string) (ScriptUser, bool) {
+	if !k.noBlock(s, field) {
+		return ScriptUser{}, false
+	}
+	if len(s.args) != 1 && len(s.args) != 2 {
+		k.fail(s, field, "want %s USERNAME [GROUPNAME], got %d values", s.key, len(s.args))
+		return ScriptUser{}, false
+	}
+	k.mark(s, field)
+	u := ScriptUser{User: s.args[0]}
+	if len(s.args) == 2 {
+		u.Group = s.args[1]
+	}
+	return u, true
+}
+
 func (k *kconv) noArgs(s *kstmt, field string) bool {
 	if !k.noBlock(s, field) {
 		return false
@@ -312,8 +337,9 @@ func (k *kconv) top(stmts []*kstmt) {
 	}
 }
 
-// globalDefs honours the two settings that change forwarding or VRRP and
-// ignores the rest, which configure keepalived itself (mail, router_id…).
+// globalDefs honours the settings that change forwarding, VRRP or how
+// scripts run, and ignores the rest, which configure keepalived itself
+// (mail, router_id…).
 func (k *kconv) globalDefs(g *kstmt) {
 	if !g.hasBlock {
 		k.ps.at(g.line, g.key, "needs a { block }")
@@ -332,6 +358,14 @@ func (k *kconv) globalDefs(g *kstmt) {
 		case "vrrp_strict":
 			if k.noArgs(s, "vrrp_strict") {
 				k.strict = s
+			}
+		case "script_user":
+			if u, ok := k.scriptUser(s, "script_user"); ok {
+				k.c.ScriptUser = u
+			}
+		case "enable_script_security":
+			if k.noArgs(s, "enable_script_security") {
+				k.c.EnableScriptSecurity = true
 			}
 		case "lvs_sync_daemon":
 			// What it is for still matters: say how xlb does it.
@@ -766,9 +800,11 @@ func (k *kconv) vrrpScript(b *kstmt) {
 			if k.noArgs(s, p+".init_fail") {
 				sc.InitFail = true
 			}
+		case "user":
+			if u, ok := k.scriptUser(s, p+".user"); ok {
+				sc.User = u
+			}
 		default:
-			// user (run as another user) among them: running the script
-			// as root instead is not a detail to ignore.
 			k.unsupported(s, "vrrp_script")
 		}
 	}
@@ -1452,6 +1488,10 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 			}
 		case st.key == "misc_timeout" && ck.Type == MiscCheck:
 			k.secondsArg(st, p+".timeout", &ck.Timeout)
+		case st.key == "user" && ck.Type == MiscCheck:
+			if u, ok := k.scriptUser(st, p+".user"); ok {
+				ck.User = u
+			}
 		case st.key == "helo_name" && ck.Type == SMTPCheck:
 			if v, ok := k.oneArg(st, p+".helo_name"); ok {
 				ck.HeloName = v

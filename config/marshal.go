@@ -23,6 +23,10 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	}
 	add(root, "timeouts", timeoutsNode(c.Timeouts, false))
 	add(root, "conn_table_size", intNode(c.ConnTableSize))
+	addString(root, "script_user", c.ScriptUser.String())
+	if c.EnableScriptSecurity {
+		add(root, "enable_script_security", boolNode(true))
+	}
 	if len(c.Services) > 0 {
 		seq := sequence()
 		for i := range c.Services {
@@ -54,6 +58,7 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			if sc.InitFail {
 				add(m, "init_fail", boolNode(true))
 			}
+			addString(m, "user", sc.User.String())
 			seq.Content = append(seq.Content, m)
 		}
 		add(root, "vrrp_scripts", seq)
@@ -299,6 +304,7 @@ func checkNode(ck *Check) *yaml.Node {
 		add(m, "enable_sni", boolNode(true))
 	}
 	addString(m, "script", ck.Script)
+	addString(m, "user", ck.User.String())
 	if ck.Dynamic {
 		add(m, "dynamic", boolNode(true))
 	}

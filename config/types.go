@@ -75,6 +75,14 @@ type Config struct {
 	// BGP, when set, announces service VIPs to routers (ECMP over several
 	// directors); nil means no BGP speaker.
 	BGP *BGP
+	// ScriptUser (keepalived's global_defs script_user) runs every script
+	// without a user of its own; unset, keepalived 2's default applies (see
+	// ScriptCred).
+	ScriptUser ScriptUser
+	// EnableScriptSecurity (keepalived's enable_script_security) refuses
+	// scripts that would run with root's uid or gid while a user other than
+	// root could change them (see runas.CheckSecure).
+	EnableScriptSecurity bool
 	// sources maps the lines recorded in the configuration's Line fields
 	// to files, for a keepalived.conf read with includes (nil otherwise).
 	sources sourceMap
@@ -230,6 +238,9 @@ type Check struct {
 	// the server's weight: 0 success (weight unchanged), 1 failure,
 	// 2..255 success with weight status-2.
 	Dynamic bool
+	// User runs the script as this user instead of Config.ScriptUser
+	// (keepalived's user in a MISC_CHECK).
+	User ScriptUser
 	// SMTP_CHECK: HeloName is the name sent with HELO (keepalived's
 	// helo_name; the parsers fill DefaultHeloName).
 	HeloName string
@@ -324,7 +335,28 @@ type VRRPScript struct {
 	// InitFail starts the script failed (keepalived init_fail) instead of
 	// good until its results say otherwise.
 	InitFail bool
-	Line     int
+	// User runs the script as this user instead of Config.ScriptUser
+	// (keepalived's user in a vrrp_script).
+	User ScriptUser
+	Line int
+}
+
+// ScriptUser is who a script runs as: keepalived's "USERNAME [GROUPNAME]"
+// of script_user and user. An empty Group is the user's primary group;
+// the zero value means "not set here".
+type ScriptUser struct {
+	User, Group string
+}
+
+// IsZero says the user is not set.
+func (u ScriptUser) IsZero() bool { return u.User == "" && u.Group == "" }
+
+// String is keepalived's spelling: "USER" or "USER GROUP".
+func (u ScriptUser) String() string {
+	if u.Group == "" {
+		return u.User
+	}
+	return u.User + " " + u.Group
 }
 
 // TrackScript is one entry of an instance's track_script.

@@ -213,6 +213,41 @@ func (d *yamlDecoder) mapping(n *yaml.Node, path string, each func(key, field st
 	return true
 }
 
+// scriptUser reads who a script runs as: "USER", "USER GROUP" (as
+// keepalived writes it) or {user: USER, group: GROUP}.
+func (d *yamlDecoder) scriptUser(n *yaml.Node, field string, dst *ScriptUser) {
+	if deref(n).Kind == yaml.MappingNode {
+		var u ScriptUser
+		d.mapping(n, field, func(key, f string, v *yaml.Node) bool {
+			switch key {
+			case "user":
+				d.str(v, f, &u.User)
+			case "group":
+				d.str(v, f, &u.Group)
+			default:
+				return false
+			}
+			return true
+		})
+		if u.User == "" {
+			d.bad(deref(n), field, "needs a user")
+		}
+		*dst = u
+		return
+	}
+	var text string
+	d.str(n, field, &text)
+	words := strings.Fields(text)
+	if len(words) != 1 && len(words) != 2 {
+		d.bad(deref(n), field, "want \"USER\", \"USER GROUP\" or {user: USER, group: GROUP}, got %q", text)
+		return
+	}
+	*dst = ScriptUser{User: words[0]}
+	if len(words) == 2 {
+		dst.Group = words[1]
+	}
+}
+
 func (d *yamlDecoder) sequence(n *yaml.Node, field string) []*yaml.Node {
 	n = deref(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -445,6 +480,10 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			}
 		case "bgp":
 			c.BGP = d.bgp(v, field)
+		case "script_user":
+			d.scriptUser(v, field, &c.ScriptUser)
+		case "enable_script_security":
+			d.boolean(v, field, &c.EnableScriptSecurity)
 		default:
 			return false
 		}
@@ -677,6 +716,8 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.str(v, field, &ck.Script)
 		case "dynamic":
 			d.boolean(v, field, &ck.Dynamic)
+		case "user":
+			d.scriptUser(v, field, &ck.User)
 		case "timeout":
 			d.duration(v, field, &ck.Timeout)
 		case "helo_name":
@@ -912,6 +953,8 @@ func (d *yamlDecoder) vrrpScript(n *yaml.Node, path string) VRRPScript {
 			d.intField(v, field, &sc.Fall)
 		case "init_fail":
 			d.boolean(v, field, &sc.InitFail)
+		case "user":
+			d.scriptUser(v, field, &sc.User)
 		default:
 			return false
 		}
