@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
 )
 
 // State is a VRRP instance state. Fault is keepalived's extra state for "a
@@ -150,6 +152,14 @@ func WithLinkPollInterval(d time.Duration) Option {
 // WithScriptRunner replaces how notify scripts run (tests record calls).
 func WithScriptRunner(r ScriptRunner) Option { return func(i *Instance) { i.runScript = r } }
 
+// WithScriptCred sets who the notify scripts run as (default root; see
+// config.ScriptCred).
+func WithScriptCred(c runas.Cred) Option { return func(i *Instance) { i.SetScriptCred(c) } }
+
+// SetScriptCred changes who the notify scripts started from now on run as
+// (a reload that changes script_user need not restart the instance).
+func (i *Instance) SetScriptCred(c runas.Cred) { i.scriptCred.Store(&c) }
+
 // TrackedScript is how one tracked vrrp_script moves an instance (its
 // keepalived semantics are in config.TrackScript.Effective).
 type TrackedScript struct {
@@ -261,6 +271,7 @@ type Instance struct {
 	linkPoll      time.Duration
 	runScript     ScriptRunner
 	scriptTimeout time.Duration
+	scriptCred    atomic.Pointer[runas.Cred] // nil: root
 
 	mu           sync.Mutex
 	state        State
@@ -1216,6 +1227,13 @@ func (i *Instance) shellScript(ctx context.Context, script string, env []string)
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = time.Second
+	var cred runas.Cred
+	if c := i.scriptCred.Load(); c != nil {
+		cred = *c
+	}
+	if err := cred.Apply(cmd, script); err != nil {
+		return err
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
 	}

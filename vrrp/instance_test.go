@@ -7,12 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
+	"github.com/xlb-project/xlb/internal/runas/runastest"
 )
 
 func testLogger() *slog.Logger {
@@ -1145,4 +1148,35 @@ func TestTrackInterfaceReverse(t *testing.T) {
 	h.setLink("z", false)
 	h.checkLinks(t0.Add(2 * time.Second))
 	h.expect(t, StateFault, "weight 0 reverse, interface up again")
+}
+
+// An instance's notify scripts run as the cred it was given, and as a new
+// one once SetScriptCred changes it.
+func TestShellScriptRunsAsUser(t *testing.T) {
+	nobody := runastest.Nobody(t)
+	dir := runastest.WritableDir(t)
+	inst := &Instance{}
+	inst.SetScriptCred(nobody)
+	out := filepath.Join(dir, "id")
+	if err := inst.shellScript(context.Background(), runastest.IDScript(out), nil); err != nil {
+		t.Fatal(err)
+	}
+	if uid, gid, ok := runastest.ReadIDs(out); !ok || uid != 65534 || gid != 65534 {
+		t.Errorf("notify script ran as %d:%d (read %v), want nobody:nogroup", uid, gid, ok)
+	}
+	daemon, err := runas.Lookup("nobody", "daemon")
+	if err != nil {
+		t.Skipf("skipped the group override: %v", err)
+	}
+	inst.SetScriptCred(daemon)
+	out2 := filepath.Join(dir, "id2")
+	if err := inst.shellScript(context.Background(), runastest.IDScript(out2)+"; id -G >> "+out2, nil); err != nil {
+		t.Fatal(err)
+	}
+	// keepalived's setgroups(1, &gid): the group is the only one.
+	b, _ := os.ReadFile(out2)
+	gid := strconv.Itoa(int(daemon.GID))
+	if got, want := strings.Join(strings.Fields(string(b)), " "), "65534 "+gid+" "+gid; got != want {
+		t.Errorf("id -u, -g, -G = %q, want %q (the group given, and only it)", got, want)
+	}
 }
