@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
 )
 
 // notifyTimeout bounds a notify_up / notify_down script; its whole process
@@ -56,8 +57,9 @@ func notifyScript(cfg *config.Config, key string, up bool) (string, []string) {
 	return "", nil
 }
 
-// run starts script with /bin/sh -c, verbatim as keepalived runs it.
-func (n *notifier) run(script string, env []string) {
+// run starts script with /bin/sh -c, verbatim as keepalived runs it, as
+// cred (config.ScriptCred: notify scripts have no user of their own).
+func (n *notifier) run(script string, env []string, cred runas.Cred) {
 	if strings.TrimSpace(script) == "" {
 		return
 	}
@@ -66,8 +68,8 @@ func (n *notifier) run(script string, env []string) {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(n.ctx, notifyTimeout)
 		defer cancel()
-		if out, err := runShell(ctx, script, env); err != nil {
-			n.log.Warn("notify script failed", "script", script, "env", env, "err", err, "output", strings.TrimSpace(string(out)))
+		if out, err := runShell(ctx, script, env, cred); err != nil {
+			n.log.Warn("notify script failed", "script", script, "env", env, "user", cred.String(), "err", err, "output", strings.TrimSpace(string(out)))
 		}
 	}()
 }
@@ -78,12 +80,16 @@ func (n *notifier) close() {
 	n.wg.Wait()
 }
 
-// runShell runs script with /bin/sh -c in its own process group, which is
-// killed whole when ctx ends (a script's children cannot outlive it).
-func runShell(ctx context.Context, script string, env []string) ([]byte, error) {
+// runShell runs script with /bin/sh -c as cred in its own process group,
+// which is killed whole when ctx ends (a script's children cannot outlive
+// it).
+func runShell(ctx context.Context, script string, env []string, cred runas.Cred) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cred.Apply(cmd, script); err != nil {
+		return nil, err
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	return cmd.CombinedOutput()

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
+	"github.com/xlb-project/xlb/internal/runas/runastest"
 )
 
 func TestNotifyScriptFindsTheServer(t *testing.T) {
@@ -45,7 +47,7 @@ func TestNotifierRunsAndCloseKills(t *testing.T) {
 	dir := t.TempDir()
 	n := newNotifier(slog.New(slog.DiscardHandler))
 	out := filepath.Join(dir, "out")
-	n.run(`echo "$XLB_STATE $XLB_REAL_SERVER" > `+out, []string{"XLB_STATE=UP", "XLB_REAL_SERVER=192.168.101.3:80"})
+	n.run(`echo "$XLB_STATE $XLB_REAL_SERVER" > `+out, []string{"XLB_STATE=UP", "XLB_REAL_SERVER=192.168.101.3:80"}, runas.Root())
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		b, err := os.ReadFile(out)
@@ -59,7 +61,7 @@ func TestNotifierRunsAndCloseKills(t *testing.T) {
 	}
 
 	started, marker := filepath.Join(dir, "started"), filepath.Join(dir, "survived")
-	n.run("(sleep 2; touch "+marker+") & touch "+started+"; sleep 60", nil)
+	n.run("(sleep 2; touch "+marker+") & touch "+started+"; sleep 60", nil, runas.Root())
 	for i := 0; i < 250; i++ {
 		if _, err := os.Stat(started); err == nil {
 			break
@@ -109,5 +111,63 @@ func TestQuorumScripts(t *testing.T) {
 	b, _ := os.ReadFile(events)
 	if got, want := strings.TrimSpace(string(b)), "UP tcp/192.168.101.100:80\nDOWN tcp/192.168.101.100:80"; got != want {
 		t.Errorf("quorum scripts wrote %q, want %q", got, want)
+	}
+}
+
+// Notify scripts run as the configuration's script_user: a real server's
+// notify_up through the notifier, a service's quorum_up from the director.
+func TestNotifyScriptsRunAsScriptUser(t *testing.T) {
+	runastest.Nobody(t)
+	dir := runastest.WritableDir(t)
+	rsOut, quorumOut := filepath.Join(dir, "rs"), filepath.Join(dir, "quorum")
+	rs := netip.MustParseAddr("192.168.101.3")
+	svc := config.Service{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Quorum: 1,
+		RealServers: []config.RealServer{{Address: rs, Port: 80, Weight: 1, Check: &config.Check{Type: config.TCPCheck},
+			NotifyUp: runastest.IDScript(rsOut)}},
+		QuorumUp: runastest.IDScript(quorumOut),
+	}
+	d := &Director{
+		log: slog.New(slog.DiscardHandler), notify: newNotifier(slog.New(slog.DiscardHandler)),
+		cfg:  &config.Config{Services: []config.Service{svc}, ScriptUser: config.ScriptUser{User: "nobody", Group: "nogroup"}},
+		macs: map[netip.Addr]net.HardwareAddr{rs: {2, 0, 0, 0, 0, 3}}, up: map[string]bool{},
+	}
+	key := CheckKeys(svc, svc.RealServers[0])[0]
+	d.updateQuorumLocked(d.cfg) // first judgement: no script
+	d.setUpLocked(key, true)
+	d.updateQuorumLocked(d.cfg)
+	d.notify.wg.Wait() // close would kill them
+	d.notify.close()
+	for _, f := range []string{rsOut, quorumOut} {
+		if uid, gid, ok := runastest.ReadIDs(f); !ok || uid != 65534 || gid != 65534 {
+			t.Errorf("%s: script ran as %d:%d (read %v), want nobody:nogroup", filepath.Base(f), uid, gid, ok)
+		}
+	}
+}
+
+// A MISC_CHECK's health target carries who its script runs as: its own
+// user, else script_user; other checks run no script.
+func TestTargetsRunAs(t *testing.T) {
+	runastest.Nobody(t)
+	misc := func(u config.ScriptUser) *config.Check {
+		return &config.Check{Type: config.MiscCheck, Script: "true", User: u}
+	}
+	cfg := &config.Config{ScriptUser: config.ScriptUser{User: "nobody"}, EnableScriptSecurity: true, Services: []config.Service{{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP,
+		RealServers: []config.RealServer{
+			{Address: netip.MustParseAddr("192.168.101.3"), Port: 80, Check: misc(config.ScriptUser{User: "root"})},
+			{Address: netip.MustParseAddr("192.168.101.4"), Port: 80, Check: misc(config.ScriptUser{})},
+			{Address: netip.MustParseAddr("192.168.101.5"), Port: 80, Check: &config.Check{Type: config.TCPCheck}},
+		},
+	}}}
+	ts := targets(cfg)
+	if c := ts[0].RunAs; c.UID != 0 || !c.Secure {
+		t.Errorf("own user root: %+v", c)
+	}
+	if c := ts[1].RunAs; c.UID != 65534 || c.GID != 65534 || !c.Secure {
+		t.Errorf("script_user nobody: %+v", c)
+	}
+	if c := ts[2].RunAs; c != (runas.Cred{}) {
+		t.Errorf("a TCP check got a script user: %+v", c)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
 	"github.com/xlb-project/xlb/vip"
 	"github.com/xlb-project/xlb/vrrp"
 )
@@ -23,6 +24,9 @@ type vrrpSet struct {
 	scripts map[string]*scriptRun // the vrrp_scripts some instance tracks
 	files   map[string]*fileRun   // the track_files some instance tracks
 	groups  map[string]*syncRun   // the vrrp_sync_groups, by name
+	// notifyCred is who the notify scripts of the instances and groups run
+	// as (the configuration's script_user or keepalived's default).
+	notifyCred runas.Cred
 	// initDone is set once the first configuration's init_files are
 	// written: later ones (reloads) only create missing files, as
 	// keepalived never overwrites a track file at a reload.
@@ -106,6 +110,15 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Validated; a user gone since refuses the scripts instead of running
+	// them as root. A vrrp_script whose user changes restarts (from its
+	// initial state, as any changed script); notify scripts simply run as
+	// the new user from now on, without restarting anything.
+	s.notifyCred, _ = cfg.ScriptCred(config.ScriptUser{})
+	wantCreds := map[string]runas.Cred{}
+	for name, sc := range wantScripts {
+		wantCreds[name], _ = cfg.ScriptCred(sc.User)
+	}
 	if s.scripts == nil {
 		s.scripts = map[string]*scriptRun{}
 	}
@@ -131,10 +144,12 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	for name, g := range s.groups {
 		if len(g.members) == 0 {
 			delete(s.groups, name) // a new one starts with the new members
+			continue
 		}
+		g.setCred(s.notifyCred)
 	}
 	for name, sr := range s.scripts {
-		if w, ok := wantScripts[name]; ok && sameScript(w, sr.cfg) {
+		if w, ok := wantScripts[name]; ok && sameScript(w, sr.cfg) && wantCreds[name] == sr.cred {
 			continue
 		}
 		sr.stop()
@@ -142,11 +157,12 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	}
 	for name, sc := range wantScripts {
 		if _, ok := s.scripts[name]; !ok {
-			s.scripts[name] = startScript(sc, s.d.log)
+			s.scripts[name] = startScript(sc, wantCreds[name], s.d.log)
 		}
 	}
 	for name, v := range want {
 		if r, ok := s.runs[name]; ok {
+			r.inst.SetScriptCred(s.notifyCred)
 			s.subscribe(r) // to the scripts restarted above
 			continue
 		}
@@ -257,11 +273,11 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
-	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files)}
+	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithScriptCred(s.notifyCred)}
 	var g *syncRun
 	if group != nil {
 		if g = s.groups[group.Name]; g == nil {
-			g = &syncRun{cfg: *group, group: vrrp.NewSyncGroup(group.Name), members: map[string]*vrrp.Instance{}}
+			g = &syncRun{cfg: *group, group: vrrp.NewSyncGroup(group.Name), members: map[string]*vrrp.Instance{}, cred: s.notifyCred}
 			s.groups[group.Name] = g
 		}
 		opts = append(opts, vrrp.WithSyncGroup(g.group))
@@ -360,6 +376,13 @@ type syncRun struct {
 	mu      sync.Mutex
 	members map[string]*vrrp.Instance
 	state   vrrp.State // last announced; StateInit before the first
+	cred    runas.Cred // who its notify scripts run as
+}
+
+func (g *syncRun) setCred(c runas.Cred) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cred = c
 }
 
 func (g *syncRun) add(name string, inst *vrrp.Instance) {
@@ -407,9 +430,9 @@ func (g *syncRun) changed(n *notifier, log *slog.Logger) {
 	log.Info("vrrp sync group", "group", g.cfg.Name, "state", st)
 	script := map[vrrp.State]string{vrrp.StateMaster: g.cfg.NotifyMaster, vrrp.StateBackup: g.cfg.NotifyBackup, vrrp.StateFault: g.cfg.NotifyFault}[st]
 	env := []string{"XLB_VRRP_TYPE=GROUP", "XLB_VRRP_NAME=" + g.cfg.Name, "XLB_VRRP_STATE=" + st.String()}
-	n.run(script, env)
+	n.run(script, env, g.cred)
 	if g.cfg.Notify != "" {
 		// keepalived's notify of a group: "GROUP NAME STATE".
-		n.run(g.cfg.Notify+" GROUP "+vrrp.ShellQuote(g.cfg.Name)+" "+st.String(), env)
+		n.run(g.cfg.Notify+" GROUP "+vrrp.ShellQuote(g.cfg.Name)+" "+st.String(), env, g.cred)
 	}
 }
