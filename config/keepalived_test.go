@@ -122,7 +122,7 @@ vrrp_instance VI_6 {
         eth2
     }
     notify_master "/etc/keepalived/notify.sh master"
-    notify_backup /etc/keepalived/notify.sh backup
+    notify_backup "/etc/keepalived/notify.sh backup"
     notify_fault /etc/keepalived/notify.sh
 }
 vrrp_instance VI_2 {
@@ -772,7 +772,7 @@ func TestKeepalivedUnicastPeer(t *testing.T) {
 }
 
 func TestKeepalivedQuorum(t *testing.T) {
-	c, warns, err := ParseKeepalived("q.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    quorum 3\n    hysteresis 1\n    quorum_up \"/bin/alert up\"\n    quorum_down /bin/alert down")))
+	c, warns, err := ParseKeepalived("q.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    quorum 3\n    hysteresis 1\n    quorum_up \"/bin/alert up\"\n    quorum_down \"/bin/alert down\"")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -807,8 +807,8 @@ const kaSync = `vrrp_sync_group G1 {
         VI_2
     }
     notify_master "/etc/keepalived/notify.sh master"
-    notify_backup /etc/keepalived/notify.sh backup
-    notify_fault /etc/keepalived/notify.sh fault
+    notify_backup "/etc/keepalived/notify.sh backup"
+    notify_fault "/etc/keepalived/notify.sh fault"
     smtp_alert
 }
 vrrp_instance VI_1 {
@@ -1145,7 +1145,7 @@ vrrp_instance VI_2 {
 // ignored: it runs with TYPE NAME STATE [PRIORITY] arguments.
 func TestKeepalivedGenericNotify(t *testing.T) {
 	conf := "vrrp_sync_group G {\n group { VI_1 }\n notify \"/bin/g.sh\"\n}\n" +
-		"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n notify /bin/i.sh arg\n notify_stop /bin/stop.sh\n virtual_ipaddress { 10.0.0.1 }\n}\n"
+		"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n notify \"/bin/i.sh arg\"\n notify_stop /bin/stop.sh\n virtual_ipaddress { 10.0.0.1 }\n}\n"
 	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func (c *Config) ScriptCred(own ScriptUser) (runas.Cred, error) {
 type scriptRef struct {
 	line   int
 	field  string // its YAML field, e.g. vrrp_scripts[0].script
-	userAt string // the YAML field of its own user ("" for notify scripts)
+	userAt string // the YAML field of its own user
 	script string
 	own    ScriptUser
 	// notify scripts are only started; keepalived refuses an insecure one
@@ -70,15 +70,15 @@ func (c *Config) scripts() []scriptRef {
 		p := fmt.Sprintf("vrrp_scripts[%d]", i)
 		out = append(out, scriptRef{line: sc.Line, field: p + ".script", userAt: p + ".user", script: sc.Script, own: sc.User, runs: tracked[sc.Name]})
 	}
-	notify := func(line int, field, script string) {
+	notify := func(line int, field, script string, own ScriptUser) {
 		if script != "" {
-			out = append(out, scriptRef{line: line, field: field, script: script, notify: true, runs: true})
+			out = append(out, scriptRef{line: line, field: field, userAt: field + ".user", script: script, own: own, notify: true, runs: true})
 		}
 	}
 	for i, s := range c.Services {
 		p := fmt.Sprintf("services[%d]", i)
-		notify(s.Line, p+".quorum_up", s.QuorumUp)
-		notify(s.Line, p+".quorum_down", s.QuorumDown)
+		notify(s.Line, p+".quorum_up", s.QuorumUp, s.QuorumUpUser)
+		notify(s.Line, p+".quorum_down", s.QuorumDown, s.QuorumDownUser)
 		for j, r := range s.RealServers {
 			rp := fmt.Sprintf("%s.real_servers[%d]", p, j)
 			for n, ck := range r.Checks() {
@@ -92,24 +92,26 @@ func (c *Config) scripts() []scriptRef {
 				}
 				out = append(out, scriptRef{line: line, field: cp + ".script", userAt: cp + ".user", script: ck.Script, own: ck.User, runs: true})
 			}
-			notify(r.Line, rp+".notify_up", r.NotifyUp)
-			notify(r.Line, rp+".notify_down", r.NotifyDown)
+			notify(r.Line, rp+".notify_up", r.NotifyUp, r.NotifyUpUser)
+			notify(r.Line, rp+".notify_down", r.NotifyDown, r.NotifyDownUser)
 		}
 	}
 	for i, v := range c.VRRP {
 		p := fmt.Sprintf("vrrp[%d]", i)
-		notify(v.Line, p+".notify_master", v.NotifyMaster)
-		notify(v.Line, p+".notify_backup", v.NotifyBackup)
-		notify(v.Line, p+".notify_fault", v.NotifyFault)
-		notify(v.Line, p+".notify_stop", v.NotifyStop)
-		notify(v.Line, p+".notify", v.Notify)
+		u := v.NotifyUsers
+		notify(v.Line, p+".notify_master", v.NotifyMaster, u.Master)
+		notify(v.Line, p+".notify_backup", v.NotifyBackup, u.Backup)
+		notify(v.Line, p+".notify_fault", v.NotifyFault, u.Fault)
+		notify(v.Line, p+".notify_stop", v.NotifyStop, u.Stop)
+		notify(v.Line, p+".notify", v.Notify, u.Notify)
 	}
 	for i, g := range c.VRRPSyncGroups {
 		p := fmt.Sprintf("vrrp_sync_groups[%d]", i)
-		notify(g.Line, p+".notify_master", g.NotifyMaster)
-		notify(g.Line, p+".notify_backup", g.NotifyBackup)
-		notify(g.Line, p+".notify_fault", g.NotifyFault)
-		notify(g.Line, p+".notify", g.Notify)
+		u := g.NotifyUsers
+		notify(g.Line, p+".notify_master", g.NotifyMaster, u.Master)
+		notify(g.Line, p+".notify_backup", g.NotifyBackup, u.Backup)
+		notify(g.Line, p+".notify_fault", g.NotifyFault, u.Fault)
+		notify(g.Line, p+".notify", g.Notify, u.Notify)
 	}
 	return out
 }
@@ -121,7 +123,7 @@ func (c *Config) scripts() []scriptRef {
 // track it and the real server as if it had no such check - a failover or
 // a pool that silently stops depending on what the script tested - so xlb
 // refuses the configuration instead. Notify scripts are left to
-// notifyProblems: keepalived's refusal to run one changes no forwarding.
+// scriptWarnings: keepalived's refusal to run one changes no forwarding.
 func (c *Config) validateScripts(ps *problems) {
 	globalOK := true
 	if !c.ScriptUser.IsZero() {
@@ -131,7 +133,7 @@ func (c *Config) validateScripts(ps *problems) {
 		}
 	}
 	for _, s := range c.scripts() {
-		if s.notify || strings.TrimSpace(s.script) == "" {
+		if strings.TrimSpace(s.script) == "" {
 			continue // an empty script is reported where it is required
 		}
 		if !s.own.IsZero() {
@@ -142,7 +144,7 @@ func (c *Config) validateScripts(ps *problems) {
 		} else if !globalOK {
 			continue
 		}
-		if !s.runs {
+		if !s.runs || s.notify {
 			continue
 		}
 		cred, err := c.ScriptCred(s.own)

@@ -280,3 +280,87 @@ func TestYAMLScriptUsers(t *testing.T) {
 		})
 	}
 }
+
+// keepalived 2's notify scripts take [USERNAME [GROUPNAME]] after the
+// script: the words after the first (a quoted string is one word).
+func TestKeepalivedNotifyUsers(t *testing.T) {
+	needNobody(t)
+	conf := strings.Replace(kaScripts, "    track_script {", `    notify_master /bin/true nobody nogroup
+    notify "/bin/true arg" nobody
+    notify_backup "/bin/true b"
+    track_script {`, 1)
+	conf = strings.Replace(conf, "        MISC_CHECK {", "        notify_up \"/bin/true up\" nobody\n        MISC_CHECK {", 1)
+	conf = strings.Replace(conf, "    lb_kind DR\n", "    lb_kind DR\n    quorum_down /bin/true nobody\n", 1)
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := c.VRRP[0]
+	if v.NotifyMaster != "/bin/true" || v.NotifyUsers.Master != (ScriptUser{User: "nobody", Group: "nogroup"}) ||
+		v.Notify != "/bin/true arg" || v.NotifyUsers.Notify != (ScriptUser{User: "nobody"}) ||
+		v.NotifyBackup != "/bin/true b" || !v.NotifyUsers.Backup.IsZero() {
+		t.Errorf("instance notify scripts %q %q %q, users %+v", v.NotifyMaster, v.Notify, v.NotifyBackup, v.NotifyUsers)
+	}
+	s := c.Services[0]
+	if r := s.RealServers[0]; r.NotifyUp != "/bin/true up" || r.NotifyUpUser != (ScriptUser{User: "nobody"}) {
+		t.Errorf("notify_up %q as %+v", r.NotifyUp, r.NotifyUpUser)
+	}
+	if s.QuorumDown != "/bin/true" || s.QuorumDownUser != (ScriptUser{User: "nobody"}) {
+		t.Errorf("quorum_down %q as %+v", s.QuorumDown, s.QuorumDownUser)
+	}
+	// The unquoted scripts followed by words are pointed out: an operator
+	// may have meant arguments.
+	var unquoted []int
+	for _, w := range warns {
+		if strings.Contains(w.Msg, "as keepalived 2 reads the words after a script") {
+			unquoted = append(unquoted, w.Line)
+		}
+	}
+	if len(unquoted) != 2 || unquoted[0] != 21 || unquoted[1] != 31 {
+		t.Errorf("warnings %v, want the unquoted notify_master (line 21) and quorum_down (line 31)", warns)
+	}
+	out := assertRoundTrip(t, c)
+	if !strings.Contains(string(out), `notify_master: {script: /bin/true, user: nobody nogroup}`) {
+		t.Errorf("converted YAML lacks the notify_master's user:\n%s", out)
+	}
+	if cred, err := c.ScriptCred(v.NotifyUsers.Master); err != nil || cred.UID != 65534 {
+		t.Errorf("notify_master cred %+v, %v", cred, err)
+	}
+
+	for _, tc := range []struct {
+		edit       string
+		line       int
+		field, msg string
+	}{
+		{"notify_master /bin/true no-such-user-xlb", 21, "vrrp[0].notify_master.user", `user "no-such-user-xlb"`},
+		{"notify_master /bin/true a b c", 21, "notify_master", "quote a script with arguments"},
+	} {
+		bad := strings.Replace(conf, "notify_master /bin/true nobody nogroup", tc.edit, 1)
+		_, _, err := ParseKeepalived("k.conf", []byte(bad))
+		wantProblem(t, err, "k.conf", tc.line, tc.field, tc.msg)
+	}
+}
+
+func TestYAMLNotifyUsers(t *testing.T) {
+	needNobody(t)
+	y := strings.Replace(yamlScripts, "    track_script: [chk]\n", "    track_script: [chk]\n    notify_master: {script: /bin/true master, user: nobody nogroup}\n    notify_backup: /bin/true backup\n", 1)
+	c, err := ParseYAML("x.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; v.NotifyMaster != "/bin/true master" || v.NotifyUsers.Master != (ScriptUser{User: "nobody", Group: "nogroup"}) ||
+		v.NotifyBackup != "/bin/true backup" || !v.NotifyUsers.Backup.IsZero() {
+		t.Errorf("notify %q %q, users %+v", v.NotifyMaster, v.NotifyBackup, v.NotifyUsers)
+	}
+	assertRoundTrip(t, c)
+	for _, tc := range []struct {
+		old, new   string
+		field, msg string
+	}{
+		{"user: nobody nogroup}", "user: no-such-user-xlb}", "vrrp[0].notify_master.user", `user "no-such-user-xlb"`},
+		{"{script: /bin/true master, user: nobody nogroup}", "{user: nobody}", "vrrp[0].notify_master", "needs a script"},
+	} {
+		_, err := ParseYAML("x.yaml", []byte(strings.Replace(y, tc.old, tc.new, 1)))
+		wantProblem(t, err, "x.yaml", 15, tc.field, tc.msg)
+	}
+}

@@ -132,6 +132,9 @@ type Service struct {
 	// QuorumUp and QuorumDown run (sh -c) when it is gained and lost.
 	Quorum, Hysteresis   int
 	QuorumUp, QuorumDown string
+	// QuorumUpUser and QuorumDownUser run those scripts as another user
+	// than Config.ScriptUser (keepalived's "quorum_up SCRIPT USER [GROUP]").
+	QuorumUpUser, QuorumDownUser ScriptUser
 	// Line is where the service is defined in Source (0 when unknown).
 	Line int
 }
@@ -174,7 +177,10 @@ type RealServer struct {
 	// NotifyUp and NotifyDown (keepalived notify_up / notify_down) run
 	// with /bin/sh -c when the health check takes the server up or down.
 	NotifyUp, NotifyDown string
-	Line                 int
+	// NotifyUpUser and NotifyDownUser run those scripts as another user
+	// than Config.ScriptUser ("notify_up SCRIPT USER [GROUP]").
+	NotifyUpUser, NotifyDownUser ScriptUser
+	Line                         int
 }
 
 // CheckType is a keepalived checker kind.
@@ -312,7 +318,10 @@ type VRRPInstance struct {
 	// NotifyStop runs when xlb stops the instance (not at a restart in
 	// place, which keeps its VIPs).
 	NotifyStop string
-	Line       int
+	// NotifyUsers are who the notify scripts run as when not
+	// Config.ScriptUser ("notify_master SCRIPT USER [GROUP]").
+	NotifyUsers NotifyUsers
+	Line        int
 }
 
 // VRRPScript is keepalived's vrrp_script: a command run every Interval
@@ -515,7 +524,16 @@ type VRRPSyncGroup struct {
 	NotifyMaster string
 	NotifyBackup string
 	NotifyFault  string
-	Line         int
+	// NotifyUsers are who they run as when not Config.ScriptUser (its
+	// Stop is unused: xlb has no notify_stop for groups).
+	NotifyUsers NotifyUsers
+	Line        int
+}
+
+// NotifyUsers are the users of a VRRP instance's or sync group's notify
+// scripts, each the zero ScriptUser unless the script names one.
+type NotifyUsers struct {
+	Notify, Master, Backup, Fault, Stop ScriptUser
 }
 
 // CheckURL is one url of an HTTP or HTTPS check: what to fetch and which
