@@ -381,8 +381,8 @@ func (d *Director) setUpLocked(key string, up bool) {
 	d.up[key] = up
 	// With several checks the server changes only when all of them agree.
 	if now := serverUp(k, r, d.up); now != was {
-		script, env := notifyScript(d.cfg, TargetKey(s, r), now)
-		cred, _ := d.cfg.ScriptCred(config.ScriptUser{}) // an error refuses the script
+		script, user, env := notifyScript(d.cfg, TargetKey(s, r), now)
+		cred, _ := d.cfg.ScriptCred(user) // an error refuses the script
 		d.notify.run(script, env, cred)
 	}
 }
@@ -558,12 +558,12 @@ func (d *Director) updateQuorumLocked(cfg *config.Config) {
 		if !known || has == was {
 			continue
 		}
-		script, state := s.QuorumDown, "DOWN"
+		script, user, state := s.QuorumDown, s.QuorumDownUser, "DOWN"
 		if has {
-			script, state = s.QuorumUp, "UP"
+			script, user, state = s.QuorumUp, s.QuorumUpUser, "UP"
 		}
 		d.log.Info("service quorum "+strings.ToLower(state), "service", key.String(), "quorum", max(s.Quorum, 1), "hysteresis", s.Hysteresis)
-		cred, _ := cfg.ScriptCred(config.ScriptUser{}) // an error refuses the script
+		cred, _ := cfg.ScriptCred(user) // an error refuses the script
 		d.notify.run(script, []string{"XLB_SERVICE=" + key.String(), "XLB_STATE=" + state}, cred)
 	}
 	d.quorum = states

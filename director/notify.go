@@ -36,25 +36,26 @@ func newNotifier(log *slog.Logger) *notifier {
 }
 
 // notifyScript is what to run when the real server with target key went
-// up or down, and its environment; "" when it has no such script.
-func notifyScript(cfg *config.Config, key string, up bool) (string, []string) {
+// up or down, the script's own user and its environment; "" when it has no
+// such script.
+func notifyScript(cfg *config.Config, key string, up bool) (string, config.ScriptUser, []string) {
 	for _, s := range cfg.Services {
 		for _, r := range s.RealServers {
 			if TargetKey(s, r) != key {
 				continue
 			}
-			script, state := r.NotifyDown, "DOWN"
+			script, user, state := r.NotifyDown, r.NotifyDownUser, "DOWN"
 			if up {
-				script, state = r.NotifyUp, "UP"
+				script, user, state = r.NotifyUp, r.NotifyUpUser, "UP"
 			}
-			return script, []string{
+			return script, user, []string{
 				"XLB_SERVICE=" + serviceKey(s).String(),
 				"XLB_REAL_SERVER=" + netip.AddrPortFrom(r.Address, r.Port).String(),
 				"XLB_STATE=" + state,
 			}
 		}
 	}
-	return "", nil
+	return "", config.ScriptUser{}, nil
 }
 
 // run starts script with /bin/sh -c, verbatim as keepalived runs it, as

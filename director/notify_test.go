@@ -20,23 +20,23 @@ func TestNotifyScriptFindsTheServer(t *testing.T) {
 	cfg := &config.Config{Services: []config.Service{{
 		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP,
 		RealServers: []config.RealServer{
-			{Address: netip.MustParseAddr("192.168.101.3"), Port: 80, NotifyUp: "up3", NotifyDown: "down3"},
+			{Address: netip.MustParseAddr("192.168.101.3"), Port: 80, NotifyUp: "up3", NotifyDown: "down3", NotifyDownUser: config.ScriptUser{User: "nobody"}},
 			{Address: netip.MustParseAddr("192.168.101.4"), Port: 80, NotifyUp: "up4"},
 		},
 	}}}
 	s := cfg.Services[0]
-	script, env := notifyScript(cfg, TargetKey(s, s.RealServers[1]), true)
-	if script != "up4" || !slices.Contains(env, "XLB_REAL_SERVER=192.168.101.4:80") ||
+	script, user, env := notifyScript(cfg, TargetKey(s, s.RealServers[1]), true)
+	if script != "up4" || !user.IsZero() || !slices.Contains(env, "XLB_REAL_SERVER=192.168.101.4:80") ||
 		!slices.Contains(env, "XLB_STATE=UP") || !slices.Contains(env, "XLB_SERVICE=tcp/192.168.101.100:80") {
 		t.Errorf("rs 4 up: %q %v", script, env)
 	}
-	if script, env := notifyScript(cfg, TargetKey(s, s.RealServers[0]), false); script != "down3" || !slices.Contains(env, "XLB_STATE=DOWN") {
-		t.Errorf("rs 3 down: %q %v", script, env)
+	if script, user, env := notifyScript(cfg, TargetKey(s, s.RealServers[0]), false); script != "down3" || user.User != "nobody" || !slices.Contains(env, "XLB_STATE=DOWN") {
+		t.Errorf("rs 3 down: %q as %+v, %v", script, user, env)
 	}
-	if script, _ := notifyScript(cfg, TargetKey(s, s.RealServers[1]), false); script != "" {
+	if script, _, _ := notifyScript(cfg, TargetKey(s, s.RealServers[1]), false); script != "" {
 		t.Errorf("rs 4 has no notify_down, got %q", script)
 	}
-	if script, _ := notifyScript(cfg, "tcp/10.0.0.1:80/10.0.0.2:80", true); script != "" {
+	if script, _, _ := notifyScript(cfg, "tcp/10.0.0.1:80/10.0.0.2:80", true); script != "" {
 		t.Errorf("unknown target: %q", script)
 	}
 }
@@ -114,17 +114,23 @@ func TestQuorumScripts(t *testing.T) {
 	}
 }
 
-// Notify scripts run as the configuration's script_user: a real server's
-// notify_up through the notifier, a service's quorum_up from the director.
+// Notify scripts run as their own user, else the configuration's
+// script_user: a real server's notify_up (own user nobody, group daemon)
+// through the notifier, a service's quorum_up (script_user) from the
+// director.
 func TestNotifyScriptsRunAsScriptUser(t *testing.T) {
 	runastest.Nobody(t)
+	daemon, err := runas.Lookup("nobody", "daemon")
+	if err != nil {
+		t.Skipf("skipped: no group daemon: %v", err)
+	}
 	dir := runastest.WritableDir(t)
 	rsOut, quorumOut := filepath.Join(dir, "rs"), filepath.Join(dir, "quorum")
 	rs := netip.MustParseAddr("192.168.101.3")
 	svc := config.Service{
 		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Quorum: 1,
 		RealServers: []config.RealServer{{Address: rs, Port: 80, Weight: 1, Check: &config.Check{Type: config.TCPCheck},
-			NotifyUp: runastest.IDScript(rsOut)}},
+			NotifyUp: runastest.IDScript(rsOut), NotifyUpUser: config.ScriptUser{User: "nobody", Group: "daemon"}}},
 		QuorumUp: runastest.IDScript(quorumOut),
 	}
 	d := &Director{
@@ -138,10 +144,11 @@ func TestNotifyScriptsRunAsScriptUser(t *testing.T) {
 	d.updateQuorumLocked(d.cfg)
 	d.notify.wg.Wait() // close would kill them
 	d.notify.close()
-	for _, f := range []string{rsOut, quorumOut} {
-		if uid, gid, ok := runastest.ReadIDs(f); !ok || uid != 65534 || gid != 65534 {
-			t.Errorf("%s: script ran as %d:%d (read %v), want nobody:nogroup", filepath.Base(f), uid, gid, ok)
-		}
+	if uid, gid, ok := runastest.ReadIDs(rsOut); !ok || uid != 65534 || gid != int(daemon.GID) {
+		t.Errorf("notify_up ran as %d:%d (read %v), want its own nobody:daemon", uid, gid, ok)
+	}
+	if uid, gid, ok := runastest.ReadIDs(quorumOut); !ok || uid != 65534 || gid != 65534 {
+		t.Errorf("quorum_up ran as %d:%d (read %v), want script_user nobody:nogroup", uid, gid, ok)
 	}
 }
 
@@ -169,5 +176,24 @@ func TestTargetsRunAs(t *testing.T) {
 	}
 	if c := ts[2].RunAs; c != (runas.Cred{}) {
 		t.Errorf("a TCP check got a script user: %+v", c)
+	}
+}
+
+// A VRRP instance's or sync group's notify scripts run as their own user,
+// else script_user.
+func TestNotifyCreds(t *testing.T) {
+	runastest.Nobody(t)
+	cfg := &config.Config{ScriptUser: config.ScriptUser{User: "nobody"}}
+	c := instanceCreds(cfg, config.VRRPInstance{NotifyUsers: config.NotifyUsers{Master: config.ScriptUser{User: "root"}}})
+	if c.Master.UID != 0 || c.Backup.UID != 65534 || c.Fault.UID != 65534 || c.Stop.UID != 65534 || c.Notify.UID != 65534 {
+		t.Errorf("instance creds %+v", c)
+	}
+	g := groupCreds(cfg, config.VRRPSyncGroup{NotifyUsers: config.NotifyUsers{Notify: config.ScriptUser{User: "root"}}})
+	if g.Notify.UID != 0 || g.Master.UID != 65534 {
+		t.Errorf("group creds %+v", g)
+	}
+	// A user that cannot be resolved refuses the script, never root.
+	if c := instanceCreds(cfg, config.VRRPInstance{NotifyUsers: config.NotifyUsers{Fault: config.ScriptUser{User: "no-such-user-xlb"}}}); c.Fault.Refused == "" {
+		t.Errorf("unknown user gave %+v", c.Fault)
 	}
 }
