@@ -128,6 +128,13 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 	if err := ps.err(); err != nil {
 		return nil, k.warns, err
 	}
+	for _, w := range k.c.scriptWarnings() {
+		line := w.line
+		if l, ok := ps.lines[w.field]; ok {
+			line = l
+		}
+		k.warnAt(line, "%s", w.msg)
+	}
 	return k.c, k.warns, nil
 }
 
@@ -225,6 +232,24 @@ func (k *kconv) restArgs(s *kstmt, field string) (string, bool) {
 	return strings.Join(s.args, " "), true
 }
 
+// scriptUser reads "USERNAME [GROUPNAME]" (script_user, user); whether
+// they exist is for validation to say.
+func (k *kconv) scriptUser(s *kstmt, field string) (ScriptUser, bool) {
+	if !k.noBlock(s, field) {
+		return ScriptUser{}, false
+	}
+	if len(s.args) != 1 && len(s.args) != 2 {
+		k.fail(s, field, "want %s USERNAME [GROUPNAME], got %d values", s.key, len(s.args))
+		return ScriptUser{}, false
+	}
+	k.mark(s, field)
+	u := ScriptUser{User: s.args[0]}
+	if len(s.args) == 2 {
+		u.Group = s.args[1]
+	}
+	return u, true
+}
+
 func (k *kconv) noArgs(s *kstmt, field string) bool {
 	if !k.noBlock(s, field) {
 		return false
@@ -312,8 +337,9 @@ func (k *kconv) top(stmts []*kstmt) {
 	}
 }
 
-// globalDefs honours the two settings that change forwarding or VRRP and
-// ignores the rest, which configure keepalived itself (mail, router_id…).
+// globalDefs honours the settings that change forwarding, VRRP or how
+// scripts run, and ignores the rest, which configure keepalived itself
+// (mail, router_id…).
 func (k *kconv) globalDefs(g *kstmt) {
 	if !g.hasBlock {
 		k.ps.at(g.line, g.key, "needs a { block }")
@@ -332,6 +358,14 @@ func (k *kconv) globalDefs(g *kstmt) {
 		case "vrrp_strict":
 			if k.noArgs(s, "vrrp_strict") {
 				k.strict = s
+			}
+		case "script_user":
+			if u, ok := k.scriptUser(s, "script_user"); ok {
+				k.c.ScriptUser = u
+			}
+		case "enable_script_security":
+			if k.noArgs(s, "enable_script_security") {
+				k.c.EnableScriptSecurity = true
 			}
 		case "lvs_sync_daemon":
 			// What it is for still matters: say how xlb does it.
@@ -525,15 +559,11 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 		case "unicast_peer":
 			k.unicastPeers(s, p, &v)
 		case "notify_master", "notify_backup", "notify_fault":
-			k.vrrpNotify(s, p, &v.NotifyMaster, &v.NotifyBackup, &v.NotifyFault)
+			k.vrrpNotify(s, p, &v.NotifyMaster, &v.NotifyBackup, &v.NotifyFault, &v.NotifyUsers)
 		case "notify":
-			if st, ok := k.restArgs(s, p+".notify"); ok {
-				v.Notify = st
-			}
+			k.notifyScript(s, p+".notify", &v.Notify, &v.NotifyUsers.Notify)
 		case "notify_stop":
-			if st, ok := k.restArgs(s, p+".notify_stop"); ok {
-				v.NotifyStop = st
-			}
+			k.notifyScript(s, p+".notify_stop", &v.NotifyStop, &v.NotifyUsers.Stop)
 		default:
 			if harmlessVRRP(s.key) {
 				k.warn(s, "vrrp_instance %s: %s ignored", v.Name, s.key)
@@ -682,11 +712,44 @@ func (k *kconv) trackWeight(s *kstmt, shown, f string, noreverse bool) (w int, r
 }
 
 // vrrpNotify reads notify_master, notify_backup or notify_fault (s's key)
-// of a vrrp_instance or vrrp_sync_group into its script.
-func (k *kconv) vrrpNotify(s *kstmt, p string, master, backup, fault *string) {
+// of a vrrp_instance or vrrp_sync_group into its script and user.
+func (k *kconv) vrrpNotify(s *kstmt, p string, master, backup, fault *string, users *NotifyUsers) {
 	dst := map[string]*string{"notify_master": master, "notify_backup": backup, "notify_fault": fault}[s.key]
-	if v, ok := k.restArgs(s, p+"."+s.key); ok {
-		*dst = v
+	user := map[string]*ScriptUser{"notify_master": &users.Master, "notify_backup": &users.Backup, "notify_fault": &users.Fault}[s.key]
+	k.notifyScript(s, p+"."+s.key, dst, user)
+}
+
+// notifyScript reads keepalived 2's "KEYWORD SCRIPT [USERNAME [GROUPNAME]]"
+// of a notify script: the first word (a quoted string is one) is the
+// script, the words after it the user and group it runs as. keepalived
+// 2.2.7 reads an unquoted "notify_master /x.sh master" as /x.sh run as the
+// user master (and runs nothing when there is no such user); xlb reads it
+// the same way, and validation says so when the user does not exist.
+func (k *kconv) notifyScript(s *kstmt, field string, script *string, user *ScriptUser) {
+	if !k.noBlock(s, field) {
+		return
+	}
+	switch len(s.args) {
+	case 0:
+		k.fail(s, field, "needs a value")
+		return
+	case 1, 2, 3:
+	default:
+		k.fail(s, field, "want %s SCRIPT [USERNAME [GROUPNAME]], got %d words: quote a script with arguments (\"/path/script arg\"), as keepalived 2 reads the words after it as the user and group", s.key, len(s.args))
+		return
+	}
+	k.mark(s, field)
+	*script = s.args[0]
+	if len(s.args) > 1 {
+		if !s.quoted0 {
+			k.warn(s, "%s runs %q as the user %s, as keepalived 2 reads the words after a script; to pass them as arguments quote the script with them (%s \"%s\")",
+				s.key, s.args[0], strings.Join(s.args[1:], ":"), s.key, strings.Join(s.args, " "))
+		}
+		k.mark(s, field+".user")
+		*user = ScriptUser{User: s.args[1]}
+		if len(s.args) == 3 {
+			user.Group = s.args[2]
+		}
 	}
 }
 
@@ -719,11 +782,9 @@ func (k *kconv) syncGroup(b *kstmt) {
 				}
 			}
 		case "notify_master", "notify_backup", "notify_fault":
-			k.vrrpNotify(s, p, &g.NotifyMaster, &g.NotifyBackup, &g.NotifyFault)
+			k.vrrpNotify(s, p, &g.NotifyMaster, &g.NotifyBackup, &g.NotifyFault, &g.NotifyUsers)
 		case "notify":
-			if v, ok := k.restArgs(s, p+".notify"); ok {
-				g.Notify = v
-			}
+			k.notifyScript(s, p+".notify", &g.Notify, &g.NotifyUsers.Notify)
 		case "notify_stop", "smtp_alert":
 			k.warn(s, "vrrp_sync_group: %s ignored", s.key)
 		default:
@@ -766,9 +827,11 @@ func (k *kconv) vrrpScript(b *kstmt) {
 			if k.noArgs(s, p+".init_fail") {
 				sc.InitFail = true
 			}
+		case "user":
+			if u, ok := k.scriptUser(s, p+".user"); ok {
+				sc.User = u
+			}
 		default:
-			// user (run as another user) among them: running the script
-			// as root instead is not a detail to ignore.
 			k.unsupported(s, "vrrp_script")
 		}
 	}
@@ -1149,13 +1212,9 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		case "hysteresis":
 			k.intArg(st, p+".hysteresis", &s.Hysteresis)
 		case "quorum_up":
-			if v, ok := k.restArgs(st, p+".quorum_up"); ok {
-				s.QuorumUp = v
-			}
+			k.notifyScript(st, p+".quorum_up", &s.QuorumUp, &s.QuorumUpUser)
 		case "quorum_down":
-			if v, ok := k.restArgs(st, p+".quorum_down"); ok {
-				s.QuorumDown = v
-			}
+			k.notifyScript(st, p+".quorum_down", &s.QuorumDown, &s.QuorumDownUser)
 		case "sorry_server_lvs_method":
 			sorryMethod = st // compared with the service's once it is read
 		case "sorry_server_inhibit":
@@ -1295,13 +1354,9 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16, defaults []*kstm
 			}
 			nChecks++
 		case "notify_up":
-			if v, ok := k.restArgs(st, p+".notify_up"); ok {
-				r.NotifyUp = v
-			}
+			k.notifyScript(st, p+".notify_up", &r.NotifyUp, &r.NotifyUpUser)
 		case "notify_down":
-			if v, ok := k.restArgs(st, p+".notify_down"); ok {
-				r.NotifyDown = v
-			}
+			k.notifyScript(st, p+".notify_down", &r.NotifyDown, &r.NotifyDownUser)
 		case "lvs_method", "lb_kind":
 			method = st // compared with the service's once it is read
 		case "snmp_name", "smtp_alert":
@@ -1452,6 +1507,10 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 			}
 		case st.key == "misc_timeout" && ck.Type == MiscCheck:
 			k.secondsArg(st, p+".timeout", &ck.Timeout)
+		case st.key == "user" && ck.Type == MiscCheck:
+			if u, ok := k.scriptUser(st, p+".user"); ok {
+				ck.User = u
+			}
 		case st.key == "helo_name" && ck.Type == SMTPCheck:
 			if v, ok := k.oneArg(st, p+".helo_name"); ok {
 				ck.HeloName = v

@@ -122,7 +122,7 @@ vrrp_instance VI_6 {
         eth2
     }
     notify_master "/etc/keepalived/notify.sh master"
-    notify_backup /etc/keepalived/notify.sh backup
+    notify_backup "/etc/keepalived/notify.sh backup"
     notify_fault /etc/keepalived/notify.sh
 }
 vrrp_instance VI_2 {
@@ -284,7 +284,8 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"track_file twice", "track_file tf {\n file /run/f\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 1\n virtual_ipaddress {\n  10.0.0.1\n }\n track_file {\n  tf\n  tf weight 0\n }\n}\n", 13, "vrrp[0].track_file[1]", `"tf" is tracked twice`},
 		{"track_file owner weight", "track_file tf {\n file /run/f\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n priority 255\n virtual_ipaddress {\n  10.0.0.1\n }\n track_file {\n  tf\n }\n}\n", 12, "vrrp[0].track_file[0]", "cannot move priority 255"},
 		{"sync group track_file", kaSync + "vrrp_sync_group G2 {\n group { VI_3 }\n track_file { f }\n}\n", 35, "track_file", "not supported in vrrp_sync_group"},
-		{"vrrp_script user", "vrrp_script chk {\n script /bin/true\n user nobody\n}\n", 3, "user", "not supported in vrrp_script"},
+		{"vrrp_script unknown user", "vrrp_script chk {\n script /bin/true\n user no-such-user-xlb\n}\n", 3, "vrrp_scripts[0].user", `user "no-such-user-xlb"`},
+		{"vrrp_script user with three words", "vrrp_script chk {\n script /bin/true\n user a b c\n}\n", 3, "user", "want user USERNAME [GROUPNAME], got 3 values"},
 		{"vrrp_script without script", "vrrp_script chk {\n interval 2\n}\n", 1, "vrrp_scripts[0].script", "is required"},
 		{"granularity not contiguous", kaEdit("lb_kind DR", "lb_kind DR\n    persistence_timeout 50\n    persistence_granularity 255.0.255.0"), 4, "persistence_granularity", "not contiguous"},
 		{"sorry_server without port", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9"), 3, "sorry_server", "want sorry_server IP PORT"},
@@ -771,7 +772,7 @@ func TestKeepalivedUnicastPeer(t *testing.T) {
 }
 
 func TestKeepalivedQuorum(t *testing.T) {
-	c, warns, err := ParseKeepalived("q.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    quorum 3\n    hysteresis 1\n    quorum_up \"/bin/alert up\"\n    quorum_down /bin/alert down")))
+	c, warns, err := ParseKeepalived("q.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    quorum 3\n    hysteresis 1\n    quorum_up \"/bin/alert up\"\n    quorum_down \"/bin/alert down\"")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -806,8 +807,8 @@ const kaSync = `vrrp_sync_group G1 {
         VI_2
     }
     notify_master "/etc/keepalived/notify.sh master"
-    notify_backup /etc/keepalived/notify.sh backup
-    notify_fault /etc/keepalived/notify.sh fault
+    notify_backup "/etc/keepalived/notify.sh backup"
+    notify_fault "/etc/keepalived/notify.sh fault"
     smtp_alert
 }
 vrrp_instance VI_1 {
@@ -1144,7 +1145,7 @@ vrrp_instance VI_2 {
 // ignored: it runs with TYPE NAME STATE [PRIORITY] arguments.
 func TestKeepalivedGenericNotify(t *testing.T) {
 	conf := "vrrp_sync_group G {\n group { VI_1 }\n notify \"/bin/g.sh\"\n}\n" +
-		"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n notify /bin/i.sh arg\n notify_stop /bin/stop.sh\n virtual_ipaddress { 10.0.0.1 }\n}\n"
+		"vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n notify \"/bin/i.sh arg\"\n notify_stop /bin/stop.sh\n virtual_ipaddress { 10.0.0.1 }\n}\n"
 	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
 	if err != nil {
 		t.Fatal(err)

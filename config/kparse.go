@@ -17,6 +17,10 @@ type kstmt struct {
 	line     int
 	hasBlock bool
 	block    []*kstmt
+	// quoted0 says args[0] was a quoted string: keepalived reads the same
+	// words, but an unquoted script followed by more words is worth a
+	// warning (they are its user and group, not its arguments).
+	quoted0 bool
 }
 
 // maxDepth bounds nesting; keepalived's deepest block (virtual_server >
@@ -28,7 +32,8 @@ type ktoken struct {
 	text string
 	line int
 	// kind is 'w' for a word (quoted or not), '{', '}' or '\n'.
-	kind byte
+	kind   byte
+	quoted bool
 }
 
 // ktokenize splits keepalived.conf into words, braces and line ends. '#' and
@@ -81,7 +86,7 @@ func ktokenize(ps *problems, data []byte, base int) (toks []ktoken, oddSpace int
 				i = end
 				continue
 			}
-			toks = append(toks, ktoken{kind: 'w', line: line, text: string(data[i+1 : end])})
+			toks = append(toks, ktoken{kind: 'w', line: line, text: string(data[i+1 : end]), quoted: true})
 			i = end + 1
 		default:
 			start := i
@@ -136,6 +141,9 @@ func (p *kparser) block(depth, openLine int) []*kstmt {
 				cur = &kstmt{key: t.text, line: t.line}
 				out = append(out, cur)
 			} else {
+				if len(cur.args) == 0 {
+					cur.quoted0 = t.quoted
+				}
 				cur.args = append(cur.args, t.text)
 			}
 		case '{':

@@ -23,6 +23,10 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	}
 	add(root, "timeouts", timeoutsNode(c.Timeouts, false))
 	add(root, "conn_table_size", intNode(c.ConnTableSize))
+	addString(root, "script_user", c.ScriptUser.String())
+	if c.EnableScriptSecurity {
+		add(root, "enable_script_security", boolNode(true))
+	}
 	if len(c.Services) > 0 {
 		seq := sequence()
 		for i := range c.Services {
@@ -54,6 +58,7 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			if sc.InitFail {
 				add(m, "init_fail", boolNode(true))
 			}
+			addString(m, "user", sc.User.String())
 			seq.Content = append(seq.Content, m)
 		}
 		add(root, "vrrp_scripts", seq)
@@ -69,10 +74,10 @@ func MarshalYAML(c *Config) ([]byte, error) {
 				members.Content = append(members.Content, strNode(n))
 			}
 			add(m, "group", members)
-			addString(m, "notify_master", g.NotifyMaster)
-			addString(m, "notify_backup", g.NotifyBackup)
-			addString(m, "notify_fault", g.NotifyFault)
-			addString(m, "notify", g.Notify)
+			addNotify(m, "notify_master", g.NotifyMaster, g.NotifyUsers.Master)
+			addNotify(m, "notify_backup", g.NotifyBackup, g.NotifyUsers.Backup)
+			addNotify(m, "notify_fault", g.NotifyFault, g.NotifyUsers.Fault)
+			addNotify(m, "notify", g.Notify, g.NotifyUsers.Notify)
 			seq.Content = append(seq.Content, m)
 		}
 		add(root, "vrrp_sync_groups", seq)
@@ -197,8 +202,8 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 	if s.Hysteresis != 0 {
 		add(m, "hysteresis", intNode(s.Hysteresis))
 	}
-	addString(m, "quorum_up", s.QuorumUp)
-	addString(m, "quorum_down", s.QuorumDown)
+	addNotify(m, "quorum_up", s.QuorumUp, s.QuorumUpUser)
+	addNotify(m, "quorum_down", s.QuorumDown, s.QuorumDownUser)
 	if ss := s.SorryServer; ss != nil {
 		sm := mapping()
 		sm.Style = yaml.FlowStyle
@@ -210,6 +215,20 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 		add(m, "sorry_server", sm)
 	}
 	return m
+}
+
+// addNotify writes a notify script: its command line, or {script, user}
+// when it runs as a user of its own.
+func addNotify(m *yaml.Node, key, script string, user ScriptUser) {
+	if user.IsZero() {
+		addString(m, key, script)
+		return
+	}
+	nm := mapping()
+	nm.Style = yaml.FlowStyle
+	add(nm, "script", strNode(script))
+	add(nm, "user", strNode(user.String()))
+	add(m, key, nm)
 }
 
 // addString writes key: val unless val is empty (the field's default).
@@ -243,8 +262,8 @@ func realServerNode(r *RealServer) *yaml.Node {
 	if r.LThreshold != 0 {
 		add(m, "lthreshold", intNode(r.LThreshold))
 	}
-	addString(m, "notify_up", r.NotifyUp)
-	addString(m, "notify_down", r.NotifyDown)
+	addNotify(m, "notify_up", r.NotifyUp, r.NotifyUpUser)
+	addNotify(m, "notify_down", r.NotifyDown, r.NotifyDownUser)
 	return m
 }
 
@@ -299,6 +318,7 @@ func checkNode(ck *Check) *yaml.Node {
 		add(m, "enable_sni", boolNode(true))
 	}
 	addString(m, "script", ck.Script)
+	addString(m, "user", ck.User.String())
 	if ck.Dynamic {
 		add(m, "dynamic", boolNode(true))
 	}
@@ -391,11 +411,11 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 		}
 		add(m, "track_file", ts)
 	}
-	addString(m, "notify_master", v.NotifyMaster)
-	addString(m, "notify_backup", v.NotifyBackup)
-	addString(m, "notify_fault", v.NotifyFault)
-	addString(m, "notify", v.Notify)
-	addString(m, "notify_stop", v.NotifyStop)
+	addNotify(m, "notify_master", v.NotifyMaster, v.NotifyUsers.Master)
+	addNotify(m, "notify_backup", v.NotifyBackup, v.NotifyUsers.Backup)
+	addNotify(m, "notify_fault", v.NotifyFault, v.NotifyUsers.Fault)
+	addNotify(m, "notify", v.Notify, v.NotifyUsers.Notify)
+	addNotify(m, "notify_stop", v.NotifyStop, v.NotifyUsers.Stop)
 	return m
 }
 

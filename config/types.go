@@ -75,6 +75,14 @@ type Config struct {
 	// BGP, when set, announces service VIPs to routers (ECMP over several
 	// directors); nil means no BGP speaker.
 	BGP *BGP
+	// ScriptUser (keepalived's global_defs script_user) runs every script
+	// without a user of its own; unset, keepalived 2's default applies (see
+	// ScriptCred).
+	ScriptUser ScriptUser
+	// EnableScriptSecurity (keepalived's enable_script_security) refuses
+	// scripts that would run with root's uid or gid while a user other than
+	// root could change them (see runas.CheckSecure).
+	EnableScriptSecurity bool
 	// sources maps the lines recorded in the configuration's Line fields
 	// to files, for a keepalived.conf read with includes (nil otherwise).
 	sources sourceMap
@@ -124,6 +132,9 @@ type Service struct {
 	// QuorumUp and QuorumDown run (sh -c) when it is gained and lost.
 	Quorum, Hysteresis   int
 	QuorumUp, QuorumDown string
+	// QuorumUpUser and QuorumDownUser run those scripts as another user
+	// than Config.ScriptUser (keepalived's "quorum_up SCRIPT USER [GROUP]").
+	QuorumUpUser, QuorumDownUser ScriptUser
 	// Line is where the service is defined in Source (0 when unknown).
 	Line int
 }
@@ -166,7 +177,10 @@ type RealServer struct {
 	// NotifyUp and NotifyDown (keepalived notify_up / notify_down) run
 	// with /bin/sh -c when the health check takes the server up or down.
 	NotifyUp, NotifyDown string
-	Line                 int
+	// NotifyUpUser and NotifyDownUser run those scripts as another user
+	// than Config.ScriptUser ("notify_up SCRIPT USER [GROUP]").
+	NotifyUpUser, NotifyDownUser ScriptUser
+	Line                         int
 }
 
 // CheckType is a keepalived checker kind.
@@ -230,6 +244,9 @@ type Check struct {
 	// the server's weight: 0 success (weight unchanged), 1 failure,
 	// 2..255 success with weight status-2.
 	Dynamic bool
+	// User runs the script as this user instead of Config.ScriptUser
+	// (keepalived's user in a MISC_CHECK).
+	User ScriptUser
 	// SMTP_CHECK: HeloName is the name sent with HELO (keepalived's
 	// helo_name; the parsers fill DefaultHeloName).
 	HeloName string
@@ -301,7 +318,10 @@ type VRRPInstance struct {
 	// NotifyStop runs when xlb stops the instance (not at a restart in
 	// place, which keeps its VIPs).
 	NotifyStop string
-	Line       int
+	// NotifyUsers are who the notify scripts run as when not
+	// Config.ScriptUser ("notify_master SCRIPT USER [GROUP]").
+	NotifyUsers NotifyUsers
+	Line        int
 }
 
 // VRRPScript is keepalived's vrrp_script: a command run every Interval
@@ -324,7 +344,28 @@ type VRRPScript struct {
 	// InitFail starts the script failed (keepalived init_fail) instead of
 	// good until its results say otherwise.
 	InitFail bool
-	Line     int
+	// User runs the script as this user instead of Config.ScriptUser
+	// (keepalived's user in a vrrp_script).
+	User ScriptUser
+	Line int
+}
+
+// ScriptUser is who a script runs as: keepalived's "USERNAME [GROUPNAME]"
+// of script_user and user. An empty Group is the user's primary group;
+// the zero value means "not set here".
+type ScriptUser struct {
+	User, Group string
+}
+
+// IsZero says the user is not set.
+func (u ScriptUser) IsZero() bool { return u.User == "" && u.Group == "" }
+
+// String is keepalived's spelling: "USER" or "USER GROUP".
+func (u ScriptUser) String() string {
+	if u.Group == "" {
+		return u.User
+	}
+	return u.User + " " + u.Group
 }
 
 // TrackScript is one entry of an instance's track_script.
@@ -483,7 +524,16 @@ type VRRPSyncGroup struct {
 	NotifyMaster string
 	NotifyBackup string
 	NotifyFault  string
-	Line         int
+	// NotifyUsers are who they run as when not Config.ScriptUser (its
+	// Stop is unused: xlb has no notify_stop for groups).
+	NotifyUsers NotifyUsers
+	Line        int
+}
+
+// NotifyUsers are the users of a VRRP instance's or sync group's notify
+// scripts, each the zero ScriptUser unless the script names one.
+type NotifyUsers struct {
+	Notify, Master, Backup, Fault, Stop ScriptUser
 }
 
 // CheckURL is one url of an HTTP or HTTPS check: what to fetch and which

@@ -121,6 +121,7 @@ func (c *Config) validate(ps *problems) {
 	}
 	c.validateSyncGroups(ps, seenVRName, scripts, files)
 	c.validateBGP(ps)
+	c.validateScripts(ps)
 }
 
 // validateSyncGroups checks that each group names existing instances and
@@ -427,6 +428,9 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 		ps.field(line, p+".type", "is required (%s)", checkTypeList())
 	default:
 		ps.field(line, p+".type", "unknown check type %q (want %s)", ck.Type, checkTypeList())
+	}
+	if !ck.User.IsZero() && ck.Type != MiscCheck && ck.Type != "" {
+		ps.field(line, p+".user", "applies only to misc checks (the user their script runs as)")
 	}
 	if ck.ConnectIP.IsValid() {
 		if msg := checkAddr(ck.ConnectIP); msg != "" {

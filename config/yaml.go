@@ -213,6 +213,65 @@ func (d *yamlDecoder) mapping(n *yaml.Node, path string, each func(key, field st
 	return true
 }
 
+// notify reads a notify script: the command line, or {script: ..., user:
+// ...} to run it as another user than script_user (keepalived's
+// "notify_master SCRIPT USER [GROUP]").
+func (d *yamlDecoder) notify(n *yaml.Node, field string, script *string, user *ScriptUser) {
+	if deref(n).Kind != yaml.MappingNode {
+		d.str(n, field, script)
+		return
+	}
+	d.mapping(n, field, func(key, f string, v *yaml.Node) bool {
+		switch key {
+		case "script":
+			d.str(v, f, script)
+		case "user":
+			d.scriptUser(v, f, user)
+		default:
+			return false
+		}
+		return true
+	})
+	if *script == "" {
+		d.bad(deref(n), field, "needs a script")
+	}
+}
+
+// scriptUser reads who a script runs as: "USER", "USER GROUP" (as
+// keepalived writes it) or {user: USER, group: GROUP}.
+func (d *yamlDecoder) scriptUser(n *yaml.Node, field string, dst *ScriptUser) {
+	if deref(n).Kind == yaml.MappingNode {
+		var u ScriptUser
+		d.mapping(n, field, func(key, f string, v *yaml.Node) bool {
+			switch key {
+			case "user":
+				d.str(v, f, &u.User)
+			case "group":
+				d.str(v, f, &u.Group)
+			default:
+				return false
+			}
+			return true
+		})
+		if u.User == "" {
+			d.bad(deref(n), field, "needs a user")
+		}
+		*dst = u
+		return
+	}
+	var text string
+	d.str(n, field, &text)
+	words := strings.Fields(text)
+	if len(words) != 1 && len(words) != 2 {
+		d.bad(deref(n), field, "want \"USER\", \"USER GROUP\" or {user: USER, group: GROUP}, got %q", text)
+		return
+	}
+	*dst = ScriptUser{User: words[0]}
+	if len(words) == 2 {
+		dst.Group = words[1]
+	}
+}
+
 func (d *yamlDecoder) sequence(n *yaml.Node, field string) []*yaml.Node {
 	n = deref(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
@@ -445,6 +504,10 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			}
 		case "bgp":
 			c.BGP = d.bgp(v, field)
+		case "script_user":
+			d.scriptUser(v, field, &c.ScriptUser)
+		case "enable_script_security":
+			d.boolean(v, field, &c.EnableScriptSecurity)
 		default:
 			return false
 		}
@@ -519,9 +582,9 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 		case "hysteresis":
 			d.intField(v, field, &s.Hysteresis)
 		case "quorum_up":
-			d.str(v, field, &s.QuorumUp)
+			d.notify(v, field, &s.QuorumUp, &s.QuorumUpUser)
 		case "quorum_down":
-			d.str(v, field, &s.QuorumDown)
+			d.notify(v, field, &s.QuorumDown, &s.QuorumDownUser)
 		case "real_servers":
 			for j, rn := range d.sequence(v, field) {
 				rs, set := d.realServer(rn, fmt.Sprintf("%s.real_servers[%d]", path, j))
@@ -605,9 +668,9 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 		case "lthreshold":
 			d.intField(v, field, &rs.LThreshold)
 		case "notify_up":
-			d.str(v, field, &rs.NotifyUp)
+			d.notify(v, field, &rs.NotifyUp, &rs.NotifyUpUser)
 		case "notify_down":
-			d.str(v, field, &rs.NotifyDown)
+			d.notify(v, field, &rs.NotifyDown, &rs.NotifyDownUser)
 		default:
 			return false
 		}
@@ -677,6 +740,8 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.str(v, field, &ck.Script)
 		case "dynamic":
 			d.boolean(v, field, &ck.Dynamic)
+		case "user":
+			d.scriptUser(v, field, &ck.User)
 		case "timeout":
 			d.duration(v, field, &ck.Timeout)
 		case "helo_name":
@@ -835,15 +900,15 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 				v.TrackFiles = append(v.TrackFiles, TrackFile(t))
 			}
 		case "notify_master":
-			d.str(val, field, &v.NotifyMaster)
+			d.notify(val, field, &v.NotifyMaster, &v.NotifyUsers.Master)
 		case "notify_backup":
-			d.str(val, field, &v.NotifyBackup)
+			d.notify(val, field, &v.NotifyBackup, &v.NotifyUsers.Backup)
 		case "notify_fault":
-			d.str(val, field, &v.NotifyFault)
+			d.notify(val, field, &v.NotifyFault, &v.NotifyUsers.Fault)
 		case "notify":
-			d.str(val, field, &v.Notify)
+			d.notify(val, field, &v.Notify, &v.NotifyUsers.Notify)
 		case "notify_stop":
-			d.str(val, field, &v.NotifyStop)
+			d.notify(val, field, &v.NotifyStop, &v.NotifyUsers.Stop)
 		default:
 			return false
 		}
@@ -874,13 +939,13 @@ func (d *yamlDecoder) syncGroup(n *yaml.Node, path string) VRRPSyncGroup {
 		case "group":
 			g.Group = d.strs(v, field)
 		case "notify_master":
-			d.str(v, field, &g.NotifyMaster)
+			d.notify(v, field, &g.NotifyMaster, &g.NotifyUsers.Master)
 		case "notify_backup":
-			d.str(v, field, &g.NotifyBackup)
+			d.notify(v, field, &g.NotifyBackup, &g.NotifyUsers.Backup)
 		case "notify_fault":
-			d.str(v, field, &g.NotifyFault)
+			d.notify(v, field, &g.NotifyFault, &g.NotifyUsers.Fault)
 		case "notify":
-			d.str(v, field, &g.Notify)
+			d.notify(v, field, &g.Notify, &g.NotifyUsers.Notify)
 		default:
 			return false
 		}
@@ -912,6 +977,8 @@ func (d *yamlDecoder) vrrpScript(n *yaml.Node, path string) VRRPScript {
 			d.intField(v, field, &sc.Fall)
 		case "init_fail":
 			d.boolean(v, field, &sc.InitFail)
+		case "user":
+			d.scriptUser(v, field, &sc.User)
 		default:
 			return false
 		}

@@ -166,6 +166,7 @@ func New(ctx context.Context, o Options) (*Director, error) {
 		d.Close(true)
 		return nil, err
 	}
+	warnRootScripts(d.log, cfg)
 	d.hc.Update(targets(cfg))
 	d.log.Info("xlb running", "iface", o.Iface, "mode", dp.AttachedMode(), "services", len(cfg.Services))
 	return d, nil
@@ -288,6 +289,7 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 			}
 		}
 	}
+	warnRootScripts(d.log, cfg)
 	ts := targets(cfg)
 	d.hc.Update(ts)
 	// A check that is gone (or restarted) sets its weight anew.
@@ -379,7 +381,9 @@ func (d *Director) setUpLocked(key string, up bool) {
 	d.up[key] = up
 	// With several checks the server changes only when all of them agree.
 	if now := serverUp(k, r, d.up); now != was {
-		d.notify.run(notifyScript(d.cfg, TargetKey(s, r), now))
+		script, user, env := notifyScript(d.cfg, TargetKey(s, r), now)
+		cred, _ := d.cfg.ScriptCred(user) // an error refuses the script
+		d.notify.run(script, env, cred)
 	}
 }
 
@@ -554,12 +558,13 @@ func (d *Director) updateQuorumLocked(cfg *config.Config) {
 		if !known || has == was {
 			continue
 		}
-		script, state := s.QuorumDown, "DOWN"
+		script, user, state := s.QuorumDown, s.QuorumDownUser, "DOWN"
 		if has {
-			script, state = s.QuorumUp, "UP"
+			script, user, state = s.QuorumUp, s.QuorumUpUser, "UP"
 		}
 		d.log.Info("service quorum "+strings.ToLower(state), "service", key.String(), "quorum", max(s.Quorum, 1), "hysteresis", s.Hysteresis)
-		d.notify.run(script, []string{"XLB_SERVICE=" + key.String(), "XLB_STATE=" + state})
+		cred, _ := cfg.ScriptCred(user) // an error refuses the script
+		d.notify.run(script, []string{"XLB_SERVICE=" + key.String(), "XLB_STATE=" + state}, cred)
 	}
 	d.quorum = states
 }
@@ -759,6 +764,14 @@ func CheckKeys(s config.Service, r config.RealServer) []string {
 	return checkKeys(serviceKey(s), r)
 }
 
+// warnRootScripts says, as keepalived 2 does at startup, when scripts run
+// as root only because no user is configured for them.
+func warnRootScripts(log *slog.Logger, cfg *config.Config) {
+	if f := cfg.RootByDefault(); f != "" {
+		log.Warn("scripts without a user of their own run as root: set script_user (global_defs or YAML), or create the user keepalived_script", "script", f)
+	}
+}
+
 // TargetKey names a real server of a service for health and status.
 func TargetKey(s config.Service, r config.RealServer) string {
 	return targetKey(serviceKey(s), netip.AddrPortFrom(r.Address, r.Port))
@@ -770,12 +783,18 @@ func targets(cfg *config.Config) []health.Target {
 		for _, r := range s.RealServers {
 			keys := CheckKeys(s, r)
 			for n, ck := range r.Checks() {
-				out = append(out, health.Target{
+				tg := health.Target{
 					Key:       keys[n],
 					Addr:      netip.AddrPortFrom(r.Address, r.Port),
 					Check:     *ck,
 					DelayLoop: s.DelayLoop,
-				})
+				}
+				if ck.Type == config.MiscCheck {
+					// Validated; a user gone since refuses the script
+					// (the check fails) rather than running it as root.
+					tg.RunAs, _ = cfg.ScriptCred(ck.User)
+				}
+				out = append(out, tg)
 			}
 		}
 	}

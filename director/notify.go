@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
 )
 
 // notifyTimeout bounds a notify_up / notify_down script; its whole process
@@ -35,29 +36,31 @@ func newNotifier(log *slog.Logger) *notifier {
 }
 
 // notifyScript is what to run when the real server with target key went
-// up or down, and its environment; "" when it has no such script.
-func notifyScript(cfg *config.Config, key string, up bool) (string, []string) {
+// up or down, the script's own user and its environment; "" when it has no
+// such script.
+func notifyScript(cfg *config.Config, key string, up bool) (string, config.ScriptUser, []string) {
 	for _, s := range cfg.Services {
 		for _, r := range s.RealServers {
 			if TargetKey(s, r) != key {
 				continue
 			}
-			script, state := r.NotifyDown, "DOWN"
+			script, user, state := r.NotifyDown, r.NotifyDownUser, "DOWN"
 			if up {
-				script, state = r.NotifyUp, "UP"
+				script, user, state = r.NotifyUp, r.NotifyUpUser, "UP"
 			}
-			return script, []string{
+			return script, user, []string{
 				"XLB_SERVICE=" + serviceKey(s).String(),
 				"XLB_REAL_SERVER=" + netip.AddrPortFrom(r.Address, r.Port).String(),
 				"XLB_STATE=" + state,
 			}
 		}
 	}
-	return "", nil
+	return "", config.ScriptUser{}, nil
 }
 
-// run starts script with /bin/sh -c, verbatim as keepalived runs it.
-func (n *notifier) run(script string, env []string) {
+// run starts script with /bin/sh -c, verbatim as keepalived runs it, as
+// cred (config.ScriptCred: notify scripts have no user of their own).
+func (n *notifier) run(script string, env []string, cred runas.Cred) {
 	if strings.TrimSpace(script) == "" {
 		return
 	}
@@ -66,8 +69,8 @@ func (n *notifier) run(script string, env []string) {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(n.ctx, notifyTimeout)
 		defer cancel()
-		if out, err := runShell(ctx, script, env); err != nil {
-			n.log.Warn("notify script failed", "script", script, "env", env, "err", err, "output", strings.TrimSpace(string(out)))
+		if out, err := runShell(ctx, script, env, cred); err != nil {
+			n.log.Warn("notify script failed", "script", script, "env", env, "user", cred.String(), "err", err, "output", strings.TrimSpace(string(out)))
 		}
 	}()
 }
@@ -78,12 +81,16 @@ func (n *notifier) close() {
 	n.wg.Wait()
 }
 
-// runShell runs script with /bin/sh -c in its own process group, which is
-// killed whole when ctx ends (a script's children cannot outlive it).
-func runShell(ctx context.Context, script string, env []string) ([]byte, error) {
+// runShell runs script with /bin/sh -c as cred in its own process group,
+// which is killed whole when ctx ends (a script's children cannot outlive
+// it).
+func runShell(ctx context.Context, script string, env []string, cred runas.Cred) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cred.Apply(cmd, script); err != nil {
+		return nil, err
+	}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	return cmd.CombinedOutput()

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
 	"github.com/xlb-project/xlb/vip"
 	"github.com/xlb-project/xlb/vrrp"
 )
@@ -23,6 +24,9 @@ type vrrpSet struct {
 	scripts map[string]*scriptRun // the vrrp_scripts some instance tracks
 	files   map[string]*fileRun   // the track_files some instance tracks
 	groups  map[string]*syncRun   // the vrrp_sync_groups, by name
+	// cfg is the configuration last applied, for who the notify scripts
+	// of new instances and groups run as.
+	cfg *config.Config
 	// initDone is set once the first configuration's init_files are
 	// written: later ones (reloads) only create missing files, as
 	// keepalived never overwrites a track file at a reload.
@@ -106,6 +110,15 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	// Validated; a user gone since refuses the scripts instead of running
+	// them as root. A vrrp_script whose user changes restarts (from its
+	// initial state, as any changed script); notify scripts simply run as
+	// the new user from now on, without restarting anything.
+	s.cfg = cfg
+	wantCreds := map[string]runas.Cred{}
+	for name, sc := range wantScripts {
+		wantCreds[name], _ = cfg.ScriptCred(sc.User)
+	}
 	if s.scripts == nil {
 		s.scripts = map[string]*scriptRun{}
 	}
@@ -131,10 +144,12 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	for name, g := range s.groups {
 		if len(g.members) == 0 {
 			delete(s.groups, name) // a new one starts with the new members
+			continue
 		}
+		g.setCreds(groupCreds(cfg, g.cfg))
 	}
 	for name, sr := range s.scripts {
-		if w, ok := wantScripts[name]; ok && sameScript(w, sr.cfg) {
+		if w, ok := wantScripts[name]; ok && sameScript(w, sr.cfg) && wantCreds[name] == sr.cred {
 			continue
 		}
 		sr.stop()
@@ -142,11 +157,12 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	}
 	for name, sc := range wantScripts {
 		if _, ok := s.scripts[name]; !ok {
-			s.scripts[name] = startScript(sc, s.d.log)
+			s.scripts[name] = startScript(sc, wantCreds[name], s.d.log)
 		}
 	}
 	for name, v := range want {
 		if r, ok := s.runs[name]; ok {
+			r.inst.SetScriptCreds(instanceCreds(cfg, v))
 			s.subscribe(r) // to the scripts restarted above
 			continue
 		}
@@ -257,11 +273,11 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
-	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files)}
+	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
 	var g *syncRun
 	if group != nil {
 		if g = s.groups[group.Name]; g == nil {
-			g = &syncRun{cfg: *group, group: vrrp.NewSyncGroup(group.Name), members: map[string]*vrrp.Instance{}}
+			g = &syncRun{cfg: *group, group: vrrp.NewSyncGroup(group.Name), members: map[string]*vrrp.Instance{}, creds: groupCreds(s.cfg, *group)}
 			s.groups[group.Name] = g
 		}
 		opts = append(opts, vrrp.WithSyncGroup(g.group))
@@ -359,7 +375,33 @@ type syncRun struct {
 
 	mu      sync.Mutex
 	members map[string]*vrrp.Instance
-	state   vrrp.State // last announced; StateInit before the first
+	state   vrrp.State       // last announced; StateInit before the first
+	creds   vrrp.ScriptCreds // who its notify scripts run as (Stop unused)
+}
+
+func (g *syncRun) setCreds(c vrrp.ScriptCreds) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.creds = c
+}
+
+// instanceCreds are who v's notify scripts run as: each its own user, else
+// script_user or keepalived's default. Validated; a user gone since
+// refuses the script rather than running it as root.
+func instanceCreds(cfg *config.Config, v config.VRRPInstance) vrrp.ScriptCreds {
+	return notifyCreds(cfg, v.NotifyUsers)
+}
+
+func groupCreds(cfg *config.Config, g config.VRRPSyncGroup) vrrp.ScriptCreds {
+	return notifyCreds(cfg, g.NotifyUsers)
+}
+
+func notifyCreds(cfg *config.Config, u config.NotifyUsers) vrrp.ScriptCreds {
+	cred := func(own config.ScriptUser) runas.Cred {
+		c, _ := cfg.ScriptCred(own)
+		return c
+	}
+	return vrrp.ScriptCreds{Master: cred(u.Master), Backup: cred(u.Backup), Fault: cred(u.Fault), Stop: cred(u.Stop), Notify: cred(u.Notify)}
 }
 
 func (g *syncRun) add(name string, inst *vrrp.Instance) {
@@ -407,9 +449,10 @@ func (g *syncRun) changed(n *notifier, log *slog.Logger) {
 	log.Info("vrrp sync group", "group", g.cfg.Name, "state", st)
 	script := map[vrrp.State]string{vrrp.StateMaster: g.cfg.NotifyMaster, vrrp.StateBackup: g.cfg.NotifyBackup, vrrp.StateFault: g.cfg.NotifyFault}[st]
 	env := []string{"XLB_VRRP_TYPE=GROUP", "XLB_VRRP_NAME=" + g.cfg.Name, "XLB_VRRP_STATE=" + st.String()}
-	n.run(script, env)
+	cred := map[vrrp.State]runas.Cred{vrrp.StateMaster: g.creds.Master, vrrp.StateBackup: g.creds.Backup, vrrp.StateFault: g.creds.Fault}[st]
+	n.run(script, env, cred)
 	if g.cfg.Notify != "" {
 		// keepalived's notify of a group: "GROUP NAME STATE".
-		n.run(g.cfg.Notify+" GROUP "+vrrp.ShellQuote(g.cfg.Name)+" "+st.String(), env)
+		n.run(g.cfg.Notify+" GROUP "+vrrp.ShellQuote(g.cfg.Name)+" "+st.String(), env, g.creds.Notify)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
 	"github.com/xlb-project/xlb/vrrp"
 )
 
@@ -17,6 +18,7 @@ import (
 // failures in a row).
 type scriptRun struct {
 	cfg    config.VRRPScript
+	cred   runas.Cred // who it runs as
 	log    *slog.Logger
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -26,10 +28,10 @@ type scriptRun struct {
 	subs map[*vrrp.Instance]bool
 }
 
-func startScript(sc config.VRRPScript, log *slog.Logger) *scriptRun {
+func startScript(sc config.VRRPScript, cred runas.Cred, log *slog.Logger) *scriptRun {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &scriptRun{
-		cfg: sc, log: log.With("component", "vrrp", "vrrp_script", sc.Name),
+		cfg: sc, cred: cred, log: log.With("component", "vrrp", "vrrp_script", sc.Name),
 		cancel: cancel, done: make(chan struct{}), ok: !sc.InitFail, subs: map[*vrrp.Instance]bool{},
 	}
 	go r.loop(ctx)
@@ -42,7 +44,11 @@ func (r *scriptRun) loop(ctx context.Context) {
 	for {
 		start := time.Now()
 		rctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		out, err := runShell(rctx, r.cfg.Script, nil)
+		// A script that may not run (its user is gone, or
+		// enable_script_security refuses it now) fails, loudly, instead
+		// of being dropped from the instances as keepalived does at
+		// startup: the failover it guards stays in force.
+		out, err := runShell(rctx, r.cfg.Script, nil, r.cred)
 		cancel()
 		if ctx.Err() != nil {
 			return

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
+	"github.com/xlb-project/xlb/internal/runas/runastest"
 )
 
 func countRuns(t *testing.T, path string) int {
@@ -38,7 +40,7 @@ func TestScriptRunRiseFall(t *testing.T) {
 	r := startScript(config.VRRPScript{
 		Name: "chk", Script: "echo x >> " + runs + "; test ! -e " + flag,
 		Interval: 30 * time.Millisecond, Timeout: time.Second, Rise: 3, Fall: 3, InitFail: true,
-	}, slog.New(slog.DiscardHandler))
+	}, runas.Root(), slog.New(slog.DiscardHandler))
 	defer r.stop()
 	if r.good() {
 		t.Fatal("init_fail script starts good")
@@ -60,7 +62,7 @@ func TestScriptRunRiseFall(t *testing.T) {
 
 // A script that outlives its timeout is killed and counts as failed.
 func TestScriptRunTimeout(t *testing.T) {
-	r := startScript(config.VRRPScript{Name: "slow", Script: "sleep 30", Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 1, Fall: 1}, slog.New(slog.DiscardHandler))
+	r := startScript(config.VRRPScript{Name: "slow", Script: "sleep 30", Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond, Rise: 1, Fall: 1}, runas.Root(), slog.New(slog.DiscardHandler))
 	start := time.Now()
 	waitGood(t, r, false)
 	if d := time.Since(start); d > 2*time.Second {
@@ -71,4 +73,40 @@ func TestScriptRunTimeout(t *testing.T) {
 	if d := time.Since(t0); d > 2*time.Second {
 		t.Errorf("stop took %v", d)
 	}
+}
+
+// A vrrp_script runs as its user; one enable_script_security refuses fails
+// (so the instances tracking it go to FAULT or lose its weight) instead of
+// being dropped from them.
+func TestScriptRunAsUser(t *testing.T) {
+	nobody := runastest.Nobody(t)
+	dir := runastest.WritableDir(t)
+	out := filepath.Join(dir, "id")
+	r := startScript(config.VRRPScript{
+		Name: "chk", Script: runastest.IDScript(out), Interval: 30 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1,
+	}, nobody, slog.New(slog.DiscardHandler))
+	defer r.stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if uid, gid, ok := runastest.ReadIDs(out); ok {
+			if uid != 65534 || gid != 65534 {
+				t.Errorf("vrrp_script ran as %d:%d, want nobody:nogroup 65534:65534", uid, gid)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("vrrp_script wrote no ids")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	script := filepath.Join(dir, "check.sh") // dir is world-writable
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secureRoot := runas.Root()
+	secureRoot.Secure = true
+	bad := startScript(config.VRRPScript{Name: "bad", Script: script, Interval: 30 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1}, secureRoot, slog.New(slog.DiscardHandler))
+	defer bad.stop()
+	waitGood(t, bad, false)
 }

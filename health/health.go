@@ -77,6 +77,7 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
 )
 
 // Target is one real server to check.
@@ -91,6 +92,9 @@ type Target struct {
 	// DelayLoop is the pause between the end of one check and the start of
 	// the next (keepalived delay_loop); <= 0 means config.DefaultDelayLoop.
 	DelayLoop time.Duration
+	// RunAs is who a MISC_CHECK's script runs as (config.ScriptCred); the
+	// zero value is root.
+	RunAs runas.Cred
 }
 
 // Event reports a transition of a target between up and down.

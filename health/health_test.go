@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
+	"github.com/xlb-project/xlb/internal/runas/runastest"
 )
 
 func newTestManager(t *testing.T, rec *recorder) *Manager {
@@ -819,4 +821,38 @@ func TestMiscDynamicWeight(t *testing.T) {
 	set("2")
 	m.Update([]Target{tg})
 	rec.wait(t, tg.Key, false, 2*time.Second)
+}
+
+// A MISC_CHECK's script runs as the check's user (its uid and gid), and
+// with enable_script_security a script it may not run fails the check.
+func TestMiscRunsAsUser(t *testing.T) {
+	nobody := runastest.Nobody(t)
+	dir := runastest.WritableDir(t)
+	out := filepath.Join(dir, "id")
+	tg := Target{RunAs: nobody, Check: config.Check{Type: config.MiscCheck, Script: runastest.IDScript(out), Timeout: 5 * time.Second}}
+	if err := probeOnce(t, tg); err != nil {
+		t.Fatal(err)
+	}
+	if uid, gid, ok := runastest.ReadIDs(out); !ok || uid != 65534 || gid != 65534 {
+		t.Errorf("script ran as %d:%d (read %v), want nobody:nogroup 65534:65534", uid, gid, ok)
+	}
+
+	// dir is world-writable: a script in it may not run as root.
+	script := filepath.Join(dir, "check.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secureRoot := runas.Root()
+	secureRoot.Secure = true
+	tg = Target{RunAs: secureRoot, Check: config.Check{Type: config.MiscCheck, Script: script, Timeout: 5 * time.Second}}
+	if err := probeOnce(t, tg); err == nil || !strings.Contains(err.Error(), "enable_script_security") {
+		t.Errorf("insecure script as root: %v, want refused", err)
+	}
+	// As nobody it is nobody's risk: it runs, as in keepalived.
+	secureNobody := nobody
+	secureNobody.Secure = true
+	tg.RunAs = secureNobody
+	if err := probeOnce(t, tg); err != nil {
+		t.Errorf("script as nobody refused: %v", err)
+	}
 }

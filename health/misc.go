@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/xlb-project/xlb/internal/runas"
 )
 
 const (
@@ -28,6 +30,7 @@ type miscProber struct {
 	script  string
 	timeout time.Duration // for messages only; ctx carries the deadline
 	dynamic bool
+	cred    runas.Cred // who the script runs as
 	// weight is what the last successful probe of a dynamic check set
 	// (weightSet); the checker reads it after each probe.
 	weight    int
@@ -46,6 +49,11 @@ func (p *miscProber) probe(ctx context.Context) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stdout, cmd.Stderr = out, out // same writer: one pipe, one copier
 	cmd.WaitDelay = scriptPipeGrace
+	if err := p.cred.Apply(cmd, p.script); err != nil {
+		// A script that may not run fails the check, as keepalived's
+		// removal of it would take away what the server depended on.
+		return fmt.Errorf("misc check: %w", err)
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("misc check: starting script: %w", err)
 	}

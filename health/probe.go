@@ -42,7 +42,7 @@ func newProber(t Target, p params) (prober, error) {
 		if strings.TrimSpace(ck.Script) == "" {
 			return nil, errors.New("misc check without script")
 		}
-		return &miscProber{script: ck.Script, timeout: p.attemptTimeout, dynamic: ck.Dynamic}, nil
+		return &miscProber{script: ck.Script, timeout: p.attemptTimeout, dynamic: ck.Dynamic, cred: t.RunAs}, nil
 	case config.SMTPCheck:
 		addr, err := connectAddr(t)
 		if err != nil {

@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
 )
 
 // State is a VRRP instance state. Fault is keepalived's extra state for "a
@@ -113,8 +115,9 @@ func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 // than faulting the instance on a transient netlink failure.
 type LinkStateFunc func(name string) (bool, error)
 
-// ScriptRunner runs a notify script; the default runs it with /bin/sh -c.
-type ScriptRunner func(ctx context.Context, script string, env []string) error
+// ScriptRunner runs a notify script as cred; the default runs it with
+// /bin/sh -c.
+type ScriptRunner func(ctx context.Context, script string, env []string, cred runas.Cred) error
 
 // Stats are an instance's counters.
 type Stats struct {
@@ -149,6 +152,44 @@ func WithLinkPollInterval(d time.Duration) Option {
 
 // WithScriptRunner replaces how notify scripts run (tests record calls).
 func WithScriptRunner(r ScriptRunner) Option { return func(i *Instance) { i.runScript = r } }
+
+// ScriptCreds are who an instance's notify scripts run as (see
+// config.ScriptCred); the zero value runs them as root.
+type ScriptCreds struct {
+	Master, Backup, Fault, Stop runas.Cred
+	// Notify is the generic notify script's.
+	Notify runas.Cred
+}
+
+// forState is the cred of the notify script for entering st (StateInit:
+// notify_stop).
+func (c *ScriptCreds) forState(st State) runas.Cred {
+	switch st {
+	case StateMaster:
+		return c.Master
+	case StateBackup:
+		return c.Backup
+	case StateFault:
+		return c.Fault
+	default:
+		return c.Stop
+	}
+}
+
+// WithScriptCreds sets who the notify scripts run as (default root).
+func WithScriptCreds(c ScriptCreds) Option { return func(i *Instance) { i.SetScriptCreds(c) } }
+
+// SetScriptCreds changes who the notify scripts started from now on run
+// as (a reload that changes script_user need not restart the instance).
+func (i *Instance) SetScriptCreds(c ScriptCreds) { i.scriptCreds.Store(&c) }
+
+// scriptCredsNow are the creds in force.
+func (i *Instance) scriptCredsNow() *ScriptCreds {
+	if c := i.scriptCreds.Load(); c != nil {
+		return c
+	}
+	return &ScriptCreds{}
+}
 
 // TrackedScript is how one tracked vrrp_script moves an instance (its
 // keepalived semantics are in config.TrackScript.Effective).
@@ -261,6 +302,7 @@ type Instance struct {
 	linkPoll      time.Duration
 	runScript     ScriptRunner
 	scriptTimeout time.Duration
+	scriptCreds   atomic.Pointer[ScriptCreds] // nil: root
 
 	mu           sync.Mutex
 	state        State
@@ -785,8 +827,9 @@ func (i *Instance) setState(to State) {
 	}
 	i.pending = append(i.pending, [2]State{from, to})
 	i.log.Info("vrrp transition", "from", from, "to", to, "priority", i.prio)
+	creds := i.scriptCredsNow()
 	if s := i.notify[to]; s != "" && (to != StateInit || !i.abrupt) {
-		i.startScript(s, to)
+		i.startScript(s, to, creds.forState(to))
 	}
 	if i.notifyAll != "" {
 		// keepalived's notify: "TYPE NAME STATE PRIORITY", STOP when
@@ -796,7 +839,7 @@ func (i *Instance) setState(to State) {
 			word = "STOP"
 		}
 		if to != StateInit || !i.abrupt {
-			i.startScript(i.notifyAll+" INSTANCE "+ShellQuote(i.name)+" "+word+" "+strconv.Itoa(int(i.prio)), to)
+			i.startScript(i.notifyAll+" INSTANCE "+ShellQuote(i.name)+" "+word+" "+strconv.Itoa(int(i.prio)), to, creds.Notify)
 		}
 	}
 }
@@ -1193,7 +1236,7 @@ func (i *Instance) preemptAllowed(now time.Time) bool {
 // line is the script text verbatim) and pass the generic "notify" arguments
 // as environment: XLB_VRRP_TYPE=INSTANCE, XLB_VRRP_NAME, XLB_VRRP_STATE,
 // XLB_VRRP_PRIORITY.
-func (i *Instance) startScript(script string, st State) {
+func (i *Instance) startScript(script string, st State, cred runas.Cred) {
 	env := []string{
 		"XLB_VRRP_TYPE=INSTANCE",
 		"XLB_VRRP_NAME=" + i.name,
@@ -1206,16 +1249,19 @@ func (i *Instance) startScript(script string, st State) {
 	go func() {
 		defer i.scripts.Done()
 		defer cancel()
-		if err := run(ctx, script, env); err != nil {
+		if err := run(ctx, script, env, cred); err != nil {
 			i.log.Warn("notify script failed", "state", st, "script", script, "err", err)
 		}
 	}()
 }
 
-func (i *Instance) shellScript(ctx context.Context, script string, env []string) error {
+func (i *Instance) shellScript(ctx context.Context, script string, env []string, cred runas.Cred) error {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.WaitDelay = time.Second
+	if err := cred.Apply(cmd, script); err != nil {
+		return err
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
 	}

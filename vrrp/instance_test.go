@@ -7,12 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/runas"
+	"github.com/xlb-project/xlb/internal/runas/runastest"
 )
 
 func testLogger() *slog.Logger {
@@ -138,6 +141,7 @@ type harness struct {
 type scriptLog struct {
 	mu    sync.Mutex
 	calls []string
+	users []string // who each call ran as: "COMMAND STATE USER"
 }
 
 func newHarness(t *testing.T, cfg config.VRRPInstance, local string, opts ...Option) *harness {
@@ -151,10 +155,17 @@ func newHarness(t *testing.T, cfg config.VRRPInstance, local string, opts ...Opt
 			down := h.links[n]
 			return !down, nil
 		}),
-		WithScriptRunner(func(_ context.Context, script string, env []string) error {
+		WithScriptRunner(func(_ context.Context, script string, env []string, cred runas.Cred) error {
 			h.scripts.mu.Lock()
 			defer h.scripts.mu.Unlock()
 			h.scripts.calls = append(h.scripts.calls, script+" "+strings.Join(env, " "))
+			state := ""
+			for _, e := range env {
+				if v, ok := strings.CutPrefix(e, "XLB_VRRP_STATE="); ok {
+					state = v
+				}
+			}
+			h.scripts.users = append(h.scripts.users, strings.Fields(script)[0]+" "+state+" "+cred.User)
 			return nil
 		})}, opts...)...)
 	if err != nil {
@@ -558,7 +569,7 @@ func TestShellScriptRunsWithTimeout(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	inst := &Instance{}
-	err := inst.shellScript(context.Background(), `echo "$XLB_VRRP_STATE $XLB_VRRP_NAME" > `+out, []string{"XLB_VRRP_STATE=MASTER", "XLB_VRRP_NAME=VI_1"})
+	err := inst.shellScript(context.Background(), `echo "$XLB_VRRP_STATE $XLB_VRRP_NAME" > `+out, []string{"XLB_VRRP_STATE=MASTER", "XLB_VRRP_NAME=VI_1"}, runas.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,7 +580,7 @@ func TestShellScriptRunsWithTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := inst.shellScript(ctx, "sleep 10", nil); err == nil {
+	if err := inst.shellScript(ctx, "sleep 10", nil, runas.Root()); err == nil {
 		t.Fatal("hung script not reported")
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -711,7 +722,7 @@ func newTrackingHarness(t *testing.T, cfg config.VRRPInstance, tracks map[string
 			defer h.linkMu.Unlock()
 			return !h.links[n], nil
 		}),
-		WithScriptRunner(func(context.Context, string, []string) error { return nil }))
+		WithScriptRunner(func(context.Context, string, []string, runas.Cred) error { return nil }))
 	if err != nil {
 		t.Fatalf("NewInstance: %v", err)
 	}
@@ -1145,4 +1156,61 @@ func TestTrackInterfaceReverse(t *testing.T) {
 	h.setLink("z", false)
 	h.checkLinks(t0.Add(2 * time.Second))
 	h.expect(t, StateFault, "weight 0 reverse, interface up again")
+}
+
+// A notify script runs as the cred it is given: its uid and gid, and the
+// gid as its only group (keepalived's setgroups(1, &gid)).
+func TestShellScriptRunsAsUser(t *testing.T) {
+	nobody := runastest.Nobody(t)
+	dir := runastest.WritableDir(t)
+	inst := &Instance{}
+	out := filepath.Join(dir, "id")
+	if err := inst.shellScript(context.Background(), runastest.IDScript(out), nil, nobody); err != nil {
+		t.Fatal(err)
+	}
+	if uid, gid, ok := runastest.ReadIDs(out); !ok || uid != 65534 || gid != 65534 {
+		t.Errorf("notify script ran as %d:%d (read %v), want nobody:nogroup", uid, gid, ok)
+	}
+	daemon, err := runas.Lookup("nobody", "daemon")
+	if err != nil {
+		t.Skipf("skipped the group override: %v", err)
+	}
+	out2 := filepath.Join(dir, "id2")
+	if err := inst.shellScript(context.Background(), runastest.IDScript(out2)+"; id -G >> "+out2, nil, daemon); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out2)
+	gid := strconv.Itoa(int(daemon.GID))
+	if got, want := strings.Join(strings.Fields(string(b)), " "), "65534 "+gid+" "+gid; got != want {
+		t.Errorf("id -u, -g, -G = %q, want %q (the group given, and only it)", got, want)
+	}
+}
+
+// Each notify script runs as its own cred (notify_master's, notify's), and
+// SetScriptCreds changes them for the scripts started after it.
+func TestNotifyScriptCreds(t *testing.T) {
+	cfg := baseCfg()
+	cfg.Priority = 255
+	cfg.TrackInterfaces = []config.TrackInterface{{Name: "uplink0"}}
+	cfg.NotifyMaster, cfg.Notify = "m.sh", "n.sh"
+	h := newHarness(t, cfg, "10.0.0.2", WithScriptCreds(ScriptCreds{Master: runas.Cred{User: "u-master"}, Notify: runas.Cred{User: "u-notify"}}))
+	h.start(t0)
+	h.expect(t, StateMaster, "start")
+	h.Instance.scripts.Wait()
+	h.SetScriptCreds(ScriptCreds{Master: runas.Cred{User: "u-master2"}, Notify: runas.Cred{User: "u-notify2"}})
+	h.setLink("uplink0", true)
+	h.checkLinks(t0.Add(time.Second))
+	h.expect(t, StateFault, "uplink down")
+	h.setLink("uplink0", false)
+	h.checkLinks(t0.Add(2 * time.Second))
+	h.expect(t, StateMaster, "uplink up")
+	h.Instance.scripts.Wait()
+	h.scripts.mu.Lock()
+	users := slices.Clone(h.scripts.users)
+	h.scripts.mu.Unlock()
+	slices.Sort(users)
+	want := []string{"m.sh MASTER u-master", "m.sh MASTER u-master2", "n.sh FAULT u-notify2", "n.sh MASTER u-notify", "n.sh MASTER u-notify2"}
+	if !slices.Equal(users, want) {
+		t.Errorf("scripts ran as\n%q\nwant\n%q", users, want)
+	}
 }
