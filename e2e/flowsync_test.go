@@ -28,21 +28,10 @@ func flowSharingFailover(t *testing.T, v6 bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	vip, url := l.VIP().String(), "http://"+l.VIP().String()+"/big"
-	v6addr := func(h lab.Host) string { return "2001:db8:101::" + strings.Split(h.IP.String(), ".")[3] }
 	rsAddr := func(h lab.Host) string { return h.IP.String() }
 	if v6 {
-		vip, url, rsAddr = "2001:db8:101::100", "http://[2001:db8:101::100]/big", v6addr
-		hosts := append(append([]lab.Host{l.Client()}, l.Directors()...), l.RealServers()...)
-		for _, h := range hosts {
-			if out, err := l.Exec(ctx, h, "ip", "-6", "addr", "add", v6addr(h)+"/64", "dev", "eth0", "nodad"); err != nil {
-				t.Fatalf("%s: %v %s", h.Name, err, out)
-			}
-		}
-		for _, rs := range l.RealServers() {
-			if out, err := l.Exec(ctx, rs, "ip", "-6", "addr", "add", vip+"/128", "dev", "lo"); err != nil {
-				t.Fatalf("%s: %v %s", rs.Name, err, out)
-			}
-		}
+		vip, url, rsAddr = vip6, "http://["+vip6+"]/big", v6addr
+		addIPv6(ctx, t, l)
 	}
 	key := filepath.Join(l.Dir(), "sync.key")
 	if err := os.WriteFile(key, []byte("a shared secret of the two directors"), 0o600); err != nil {

@@ -10,6 +10,30 @@ import (
 	"github.com/xlb-project/xlb/lab"
 )
 
+// vip6 is the IPv6 VIP of the IPv6 tests.
+const vip6 = "2001:db8:101::100"
+
+// v6addr is a lab host's IPv6 address: its IPv4 address's last byte in
+// 2001:db8:101::/64.
+func v6addr(h lab.Host) string { return "2001:db8:101::" + strings.Split(h.IP.String(), ".")[3] }
+
+// addIPv6 gives every host of the lab its v6addr and the real servers
+// vip6 on lo (DR).
+func addIPv6(ctx context.Context, t *testing.T, l *lab.Lab) {
+	t.Helper()
+	hosts := append(append([]lab.Host{l.Client()}, l.Directors()...), l.RealServers()...)
+	for _, h := range hosts {
+		if out, err := l.Exec(ctx, h, "ip", "-6", "addr", "add", v6addr(h)+"/64", "dev", "eth0", "nodad"); err != nil {
+			t.Fatalf("%s: %v %s", h.Name, err, out)
+		}
+	}
+	for _, rs := range l.RealServers() {
+		if out, err := l.Exec(ctx, rs, "ip", "-6", "addr", "add", vip6+"/128", "dev", "lo"); err != nil {
+			t.Fatalf("%s: %v %s", rs.Name, err, out)
+		}
+	}
+}
+
 // IPv6 client → IPv6 VIP → two IPv6 nginx real servers under rr, DR mode:
 // the director resolves the real servers' MACs by neighbour discovery and
 // owns the VIP (answers NS for it); real servers hold it on lo.
@@ -17,20 +41,9 @@ func TestIPv6RoundRobin(t *testing.T) {
 	l := newLab(t, lab.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	const vip = "2001:db8:101::100"
-	addr := func(h lab.Host) string { return "2001:db8:101::" + strings.Split(h.IP.String(), ".")[3] }
-	hosts := append([]lab.Host{l.Client()}, l.Directors()...)
-	hosts = append(hosts, l.RealServers()...)
-	for _, h := range hosts {
-		if out, err := l.Exec(ctx, h, "ip", "-6", "addr", "add", addr(h)+"/64", "dev", "eth0", "nodad"); err != nil {
-			t.Fatalf("%s: %v %s", h.Name, err, out)
-		}
-	}
-	for _, rs := range l.RealServers() {
-		if out, err := l.Exec(ctx, rs, "ip", "-6", "addr", "add", vip+"/128", "dev", "lo"); err != nil {
-			t.Fatalf("%s: %v %s", rs.Name, err, out)
-		}
-	}
+	const vip = vip6
+	addIPv6(ctx, t, l)
+	addr := v6addr
 	rs := l.RealServers()
 	cfg := fmt.Sprintf(`services:
   - vip: %s
