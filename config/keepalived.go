@@ -1040,7 +1040,7 @@ func (k *kconv) initFile(s *kstmt, p string, tf *VRRPTrackFile) {
 // service table.
 func harmlessVS(key string) bool {
 	switch key {
-	case "nat_mask", "smtp_alert", "ha_suspend", "snmp_name", "flag-3":
+	case "nat_mask", "smtp_alert", "snmp_name", "flag-3":
 		return true
 	}
 	return false
@@ -1222,6 +1222,10 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		case "protocol":
 			if v, ok := k.oneArg(st, p+".protocol"); ok {
 				s.Protocol = Protocol(strings.ToLower(v))
+			}
+		case "ha_suspend":
+			if k.noArgs(st, p+".ha_suspend") {
+				s.HASuspend = true
 			}
 		case "sh-port", "mh-port", "flag-2":
 			// flag-2 is sh-port / mh-port spelt as ipvsadm -b flag-2.

@@ -150,3 +150,22 @@ func TestKeepalivedScriptExtraWordsDropped(t *testing.T) {
 		t.Errorf("warnings = %v, want one at line 6 about the dropped words", warns)
 	}
 }
+
+func TestHASuspend(t *testing.T) {
+	c, warns, err := ParseKeepalived("h.conf", []byte(strings.Replace(kaBase, "lb_kind DR", "lb_kind DR\n    ha_suspend", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 || !c.Services[0].HASuspend {
+		t.Fatalf("ha_suspend = %v, warnings %v", c.Services[0].HASuspend, warns)
+	}
+	out := assertRoundTrip(t, c)
+	if !strings.Contains(string(out), "ha_suspend: true") {
+		t.Errorf("YAML lacks ha_suspend:\n%s", out)
+	}
+	_, _, err = ParseKeepalived("h.conf", []byte(strings.Replace(kaBase, "lb_kind DR", "lb_kind DR\n    ha_suspend yes", 1)))
+	wantProblem(t, err, "h.conf", 3, "ha_suspend", "")
+	y := "services:\n  - vip: 10.0.0.1\n    port: 80\n    ha_suspend: maybe\n    real_servers: [{address: 10.0.0.2}]\n"
+	_, err = ParseYAML("h.yaml", []byte(y))
+	wantProblem(t, err, "h.yaml", 4, "services[0].ha_suspend", "")
+}
