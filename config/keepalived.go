@@ -218,8 +218,50 @@ func (k *kconv) oneArg(s *kstmt, field string) (string, bool) {
 	return s.args[0], true
 }
 
-// restArgs returns all arguments joined by spaces, for scripts with arguments
-// written unquoted.
+// scriptArgs reads the line of a script keyword as keepalived 2 reads it
+// (scriptWords: single and double quotes, backslash escapes): the script's
+// command line, then any words after it.
+func (k *kconv) scriptArgs(s *kstmt, field string) ([]string, bool) {
+	if !k.noBlock(s, field) {
+		return nil, false
+	}
+	words, err := scriptWords(s.rawArgs())
+	if err != nil {
+		// keepalived logs it and runs no script.
+		k.fail(s, field, "%v", err)
+		return nil, false
+	}
+	if len(words) == 0 || words[0] == "" {
+		k.fail(s, field, "needs a value")
+		return nil, false
+	}
+	return words, true
+}
+
+// scriptQuoted says s's script was written with quotes or escapes, so the
+// words after it are plainly meant as its user and group.
+func scriptQuoted(s *kstmt) bool {
+	return s.quoted0 || strings.ContainsAny(s.args[0], `'"\`)
+}
+
+// scriptCommand reads "script SCRIPT" (vrrp_script) or "misc_path SCRIPT"
+// (MISC_CHECK). keepalived 2.2.7 runs only the first word (quoted: the
+// script with its arguments) and drops the rest without a word: xlb does
+// the same, and warns.
+func (k *kconv) scriptCommand(s *kstmt, field string) (string, bool) {
+	words, ok := k.scriptArgs(s, field)
+	if !ok {
+		return "", false
+	}
+	k.mark(s, field)
+	if len(words) > 1 {
+		k.warn(s, "%s runs %q without %q, as keepalived 2 ignores the words after a script; to pass them as arguments quote the script with them (%s \"%s\")",
+			s.key, words[0], strings.Join(words[1:], " "), s.key, strings.Join(words, " "))
+	}
+	return words[0], true
+}
+
+// restArgs returns all arguments joined by spaces.
 func (k *kconv) restArgs(s *kstmt, field string) (string, bool) {
 	if !k.noBlock(s, field) {
 		return "", false
@@ -726,29 +768,25 @@ func (k *kconv) vrrpNotify(s *kstmt, p string, master, backup, fault *string, us
 // user master (and runs nothing when there is no such user); xlb reads it
 // the same way, and validation says so when the user does not exist.
 func (k *kconv) notifyScript(s *kstmt, field string, script *string, user *ScriptUser) {
-	if !k.noBlock(s, field) {
+	words, ok := k.scriptArgs(s, field)
+	if !ok {
 		return
 	}
-	switch len(s.args) {
-	case 0:
-		k.fail(s, field, "needs a value")
-		return
-	case 1, 2, 3:
-	default:
-		k.fail(s, field, "want %s SCRIPT [USERNAME [GROUPNAME]], got %d words: quote a script with arguments (\"/path/script arg\"), as keepalived 2 reads the words after it as the user and group", s.key, len(s.args))
+	if len(words) > 3 {
+		k.fail(s, field, "want %s SCRIPT [USERNAME [GROUPNAME]], got %d words: quote a script with arguments (\"/path/script arg\"), as keepalived 2 reads the words after it as the user and group", s.key, len(words))
 		return
 	}
 	k.mark(s, field)
-	*script = s.args[0]
-	if len(s.args) > 1 {
-		if !s.quoted0 {
+	*script = words[0]
+	if len(words) > 1 {
+		if !scriptQuoted(s) {
 			k.warn(s, "%s runs %q as the user %s, as keepalived 2 reads the words after a script; to pass them as arguments quote the script with them (%s \"%s\")",
-				s.key, s.args[0], strings.Join(s.args[1:], ":"), s.key, strings.Join(s.args, " "))
+				s.key, words[0], strings.Join(words[1:], ":"), s.key, strings.Join(words, " "))
 		}
 		k.mark(s, field+".user")
-		*user = ScriptUser{User: s.args[1]}
-		if len(s.args) == 3 {
-			user.Group = s.args[2]
+		*user = ScriptUser{User: words[1]}
+		if len(words) == 3 {
+			user.Group = words[2]
 		}
 	}
 }
@@ -810,7 +848,7 @@ func (k *kconv) vrrpScript(b *kstmt) {
 	for _, s := range b.block {
 		switch s.key {
 		case "script":
-			if v, ok := k.restArgs(s, p+".script"); ok {
+			if v, ok := k.scriptCommand(s, p+".script"); ok {
 				sc.Script = v
 			}
 		case "interval":
@@ -1002,7 +1040,7 @@ func (k *kconv) initFile(s *kstmt, p string, tf *VRRPTrackFile) {
 // service table.
 func harmlessVS(key string) bool {
 	switch key {
-	case "nat_mask", "smtp_alert", "ha_suspend", "snmp_name", "flag-3":
+	case "nat_mask", "smtp_alert", "snmp_name", "flag-3":
 		return true
 	}
 	return false
@@ -1184,6 +1222,10 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		case "protocol":
 			if v, ok := k.oneArg(st, p+".protocol"); ok {
 				s.Protocol = Protocol(strings.ToLower(v))
+			}
+		case "ha_suspend":
+			if k.noArgs(st, p+".ha_suspend") {
+				s.HASuspend = true
 			}
 		case "sh-port", "mh-port", "flag-2":
 			// flag-2 is sh-port / mh-port spelt as ipvsadm -b flag-2.
@@ -1498,7 +1540,7 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 				ck.EnableSNI = true
 			}
 		case st.key == "misc_path" && ck.Type == MiscCheck:
-			if v, ok := k.restArgs(st, p+".script"); ok {
+			if v, ok := k.scriptCommand(st, p+".script"); ok {
 				ck.Script = v
 			}
 		case st.key == "misc_dynamic" && ck.Type == MiscCheck:

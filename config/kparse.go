@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -21,6 +23,16 @@ type kstmt struct {
 	// words, but an unquoted script followed by more words is worth a
 	// warning (they are its user and group, not its arguments).
 	quoted0 bool
+	// src[rawStart:rawEnd] is the source text of args, quotes, escapes and
+	// spacing kept: keepalived reads a script's line again with its own
+	// quoting rules (see scriptWords).
+	src              string
+	rawStart, rawEnd int
+}
+
+// rawArgs returns the source text of s's arguments.
+func (s *kstmt) rawArgs() string {
+	return s.src[s.rawStart:s.rawEnd]
 }
 
 // maxDepth bounds nesting; keepalived's deepest block (virtual_server >
@@ -34,17 +46,24 @@ type ktoken struct {
 	// kind is 'w' for a word (quoted or not), '{', '}' or '\n'.
 	kind   byte
 	quoted bool
+	// src[start:end] is the token as written (quotes included).
+	src        string
+	start, end int
 }
 
 // ktokenize splits keepalived.conf into words, braces and line ends. '#' and
 // '!' start a comment anywhere outside double quotes, as in keepalived; a
 // quoted string is one word (quotes removed) and may contain spaces and
-// comment characters. Unicode spaces (the no-break spaces that web pages and
+// comment characters; a backslash in it keeps the next character from
+// ending it (keepalived's decomment: "a \" # b" is one string). Single
+// quotes are ordinary characters here, as in keepalived's reading of a
+// line: only a script's line is read again with them (scriptWords). Unicode spaces (the no-break spaces that web pages and
 // forum posts put into copied configurations) separate words like ASCII
 // spaces; oddSpace returns the first line holding one so the caller can warn.
 // Lines are numbered from base+1 (see sourceMap).
 func ktokenize(ps *problems, data []byte, base int) (toks []ktoken, oddSpace int) {
 	line := base + 1
+	src := string(data)
 	isSpace := func(r rune) bool {
 		if r == '\n' || !unicode.IsSpace(r) {
 			return false
@@ -79,6 +98,9 @@ func ktokenize(ps *problems, data []byte, base int) (toks []ktoken, oddSpace int
 		case c == '"':
 			end := i + 1
 			for end < len(data) && data[end] != '"' && data[end] != '\n' {
+				if data[end] == '\\' && end+1 < len(data) && data[end+1] != '\n' {
+					end++
+				}
 				end++
 			}
 			if end >= len(data) || data[end] != '"' {
@@ -86,7 +108,7 @@ func ktokenize(ps *problems, data []byte, base int) (toks []ktoken, oddSpace int
 				i = end
 				continue
 			}
-			toks = append(toks, ktoken{kind: 'w', line: line, text: string(data[i+1 : end]), quoted: true})
+			toks = append(toks, ktoken{kind: 'w', line: line, text: string(data[i+1 : end]), quoted: true, src: src, start: i, end: end + 1})
 			i = end + 1
 		default:
 			start := i
@@ -105,7 +127,7 @@ func ktokenize(ps *problems, data []byte, base int) (toks []ktoken, oddSpace int
 			if word == "include" && (len(toks) == 0 || toks[len(toks)-1].kind == '\n') {
 				include = true
 			}
-			toks = append(toks, ktoken{kind: 'w', line: line, text: word})
+			toks = append(toks, ktoken{kind: 'w', line: line, text: word, src: src, start: start, end: i})
 		}
 	}
 	return toks, oddSpace
@@ -143,6 +165,10 @@ func (p *kparser) block(depth, openLine int) []*kstmt {
 			} else {
 				if len(cur.args) == 0 {
 					cur.quoted0 = t.quoted
+					cur.src, cur.rawStart = t.src, t.start
+				}
+				if t.src == cur.src {
+					cur.rawEnd = t.end
 				}
 				cur.args = append(cur.args, t.text)
 			}
@@ -189,4 +215,112 @@ func (p *kparser) skipBlock() {
 			n--
 		}
 	}
+}
+
+// scriptWords splits the arguments of a script's line (s.rawArgs()) as
+// keepalived 2 does for every script keyword (its
+// alloc_strvec_quoted_escaped, applied to the whole line): words are
+// separated by unquoted blanks; '...' and "..." quote, anywhere in a word
+// (a"b c"d is one word: ab cd); a backslash escapes, inside quotes or not:
+// \a \b \E \f \n \r \t \v, \NNN (up to three octal digits), \xHH... (all
+// the hex digits that follow, the last two count), \cC (control-C), and
+// \C for any other C is C itself. keepalived.conf(5) "Quoted strings".
+// The first word is the script's command line; keepalived splits it once
+// more into the program and its arguments by the same rules, xlb hands it
+// to /bin/sh -c, which splits it the same way for everything but shell
+// syntax ($, |, ;, >, globs, and backslashes inside single quotes).
+func scriptWords(raw string) ([]string, error) {
+	var words []string
+	i := 0
+	for {
+		for i < len(raw) && isKBlank(raw[i]) {
+			i++
+		}
+		if i >= len(raw) {
+			return words, nil
+		}
+		var w []byte
+		var quote byte
+	word:
+		for ; i < len(raw); i++ {
+			c := raw[i]
+			switch {
+			case c == '\\':
+				if i+1 >= len(raw) {
+					return nil, fmt.Errorf("backslash at the end of %q escapes nothing", raw)
+				}
+				var b byte
+				b, i = kescape(raw, i+1)
+				w = append(w, b)
+				i-- // the loop's i++ moves past the escape
+			case quote != 0 && c == quote:
+				quote = 0
+			case quote != 0:
+				w = append(w, c)
+			case c == '"' || c == '\'':
+				quote = c
+			case isKBlank(c):
+				break word
+			default:
+				w = append(w, c)
+			}
+		}
+		if quote != 0 {
+			return nil, fmt.Errorf("%q is missing its closing %c", raw, quote)
+		}
+		// keepalived copies each word with strndup: an escaped NUL ends it.
+		if n := bytes.IndexByte(w, 0); n >= 0 {
+			w = w[:n]
+		}
+		words = append(words, string(w))
+	}
+}
+
+// isKBlank reports keepalived's word separators (WHITE_SPACE_STR).
+func isKBlank(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\f' || c == '\n' || c == '\r' || c == '\v'
+}
+
+// kescape decodes the escape whose character (after the backslash) is at
+// raw[i]; it returns the byte and the index after the escape. As in
+// keepalived the value is a C char: longer hex or octal values keep their
+// low eight bits.
+func kescape(raw string, i int) (byte, int) {
+	c := raw[i]
+	switch {
+	case c == 'x' && i+1 < len(raw) && isHex(raw[i+1]):
+		var v byte
+		for i++; i < len(raw) && isHex(raw[i]); i++ {
+			v = v<<4 | hexVal(raw[i])
+		}
+		return v, i
+	case c == 'c' && i+1 < len(raw):
+		return raw[i+1] & 0x1f, i + 2
+	case c >= '0' && c <= '7':
+		v := c - '0'
+		i++
+		for n := 0; n < 2 && i < len(raw) && raw[i] >= '0' && raw[i] <= '7'; n++ {
+			v = v<<3 + (raw[i] - '0')
+			i++
+		}
+		return v, i
+	}
+	if b, ok := map[byte]byte{'a': '\a', 'b': '\b', 'E': 0x1b, 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t', 'v': '\v'}[c]; ok {
+		return b, i + 1
+	}
+	return c, i + 1
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hexVal(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }

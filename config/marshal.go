@@ -179,6 +179,9 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 		add(m, "persistence_granularity", intNode(s.PersistenceGranularity))
 	}
 	add(m, "hash_port", boolNode(s.HashPort))
+	if s.HASuspend {
+		add(m, "ha_suspend", boolNode(true))
+	}
 	if s.OPS {
 		add(m, "ops", boolNode(true))
 	}

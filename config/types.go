@@ -115,6 +115,10 @@ type Service struct {
 	InhibitOnFailure bool
 	// HashPort makes the mh and sh schedulers hash the client port too (ipvsadm mh-port / sh-port).
 	HashPort bool
+	// HASuspend pauses the service's health checks while the director
+	// does not hold its VIP (keepalived ha_suspend): a VRRP VIP while its
+	// instance is not master. Servers keep the state they had.
+	HASuspend bool
 	// OPS schedules every datagram of a UDP service on its own and
 	// records no flow (ipvsadm -o, keepalived ops): for DNS-like traffic.
 	OPS bool

@@ -561,6 +561,8 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			d.intField(v, field, &s.PersistenceGranularity)
 		case "hash_port":
 			d.boolean(v, field, &s.HashPort)
+		case "ha_suspend":
+			d.boolean(v, field, &s.HASuspend)
 		case "ops":
 			d.boolean(v, field, &s.OPS)
 		case "timeouts":

@@ -58,7 +58,14 @@ type Director struct {
 	hc     *health.Manager
 	notify *notifier // the real servers' notify_up / notify_down scripts
 	vrrp   *vrrpSet
-	start  time.Time
+	// haKick asks haLoop to re-apply ha_suspend after a VRRP transition
+	// (capacity 1: one pending refresh covers any number of transitions).
+	haKick chan struct{}
+	// haMu makes reading the configuration and handing its targets to hc
+	// one step, so a refresh from haLoop that read the configuration
+	// before a reload cannot undo the reload's targets.
+	haMu  sync.Mutex
+	start time.Time
 
 	bgp *bgpState // BGP speaker (director/bgp.go); nil without a bgp section; guarded by mu
 
@@ -156,6 +163,8 @@ func New(ctx context.Context, o Options) (*Director, error) {
 			return nil, fmt.Errorf("add vips: %w", err)
 		}
 	}
+	d.haKick = make(chan struct{}, 1)
+	go d.haLoop()
 	d.vrrp = &vrrpSet{d: d, runs: map[string]*vrrpRun{}}
 	if err := d.vrrp.update(cfg); err != nil {
 		d.Close(true)
@@ -167,7 +176,7 @@ func New(ctx context.Context, o Options) (*Director, error) {
 		return nil, err
 	}
 	warnRootScripts(d.log, cfg)
-	d.hc.Update(targets(cfg))
+	d.hc.Update(targets(cfg, d.vrrp.heldVIPs()))
 	d.log.Info("xlb running", "iface", o.Iface, "mode", dp.AttachedMode(), "services", len(cfg.Services))
 	return d, nil
 }
@@ -290,8 +299,10 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	warnRootScripts(d.log, cfg)
-	ts := targets(cfg)
+	d.haMu.Lock()
+	ts := targets(cfg, d.vrrp.heldVIPs())
 	d.hc.Update(ts)
+	d.haMu.Unlock()
 	// A check that is gone (or restarted) sets its weight anew.
 	live := map[string]bool{}
 	for _, t := range ts {
@@ -325,6 +336,7 @@ func (d *Director) Close(detach bool) error {
 	}
 	if d.vrrp != nil {
 		d.vrrp.stopAll(!detach)
+		close(d.haKick) // no instance runs, so none kicks any more
 	}
 	errs := []error{bgpErr}
 	if d.vips != nil {
@@ -777,9 +789,35 @@ func TargetKey(s config.Service, r config.RealServer) string {
 	return targetKey(serviceKey(s), netip.AddrPortFrom(r.Address, r.Port))
 }
 
-func targets(cfg *config.Config) []health.Target {
+// haLoop re-applies ha_suspend whenever a VRRP instance changed state,
+// outside the instance's goroutine: that one may be stopping under the
+// vrrpSet's lock, which heldVIPs takes.
+func (d *Director) haLoop() {
+	for range d.haKick {
+		d.haMu.Lock()
+		d.hc.Update(targets(d.Config(), d.vrrp.heldVIPs()))
+		d.haMu.Unlock()
+	}
+}
+
+// kickHA asks haLoop for a refresh without ever blocking a VRRP instance.
+func (d *Director) kickHA() {
+	select {
+	case d.haKick <- struct{}{}:
+	default:
+	}
+}
+
+// targets returns the health checks of cfg. held are the VRRP VIPs the
+// director holds (instances in MASTER): a service with ha_suspend whose
+// VIP is a VRRP VIP not held is checked by nobody (keepalived suspends its
+// checkers while the VIP is on no local interface), its servers keep their
+// state. The director's own VIPs are always held.
+func targets(cfg *config.Config, held map[netip.Addr]bool) []health.Target {
 	var out []health.Target
+	moved := vrrpVIPs(cfg)
 	for _, s := range cfg.Services {
+		suspended := s.HASuspend && moved[s.VIP] && !held[s.VIP]
 		for _, r := range s.RealServers {
 			keys := CheckKeys(s, r)
 			for n, ck := range r.Checks() {
@@ -788,6 +826,7 @@ func targets(cfg *config.Config) []health.Target {
 					Addr:      netip.AddrPortFrom(r.Address, r.Port),
 					Check:     *ck,
 					DelayLoop: s.DelayLoop,
+					Suspended: suspended,
 				}
 				if ck.Type == config.MiscCheck {
 					// Validated; a user gone since refuses the script

@@ -167,7 +167,7 @@ func TestTargetsRunAs(t *testing.T) {
 			{Address: netip.MustParseAddr("192.168.101.5"), Port: 80, Check: &config.Check{Type: config.TCPCheck}},
 		},
 	}}}
-	ts := targets(cfg)
+	ts := targets(cfg, nil)
 	if c := ts[0].RunAs; c.UID != 0 || !c.Secure {
 		t.Errorf("own user root: %+v", c)
 	}

@@ -164,7 +164,7 @@ func TestSpecsSeveralChecks(t *testing.T) {
 	if len(keys) != 2 || keys[0] != TargetKey(s, s.RealServers[0]) || keys[1] == keys[0] {
 		t.Fatalf("check keys %q", keys)
 	}
-	if ts := targets(cfg); len(ts) != 2 || ts[0].Key != keys[0] || ts[1].Key != keys[1] || ts[1].Check.Type != config.MiscCheck {
+	if ts := targets(cfg, nil); len(ts) != 2 || ts[0].Key != keys[0] || ts[1].Key != keys[1] || ts[1].Check.Type != config.MiscCheck {
 		t.Fatalf("targets %+v", ts)
 	}
 	for _, tc := range []struct {

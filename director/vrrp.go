@@ -287,6 +287,8 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 		owner.Close()
 		return nil, err
 	}
+	// ha_suspend follows mastership: the VIPs come and go with it.
+	inst.OnTransition(func(vrrp.State, vrrp.State) { s.d.kickHA() })
 	if g != nil {
 		g.add(v.Name, inst)
 		inst.OnTransition(func(vrrp.State, vrrp.State) { g.changed(s.d.notify, s.d.log) })
@@ -351,6 +353,25 @@ func (s *vrrpSet) status() []VRRPStatus {
 			vs.SyncGroup = r.sync.Name
 		}
 		out = append(out, vs)
+	}
+	return out
+}
+
+// heldVIPs are the VRRP addresses on the interface now: those of the
+// instances in MASTER (a nil set is safe and holds none).
+func (s *vrrpSet) heldVIPs() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	if s == nil {
+		return out
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.runs {
+		if r.inst.State() == vrrp.StateMaster {
+			for _, a := range append(slices.Clone(r.cfg.VirtualAddrs), r.cfg.ExcludedAddrs...) {
+				out[a] = true
+			}
+		}
 	}
 	return out
 }

@@ -123,6 +123,10 @@ func (c *checker) run() {
 		<-c.ctx.Done()
 		return
 	}
+	if c.target.Suspended {
+		<-c.ctx.Done()
+		return
+	}
 	timer := time.NewTimer(0) // first check at once
 	defer timer.Stop()
 	for {

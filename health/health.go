@@ -95,6 +95,11 @@ type Target struct {
 	// RunAs is who a MISC_CHECK's script runs as (config.ScriptCred); the
 	// zero value is root.
 	RunAs runas.Cred
+	// Suspended runs no checks and keeps the target's state (keepalived's
+	// ha_suspend while the VIP is not on the director): setting or
+	// clearing it through Update restarts the checker with its up/down
+	// state, and a cleared one checks at once.
+	Suspended bool
 }
 
 // Event reports a transition of a target between up and down.
