@@ -11,6 +11,8 @@ import (
 const (
 	DefaultConnTableSize    = 1 << 20 // flows
 	DefaultScheduler        = WLC     // ipvsadm's default -s
+	// DefaultLifeScriptTimeout is keepalived's startup/shutdown script timeout.
+	DefaultLifeScriptTimeout = 10 * time.Second
 	DefaultForward          = DR
 	DefaultWeight           = 1 // ipvsadm's default -w and keepalived's weight
 	DefaultDelayLoop        = 60 * time.Second

@@ -409,6 +409,14 @@ func (k *kconv) globalDefs(g *kstmt) {
 			if k.noArgs(s, "enable_script_security") {
 				k.c.EnableScriptSecurity = true
 			}
+		case "startup_script":
+			k.notifyScript(s, "startup_script", &k.c.StartupScript.Script, &k.c.StartupScript.User)
+		case "shutdown_script":
+			k.notifyScript(s, "shutdown_script", &k.c.ShutdownScript.Script, &k.c.ShutdownScript.User)
+		case "startup_script_timeout":
+			k.secondsArg(s, "startup_script_timeout", &k.c.StartupScript.Timeout)
+		case "shutdown_script_timeout":
+			k.secondsArg(s, "shutdown_script_timeout", &k.c.ShutdownScript.Timeout)
 		case "lvs_sync_daemon":
 			// What it is for still matters: say how xlb does it.
 			k.warn(s, "lvs_sync_daemon ignored: xlb shares flows between directors with xlb run --sync-listen/--sync-peer/--sync-key-file (authenticated UDP); without it, scheduler mh or sh keeps flows on their real server across a failover")

@@ -1225,3 +1225,21 @@ func TestKeepalivedThresholds(t *testing.T) {
 		})
 	}
 }
+
+// keepalived 2.2's startup_script / shutdown_script and their timeouts.
+func TestKeepalivedLifeScripts(t *testing.T) {
+	conf := "global_defs {\n startup_script \"/etc/keepalived/up.sh start\"\n startup_script_timeout 30\n shutdown_script /etc/keepalived/down.sh nobody\n}\n" + kaBase
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.StartupScript; s.Script != "/etc/keepalived/up.sh start" || s.Timeout != 30*time.Second || !s.User.IsZero() {
+		t.Errorf("startup_script read as %+v", s)
+	}
+	if s := c.ShutdownScript; s.Script != "/etc/keepalived/down.sh" || s.User.User != "nobody" || s.TimeoutOrDefault() != 10*time.Second {
+		t.Errorf("shutdown_script read as %+v (timeout %v), want its user nobody and keepalived's 10 s", s, s.TimeoutOrDefault())
+	}
+	assertRoundTrip(t, c)
+	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "startup_script_timeout 30", "startup_script_timeout 5000", 1)))
+	wantProblem(t, err, "k.conf", 3, "startup_script_timeout", "1..1000")
+}

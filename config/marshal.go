@@ -27,6 +27,15 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	if c.EnableScriptSecurity {
 		add(root, "enable_script_security", boolNode(true))
 	}
+	for _, l := range []struct {
+		name string
+		s    LifeScript
+	}{{"startup_script", c.StartupScript}, {"shutdown_script", c.ShutdownScript}} {
+		addNotify(root, l.name, l.s.Script, l.s.User)
+		if l.s.Timeout > 0 {
+			add(root, l.name+"_timeout", durNode(l.s.Timeout))
+		}
+	}
 	if len(c.Services) > 0 {
 		seq := sequence()
 		for i := range c.Services {

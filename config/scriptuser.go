@@ -75,6 +75,9 @@ func (c *Config) scripts() []scriptRef {
 			out = append(out, scriptRef{line: line, field: field, userAt: field + ".user", script: script, own: own, notify: true, runs: true})
 		}
 	}
+	// Not run when security refuses them, as keepalived's.
+	notify(0, "startup_script", c.StartupScript.Script, c.StartupScript.User)
+	notify(0, "shutdown_script", c.ShutdownScript.Script, c.ShutdownScript.User)
 	for i, s := range c.Services {
 		p := fmt.Sprintf("services[%d]", i)
 		notify(s.Line, p+".quorum_up", s.QuorumUp, s.QuorumUpUser)

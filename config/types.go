@@ -83,6 +83,11 @@ type Config struct {
 	// scripts that would run with root's uid or gid while a user other than
 	// root could change them (see runas.CheckSecure).
 	EnableScriptSecurity bool
+	// StartupScript and ShutdownScript are keepalived 2.2's global_defs
+	// startup_script / shutdown_script: run once when `xlb run` starts,
+	// before the datapath is attached, and once when it stops, after
+	// everything else.
+	StartupScript, ShutdownScript LifeScript
 	// sources maps the lines recorded in the configuration's Line fields
 	// to files, for a keepalived.conf read with includes (nil otherwise).
 	sources sourceMap
@@ -185,6 +190,22 @@ type RealServer struct {
 	// than Config.ScriptUser ("notify_up SCRIPT USER [GROUP]").
 	NotifyUpUser, NotifyDownUser ScriptUser
 	Line                         int
+}
+
+// LifeScript is a script run once at start or at stop, waited for and
+// killed after Timeout (0: DefaultLifeScriptTimeout, keepalived's 10 s).
+type LifeScript struct {
+	Script  string
+	User    ScriptUser // "": Config.ScriptUser's rules
+	Timeout time.Duration
+}
+
+// TimeoutOrDefault is the time the script may take.
+func (l LifeScript) TimeoutOrDefault() time.Duration {
+	if l.Timeout > 0 {
+		return l.Timeout
+	}
+	return DefaultLifeScriptTimeout
 }
 
 // CheckType is a keepalived checker kind.

@@ -50,6 +50,15 @@ func (c *Config) validate(ps *problems) {
 		ps.field(0, "conn_table_size", "must be > 0, got %d", c.ConnTableSize)
 	}
 	validateTimeouts(ps, 0, "timeouts", c.Timeouts)
+	for _, l := range []struct {
+		name string
+		s    LifeScript
+	}{{"startup_script", c.StartupScript}, {"shutdown_script", c.ShutdownScript}} {
+		// keepalived's range; 0 is its default.
+		if t := l.s.Timeout; t != 0 && (t < time.Second || t > 1000*time.Second || t%time.Second != 0) {
+			ps.field(0, l.name+"_timeout", "must be whole seconds 1..1000, got %v", t)
+		}
+	}
 
 	type svcKey struct {
 		vip   netip.Addr

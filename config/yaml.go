@@ -508,6 +508,14 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			d.scriptUser(v, field, &c.ScriptUser)
 		case "enable_script_security":
 			d.boolean(v, field, &c.EnableScriptSecurity)
+		case "startup_script":
+			d.notify(v, field, &c.StartupScript.Script, &c.StartupScript.User)
+		case "shutdown_script":
+			d.notify(v, field, &c.ShutdownScript.Script, &c.ShutdownScript.User)
+		case "startup_script_timeout":
+			d.duration(v, field, &c.StartupScript.Timeout)
+		case "shutdown_script_timeout":
+			d.duration(v, field, &c.ShutdownScript.Timeout)
 		default:
 			return false
 		}

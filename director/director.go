@@ -86,7 +86,7 @@ type Director struct {
 // New validates the configuration, loads and attaches the datapath and
 // applies the configuration. Nothing is attached when the configuration is
 // invalid.
-func New(ctx context.Context, o Options) (*Director, error) {
+func New(ctx context.Context, o Options) (_ *Director, err error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -100,6 +100,14 @@ func New(ctx context.Context, o Options) (*Director, error) {
 	if err != nil {
 		return nil, err
 	}
+	// keepalived's startup_script runs before anything is set up; a start
+	// that fails afterwards runs the shutdown script, which undoes it.
+	runLifeScript(o.Log, cfg, "startup_script", cfg.StartupScript)
+	defer func() {
+		if err != nil {
+			runLifeScript(o.Log, cfg, "shutdown_script", cfg.ShutdownScript)
+		}
+	}()
 	ifi, err := net.InterfaceByName(o.Iface)
 	if err != nil {
 		return nil, fmt.Errorf("interface %q: %w", o.Iface, err)
@@ -346,6 +354,12 @@ func (d *Director) Close(detach bool) error {
 		errs = append(errs, d.vips.Close())
 	}
 	errs = append(errs, d.dp.Close(detach))
+	// keepalived's shutdown_script, after everything else; the running
+	// configuration's (a reload may have changed it).
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	runLifeScript(d.log, cfg, "shutdown_script", cfg.ShutdownScript)
 	return errors.Join(errs...)
 }
 

@@ -3,8 +3,11 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,5 +183,33 @@ func TestThresholdLimitsRealServer(t *testing.T) {
 	}
 	if counts["rs1"] != 2 || counts["rs2"] != 2 {
 		t.Fatalf("after rs1's connections idled out, 4 connections went %v, want 2 each", counts)
+	}
+}
+
+// keepalived 2.2's startup_script and shutdown_script: the first runs
+// before the director forwards (its mark is there once the VIP answers),
+// the second at a clean stop, after the datapath is gone; both as
+// script_user.
+func TestStartupAndShutdownScripts(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	marks := filepath.Join(l.Dir(), "life")
+	cfg := fmt.Sprintf(`startup_script: "echo start $XLB_SCRIPT >> %[1]s"
+shutdown_script: "ip link show dev eth0 | grep -q xdp || echo stop-after-detach >> %[1]s"
+shutdown_script_timeout: 5
+%[2]s`, marks, rrConfig)
+	cmd, _ := startXLB(t, l, 0, cfg)
+	if got := fileWords(marks); strings.Join(got, " ") != "start startup_script" {
+		t.Fatalf("after start, the scripts wrote %q, want the startup script's mark only", got)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Exited(cmd):
+	case <-time.After(15 * time.Second):
+		t.Fatal("director did not exit after SIGTERM")
+	}
+	if got := fileWords(marks); strings.Join(got, " ") != "start startup_script stop-after-detach" {
+		t.Fatalf("after a clean stop the scripts wrote %q, want the shutdown mark after the program was detached", got)
 	}
 }

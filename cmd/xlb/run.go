@@ -131,6 +131,12 @@ func run(ctx context.Context, g *globalFlags, f *runFlags) error {
 		}
 		sync = &flowsync.Config{Listen: f.syncListen, Peers: f.syncPeers, Key: bytes.TrimSpace(key)}
 	}
+	// Signals are caught before the director starts: one that came while
+	// it attaches would otherwise kill the process with the program
+	// attached, the VIP held and no shutdown script run.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	d, err := director.New(ctx, director.Options{
 		Iface: f.iface, Mode: mode, PinDir: pinDir, ManageVIPs: !f.noVIP,
 		Load: load, HashSeed: f.hashSeed, Log: log,
@@ -146,8 +152,6 @@ func run(ctx context.Context, g *globalFlags, f *runFlags) error {
 		return err
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	for {
