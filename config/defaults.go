@@ -9,21 +9,21 @@ import (
 // Defaults of keepalived and IPVS, so a configuration converted from
 // keepalived.conf behaves the same under xlb when it leaves a value out.
 const (
-	DefaultConnTableSize    = 1 << 20 // flows
-	DefaultScheduler        = WLC     // ipvsadm's default -s
+	DefaultConnTableSize = 1 << 20 // flows
+	DefaultScheduler     = WLC     // ipvsadm's default -s
 	// DefaultLifeScriptTimeout is keepalived's startup/shutdown script timeout.
 	DefaultLifeScriptTimeout = 10 * time.Second
-	DefaultForward          = DR
-	DefaultWeight           = 1 // ipvsadm's default -w and keepalived's weight
-	DefaultDelayLoop        = 60 * time.Second
-	DefaultConnectTimeout   = 5 * time.Second
-	DefaultRetry            = 1
-	DefaultDelayBeforeRetry = 1 * time.Second
-	DefaultRise             = 1
-	DefaultFall             = 1
-	DefaultAdvertInterval   = 1 * time.Second
-	DefaultVRRPVersion      = 2
-	DefaultVRRPState        = "BACKUP" // keepalived starts an instance as BACKUP unless told otherwise
+	DefaultForward           = DR
+	DefaultWeight            = 1 // ipvsadm's default -w and keepalived's weight
+	DefaultDelayLoop         = 60 * time.Second
+	DefaultConnectTimeout    = 5 * time.Second
+	DefaultRetry             = 1
+	DefaultDelayBeforeRetry  = 1 * time.Second
+	DefaultRise              = 1
+	DefaultFall              = 1
+	DefaultAdvertInterval    = 1 * time.Second
+	DefaultVRRPVersion       = 2
+	DefaultVRRPState         = "BACKUP" // keepalived starts an instance as BACKUP unless told otherwise
 	// keepalived 2's defaults of its SMTP_CHECK, UDP_CHECK and DNS_CHECK.
 	DefaultHeloName       = "smtpchecker.keepalived.org"
 	DefaultMaxReplyLength = 255
