@@ -155,6 +155,10 @@ type SorryServer struct {
 	Line    int
 }
 
+// MaxWeight is the largest real-server weight, keepalived's and ipvsadm's
+// 65535; checks that move a weight keep it within 0..MaxWeight.
+const MaxWeight = 65535
+
 // RealServer is one real server of a service (ipvsadm -a, keepalived real_server).
 type RealServer struct {
 	Address netip.Addr

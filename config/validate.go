@@ -12,7 +12,7 @@ import (
 
 // Limits taken from IPVS and keepalived, so xlb refuses what they refuse.
 const (
-	maxWeight       = 65535              // keepalived's weight range
+	maxWeight       = MaxWeight          // keepalived's weight range
 	maxAuthPass     = 8                  // VRRPv2 simple password is 8 octets (RFC 2338 5.3.10)
 	maxPreemptDelay = 1000 * time.Second // keepalived's preempt_delay range
 	// VRRPv2 carries advert_int in whole seconds (8 bits); VRRPv3 in
