@@ -54,7 +54,7 @@ func (fw fileWatches) acquire(f config.VRRPTrackFile, m *Manager) (*trackfile.Wa
 		x.refs++
 		return x.w, nil
 	}
-	w, err := trackfile.New(f.Name, f.File, m.log.With("component", "file_check"))
+	w, err := trackfile.New(f.Name, f.File, m.log)
 	if err != nil {
 		return nil, fmt.Errorf("health: file check: %w", err)
 	}
