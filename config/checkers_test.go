@@ -230,7 +230,7 @@ func TestYAMLNewCheckerErrors(t *testing.T) {
 		{"empty pattern", `{type: udp, require_reply: ""}`, "check.require_reply", "want true, false or a hex pattern"},
 		{"lengths without pattern", "{type: udp, require_reply: true, max_reply_length: 10}", "check.min_reply_length", "only apply with a require_reply pattern"},
 		{"ping port", "{type: ping, connect_port: 80}", "check.connect_port", "does not apply to ping checks"},
-		{"unknown type", "{type: bfd}", "check.type", "want tcp, http, https, misc, smtp, udp, ping or dns"},
+		{"unknown type", "{type: bfd}", "check.type", "want tcp, http, https, misc, smtp, udp, ping, dns or file"},
 		{"dns name too long", "{type: dns, query_name: " + strings.Repeat("a", 64) + ".example}", "check.query_name", "label longer than 63"},
 		{"dns type", "{type: dns, query_type: ANY}", "check.query_type", `unknown DNS query type "ANY"`},
 	} {

@@ -42,7 +42,7 @@ func LoadKeepalivedAs(path, id string) (*Config, []Warning, error) {
 
 // ParseKeepalived parses the subset of keepalived.conf that describes an LVS
 // director (vrrp_instance, virtual_server with DR or TUN real servers and
-// keepalived's checkers but BFD_CHECK and FILE_CHECK), fills in
+// keepalived's checkers but BFD_CHECK), fills in
 // keepalived's defaults and validates the result like ParseYAML. Statements xlb ignores are returned as
 // warnings; unsupported statements that matter are errors, so a converted
 // configuration never forwards differently from what keepalived would do.
@@ -1394,7 +1394,7 @@ func (k *kconv) realServer(rs *kstmt, p string, svcPort uint16, defaults []*kstm
 			} else if len(st.args) > 1 {
 				k.fail(st, p+".inhibit_on_failure", "takes at most one value (on or off)")
 			}
-		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "SMTP_CHECK", "UDP_CHECK", "PING_CHECK", "DNS_CHECK":
+		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "SMTP_CHECK", "UDP_CHECK", "PING_CHECK", "DNS_CHECK", "FILE_CHECK":
 			// Several checkers: the server is up while all of them pass.
 			ck := k.check(st, CheckField(p, nChecks), defaults)
 			if nChecks == 0 {
@@ -1455,6 +1455,11 @@ func kBool(v string) bool {
 // check reads a checker block; defaults are the virtual_server's and
 // real_server's checker settings, applied first so its own win.
 func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
+	if cs.key == "FILE_CHECK" {
+		// keepalived's FILE_CHECK takes none of the checker settings, nor
+		// those of the servers above it.
+		return k.fileCheck(cs, p)
+	}
 	ck := newCheck()
 	ck.Line = cs.line
 	switch cs.key {
@@ -1630,6 +1635,70 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 	}
 	typeDefaults(ck)
 	return ck
+}
+
+// fileCheck reads "FILE_CHECK { track_file NAME; weight W [reverse|noreverse] }"
+// (keepalived 2.2.7's keywords; the "dynamic" of its man page is an unknown
+// keyword to it, and so to xlb).
+func (k *kconv) fileCheck(cs *kstmt, p string) *Check {
+	ck := &Check{Type: FileCheck, Line: cs.line}
+	if !cs.hasBlock || len(cs.args) != 0 {
+		k.fail(cs, p, "want FILE_CHECK { track_file NAME ... }")
+		return ck
+	}
+	var trackAt, weightAt *kstmt
+	for _, st := range cs.block {
+		switch st.key {
+		case "track_file":
+			// keepalived takes the last one silently; refusing the second
+			// says which file counts.
+			if trackAt != nil {
+				k.fail(st, p+".track_file", "track_file is already set%s", k.ps.lineRef(trackAt.line))
+				continue
+			}
+			trackAt = st
+			if v, ok := k.oneArg(st, p+".track_file"); ok {
+				ck.TrackFile = v
+			}
+		case "weight":
+			if weightAt != nil {
+				k.fail(st, p+".weight", "weight is already set%s", k.ps.lineRef(weightAt.line))
+				continue
+			}
+			weightAt = st
+			k.fileCheckWeight(st, p, ck)
+		default:
+			k.unsupported(st, "FILE_CHECK")
+		}
+	}
+	if trackAt == nil {
+		// keepalived drops such a checker, leaving the server unchecked.
+		k.fail(cs, p+".track_file", "needs track_file NAME")
+	}
+	return ck
+}
+
+// fileCheckWeight reads a FILE_CHECK's "weight W [reverse|noreverse]";
+// unlike a track_file block's, keepalived takes noreverse here.
+func (k *kconv) fileCheckWeight(s *kstmt, p string, ck *Check) {
+	if !k.noBlock(s, p+".weight") {
+		return
+	}
+	if len(s.args) < 1 || len(s.args) > 2 || len(s.args) == 2 && s.args[1] != "reverse" && s.args[1] != "noreverse" {
+		k.fail(s, p+".weight", "want weight W [reverse|noreverse], got %q", strings.Join(s.args, " "))
+		return
+	}
+	n, err := strconv.Atoi(s.args[0])
+	if err != nil {
+		k.fail(s, p+".weight", "must be an integer, got %q", s.args[0])
+		return
+	}
+	k.mark(s, p+".weight")
+	ck.FileWeight, ck.FileWeightSet = n, true
+	if len(s.args) == 2 {
+		k.mark(s, p+".reverse")
+		ck.FileReverse = s.args[1] == "reverse"
+	}
 }
 
 // dnsRetryDelays gives each DNS_CHECK without a delay_before_retry (its

@@ -294,6 +294,17 @@ func urlFields(m *yaml.Node, u CheckURL) {
 func checkNode(ck *Check) *yaml.Node {
 	m := mapping()
 	add(m, "type", strNode(string(ck.Type)))
+	if ck.Type == FileCheck {
+		// A file check has no polling settings (see Check).
+		add(m, "track_file", strNode(ck.TrackFile))
+		if ck.FileWeightSet {
+			add(m, "weight", intNode(ck.FileWeight))
+			if ck.FileReverse {
+				add(m, "reverse", boolNode(true))
+			}
+		}
+		return m
+	}
 	if ck.Type != MiscCheck {
 		if ck.ConnectIP.IsValid() {
 			add(m, "connect_ip", addrNode(ck.ConnectIP))

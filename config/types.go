@@ -164,6 +164,10 @@ type SorryServer struct {
 	Line    int
 }
 
+// MaxWeight is the largest real-server weight, keepalived's and ipvsadm's
+// 65535; checks that move a weight keep it within 0..MaxWeight.
+const MaxWeight = 65535
+
 // RealServer is one real server of a service (ipvsadm -a, keepalived real_server).
 type RealServer struct {
 	Address netip.Addr
@@ -220,10 +224,11 @@ const (
 	UDPCheck   CheckType = "udp"   // UDP_CHECK
 	PingCheck  CheckType = "ping"  // PING_CHECK
 	DNSCheck   CheckType = "dns"   // DNS_CHECK
+	FileCheck  CheckType = "file"  // FILE_CHECK
 )
 
 // CheckTypes lists every check type xlb implements, for messages.
-var CheckTypes = []CheckType{TCPCheck, HTTPCheck, HTTPSCheck, MiscCheck, SMTPCheck, UDPCheck, PingCheck, DNSCheck}
+var CheckTypes = []CheckType{TCPCheck, HTTPCheck, HTTPSCheck, MiscCheck, SMTPCheck, UDPCheck, PingCheck, DNSCheck, FileCheck}
 
 // DNSQueryTypes are the query types keepalived's DNS_CHECK takes.
 var DNSQueryTypes = []string{"A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA"}
@@ -291,6 +296,16 @@ type Check struct {
 	// question asked (keepalived's type and name; the parsers fill SOA and
 	// ".").
 	QueryType, QueryName string
+	// FILE_CHECK: TrackFile names the VRRPTrackFile whose value moves the
+	// server (see FileEffective for the rule). FileWeight and FileReverse,
+	// when FileWeightSet, replace the track file's weight and reverse
+	// (keepalived's "weight W [reverse]" in the FILE_CHECK). A file check
+	// has none of the other settings: it is not polled but follows the
+	// file, and it is up or down at once, without rise or fall.
+	TrackFile     string
+	FileWeight    int
+	FileWeightSet bool
+	FileReverse   bool
 	// Rise consecutive successes mark a down server up; Fall consecutive
 	// failed checks (each already retried Retry times) mark an up server down.
 	Rise int
@@ -477,6 +492,22 @@ func (t TrackFile) Effective(f VRRPTrackFile) (weight int, reverse bool) {
 		reverse = t.Reverse
 	}
 	return weight, reverse
+}
+
+// FileEffective is the weight and direction a FILE_CHECK follows f with:
+// its own when it sets a weight (then reverse only if it says so, as in
+// keepalived 2.2.7), else the track file's.
+//
+// keepalived's rule for real servers, which xlb follows: with weight 0 a
+// non-zero value takes the server down (with reverse, zero does);
+// otherwise value × weight (negated with reverse), kept within 32 bits, is
+// added to the server's weight, the sum kept within 0..65535 (0: drained,
+// still up), and a product of -2147483648 or less takes the server down.
+func (ck Check) FileEffective(f VRRPTrackFile) (weight int, reverse bool) {
+	if ck.FileWeightSet {
+		return ck.FileWeight, ck.FileReverse
+	}
+	return f.Weight, f.Reverse
 }
 
 // BGP configures the director's BGP speaker: it announces each service VIP

@@ -12,7 +12,7 @@ import (
 
 // Limits taken from IPVS and keepalived, so xlb refuses what they refuse.
 const (
-	maxWeight       = 65535              // keepalived's weight range
+	maxWeight       = MaxWeight          // keepalived's weight range
 	maxAuthPass     = 8                  // VRRPv2 simple password is 8 octets (RFC 2338 5.3.10)
 	maxPreemptDelay = 1000 * time.Second // keepalived's preempt_delay range
 	// VRRPv2 carries advert_int in whole seconds (8 bits); VRRPv3 in
@@ -353,6 +353,9 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		for n, ck := range r.Checks() {
 			cp := CheckField(rp, n)
 			validateCheck(ps, cp, ck, r.Line)
+			if ck.Type == FileCheck {
+				c.validateFileCheck(ps, cp, ck, r.Line)
+			}
 			if b, to := ck.BindTo, ck.ConnectIP; b.IsValid() && r.Address.IsValid() {
 				if !to.IsValid() {
 					to = r.Address
@@ -466,20 +469,30 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 	if ck.DelayLoop < 0 {
 		ps.field(line, p+".delay_loop", "must not be negative, got %s", ck.DelayLoop)
 	}
-	if ck.Type != MiscCheck && ck.ConnectTimeout <= 0 {
-		ps.field(line, p+".connect_timeout", "must be > 0, got %s", ck.ConnectTimeout)
-	}
-	if ck.Retry < 0 {
-		ps.field(line, p+".retry", "must not be negative, got %d", ck.Retry)
-	}
-	if ck.DelayBeforeRetry < 0 {
-		ps.field(line, p+".delay_before_retry", "must not be negative, got %s", ck.DelayBeforeRetry)
-	}
-	if ck.Rise < 1 {
-		ps.field(line, p+".rise", "must be >= 1, got %d", ck.Rise)
-	}
-	if ck.Fall < 1 {
-		ps.field(line, p+".fall", "must be >= 1, got %d", ck.Fall)
+	if ck.Type != FileCheck {
+		if ck.Type != MiscCheck && ck.ConnectTimeout <= 0 {
+			ps.field(line, p+".connect_timeout", "must be > 0, got %s", ck.ConnectTimeout)
+		}
+		if ck.Retry < 0 {
+			ps.field(line, p+".retry", "must not be negative, got %d", ck.Retry)
+		}
+		if ck.DelayBeforeRetry < 0 {
+			ps.field(line, p+".delay_before_retry", "must not be negative, got %s", ck.DelayBeforeRetry)
+		}
+		if ck.Rise < 1 {
+			ps.field(line, p+".rise", "must be >= 1, got %d", ck.Rise)
+		}
+		if ck.Fall < 1 {
+			ps.field(line, p+".fall", "must be >= 1, got %d", ck.Fall)
+		}
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{ck.TrackFile != "", "track_file"}, {ck.FileWeightSet, "weight"}, {ck.FileReverse, "reverse"}} {
+			if f.set {
+				ps.field(line, p+"."+f.name, "only applies to file checks")
+			}
+		}
 	}
 	// Fields of another check type would be silently unused: refuse them so a
 	// typo in "type" does not turn an HTTP check into a bare TCP connect.
@@ -854,6 +867,44 @@ func validateThresholds(ps *problems, rp string, r *RealServer) {
 		ps.field(r.Line, rp+".lthreshold", "needs a uthreshold: it is where an overloaded server takes flows again")
 	case r.LThreshold > r.UThreshold:
 		ps.field(r.Line, rp+".lthreshold", "%d is above uthreshold %d; the server would never take flows again", r.LThreshold, r.UThreshold)
+	}
+}
+
+// maxFileCheckWeight is keepalived 2.2.7's range for a FILE_CHECK's own
+// weight (its track_file block's is maxFileWeight).
+const maxFileCheckWeight = math.MaxInt32
+
+// validateFileCheck checks a FILE_CHECK: the track file it names must be
+// defined, its own weight within keepalived's range, and it takes none of
+// the polling settings (it follows the file).
+func (c *Config) validateFileCheck(ps *problems, p string, ck *Check, rsLine int) {
+	line := ck.Line
+	if line == 0 {
+		line = rsLine
+	}
+	switch {
+	case ck.TrackFile == "":
+		ps.field(line, p+".track_file", "is required for file checks (a track file name)")
+	case !slices.ContainsFunc(c.VRRPTrackFiles, func(f VRRPTrackFile) bool { return f.Name == ck.TrackFile }):
+		ps.field(line, p+".track_file", "no track file named %q (define it in vrrp_track_files)", ck.TrackFile)
+	}
+	if ck.FileWeightSet && (ck.FileWeight < -maxFileCheckWeight || ck.FileWeight > maxFileCheckWeight) {
+		ps.field(line, p+".weight", "must be -%d..%d, got %d", maxFileCheckWeight, maxFileCheckWeight, ck.FileWeight)
+	}
+	if ck.FileReverse && !ck.FileWeightSet {
+		ps.field(line, p+".reverse", "needs weight: without one the track file's weight and reverse apply")
+	}
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{
+		{ck.ConnectIP.IsValid(), "connect_ip"}, {ck.ConnectPort != 0, "connect_port"}, {ck.BindTo.IsValid(), "bindto"},
+		{ck.BindPort != 0, "bind_port"}, {ck.DelayLoop != 0, "delay_loop"}, {ck.ConnectTimeout != 0, "connect_timeout"},
+		{ck.Retry != 0, "retry"}, {ck.DelayBeforeRetry != 0, "delay_before_retry"}, {ck.Rise != 0, "rise"}, {ck.Fall != 0, "fall"},
+	} {
+		if f.set {
+			ps.field(line, p+"."+f.name, "does not apply to file checks (keepalived's FILE_CHECK takes only track_file and weight: it follows the file, up or down at once)")
+		}
 	}
 }
 

@@ -696,12 +696,17 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 }
 
 func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
-	var timeoutField, flatURL, urlsField string
+	var timeoutField, flatURL, urlsField, reverseField string
+	var generic []string // fields a file check does not take
 	var urls []CheckURL
 	maxSet := false
 	ck := newCheck()
 	ck.Line = deref(n).Line
 	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "connect_ip", "connect_port", "bindto", "bind_port", "delay_loop", "connect_timeout", "retry", "delay_before_retry", "rise", "fall":
+			generic = append(generic, field)
+		}
 		switch key {
 		case "type":
 			var t string
@@ -774,11 +779,31 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.intField(v, field, &ck.Rise)
 		case "fall":
 			d.intField(v, field, &ck.Fall)
+		case "track_file":
+			d.str(v, field, &ck.TrackFile)
+		case "weight":
+			ck.FileWeightSet = true
+			d.intField(v, field, &ck.FileWeight)
+		case "reverse":
+			reverseField = field
+			d.boolean(v, field, &ck.FileReverse)
 		default:
 			return false
 		}
 		return true
 	})
+	if reverseField != "" && !ck.FileWeightSet {
+		// As keepalived's "weight W [reverse]": without a weight of its
+		// own the check follows the track file's weight and reverse.
+		d.ps.parse(d.ps.lines[reverseField], reverseField, "needs weight: without one the track file's weight and reverse apply")
+	}
+	if ck.Type == FileCheck {
+		for _, f := range generic {
+			d.ps.parse(d.ps.lines[f], f, "does not apply to file checks (keepalived's FILE_CHECK takes only track_file and weight: it follows the file, up or down at once)")
+		}
+		// Nothing to poll: the check has none of the polling settings.
+		ck.ConnectTimeout, ck.Retry, ck.DelayBeforeRetry, ck.Rise, ck.Fall = 0, 0, 0, 0, 0
+	}
 	typeDefaults(ck)
 	if ck.Type == UDPCheck && !maxSet {
 		ck.MaxReplyLength = DefaultMaxReplyLength

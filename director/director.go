@@ -79,8 +79,11 @@ type Director struct {
 	// weights are the weights dynamic MISC_CHECKs (misc_dynamic) set, by
 	// target key; they stand in for the configured weight.
 	weights map[string]int
-	quorum  map[maps.Key]bool // quorum by service (updateQuorumLocked)
-	closed  bool
+	// fileWeights are what FILE_CHECKs add to their servers' weights, by
+	// target key (keepalived's value × weight).
+	fileWeights map[string]int
+	quorum      map[maps.Key]bool // quorum by service (updateQuorumLocked)
+	closed      bool
 }
 
 // New validates the configuration, loads and attaches the datapath and
@@ -129,6 +132,7 @@ func New(ctx context.Context, o Options) (_ *Director, err error) {
 	d := &Director{
 		o: o, log: o.Log, dp: dp, neigh: res, start: time.Now(), notify: newNotifier(o.Log),
 		cfg: cfg, macs: map[netip.Addr]net.HardwareAddr{}, up: map[string]bool{}, weights: map[string]int{},
+		fileWeights: map[string]int{},
 	}
 	if err := dp.ClockCalibration(); err != nil {
 		d.log.Warn("datapath clock not calibrated: using the slower helper", "err", err)
@@ -322,6 +326,13 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 			delete(d.weights, k)
 		}
 	}
+	// A file check gone leaves its server's weight; a changed one reports
+	// its value again at once.
+	for k := range d.fileWeights {
+		if _, ok := live[k]; !ok {
+			delete(d.fileWeights, k)
+		}
+	}
 	d.mu.Unlock()
 	d.log.Info("configuration reloaded", "services", len(cfg.Services))
 	return nil
@@ -373,6 +384,11 @@ func (d *Director) onHealth(ev health.Event) {
 	if w, had := d.weights[ev.Key]; ev.WeightSet && (!had || w != ev.Weight) {
 		d.weights[ev.Key] = ev.Weight
 		d.log.Info("real server weight set by its check", "target", ev.Key, "weight", ev.Weight)
+		changed = true
+	}
+	if d.fileWeights[ev.Key] != ev.FileWeight {
+		d.fileWeights[ev.Key] = ev.FileWeight
+		d.log.Info("real server weight moved by its file check", "target", ev.Key, "add", ev.FileWeight, "reason", ev.Reason)
 		changed = true
 	}
 	if prev, ok := d.up[ev.Key]; !ok || prev != ev.Up {
@@ -440,6 +456,10 @@ func (d *Director) reconcileHealth() {
 		}
 		if w, had := d.weights[k]; st.WeightSet && (!had || w != st.Weight) {
 			d.weights[k] = st.Weight
+			changed = true
+		}
+		if st.Checks > 0 && d.fileWeights[k] != st.FileWeight {
+			d.fileWeights[k] = st.FileWeight
 			changed = true
 		}
 	}
@@ -562,7 +582,7 @@ func nextHop(ip netip.Addr) netip.Addr {
 }
 
 func (d *Director) applyLocked() error {
-	cfg := withDynamicWeights(d.cfg, d.weights)
+	cfg := withDynamicWeights(d.cfg, d.weights, d.fileWeights)
 	d.updateQuorumLocked(cfg)
 	if err := d.dp.Maps.Services.Apply(Specs(cfg, d.macs, d.up, d.o.HashSeed, d.quorum)); err != nil {
 		return err
@@ -597,9 +617,16 @@ func (d *Director) updateQuorumLocked(cfg *config.Config) {
 
 // withDynamicWeights is cfg with the weights its dynamic MISC_CHECKs set
 // in place of the configured ones (the first such check of a server
-// decides); cfg itself when there are none.
-func withDynamicWeights(cfg *config.Config, weights map[string]int) *config.Config {
-	if len(weights) == 0 {
+// decides), plus what its FILE_CHECKs add (fileWeights), kept within
+// 0..config.MaxWeight as keepalived keeps the IPVS weight within its
+// range (below 0 is weight 0: drained, not down); cfg itself when no check
+// moves a weight.
+func withDynamicWeights(cfg *config.Config, weights, fileWeights map[string]int) *config.Config {
+	moved := len(weights) > 0
+	for _, w := range fileWeights {
+		moved = moved || w != 0
+	}
+	if !moved {
 		return cfg
 	}
 	out := cfg.Clone()
@@ -613,6 +640,15 @@ func withDynamicWeights(cfg *config.Config, weights map[string]int) *config.Conf
 					r.Weight = w
 					break
 				}
+			}
+			add := 0
+			for n, ck := range r.Checks() {
+				if ck.Type == config.FileCheck {
+					add += fileWeights[keys[n]]
+				}
+			}
+			if add != 0 {
+				r.Weight = min(max(r.Weight+add, 0), config.MaxWeight)
 			}
 		}
 	}
@@ -846,6 +882,16 @@ func targets(cfg *config.Config, held map[netip.Addr]bool) []health.Target {
 					// Validated; a user gone since refuses the script
 					// (the check fails) rather than running it as root.
 					tg.RunAs, _ = cfg.ScriptCred(ck.User)
+				}
+				if ck.Type == config.FileCheck {
+					// Validated: the track file exists. Its line is no
+					// part of it, so moving it restarts nothing.
+					for _, f := range cfg.VRRPTrackFiles {
+						if f.Name == ck.TrackFile {
+							f.Line = 0
+							tg.File = f
+						}
+					}
 				}
 				out = append(out, tg)
 			}

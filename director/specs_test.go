@@ -209,7 +209,7 @@ func TestDynamicWeights(t *testing.T) {
 	}
 	cfg := &config.Config{Services: []config.Service{s}}
 	key := TargetKey(s, s.RealServers[0])
-	eff := withDynamicWeights(cfg, map[string]int{key: 7})
+	eff := withDynamicWeights(cfg, map[string]int{key: 7}, nil)
 	if got := eff.Services[0].RealServers[0].Weight; got != 7 {
 		t.Fatalf("dynamic weight %d, want 7", got)
 	}
@@ -221,7 +221,46 @@ func TestDynamicWeights(t *testing.T) {
 		t.Errorf("datapath weight %d, want 7", w)
 	}
 	cfg.Services[0].RealServers[0].Check.Dynamic = false
-	if got := withDynamicWeights(cfg, map[string]int{key: 7}).Services[0].RealServers[0].Weight; got != 1 {
+	if got := withDynamicWeights(cfg, map[string]int{key: 7}, nil).Services[0].RealServers[0].Weight; got != 1 {
 		t.Errorf("weight %d after the check stopped being dynamic, want the configured 1", got)
+	}
+}
+
+// What FILE_CHECKs add is summed onto the server's weight (the configured
+// one, or a dynamic MISC_CHECK's), kept within 0..65535: below 0 the
+// server is drained at weight 0, not taken out.
+func TestFileCheckWeights(t *testing.T) {
+	rs := netip.MustParseAddr("192.168.101.3")
+	s := config.Service{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Scheduler: config.WRR, Forward: config.DR,
+		RealServers: []config.RealServer{{Address: rs, Port: 80, Weight: 10,
+			Check:      &config.Check{Type: config.FileCheck, TrackFile: "a"},
+			MoreChecks: []config.Check{{Type: config.FileCheck, TrackFile: "b"}, {Type: config.MiscCheck, Script: "/bin/true", Dynamic: true}}}},
+	}
+	cfg := &config.Config{Services: []config.Service{s}}
+	keys := CheckKeys(s, s.RealServers[0])
+	weight := func(dyn map[string]int, a, b int) int {
+		return withDynamicWeights(cfg, dyn, map[string]int{keys[0]: a, keys[1]: b}).Services[0].RealServers[0].Weight
+	}
+	for _, tc := range []struct {
+		name      string
+		dyn       map[string]int
+		a, b, exp int
+	}{
+		{"nothing added", nil, 0, 0, 10},
+		{"both files add", nil, 5, -2, 13},
+		{"onto misc_dynamic's weight", map[string]int{keys[2]: 40}, 5, 0, 45},
+		{"below 0 is 0", nil, -30, 0, 0},
+		{"above 65535 is 65535", nil, 2147483647, 5, 65535},
+	} {
+		if got := weight(tc.dyn, tc.a, tc.b); got != tc.exp {
+			t.Errorf("%s: weight %d, want %d", tc.name, got, tc.exp)
+		}
+	}
+	mac := map[netip.Addr]net.HardwareAddr{rs: {2, 0, 0, 0, 0, 1}}
+	up := map[string]bool{keys[0]: true, keys[1]: true, keys[2]: true}
+	b := Specs(withDynamicWeights(cfg, nil, map[string]int{keys[0]: -30}), mac, up, 0, nil)[0].Backends[0]
+	if !b.Available || b.Weight != 0 {
+		t.Errorf("weight pushed below 0: backend %+v, want available at weight 0 (drained)", b)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/runas"
+	"github.com/xlb-project/xlb/internal/trackfile"
 	"github.com/xlb-project/xlb/vip"
 	"github.com/xlb-project/xlb/vrrp"
 )
@@ -36,7 +37,7 @@ type vrrpSet struct {
 // fileRun is one watched track_file and the definition it watches.
 type fileRun struct {
 	cfg config.VRRPTrackFile // Line cleared
-	w   *vrrp.FileWatch
+	w   *trackfile.Watch
 }
 
 type vrrpRun struct {
@@ -201,7 +202,7 @@ func (s *vrrpSet) watchFiles(all []config.VRRPTrackFile, want map[string]config.
 		}
 		// keepalived reports a failed init_file and goes on; so does xlb
 		// (the file then reads as whatever it holds, or 0).
-		if written, err := vrrp.InitTrackFile(f.File, f.InitValue, f.InitOverwrite && !s.initDone); err != nil {
+		if written, err := trackfile.Init(f.File, f.InitValue, f.InitOverwrite && !s.initDone); err != nil {
 			s.d.log.Error("track file init_file", "track_file", f.Name, "err", err)
 		} else if written {
 			s.d.log.Info("track file initialised", "track_file", f.Name, "file", f.File, "value", f.InitValue)
@@ -214,7 +215,7 @@ func (s *vrrpSet) watchFiles(all []config.VRRPTrackFile, want map[string]config.
 			out[name] = fr
 			continue
 		}
-		w, err := vrrp.WatchFile(name, f.File, s.d.log.With("component", "vrrp"))
+		w, err := trackfile.New(name, f.File, s.d.log.With("component", "vrrp"))
 		if err != nil {
 			for n, fr := range out {
 				if s.files[n] != fr {

@@ -429,3 +429,83 @@ func TestMiscDynamicWeight(t *testing.T) {
 	}
 	waitWeight(7)
 }
+
+// A FILE_CHECK moves a real server's weight by the file's value × its
+// weight as soon as the file is written (wrr follows, `xlb list` shows
+// it), and a value whose product reaches -2^31 takes the server down.
+func TestFileCheckWeight(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	path := filepath.Join(l.Dir(), "rs2-boost")
+	if err := os.WriteFile(path, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`vrrp_track_files:
+  - {name: boost, file: %s}
+services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: wrr
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1}
+      - {address: 192.168.101.4, port: 80, weight: 1, check: {type: file, track_file: boost, weight: 2}}
+`, path)
+	startXLB(t, l, 0, cfg)
+	weightOf := func(addr string) int {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "list")
+		if err != nil {
+			t.Fatalf("xlb list: %v", err)
+		}
+		for _, r := range parseList(t, string(out)) {
+			if strings.HasPrefix(r.addr, addr+":") {
+				return r.weight
+			}
+		}
+		return -1
+	}
+	// The change is read when the writer closes the file; the bound
+	// covers that, the datapath update and one `xlb list` under load.
+	const bound = 2 * time.Second
+	waitWeight := func(want int) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < bound {
+			if weightOf("192.168.101.4") == want {
+				return time.Since(start)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("rs2's weight is %d after %v, want %d", weightOf("192.168.101.4"), bound, want)
+		return 0
+	}
+	waitWeight(3) // 1 + 1 × 2
+	counts := map[string]int{}
+	for range 40 {
+		counts[get(t, l, "/")]++
+	}
+	if counts["rs1"] != 10 || counts["rs2"] != 30 {
+		t.Fatalf("wrr with weights 1 and 3 sent %v", counts)
+	}
+	if err := os.WriteFile(path, []byte("3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("3 written: weight 7 listed after %v", waitWeight(7))
+	// -2^30 × 2 = -2^31: keepalived's fault, the server goes down.
+	if err := os.WriteFile(path, []byte("-1073741824\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for start := time.Now(); weightOf("192.168.101.4") != -1; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > bound {
+			t.Fatalf("rs2 still listed (weight %d) after the fault value", weightOf("192.168.101.4"))
+		}
+	}
+	counts = map[string]int{}
+	for range 10 {
+		counts[get(t, l, "/")]++
+	}
+	if counts["rs1"] != 10 {
+		t.Fatalf("with rs2 down, 10 connections went %v", counts)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/trackfile"
 )
 
 // params are a target's timings and thresholds with nonsensical values
@@ -65,7 +66,8 @@ func paramsOf(t Target) params {
 // defaults of paramsOf. It is 0 for a target without a check, which is never
 // reported down.
 func (t Target) DetectionBound() time.Duration {
-	if t.Check.Type == "" {
+	if t.Check.Type == "" || t.Check.Type == config.FileCheck {
+		// A file check is not polled: a value is applied as it is written.
 		return 0
 	}
 	p := paramsOf(t)
@@ -93,6 +95,12 @@ type checker struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// A FILE_CHECK's subscription to its file's watch (nil for other
+	// checks), or why the file cannot be watched (the server stays down).
+	file      *fileSub
+	fileWatch *trackfile.Watch
+	fileErr   error
+
 	// Guarded by m.mu.
 	stopped    bool
 	st         Status
@@ -103,6 +111,18 @@ func newChecker(m *Manager, t Target, up bool) *checker {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &checker{m: m, target: t, p: paramsOf(t), ctx: ctx, cancel: cancel}
 	c.st.Up = up
+	if t.Check.Type == config.FileCheck {
+		// m.mu is held (Update): the shared watches are consistent.
+		w, err := m.files.acquire(t.File, m)
+		if err != nil {
+			m.log.Error("health: file check cannot follow its file, server stays down", "key", t.Key, "err", err)
+			c.fileErr = err
+			return c
+		}
+		c.file, c.fileWatch = newFileSub(), w
+		w.Subscribe(c.file) // pokes at once with the current value
+		return c
+	}
 	if t.Check.Type != "" {
 		pr, err := newProber(t, c.p)
 		if err != nil {
@@ -125,6 +145,10 @@ func (c *checker) run() {
 	}
 	if c.target.Suspended {
 		<-c.ctx.Done()
+		return
+	}
+	if c.target.Check.Type == config.FileCheck {
+		c.runFile()
 		return
 	}
 	timer := time.NewTimer(0) // first check at once

@@ -48,6 +48,9 @@
 //     within MinReplyLength..MaxReplyLength; without, silence passes.
 //   - PING_CHECK sends one ICMP or ICMPv6 echo request on a raw socket and
 //     needs the matching echo reply within ConnectTimeout.
+//   - FILE_CHECK is not polled: it follows a track file (package
+//     trackfile, inotify) and applies each value as it is written, up or
+//     down at once without Rise, Fall or Retry; see FileResult.
 //   - DNS_CHECK asks QueryType QueryName over UDP and needs the response
 //     with the query's id and RCODE NOERROR (no answer record needed)
 //     within ConnectTimeout; other datagrams are skipped, another RCODE
@@ -100,6 +103,9 @@ type Target struct {
 	// clearing it through Update restarts the checker with its up/down
 	// state, and a cleared one checks at once.
 	Suspended bool
+	// File is the track file a FILE_CHECK follows (Check.TrackFile's
+	// definition); checks of the same file share one watch.
+	File config.VRRPTrackFile
 }
 
 // Event reports a transition of a target between up and down.
@@ -115,6 +121,10 @@ type Event struct {
 	// weight to Weight; such an event may come without a change of Up.
 	Weight    int
 	WeightSet bool
+	// FileWeight is what a FILE_CHECK adds to the server's weight now
+	// (value × weight; 0 while it holds the server down or for another
+	// check); an event may come for a change of it alone.
+	FileWeight int
 }
 
 // Status is the current health of one target.
@@ -133,6 +143,9 @@ type Status struct {
 	// Weight is the weight a dynamic MISC_CHECK last set (WeightSet).
 	Weight    int
 	WeightSet bool
+	// FileWeight is what a FILE_CHECK adds to the server's weight (see
+	// Event.FileWeight).
+	FileWeight int
 }
 
 // Manager runs one checker per target and reports transitions to onChange.
@@ -157,6 +170,7 @@ type Manager struct {
 	closed   bool
 	queue    []string         // keys with a pending event, in order
 	pending  map[string]Event // newest undelivered event per key
+	files    fileWatches      // the track files FILE_CHECKs follow
 
 	wake chan struct{} // poked when queue grows; capacity 1
 	done chan struct{} // closed by Close
@@ -174,6 +188,7 @@ func NewManager(log *slog.Logger, onChange func(Event)) *Manager {
 		onChange: onChange,
 		checkers: make(map[string]*checker),
 		pending:  make(map[string]Event),
+		files:    fileWatches{},
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
@@ -222,12 +237,15 @@ func (m *Manager) Update(targets []Target) {
 		if exists && sameTarget(old.target, t) {
 			continue
 		}
+		// The new checker first: a FILE_CHECK whose file is unchanged
+		// keeps the watch it shares with the old one.
+		c := newChecker(m, t, false)
 		up := false
 		if exists {
 			m.stopLocked(old)
 			up = old.st.Up
+			c.st.Up = up
 		}
-		c := newChecker(m, t, up)
 		m.checkers[key] = c
 		m.wg.Add(1)
 		go c.run()
@@ -253,6 +271,10 @@ func sameTarget(a, b Target) bool {
 func (m *Manager) stopLocked(c *checker) {
 	c.stopped = true
 	c.cancel()
+	if c.file != nil {
+		c.fileWatch.Unsubscribe(c.file)
+		m.files.release(c.target.File, m)
+	}
 }
 
 // Status returns the health of the target with key.

@@ -8,38 +8,8 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/internal/nstest"
+	"github.com/xlb-project/xlb/internal/trackfile"
 )
-
-// keepalived reads a track file with strtol(text, NULL, 0).
-func TestParseTrackFileValue(t *testing.T) {
-	for _, tc := range []struct {
-		text string
-		want int64
-		ok   bool
-	}{
-		{"5\n", 5, true},
-		{"  -7\n", -7, true},
-		{"+3", 3, true},
-		{"0x10", 16, true},
-		{"0X1f\n", 31, true},
-		{"010", 8, true}, // a leading 0 is octal, as strtol's base 0
-		{"08", 0, true},
-		{"0x", 0, true},
-		{"12abc", 12, true},
-		{"abc", 0, true},
-		{"", 0, true},
-		{"2147483647", 2147483647, true},
-		{"-2147483648", -2147483648, true},
-		{"2147483648", 0, false},
-		{"-2147483649", 0, false},
-		{"99999999999999999999999", 0, false},
-	} {
-		v, ok := ParseTrackFileValue([]byte(tc.text))
-		if v != tc.want || ok != tc.ok {
-			t.Errorf("ParseTrackFileValue(%q) = %d, %v; want %d, %v", tc.text, v, ok, tc.want, tc.ok)
-		}
-	}
-}
 
 // fileChangeBound is how long a change may take to reach an instance in
 // these tests. The change is read on the inotify event that the writer's
@@ -77,7 +47,7 @@ func TestFileWatchFollowsFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "prio")
 	writeFile(t, path, "3\n")
-	w, err := WatchFile("f", path, testLogger())
+	w, err := trackfile.New("f", path, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,11 +111,11 @@ func TestFileWatchFollowsFile(t *testing.T) {
 }
 
 // A file missing at start is 0 (keepalived's rule) and is followed once
-// created; a missing directory or a relative path is an error.
+// created.
 func TestFileWatchMissingFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "later")
-	w, err := WatchFile("f", path, testLogger())
+	w, err := trackfile.New("f", path, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,13 +132,6 @@ func TestFileWatchMissingFile(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-
-	if _, err := WatchFile("f", filepath.Join(dir, "no", "such"), nil); err == nil {
-		t.Error("watching a file in a missing directory succeeded")
-	}
-	if _, err := WatchFile("f", "relative/file", nil); err == nil {
-		t.Error("watching a relative path succeeded")
-	}
 }
 
 // A symlinked track file is followed at its target, as keepalived's
@@ -181,7 +144,7 @@ func TestFileWatchSymlink(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	w, err := WatchFile("f", link, nil)
+	w, err := trackfile.New("f", link, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,37 +154,6 @@ func TestFileWatchSymlink(t *testing.T) {
 	waitPriority(t, h, 102, "through the symlink")
 	writeFile(t, target, "4")
 	waitPriority(t, h, 104, "write to the target")
-}
-
-// init_file writes the value ("%d\n") to a missing file, leaves an
-// existing one alone unless overwrite, and refuses to overwrite what is
-// not a regular file.
-func TestInitTrackFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "f")
-	read := func() string {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	if w, err := InitTrackFile(path, -7, false); err != nil || !w || read() != "-7\n" {
-		t.Fatalf("create: written %v err %v content %q", w, err, read())
-	}
-	writeFile(t, path, "3\n")
-	if w, err := InitTrackFile(path, 0, false); err != nil || w || read() != "3\n" {
-		t.Fatalf("no overwrite: written %v err %v content %q", w, err, read())
-	}
-	if w, err := InitTrackFile(path, 0, true); err != nil || !w || read() != "0\n" {
-		t.Fatalf("overwrite: written %v err %v content %q", w, err, read())
-	}
-	if _, err := InitTrackFile(dir, 1, true); err == nil {
-		t.Error("overwrote a directory")
-	}
-	if w, err := InitTrackFile(dir, 1, false); err != nil || w {
-		t.Errorf("an existing directory without overwrite: written %v err %v", w, err)
-	}
 }
 
 // Writing a track file moves the VIP between two directors: A (150)
@@ -236,7 +168,7 @@ func TestNetnsTrackFileMovesVIP(t *testing.T) {
 	nstest.VethPair(t, na, nb, "10.77.0.1/24", "10.77.0.2/24")
 	a, b := newNode(t, na), newNode(t, nb)
 	path := filepath.Join(t.TempDir(), "maint")
-	w, err := WatchFile("maint", path, testLogger())
+	w, err := trackfile.New("maint", path, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,8 @@
-package vrrp
+// Package trackfile follows keepalived's track_file: a file holding an
+// integer, watched with inotify, whose value VRRP instances (track_file)
+// and real-server checks (FILE_CHECK) both use. It lives apart from vrrp
+// and health so that both read a file with the same rules.
+package trackfile
 
 import (
 	"errors"
@@ -14,9 +18,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FileWatch is keepalived's track_file: it reads a file holding an integer
-// and tells the instances subscribed to it the value (SetFileValue) each
-// time it changes.
+// Subscriber is told a watched file's value: a VRRP instance, or a
+// FILE_CHECK of a real server.
+type Subscriber interface {
+	SetFileValue(name string, v int64)
+}
+
+// Watch is keepalived's track_file: it reads a file holding an integer
+// and tells its subscribers the value (SetFileValue) each time it changes.
 //
 // Like keepalived it watches the file's directory with inotify and reads
 // the file again when a writer closes it (IN_CLOSE_WRITE) or a file is
@@ -25,7 +34,7 @@ import (
 // closes the file, with no polling interval, and a write is never read
 // half done ("echo 5 > f" truncates before it writes); a writer that keeps
 // the file open is not seen until it closes it, as with keepalived.
-type FileWatch struct {
+type Watch struct {
 	name string
 	path string // symlinks resolved, as keepalived's realpath
 	log  *slog.Logger
@@ -34,36 +43,36 @@ type FileWatch struct {
 
 	mu   sync.Mutex
 	val  int64
-	subs map[*Instance]bool
+	subs map[Subscriber]bool
 }
 
-// WatchFile starts watching path for the track_file name: it reads the
+// New starts watching path for the track_file name: it reads the
 // value now (a missing file is 0) and follows it until Close. The file's
 // directory must exist (keepalived drops such a track_file with a
 // configuration error; xlb refuses it, since ignoring it would change
 // failover).
-func WatchFile(name, path string, log *slog.Logger) (*FileWatch, error) {
+func New(name, path string, log *slog.Logger) (*Watch, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	resolved, err := resolveTrackPath(path)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: track file %s: %w", name, err)
+		return nil, fmt.Errorf("trackfile: %s: %w", name, err)
 	}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
-		return nil, fmt.Errorf("vrrp: track file %s: inotify: %w", name, err)
+		return nil, fmt.Errorf("trackfile: %s: inotify: %w", name, err)
 	}
 	// Non-blocking, so os.File reads through the runtime poller and Close
 	// ends a Read in progress.
 	in := os.NewFile(uintptr(fd), "inotify")
 	if _, err := unix.InotifyAddWatch(fd, filepath.Dir(resolved), unix.IN_CLOSE_WRITE|unix.IN_DELETE|unix.IN_MOVE|unix.IN_DELETE_SELF|unix.IN_MOVE_SELF); err != nil {
 		in.Close()
-		return nil, fmt.Errorf("vrrp: track file %s: watch %s: %w", name, filepath.Dir(resolved), err)
+		return nil, fmt.Errorf("trackfile: %s: watch %s: %w", name, filepath.Dir(resolved), err)
 	}
-	w := &FileWatch{
+	w := &Watch{
 		name: name, path: resolved, log: log.With("track_file", name, "file", resolved),
-		in: in, done: make(chan struct{}), subs: map[*Instance]bool{},
+		in: in, done: make(chan struct{}), subs: map[Subscriber]bool{},
 	}
 	// Read after the watch is in place, so no write falls between the two.
 	if v, ok := w.read(); ok {
@@ -94,7 +103,7 @@ func resolveTrackPath(path string) (string, error) {
 	return filepath.Join(dir, filepath.Base(path)), nil
 }
 
-func (w *FileWatch) loop() {
+func (w *Watch) loop() {
 	defer close(w.done)
 	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	base := filepath.Base(w.path)
@@ -116,7 +125,7 @@ func (w *FileWatch) loop() {
 }
 
 // event handles one inotify event of the directory.
-func (w *FileWatch) event(mask uint32, name, base string) {
+func (w *Watch) event(mask uint32, name, base string) {
 	switch {
 	case mask&unix.IN_Q_OVERFLOW != 0:
 		// Events were lost: read the file as it is now.
@@ -148,7 +157,7 @@ func cString(b []byte) string {
 // read reads the file's value as keepalived does: the first 127 bytes, a
 // missing, unreadable or empty file being 0. ok is false for a number that
 // does not fit 32 bits, which keeps the last value.
-func (w *FileWatch) read() (int64, bool) {
+func (w *Watch) read() (int64, bool) {
 	f, err := os.OpenFile(w.path, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -159,19 +168,19 @@ func (w *FileWatch) read() (int64, bool) {
 	defer f.Close()
 	buf := make([]byte, 127)
 	n, _ := f.Read(buf)
-	v, ok := ParseTrackFileValue(buf[:n])
+	v, ok := ParseValue(buf[:n])
 	if !ok {
 		w.log.Warn("track file: number out of range, ignored", "text", string(buf[:n]))
 	}
 	return v, ok
 }
 
-// ParseTrackFileValue reads a track file's text as keepalived does with
+// ParseValue reads a track file's text as keepalived does with
 // strtol(text, NULL, 0): leading white space, an optional sign, then
 // digits in base 16 after 0x, 8 after a leading 0, else 10, up to the
 // first character that is none; no digits is 0. A number outside 32 bits
 // is not ok (keepalived ignores it and keeps the last value).
-func ParseTrackFileValue(text []byte) (int64, bool) {
+func ParseValue(text []byte) (int64, bool) {
 	i := 0
 	for i < len(text) && (text[i] == ' ' || text[i] >= '\t' && text[i] <= '\r') {
 		i++
@@ -220,8 +229,8 @@ func hexDigit(c byte) int {
 	return -1
 }
 
-// set records a new value and passes it on to the subscribed instances.
-func (w *FileWatch) set(v int64) {
+// set records a new value and passes it on to the subscribers.
+func (w *Watch) set(v int64) {
 	w.mu.Lock()
 	if v == w.val {
 		w.mu.Unlock()
@@ -229,7 +238,7 @@ func (w *FileWatch) set(v int64) {
 	}
 	old := w.val
 	w.val = v
-	subs := make([]*Instance, 0, len(w.subs))
+	subs := make([]Subscriber, 0, len(w.subs))
 	for i := range w.subs {
 		subs = append(subs, i)
 	}
@@ -241,53 +250,53 @@ func (w *FileWatch) set(v int64) {
 }
 
 // Value is the file's last value.
-func (w *FileWatch) Value() int64 {
+func (w *Watch) Value() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.val
 }
 
-// Subscribe makes inst follow the file, starting from its current value.
-func (w *FileWatch) Subscribe(inst *Instance) {
+// Subscribe makes s follow the file, starting from its current value.
+func (w *Watch) Subscribe(s Subscriber) {
 	w.mu.Lock()
-	w.subs[inst] = true
+	w.subs[s] = true
 	v := w.val
 	w.mu.Unlock()
-	inst.SetFileValue(w.name, v)
+	s.SetFileValue(w.name, v)
 }
 
-// Unsubscribe stops telling inst the file's changes.
-func (w *FileWatch) Unsubscribe(inst *Instance) {
+// Unsubscribe stops telling s the file's changes.
+func (w *Watch) Unsubscribe(s Subscriber) {
 	w.mu.Lock()
-	delete(w.subs, inst)
+	delete(w.subs, s)
 	w.mu.Unlock()
 }
 
 // Close stops watching and returns once no more values are passed on.
-func (w *FileWatch) Close() error {
+func (w *Watch) Close() error {
 	err := w.in.Close()
 	<-w.done
 	if err != nil {
-		return fmt.Errorf("vrrp: track file %s: %w", w.name, err)
+		return fmt.Errorf("trackfile: %s: %w", w.name, err)
 	}
 	return nil
 }
 
-// InitTrackFile is keepalived's init_file: it writes value (as "%d\n")
+// Init is keepalived's init_file: it writes value (as "%d\n")
 // to path when the file does not exist, or, with overwrite, when it is a
 // regular file. written says whether it wrote.
-func InitTrackFile(path string, value int, overwrite bool) (written bool, err error) {
+func Init(path string, value int, overwrite bool) (written bool, err error) {
 	st, err := os.Stat(path)
 	switch {
 	case err == nil && !overwrite:
 		return false, nil
 	case err == nil && !st.Mode().IsRegular():
-		return false, fmt.Errorf("vrrp: init_file %s: not a regular file", path)
+		return false, fmt.Errorf("trackfile: init_file %s: not a regular file", path)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return false, fmt.Errorf("vrrp: init_file %s: %w", path, err)
+		return false, fmt.Errorf("trackfile: init_file %s: %w", path, err)
 	}
 	if err := os.WriteFile(path, fmt.Appendf(nil, "%d\n", value), 0o644); err != nil {
-		return false, fmt.Errorf("vrrp: init_file: %w", err)
+		return false, fmt.Errorf("trackfile: init_file: %w", err)
 	}
 	return true, nil
 }
