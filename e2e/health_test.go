@@ -392,20 +392,7 @@ func TestMiscDynamicWeight(t *testing.T) {
       - {address: 192.168.101.4, port: 80, weight: 1, check: {type: misc, script: "exit $(cat %s)", timeout: 2, dynamic: true}}
 `, code)
 	startXLB(t, l, 0, cfg)
-	weightOf := func(addr string) int {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		out, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "list")
-		if err != nil {
-			t.Fatalf("xlb list: %v", err)
-		}
-		for _, r := range parseList(t, string(out)) {
-			if strings.HasPrefix(r.addr, addr+":") {
-				return r.weight
-			}
-		}
-		return -1
-	}
+	weightOf := func(addr string) int { return listedWeight(t, l, addr) }
 	waitWeight := func(want int) {
 		t.Helper()
 		for end := time.Now().Add(3*delayLoop + 3*time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
@@ -451,20 +438,7 @@ services:
       - {address: 192.168.101.4, port: 80, weight: 1, check: {type: file, track_file: boost, weight: 2}}
 `, path)
 	startXLB(t, l, 0, cfg)
-	weightOf := func(addr string) int {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		out, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "list")
-		if err != nil {
-			t.Fatalf("xlb list: %v", err)
-		}
-		for _, r := range parseList(t, string(out)) {
-			if strings.HasPrefix(r.addr, addr+":") {
-				return r.weight
-			}
-		}
-		return -1
-	}
+	weightOf := func(addr string) int { return listedWeight(t, l, addr) }
 	// The change is read when the writer closes the file; the bound
 	// covers that, the datapath update and one `xlb list` under load.
 	const bound = 2 * time.Second
@@ -508,4 +482,22 @@ services:
 	if counts["rs1"] != 10 {
 		t.Fatalf("with rs2 down, 10 connections went %v", counts)
 	}
+}
+
+// listedWeight is the weight `xlb list` shows for the real server at addr
+// (director 1), -1 when it is not listed.
+func listedWeight(t *testing.T, l *lab.Lab, addr string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "list")
+	if err != nil {
+		t.Fatalf("xlb list: %v", err)
+	}
+	for _, r := range parseList(t, string(out)) {
+		if strings.HasPrefix(r.addr, addr+":") {
+			return r.weight
+		}
+	}
+	return -1
 }
