@@ -78,3 +78,58 @@ func TestPollingFallback(t *testing.T) {
 	}
 	wantStates(t, r, "polled", false, true, false)
 }
+
+// A shell forking children that exec sleep: each fork is briefly a second
+// xlbtp-sh (until the exec renames it). With quorum 2 and no fork_delay
+// the tracker sees those forks; with fork_delay they are hidden, the
+// keepalived option for exactly this. Needs the connector (a /proc scan
+// would rarely catch a fork before its exec).
+func TestForkDelayHidesForks(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	bin := filepath.Join(t.TempDir(), "xlbtp-sh")
+	src, err := os.Open("/bin/sh")
+	if err != nil {
+		t.Skipf("no /bin/sh: %v", err)
+	}
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	dst.Close()
+
+	m := NewMonitor(nil, nil)
+	defer m.Close()
+	plain, err := m.Track("plain", config.VRRPTrackProcess{Process: "xlbtp-sh", Quorum: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Polling() {
+		t.Skip("no proc connector here")
+	}
+	delayed, err := m.Track("delayed", config.VRRPTrackProcess{Process: "xlbtp-sh", Quorum: 2, ForkDelay: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, rd := &recorder{}, &recorder{}
+	plain.Subscribe(rp)
+	delayed.Subscribe(rd)
+	cmd := exec.Command(bin, "-c", "while :; do /bin/sleep 0.05; done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	time.Sleep(time.Second)
+	if n := len(rp.states()); n < 3 {
+		t.Errorf("without fork_delay: told %v, want the forks seen (down, up, down, ...)", rp.states())
+	}
+	wantStates(t, rd, "with fork_delay 500ms", false)
+}
