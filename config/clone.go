@@ -36,9 +36,14 @@ func (c *Config) Clone() *Config {
 		v.UnicastPeers = slices.Clone(v.UnicastPeers)
 		v.TrackScripts = slices.Clone(v.TrackScripts)
 		v.TrackFiles = slices.Clone(v.TrackFiles)
+		v.TrackProcesses = slices.Clone(v.TrackProcesses)
 	}
 	n.VRRPScripts = slices.Clone(c.VRRPScripts)
 	n.VRRPTrackFiles = slices.Clone(c.VRRPTrackFiles)
+	n.VRRPTrackProcesses = slices.Clone(c.VRRPTrackProcesses)
+	for i := range n.VRRPTrackProcesses {
+		n.VRRPTrackProcesses[i].Params = slices.Clone(n.VRRPTrackProcesses[i].Params)
+	}
 	n.VRRPSyncGroups = slices.Clone(c.VRRPSyncGroups)
 	for i := range n.VRRPSyncGroups {
 		n.VRRPSyncGroups[i].Group = slices.Clone(n.VRRPSyncGroups[i].Group)

@@ -87,6 +87,12 @@ func newVRRPTrackFile() VRRPTrackFile {
 	return VRRPTrackFile{Weight: 1}
 }
 
+// newVRRPTrackProcess has keepalived's vrrp_track_process defaults: a
+// quorum of 1, no maximum, weight 0 (FAULT while down).
+func newVRRPTrackProcess() VRRPTrackProcess {
+	return VRRPTrackProcess{Quorum: 1}
+}
+
 func newVRRP() VRRPInstance {
 	return VRRPInstance{
 		State:          DefaultVRRPState,

@@ -82,6 +82,9 @@ func stripPositions(c *Config) *Config {
 		if len(v.TrackFiles) == 0 {
 			v.TrackFiles = nil
 		}
+		if len(v.TrackProcesses) == 0 {
+			v.TrackProcesses = nil
+		}
 		out.VRRP = append(out.VRRP, v)
 	}
 	out.VRRPScripts = nil
@@ -93,6 +96,11 @@ func stripPositions(c *Config) *Config {
 	for _, f := range c.VRRPTrackFiles {
 		f.Line = 0
 		out.VRRPTrackFiles = append(out.VRRPTrackFiles, f)
+	}
+	out.VRRPTrackProcesses = nil
+	for _, tp := range c.VRRPTrackProcesses {
+		tp.Line = 0
+		out.VRRPTrackProcesses = append(out.VRRPTrackProcesses, tp)
 	}
 	out.VRRPSyncGroups = nil
 	for _, g := range c.VRRPSyncGroups {

@@ -98,6 +98,17 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 			k.warnAt(f.Line, "track_file %s is tracked by no vrrp_instance: it will not be watched", f.Name)
 		}
 	}
+	trackedProcs := map[string]bool{}
+	for _, v := range k.c.VRRP {
+		for _, t := range v.TrackProcesses {
+			trackedProcs[t.Name] = true
+		}
+	}
+	for _, tp := range k.c.VRRPTrackProcesses {
+		if !trackedProcs[tp.Name] {
+			k.warnAt(tp.Line, "vrrp_track_process %s is tracked by no vrrp_instance: it will not be counted", tp.Name)
+		}
+	}
 	for _, i := range k.versionUnset {
 		v := &k.c.VRRP[i]
 		v.Version = k.globalVersion
@@ -369,6 +380,8 @@ func (k *kconv) top(stmts []*kstmt) {
 		case "track_file", "vrrp_track_file":
 			// vrrp_track_file is keepalived's older name for the same block.
 			k.trackFile(s)
+		case "vrrp_track_process":
+			k.trackProcess(s)
 		case "vrrp_sync_group":
 			k.syncGroup(s)
 		case "virtual_server_group":
@@ -601,6 +614,8 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.trackScripts(s, p, &v)
 		case "track_file":
 			k.trackFiles(s, p, &v)
+		case "track_process":
+			k.trackProcesses(s, p, &v)
 		case "unicast_src_ip", "mcast_src_ip":
 			// keepalived reads both as the adverts' source address.
 			if a, ok := k.oneArg(s, p+".unicast_src_ip"); ok {
@@ -973,6 +988,114 @@ func (k *kconv) trackFiles(b *kstmt, p string, v *VRRPInstance) {
 		}
 		v.TrackFiles = append(v.TrackFiles, TrackFile{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
 	}
+}
+
+// trackProcesses reads "track_process { NAME [weight N [reverse|noreverse]] ... }".
+func (k *kconv) trackProcesses(b *kstmt, p string, v *VRRPInstance) {
+	field := p + ".track_process"
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, field, "want track_process { NAME ... }")
+		return
+	}
+	for _, s := range b.block {
+		f := fmt.Sprintf("%s[%d]", field, len(v.TrackProcesses))
+		k.mark(s, f)
+		if s.hasBlock {
+			k.failAs(s, b.key, f, "want NAME [weight N]")
+			continue
+		}
+		w, rev, revSet, ok := k.trackWeight(s, b.key, f, true)
+		if !ok {
+			continue
+		}
+		v.TrackProcesses = append(v.TrackProcesses, TrackProcess{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
+	}
+}
+
+// trackProcess reads "vrrp_track_process NAME { process PATH [PARAMS...];
+// param_match [initial|partial]; weight W [reverse]; quorum N;
+// quorum_max M; fork_delay S; terminate_delay S; delay S; full_command }",
+// keepalived 2.2.7's keywords.
+func (k *kconv) trackProcess(b *kstmt) {
+	p := fmt.Sprintf("vrrp_track_processes[%d]", len(k.c.VRRPTrackProcesses))
+	tp := newVRRPTrackProcess()
+	tp.Line = b.line
+	if len(b.args) != 1 || !b.hasBlock {
+		k.fail(b, p, "want vrrp_track_process NAME { process NAME ... }")
+		return
+	}
+	tp.Name = b.args[0]
+	k.mark(b, p+".name")
+	// keepalived keeps the first of these and complains about the next;
+	// refusing the second says which one counts.
+	var processAt, weightAt *kstmt
+	for _, s := range b.block {
+		switch s.key {
+		case "process":
+			if !k.noBlock(s, p+".process") {
+				continue
+			}
+			if processAt != nil {
+				k.fail(s, p+".process", "process is already set%s", k.ps.lineRef(processAt.line))
+				continue
+			}
+			processAt = s
+			if len(s.args) == 0 {
+				k.fail(s, p+".process", "want process NAME [PARAMS...]")
+				continue
+			}
+			k.mark(s, p+".process")
+			tp.Process = s.args[0]
+			if len(s.args) > 1 {
+				k.mark(s, p+".params")
+				tp.Params = slices.Clone(s.args[1:])
+			}
+		case "param_match":
+			if !k.noBlock(s, p+".param_match") {
+				continue
+			}
+			k.mark(s, p+".param_match")
+			switch {
+			case len(s.args) == 0:
+				tp.ParamMatch = ParamExact // keepalived's bare param_match
+			case len(s.args) == 1 && s.args[0] == "initial":
+				tp.ParamMatch = ParamInitial
+			case len(s.args) == 1 && s.args[0] == "partial":
+				tp.ParamMatch = ParamPartial
+			default:
+				k.fail(s, p+".param_match", "want param_match [initial|partial] (alone it is an exact match), got %q", strings.Join(s.args, " "))
+			}
+		case "weight":
+			if weightAt != nil {
+				k.fail(s, p+".weight", "weight is already set%s", k.ps.lineRef(weightAt.line))
+				continue
+			}
+			weightAt = s
+			k.weightArg(s, p, &tp.Weight, &tp.Reverse)
+		case "quorum":
+			k.intArg(s, p+".quorum", &tp.Quorum)
+		case "quorum_max":
+			k.intArg(s, p+".quorum_max", &tp.QuorumMax)
+			tp.HasQuorumMax = true
+		case "fork_delay":
+			k.secondsArg(s, p+".fork_delay", &tp.ForkDelay)
+		case "terminate_delay":
+			k.secondsArg(s, p+".terminate_delay", &tp.TerminateDelay)
+		case "delay":
+			// keepalived's delay sets both.
+			k.secondsArg(s, p+".fork_delay", &tp.ForkDelay)
+			tp.TerminateDelay = tp.ForkDelay
+			k.mark(s, p+".terminate_delay")
+		case "full_command":
+			if k.noArgs(s, p+".full_command") {
+				tp.FullCommand = true
+			}
+		default:
+			k.unsupported(s, "vrrp_track_process")
+		}
+	}
+	tp.Normalize()
+	k.c.VRRPTrackProcesses = append(k.c.VRRPTrackProcesses, tp)
 }
 
 // trackFile reads "track_file NAME { file PATH; weight W [reverse];

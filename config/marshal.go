@@ -112,6 +112,44 @@ func MarshalYAML(c *Config) ([]byte, error) {
 		}
 		add(root, "vrrp_track_files", seq)
 	}
+	if len(c.VRRPTrackProcesses) > 0 {
+		seq := sequence()
+		for _, tp := range c.VRRPTrackProcesses {
+			m := mapping()
+			add(m, "name", strNode(tp.Name))
+			add(m, "process", strNode(tp.Process))
+			if len(tp.Params) > 0 {
+				ps := sequence()
+				ps.Style = yaml.FlowStyle
+				for _, a := range tp.Params {
+					ps.Content = append(ps.Content, strNode(a))
+				}
+				add(m, "params", ps)
+			}
+			if tp.ParamMatch != ParamNone {
+				add(m, "param_match", strNode(string(tp.ParamMatch)))
+			}
+			add(m, "weight", intNode(tp.Weight))
+			if tp.Reverse {
+				add(m, "reverse", boolNode(true))
+			}
+			add(m, "quorum", intNode(tp.Quorum))
+			if tp.HasQuorumMax {
+				add(m, "quorum_max", intNode(tp.QuorumMax))
+			}
+			if tp.ForkDelay > 0 {
+				add(m, "fork_delay", durNode(tp.ForkDelay))
+			}
+			if tp.TerminateDelay > 0 {
+				add(m, "terminate_delay", durNode(tp.TerminateDelay))
+			}
+			if tp.FullCommand {
+				add(m, "full_command", boolNode(true))
+			}
+			seq.Content = append(seq.Content, m)
+		}
+		add(root, "vrrp_track_processes", seq)
+	}
 	if c.BGP != nil {
 		add(root, "bgp", bgpNode(c.BGP))
 	}
@@ -433,6 +471,13 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 			ts.Content = append(ts.Content, trackEntryNode(t.Name, t.Weight, t.WeightSet, t.Reverse, t.ReverseSet))
 		}
 		add(m, "track_file", ts)
+	}
+	if len(v.TrackProcesses) > 0 {
+		ts := sequence()
+		for _, t := range v.TrackProcesses {
+			ts.Content = append(ts.Content, trackEntryNode(t.Name, t.Weight, t.WeightSet, t.Reverse, t.ReverseSet))
+		}
+		add(m, "track_process", ts)
 	}
 	addNotify(m, "notify_master", v.NotifyMaster, v.NotifyUsers.Master)
 	addNotify(m, "notify_backup", v.NotifyBackup, v.NotifyUsers.Backup)

@@ -72,6 +72,9 @@ type Config struct {
 	// VRRPTrackFiles are keepalived's track_file (vrrp_track_file)
 	// blocks, watched for the VRRP instances that track them.
 	VRRPTrackFiles []VRRPTrackFile
+	// VRRPTrackProcesses are keepalived's vrrp_track_process blocks:
+	// processes counted for the VRRP instances that track them.
+	VRRPTrackProcesses []VRRPTrackProcess
 	// BGP, when set, announces service VIPs to routers (ECMP over several
 	// directors); nil means no BGP speaker.
 	BGP *BGP
@@ -348,6 +351,9 @@ type VRRPInstance struct {
 	// TrackFiles name VRRPTrackFiles whose values move this instance's
 	// priority or put it in FAULT (keepalived track_file).
 	TrackFiles []TrackFile
+	// TrackProcesses name VRRPTrackProcesses whose quorum moves this
+	// instance's priority or puts it in FAULT (keepalived track_process).
+	TrackProcesses []TrackProcess
 	// Notify (keepalived's notify) runs at every state change with the
 	// arguments INSTANCE NAME STATE PRIORITY (STATE one of MASTER, BACKUP,
 	// FAULT, or STOP when xlb stops).
@@ -485,6 +491,100 @@ type TrackFile struct {
 // entry's own where it sets them, else the file's.
 func (t TrackFile) Effective(f VRRPTrackFile) (weight int, reverse bool) {
 	weight, reverse = f.Weight, f.Reverse
+	if t.WeightSet {
+		weight = t.Weight
+	}
+	if t.ReverseSet {
+		reverse = t.Reverse
+	}
+	return weight, reverse
+}
+
+// ParamMatch is how a track process compares the parameters of a
+// command line (keepalived's param_match).
+type ParamMatch string
+
+const (
+	// ParamNone compares only the process name (or argv[0]).
+	ParamNone ParamMatch = ""
+	// ParamExact wants exactly the configured parameters (none when none
+	// are configured): keepalived's default once parameters are given,
+	// and its bare "param_match".
+	ParamExact ParamMatch = "exact"
+	// ParamPartial wants the configured parameters first; more may follow.
+	ParamPartial ParamMatch = "partial"
+	// ParamInitial is ParamPartial, the last configured parameter being
+	// only a prefix of the process's.
+	ParamInitial ParamMatch = "initial"
+)
+
+// VRRPTrackProcess is keepalived's vrrp_track_process: the processes
+// matching Process (and Params) are counted, and the process is up while
+// the count is within Quorum..QuorumMax. For an instance tracking it with
+// weight 0 a process that is down is a FAULT (with reverse, one that is
+// up is); otherwise the weight moves the priority as a vrrp_script's does
+// (a positive weight is added while up, a negative one while down;
+// reverse negates it).
+//
+// Matching is keepalived's, exact (no pattern): Process is compared with
+// the process name, /proc/PID/comm (at most 15 characters), unless
+// FullCommand, when it is compared with the command line's first word
+// (argv[0]) and Params with the words after it as ParamMatch says.
+// Parameters, or a param_match, turn FullCommand on (keepalived's rule).
+type VRRPTrackProcess struct {
+	Name       string
+	Process    string
+	Params     []string
+	ParamMatch ParamMatch
+	// Weight is the default for the instances tracking it (keepalived
+	// 2.2.7's default is 0, whatever its manual says; -254..254).
+	Weight  int
+	Reverse bool
+	// Quorum is the fewest matching processes that count as up (default
+	// 1); QuorumMax, when HasQuorumMax, the most (keepalived's
+	// quorum_max; 0 means up only while none runs, and sets Quorum to 0).
+	Quorum       int
+	QuorumMax    int
+	HasQuorumMax bool
+	// ForkDelay delays the up (or, above QuorumMax, the down) that a fork
+	// of a counted process brings; TerminateDelay the change an exit
+	// brings. A change undone within the delay is never seen (a daemon
+	// restarting, or forking a worker). keepalived's delay sets both.
+	ForkDelay, TerminateDelay time.Duration
+	FullCommand               bool
+	Line                      int
+}
+
+// Normalize applies keepalived's implied settings: parameters without a
+// param_match are matched exactly, parameters or a param_match compare
+// the full command line, and quorum_max 0 lowers the default quorum to 0.
+func (tp *VRRPTrackProcess) Normalize() {
+	if len(tp.Params) > 0 && tp.ParamMatch == ParamNone {
+		tp.ParamMatch = ParamExact
+	}
+	if tp.ParamMatch != ParamNone {
+		tp.FullCommand = true
+	}
+	if tp.HasQuorumMax && tp.QuorumMax == 0 && tp.Quorum <= 1 {
+		tp.Quorum = 0
+	}
+}
+
+// TrackProcess is one entry of an instance's track_process.
+type TrackProcess struct {
+	Name string
+	// Weight and Reverse, when set, replace the process's for this
+	// instance ("track_process { p weight -5 reverse }").
+	Weight     int
+	WeightSet  bool
+	Reverse    bool
+	ReverseSet bool
+}
+
+// Effective is the weight and direction the entry tracks tp with: the
+// entry's own where it sets them, else the process's.
+func (t TrackProcess) Effective(tp VRRPTrackProcess) (weight int, reverse bool) {
+	weight, reverse = tp.Weight, tp.Reverse
 	if t.WeightSet {
 		weight = t.Weight
 	}

@@ -94,6 +94,7 @@ func (c *Config) validate(ps *problems) {
 	}
 	scripts := c.validateVRRPScripts(ps)
 	files := c.validateTrackFiles(ps)
+	procs := c.validateTrackProcesses(ps)
 	seenVR := map[vrKey]int{}
 	seenVRName := map[string]int{}
 	vipOwner := map[netip.Addr]int{}
@@ -103,6 +104,7 @@ func (c *Config) validate(ps *problems) {
 		validateVRRP(ps, p, v)
 		validateTracks(ps, p, v, scripts)
 		validateTrackFiles(ps, p, v, files)
+		validateTrackProcesses(ps, p, v, procs)
 		if v.Name != "" {
 			if j, dup := seenVRName[v.Name]; dup {
 				ps.field(v.Line, p+".name", "duplicate vrrp instance name %q (also vrrp[%d]%s)", v.Name, j, ps.lineRef(c.VRRP[j].Line))
@@ -128,18 +130,18 @@ func (c *Config) validate(ps *problems) {
 			}
 		}
 	}
-	c.validateSyncGroups(ps, seenVRName, scripts, files)
+	c.validateSyncGroups(ps, seenVRName, scripts, files, procs)
 	c.validateBGP(ps)
 	c.validateScripts(ps)
 }
 
 // validateSyncGroups checks that each group names existing instances and
 // that no instance is in two groups (keepalived refuses both), and refuses
-// weighted track_scripts and track_files in members: keepalived drops
+// weighted track_scripts, track_files and track_processes in members: keepalived drops
 // those silently (a priority moved in one member cannot move its group: the
 // other director's member would wait for the rest of its group forever), so
 // the failover they were written for would never happen.
-func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile) {
+func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile, procs map[string]*VRRPTrackProcess) {
 	names := map[string]int{}
 	member := map[string]int{}
 	for i, g := range c.VRRPSyncGroups {
@@ -195,6 +197,16 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 				if w != 0 {
 					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_file[%d]", instances[m], n),
 						"%q has weight %d, but %s is in sync group %q: keepalived ignores weighted track files there and a priority change cannot move a group; give it weight 0 (a non-zero value puts the whole group in FAULT and it moves)", t.Name, w, m, g.Name)
+				}
+			}
+			for n, t := range v.TrackProcesses {
+				w := t.Weight
+				if tp, ok := procs[t.Name]; ok && !t.WeightSet {
+					w = tp.Weight
+				}
+				if w != 0 {
+					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_process[%d]", instances[m], n),
+						"%q has weight %d, but %s is in sync group %q: keepalived ignores weighted track processes there and a priority change cannot move a group; give it weight 0 (a lost quorum puts the whole group in FAULT and it moves)", t.Name, w, m, g.Name)
 				}
 			}
 		}
@@ -967,6 +979,108 @@ func validateTrackFiles(ps *problems, p string, v *VRRPInstance, files map[strin
 		if w != 0 && v.Priority == 255 {
 			// keepalived requires weight 0 for the address owner too.
 			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault on a non-zero value)")
+		}
+	}
+}
+
+// maxProcessWeight is keepalived's range for a track_process weight.
+const maxProcessWeight = 254
+
+// maxProcessCount is keepalived's largest quorum and quorum_max.
+const maxProcessCount = 65535
+
+// maxProcessDelay is keepalived's longest fork_delay / terminate_delay.
+const maxProcessDelay = time.Hour
+
+// commLen is how long a process name (/proc/PID/comm) can be: the kernel
+// keeps 15 characters.
+const commLen = 15
+
+// validateTrackProcesses checks the vrrp_track_process blocks and
+// returns them by name.
+func (c *Config) validateTrackProcesses(ps *problems) map[string]*VRRPTrackProcess {
+	byName := map[string]*VRRPTrackProcess{}
+	for i := range c.VRRPTrackProcesses {
+		tp := &c.VRRPTrackProcesses[i]
+		p := fmt.Sprintf("vrrp_track_processes[%d]", i)
+		if tp.Name == "" {
+			ps.field(tp.Line, p+".name", "is required")
+		} else if prev, dup := byName[tp.Name]; dup {
+			ps.field(tp.Line, p+".name", "duplicate track process name %q (also%s)", tp.Name, ps.lineRef(prev.Line))
+		} else {
+			byName[tp.Name] = tp
+		}
+		switch {
+		case tp.Process == "":
+			ps.field(tp.Line, p+".process", "is required (a process name, or with full_command the command's first word)")
+		case !tp.FullCommand && len(tp.Process) > commLen:
+			// keepalived compares the name with comm, which the kernel
+			// cuts to 15 characters: it would never match.
+			ps.field(tp.Line, p+".process", "%q is longer than a process name can be (%d characters, /proc/PID/comm): it would never match; give the first %d characters, or set full_command to match the command line", tp.Process, commLen, commLen)
+		}
+		switch tp.ParamMatch {
+		case ParamNone, ParamExact, ParamPartial, ParamInitial:
+		default:
+			ps.field(tp.Line, p+".param_match", "want exact, partial or initial, got %q", tp.ParamMatch)
+		}
+		if tp.ParamMatch != ParamNone && !tp.FullCommand {
+			ps.field(tp.Line, p+".full_command", "must be set with param_match (parameters are on the command line)")
+		}
+		if len(tp.Params) > 0 && tp.ParamMatch == ParamNone {
+			ps.field(tp.Line, p+".param_match", "must be set with params")
+		}
+		if tp.Weight < -maxProcessWeight || tp.Weight > maxProcessWeight {
+			ps.field(tp.Line, p+".weight", "must be -%d..%d, got %d", maxProcessWeight, maxProcessWeight, tp.Weight)
+		}
+		noneRunning := tp.HasQuorumMax && tp.QuorumMax == 0
+		switch {
+		case tp.HasQuorumMax && (tp.QuorumMax < 0 || tp.QuorumMax > maxProcessCount):
+			ps.field(tp.Line, p+".quorum_max", "must be 0..%d, got %d", maxProcessCount, tp.QuorumMax)
+		case noneRunning && tp.Quorum > 0:
+			ps.field(tp.Line, p+".quorum_max", "is 0 (up while none runs), but quorum is %d", tp.Quorum)
+		case tp.HasQuorumMax && tp.Quorum > tp.QuorumMax:
+			ps.field(tp.Line, p+".quorum", "%d is more than quorum_max %d: the process could never be up", tp.Quorum, tp.QuorumMax)
+		}
+		if !noneRunning && (tp.Quorum < 1 || tp.Quorum > maxProcessCount) {
+			ps.field(tp.Line, p+".quorum", "must be 1..%d, got %d (quorum_max 0 means up while none runs)", maxProcessCount, tp.Quorum)
+		}
+		for _, d := range []struct {
+			name string
+			v    time.Duration
+		}{{"fork_delay", tp.ForkDelay}, {"terminate_delay", tp.TerminateDelay}} {
+			if d.v < 0 || d.v > maxProcessDelay {
+				ps.field(tp.Line, p+"."+d.name, "must be 0..3600 seconds, got %v", d.v)
+			}
+		}
+	}
+	return byName
+}
+
+// validateTrackProcesses checks an instance's track_process against the
+// vrrp_track_process blocks.
+func validateTrackProcesses(ps *problems, p string, v *VRRPInstance, procs map[string]*VRRPTrackProcess) {
+	seen := map[string]bool{}
+	for i, t := range v.TrackProcesses {
+		f := fmt.Sprintf("%s.track_process[%d]", p, i)
+		tp, ok := procs[t.Name]
+		switch {
+		case t.Name == "":
+			ps.field(v.Line, f, "needs a track process name")
+			continue
+		case !ok:
+			ps.field(v.Line, f, "no track process named %q (define it in vrrp_track_processes)", t.Name)
+			continue
+		case seen[t.Name]:
+			ps.field(v.Line, f, "%q is tracked twice", t.Name)
+		}
+		seen[t.Name] = true
+		w, _ := t.Effective(*tp)
+		if t.WeightSet && (w < -maxProcessWeight || w > maxProcessWeight) {
+			ps.field(v.Line, f+".weight", "must be -%d..%d, got %d", maxProcessWeight, maxProcessWeight, w)
+		}
+		if w != 0 && v.Priority == 255 {
+			// keepalived requires weight 0 for the address owner.
+			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault while the quorum is lost)")
 		}
 	}
 }

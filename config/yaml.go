@@ -502,6 +502,10 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			for i, n := range d.sequence(v, field) {
 				c.VRRPTrackFiles = append(c.VRRPTrackFiles, d.vrrpTrackFile(n, fmt.Sprintf("vrrp_track_files[%d]", i)))
 			}
+		case "vrrp_track_processes":
+			for i, n := range d.sequence(v, field) {
+				c.VRRPTrackProcesses = append(c.VRRPTrackProcesses, d.vrrpTrackProcess(n, fmt.Sprintf("vrrp_track_processes[%d]", i)))
+			}
 		case "bgp":
 			c.BGP = d.bgp(v, field)
 		case "script_user":
@@ -934,6 +938,12 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 				t := d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i))
 				v.TrackFiles = append(v.TrackFiles, TrackFile(t))
 			}
+		case "track_process":
+			for i, tn := range d.sequence(val, field) {
+				// The same entry as track_script's, naming a process.
+				t := d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i))
+				v.TrackProcesses = append(v.TrackProcesses, TrackProcess(t))
+			}
 		case "notify_master":
 			d.notify(val, field, &v.NotifyMaster, &v.NotifyUsers.Master)
 		case "notify_backup":
@@ -1087,4 +1097,52 @@ func (d *yamlDecoder) vrrpTrackFile(n *yaml.Node, path string) VRRPTrackFile {
 		return true
 	})
 	return tf
+}
+
+// vrrpTrackProcess reads a vrrp_track_processes entry: {name, process,
+// params, param_match, weight, reverse, quorum, quorum_max, fork_delay,
+// terminate_delay, full_command}, with keepalived's implied settings
+// applied (see VRRPTrackProcess.Normalize).
+func (d *yamlDecoder) vrrpTrackProcess(n *yaml.Node, path string) VRRPTrackProcess {
+	tp := newVRRPTrackProcess()
+	tp.Line = deref(n).Line
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "name":
+			d.str(v, field, &tp.Name)
+		case "process":
+			d.str(v, field, &tp.Process)
+		case "params":
+			tp.Params = d.strs(v, field)
+		case "param_match":
+			var m string
+			d.str(v, field, &m)
+			switch ParamMatch(m) {
+			case ParamExact, ParamPartial, ParamInitial:
+				tp.ParamMatch = ParamMatch(m)
+			default:
+				d.ps.parse(deref(v).Line, field, "want exact, partial or initial, got %q", m)
+			}
+		case "weight":
+			d.intField(v, field, &tp.Weight)
+		case "reverse":
+			d.boolean(v, field, &tp.Reverse)
+		case "quorum":
+			d.intField(v, field, &tp.Quorum)
+		case "quorum_max":
+			tp.HasQuorumMax = true
+			d.intField(v, field, &tp.QuorumMax)
+		case "fork_delay":
+			d.duration(v, field, &tp.ForkDelay)
+		case "terminate_delay":
+			d.duration(v, field, &tp.TerminateDelay)
+		case "full_command":
+			d.boolean(v, field, &tp.FullCommand)
+		default:
+			return false
+		}
+		return true
+	})
+	tp.Normalize()
+	return tp
 }

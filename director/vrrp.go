@@ -12,6 +12,7 @@ import (
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/runas"
 	"github.com/xlb-project/xlb/internal/trackfile"
+	"github.com/xlb-project/xlb/internal/trackproc"
 	"github.com/xlb-project/xlb/vip"
 	"github.com/xlb-project/xlb/vrrp"
 )
@@ -24,7 +25,11 @@ type vrrpSet struct {
 	runs    map[string]*vrrpRun
 	scripts map[string]*scriptRun // the vrrp_scripts some instance tracks
 	files   map[string]*fileRun   // the track_files some instance tracks
+	procs   map[string]*procRun   // the vrrp_track_processes some instance tracks
 	groups  map[string]*syncRun   // the vrrp_sync_groups, by name
+	// monitor counts the processes of procs (one proc connector socket
+	// for all); nil until a process is first tracked.
+	monitor *trackproc.Monitor
 	// cfg is the configuration last applied, for who the notify scripts
 	// of new instances and groups run as.
 	cfg *config.Config
@@ -40,10 +45,17 @@ type fileRun struct {
 	w   *trackfile.Watch
 }
 
+// procRun is one counted vrrp_track_process and the definition it counts by.
+type procRun struct {
+	cfg config.VRRPTrackProcess // Line cleared
+	t   *trackproc.Tracker
+}
+
 type vrrpRun struct {
 	cfg    config.VRRPInstance
 	tracks map[string]vrrp.TrackedScript
 	files  map[string]vrrp.TrackedFile
+	procs  map[string]vrrp.TrackedProcess
 	sync   *config.VRRPSyncGroup // its group (Line cleared), nil if none
 	inst   *vrrp.Instance
 	owner  *vip.Owner
@@ -68,7 +80,10 @@ type VRRPStatus struct {
 // some instance tracks it; a changed one restarts from its initial state.
 // A track_file is watched while some instance tracks it; a changed one is
 // watched anew and its instances get its value at once. A track_file that
-// cannot be watched fails the update before anything is changed.
+// cannot be watched fails the update before anything is changed. A
+// vrrp_track_process is counted while some instance tracks it; a changed
+// one is counted anew (its delays start over) and its instances get its
+// state at once.
 func (s *vrrpSet) update(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,7 +96,14 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 		f.Line = 0
 		files[f.Name] = f
 	}
+	procDefs := map[string]config.VRRPTrackProcess{}
+	for _, tp := range cfg.VRRPTrackProcesses {
+		tp.Line = 0
+		procDefs[tp.Name] = tp
+	}
 	want := map[string]config.VRRPInstance{}
+	wantProcTracks := map[string]map[string]vrrp.TrackedProcess{}
+	wantProcs := map[string]config.VRRPTrackProcess{}
 	wantTracks := map[string]map[string]vrrp.TrackedScript{}
 	wantFileTracks := map[string]map[string]vrrp.TrackedFile{}
 	wantScripts := map[string]config.VRRPScript{}
@@ -106,9 +128,22 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 		for _, t := range v.TrackFiles {
 			wantFiles[t.Name] = files[t.Name] // validated: it exists
 		}
+		wantProcTracks[v.Name] = trackedProcesses(v, procDefs)
+		for _, t := range v.TrackProcesses {
+			wantProcs[t.Name] = procDefs[t.Name] // validated: it exists
+		}
 	}
 	watched, err := s.watchFiles(cfg.VRRPTrackFiles, wantFiles)
 	if err != nil {
+		return err
+	}
+	counted, err := s.countProcesses(wantProcs)
+	if err != nil {
+		for n, fr := range watched {
+			if s.files[n] != fr {
+				fr.close(s.d.log)
+			}
+		}
 		return err
 	}
 	// Validated; a user gone since refuses the scripts instead of running
@@ -127,7 +162,8 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	// r.sync, so none of them compares equal.
 	for name, r := range s.runs {
 		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(wantTracks[name], r.tracks) &&
-			reflect.DeepEqual(wantFileTracks[name], r.files) && reflect.DeepEqual(wantGroup[name], r.sync) {
+			reflect.DeepEqual(wantFileTracks[name], r.files) && reflect.DeepEqual(wantProcTracks[name], r.procs) &&
+			reflect.DeepEqual(wantGroup[name], r.sync) {
 			continue
 		}
 		s.stopRun(r, false)
@@ -139,6 +175,12 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 		}
 	}
 	s.files = watched
+	for name, pr := range s.procs {
+		if counted[name] != pr {
+			s.monitor.Untrack(pr.t)
+		}
+	}
+	s.procs = counted
 	if s.groups == nil {
 		s.groups = map[string]*syncRun{}
 	}
@@ -167,7 +209,7 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 			s.subscribe(r) // to the scripts restarted above
 			continue
 		}
-		r, err := s.start(v, wantTracks[name], wantFileTracks[name], wantGroup[name])
+		r, err := s.start(v, wantTracks[name], wantFileTracks[name], wantProcTracks[name], wantGroup[name])
 		if err != nil {
 			return fmt.Errorf("vrrp instance %s: %w", name, err)
 		}
@@ -188,6 +230,41 @@ func (s *vrrpSet) subscribe(r *vrrpRun) {
 			fr.w.Subscribe(r.inst)
 		}
 	}
+	for n := range r.procs {
+		if pr := s.procs[n]; pr != nil {
+			pr.t.Subscribe(r.inst)
+		}
+	}
+}
+
+// countProcesses returns the trackers for the processes some instance
+// tracks: the running ones whose definition is unchanged, new ones (each
+// counted at once from /proc) for the rest. It stops nothing.
+func (s *vrrpSet) countProcesses(want map[string]config.VRRPTrackProcess) (map[string]*procRun, error) {
+	out := map[string]*procRun{}
+	if len(want) == 0 {
+		return out, nil
+	}
+	if s.monitor == nil {
+		s.monitor = trackproc.NewMonitor(s.d.log.With("component", "vrrp"), nil)
+	}
+	for name, tp := range want {
+		if pr := s.procs[name]; pr != nil && reflect.DeepEqual(pr.cfg, tp) {
+			out[name] = pr
+			continue
+		}
+		t, err := s.monitor.Track(name, tp)
+		if err != nil {
+			for n, pr := range out {
+				if s.procs[n] != pr {
+					s.monitor.Untrack(pr.t)
+				}
+			}
+			return nil, fmt.Errorf("vrrp_track_process %s: %w", name, err)
+		}
+		out[name] = &procRun{cfg: tp, t: t}
+	}
+	return out, nil
 }
 
 // watchFiles writes the init_files of all track files (at the first
@@ -246,6 +323,11 @@ func (s *vrrpSet) stopRun(r *vrrpRun, leave bool) {
 			fr.w.Unsubscribe(r.inst)
 		}
 	}
+	for n := range r.procs {
+		if pr := s.procs[n]; pr != nil {
+			pr.t.Unsubscribe(r.inst)
+		}
+	}
 	r.stop(leave)
 	if r.sync != nil {
 		if g := s.groups[r.sync.Name]; g != nil {
@@ -264,7 +346,7 @@ func sameVRRP(a, b config.VRRPInstance) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, files map[string]vrrp.TrackedFile, group *config.VRRPSyncGroup) (*vrrpRun, error) {
+func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, files map[string]vrrp.TrackedFile, procs map[string]vrrp.TrackedProcess, group *config.VRRPSyncGroup) (*vrrpRun, error) {
 	log := s.d.log.With("component", "vrrp", "instance", v.Name)
 	owner, err := vip.New(v.Interface, log)
 	if err != nil {
@@ -274,7 +356,7 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
-	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
+	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
 	var g *syncRun
 	if group != nil {
 		if g = s.groups[group.Name]; g == nil {
@@ -295,7 +377,7 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 		inst.OnTransition(func(vrrp.State, vrrp.State) { g.changed(s.d.notify, s.d.log) })
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &vrrpRun{cfg: v, tracks: tracks, files: files, sync: group, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
+	r := &vrrpRun{cfg: v, tracks: tracks, files: files, procs: procs, sync: group, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
 	// The scripts' states and files' values first, so the instance starts
 	// in the right state.
 	s.subscribe(r)
@@ -333,6 +415,12 @@ func (s *vrrpSet) stopAll(leave bool) {
 	for name, fr := range s.files {
 		fr.close(s.d.log)
 		delete(s.files, name)
+	}
+	for name := range s.procs {
+		delete(s.procs, name)
+	}
+	if s.monitor != nil {
+		s.monitor.Close()
 	}
 }
 

@@ -147,3 +147,17 @@ func trackedFiles(v config.VRRPInstance, files map[string]config.VRRPTrackFile) 
 	}
 	return out
 }
+
+// trackedProcesses resolves v's track_process entries to each process's
+// weight and reverse (the entry's own when it sets them).
+func trackedProcesses(v config.VRRPInstance, procs map[string]config.VRRPTrackProcess) map[string]vrrp.TrackedProcess {
+	if len(v.TrackProcesses) == 0 {
+		return nil
+	}
+	out := map[string]vrrp.TrackedProcess{}
+	for _, t := range v.TrackProcesses {
+		w, rev := t.Effective(procs[t.Name])
+		out[t.Name] = vrrp.TrackedProcess{Weight: w, Reverse: rev}
+	}
+	return out
+}

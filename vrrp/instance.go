@@ -253,6 +253,25 @@ func WithTrackedFiles(f map[string]TrackedFile) Option {
 	}
 }
 
+// TrackedProcess is how one tracked vrrp_track_process moves an instance:
+// as a script does, "up" (its quorum reached) standing for a success.
+// Weight 0 faults the instance while the process is down (with Reverse,
+// while it is up). Its state arrives through SetProcessUp and is down
+// until then.
+type TrackedProcess struct {
+	Weight  int
+	Reverse bool
+}
+
+// WithTrackedProcesses names the track processes the instance tracks;
+// their states arrive through SetProcessUp.
+func WithTrackedProcesses(p map[string]TrackedProcess) Option {
+	return func(i *Instance) {
+		i.procs = maps.Clone(p)
+		i.procUp = map[string]bool{}
+	}
+}
+
 // WithTrackedScripts names the scripts the instance tracks (track_script);
 // their results arrive through SetScriptResult.
 func WithTrackedScripts(s map[string]TrackedScript) Option {
@@ -291,6 +310,7 @@ type Instance struct {
 	notifyAll string // keepalived's notify: every change, with arguments
 	tracks    map[string]TrackedScript
 	files     map[string]TrackedFile
+	procs     map[string]TrackedProcess
 	sync      *SyncGroup // nil outside a vrrp_sync_group
 
 	owner         VIPOwner
@@ -315,6 +335,7 @@ type Instance struct {
 	weightedDown map[string]bool // weighted interfaces last seen down
 	scriptOK     map[string]bool
 	fileVal      map[string]int64 // the tracked files' last values
+	procUp       map[string]bool  // the tracked processes' quorum
 	stats        Stats
 	hooks        []func(from, to State)
 	pending      [][2]State // transitions to report once mu is released
@@ -466,6 +487,11 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			return nil, fmt.Errorf("vrrp: instance %s: track file %s: a weight cannot move priority 255", cfg.Name, n)
 		}
 	}
+	for n, t := range i.procs {
+		if t.Weight != 0 && i.basePrio == PriorityOwner {
+			return nil, fmt.Errorf("vrrp: instance %s: track process %s: a weight cannot move priority 255", cfg.Name, n)
+		}
+	}
 	i.prio = i.effectivePriority()
 	if i.sync != nil {
 		i.sync.join(i)
@@ -493,6 +519,9 @@ func (i *Instance) effectivePriority() uint8 {
 			p += d
 		}
 	}
+	for n, t := range i.procs {
+		p += trackWeight(t.Weight, t.Reverse, i.procUp[n])
+	}
 	return uint8(min(max(p, 1), PriorityOwner-1))
 }
 
@@ -509,6 +538,11 @@ func (i *Instance) failedScripts() []string {
 	for n, t := range i.files {
 		if _, fault := t.status(i.fileVal[n]); fault {
 			out = append(out, "file "+n)
+		}
+	}
+	for n, t := range i.procs {
+		if t.Weight == 0 && i.procUp[n] == t.Reverse {
+			out = append(out, "process "+n)
 		}
 	}
 	slices.Sort(out)
@@ -540,6 +574,21 @@ func (i *Instance) SetFileValue(name string, v int64) {
 		}
 		i.fileVal[name] = v
 		i.trackChangedLocked(now, "file", name, "value", v)
+	})
+}
+
+// SetProcessUp reports whether a tracked process has its quorum
+// (keepalived's track_process; the caller counts the processes, with its
+// fork and terminate delays): the priority follows at once as for a
+// script, and a weight-0 process that is down (up, with reverse) keeps
+// the instance in FAULT until it is not. It may be called before Run.
+func (i *Instance) SetProcessUp(name string, up bool) {
+	i.step(func(now time.Time) {
+		if _, tracked := i.procs[name]; !tracked || i.procUp[name] == up {
+			return
+		}
+		i.procUp[name] = up
+		i.trackChangedLocked(now, "process", name, "up", up)
 	})
 }
 
