@@ -107,6 +107,16 @@ func DefaultGARP() GARP {
 	}
 }
 
+// OrDefault is g, or keepalived's defaults for the zero GARP of a
+// configuration built in code rather than read from a file (a file's
+// instances always have a repeat of at least 1).
+func (g GARP) OrDefault() GARP {
+	if g == (GARP{}) {
+		return DefaultGARP()
+	}
+	return g
+}
+
 // garpField is one setting of GARP: its name in a vrrp instance (global_defs
 // and YAML's top level prefix it with "vrrp_") and where it is kept.
 type garpField struct {
