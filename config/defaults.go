@@ -93,6 +93,105 @@ func newVRRPTrackProcess() VRRPTrackProcess {
 	return VRRPTrackProcess{Quorum: 1}
 }
 
+// keepalived's gratuitous ARP defaults (VRRP_GARP_DELAY, VRRP_GARP_REP,
+// VRRP_GARP_REFRESH_REP); the lower-priority ones default to the global
+// garp_master_delay and garp_master_repeat.
+const (
+	DefaultGARPMasterDelay         = 5 * time.Second
+	DefaultGARPMasterRepeat        = 5
+	DefaultGARPMasterRefreshRepeat = 1
+)
+
+// DefaultGARP is keepalived's timing of gratuitous ARPs when nothing sets it.
+func DefaultGARP() GARP {
+	return GARP{
+		MasterDelay:         DefaultGARPMasterDelay,
+		MasterRepeat:        DefaultGARPMasterRepeat,
+		MasterRefreshRepeat: DefaultGARPMasterRefreshRepeat,
+		LowerPrioDelay:      DefaultGARPMasterDelay,
+		LowerPrioRepeat:     DefaultGARPMasterRepeat,
+	}
+}
+
+// OrDefault is g, or keepalived's defaults for the zero GARP of a
+// configuration built in code rather than read from a file (a file's
+// instances always have a repeat of at least 1).
+func (g GARP) OrDefault() GARP {
+	if g == (GARP{}) {
+		return DefaultGARP()
+	}
+	return g
+}
+
+// garpField is one setting of GARP: its name in a vrrp instance (global_defs
+// and YAML's top level prefix it with "vrrp_") and where it is kept.
+type garpField struct {
+	name string
+	dur  func(*GARP) *time.Duration
+	num  func(*GARP) *int
+}
+
+// garpFields lists GARP's settings, in keepalived's order.
+func garpFields() []garpField {
+	return []garpField{
+		{name: "garp_master_delay", dur: func(g *GARP) *time.Duration { return &g.MasterDelay }},
+		{name: "garp_master_repeat", num: func(g *GARP) *int { return &g.MasterRepeat }},
+		{name: "garp_master_refresh", dur: func(g *GARP) *time.Duration { return &g.MasterRefresh }},
+		{name: "garp_master_refresh_repeat", num: func(g *GARP) *int { return &g.MasterRefreshRepeat }},
+		{name: "garp_lower_prio_delay", dur: func(g *GARP) *time.Duration { return &g.LowerPrioDelay }},
+		{name: "garp_lower_prio_repeat", num: func(g *GARP) *int { return &g.LowerPrioRepeat }},
+		{name: "garp_interval", dur: func(g *GARP) *time.Duration { return &g.Interval }},
+		{name: "gna_interval", dur: func(g *GARP) *time.Duration { return &g.NAInterval }},
+	}
+}
+
+// copyField copies field f from src to dst.
+func (f garpField) copy(dst, src *GARP) {
+	if f.dur != nil {
+		*f.dur(dst) = *f.dur(src)
+	} else {
+		*f.num(dst) = *f.num(src)
+	}
+}
+
+// same reports whether a and b agree on field f.
+func (f garpField) same(a, b *GARP) bool {
+	if f.dur != nil {
+		return *f.dur(a) == *f.dur(b)
+	}
+	return *f.num(a) == *f.num(b)
+}
+
+// resolveGARP completes the global GARP settings (c.VRRPGARP holds those
+// set; set reports which fields were) and gives each instance the global
+// value of every setting it leaves out, as keepalived does wherever its
+// global_defs stand in the file. As in keepalived, the lower-priority
+// settings of an instance default to the global ones, which default to the
+// global garp_master_delay and garp_master_repeat, not the instance's own.
+func resolveGARP(c *Config, set func(field string) bool) {
+	g := DefaultGARP()
+	for _, f := range garpFields() {
+		if set("vrrp_" + f.name) {
+			f.copy(&g, &c.VRRPGARP)
+		}
+	}
+	if !set("vrrp_garp_lower_prio_delay") {
+		g.LowerPrioDelay = g.MasterDelay
+	}
+	if !set("vrrp_garp_lower_prio_repeat") {
+		g.LowerPrioRepeat = g.MasterRepeat
+	}
+	c.VRRPGARP = g
+	for i := range c.VRRP {
+		v := &c.VRRP[i]
+		for _, f := range garpFields() {
+			if !set(fmt.Sprintf("vrrp[%d].%s", i, f.name)) {
+				f.copy(&v.GARP, &g)
+			}
+		}
+	}
+}
+
 func newVRRP() VRRPInstance {
 	return VRRPInstance{
 		State:          DefaultVRRPState,

@@ -127,6 +127,7 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 			}
 		}
 	}
+	k.resolveGARP()
 	if k.strict != nil || len(k.instanceStrict) > 0 {
 		k.applyStrict()
 	}
@@ -156,6 +157,7 @@ type kconv struct {
 	globalVersion int
 	versionUnset  []int  // VRRP instances that take global_defs' vrrp_version
 	strict        *kstmt // global_defs' vrrp_strict, nil without
+	minGARP       *kstmt // global_defs' vrrp_min_garp, nil without
 	// instanceStrict are the vrrp_instances' own strict_mode, over it.
 	instanceStrict []instanceStrict
 	// groups are the virtual_server_group blocks: their VIP:PORT members.
@@ -351,6 +353,28 @@ func (k *kconv) secondsArg(s *kstmt, field string, dst *time.Duration) {
 	*dst = d
 }
 
+// garpArg reads one gratuitous ARP setting (name as in a vrrp_instance)
+// into g; field is the YAML path. Ranges are for validation to check, but a
+// repeat of 0 becomes 1 with a warning, as keepalived does.
+func (k *kconv) garpArg(s *kstmt, field, name string, g *GARP) {
+	for _, f := range garpFields() {
+		if f.name != name {
+			continue
+		}
+		if f.dur != nil {
+			k.secondsArg(s, field, f.dur(g))
+			return
+		}
+		n := f.num(g)
+		k.intArg(s, field, n)
+		if *n == 0 && (name == "garp_master_repeat" || name == "garp_master_refresh_repeat") {
+			k.warn(s, "%s 0: using 1, as keepalived does", s.key)
+			*n = 1
+		}
+		return
+	}
+}
+
 func (k *kconv) addrArg(s *kstmt, field, v string, dst *netip.Addr) {
 	a, err := parseAddr(v)
 	if err != nil {
@@ -430,6 +454,18 @@ func (k *kconv) globalDefs(g *kstmt) {
 			k.secondsArg(s, "startup_script_timeout", &k.c.StartupScript.Timeout)
 		case "shutdown_script_timeout":
 			k.secondsArg(s, "shutdown_script_timeout", &k.c.ShutdownScript.Timeout)
+		case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh",
+			"vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
+			"vrrp_garp_interval", "vrrp_gna_interval":
+			k.garpArg(s, s.key, strings.TrimPrefix(s.key, "vrrp_"), &k.c.VRRPGARP)
+		case "vrrp_min_garp":
+			on := true
+			if k.noBlock(s, "vrrp_min_garp") && len(s.args) > 0 {
+				on = kBool(s.args[0])
+			}
+			if on {
+				k.minGARP = s
+			}
 		case "lvs_sync_daemon":
 			// What it is for still matters: say how xlb does it.
 			k.warn(s, "lvs_sync_daemon ignored: xlb shares flows between directors with xlb run --sync-listen/--sync-peer/--sync-key-file (authenticated UDP); without it, scheduler mh or sh keeps flows on their real server across a failover")
@@ -439,6 +475,31 @@ func (k *kconv) globalDefs(g *kstmt) {
 			k.warn(s, "global_defs: %s ignored", s.key)
 		}
 	}
+}
+
+// resolveGARP applies vrrp_min_garp (one packet, no second burst, no
+// refresh, for the global settings the file does not set itself) and gives
+// the instances the global gratuitous ARP settings.
+func (k *kconv) resolveGARP() {
+	set := func(field string) bool {
+		_, ok := k.ps.lines[field]
+		return ok
+	}
+	minSet := map[string]bool{}
+	if k.minGARP != nil {
+		g := &k.c.VRRPGARP
+		for field, apply := range map[string]func(){
+			"vrrp_garp_master_repeat":  func() { g.MasterRepeat = 1 },
+			"vrrp_garp_master_delay":   func() { g.MasterDelay = 0 },
+			"vrrp_garp_master_refresh": func() { g.MasterRefresh = 0 },
+		} {
+			if !set(field) {
+				apply()
+				minSet[field] = true
+			}
+		}
+	}
+	resolveGARP(k.c, func(field string) bool { return minSet[field] || set(field) })
 }
 
 // instanceStrict is a vrrp_instance's strict_mode [<BOOL>].
@@ -490,6 +551,14 @@ func (k *kconv) applyStrict() {
 			k.warnAt(at(v, p+".preempt_delay"), "vrrp_instance %s: vrrp_strict: preempt_delay ignored, as keepalived does", v.Name)
 			v.PreemptDelay = 0
 		}
+		// keepalived's strict mode sends no gratuitous ARPs for a
+		// lower-priority advert; it says so only when the instance asked.
+		for _, f := range []string{"garp_lower_prio_repeat", "garp_lower_prio_delay"} {
+			if _, set := k.ps.lines[p+"."+f]; set {
+				k.warnAt(at(v, p+"."+f), "vrrp_instance %s: vrrp_strict: %s ignored, as keepalived does", v.Name, f)
+			}
+		}
+		v.GARP.LowerPrioRepeat, v.GARP.LowerPrioDelay = 0, 0
 		if v.Version == 2 && len(v.VirtualAddrs) > 0 && v.VirtualAddrs[0].Is6() {
 			k.warnAt(v.Line, "vrrp_instance %s: vrrp_strict: IPv6 needs VRRP version 3; using it, as keepalived does", v.Name)
 			v.Version = 3
@@ -531,13 +600,10 @@ func (k *kconv) lvsTimeouts(s *kstmt) {
 }
 
 // harmlessVRRP reports keywords of vrrp_instance that only affect
-// notifications, logging or the timing of gratuitous ARPs, never which
-// director holds a VIP.
+// notifications or logging, never which director holds a VIP.
 func harmlessVRRP(key string) bool {
 	switch key {
 	case "notify_deleted", "smtp_alert", "debug",
-		"garp_master_delay", "garp_master_repeat", "garp_master_refresh",
-		"garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat",
 		"lvs_sync_daemon_interface":
 		return true
 	}
@@ -629,6 +695,9 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.notifyScript(s, p+".notify", &v.Notify, &v.NotifyUsers.Notify)
 		case "notify_stop":
 			k.notifyScript(s, p+".notify_stop", &v.NotifyStop, &v.NotifyUsers.Stop)
+		case "garp_master_delay", "garp_master_repeat", "garp_master_refresh",
+			"garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat":
+			k.garpArg(s, p+"."+s.key, s.key, &v.GARP)
 		default:
 			if harmlessVRRP(s.key) {
 				k.warn(s, "vrrp_instance %s: %s ignored", v.Name, s.key)

@@ -38,6 +38,7 @@ func TestSeedKeepalivedConfigs(t *testing.T) {
 				Name: "VI_1", State: tc.state, Interface: "eth0", VirtualRouterID: 51, Priority: tc.priority,
 				AdvertInterval: time.Second, Version: 2, Preempt: true, AuthType: "PASS", AuthPass: "1111",
 				VirtualAddrs: []netip.Addr{netip.MustParseAddr("192.168.101.100")}, Line: 13,
+				GARP: DefaultGARP(),
 			}
 			assertSameConfig(t, &Config{VRRP: []VRRPInstance{v}}, &Config{VRRP: []VRRPInstance{want}})
 			if v.Line != 13 {
@@ -416,7 +417,7 @@ func TestKeepalivedIPv6AndWarnings(t *testing.T) {
     virtual_router_id 9
     priority 10
     advert_int 0.25
-    garp_master_delay 5
+    garp_master_delay 1
     virtual_ipaddress {
         2001:db8::1
     }
@@ -443,9 +444,12 @@ virtual_server 2001:db8::1 443 {
 		s.RealServers[0].Check.Type != TCPCheck || s.RealServers[0].NotifyUp != "/bin/up.sh" {
 		t.Errorf("IPv6 service = %+v", s)
 	}
-	want := []string{
-		"v6.conf:7: vrrp_instance VI_6: garp_master_delay ignored",
+	// The global lower-priority delay stays keepalived's 5 s: only the
+	// global garp_master_delay would move it.
+	if g := c.VRRP[0].GARP; g.MasterDelay != time.Second || g.MasterRepeat != DefaultGARPMasterRepeat || g.LowerPrioDelay != 5*time.Second {
+		t.Errorf("garp_master_delay 1: GARP %+v", g)
 	}
+	var want []string
 	if len(warns) != len(want) {
 		t.Fatalf("warnings %v, want %v", warns, want)
 	}

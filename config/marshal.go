@@ -36,6 +36,13 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			add(root, l.name+"_timeout", durNode(l.s.Timeout))
 		}
 	}
+	// The global gratuitous ARP timing where it is not keepalived's, the
+	// lower-priority settings where they do not follow the master ones.
+	if c.VRRPGARP != (GARP{}) {
+		def := DefaultGARP()
+		def.LowerPrioDelay, def.LowerPrioRepeat = c.VRRPGARP.MasterDelay, c.VRRPGARP.MasterRepeat
+		addGARP(root, "vrrp_", &c.VRRPGARP, &def)
+	}
 	if len(c.Services) > 0 {
 		seq := sequence()
 		for i := range c.Services {
@@ -45,8 +52,16 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	}
 	if len(c.VRRP) > 0 {
 		seq := sequence()
+		global := c.VRRPGARP
+		if global == (GARP{}) {
+			global = DefaultGARP()
+		}
 		for i := range c.VRRP {
-			seq.Content = append(seq.Content, vrrpNode(&c.VRRP[i]))
+			n := vrrpNode(&c.VRRP[i])
+			if c.VRRP[i].GARP != (GARP{}) {
+				addGARP(n, "", &c.VRRP[i].GARP, &global)
+			}
+			seq.Content = append(seq.Content, n)
 		}
 		add(root, "vrrp", seq)
 	}
@@ -485,6 +500,21 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	addNotify(m, "notify", v.Notify, v.NotifyUsers.Notify)
 	addNotify(m, "notify_stop", v.NotifyStop, v.NotifyUsers.Stop)
 	return m
+}
+
+// addGARP writes the gratuitous ARP settings of g that differ from def,
+// each named prefix + its vrrp entry name.
+func addGARP(m *yaml.Node, prefix string, g, def *GARP) {
+	for _, f := range garpFields() {
+		if f.same(g, def) {
+			continue
+		}
+		if f.dur != nil {
+			add(m, prefix+f.name, durNode(*f.dur(g)))
+		} else {
+			add(m, prefix+f.name, intNode(*f.num(g)))
+		}
+	}
 }
 
 // trackEntryNode writes a track_script or track_file entry: the bare name

@@ -91,6 +91,11 @@ type Config struct {
 	// before the datapath is attached, and once when it stops, after
 	// everything else.
 	StartupScript, ShutdownScript LifeScript
+	// VRRPGARP are the gratuitous ARP / unsolicited NA timings of the VRRP
+	// instances that do not set their own (keepalived's global_defs
+	// vrrp_garp_*, YAML's top-level vrrp_garp_*); each instance's GARP
+	// already holds what applies to it.
+	VRRPGARP GARP
 	// sources maps the lines recorded in the configuration's Line fields
 	// to files, for a keepalived.conf read with includes (nil otherwise).
 	sources sourceMap
@@ -367,7 +372,37 @@ type VRRPInstance struct {
 	// NotifyUsers are who the notify scripts run as when not
 	// Config.ScriptUser ("notify_master SCRIPT USER [GROUP]").
 	NotifyUsers NotifyUsers
-	Line        int
+	// GARP is when a master announces its addresses (keepalived's garp_*):
+	// the global defaults filled in for what the instance leaves out.
+	GARP GARP
+	Line int
+}
+
+// GARP is keepalived's timing of the gratuitous ARPs (IPv4) and unsolicited
+// neighbour advertisements (IPv6) a VRRP master sends so that switches and
+// neighbours learn its MAC for the VIPs. A burst is Repeat packets per
+// address, sent round by round.
+type GARP struct {
+	// MasterDelay (garp_master_delay) sends a second burst this long after
+	// becoming master, for switches that were still learning; 0: none.
+	MasterDelay time.Duration
+	// MasterRepeat (garp_master_repeat) is the size of the bursts at and
+	// MasterDelay after becoming master.
+	MasterRepeat int
+	// MasterRefresh (garp_master_refresh) re-announces, at the first
+	// advert at least this long after the last burst, while master; 0: never.
+	MasterRefresh       time.Duration
+	MasterRefreshRepeat int // garp_master_refresh_repeat
+	// LowerPrioRepeat (garp_lower_prio_repeat) packets per address go out
+	// when a master hears a lower-priority advert (a second master whose
+	// MAC the network may have learnt), and again LowerPrioDelay
+	// (garp_lower_prio_delay) later unless 0. Repeat 0: none.
+	LowerPrioDelay  time.Duration
+	LowerPrioRepeat int
+	// Interval (garp_interval) and NAInterval (gna_interval) space every
+	// two gratuitous ARPs or unsolicited NAs, for switches that drop a
+	// flood of them; 0: a burst goes at once.
+	Interval, NAInterval time.Duration
 }
 
 // VRRPScript is keepalived's vrrp_script: a command run every Interval

@@ -19,6 +19,11 @@ const (
 	// centiseconds (12 bits).
 	maxAdvertV2 = 255 * time.Second
 	maxAdvertV3 = 4095 * 10 * time.Millisecond
+	// keepalived keeps garp_master_delay, garp_lower_prio_delay and the
+	// intervals in microseconds in 32 bits, and garp_master_refresh in
+	// seconds in 32 bits.
+	maxGARPDelay   = 4294 * time.Second
+	maxGARPRefresh = math.MaxUint32 * time.Second
 )
 
 // isMD5Hex reports whether s looks like keepalived genhash's output: the hex
@@ -98,10 +103,12 @@ func (c *Config) validate(ps *problems) {
 	seenVR := map[vrKey]int{}
 	seenVRName := map[string]int{}
 	vipOwner := map[netip.Addr]int{}
+	validateGARP(ps, 0, "vrrp_", &c.VRRPGARP, nil)
 	for i := range c.VRRP {
 		v := &c.VRRP[i]
 		p := fmt.Sprintf("vrrp[%d]", i)
 		validateVRRP(ps, p, v)
+		validateGARP(ps, v.Line, p+".", &v.GARP, &c.VRRPGARP)
 		validateTracks(ps, p, v, scripts)
 		validateTrackFiles(ps, p, v, files)
 		validateTrackProcesses(ps, p, v, procs)
@@ -1081,6 +1088,48 @@ func validateTrackProcesses(ps *problems, p string, v *VRRPInstance, procs map[s
 		if w != 0 && v.Priority == 255 {
 			// keepalived requires weight 0 for the address owner.
 			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault while the quorum is lost)")
+		}
+	}
+}
+
+// validateGARP checks gratuitous ARP settings against keepalived's ranges;
+// prefix makes the field names ("vrrp_" for the global ones). A value an
+// instance took from global is reported there only. The zero GARP is a
+// configuration built in code that leaves the timing to keepalived's
+// defaults.
+func validateGARP(ps *problems, line int, prefix string, g, global *GARP) {
+	if *g == (GARP{}) {
+		return
+	}
+	for _, f := range garpFields() {
+		if global != nil && *global != (GARP{}) && f.same(g, global) {
+			continue
+		}
+		field := prefix + f.name
+		if f.num != nil {
+			n, least := *f.num(g), 1
+			if f.name == "garp_lower_prio_repeat" {
+				least = 0 // none for a lower-priority advert
+			}
+			if n < least {
+				ps.field(line, field, "must be at least %d, got %d", least, n)
+			}
+			continue
+		}
+		d := *f.dur(g)
+		switch f.name {
+		case "garp_interval", "gna_interval":
+			if d < 0 || d > maxGARPDelay || d%time.Microsecond != 0 {
+				ps.field(line, field, "must be 0..%d s in microseconds, got %s", maxGARPDelay/time.Second, d)
+			}
+		case "garp_master_refresh":
+			if d < 0 || d > maxGARPRefresh || d%time.Second != 0 {
+				ps.field(line, field, "must be whole seconds 0..%d, got %s", maxGARPRefresh/time.Second, d)
+			}
+		default:
+			if d < 0 || d > maxGARPDelay || d%time.Second != 0 {
+				ps.field(line, field, "must be whole seconds 0..%d, got %s", maxGARPDelay/time.Second, d)
+			}
 		}
 	}
 }

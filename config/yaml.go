@@ -43,6 +43,10 @@ func ParseYAML(name string, data []byte) (*Config, error) {
 	if d.spent {
 		return nil, ps.err() // validating a half-expanded document helps no one
 	}
+	resolveGARP(c, func(field string) bool {
+		_, set := ps.lines[field]
+		return set
+	})
 	finishDefaults(c, func(check string) bool {
 		_, set := ps.lines[check+".timeout"]
 		return set
@@ -521,7 +525,8 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 		case "shutdown_script_timeout":
 			d.duration(v, field, &c.ShutdownScript.Timeout)
 		default:
-			return false
+			name, ok := strings.CutPrefix(key, "vrrp_")
+			return ok && d.garp(name, v, field, &c.VRRPGARP)
 		}
 		return true
 	})
@@ -955,11 +960,28 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 		case "notify_stop":
 			d.notify(val, field, &v.NotifyStop, &v.NotifyUsers.Stop)
 		default:
-			return false
+			return d.garp(key, val, field, &v.GARP)
 		}
 		return true
 	})
 	return v
+}
+
+// garp reads the gratuitous ARP setting key (a vrrp entry's name for it)
+// into g, and reports whether key is one.
+func (d *yamlDecoder) garp(key string, val *yaml.Node, field string, g *GARP) bool {
+	for _, f := range garpFields() {
+		if f.name != key {
+			continue
+		}
+		if f.dur != nil {
+			d.duration(val, field, f.dur(g))
+		} else {
+			d.intField(val, field, f.num(g))
+		}
+		return true
+	}
+	return false
 }
 
 // addrs reads a sequence of addresses, each with its own field and line.

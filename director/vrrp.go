@@ -348,7 +348,11 @@ func sameVRRP(a, b config.VRRPInstance) bool {
 
 func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, files map[string]vrrp.TrackedFile, procs map[string]vrrp.TrackedProcess, group *config.VRRPSyncGroup) (*vrrpRun, error) {
 	log := s.d.log.With("component", "vrrp", "instance", v.Name)
-	owner, err := vip.New(v.Interface, log)
+	// Acquire sends keepalived's first burst; the instance sends the
+	// later ones with their own repeats, all spaced by garp_interval /
+	// gna_interval.
+	garp := v.GARP.OrDefault()
+	owner, err := vip.New(v.Interface, log, vip.WithAnnounce(garp.MasterRepeat, 0), vip.WithPacketIntervals(garp.Interval, garp.NAInterval))
 	if err != nil {
 		return nil, err
 	}

@@ -24,9 +24,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Defaults for announcements. keepalived sends garp_master_repeat=5 adverts
-// per burst; we send the same number but spread them 100 ms apart so a switch
-// port that is still coming up (or a lossy link) catches at least one.
+// Defaults for announcements of VIPs outside VRRP (a VRRP instance sets
+// keepalived's garp_* timing instead). keepalived sends garp_master_repeat=5
+// per burst; we send the same number but spread the rounds 100 ms apart so a
+// switch port that is still coming up (or a lossy link) catches at least one.
 const (
 	DefaultAnnounceCount    = 5
 	DefaultAnnounceInterval = 100 * time.Millisecond
@@ -36,11 +37,23 @@ const (
 type Option func(*Owner)
 
 // WithAnnounce sets how many gratuitous ARP / unsolicited NA packets are sent
-// per acquired address and how far apart. count 0 disables announcements.
+// per acquired address and how far apart the rounds are (a round is one
+// packet for each address). count 0 disables announcements.
 func WithAnnounce(count int, interval time.Duration) Option {
 	return func(o *Owner) {
 		o.announceCount = max(count, 0)
 		o.announceInterval = max(interval, 0)
+	}
+}
+
+// WithPacketIntervals sets the least time between two gratuitous ARPs (arp)
+// and between two unsolicited NAs (na) sent on the interface: keepalived's
+// garp_interval and gna_interval, for switches that drop a flood of them.
+// They space every packet of a burst, also between different addresses.
+func WithPacketIntervals(arp, na time.Duration) Option {
+	return func(o *Owner) {
+		o.arpInterval = max(arp, 0)
+		o.naInterval = max(na, 0)
 	}
 }
 
@@ -61,7 +74,9 @@ type Owner struct {
 	hwaddr net.HardwareAddr
 
 	announceCount    int
-	announceInterval time.Duration
+	announceInterval time.Duration // between rounds
+	arpInterval      time.Duration // between any two gratuitous ARPs
+	naInterval       time.Duration // between any two unsolicited NAs
 
 	mu    sync.Mutex
 	owned []netip.Addr // addresses this Owner added, in acquisition order
@@ -261,7 +276,7 @@ func (o *Owner) Acquire(addrs ...netip.Addr) error {
 		}
 		announce = append(announce, a)
 	}
-	if err := o.announceLocked(announce); err != nil {
+	if err := o.announceLocked(o.announceCount, announce); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -312,27 +327,66 @@ func (o *Owner) releaseLocked(addrs []netip.Addr) error {
 // Announce sends gratuitous ARP / unsolicited NA for addrs without touching
 // the interface's addresses (a VRRP master re-announces on request).
 func (o *Owner) Announce(addrs ...netip.Addr) error {
+	return o.AnnounceN(o.announceCount, addrs...)
+}
+
+// AnnounceN is Announce with count packets per address: a VRRP master's
+// later bursts (keepalived's garp_master_delay, garp_master_refresh,
+// garp_lower_prio_*) each have their own repeat.
+func (o *Owner) AnnounceN(count int, addrs ...netip.Addr) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return errors.New("vip: owner closed")
 	}
-	return o.announceLocked(addrs)
+	return o.announceLocked(count, addrs)
 }
 
-// announceLocked sends the first announcement synchronously (so errors reach
-// the caller and the network learns the owner before Acquire returns) and the
-// repeats from a goroutine, so a VRRP takeover is not delayed by the spacing.
-func (o *Owner) announceLocked(addrs []netip.Addr) error {
-	if o.announceCount == 0 || len(addrs) == 0 {
+// sender sends one announcement of addr, while addr's generation is gen.
+type sender struct {
+	addr netip.Addr
+	gen  uint64
+	send func() error
+}
+
+// shot is one packet of a burst, due at offset at from the burst's start.
+type shot struct {
+	at time.Duration
+	s  sender
+}
+
+// schedule orders a burst of count packets per address: round by round
+// (each address once per round, as keepalived sends them), rounds at least
+// round apart, and two packets of one family at least arp (IPv4) or na
+// (IPv6) apart, so the spacing holds across addresses too.
+func schedule(senders []sender, count int, round, arp, na time.Duration) []shot {
+	var out []shot
+	var next4, next6 time.Duration // when the family's next packet may go
+	for r := range count {
+		start := time.Duration(r) * round
+		for _, s := range senders {
+			next, gap := &next4, arp
+			if s.addr.Is6() {
+				next, gap = &next6, na
+			}
+			at := max(*next, start)
+			out = append(out, shot{at, s})
+			*next = at + gap
+		}
+	}
+	slices.SortStableFunc(out, func(a, b shot) int { return int(a.at - b.at) })
+	return out
+}
+
+// announceLocked sends the packets due at once synchronously (so errors
+// reach the caller and the network learns the owner before Acquire returns)
+// and the later ones from a goroutine, so a VRRP takeover is not delayed by
+// the spacing.
+func (o *Owner) announceLocked(count int, addrs []netip.Addr) error {
+	if count <= 0 || len(addrs) == 0 {
 		return nil
 	}
 	var errs []error
-	type sender struct {
-		addr netip.Addr
-		gen  uint64
-		send func() error
-	}
 	var senders []sender
 	var closers []func()
 	for _, a := range addrs {
@@ -380,53 +434,53 @@ func (o *Owner) announceLocked(addrs []netip.Addr) error {
 			}})
 		}
 	}
-	// sendAll runs with o.mu held (directly from Acquire, or taken by the
+	shots := schedule(senders, count, o.announceInterval, o.arpInterval, o.naInterval)
+	begin := time.Now()
+	// send runs with o.mu held (directly from Acquire, or taken by the
 	// repeat goroutine) so it sees Release's generation bumps.
-	sendAll := func() error {
-		var errs []error
-		for _, s := range senders {
-			if o.gen[s.addr] != s.gen {
-				continue
-			}
-			if err := s.send(); err != nil {
-				errs = append(errs, err)
-			}
+	send := func(s sender) error {
+		if o.gen[s.addr] != s.gen {
+			return nil
 		}
-		return errors.Join(errs...)
+		return s.send()
 	}
-	if err := sendAll(); err != nil {
-		errs = append(errs, err)
+	n := 0
+	for ; n < len(shots) && shots[n].at == 0; n++ {
+		if err := send(shots[n].s); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if o.announceCount > 1 && len(senders) > 0 {
-		o.wg.Add(1)
-		go func() {
-			defer o.wg.Done()
-			defer func() {
-				for _, c := range closers {
-					c()
-				}
-			}()
-			t := time.NewTicker(max(o.announceInterval, time.Millisecond))
-			defer t.Stop()
-			for range o.announceCount - 1 {
-				select {
-				case <-o.ctx.Done():
-					return
-				case <-t.C:
-				}
-				o.mu.Lock()
-				err := sendAll()
-				o.mu.Unlock()
-				if err != nil {
-					o.log.Warn("repeat announcement failed", "err", err)
-				}
-			}
-		}()
-	} else {
+	later := shots[n:]
+	if len(later) == 0 {
 		for _, c := range closers {
 			c()
 		}
+		return errors.Join(errs...)
 	}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		defer func() {
+			for _, c := range closers {
+				c()
+			}
+		}()
+		for _, sh := range later {
+			t := time.NewTimer(time.Until(begin.Add(sh.at)))
+			select {
+			case <-o.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			o.mu.Lock()
+			err := send(sh.s)
+			o.mu.Unlock()
+			if err != nil {
+				o.log.Warn("repeat announcement failed", "err", err)
+			}
+		}
+	}()
 	return errors.Join(errs...)
 }
 

@@ -49,6 +49,7 @@ func addrsOn(t *testing.T, ns *nstest.NS, iface string) []netip.Addr {
 type announcement struct {
 	addr netip.Addr
 	hw   net.HardwareAddr
+	at   time.Time // when the capture saw it
 }
 
 // capture collects gratuitous ARPs and unsolicited NAs seen on ifi until
@@ -92,7 +93,7 @@ func capture(t *testing.T, ns *nstest.NS, ifi *net.Interface, d time.Duration) <
 				sip, _ := netip.AddrFromSlice(p[14:18])
 				tip, _ := netip.AddrFromSlice(p[24:28])
 				if sip == tip {
-					got = append(got, announcement{sip, net.HardwareAddr(slices.Clone(p[8:14]))})
+					got = append(got, announcement{sip, net.HardwareAddr(slices.Clone(p[8:14])), time.Now()})
 				}
 			case ethernet.EtherTypeIPv6:
 				if len(f.Payload) < 41 || f.Payload[6] != 58 {
@@ -108,7 +109,7 @@ func capture(t *testing.T, ns *nstest.NS, ifi *net.Interface, d time.Duration) <
 				}
 				for _, o := range na.Options {
 					if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Target {
-						got = append(got, announcement{na.TargetAddress, lla.Addr})
+						got = append(got, announcement{na.TargetAddress, lla.Addr, time.Now()})
 					}
 				}
 			}
@@ -236,4 +237,98 @@ func TestNewMissingInterface(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A burst goes round by round like keepalived's, and garp_interval /
+// gna_interval space every packet of a family, across addresses too,
+// while the other family keeps its own pace.
+func TestScheduleSpacing(t *testing.T) {
+	a4, b4 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	a6 := netip.MustParseAddr("fd00::1")
+	ss := []sender{{addr: a4}, {addr: b4}, {addr: a6}}
+	type want struct {
+		addr netip.Addr
+		at   time.Duration
+	}
+	check := func(name string, got []shot, w []want) {
+		t.Helper()
+		if len(got) != len(w) {
+			t.Fatalf("%s: %d packets, want %d", name, len(got), len(w))
+		}
+		for i := range w {
+			if got[i].s.addr != w[i].addr || got[i].at != w[i].at {
+				t.Errorf("%s: packet %d is %s at %v, want %s at %v", name, i, got[i].s.addr, got[i].at, w[i].addr, w[i].at)
+			}
+		}
+	}
+	// keepalived's default: no spacing, everything at once, in rounds.
+	check("no interval", schedule(ss, 2, 0, 0, 0), []want{
+		{a4, 0}, {b4, 0}, {a6, 0}, {a4, 0}, {b4, 0}, {a6, 0},
+	})
+	ms := time.Millisecond
+	check("garp_interval 200ms, gna_interval 50ms", schedule(ss, 2, 0, 200*ms, 50*ms), []want{
+		{a4, 0}, {a6, 0}, {a6, 50 * ms}, {b4, 200 * ms}, {a4, 400 * ms}, {b4, 600 * ms},
+	})
+	// Outside VRRP: rounds 100 ms apart.
+	check("rounds", schedule(ss[:2], 2, 100*ms, 0, 0), []want{
+		{a4, 0}, {b4, 0}, {a4, 100 * ms}, {b4, 100 * ms},
+	})
+	if got := schedule(ss, 0, 0, 0, 0); len(got) != 0 {
+		t.Errorf("count 0 sends %d packets", len(got))
+	}
+}
+
+// On the wire: AnnounceN sends its own count per address, spaced by the
+// packet interval, and with no interval all at once.
+func TestAnnounceNSpacingNetns(t *testing.T) {
+	nstest.RequireRoot(t)
+	dir := nstest.NewWithPrefix(t, "garp-d")
+	peer := nstest.NewWithPrefix(t, "garp-p")
+	nstest.VethPair(t, dir, peer, "10.98.0.1/24", "10.98.0.2/24")
+	a, b := netip.MustParseAddr("10.98.0.100"), netip.MustParseAddr("10.98.0.101")
+	var o *Owner
+	dir.Do(t, func() error {
+		var err error
+		o, err = New("veth0", testLogger(), WithAnnounce(1, 0), WithPacketIntervals(150*time.Millisecond, 0))
+		return err
+	})
+	defer o.Close()
+	capt := capture(t, peer, nstest.IfaceIn(t, peer, "veth0"), 1200*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	if err := o.AnnounceN(2, a, b); err != nil {
+		t.Fatalf("AnnounceN: %v", err)
+	}
+	got := <-capt
+	var order []netip.Addr
+	for _, x := range got {
+		order = append(order, x.addr)
+	}
+	if want := []netip.Addr{a, b, a, b}; !slices.Equal(order, want) {
+		t.Fatalf("saw %v, want %v", order, want)
+	}
+	for i := 1; i < len(got); i++ {
+		if gap := got[i].at.Sub(got[i-1].at); gap < 120*time.Millisecond || gap > 400*time.Millisecond {
+			t.Errorf("gap before packet %d is %v, want about 150ms", i, gap)
+		}
+	}
+
+	var o2 *Owner
+	dir.Do(t, func() error {
+		var err error
+		o2, err = New("veth0", testLogger(), WithAnnounce(1, 0))
+		return err
+	})
+	defer o2.Close()
+	capt = capture(t, peer, nstest.IfaceIn(t, peer, "veth0"), 300*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	if err := o2.AnnounceN(3, a); err != nil {
+		t.Fatalf("AnnounceN: %v", err)
+	}
+	got = <-capt
+	if len(got) != 3 {
+		t.Fatalf("saw %d announcements, want 3", len(got))
+	}
+	if span := got[2].at.Sub(got[0].at); span > 50*time.Millisecond {
+		t.Errorf("a burst without interval took %v, want it at once", span)
+	}
 }

@@ -57,10 +57,19 @@ const (
 func GroupIPv4() netip.Addr { return netip.AddrFrom4([4]byte{224, 0, 0, 18}) }
 
 // VIPOwner adds and removes the virtual addresses; *vip.Owner satisfies it.
-// Acquire must also announce the addresses (gratuitous ARP / NA).
+// Acquire must also announce the addresses (gratuitous ARP / NA), with
+// garp_master_repeat packets each (the caller sets the owner up so).
 type VIPOwner interface {
 	Acquire(addrs ...netip.Addr) error
 	Release(addrs ...netip.Addr) error
+}
+
+// Announcer is a VIPOwner that can announce held addresses again, n packets
+// each: the later bursts of keepalived's garp_master_delay,
+// garp_master_refresh and garp_lower_prio_*. *vip.Owner satisfies it; an
+// owner without it gets only the burst of Acquire.
+type Announcer interface {
+	AnnounceN(n int, addrs ...netip.Addr) error
 }
 
 // Packet is one received IP datagram carrying VRRP.
@@ -312,6 +321,7 @@ type Instance struct {
 	files     map[string]TrackedFile
 	procs     map[string]TrackedProcess
 	sync      *SyncGroup // nil outside a vrrp_sync_group
+	garp      config.GARP
 
 	owner         VIPOwner
 	log           *slog.Logger
@@ -330,6 +340,9 @@ type Instance struct {
 	masterDownAt time.Time       // zero when the Master_Down_Timer is not running
 	advertAt     time.Time       // zero when the Adver_Timer is not running
 	preemptAt    time.Time       // when preempt_delay allows preemption; zero = not started
+	garpAt       time.Time       // the second burst after becoming master (garp_master_delay); zero = none
+	refreshAt    time.Time       // the next garp_master_refresh is due at the first advert after it
+	lowerAt      []time.Time     // the delayed bursts after lower-priority adverts (garp_lower_prio_delay)
 	holding      bool            // VIPs acquired
 	linksDown    []string        // tracked interfaces whose state is a FAULT (down, or up for upFaults)
 	weightedDown map[string]bool // weighted interfaces last seen down
@@ -373,6 +386,7 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		},
 		notifyAll: cfg.Notify,
 		scriptCtx: context.Background(),
+		garp:      cfg.GARP.OrDefault(),
 	}
 	i.runScript = i.shellScript
 	if i.version == 0 {
@@ -853,7 +867,8 @@ func (i *Instance) nextDeadline() (time.Time, bool) {
 	case StateBackup:
 		ts = append(ts, i.masterDownAt)
 	case StateMaster:
-		ts = append(ts, i.advertAt)
+		ts = append(ts, i.advertAt, i.garpAt)
+		ts = append(ts, i.lowerAt...)
 	}
 	var best time.Time
 	for _, t := range ts {
@@ -968,7 +983,28 @@ func (i *Instance) becomeMaster(now time.Time) {
 		i.log.Error("acquire VIPs", "err", err)
 	}
 	i.holding = true
+	// keepalived: a second burst garp_master_delay later (switches that
+	// were still flushing the old master's MAC), and refreshes after
+	// garp_master_refresh.
+	if i.garp.MasterDelay > 0 {
+		i.garpAt = now.Add(i.garp.MasterDelay)
+	}
+	if i.garp.MasterRefresh > 0 {
+		i.refreshAt = now.Add(i.garp.MasterRefresh)
+	}
 	i.setState(StateMaster)
+}
+
+// announce sends n more gratuitous ARPs / NAs per held address.
+func (i *Instance) announce(n int, why string) {
+	a, ok := i.owner.(Announcer)
+	if !ok || n <= 0 || !i.holding {
+		return
+	}
+	i.log.Debug("announcing vips", "why", why, "repeat", n)
+	if err := a.AnnounceN(n, i.held()...); err != nil {
+		i.log.Warn("announce VIPs", "why", why, "err", err)
+	}
 }
 
 func (i *Instance) becomeBackup(now time.Time) {
@@ -995,6 +1031,8 @@ func (i *Instance) held() []netip.Addr {
 }
 
 func (i *Instance) releaseVIPs() {
+	// No later burst may claim addresses given up.
+	i.garpAt, i.refreshAt, i.lowerAt = time.Time{}, time.Time{}, nil
 	if !i.holding {
 		return
 	}
@@ -1012,8 +1050,24 @@ func (i *Instance) tickLocked(now time.Time) {
 			i.takeOver(now)
 		}
 	case StateMaster:
+		if !i.garpAt.IsZero() && !now.Before(i.garpAt) {
+			i.garpAt = time.Time{}
+			i.announce(i.garp.MasterRepeat, "garp_master_delay")
+		}
+		for len(i.lowerAt) > 0 && !now.Before(i.lowerAt[0]) {
+			i.lowerAt = i.lowerAt[1:]
+			i.announce(i.garp.LowerPrioRepeat, "garp_lower_prio_delay")
+		}
 		if !i.advertAt.IsZero() && !now.Before(i.advertAt) {
 			i.sendAdvert(i.prio)
+			// keepalived checks the refresh when it sends an advert, so
+			// it goes with the first advert once it is due (its adverts
+			// run a little late, so a refresh of N advert intervals
+			// goes every N: seen on the wire).
+			if !i.refreshAt.IsZero() && !now.Before(i.refreshAt) {
+				i.announce(i.garp.MasterRefreshRepeat, "garp_master_refresh")
+				i.refreshAt = now.Add(i.garp.MasterRefresh)
+			}
 			// Schedule from the due time, not from now, so a late wakeup
 			// does not stretch the advert period.
 			i.advertAt = i.advertAt.Add(i.advInt)
@@ -1239,6 +1293,17 @@ func (i *Instance) receiveLocked(now time.Time, p Packet) {
 		case a.Priority == PriorityStop:
 			i.sendAdvert(i.prio)
 			i.advertAt = now.Add(i.advInt)
+		case a.Priority < i.prio || (a.Priority == i.prio && p.Src.Compare(i.tr.LocalAddr()) < 0):
+			// Another master that will yield: the network may have
+			// learnt its MAC for our VIPs meanwhile (keepalived's
+			// garp_lower_prio_repeat, again garp_lower_prio_delay later).
+			if i.garp.LowerPrioRepeat > 0 {
+				i.log.Info("lower-priority master seen; announcing vips", "src", p.Src, "priority", a.Priority)
+				i.announce(i.garp.LowerPrioRepeat, "lower-priority advert")
+				if i.garp.LowerPrioDelay > 0 {
+					i.lowerAt = append(i.lowerAt, now.Add(i.garp.LowerPrioDelay))
+				}
+			}
 		case a.Priority > i.prio || (a.Priority == i.prio && p.Src.Compare(i.tr.LocalAddr()) > 0):
 			i.log.Info("higher-priority master seen", "src", p.Src, "priority", a.Priority)
 			i.advertAt = time.Time{}

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -83,6 +84,29 @@ type fakeOwner struct {
 	held     map[netip.Addr]bool
 	acquires int
 	releases int
+	// announced are the repeats of AnnounceN calls, since the last take.
+	announced []int
+}
+
+func (o *fakeOwner) AnnounceN(n int, addrs ...netip.Addr) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, a := range addrs {
+		if !o.held[a] {
+			return fmt.Errorf("announcing %s, which is not held", a)
+		}
+	}
+	o.announced = append(o.announced, n)
+	return nil
+}
+
+// takeAnnounced returns the AnnounceN repeats seen since the last call.
+func (o *fakeOwner) takeAnnounced() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.announced
+	o.announced = nil
+	return a
 }
 
 func (o *fakeOwner) Acquire(addrs ...netip.Addr) error {
