@@ -240,10 +240,20 @@ func TestNetnsGracefulAndPreemptBack(t *testing.T) {
 	if _, ok := b.waitVIP(vipAddr, false, time.Second); !ok {
 		t.Fatal("B kept the VIP after A preempted")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := [][2]State{{StateBackup, StateMaster}, {StateMaster, StateBackup}}; !slices.Equal(trans, want) {
-		t.Errorf("B transitions %v, want %v", trans, want)
+	// Transition hooks run after the instance released the VIP (outside
+	// its lock): wait for the second one rather than race it.
+	want := [][2]State{{StateBackup, StateMaster}, {StateMaster, StateBackup}}
+	var got [][2]State
+	for end := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		got = slices.Clone(trans)
+		mu.Unlock()
+		if len(got) >= len(want) || time.Now().After(end) {
+			break
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("B transitions %v, want %v", got, want)
 	}
 }
 
