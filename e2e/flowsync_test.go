@@ -82,6 +82,21 @@ vrrp:
 			t.Fatalf("VIP %s never answered: %v", vip, err)
 		}
 	}
+	// The backup takes shared flows only for real servers it can send to:
+	// wait until it has resolved both (IPv6 neighbour discovery may take
+	// it a second longer than the master).
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, err := l.Exec(ctx, dirs[1], xlbBin(), "list")
+		if err != nil {
+			t.Fatalf("xlb list on the backup: %v", err)
+		}
+		if rows := parseList(t, string(out)); len(rows) == 2 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the backup never listed both real servers:\n%s", out)
+		}
+	}
 	var dls []*download
 	for i := range 4 {
 		dls = append(dls, startDownloadFrom(t, l, fmt.Sprintf("dl%d", i), url))
