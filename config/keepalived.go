@@ -93,9 +93,21 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 			trackedFiles[t.Name] = true
 		}
 	}
+	// A real server's FILE_CHECK follows the file as well: the file is
+	// watched for it, so saying it is not would be wrong.
+	for _, s := range k.c.Services {
+		for _, r := range s.RealServers {
+			for _, ck := range r.MoreChecks {
+				trackedFiles[ck.TrackFile] = true
+			}
+			if r.Check != nil {
+				trackedFiles[r.Check.TrackFile] = true
+			}
+		}
+	}
 	for _, f := range k.c.VRRPTrackFiles {
 		if !trackedFiles[f.Name] {
-			k.warnAt(f.Line, "track_file %s is tracked by no vrrp_instance: it will not be watched", f.Name)
+			k.warnAt(f.Line, "track_file %s is tracked by no vrrp_instance nor FILE_CHECK: it will not be watched", f.Name)
 		}
 	}
 	trackedProcs := map[string]bool{}
@@ -469,7 +481,10 @@ func (k *kconv) globalDefs(g *kstmt) {
 		case "lvs_sync_daemon":
 			// What it is for still matters: say how xlb does it.
 			k.warn(s, "lvs_sync_daemon ignored: xlb shares flows between directors with xlb run --sync-listen/--sync-peer/--sync-key-file (authenticated UDP); without it, scheduler mh or sh keeps flows on their real server across a failover")
-		case "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace", "vrrp_ipsets", "vrrp_netlink_cmd_rcv_bufs":
+		case "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace",
+			// These two change when a backup takes over: keepalived
+			// starts VRRP late, or waits more adverts before it does.
+			"vrrp_startup_delay", "vrrp_down_timer_adverts":
 			k.unsupported(s, "global_defs")
 		default:
 			k.warn(s, "global_defs: %s ignored", s.key)
@@ -915,7 +930,8 @@ func (k *kconv) syncGroup(b *kstmt) {
 			k.vrrpNotify(s, p, &g.NotifyMaster, &g.NotifyBackup, &g.NotifyFault, &g.NotifyUsers)
 		case "notify":
 			k.notifyScript(s, p+".notify", &g.Notify, &g.NotifyUsers.Notify)
-		case "notify_stop", "smtp_alert":
+		case "notify_stop", "smtp_alert", "notify_deleted":
+			// As an instance's notify_deleted: a notification only.
 			k.warn(s, "vrrp_sync_group: %s ignored", s.key)
 		default:
 			// track_interface, track_script… of a whole group, and
