@@ -422,6 +422,10 @@ func (k *kconv) top(stmts []*kstmt) {
 			k.syncGroup(s)
 		case "virtual_server_group":
 			// Read above.
+		case "instance", "use_pid_dir", "child_wait_time":
+			// keepalived's own process: its pid files' names and how long
+			// it waits for its children at stop.
+			k.warn(s, "%s ignored: it configures keepalived's own processes", s.key)
 		default:
 			k.ps.at(s.line, s.key, "unknown or unsupported top-level keyword %q", s.key)
 		}
