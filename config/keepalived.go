@@ -696,11 +696,15 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 		case "track_interface":
 			k.trackInterfaces(s, p, &v)
 		case "track_script":
-			k.trackScripts(s, p, &v)
+			v.TrackScripts = append(v.TrackScripts, k.trackEntries(s, p, len(v.TrackScripts))...)
 		case "track_file":
-			k.trackFiles(s, p, &v)
+			for _, e := range k.trackEntries(s, p, len(v.TrackFiles)) {
+				v.TrackFiles = append(v.TrackFiles, TrackFile(e))
+			}
 		case "track_process":
-			k.trackProcesses(s, p, &v)
+			for _, e := range k.trackEntries(s, p, len(v.TrackProcesses)) {
+				v.TrackProcesses = append(v.TrackProcesses, TrackProcess(e))
+			}
 		case "unicast_src_ip", "mcast_src_ip":
 			// keepalived reads both as the adverts' source address.
 			if a, ok := k.oneArg(s, p+".unicast_src_ip"); ok {
@@ -1035,15 +1039,20 @@ func (k *kconv) weightArg(s *kstmt, p string, w *int, rev *bool) {
 	}
 }
 
-// trackScripts reads "track_script { NAME [weight N [reverse|noreverse]] ... }".
-func (k *kconv) trackScripts(b *kstmt, p string, v *VRRPInstance) {
-	field := p + ".track_script"
+// trackEntries reads a vrrp_instance's "track_script|track_file|
+// track_process { NAME [weight N [reverse|noreverse]] ... }" (b's key);
+// the three entry types share one layout. first is how many entries the
+// instance already has (an earlier block of the same kind), for field
+// paths.
+func (k *kconv) trackEntries(b *kstmt, p string, first int) []TrackScript {
+	field := p + "." + b.key
 	if !b.hasBlock || len(b.args) != 0 {
-		k.fail(b, field, "want track_script { NAME ... }")
-		return
+		k.fail(b, field, "want %s { NAME ... }", b.key)
+		return nil
 	}
+	var out []TrackScript
 	for _, s := range b.block {
-		f := fmt.Sprintf("%s[%d]", field, len(v.TrackScripts))
+		f := fmt.Sprintf("%s[%d]", field, first+len(out))
 		k.mark(s, f)
 		if s.hasBlock {
 			k.failAs(s, b.key, f, "want NAME [weight N]")
@@ -1053,52 +1062,9 @@ func (k *kconv) trackScripts(b *kstmt, p string, v *VRRPInstance) {
 		if !ok {
 			continue
 		}
-		v.TrackScripts = append(v.TrackScripts, TrackScript{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
+		out = append(out, TrackScript{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
 	}
-}
-
-// trackFiles reads "track_file { NAME [weight N [reverse|noreverse]] ... }".
-func (k *kconv) trackFiles(b *kstmt, p string, v *VRRPInstance) {
-	field := p + ".track_file"
-	if !b.hasBlock || len(b.args) != 0 {
-		k.fail(b, field, "want track_file { NAME ... }")
-		return
-	}
-	for _, s := range b.block {
-		f := fmt.Sprintf("%s[%d]", field, len(v.TrackFiles))
-		k.mark(s, f)
-		if s.hasBlock {
-			k.failAs(s, b.key, f, "want NAME [weight N]")
-			continue
-		}
-		w, rev, revSet, ok := k.trackWeight(s, b.key, f, true)
-		if !ok {
-			continue
-		}
-		v.TrackFiles = append(v.TrackFiles, TrackFile{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
-	}
-}
-
-// trackProcesses reads "track_process { NAME [weight N [reverse|noreverse]] ... }".
-func (k *kconv) trackProcesses(b *kstmt, p string, v *VRRPInstance) {
-	field := p + ".track_process"
-	if !b.hasBlock || len(b.args) != 0 {
-		k.fail(b, field, "want track_process { NAME ... }")
-		return
-	}
-	for _, s := range b.block {
-		f := fmt.Sprintf("%s[%d]", field, len(v.TrackProcesses))
-		k.mark(s, f)
-		if s.hasBlock {
-			k.failAs(s, b.key, f, "want NAME [weight N]")
-			continue
-		}
-		w, rev, revSet, ok := k.trackWeight(s, b.key, f, true)
-		if !ok {
-			continue
-		}
-		v.TrackProcesses = append(v.TrackProcesses, TrackProcess{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
-	}
+	return out
 }
 
 // trackProcess reads "vrrp_track_process NAME { process PATH [PARAMS...];

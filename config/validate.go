@@ -109,9 +109,7 @@ func (c *Config) validate(ps *problems) {
 		p := fmt.Sprintf("vrrp[%d]", i)
 		validateVRRP(ps, p, v)
 		validateGARP(ps, v.Line, p+".", &v.GARP, &c.VRRPGARP)
-		validateTracks(ps, p, v, scripts)
-		validateTrackFiles(ps, p, v, files)
-		validateTrackProcesses(ps, p, v, procs)
+		validateTracks(ps, p, v, scripts, files, procs)
 		if v.Name != "" {
 			if j, dup := seenVRName[v.Name]; dup {
 				ps.field(v.Line, p+".name", "duplicate vrrp instance name %q (also vrrp[%d]%s)", v.Name, j, ps.lineRef(c.VRRP[j].Line))
@@ -838,37 +836,6 @@ func (c *Config) validateVRRPScripts(ps *problems) map[string]*VRRPScript {
 	return byName
 }
 
-// validateTracks checks an instance's track_script against the scripts.
-func validateTracks(ps *problems, p string, v *VRRPInstance, scripts map[string]*VRRPScript) {
-	seen := map[string]bool{}
-	for i, t := range v.TrackScripts {
-		f := fmt.Sprintf("%s.track_script[%d]", p, i)
-		sc, ok := scripts[t.Name]
-		switch {
-		case t.Name == "":
-			ps.field(v.Line, f, "needs a script name")
-			continue
-		case !ok:
-			ps.field(v.Line, f, "no vrrp script named %q", t.Name)
-			continue
-		case seen[t.Name]:
-			ps.field(v.Line, f, "%q is tracked twice", t.Name)
-		}
-		seen[t.Name] = true
-		w := sc.Weight
-		if t.WeightSet {
-			w = t.Weight
-			if w < -maxScriptWeight || w > maxScriptWeight {
-				ps.field(v.Line, f+".weight", "must be -%d..%d, got %d", maxScriptWeight, maxScriptWeight, w)
-			}
-		}
-		if w != 0 && v.Priority == 255 {
-			// The address owner's priority is fixed at 255 (RFC 5798).
-			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault on failure)")
-		}
-	}
-}
-
 // maxThreshold bounds connection thresholds: IPVS keeps them as 32-bit
 // counts; above the connection table's reach a limit could never hold.
 const maxThreshold = 1<<31 - 1
@@ -962,34 +929,6 @@ func (c *Config) validateTrackFiles(ps *problems) map[string]*VRRPTrackFile {
 	return byName
 }
 
-// validateTrackFiles checks an instance's track_file against the files.
-func validateTrackFiles(ps *problems, p string, v *VRRPInstance, files map[string]*VRRPTrackFile) {
-	seen := map[string]bool{}
-	for i, t := range v.TrackFiles {
-		f := fmt.Sprintf("%s.track_file[%d]", p, i)
-		tf, ok := files[t.Name]
-		switch {
-		case t.Name == "":
-			ps.field(v.Line, f, "needs a track file name")
-			continue
-		case !ok:
-			ps.field(v.Line, f, "no track file named %q", t.Name)
-			continue
-		case seen[t.Name]:
-			ps.field(v.Line, f, "%q is tracked twice", t.Name)
-		}
-		seen[t.Name] = true
-		w, _ := t.Effective(*tf)
-		if t.WeightSet && (w < -maxFileWeight || w > maxFileWeight) {
-			ps.field(v.Line, f+".weight", "must be -%d..%d, got %d", maxFileWeight, maxFileWeight, w)
-		}
-		if w != 0 && v.Priority == 255 {
-			// keepalived requires weight 0 for the address owner too.
-			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault on a non-zero value)")
-		}
-	}
-}
-
 // maxProcessWeight is keepalived's range for a track_process weight.
 const maxProcessWeight = 254
 
@@ -1063,35 +1002,6 @@ func (c *Config) validateTrackProcesses(ps *problems) map[string]*VRRPTrackProce
 	return byName
 }
 
-// validateTrackProcesses checks an instance's track_process against the
-// vrrp_track_process blocks.
-func validateTrackProcesses(ps *problems, p string, v *VRRPInstance, procs map[string]*VRRPTrackProcess) {
-	seen := map[string]bool{}
-	for i, t := range v.TrackProcesses {
-		f := fmt.Sprintf("%s.track_process[%d]", p, i)
-		tp, ok := procs[t.Name]
-		switch {
-		case t.Name == "":
-			ps.field(v.Line, f, "needs a track process name")
-			continue
-		case !ok:
-			ps.field(v.Line, f, "no track process named %q (define it in vrrp_track_processes)", t.Name)
-			continue
-		case seen[t.Name]:
-			ps.field(v.Line, f, "%q is tracked twice", t.Name)
-		}
-		seen[t.Name] = true
-		w, _ := t.Effective(*tp)
-		if t.WeightSet && (w < -maxProcessWeight || w > maxProcessWeight) {
-			ps.field(v.Line, f+".weight", "must be -%d..%d, got %d", maxProcessWeight, maxProcessWeight, w)
-		}
-		if w != 0 && v.Priority == 255 {
-			// keepalived requires weight 0 for the address owner.
-			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (fault while the quorum is lost)")
-		}
-	}
-}
-
 // validateGARP checks gratuitous ARP settings against keepalived's ranges;
 // prefix makes the field names ("vrrp_" for the global ones). A value an
 // instance took from global is reported there only. The zero GARP is a
@@ -1132,4 +1042,86 @@ func validateGARP(ps *problems, line int, prefix string, g, global *GARP) {
 			}
 		}
 	}
+}
+
+// tracked is one entry of a vrrp_instance's track_script, track_file or
+// track_process as validateTracked sees it.
+type tracked struct {
+	name      string
+	defined   bool // the script, file or process it names exists
+	weightSet bool // the entry sets its own weight
+	weight    int  // the weight it tracks with (its own, else the object's)
+}
+
+// trackKind is what differs between the three kinds of tracked objects.
+type trackKind struct {
+	field     string // "track_file"
+	what      string // "track file", for "needs a track file name"
+	undefined string // the message for a name nothing defines (%q: the name)
+	maxWeight int
+	fault     string // what weight 0 means, for the address owner's message
+}
+
+// validateTracked checks an instance's entries of one kind: each names a
+// defined object, once; its own weight is within the kind's range; and no
+// weight moves the address owner's priority 255 (RFC 5798; keepalived
+// requires weight 0 there too).
+func validateTracked(ps *problems, p string, v *VRRPInstance, k trackKind, n int, entry func(i int) tracked) {
+	seen := map[string]bool{}
+	for i := range n {
+		t := entry(i)
+		f := fmt.Sprintf("%s.%s[%d]", p, k.field, i)
+		switch {
+		case t.name == "":
+			ps.field(v.Line, f, "needs a %s name", k.what)
+			continue
+		case !t.defined:
+			ps.field(v.Line, f, k.undefined, t.name)
+			continue
+		case seen[t.name]:
+			ps.field(v.Line, f, "%q is tracked twice", t.name)
+		}
+		seen[t.name] = true
+		if t.weightSet && (t.weight < -k.maxWeight || t.weight > k.maxWeight) {
+			ps.field(v.Line, f+".weight", "must be -%d..%d, got %d", k.maxWeight, k.maxWeight, t.weight)
+		}
+		if t.weight != 0 && v.Priority == 255 {
+			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (%s)", k.fault)
+		}
+	}
+}
+
+// validateTracks checks an instance's track_script, track_file and
+// track_process entries against the scripts, files and processes.
+func validateTracks(ps *problems, p string, v *VRRPInstance, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile, procs map[string]*VRRPTrackProcess) {
+	validateTracked(ps, p, v, trackKind{"track_script", "script", "no vrrp script named %q", maxScriptWeight, "fault on failure"},
+		len(v.TrackScripts), func(i int) tracked {
+			t := v.TrackScripts[i]
+			sc, ok := scripts[t.Name]
+			if !ok {
+				return tracked{name: t.Name}
+			}
+			w, _ := t.Effective(*sc)
+			return tracked{t.Name, true, t.WeightSet, w}
+		})
+	validateTracked(ps, p, v, trackKind{"track_file", "track file", "no track file named %q", maxFileWeight, "fault on a non-zero value"},
+		len(v.TrackFiles), func(i int) tracked {
+			t := v.TrackFiles[i]
+			tf, ok := files[t.Name]
+			if !ok {
+				return tracked{name: t.Name}
+			}
+			w, _ := t.Effective(*tf)
+			return tracked{t.Name, true, t.WeightSet, w}
+		})
+	validateTracked(ps, p, v, trackKind{"track_process", "track process", "no track process named %q (define it in vrrp_track_processes)", maxProcessWeight, "fault while the quorum is lost"},
+		len(v.TrackProcesses), func(i int) tracked {
+			t := v.TrackProcesses[i]
+			tp, ok := procs[t.Name]
+			if !ok {
+				return tracked{name: t.Name}
+			}
+			w, _ := t.Effective(*tp)
+			return tracked{t.Name, true, t.WeightSet, w}
+		})
 }
