@@ -77,20 +77,21 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 	}
 	k.top(stmts)
 	tracked := map[string]bool{}
+	trackedFiles, trackedProcs := map[string]bool{}, map[string]bool{}
 	for _, v := range k.c.VRRP {
 		for _, t := range v.TrackScripts {
 			tracked[t.Name] = true
+		}
+		for _, t := range v.TrackFiles {
+			trackedFiles[t.Name] = true
+		}
+		for _, t := range v.TrackProcesses {
+			trackedProcs[t.Name] = true
 		}
 	}
 	for _, sc := range k.c.VRRPScripts {
 		if !tracked[sc.Name] {
 			k.warnAt(sc.Line, "vrrp_script %s is tracked by no vrrp_instance: it will not run", sc.Name)
-		}
-	}
-	trackedFiles := map[string]bool{}
-	for _, v := range k.c.VRRP {
-		for _, t := range v.TrackFiles {
-			trackedFiles[t.Name] = true
 		}
 	}
 	// A real server's FILE_CHECK follows the file as well: the file is
@@ -108,12 +109,6 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 	for _, f := range k.c.VRRPTrackFiles {
 		if !trackedFiles[f.Name] {
 			k.warnAt(f.Line, "track_file %s is tracked by no vrrp_instance nor FILE_CHECK: it will not be watched", f.Name)
-		}
-	}
-	trackedProcs := map[string]bool{}
-	for _, v := range k.c.VRRP {
-		for _, t := range v.TrackProcesses {
-			trackedProcs[t.Name] = true
 		}
 	}
 	for _, tp := range k.c.VRRPTrackProcesses {

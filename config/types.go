@@ -475,7 +475,12 @@ type TrackScript struct {
 // the direction of the adjustment of the priority to be reversed"; the
 // states are from its source, vrrp_track.c, and a run of 2.2.7.)
 func (t TrackScript) Effective(sc VRRPScript) (weight int, reverse bool) {
-	weight, reverse = sc.Weight, sc.Reverse
+	return t.over(sc.Weight, sc.Reverse)
+}
+
+// over is the entry's own weight and reverse where it sets them, else the
+// tracked object's (TrackFile and TrackProcess share the layout).
+func (t TrackScript) over(weight int, reverse bool) (int, bool) {
 	if t.WeightSet {
 		weight = t.Weight
 	}
@@ -525,14 +530,7 @@ type TrackFile struct {
 // Effective is the weight and direction the entry tracks f with: the
 // entry's own where it sets them, else the file's.
 func (t TrackFile) Effective(f VRRPTrackFile) (weight int, reverse bool) {
-	weight, reverse = f.Weight, f.Reverse
-	if t.WeightSet {
-		weight = t.Weight
-	}
-	if t.ReverseSet {
-		reverse = t.Reverse
-	}
-	return weight, reverse
+	return TrackScript(t).over(f.Weight, f.Reverse)
 }
 
 // ParamMatch is how a track process compares the parameters of a
@@ -619,14 +617,7 @@ type TrackProcess struct {
 // Effective is the weight and direction the entry tracks tp with: the
 // entry's own where it sets them, else the process's.
 func (t TrackProcess) Effective(tp VRRPTrackProcess) (weight int, reverse bool) {
-	weight, reverse = tp.Weight, tp.Reverse
-	if t.WeightSet {
-		weight = t.Weight
-	}
-	if t.ReverseSet {
-		reverse = t.Reverse
-	}
-	return weight, reverse
+	return TrackScript(t).over(tp.Weight, tp.Reverse)
 }
 
 // FileEffective is the weight and direction a FILE_CHECK follows f with:
