@@ -70,16 +70,10 @@ func waitPrio(t *testing.T, s *vrrpSet, name string, want int, what string) {
 	}
 }
 
-// The director's side of track_file, through the reloads SIGHUP does:
-// init_file writes the file before the instance starts (which starts at
-// the value × weight), a write moves the running instance, a reload with
-// a changed weight restarts the instance without overwriting the file
-// again, a reload pointing the file elsewhere keeps the instance and
-// follows the new file, and a reload naming a file in a missing directory
-// fails and leaves everything as it was.
-func TestVRRPSetTrackFileReload(t *testing.T) {
-	nstest.RequireRoot(t)
-	ns := nstest.NewWithPrefix(t, "trk-d-")
+// vethPair gives the namespace an up veth pair, veth0 with addr, for an
+// instance's interface.
+func vethPair(t *testing.T, ns *nstest.NS, addr string) {
+	t.Helper()
 	ns.Do(t, func() error {
 		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth0"}, PeerName: "veth1"}); err != nil {
 			return err
@@ -97,12 +91,25 @@ func TestVRRPSetTrackFileReload(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		a, err := netlink.ParseAddr("10.78.0.1/24")
+		a, err := netlink.ParseAddr(addr)
 		if err != nil {
 			return err
 		}
 		return netlink.AddrAdd(l, a)
 	})
+}
+
+// The director's side of track_file, through the reloads SIGHUP does:
+// init_file writes the file before the instance starts (which starts at
+// the value × weight), a write moves the running instance, a reload with
+// a changed weight restarts the instance without overwriting the file
+// again, a reload pointing the file elsewhere keeps the instance and
+// follows the new file, and a reload naming a file in a missing directory
+// fails and leaves everything as it was.
+func TestVRRPSetTrackFileReload(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.NewWithPrefix(t, "trk-d-")
+	vethPair(t, ns, "10.78.0.1/24")
 	dir := t.TempDir()
 	fileA, fileB := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	writeValue(t, fileA, "1")

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/nstest"
 	"github.com/xlb-project/xlb/vrrp"
@@ -39,29 +38,7 @@ func TestTrackedProcessesResolve(t *testing.T) {
 func TestVRRPSetTrackProcessReload(t *testing.T) {
 	nstest.RequireRoot(t)
 	ns := nstest.NewWithPrefix(t, "tp-d-")
-	ns.Do(t, func() error {
-		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth0"}, PeerName: "veth1"}); err != nil {
-			return err
-		}
-		for _, n := range []string{"veth0", "veth1"} {
-			l, err := netlink.LinkByName(n)
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetUp(l); err != nil {
-				return err
-			}
-		}
-		l, err := netlink.LinkByName("veth0")
-		if err != nil {
-			return err
-		}
-		a, err := netlink.ParseAddr("10.79.0.1/24")
-		if err != nil {
-			return err
-		}
-		return netlink.AddrAdd(l, a)
-	})
+	vethPair(t, ns, "10.79.0.1/24")
 	bin := filepath.Join(t.TempDir(), "xlbtp-dir")
 	src, err := os.Open("/bin/sleep")
 	if err != nil {
