@@ -638,6 +638,7 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 		k.fail(is, p, "needs a { block }")
 	}
 	versionSet := false
+	var tracked []*kstmt // track_interface entries, as v.TrackInterfaces
 	for _, s := range is.block {
 		switch s.key {
 		case "state":
@@ -689,7 +690,7 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			on := len(s.args) == 0 || kBool(s.args[0])
 			k.instanceStrict = append(k.instanceStrict, instanceStrict{i, on, s})
 		case "track_interface":
-			k.trackInterfaces(s, p, &v)
+			tracked = append(tracked, k.trackInterfaces(s, p, &v)...)
 		case "track_script":
 			v.TrackScripts = append(v.TrackScripts, k.trackEntries(s, p, len(v.TrackScripts))...)
 		case "track_file":
@@ -727,7 +728,33 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 	if !versionSet {
 		k.versionUnset = append(k.versionUnset, i)
 	}
+	k.dropOwnInterface(p, &v, tracked)
 	k.c.VRRP = append(k.c.VRRP, v)
+}
+
+// dropOwnInterface removes a track_interface naming the instance's own
+// interface, as keepalived 2.2.7 does ("Ignoring track_interface … since
+// own interface", weighted or not, dont_track_primary or not): a file that
+// behaved one way under keepalived must not start moving xlb's priority.
+func (k *kconv) dropOwnInterface(p string, v *VRRPInstance, tracked []*kstmt) {
+	if v.Interface == "" || len(tracked) != len(v.TrackInterfaces) {
+		return
+	}
+	kept := v.TrackInterfaces[:0]
+	for n, t := range v.TrackInterfaces {
+		if t.Name == v.Interface {
+			k.warn(tracked[n], "vrrp_instance %s: track_interface %s ignored, as keepalived ignores it: it is the instance's own interface", v.Name, t.Name)
+			continue
+		}
+		// Later problems name the entry by its new index.
+		f := fmt.Sprintf("%s.track_interface[%d]", p, len(kept))
+		k.mark(tracked[n], f)
+		if t.Weight != 0 || len(tracked[n].args) > 0 {
+			k.mark(tracked[n], f+".weight")
+		}
+		kept = append(kept, t)
+	}
+	v.TrackInterfaces = kept
 }
 
 func (k *kconv) authentication(a *kstmt, p string, v *VRRPInstance) {
@@ -803,12 +830,15 @@ func (k *kconv) virtualAddresses(b *kstmt, field string, v *VRRPInstance, dst *[
 	}
 }
 
-func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) {
+// trackInterfaces reads a track_interface block into v and returns the
+// statements of the entries it added, in their order.
+func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) []*kstmt {
 	field := p + ".track_interface"
 	if !b.hasBlock || len(b.args) != 0 {
 		k.fail(b, field, "want track_interface { IFNAME ... }")
-		return
+		return nil
 	}
+	var added []*kstmt
 	for _, s := range b.block {
 		f := fmt.Sprintf("%s[%d]", field, len(v.TrackInterfaces))
 		k.mark(s, f)
@@ -824,7 +854,9 @@ func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) {
 			continue
 		}
 		v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: s.key, Weight: w, Reverse: rev})
+		added = append(added, s)
 	}
+	return added
 }
 
 // trackWeight reads the words after the name of a track_interface,

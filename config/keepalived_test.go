@@ -190,7 +190,9 @@ func TestKeepalivedFeatures(t *testing.T) {
 	// global vrrp_version applies where the instance has no version.
 	if v.Version != 3 || v.AdvertInterval != 500*time.Millisecond || v.Preempt || v.PreemptDelay != 30*time.Second ||
 		v.Interface != "eth1" || v.VirtualAddrs[0] != netip.MustParseAddr("2001:db8::100") ||
-		!slices.Equal(v.FaultInterfaces(), []string{"eth1", "eth2"}) ||
+		// eth1 is the instance's own interface: keepalived drops it from
+		// track_interface (it is tracked anyway, without dont_track_primary).
+		!slices.Equal(v.FaultInterfaces(), []string{"eth2"}) ||
 		v.NotifyMaster != "/etc/keepalived/notify.sh master" || v.NotifyBackup != "/etc/keepalived/notify.sh backup" ||
 		v.NotifyFault != "/etc/keepalived/notify.sh" {
 		t.Errorf("VI_6 = %+v", v)
@@ -1246,4 +1248,30 @@ func TestKeepalivedLifeScripts(t *testing.T) {
 	assertRoundTrip(t, c)
 	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "startup_script_timeout 30", "startup_script_timeout 5000", 1)))
 	wantProblem(t, err, "k.conf", 3, "startup_script_timeout", "1..1000")
+}
+
+// keepalived 2.2.7 ignores a track_interface naming the instance's own
+// interface ("Ignoring track_interface eth0 since own interface"), weighted
+// or not and wherever the interface line is; xlb drops it with a warning
+// at its line, and problems of the entries after it still name their own
+// lines.
+func TestKeepalivedTrackOwnInterfaceIgnored(t *testing.T) {
+	conf := "vrrp_instance VI_1 {\n track_interface {\n  eth0 weight -20\n  eth1\n }\n interface eth0\n virtual_router_id 51\n priority 100\n virtual_ipaddress { 10.0.0.1 }\n}\n"
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.VRRP[0].TrackInterfaces; !slices.Equal(got, []TrackInterface{{Name: "eth1"}}) {
+		t.Fatalf("track_interface %v, want only eth1", got)
+	}
+	if !slices.ContainsFunc(warns, func(w Warning) bool {
+		return w.Line == 3 && strings.Contains(w.Msg, "track_interface eth0 ignored") && strings.Contains(w.Msg, "own interface")
+	}) {
+		t.Errorf("no warning at line 3 about the own interface: %v", warns)
+	}
+	assertRoundTrip(t, c)
+
+	bad := strings.Replace(conf, "  eth1\n", "  eth1 weight -254\n", 1)
+	_, _, err = ParseKeepalived("k.conf", []byte(bad))
+	wantProblem(t, err, "k.conf", 4, "vrrp[0].track_interface[0].weight", "must be -253..253")
 }
