@@ -23,6 +23,7 @@ const (
 	DefaultFall              = 1
 	DefaultAdvertInterval    = 1 * time.Second
 	DefaultVRRPVersion       = 2
+	DefaultDownTimerAdverts  = 3        // RFC 5798's Master_Down_Interval: 3 adverts + skew
 	DefaultVRRPState         = "BACKUP" // keepalived starts an instance as BACKUP unless told otherwise
 	// keepalived 2's defaults of its SMTP_CHECK, UDP_CHECK and DNS_CHECK.
 	DefaultHeloName       = "smtpchecker.keepalived.org"
@@ -188,6 +189,21 @@ func resolveGARP(c *Config, set func(field string) bool) {
 			if !set(fmt.Sprintf("vrrp[%d].%s", i, f.name)) {
 				f.copy(&v.GARP, &g)
 			}
+		}
+	}
+}
+
+// resolveDownTimer gives each instance that sets no down_timer_adverts the
+// global one (keepalived's vrrp_down_timer_adverts; 0: unset). The RFCs' 3
+// is kept as 0, so a file saying 3 reads the same as one saying nothing.
+func resolveDownTimer(c *Config, global int, set func(field string) bool) {
+	for i := range c.VRRP {
+		v := &c.VRRP[i]
+		if !set(fmt.Sprintf("vrrp[%d].down_timer_adverts", i)) {
+			v.DownTimerAdverts = global
+		}
+		if v.DownTimerAdverts == DefaultDownTimerAdverts {
+			v.DownTimerAdverts = 0
 		}
 	}
 }

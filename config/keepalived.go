@@ -135,6 +135,10 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 		}
 	}
 	k.resolveGARP()
+	resolveDownTimer(k.c, k.downTimer, func(field string) bool {
+		_, set := ps.lines[field]
+		return set
+	})
 	if k.strict != nil || len(k.instanceStrict) > 0 {
 		k.applyStrict()
 	}
@@ -169,6 +173,8 @@ type kconv struct {
 	instanceStrict []instanceStrict
 	// groups are the virtual_server_group blocks: their VIP:PORT members.
 	groups map[string][]groupMember
+	// downTimer is global_defs' vrrp_down_timer_adverts (0: unset).
+	downTimer int
 }
 
 // groupMember is one VIP and port of a virtual_server_group, and its line.
@@ -480,10 +486,15 @@ func (k *kconv) globalDefs(g *kstmt) {
 		case "lvs_sync_daemon":
 			// What it is for still matters: say how xlb does it.
 			k.warn(s, "lvs_sync_daemon ignored: xlb shares flows between directors with xlb run --sync-listen/--sync-peer/--sync-key-file (authenticated UDP); without it, scheduler mh or sh keeps flows on their real server across a failover")
-		case "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace",
-			// These two change when a backup takes over: keepalived
-			// starts VRRP late, or waits more adverts before it does.
-			"vrrp_startup_delay", "vrrp_down_timer_adverts":
+		case "vrrp_startup_delay":
+			k.secondsArg(s, "vrrp_startup_delay", &k.c.VRRPStartupDelay)
+		case "vrrp_down_timer_adverts":
+			k.intArg(s, "vrrp_down_timer_adverts", &k.downTimer)
+			if !k.ps.broken["vrrp_down_timer_adverts"] && (k.downTimer < 1 || k.downTimer > maxDownTimerAdverts) {
+				k.fail(s, "vrrp_down_timer_adverts", "must be 1..%d, got %d", maxDownTimerAdverts, k.downTimer)
+				k.downTimer = 0
+			}
+		case "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace":
 			k.unsupported(s, "global_defs")
 		default:
 			k.warn(s, "global_defs: %s ignored", s.key)
@@ -668,6 +679,11 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			}
 		case "preempt_delay":
 			k.secondsArg(s, p+".preempt_delay", &v.PreemptDelay)
+		case "down_timer_adverts":
+			k.intArg(s, p+".down_timer_adverts", &v.DownTimerAdverts)
+			if !k.ps.broken[p+".down_timer_adverts"] && (v.DownTimerAdverts < 1 || v.DownTimerAdverts > maxDownTimerAdverts) {
+				k.fail(s, p+".down_timer_adverts", "must be 1..%d, got %d", maxDownTimerAdverts, v.DownTimerAdverts)
+			}
 		case "authentication":
 			k.authentication(s, p, &v)
 		case "virtual_ipaddress":

@@ -36,6 +36,9 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			add(root, l.name+"_timeout", durNode(l.s.Timeout))
 		}
 	}
+	if c.VRRPStartupDelay > 0 {
+		add(root, "vrrp_startup_delay", durNode(c.VRRPStartupDelay))
+	}
 	// The global gratuitous ARP timing where it is not keepalived's, the
 	// lower-priority settings where they do not follow the master ones.
 	if c.VRRPGARP != (GARP{}) {
@@ -440,6 +443,9 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	add(m, "version", intNode(v.Version))
 	add(m, "preempt", boolNode(v.Preempt))
 	add(m, "preempt_delay", durNode(v.PreemptDelay))
+	if v.DownTimerAdverts != 0 && v.DownTimerAdverts != DefaultDownTimerAdverts {
+		add(m, "down_timer_adverts", intNode(v.DownTimerAdverts))
+	}
 	addString(m, "auth_type", v.AuthType)
 	addString(m, "auth_pass", v.AuthPass)
 	add(m, "virtual_ipaddress", addrSeq(v.VirtualAddrs))

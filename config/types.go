@@ -96,6 +96,10 @@ type Config struct {
 	// vrrp_garp_*, YAML's top-level vrrp_garp_*); each instance's GARP
 	// already holds what applies to it.
 	VRRPGARP GARP
+	// VRRPStartupDelay (keepalived's vrrp_startup_delay) keeps every VRRP
+	// instance from becoming master for this long after `xlb run` starts
+	// (they listen as backups meanwhile); a hitless restart skips it.
+	VRRPStartupDelay time.Duration
 	// sources maps the lines recorded in the configuration's Line fields
 	// to files, for a keepalived.conf read with includes (nil otherwise).
 	sources sourceMap
@@ -375,6 +379,12 @@ type VRRPInstance struct {
 	// GARP is when a master announces its addresses (keepalived's garp_*):
 	// the global defaults filled in for what the instance leaves out.
 	GARP GARP
+
+	// DownTimerAdverts is how many of the master's advert intervals a
+	// backup waits (plus Skew_Time) before it takes over: keepalived's
+	// down_timer_adverts, the RFCs' 3 by default (0 means 3 too).
+	DownTimerAdverts int
+
 	Line int
 }
 

@@ -15,6 +15,10 @@ const (
 	maxWeight       = MaxWeight          // keepalived's weight range
 	maxAuthPass     = 8                  // VRRPv2 simple password is 8 octets (RFC 2338 5.3.10)
 	maxPreemptDelay = 1000 * time.Second // keepalived's preempt_delay range
+	// keepalived's ranges of down_timer_adverts and vrrp_startup_delay
+	// (the latter is xlb's bound: keepalived takes any delay).
+	maxDownTimerAdverts = 100
+	maxStartupDelay     = time.Hour
 	// VRRPv2 carries advert_int in whole seconds (8 bits); VRRPv3 in
 	// centiseconds (12 bits).
 	maxAdvertV2 = 255 * time.Second
@@ -104,6 +108,9 @@ func (c *Config) validate(ps *problems) {
 	seenVRName := map[string]int{}
 	vipOwner := map[netip.Addr]int{}
 	validateGARP(ps, 0, "vrrp_", &c.VRRPGARP, nil)
+	if c.VRRPStartupDelay < 0 || c.VRRPStartupDelay > maxStartupDelay {
+		ps.field(0, "vrrp_startup_delay", "must be 0..%d s, got %s", int(maxStartupDelay/time.Second), c.VRRPStartupDelay)
+	}
 	for i := range c.VRRP {
 		v := &c.VRRP[i]
 		p := fmt.Sprintf("vrrp[%d]", i)
@@ -716,6 +723,10 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 	}
 	if v.PreemptDelay < 0 || v.PreemptDelay > maxPreemptDelay {
 		ps.field(l, p+".preempt_delay", "must be 0..1000 s, got %s", v.PreemptDelay)
+	}
+	// 0 is the default 3 here; the readers refuse a 0 written in a file.
+	if v.DownTimerAdverts < 0 || v.DownTimerAdverts > maxDownTimerAdverts {
+		ps.field(l, p+".down_timer_adverts", "must be 1..%d, got %d", maxDownTimerAdverts, v.DownTimerAdverts)
 	}
 	switch v.AuthType {
 	case "":

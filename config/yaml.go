@@ -43,10 +43,12 @@ func ParseYAML(name string, data []byte) (*Config, error) {
 	if d.spent {
 		return nil, ps.err() // validating a half-expanded document helps no one
 	}
-	resolveGARP(c, func(field string) bool {
+	set := func(field string) bool {
 		_, set := ps.lines[field]
 		return set
-	})
+	}
+	resolveGARP(c, set)
+	resolveDownTimer(c, d.downTimer, set)
 	finishDefaults(c, func(check string) bool {
 		_, set := ps.lines[check+".timeout"]
 		return set
@@ -130,6 +132,8 @@ type yamlDecoder struct {
 	ps     *problems
 	budget int  // mapping entries and list items left to decode
 	spent  bool // the budget ran out and this was reported
+	// downTimer is the top-level vrrp_down_timer_adverts (0: unset).
+	downTimer int
 }
 
 // spend takes n from the budget and reports whether decoding may go on.
@@ -522,6 +526,12 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			d.notify(v, field, &c.ShutdownScript.Script, &c.ShutdownScript.User)
 		case "startup_script_timeout":
 			d.duration(v, field, &c.StartupScript.Timeout)
+		case "vrrp_startup_delay":
+			d.duration(v, field, &c.VRRPStartupDelay)
+		case "vrrp_down_timer_adverts":
+			if n, ok := d.integer(v, field, 1, maxDownTimerAdverts); ok {
+				d.downTimer = int(n)
+			}
 		case "shutdown_script_timeout":
 			d.duration(v, field, &c.ShutdownScript.Timeout)
 		default:
@@ -891,6 +901,10 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			d.boolean(val, field, &v.Preempt)
 		case "preempt_delay":
 			d.duration(val, field, &v.PreemptDelay)
+		case "down_timer_adverts":
+			if n, ok := d.integer(val, field, 1, maxDownTimerAdverts); ok {
+				v.DownTimerAdverts = int(n)
+			}
 		case "auth_type":
 			d.str(val, field, &v.AuthType)
 			v.AuthType = strings.ToUpper(v.AuthType)

@@ -361,6 +361,12 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 		log.Warn("remove stale vips", "err", err)
 	}
 	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
+	// vrrp_startup_delay counts from the start of `xlb run`, for instances
+	// a reload adds within it too (keepalived's is one global deadline).
+	// A hitless restart skips it: the peers would take over meanwhile.
+	if d := s.cfg.VRRPStartupDelay; d > 0 && !s.d.dp.Adopted() {
+		opts = append(opts, vrrp.WithNoMasterBefore(s.d.start.Add(d)))
+	}
 	var g *syncRun
 	if group != nil {
 		if g = s.groups[group.Name]; g == nil {

@@ -460,3 +460,56 @@ virtual_server ${VIP} 80 {
 	t.Logf("lb2 took the VIP %v after lb1 was killed", took)
 	get(t, l, "/")
 }
+
+// keepalived's vrrp_startup_delay and down_timer_adverts, on real
+// daemons: director 1 (priority 100, startup delay 2 s) does not take the
+// VIP before its delay ends, although director 2 (priority 99) is master
+// by then; at its end it preempts. Director 2 waits 10 adverts (not 3)
+// after the master is killed.
+func TestVRRPStartupDelayAndDownTimerAdverts(t *testing.T) {
+	l := newLab(t, lab.Options{Directors: 2})
+	const advert = 100 * time.Millisecond
+	delay := 2 * time.Second
+	c1 := writeCfg(t, l, "dir1.yaml", "vrrp_startup_delay: 2s\n"+haConfig("MASTER", 100, 3, "0.1", true))
+	c2 := writeCfg(t, l, "dir2.yaml", haConfig("BACKUP", 99, 3, "0.1", true)+"    down_timer_adverts: 10\n")
+	start := func(i int, cfg string) *os.Process {
+		cmd, err := l.Start(l.Directors()[i], xlbBin(), "run", "--iface", "eth0", "--config", cfg, "--pin-dir", pinDir(l, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd.Process
+	}
+	started := time.Now()
+	m := start(0, c1)
+	start(1, c2)
+	// Director 2 becomes master 10 adverts + skew after its start.
+	waitHolder(t, l, 1, 10*advert+2*time.Second, true)
+	if el := time.Since(started); el > delay-200*time.Millisecond {
+		t.Fatalf("director 2 took the VIP only %v after the start; the test needs it before director 1's %v delay ends", el, delay)
+	}
+	for time.Since(started) < delay-300*time.Millisecond {
+		if holdsVIP(l, 0) {
+			t.Fatalf("director 1 held the VIP %v after its start, within its vrrp_startup_delay of %v", time.Since(started), delay)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitHolder(t, l, 0, 2*time.Second, true)
+	t.Logf("director 1 took the VIP %v after its start (vrrp_startup_delay %v)", time.Since(started), delay)
+	get(t, l, "/")
+
+	if err := m.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	took := waitHolder(t, l, 1, 10*advert+time.Second, false)
+	// Master_Down_Interval = 10 × 100 ms + skew (156×10 cs/256 = 6 cs).
+	bound := 10*advert + 60*time.Millisecond
+	if el := time.Since(killed); el < bound-advert-50*time.Millisecond {
+		t.Errorf("director 2 took over %v after the kill; down_timer_adverts 10 makes it wait about %v (3 adverts would be 360ms)", el, bound)
+	}
+	if took > bound+500*time.Millisecond {
+		t.Errorf("director 2 took over after %v, bound %v", took, bound)
+	}
+	t.Logf("failover took %v (down_timer_adverts 10: %v)", took, bound)
+	get(t, l, "/")
+}

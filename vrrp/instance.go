@@ -297,6 +297,11 @@ func WithTrackedScripts(s map[string]TrackedScript) Option {
 // killed when it expires.
 func WithScriptTimeout(d time.Duration) Option { return func(i *Instance) { i.scriptTimeout = d } }
 
+// WithNoMasterBefore keeps the instance from becoming master before t
+// (keepalived's vrrp_startup_delay): it runs as a backup meanwhile, hearing
+// adverts, and takes over at t if no master was heard by then.
+func WithNoMasterBefore(t time.Time) Option { return func(i *Instance) { i.noMasterBefore = t } }
+
 // Instance is one VRRP virtual router on one interface.
 type Instance struct {
 	name     string
@@ -322,6 +327,10 @@ type Instance struct {
 	procs     map[string]TrackedProcess
 	sync      *SyncGroup // nil outside a vrrp_sync_group
 	garp      config.GARP
+	// downAdverts is down_timer_adverts: the master advert intervals of
+	// Master_Down_Interval (3 in the RFCs).
+	downAdverts    time.Duration
+	noMasterBefore time.Time // vrrp_startup_delay's end (zero: none)
 
 	owner         VIPOwner
 	log           *slog.Logger
@@ -415,6 +424,10 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		return nil, fmt.Errorf("vrrp: instance %s: version 3 advert_int %v must be centiseconds up to 40.95s", cfg.Name, i.advInt)
 	}
 	i.masterAdvInt = i.advInt
+	i.downAdverts = time.Duration(cfg.DownTimerAdverts)
+	if i.downAdverts == 0 {
+		i.downAdverts = config.DefaultDownTimerAdverts
+	}
 	switch strings.ToUpper(cfg.AuthType) {
 	case "":
 	case "PASS":
@@ -684,9 +697,10 @@ func (i *Instance) skew() time.Duration {
 	return time.Duration((256-int64(i.prio))*cs/256) * 10 * time.Millisecond
 }
 
-// masterDownInterval is 3×Master_Adver_Interval + Skew_Time.
+// masterDownInterval is 3×Master_Adver_Interval + Skew_Time, or
+// down_timer_adverts× instead of 3× (keepalived's VRRP_MS_DOWN_TIMER).
 func (i *Instance) masterDownInterval() time.Duration {
-	return 3*i.masterAdvInt + i.skew()
+	return i.downAdverts*i.masterAdvInt + i.skew()
 }
 
 // SkewTime reports the current Skew_Time.
@@ -939,6 +953,17 @@ func (i *Instance) startLocked(now time.Time) {
 // other members are not all ready: then it waits in Backup, with no timer
 // running, for the last of them, which brings it along.
 func (i *Instance) takeOver(now time.Time) {
+	if now.Before(i.noMasterBefore) {
+		// vrrp_startup_delay: wait as a backup until it ends (keepalived
+		// defers the move to master the same way); a master heard
+		// meanwhile restarts the down timer as usual.
+		if i.state != StateBackup {
+			i.becomeBackup(now)
+		}
+		i.masterDownAt = i.noMasterBefore
+		i.log.Info("vrrp_startup_delay: not master before its end", "until", i.noMasterBefore)
+		return
+	}
 	if i.sync != nil {
 		if i.state != StateBackup {
 			i.becomeBackup(now)
