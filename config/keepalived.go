@@ -1828,8 +1828,7 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 		}
 	}
 	if len(urls) > 0 {
-		u := urls[0]
-		ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = u.Path, u.StatusCodes, u.Digest, u.VirtualHost
+		ck.SetFirstURL(urls[0])
 		ck.MoreURLs = urls[1:]
 		if len(ck.MoreURLs) == 0 {
 			ck.MoreURLs = nil

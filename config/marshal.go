@@ -379,7 +379,7 @@ func checkNode(ck *Check) *yaml.Node {
 	add(m, "retry", intNode(ck.Retry))
 	add(m, "delay_before_retry", durNode(ck.DelayBeforeRetry))
 	if len(ck.MoreURLs) == 0 {
-		urlFields(m, CheckURL{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost})
+		urlFields(m, ck.FirstURL())
 	} else {
 		seq := sequence()
 		for _, u := range ck.URLs() {

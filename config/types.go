@@ -729,7 +729,18 @@ type CheckURL struct {
 
 // URLs is every url of an HTTP or HTTPS check, the first one first.
 func (ck *Check) URLs() []CheckURL {
-	return append([]CheckURL{{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost}}, ck.MoreURLs...)
+	return append([]CheckURL{ck.FirstURL()}, ck.MoreURLs...)
+}
+
+// FirstURL is the url held in the check's own fields.
+func (ck *Check) FirstURL() CheckURL {
+	return CheckURL{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost}
+}
+
+// SetFirstURL stores u in the check's own fields, the one place that
+// lists them, so a new url field cannot be dropped on the way in.
+func (ck *Check) SetFirstURL(u CheckURL) {
+	ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = u.Path, u.StatusCodes, u.Digest, u.VirtualHost
 }
 
 // Checks is every health check of the real server, Check first; none when

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -344,8 +345,13 @@ func (d *yamlDecoder) intField(n *yaml.Node, field string, dst *int) {
 	}
 }
 
-// urlField reads one of a url's fields (path, status_code, digest,
-// virtualhost) into u.
+// urlKeys are the fields of a url, in a check (its one url) or in an
+// entry of its urls.
+func urlKeys() []string {
+	return []string{"path", "status_code", "digest", "virtualhost"}
+}
+
+// urlField reads one of a url's fields (urlKeys) into u.
 func (d *yamlDecoder) urlField(key string, v *yaml.Node, field string, u *CheckURL) {
 	switch key {
 	case "path":
@@ -716,6 +722,14 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 		case "connect_ip", "connect_port", "bindto", "bind_port", "delay_loop", "connect_timeout", "retry", "delay_before_retry", "rise", "fall":
 			generic = append(generic, field)
 		}
+		if slices.Contains(urlKeys(), key) {
+			// The check's one url, written in the check itself.
+			flatURL = field
+			first := ck.FirstURL()
+			d.urlField(key, v, field, &first)
+			ck.SetFirstURL(first)
+			return true
+		}
 		switch key {
 		case "type":
 			var t string
@@ -738,23 +752,17 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.intField(v, field, &ck.Retry)
 		case "delay_before_retry":
 			d.duration(v, field, &ck.DelayBeforeRetry)
-		case "path", "status_code", "digest", "virtualhost":
-			flatURL = field
-			first := CheckURL{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost}
-			d.urlField(key, v, field, &first)
-			ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = first.Path, first.StatusCodes, first.Digest, first.VirtualHost
 		case "urls":
 			urlsField = field
 			for i, un := range d.sequence(v, field) {
 				var u CheckURL
 				f := fmt.Sprintf("%s[%d]", field, i)
 				d.mapping(un, f, func(key, field string, v *yaml.Node) bool {
-					switch key {
-					case "path", "status_code", "digest", "virtualhost":
-						d.urlField(key, v, field, &u)
-						return true
+					if !slices.Contains(urlKeys(), key) {
+						return false
 					}
-					return false
+					d.urlField(key, v, field, &u)
+					return true
 				})
 				urls = append(urls, u)
 			}
@@ -823,15 +831,14 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 	case urlsField != "" && flatURL != "":
 		d.ps.parse(d.ps.lines[flatURL], flatURL, "use either path/status_code/digest/virtualhost (one url) or urls (a list), not both")
 	case len(urls) > 0:
-		u := urls[0]
-		ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = u.Path, u.StatusCodes, u.Digest, u.VirtualHost
+		ck.SetFirstURL(urls[0])
 		if len(urls) > 1 {
 			ck.MoreURLs = urls[1:]
 		}
 		// Validation names the urls as URLField does (the first one's
 		// fields as the check's own): their lines go there.
 		for i := range urls {
-			for _, f := range []string{"path", "status_code", "digest", "virtualhost"} {
+			for _, f := range urlKeys() {
 				if l, ok := d.ps.lines[fmt.Sprintf("%s[%d].%s", urlsField, i, f)]; ok {
 					d.ps.seen(URLField(path, i)+"."+f, l)
 				}
