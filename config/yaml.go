@@ -348,7 +348,8 @@ func (d *yamlDecoder) intField(n *yaml.Node, field string, dst *int) {
 // urlKeys are the fields of a url, in a check (its one url) or in an
 // entry of its urls.
 func urlKeys() []string {
-	return []string{"path", "status_code", "digest", "virtualhost"}
+	return []string{"path", "status_code", "digest", "virtualhost",
+		"regex", "regex_no_match", "regex_options", "regex_min_offset", "regex_max_offset"}
 }
 
 // urlField reads one of a url's fields (urlKeys) into u.
@@ -363,7 +364,41 @@ func (d *yamlDecoder) urlField(key string, v *yaml.Node, field string, u *CheckU
 		u.Digest = strings.ToLower(u.Digest)
 	case "virtualhost":
 		d.str(v, field, &u.VirtualHost)
+	case "regex":
+		d.str(v, field, &u.Regex.Pattern)
+	case "regex_no_match":
+		d.boolean(v, field, &u.Regex.NoMatch)
+	case "regex_options":
+		d.regexOptions(v, field, &u.Regex.Options)
+	case "regex_min_offset":
+		d.intField(v, field, &u.Regex.MinOffset)
+	case "regex_max_offset":
+		u.Regex.MaxOffsetSet = true
+		d.intField(v, field, &u.Regex.MaxOffset)
 	}
+}
+
+// regexOptions reads regex_options as keepalived's words in a string
+// ("caseless multiline") or a list of them.
+func (d *yamlDecoder) regexOptions(n *yaml.Node, field string, dst *string) {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var words []string
+	for _, it := range items {
+		s, ok := d.scalar(it, field)
+		if !ok {
+			return
+		}
+		words = append(words, strings.Fields(s.Value)...)
+	}
+	opts, err := CanonRegexOptions(words)
+	if err != nil {
+		d.bad(n, field, "%v", err)
+		return
+	}
+	*dst = opts
 }
 
 // statusCodes reads status_code as a code (200), a string of codes and
@@ -829,7 +864,7 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 	// that has one. Both would leave it unclear which comes first.
 	switch {
 	case urlsField != "" && flatURL != "":
-		d.ps.parse(d.ps.lines[flatURL], flatURL, "use either path/status_code/digest/virtualhost (one url) or urls (a list), not both")
+		d.ps.parse(d.ps.lines[flatURL], flatURL, "use either path/status_code/digest/virtualhost/regex (one url) or urls (a list), not both")
 	case len(urls) > 0:
 		ck.SetFirstURL(urls[0])
 		if len(urls) > 1 {
