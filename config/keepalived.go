@@ -1844,8 +1844,7 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 		}
 	}
 	if len(urls) > 0 {
-		u := urls[0]
-		ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = u.Path, u.StatusCodes, u.Digest, u.VirtualHost
+		ck.SetFirstURL(urls[0])
 		ck.MoreURLs = urls[1:]
 		if len(ck.MoreURLs) == 0 {
 			ck.MoreURLs = nil
@@ -1944,15 +1943,20 @@ func (k *kconv) dnsRetryDelays() {
 	}
 }
 
-// url reads one url { path ...; digest ...; status_code ...; virtualhost ... }
-// block; p is its field path (check, or check.urls[N] for the later ones).
+// url reads one url { path ...; digest ...; status_code ...; virtualhost ...;
+// regex ... } block; p is its field path (check, or check.urls[N] for the
+// later ones).
 func (k *kconv) url(u *kstmt, p string) CheckURL {
 	var cu CheckURL
 	if !u.hasBlock || len(u.args) != 0 {
 		k.fail(u, p+".path", "want url { path /PATH ... }")
 		return cu
 	}
+	var rx kregex
 	for _, st := range u.block {
+		if strings.HasPrefix(st.key, "regex") && k.regexStmt(st, p, &rx, &cu.Regex) {
+			continue
+		}
 		switch st.key {
 		case "path":
 			if v, ok := k.oneArg(st, p+".path"); ok {
@@ -1979,7 +1983,127 @@ func (k *kconv) url(u *kstmt, p string) CheckURL {
 			k.unsupported(st, "url")
 		}
 	}
+	k.regexEnd(&rx, &cu.Regex)
 	return cu
+}
+
+// kregex holds a url's regex statements, for what keepalived decides
+// once the url block ends (url_check in its check_http.c).
+type kregex struct {
+	pattern, min, max *kstmt
+	options           []string
+	params            []*kstmt // regex_no_match, regex_options and the offsets
+}
+
+// regexStmt reads one of a url's regex keywords into r; false for a key
+// that is not one. keepalived reads the pattern as it reads a script's
+// line (quotes, and backslash escapes: "\\d" is \d, "\d" is d).
+func (k *kconv) regexStmt(st *kstmt, p string, rx *kregex, r *URLRegex) bool {
+	field := p + "." + st.key
+	switch st.key {
+	case "regex":
+		if k.regexAgain(st, field, rx.pattern) || !k.noBlock(st, field) {
+			return true
+		}
+		rx.pattern = st
+		words, err := scriptWords(st.rawArgs())
+		if err == nil && len(words) != 1 {
+			err = fmt.Errorf("takes one pattern (quote one with spaces), got %d words", len(words))
+		}
+		if err != nil {
+			// keepalived logs it and checks no regex.
+			k.fail(st, field, "%v", err)
+			return true
+		}
+		k.mark(st, field)
+		r.Pattern = words[0]
+	case "regex_no_match":
+		if k.noBlock(st, field) {
+			k.mark(st, field)
+			rx.params = append(rx.params, st)
+			r.NoMatch = true
+		}
+	case "regex_options":
+		k.regexOptions(st, field, rx)
+		r.Options, _ = CanonRegexOptions(rx.options) // only known words
+	case "regex_min_offset":
+		if !k.regexAgain(st, field, rx.min) {
+			rx.min = st
+			k.regexOffset(st, field, rx, &r.MinOffset)
+		}
+	case "regex_max_offset":
+		if !k.regexAgain(st, field, rx.max) {
+			rx.max = st
+			r.MaxOffsetSet = k.regexOffset(st, field, rx, &r.MaxOffset)
+		}
+	case "regex_stack":
+		k.warn(st, "regex_stack ignored: it sizes PCRE2's JIT stack, and Go's regexp, which xlb matches with, needs none")
+	default:
+		return false
+	}
+	return true
+}
+
+// regexAgain refuses a second regex, regex_min_offset or regex_max_offset
+// in a url: keepalived takes the last silently, refusing says which counts.
+func (k *kconv) regexAgain(st *kstmt, field string, first *kstmt) bool {
+	if first != nil {
+		k.fail(st, field, "%s is already set%s", st.key, k.ps.lineRef(first.line))
+	}
+	return first != nil
+}
+
+// regexOptions reads regex_options words; keepalived adds up several
+// lines, and skips a word it does not know without a word.
+func (k *kconv) regexOptions(st *kstmt, field string, rx *kregex) {
+	if !k.noBlock(st, field) {
+		return
+	}
+	k.mark(st, field)
+	rx.params = append(rx.params, st)
+	for _, w := range st.args {
+		if !slices.Contains(RegexOptions(), w) {
+			k.warn(st, "regex_options %s ignored: not a keepalived 2.2.7 regex option, which keepalived ignores too (its options are %s)", w, strings.Join(RegexOptions(), ", "))
+			continue
+		}
+		rx.options = append(rx.options, w)
+	}
+}
+
+// regexOffset reads a byte offset into the body.
+func (k *kconv) regexOffset(st *kstmt, field string, rx *kregex, dst *int) bool {
+	v, ok := k.oneArg(st, field)
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseUint(v, 10, 31)
+	if err != nil {
+		// keepalived logs it and takes 0 (for regex_max_offset: a
+		// match must start at the first byte).
+		k.fail(st, field, "must be a byte offset into the body (0 or more), got %q", v)
+		return false
+	}
+	rx.params = append(rx.params, st)
+	*dst = int(n)
+	return true
+}
+
+// regexEnd drops what keepalived drops once the url is read: the regex
+// settings of a url without regex, and offsets that leave no room.
+func (k *kconv) regexEnd(rx *kregex, r *URLRegex) {
+	if r.Pattern == "" {
+		if rx.pattern == nil {
+			for _, st := range rx.params {
+				k.warn(st, "%s ignored: the url has no regex (keepalived ignores it too)", st.key)
+			}
+		}
+		*r = URLRegex{}
+		return
+	}
+	if r.MaxOffsetSet && r.MinOffset > r.MaxOffset {
+		k.warn(rx.max, "regex_min_offset %d is beyond regex_max_offset %d: both ignored, as keepalived ignores them", r.MinOffset, r.MaxOffset)
+		r.MinOffset, r.MaxOffset, r.MaxOffsetSet = 0, 0, false
+	}
 }
 
 // PrefixLen reads a persistence granularity as keepalived and ipvsadm -M

@@ -343,7 +343,14 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"status_code bad range", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code 200-299 302-301\n }\n }"), 7, "status_code", `range "302-301" ends before it starts`},
 		{"status_code out of range", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code 200 600\n }\n }"), 7, "status_code", "100..599"},
 		{"status_code word", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n status_code ok\n }\n }"), 7, "status_code", "not a status code"},
-		{"url keyword", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex ok\n }\n }"), 7, "regex", "not supported in url"},
+		{"url keyword", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex_foo ok\n }\n }"), 7, "regex_foo", "not supported in url"},
+		{"regex lookbehind", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex \"(?<=a)b\"\n }\n }"), 7, "regex", "RE2 syntax, as Go's regexp"},
+		// keepalived reads \( as (: the pattern is a(b.
+		{"regex escapes", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex \"a\\(b\"\n }\n }"), 7, "regex", "missing closing )"},
+		{"regex two words", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex a b\n }\n }"), 7, "regex", "one pattern"},
+		{"regex twice", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex a\n regex b\n }\n }"), 8, "regex", "already set"},
+		{"regex option RE2 lacks", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex_options caseless extended\n regex a\n }\n }"), 7, "regex_options", "RE2 syntax, as Go's regexp"},
+		{"regex offset", kaEdit("weight 1", "HTTP_GET {\n url {\n path /\n regex a\n regex_max_offset -1\n }\n }"), 8, "regex_max_offset", "byte offset"},
 		{"tcp check keyword on misc", kaEdit("weight 1", "MISC_CHECK {\n misc_path /bin/true\n connect_port 80\n }"), 6, "connect_port", "not supported in MISC_CHECK"},
 		{"auth keyword", "vrrp_instance VI_1 {\n authentication {\n  auth_type PASS\n  auth_key x\n }\n}\n", 4, "auth_key", "not supported in authentication"},
 		{"bad vip prefix", "vrrp_instance VI_1 {\n virtual_ipaddress {\n  10.0.0.1/33\n }\n}\n", 3, "virtual_ipaddress", `invalid prefix length "33"`},
@@ -480,6 +487,72 @@ func TestKeepalivedTunIPv6(t *testing.T) {
 	}
 	if s := c.Services[0]; s.Forward != TUN || !s.VIP.Is6() || s.RealServers[0].Address != netip.MustParseAddr("2001:db8:98::2") {
 		t.Fatalf("IPv6 TUN service = %+v", s)
+	}
+}
+
+// A url's regex as keepalived 2.2.7 reads it: the pattern with its
+// escapes decoded, options added up and in keepalived's order, the
+// settings it ignores warned of and dropped; convert keeps all of it.
+func TestKeepalivedURLRegex(t *testing.T) {
+	conf := kaEdit("weight 1", `HTTP_GET {
+            url {
+                path /a
+                status_code 200
+                regex "status: (ok|up)\\s*$"
+                regex_options caseless multiline
+                regex_options caseless anchored
+                regex_min_offset 2
+                regex_max_offset 100
+            }
+            url {
+                path /b
+                regex_no_match
+                regex error
+                regex_stack 32768 65536
+            }
+            url {
+                path /c
+                regex_no_match
+                regex_max_offset 4
+            }
+            url {
+                path /d
+                regex x
+                regex_min_offset 5
+                regex_max_offset 4
+            }
+        }`)
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []URLRegex{
+		{Pattern: `status: (ok|up)\s*$`, Options: "caseless multiline", MinOffset: 2, MaxOffset: 100, MaxOffsetSet: true},
+		{Pattern: "error", NoMatch: true},
+		{},             // regex settings without a regex
+		{Pattern: "x"}, // offsets that leave no room
+	}
+	urls := c.Services[0].RealServers[0].Check.URLs()
+	for i, u := range urls {
+		if u.Regex != want[i] {
+			t.Errorf("url %s regex %+v, want %+v", u.Path, u.Regex, want[i])
+		}
+	}
+	got := map[int]string{}
+	for _, w := range warns {
+		got[w.Line] += w.Msg + ";"
+	}
+	for line, frag := range map[int]string{10: "regex_options anchored ignored", 18: "regex_stack ignored", 22: "regex_no_match ignored: the url has no regex",
+		23: "regex_max_offset ignored: the url has no regex", 29: "regex_min_offset 5 is beyond regex_max_offset 4"} {
+		if !strings.Contains(got[line], frag) {
+			t.Errorf("line %d: warnings %q, want %q (all: %v)", line, got[line], frag, warns)
+		}
+	}
+	out := string(assertRoundTrip(t, c))
+	for _, frag := range []string{`regex: 'status: (ok|up)\s*$'`, "regex_options: caseless multiline", "regex_min_offset: 2", "regex_max_offset: 100", "regex_no_match: true"} {
+		if !strings.Contains(out, frag) {
+			t.Errorf("converted YAML lacks %q:\n%s", frag, out)
+		}
 	}
 }
 

@@ -335,7 +335,8 @@ func realServerNode(r *RealServer) *yaml.Node {
 	return m
 }
 
-// urlFields writes a url's path, status_code, digest and virtualhost.
+// urlFields writes a url's path, status_code, digest, virtualhost and
+// regex.
 func urlFields(m *yaml.Node, u CheckURL) {
 	addString(m, "path", u.Path)
 	if n, err := strconv.Atoi(string(u.StatusCodes)); err == nil {
@@ -345,6 +346,22 @@ func urlFields(m *yaml.Node, u CheckURL) {
 	}
 	addString(m, "digest", u.Digest)
 	addString(m, "virtualhost", u.VirtualHost)
+	regexFields(m, u.Regex)
+}
+
+// regexFields writes a url's regex under keepalived's names.
+func regexFields(m *yaml.Node, r URLRegex) {
+	addString(m, "regex", r.Pattern)
+	if r.NoMatch {
+		add(m, "regex_no_match", boolNode(true))
+	}
+	addString(m, "regex_options", r.Options)
+	if r.MinOffset != 0 {
+		add(m, "regex_min_offset", intNode(r.MinOffset))
+	}
+	if r.MaxOffsetSet {
+		add(m, "regex_max_offset", intNode(r.MaxOffset))
+	}
 }
 
 func checkNode(ck *Check) *yaml.Node {
@@ -382,7 +399,7 @@ func checkNode(ck *Check) *yaml.Node {
 	add(m, "retry", intNode(ck.Retry))
 	add(m, "delay_before_retry", durNode(ck.DelayBeforeRetry))
 	if len(ck.MoreURLs) == 0 {
-		urlFields(m, CheckURL{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost})
+		urlFields(m, ck.FirstURL())
 	} else {
 		seq := sequence()
 		for _, u := range ck.URLs() {

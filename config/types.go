@@ -273,9 +273,10 @@ type Check struct {
 	// VirtualHost is sent as the Host header (keepalived's virtualhost);
 	// empty: the address connected to.
 	VirtualHost string
+	Regex       URLRegex // the body must (or must not) match; zero = not checked
 	// MoreURLs are further urls to fetch (keepalived's several url
 	// blocks): the check passes only when every one does. Path,
-	// StatusCodes, Digest and VirtualHost above are the first.
+	// StatusCodes, Digest, VirtualHost and Regex above are the first.
 	MoreURLs []CheckURL
 	// EnableSNI (SSL_GET) names VirtualHost in the TLS handshake too.
 	EnableSNI bool
@@ -735,11 +736,23 @@ type CheckURL struct {
 	StatusCodes StatusCodes
 	Digest      string
 	VirtualHost string
+	Regex       URLRegex
 }
 
 // URLs is every url of an HTTP or HTTPS check, the first one first.
 func (ck *Check) URLs() []CheckURL {
-	return append([]CheckURL{{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost}}, ck.MoreURLs...)
+	return append([]CheckURL{ck.FirstURL()}, ck.MoreURLs...)
+}
+
+// FirstURL is the url held in the check's own fields.
+func (ck *Check) FirstURL() CheckURL {
+	return CheckURL{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost, Regex: ck.Regex}
+}
+
+// SetFirstURL stores u in the check's own fields, the one place that
+// lists them, so a new url field cannot be dropped on the way in.
+func (ck *Check) SetFirstURL(u CheckURL) {
+	ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost, ck.Regex = u.Path, u.StatusCodes, u.Digest, u.VirtualHost, u.Regex
 }
 
 // Checks is every health check of the real server, Check first; none when

@@ -451,6 +451,28 @@ func validateURL(ps *problems, p string, u CheckURL, line int) {
 	if u.VirtualHost != "" && !validHostHeader(u.VirtualHost) {
 		ps.field(line, p+".virtualhost", "must be a host name (optionally with :port), got %q", u.VirtualHost)
 	}
+	validateRegex(ps, p, u.Regex, line)
+}
+
+// validateRegex compiles a url's regex as its prober will, so a pattern
+// or option that Go's regexp cannot match as keepalived's PCRE2 would
+// refuses the configuration instead of failing a check at run time.
+func validateRegex(ps *problems, p string, r URLRegex, line int) {
+	switch {
+	case r == URLRegex{}:
+	case r.Pattern == "":
+		ps.field(line, p+".regex", "is required with regex_no_match, regex_options and the regex offsets")
+	case r.MinOffset < 0:
+		ps.field(line, p+".regex_min_offset", "must be a byte offset into the body (0 or more), got %d", r.MinOffset)
+	case r.MaxOffsetSet && (r.MaxOffset < r.MinOffset):
+		ps.field(line, p+".regex_max_offset", "must be at least regex_min_offset (%d), got %d", r.MinOffset, r.MaxOffset)
+	default:
+		if _, _, err := regexFlags(r.Options); err != nil {
+			ps.field(line, p+".regex_options", "%v", err)
+		} else if _, err := CompileRegex(r); err != nil {
+			ps.field(line, p+".regex", "%v", err)
+		}
+	}
 }
 
 func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
@@ -528,7 +550,7 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 		for _, f := range []struct {
 			set  bool
 			name string
-		}{{ck.Path != "", "path"}, {ck.StatusCodes != "", "status_code"}, {ck.Digest != "", "digest"}, {ck.VirtualHost != "", "virtualhost"}, {len(ck.MoreURLs) > 0, "urls"}} {
+		}{{ck.Path != "", "path"}, {ck.StatusCodes != "", "status_code"}, {ck.Digest != "", "digest"}, {ck.VirtualHost != "", "virtualhost"}, {ck.Regex != URLRegex{}, "regex"}, {len(ck.MoreURLs) > 0, "urls"}} {
 			if f.set {
 				ps.field(line, p+"."+f.name, "only applies to http and https checks")
 			}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -348,8 +349,14 @@ func (d *yamlDecoder) intField(n *yaml.Node, field string, dst *int) {
 	}
 }
 
-// urlField reads one of a url's fields (path, status_code, digest,
-// virtualhost) into u.
+// urlKeys are the fields of a url, in a check (its one url) or in an
+// entry of its urls.
+func urlKeys() []string {
+	return []string{"path", "status_code", "digest", "virtualhost",
+		"regex", "regex_no_match", "regex_options", "regex_min_offset", "regex_max_offset"}
+}
+
+// urlField reads one of a url's fields (urlKeys) into u.
 func (d *yamlDecoder) urlField(key string, v *yaml.Node, field string, u *CheckURL) {
 	switch key {
 	case "path":
@@ -361,7 +368,41 @@ func (d *yamlDecoder) urlField(key string, v *yaml.Node, field string, u *CheckU
 		u.Digest = strings.ToLower(u.Digest)
 	case "virtualhost":
 		d.str(v, field, &u.VirtualHost)
+	case "regex":
+		d.str(v, field, &u.Regex.Pattern)
+	case "regex_no_match":
+		d.boolean(v, field, &u.Regex.NoMatch)
+	case "regex_options":
+		d.regexOptions(v, field, &u.Regex.Options)
+	case "regex_min_offset":
+		d.intField(v, field, &u.Regex.MinOffset)
+	case "regex_max_offset":
+		u.Regex.MaxOffsetSet = true
+		d.intField(v, field, &u.Regex.MaxOffset)
 	}
+}
+
+// regexOptions reads regex_options as keepalived's words in a string
+// ("caseless multiline") or a list of them.
+func (d *yamlDecoder) regexOptions(n *yaml.Node, field string, dst *string) {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var words []string
+	for _, it := range items {
+		s, ok := d.scalar(it, field)
+		if !ok {
+			return
+		}
+		words = append(words, strings.Fields(s.Value)...)
+	}
+	opts, err := CanonRegexOptions(words)
+	if err != nil {
+		d.bad(n, field, "%v", err)
+		return
+	}
+	*dst = opts
 }
 
 // statusCodes reads status_code as a code (200), a string of codes and
@@ -726,6 +767,14 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 		case "connect_ip", "connect_port", "bindto", "bind_port", "delay_loop", "connect_timeout", "retry", "delay_before_retry", "rise", "fall":
 			generic = append(generic, field)
 		}
+		if slices.Contains(urlKeys(), key) {
+			// The check's one url, written in the check itself.
+			flatURL = field
+			first := ck.FirstURL()
+			d.urlField(key, v, field, &first)
+			ck.SetFirstURL(first)
+			return true
+		}
 		switch key {
 		case "type":
 			var t string
@@ -748,23 +797,17 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.intField(v, field, &ck.Retry)
 		case "delay_before_retry":
 			d.duration(v, field, &ck.DelayBeforeRetry)
-		case "path", "status_code", "digest", "virtualhost":
-			flatURL = field
-			first := CheckURL{Path: ck.Path, StatusCodes: ck.StatusCodes, Digest: ck.Digest, VirtualHost: ck.VirtualHost}
-			d.urlField(key, v, field, &first)
-			ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = first.Path, first.StatusCodes, first.Digest, first.VirtualHost
 		case "urls":
 			urlsField = field
 			for i, un := range d.sequence(v, field) {
 				var u CheckURL
 				f := fmt.Sprintf("%s[%d]", field, i)
 				d.mapping(un, f, func(key, field string, v *yaml.Node) bool {
-					switch key {
-					case "path", "status_code", "digest", "virtualhost":
-						d.urlField(key, v, field, &u)
-						return true
+					if !slices.Contains(urlKeys(), key) {
+						return false
 					}
-					return false
+					d.urlField(key, v, field, &u)
+					return true
 				})
 				urls = append(urls, u)
 			}
@@ -831,17 +874,16 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 	// that has one. Both would leave it unclear which comes first.
 	switch {
 	case urlsField != "" && flatURL != "":
-		d.ps.parse(d.ps.lines[flatURL], flatURL, "use either path/status_code/digest/virtualhost (one url) or urls (a list), not both")
+		d.ps.parse(d.ps.lines[flatURL], flatURL, "use either path/status_code/digest/virtualhost/regex (one url) or urls (a list), not both")
 	case len(urls) > 0:
-		u := urls[0]
-		ck.Path, ck.StatusCodes, ck.Digest, ck.VirtualHost = u.Path, u.StatusCodes, u.Digest, u.VirtualHost
+		ck.SetFirstURL(urls[0])
 		if len(urls) > 1 {
 			ck.MoreURLs = urls[1:]
 		}
 		// Validation names the urls as URLField does (the first one's
 		// fields as the check's own): their lines go there.
 		for i := range urls {
-			for _, f := range []string{"path", "status_code", "digest", "virtualhost"} {
+			for _, f := range urlKeys() {
 				if l, ok := d.ps.lines[fmt.Sprintf("%s[%d].%s", urlsField, i, f)]; ok {
 					d.ps.seen(URLField(path, i)+"."+f, l)
 				}

@@ -589,6 +589,55 @@ func TestYAMLCheckURLs(t *testing.T) {
 	wantProblem(t, err, "t.yaml", 11, "check.urls", "only applies to http")
 }
 
+// A url's regex under keepalived's names, in a check's one url and in a
+// list of urls; what Go's regexp cannot do is refused at its line.
+func TestYAMLURLRegex(t *testing.T) {
+	c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        check:", "          type: http", "          path: /",
+		`          regex: 'ok\s'`, "          regex_options: [dotall, caseless]", "          regex_no_match: true",
+		"          regex_min_offset: 1", "          regex_max_offset: 9")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := URLRegex{Pattern: `ok\s`, Options: "caseless dotall", NoMatch: true, MinOffset: 1, MaxOffset: 9, MaxOffsetSet: true}
+	if got := c.Services[0].RealServers[0].Check.Regex; got != want {
+		t.Errorf("regex %+v, want %+v", got, want)
+	}
+	assertRoundTrip(t, c)
+	c, err = ParseYAML("t.yaml", []byte(svcYAML(nil, "        check:", "          type: https", "          urls:",
+		"            - {path: /a, regex: up, regex_max_offset: 0}", "            - {path: /b, regex: down, regex_no_match: true, regex_options: firstline}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantURLs := []URLRegex{{Pattern: "up", MaxOffsetSet: true}, {Pattern: "down", NoMatch: true, Options: "firstline"}}
+	for i, u := range c.Services[0].RealServers[0].Check.URLs() {
+		if u.Regex != wantURLs[i] {
+			t.Errorf("url %s regex %+v, want %+v", u.Path, u.Regex, wantURLs[i])
+		}
+	}
+	assertRoundTrip(t, c)
+
+	ck := "services[0].real_servers[0].check"
+	for _, tc := range []struct {
+		name, extra string
+		line        int
+		field, msg  string
+	}{
+		{"lookbehind", "{type: http, path: /, regex: '(?<=a)b'}", 9, ck + ".regex", "RE2 syntax, as Go's regexp"},
+		{"unknown option", "{type: http, path: /, regex: a, regex_options: anchored}", 9, ck + ".regex_options", `unknown regex option "anchored"`},
+		{"option RE2 lacks", "{type: http, path: /, regex: a, regex_options: ucp}", 9, ck + ".regex_options", "RE2 syntax, as Go's regexp"},
+		{"settings without regex", "{type: http, path: /, regex_no_match: true}", 9, ck + ".regex", "is required"},
+		{"offsets crossed", "{type: http, path: /, regex: a, regex_min_offset: 5, regex_max_offset: 4}", 9, ck + ".regex_max_offset", "at least regex_min_offset"},
+		{"negative offset", "{type: http, path: /, regex: a, regex_min_offset: -1}", 9, ck + ".regex_min_offset", "0 or more"},
+		{"regex on tcp", "{type: tcp, regex: a}", 9, ck + ".regex", "only applies to http"},
+		{"in urls", "{type: http, urls: [{path: /a}, {path: /b, regex: 'a)'}]}", 9, ck + ".urls[1].regex", "unexpected )"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: "+tc.extra)))
+			wantProblem(t, err, "t.yaml", tc.line, tc.field, tc.msg)
+		})
+	}
+}
+
 func TestYAMLSeveralChecks(t *testing.T) {
 	c, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        checks:", "          - {type: tcp}", "          - {type: misc, script: /bin/true}")))
 	if err != nil {

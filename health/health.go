@@ -26,11 +26,13 @@
 //     exchange including the body. It succeeds when the status is one of
 //     StatusCodes (codes and ranges; any 2xx when there are none) and, if Digest is set,
 //     the hex MD5 of the body (as keepalived's genhash prints it; case is
-//     ignored) matches. At most 1 MiB of body is read; a larger body fails
-//     a digest check.
+//     ignored) matches, and, if Regex is set, the body holds a match of its
+//     pattern starting within its offsets (or, with NoMatch, does not; see
+//     config.URLRegex). At most 1 MiB of body is read; a larger body fails
+//     a digest or regex check.
 //     Further urls (Check.MoreURLs, keepalived's several url blocks) are
 //     fetched in turn, each within ConnectTimeout with its own status codes,
-//     digest and virtualhost; the first failing one fails the attempt.
+//     digest, regex and virtualhost; the first failing one fails the attempt.
 //   - SSL_GET is HTTP_GET over TLS. As keepalived's, it does not verify the
 //     server's certificate (it asks whether the server answers); it sends
 //     VirtualHost as the TLS server name only with EnableSNI.

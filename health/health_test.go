@@ -220,6 +220,76 @@ func TestHTTPDigest(t *testing.T) {
 	}
 }
 
+// The url's regex judges the body after the status code and digest, as
+// keepalived's does: each must hold for the server to be up.
+func TestHTTPRegex(t *testing.T) {
+	srv := newHTTPServer(t)
+	srv.set(200, "status: OK\nload 0.5\n", false)
+	check := func(codes config.StatusCodes, digest string, rx config.URLRegex) error {
+		return probeOnce(t, Target{Addr: srv.addr, Check: config.Check{
+			Type: config.HTTPCheck, Path: "/", StatusCodes: codes, Digest: digest, Regex: rx, ConnectTimeout: time.Second,
+		}})
+	}
+	up := func(what string, rx config.URLRegex) {
+		t.Helper()
+		if err := check("", "", rx); err != nil {
+			t.Errorf("%s: %v, want up", what, err)
+		}
+	}
+	down := func(what string, rx config.URLRegex, msg string) {
+		t.Helper()
+		if err := check("", "", rx); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v, want down with %q", what, err, msg)
+		}
+	}
+	up("matching body", config.URLRegex{Pattern: `load [0-9.]+`})
+	down("body without a match", config.URLRegex{Pattern: `status: down`}, `no match of regex "status: down"`)
+	up("regex_no_match, no match", config.URLRegex{Pattern: `error`, NoMatch: true})
+	down("regex_no_match, a match", config.URLRegex{Pattern: `OK`, NoMatch: true}, "regex_no_match")
+	down("case differs", config.URLRegex{Pattern: `status: ok`}, "no match")
+	up("caseless", config.URLRegex{Pattern: `status: ok`, Options: "caseless"})
+	up("multiline ^ and $", config.URLRegex{Pattern: `^load 0\.5$`, Options: "multiline"})
+
+	// "OK" starts at byte 8: the offsets bound where a match may start.
+	up("match within the offsets", config.URLRegex{Pattern: `OK`, MinOffset: 8, MaxOffset: 8, MaxOffsetSet: true})
+	down("match before regex_min_offset", config.URLRegex{Pattern: `OK`, MinOffset: 9}, "starting at byte 9")
+	down("match after regex_max_offset", config.URLRegex{Pattern: `OK`, MaxOffset: 7, MaxOffsetSet: true}, "starting at byte 0 to 7")
+
+	// Status code and digest come first: a matching body does not save a
+	// refused status, nor a wrong digest.
+	srv.set(500, "status: OK\n", false)
+	if err := check("", "", config.URLRegex{Pattern: "OK"}); err == nil || !strings.Contains(err.Error(), "status 500") {
+		t.Errorf("500 with a matching body: %v, want down for the status", err)
+	}
+	if err := check("500", "", config.URLRegex{Pattern: "OK"}); err != nil {
+		t.Errorf("accepted 500 with a matching body: %v, want up", err)
+	}
+	if err := check("500", "", config.URLRegex{Pattern: "down"}); err == nil {
+		t.Error("accepted 500 with a body without a match: up, want down")
+	}
+	srv.set(200, "hello", false)
+	const helloMD5 = "5d41402abc4b2a76b9719d911017c592"
+	if err := check("", helloMD5, config.URLRegex{Pattern: "^hello$"}); err != nil {
+		t.Errorf("digest and regex both hold: %v", err)
+	}
+	if err := check("", helloMD5, config.URLRegex{Pattern: "bye"}); err == nil {
+		t.Error("digest holds, regex does not: up, want down")
+	}
+	if err := check("", "00000000000000000000000000000000", config.URLRegex{Pattern: "hello"}); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Errorf("regex holds, digest does not: %v, want down for the digest", err)
+	}
+
+	// The body is read only up to maxBody; a larger one fails rather than
+	// being judged on a part.
+	srv.set(200, "OK"+strings.Repeat("a", maxBody), false)
+	down("oversized body", config.URLRegex{Pattern: "OK"}, "larger than")
+
+	// A configuration built in code is compiled too.
+	if _, err := newProber(Target{Addr: srv.addr, Check: config.Check{Type: config.HTTPCheck, Regex: config.URLRegex{Pattern: `(?<=a)b`}}}, params{}); err == nil {
+		t.Error("lookbehind accepted")
+	}
+}
+
 // A server that accepts but never answers is cut by ConnectTimeout, both for
 // the headers and, when a digest needs it, for a body that stalls.
 func TestHTTPSilentServerCutByConnectTimeout(t *testing.T) {

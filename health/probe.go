@@ -18,8 +18,9 @@ import (
 	"github.com/xlb-project/xlb/config"
 )
 
-// maxBody bounds how much of an HTTP_GET response is read for the digest, so
-// a server streaming endlessly cannot exhaust memory or time.
+// maxBody bounds how much of an HTTP_GET response is read for the digest
+// and the regex, so a server streaming endlessly cannot exhaust memory or
+// time.
 const maxBody = 1 << 20
 
 // newProber builds the prober for t's check.
@@ -126,7 +127,9 @@ type urlProber struct {
 	host   string             // the Host header; "" for the URL's
 	status []config.CodeRange // none: any 2xx
 	want   config.StatusCodes
-	digest string // lower-case hex MD5, "" for none
+	digest string            // lower-case hex MD5, "" for none
+	regex  *config.BodyRegex // nil for none
+	rx     config.URLRegex   // what regex was compiled from, for messages
 	client *http.Client
 }
 
@@ -171,6 +174,13 @@ func newURLProber(addr netip.AddrPort, ck config.Check, cu config.CheckURL) (*ur
 	if err != nil {
 		return nil, fmt.Errorf("http check status_code: %w", err)
 	}
+	var rx *config.BodyRegex
+	if cu.Regex.Pattern != "" {
+		// Validation compiled it already; this is the copy the prober keeps.
+		if rx, err = config.CompileRegex(cu.Regex); err != nil {
+			return nil, fmt.Errorf("http check regex %q: %w", cu.Regex.Pattern, err)
+		}
+	}
 	tr := &http.Transport{
 		Proxy:                  nil, // never route checks through $HTTP_PROXY
 		DialContext:            dialerFor(ck).DialContext,
@@ -195,6 +205,8 @@ func newURLProber(addr netip.AddrPort, ck config.Check, cu config.CheckURL) (*ur
 		status: codes,
 		want:   cu.StatusCodes,
 		digest: digest,
+		regex:  rx,
+		rx:     cu.Regex,
 		client: &http.Client{
 			Transport: tr,
 			// A redirect is an answer to judge by status_code, not to follow
@@ -237,19 +249,39 @@ func (p *urlProber) get(ctx context.Context) error {
 	if !config.MatchCodes(p.status, resp.StatusCode) {
 		return fmt.Errorf("http get %s: status %d, want %s", p.url, resp.StatusCode, p.want.Describe())
 	}
-	if p.digest == "" {
+	if p.digest == "" && p.regex == nil {
 		return nil
 	}
-	h := md5.New()
-	n, err := io.Copy(h, io.LimitReader(resp.Body, maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return fmt.Errorf("http get %s: reading body: %w", p.url, err)
 	}
-	if n > maxBody {
-		return fmt.Errorf("http get %s: body larger than %d bytes, cannot digest", p.url, maxBody)
+	if len(body) > maxBody {
+		return fmt.Errorf("http get %s: body larger than %d bytes, cannot digest or match it", p.url, maxBody)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != p.digest {
-		return fmt.Errorf("http get %s: body digest %s, want %s", p.url, got, p.digest)
+	// keepalived's order: status code, then digest, then regex; all must hold.
+	if p.digest != "" {
+		if sum := md5.Sum(body); hex.EncodeToString(sum[:]) != p.digest {
+			return fmt.Errorf("http get %s: body digest %s, want %s", p.url, hex.EncodeToString(sum[:]), p.digest)
+		}
+	}
+	if p.regex != nil && !p.regex.Passes(body) {
+		return p.regexFailure()
 	}
 	return nil
+}
+
+// regexFailure says why the body failed the regex check.
+func (p *urlProber) regexFailure() error {
+	if p.rx.NoMatch {
+		return fmt.Errorf("http get %s: body matches regex %q (regex_no_match)", p.url, p.rx.Pattern)
+	}
+	where := ""
+	if p.rx.MinOffset > 0 || p.rx.MaxOffsetSet {
+		where = fmt.Sprintf(" starting at byte %d", p.rx.MinOffset)
+		if p.rx.MaxOffsetSet {
+			where += fmt.Sprintf(" to %d", p.rx.MaxOffset)
+		}
+	}
+	return fmt.Errorf("http get %s: body has no match of regex %q%s", p.url, p.rx.Pattern, where)
 }
