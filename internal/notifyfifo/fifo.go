@@ -245,6 +245,12 @@ func (f *FIFO) writeLocked(line string) {
 	}
 }
 
+// Terminate sends the script SIGTERM now, keeping the FIFO open: a caller
+// that writes its last lines through others' hands (the VRRP instances'
+// STOP lines as they stop) terminates first, writes them, then closes, in
+// keepalived's order.
+func (f *FIFO) Terminate() { f.signalScript(syscall.SIGTERM) }
+
 // Close ends the FIFO as keepalived does: SIGTERM to the script, then the
 // last lines, then the FIFO closed (its reader sees end of file once no
 // other writer holds it) and removed if Open created it. It waits for the
