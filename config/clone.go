@@ -37,6 +37,7 @@ func (c *Config) Clone() *Config {
 		v.TrackScripts = slices.Clone(v.TrackScripts)
 		v.TrackFiles = slices.Clone(v.TrackFiles)
 		v.TrackProcesses = slices.Clone(v.TrackProcesses)
+		v.NotifyPriorityChanges = cloneBool(v.NotifyPriorityChanges)
 	}
 	n.VRRPScripts = slices.Clone(c.VRRPScripts)
 	n.VRRPTrackFiles = slices.Clone(c.VRRPTrackFiles)
@@ -47,6 +48,7 @@ func (c *Config) Clone() *Config {
 	n.VRRPSyncGroups = slices.Clone(c.VRRPSyncGroups)
 	for i := range n.VRRPSyncGroups {
 		n.VRRPSyncGroups[i].Group = slices.Clone(n.VRRPSyncGroups[i].Group)
+		n.VRRPSyncGroups[i].NotifyPriorityChanges = cloneBool(n.VRRPSyncGroups[i].NotifyPriorityChanges)
 	}
 	if c.BGP != nil {
 		b := *c.BGP
@@ -61,4 +63,12 @@ func (c *Config) Clone() *Config {
 func (ck Check) clone() Check {
 	ck.MoreURLs = slices.Clone(ck.MoreURLs)
 	return ck
+}
+
+func cloneBool(b *bool) *bool {
+	if b == nil {
+		return nil
+	}
+	v := *b
+	return &v
 }

@@ -318,6 +318,40 @@ func (k *kconv) scriptUser(s *kstmt, field string) (ScriptUser, bool) {
 	return u, true
 }
 
+// optBool reads a keyword with an optional keepalived <BOOL> (bare: on).
+func (k *kconv) optBool(s *kstmt, field string) (bool, bool) {
+	if !k.noBlock(s, field) {
+		return false, false
+	}
+	if len(s.args) > 1 {
+		k.fail(s, field, "want %s [on|off], got %q", s.key, strings.Join(s.args, " "))
+		return false, false
+	}
+	k.mark(s, field)
+	return len(s.args) == 0 || kBool(s.args[0]), true
+}
+
+// fifoArg reads "notify_fifo PATH [USERNAME [GROUPNAME]]" (and the vrrp_
+// and lvs_ ones): the FIFO and who it is chowned to.
+func (k *kconv) fifoArg(s *kstmt, field string, f *NotifyFIFO) {
+	if !k.noBlock(s, field) {
+		return
+	}
+	if len(s.args) < 1 || len(s.args) > 3 {
+		k.fail(s, field, "want %s PATH [USERNAME [GROUPNAME]], got %d values", s.key, len(s.args))
+		return
+	}
+	k.mark(s, field)
+	f.Path = s.args[0]
+	if len(s.args) > 1 {
+		k.mark(s, field+".user")
+		f.Owner = ScriptUser{User: s.args[1]}
+		if len(s.args) == 3 {
+			f.Owner.Group = s.args[2]
+		}
+	}
+}
+
 func (k *kconv) noArgs(s *kstmt, field string) bool {
 	if !k.noBlock(s, field) {
 		return false
@@ -471,6 +505,26 @@ func (k *kconv) globalDefs(g *kstmt) {
 			k.secondsArg(s, "startup_script_timeout", &k.c.StartupScript.Timeout)
 		case "shutdown_script_timeout":
 			k.secondsArg(s, "shutdown_script_timeout", &k.c.ShutdownScript.Timeout)
+		case "notify_fifo":
+			k.fifoArg(s, s.key, &k.c.NotifyFIFO)
+		case "vrrp_notify_fifo":
+			k.fifoArg(s, s.key, &k.c.VRRPNotifyFIFO)
+		case "lvs_notify_fifo":
+			k.fifoArg(s, s.key, &k.c.LVSNotifyFIFO)
+		case "notify_fifo_script":
+			k.notifyScript(s, s.key, &k.c.NotifyFIFO.Script, &k.c.NotifyFIFO.ScriptUser)
+		case "vrrp_notify_fifo_script":
+			k.notifyScript(s, s.key, &k.c.VRRPNotifyFIFO.Script, &k.c.VRRPNotifyFIFO.ScriptUser)
+		case "lvs_notify_fifo_script":
+			k.notifyScript(s, s.key, &k.c.LVSNotifyFIFO.Script, &k.c.LVSNotifyFIFO.ScriptUser)
+		case "vrrp_notify_priority_changes":
+			if on, ok := k.optBool(s, s.key); ok {
+				k.c.VRRPNotifyPriorityChanges = on
+			}
+		case "fifo_write_vrrp_states_on_reload":
+			if on, ok := k.optBool(s, s.key); ok {
+				k.c.FIFOWriteVRRPStatesOnReload = on
+			}
 		case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh",
 			"vrrp_garp_master_refresh_repeat", "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_repeat",
 			"vrrp_garp_interval", "vrrp_gna_interval":
@@ -730,6 +784,12 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.notifyScript(s, p+".notify", &v.Notify, &v.NotifyUsers.Notify)
 		case "notify_stop":
 			k.notifyScript(s, p+".notify_stop", &v.NotifyStop, &v.NotifyUsers.Stop)
+		case "notify_master_rx_lower_pri":
+			k.notifyScript(s, p+".notify_master_rx_lower_pri", &v.NotifyMasterRxLowerPri, &v.NotifyUsers.MasterRxLowerPri)
+		case "notify_priority_changes":
+			if on, ok := k.optBool(s, p+".notify_priority_changes"); ok {
+				v.NotifyPriorityChanges = &on
+			}
 		case "garp_master_delay", "garp_master_repeat", "garp_master_refresh",
 			"garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat":
 			k.garpArg(s, p+"."+s.key, s.key, &v.GARP)
@@ -981,6 +1041,10 @@ func (k *kconv) syncGroup(b *kstmt) {
 			k.vrrpNotify(s, p, &g.NotifyMaster, &g.NotifyBackup, &g.NotifyFault, &g.NotifyUsers)
 		case "notify":
 			k.notifyScript(s, p+".notify", &g.Notify, &g.NotifyUsers.Notify)
+		case "notify_priority_changes":
+			if on, ok := k.optBool(s, p+".notify_priority_changes"); ok {
+				g.NotifyPriorityChanges = &on
+			}
 		case "notify_stop", "smtp_alert", "notify_deleted":
 			// As an instance's notify_deleted: a notification only.
 			k.warn(s, "vrrp_sync_group: %s ignored", s.key)

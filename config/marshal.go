@@ -39,6 +39,18 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	if c.VRRPStartupDelay > 0 {
 		add(root, "vrrp_startup_delay", durNode(c.VRRPStartupDelay))
 	}
+	for _, f := range []struct {
+		name string
+		f    NotifyFIFO
+	}{{"notify_fifo", c.NotifyFIFO}, {"vrrp_notify_fifo", c.VRRPNotifyFIFO}, {"lvs_notify_fifo", c.LVSNotifyFIFO}} {
+		addFIFO(root, f.name, f.f)
+	}
+	if c.VRRPNotifyPriorityChanges {
+		add(root, "vrrp_notify_priority_changes", boolNode(true))
+	}
+	if c.FIFOWriteVRRPStatesOnReload {
+		add(root, "fifo_write_vrrp_states_on_reload", boolNode(true))
+	}
 	// The global gratuitous ARP timing where it is not keepalived's, the
 	// lower-priority settings where they do not follow the master ones.
 	if c.VRRPGARP != (GARP{}) {
@@ -105,6 +117,7 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			addNotify(m, "notify_backup", g.NotifyBackup, g.NotifyUsers.Backup)
 			addNotify(m, "notify_fault", g.NotifyFault, g.NotifyUsers.Fault)
 			addNotify(m, "notify", g.Notify, g.NotifyUsers.Notify)
+			addOptBool(m, "notify_priority_changes", g.NotifyPriorityChanges)
 			seq.Content = append(seq.Content, m)
 		}
 		add(root, "vrrp_sync_groups", seq)
@@ -297,6 +310,30 @@ func addNotify(m *yaml.Node, key, script string, user ScriptUser) {
 	add(nm, "script", strNode(script))
 	add(nm, "user", strNode(user.String()))
 	add(m, key, nm)
+}
+
+// addFIFO writes a notify FIFO (its path, or {path, user} when it is
+// chowned) and its script; nothing when there is none.
+func addFIFO(m *yaml.Node, key string, f NotifyFIFO) {
+	switch {
+	case f.Path == "":
+	case f.Owner.IsZero():
+		add(m, key, strNode(f.Path))
+	default:
+		fm := mapping()
+		fm.Style = yaml.FlowStyle
+		add(fm, "path", strNode(f.Path))
+		add(fm, "user", strNode(f.Owner.String()))
+		add(m, key, fm)
+	}
+	addNotify(m, key+"_script", f.Script, f.ScriptUser)
+}
+
+// addOptBool writes key: b when it is set.
+func addOptBool(m *yaml.Node, key string, b *bool) {
+	if b != nil {
+		add(m, key, boolNode(*b))
+	}
 }
 
 // addString writes key: val unless val is empty (the field's default).
@@ -522,6 +559,8 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	addNotify(m, "notify_fault", v.NotifyFault, v.NotifyUsers.Fault)
 	addNotify(m, "notify", v.Notify, v.NotifyUsers.Notify)
 	addNotify(m, "notify_stop", v.NotifyStop, v.NotifyUsers.Stop)
+	addNotify(m, "notify_master_rx_lower_pri", v.NotifyMasterRxLowerPri, v.NotifyUsers.MasterRxLowerPri)
+	addOptBool(m, "notify_priority_changes", v.NotifyPriorityChanges)
 	return m
 }
 

@@ -78,6 +78,11 @@ func (c *Config) scripts() []scriptRef {
 	// Not run when security refuses them, as keepalived's.
 	notify(0, "startup_script", c.StartupScript.Script, c.StartupScript.User)
 	notify(0, "shutdown_script", c.ShutdownScript.Script, c.ShutdownScript.User)
+	for _, f := range c.fifos() {
+		if f.f.Path != "" {
+			notify(0, f.field+"_script", f.f.Script, f.f.ScriptUser)
+		}
+	}
 	for i, s := range c.Services {
 		p := fmt.Sprintf("services[%d]", i)
 		notify(s.Line, p+".quorum_up", s.QuorumUp, s.QuorumUpUser)
@@ -107,6 +112,7 @@ func (c *Config) scripts() []scriptRef {
 		notify(v.Line, p+".notify_fault", v.NotifyFault, u.Fault)
 		notify(v.Line, p+".notify_stop", v.NotifyStop, u.Stop)
 		notify(v.Line, p+".notify", v.Notify, u.Notify)
+		notify(v.Line, p+".notify_master_rx_lower_pri", v.NotifyMasterRxLowerPri, u.MasterRxLowerPri)
 	}
 	for i, g := range c.VRRPSyncGroups {
 		p := fmt.Sprintf("vrrp_sync_groups[%d]", i)

@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -100,6 +101,21 @@ type Config struct {
 	// instance from becoming master for this long after `xlb run` starts
 	// (they listen as backups meanwhile); a hitless restart skips it.
 	VRRPStartupDelay time.Duration
+	// NotifyFIFO, VRRPNotifyFIFO and LVSNotifyFIFO are keepalived's
+	// global_defs notify_fifo, vrrp_notify_fifo and lvs_notify_fifo (with
+	// their *_fifo_script): named pipes that get a line per VRRP event
+	// (NotifyFIFO and VRRPNotifyFIFO) and per real server or quorum change
+	// (NotifyFIFO and LVSNotifyFIFO); the zero value is none.
+	NotifyFIFO, VRRPNotifyFIFO, LVSNotifyFIFO NotifyFIFO
+	// VRRPNotifyPriorityChanges (keepalived's vrrp_notify_priority_changes)
+	// writes a line to the VRRP FIFOs at every change of an instance's
+	// priority, for the instances and sync groups that do not say
+	// otherwise (see PriorityChanges).
+	VRRPNotifyPriorityChanges bool
+	// FIFOWriteVRRPStatesOnReload (keepalived's
+	// fifo_write_vrrp_states_on_reload) writes every instance's and sync
+	// group's state to the VRRP FIFOs after a reload.
+	FIFOWriteVRRPStatesOnReload bool
 	// sources maps the lines recorded in the configuration's Line fields
 	// to files, for a keepalived.conf read with includes (nil otherwise).
 	sources sourceMap
@@ -206,6 +222,40 @@ type RealServer struct {
 	// than Config.ScriptUser ("notify_up SCRIPT USER [GROUP]").
 	NotifyUpUser, NotifyDownUser ScriptUser
 	Line                         int
+}
+
+// NotifyFIFO is one of keepalived's notify FIFOs: "notify_fifo PATH [USER
+// [GROUP]]" and "notify_fifo_script SCRIPT [USER [GROUP]]".
+type NotifyFIFO struct {
+	// Path is the FIFO, absolute; created with mode 0644 unless it exists.
+	Path string
+	// Owner, when set, is who the FIFO is chowned to.
+	Owner ScriptUser
+	// Script, when set, is started with the FIFO's path as its last
+	// argument, to read it; ScriptUser runs it instead of the script_user
+	// rules.
+	Script     string
+	ScriptUser ScriptUser
+}
+
+// IsZero says no FIFO is configured.
+func (f NotifyFIFO) IsZero() bool { return f == NotifyFIFO{} }
+
+// PriorityChanges says whether instance v's priority changes are written
+// to the VRRP FIFOs: v's own notify_priority_changes when it has one, else
+// that of the sync group it is in, else vrrp_notify_priority_changes
+// (keepalived's precedence, vrrp.c: the instance, then its group, then the
+// global default).
+func (c *Config) PriorityChanges(v VRRPInstance) bool {
+	if v.NotifyPriorityChanges != nil {
+		return *v.NotifyPriorityChanges
+	}
+	for _, g := range c.VRRPSyncGroups {
+		if g.NotifyPriorityChanges != nil && slices.Contains(g.Group, v.Name) {
+			return *g.NotifyPriorityChanges
+		}
+	}
+	return c.VRRPNotifyPriorityChanges
 }
 
 // LifeScript is a script run once at start or at stop, waited for and
@@ -374,6 +424,16 @@ type VRRPInstance struct {
 	// NotifyStop runs when xlb stops the instance (not at a restart in
 	// place, which keeps its VIPs).
 	NotifyStop string
+	// NotifyMasterRxLowerPri (keepalived's notify_master_rx_lower_pri)
+	// runs, without arguments, when the instance is master and hears an
+	// advert of a lower priority (another director that became master
+	// meanwhile, whose notify_master may have moved the addresses).
+	NotifyMasterRxLowerPri string
+	// NotifyPriorityChanges (keepalived's notify_priority_changes), when
+	// set, says whether the instance's priority changes are written to the
+	// VRRP FIFOs; nil: as its sync group or the global default say (see
+	// Config.PriorityChanges).
+	NotifyPriorityChanges *bool
 	// NotifyUsers are who the notify scripts run as when not
 	// Config.ScriptUser ("notify_master SCRIPT USER [GROUP]").
 	NotifyUsers NotifyUsers
@@ -720,13 +780,18 @@ type VRRPSyncGroup struct {
 	// NotifyUsers are who they run as when not Config.ScriptUser (its
 	// Stop is unused: xlb has no notify_stop for groups).
 	NotifyUsers NotifyUsers
-	Line        int
+	// NotifyPriorityChanges, when set, is the notify_priority_changes of
+	// the members that do not set their own (see Config.PriorityChanges).
+	NotifyPriorityChanges *bool
+	Line                  int
 }
 
 // NotifyUsers are the users of a VRRP instance's or sync group's notify
 // scripts, each the zero ScriptUser unless the script names one.
 type NotifyUsers struct {
 	Notify, Master, Backup, Fault, Stop ScriptUser
+	// MasterRxLowerPri is notify_master_rx_lower_pri's (instances only).
+	MasterRxLowerPri ScriptUser
 }
 
 // CheckURL is one url of an HTTP or HTTPS check: what to fetch and which

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/xlb-project/xlb/internal/runas"
 )
 
 // Limits taken from IPVS and keepalived, so xlb refuses what they refuse.
@@ -144,7 +146,49 @@ func (c *Config) validate(ps *problems) {
 	}
 	c.validateSyncGroups(ps, seenVRName, scripts, files, procs)
 	c.validateBGP(ps)
+	c.validateFIFOs(ps)
 	c.validateScripts(ps)
+}
+
+// fifoRef is one notify FIFO with its field name, for validation.
+type fifoRef struct {
+	field string
+	f     NotifyFIFO
+}
+
+func (c *Config) fifos() []fifoRef {
+	return []fifoRef{{"notify_fifo", c.NotifyFIFO}, {"vrrp_notify_fifo", c.VRRPNotifyFIFO}, {"lvs_notify_fifo", c.LVSNotifyFIFO}}
+}
+
+// validateFIFOs checks the notify FIFOs as keepalived does: an absolute
+// path, a script only with its FIFO, the FIFOs all different (its man
+// page), and an owner that exists.
+func (c *Config) validateFIFOs(ps *problems) {
+	seen := map[string]string{}
+	for _, r := range c.fifos() {
+		f := r.f
+		if f.Path == "" {
+			if f.Script != "" {
+				ps.field(0, r.field+"_script", "needs %s: the script reads that FIFO", r.field)
+			}
+			continue
+		}
+		if !filepath.IsAbs(f.Path) {
+			ps.field(0, r.field, "must be an absolute path, got %q", f.Path)
+			continue
+		}
+		clean := filepath.Clean(f.Path)
+		if other, dup := seen[clean]; dup {
+			ps.field(0, r.field, "%s is also %s%s: the FIFOs must all be different (keepalived's rule; one FIFO gets both kinds of lines with notify_fifo)", f.Path, other, ps.lineRef(ps.lines[other]))
+			continue
+		}
+		seen[clean] = r.field
+		if !f.Owner.IsZero() {
+			if _, err := runas.Lookup(f.Owner.User, f.Owner.Group); err != nil {
+				ps.field(0, r.field+".user", "%v", err)
+			}
+		}
+	}
 }
 
 // validateSyncGroups checks that each group names existing instances and

@@ -246,6 +246,36 @@ func (d *yamlDecoder) notify(n *yaml.Node, field string, script *string, user *S
 	}
 }
 
+// fifo reads a notify FIFO: its path, or {path: ..., user: ...} to chown
+// it (keepalived's "notify_fifo PATH USER [GROUP]").
+func (d *yamlDecoder) fifo(n *yaml.Node, field string, f *NotifyFIFO) {
+	if deref(n).Kind != yaml.MappingNode {
+		d.str(n, field, &f.Path)
+		return
+	}
+	d.mapping(n, field, func(key, fl string, v *yaml.Node) bool {
+		switch key {
+		case "path":
+			d.str(v, fl, &f.Path)
+		case "user":
+			d.scriptUser(v, fl, &f.Owner)
+		default:
+			return false
+		}
+		return true
+	})
+	if f.Path == "" {
+		d.bad(deref(n), field, "needs a path")
+	}
+}
+
+// optBool reads a boolean whose absence means "not set here".
+func (d *yamlDecoder) optBool(n *yaml.Node, field string) *bool {
+	var b bool
+	d.boolean(n, field, &b)
+	return &b
+}
+
 // scriptUser reads who a script runs as: "USER", "USER GROUP" (as
 // keepalived writes it) or {user: USER, group: GROUP}.
 func (d *yamlDecoder) scriptUser(n *yaml.Node, field string, dst *ScriptUser) {
@@ -575,6 +605,22 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			}
 		case "shutdown_script_timeout":
 			d.duration(v, field, &c.ShutdownScript.Timeout)
+		case "notify_fifo":
+			d.fifo(v, field, &c.NotifyFIFO)
+		case "vrrp_notify_fifo":
+			d.fifo(v, field, &c.VRRPNotifyFIFO)
+		case "lvs_notify_fifo":
+			d.fifo(v, field, &c.LVSNotifyFIFO)
+		case "notify_fifo_script":
+			d.notify(v, field, &c.NotifyFIFO.Script, &c.NotifyFIFO.ScriptUser)
+		case "vrrp_notify_fifo_script":
+			d.notify(v, field, &c.VRRPNotifyFIFO.Script, &c.VRRPNotifyFIFO.ScriptUser)
+		case "lvs_notify_fifo_script":
+			d.notify(v, field, &c.LVSNotifyFIFO.Script, &c.LVSNotifyFIFO.ScriptUser)
+		case "vrrp_notify_priority_changes":
+			d.boolean(v, field, &c.VRRPNotifyPriorityChanges)
+		case "fifo_write_vrrp_states_on_reload":
+			d.boolean(v, field, &c.FIFOWriteVRRPStatesOnReload)
 		default:
 			name, ok := strings.CutPrefix(key, "vrrp_")
 			return ok && d.garp(name, v, field, &c.VRRPGARP)
@@ -1015,6 +1061,10 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			d.notify(val, field, &v.Notify, &v.NotifyUsers.Notify)
 		case "notify_stop":
 			d.notify(val, field, &v.NotifyStop, &v.NotifyUsers.Stop)
+		case "notify_master_rx_lower_pri":
+			d.notify(val, field, &v.NotifyMasterRxLowerPri, &v.NotifyUsers.MasterRxLowerPri)
+		case "notify_priority_changes":
+			v.NotifyPriorityChanges = d.optBool(val, field)
 		default:
 			return d.garp(key, val, field, &v.GARP)
 		}
@@ -1069,6 +1119,8 @@ func (d *yamlDecoder) syncGroup(n *yaml.Node, path string) VRRPSyncGroup {
 			d.notify(v, field, &g.NotifyFault, &g.NotifyUsers.Fault)
 		case "notify":
 			d.notify(v, field, &g.Notify, &g.NotifyUsers.Notify)
+		case "notify_priority_changes":
+			g.NotifyPriorityChanges = d.optBool(v, field)
 		default:
 			return false
 		}

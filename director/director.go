@@ -58,6 +58,9 @@ type Director struct {
 	hc     *health.Manager
 	notify *notifier // the real servers' notify_up / notify_down scripts
 	vrrp   *vrrpSet
+	// fifos are the notify FIFOs (director/fifo.go); nil until VRRP
+	// starts, which writes nothing.
+	fifos *fifoSet
 	// haKick asks haLoop to re-apply ha_suspend after a VRRP transition
 	// (capacity 1: one pending refresh covers any number of transitions).
 	haKick chan struct{}
@@ -177,6 +180,12 @@ func New(ctx context.Context, o Options) (_ *Director, err error) {
 	}
 	d.haKick = make(chan struct{}, 1)
 	go d.haLoop()
+	// Open before VRRP starts, so its first BACKUP lines are written.
+	fifos := newFIFOSet(d.log)
+	fifos.update(cfg)
+	d.mu.Lock()
+	d.fifos = fifos
+	d.mu.Unlock()
 	d.vrrp = &vrrpSet{d: d, runs: map[string]*vrrpRun{}}
 	if err := d.vrrp.update(cfg); err != nil {
 		d.Close(true)
@@ -295,8 +304,12 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("reload failed, previous configuration restored: %w", err)
 	}
 	d.mu.Unlock()
+	d.fifos.update(cfg)
 	if err := d.vrrp.update(cfg); err != nil {
 		d.log.Error("vrrp", "err", err)
+	}
+	if cfg.FIFOWriteVRRPStatesOnReload {
+		d.vrrp.writeStates()
 	}
 	d.reloadBGP(ctx, cfg) // director/bgp.go
 	if d.vips != nil {
@@ -353,10 +366,15 @@ func (d *Director) Close(detach bool) error {
 	if d.stopSync != nil {
 		d.stopSync()
 	}
+	// keepalived's order: the FIFO scripts get SIGTERM, then the STOP
+	// lines are written (none at a restart in place, which keeps the
+	// VIPs), then the FIFOs close.
+	d.fifos.terminate()
 	if d.vrrp != nil {
 		d.vrrp.stopAll(!detach)
 		close(d.haKick) // no instance runs, so none kicks any more
 	}
+	d.fifos.closeAll()
 	errs := []error{bgpErr}
 	if d.vips != nil {
 		if detach {
@@ -423,6 +441,7 @@ func (d *Director) setUpLocked(key string, up bool) {
 	d.up[key] = up
 	// With several checks the server changes only when all of them agree.
 	if now := serverUp(k, r, d.up); now != was {
+		d.fifos.lvs(rsLine(s, r, now))
 		script, user, env := notifyScript(d.cfg, TargetKey(s, r), now)
 		cred, _ := d.cfg.ScriptCred(user) // an error refuses the script
 		d.notify.run(script, env, cred)
@@ -608,6 +627,7 @@ func (d *Director) updateQuorumLocked(cfg *config.Config) {
 		if has {
 			script, user, state = s.QuorumUp, s.QuorumUpUser, "UP"
 		}
+		d.fifos.lvs(vsLine(s, has))
 		d.log.Info("service quorum "+strings.ToLower(state), "service", key.String(), "quorum", max(s.Quorum, 1), "hysteresis", s.Hysteresis)
 		cred, _ := cfg.ScriptCred(user) // an error refuses the script
 		d.notify.run(script, []string{"XLB_SERVICE=" + key.String(), "XLB_STATE=" + state}, cred)

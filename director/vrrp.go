@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/runas"
@@ -57,10 +59,14 @@ type vrrpRun struct {
 	files  map[string]vrrp.TrackedFile
 	procs  map[string]vrrp.TrackedProcess
 	sync   *config.VRRPSyncGroup // its group (Line cleared), nil if none
-	inst   *vrrp.Instance
-	owner  *vip.Owner
-	cancel context.CancelFunc
-	done   chan struct{}
+	// prioLines says whether its priority changes go to the VRRP FIFOs
+	// (config.PriorityChanges; the global default may change at a reload
+	// without restarting it).
+	prioLines *atomic.Bool
+	inst      *vrrp.Instance
+	owner     *vip.Owner
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // VRRPStatus is one instance's state, for status and metrics.
@@ -206,6 +212,7 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	for name, v := range want {
 		if r, ok := s.runs[name]; ok {
 			r.inst.SetScriptCreds(instanceCreds(cfg, v))
+			r.prioLines.Store(cfg.PriorityChanges(v))
 			s.subscribe(r) // to the scripts restarted above
 			continue
 		}
@@ -375,6 +382,9 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 		}
 		opts = append(opts, vrrp.WithSyncGroup(g.group))
 	}
+	prioLines := &atomic.Bool{}
+	prioLines.Store(s.cfg.PriorityChanges(v))
+	opts = append(opts, vrrp.WithEvents(func(ev vrrp.Event) { s.onEvent(v.Name, g, prioLines, ev) }))
 	inst, err := vrrp.NewInstance(v, owner, log, opts...)
 	if err != nil {
 		owner.Close()
@@ -383,11 +393,10 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	// ha_suspend follows mastership: the VIPs come and go with it.
 	inst.OnTransition(func(vrrp.State, vrrp.State) { s.d.kickHA() })
 	if g != nil {
-		g.add(v.Name, inst)
-		inst.OnTransition(func(vrrp.State, vrrp.State) { g.changed(s.d.notify, s.d.log) })
+		g.add(v.Name, inst) // its state changes move the group: onEvent
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &vrrpRun{cfg: v, tracks: tracks, files: files, procs: procs, sync: group, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
+	r := &vrrpRun{cfg: v, tracks: tracks, files: files, procs: procs, sync: group, prioLines: prioLines, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
 	// The scripts' states and files' values first, so the instance starts
 	// in the right state.
 	s.subscribe(r)
@@ -411,12 +420,75 @@ func (r *vrrpRun) stop(leave bool) {
 	r.owner.Close()
 }
 
+// onEvent follows an instance's event: its sync group's state (and
+// scripts), and keepalived's FIFO lines. A group line comes before the
+// member's when the group goes to BACKUP or FAULT and after it when the
+// member's MASTER makes the group MASTER, the order keepalived 2.2.7
+// writes them in (the group leaves mastership first, and reaches it
+// last). It runs on the instance's goroutine, outside its lock; it must
+// not take s.mu, which update holds while it stops instances.
+func (s *vrrpSet) onEvent(name string, g *syncRun, prioLines *atomic.Bool, ev vrrp.Event) {
+	fifos := s.d.fifos
+	switch ev.Kind {
+	case vrrp.EventPriority:
+		// Priority changes call no notify script, only these lines.
+		if prioLines.Load() {
+			fifos.vrrp(instanceLine(name, ev))
+		}
+		return
+	case vrrp.EventMasterRxLowerPri:
+		fifos.vrrp(instanceLine(name, ev))
+		return
+	}
+	if g == nil {
+		fifos.vrrp(instanceLine(name, ev))
+		return
+	}
+	gst, changed := g.changed(s.d.notify, s.d.log)
+	if changed && gst != vrrp.StateMaster {
+		fifos.vrrp(groupLine(g.cfg.Name, gst))
+		fifos.vrrp(instanceLine(name, ev))
+		return
+	}
+	fifos.vrrp(instanceLine(name, ev))
+	if changed {
+		fifos.vrrp(groupLine(g.cfg.Name, gst))
+	}
+}
+
+// writeStates writes every instance's and sync group's state to the VRRP
+// FIFOs (keepalived's fifo_write_vrrp_states_on_reload).
+func (s *vrrpSet) writeStates() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := slices.Sorted(maps.Keys(s.runs))
+	for _, n := range names {
+		r := s.runs[n]
+		if st := r.inst.State(); st != vrrp.StateInit {
+			s.d.fifos.vrrp(instanceLine(n, vrrp.Event{Kind: vrrp.EventState, State: st, Priority: r.inst.Priority()}))
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(s.groups)) {
+		if st := s.groups[n].announced(); st != vrrp.StateInit {
+			s.d.fifos.vrrp(groupLine(n, st))
+		}
+	}
+}
+
+// stopAll stops every instance; unless leave (a restart in place), each
+// writes its STOP line, and every sync group's STOP line follows, as
+// keepalived writes them at its exit.
 func (s *vrrpSet) stopAll(leave bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, r := range s.runs {
 		s.stopRun(r, leave)
 		delete(s.runs, name)
+	}
+	if !leave {
+		for _, n := range slices.Sorted(maps.Keys(s.groups)) {
+			s.d.fifos.vrrp(groupLine(n, vrrp.StateInit))
+		}
 	}
 	for name, sr := range s.scripts {
 		sr.stop()
@@ -521,7 +593,7 @@ func notifyCreds(cfg *config.Config, u config.NotifyUsers) vrrp.ScriptCreds {
 		c, _ := cfg.ScriptCred(own)
 		return c
 	}
-	return vrrp.ScriptCreds{Master: cred(u.Master), Backup: cred(u.Backup), Fault: cred(u.Fault), Stop: cred(u.Stop), Notify: cred(u.Notify)}
+	return vrrp.ScriptCreds{Master: cred(u.Master), Backup: cred(u.Backup), Fault: cred(u.Fault), Stop: cred(u.Stop), Notify: cred(u.Notify), MasterRxLowerPri: cred(u.MasterRxLowerPri)}
 }
 
 func (g *syncRun) add(name string, inst *vrrp.Instance) {
@@ -541,11 +613,19 @@ func (g *syncRun) remove(name string) {
 // every member is; members on their way between states announce nothing.
 // keepalived runs these scripts without arguments; the state is in the
 // environment as for instances (XLB_VRRP_TYPE=GROUP).
-func (g *syncRun) changed(n *notifier, log *slog.Logger) {
+// announced is the group state last announced.
+func (g *syncRun) announced() vrrp.State {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.state
+}
+
+// changed returns the group's new state and true when it has one.
+func (g *syncRun) changed(n *notifier, log *slog.Logger) (vrrp.State, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.members) < len(g.cfg.Group) {
-		return // starting or stopping
+		return vrrp.StateInit, false // starting or stopping
 	}
 	counts := map[vrrp.State]int{}
 	for _, m := range g.members {
@@ -560,10 +640,10 @@ func (g *syncRun) changed(n *notifier, log *slog.Logger) {
 	case counts[vrrp.StateBackup] == len(g.members):
 		st = vrrp.StateBackup
 	default:
-		return
+		return vrrp.StateInit, false
 	}
 	if st == g.state {
-		return
+		return st, false
 	}
 	g.state = st
 	log.Info("vrrp sync group", "group", g.cfg.Name, "state", st)
@@ -575,4 +655,5 @@ func (g *syncRun) changed(n *notifier, log *slog.Logger) {
 		// keepalived's notify of a group: "GROUP NAME STATE".
 		n.run(g.cfg.Notify+" GROUP "+vrrp.ShellQuote(g.cfg.Name)+" "+st.String(), env, g.creds.Notify)
 	}
+	return st, true
 }

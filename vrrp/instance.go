@@ -168,7 +168,38 @@ type ScriptCreds struct {
 	Master, Backup, Fault, Stop runas.Cred
 	// Notify is the generic notify script's.
 	Notify runas.Cred
+	// MasterRxLowerPri is notify_master_rx_lower_pri's.
+	MasterRxLowerPri runas.Cred
 }
+
+// EventKind is what an Event reports.
+type EventKind int
+
+const (
+	// EventState: the instance entered State (StateInit: it stopped; not
+	// reported when a restart in place leaves the VIPs, see LeaveOnCancel).
+	EventState EventKind = iota
+	// EventPriority: the priority in effect changed while running
+	// (keepalived's MASTER_PRIORITY / BACKUP_PRIORITY).
+	EventPriority
+	// EventMasterRxLowerPri: as master, the instance heard an advert of a
+	// lower priority (keepalived's MASTER_RX_LOWER_PRI).
+	EventMasterRxLowerPri
+)
+
+// Event is something that happened to an instance, with the state it is
+// in afterwards and its priority in effect then: what keepalived writes
+// to its notify FIFOs.
+type Event struct {
+	Kind     EventKind
+	State    State
+	Priority int
+}
+
+// WithEvents has f called with every Event, in order, outside the
+// instance's lock (f may call State or Priority), from the goroutine that
+// caused it.
+func WithEvents(f func(Event)) Option { return func(i *Instance) { i.events = f } }
 
 // forState is the cred of the notify script for entering st (StateInit:
 // notify_stop).
@@ -322,11 +353,15 @@ type Instance struct {
 	weighted  map[string]config.TrackInterface // track_interface with a weight: priority, not FAULT
 	notify    map[State]string
 	notifyAll string // keepalived's notify: every change, with arguments
-	tracks    map[string]TrackedScript
-	files     map[string]TrackedFile
-	procs     map[string]TrackedProcess
-	sync      *SyncGroup // nil outside a vrrp_sync_group
-	garp      config.GARP
+	// notifyRxLower is notify_master_rx_lower_pri: run when a master
+	// hears a lower priority.
+	notifyRxLower string
+	events        func(Event) // nil: none wanted
+	tracks        map[string]TrackedScript
+	files         map[string]TrackedFile
+	procs         map[string]TrackedProcess
+	sync          *SyncGroup // nil outside a vrrp_sync_group
+	garp          config.GARP
 	// downAdverts is down_timer_adverts: the master advert intervals of
 	// Master_Down_Interval (3 in the RFCs).
 	downAdverts    time.Duration
@@ -361,6 +396,7 @@ type Instance struct {
 	stats        Stats
 	hooks        []func(from, to State)
 	pending      [][2]State // transitions to report once mu is released
+	pendingEv    []Event    // events to report once mu is released
 	after        []func()   // sync-group moves of other members, run once mu is released
 	scripts      sync.WaitGroup
 	scriptCtx    context.Context
@@ -393,9 +429,10 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			StateFault:  cfg.NotifyFault,
 			StateInit:   cfg.NotifyStop, // entered only when stopping
 		},
-		notifyAll: cfg.Notify,
-		scriptCtx: context.Background(),
-		garp:      cfg.GARP.OrDefault(),
+		notifyAll:     cfg.Notify,
+		notifyRxLower: cfg.NotifyMasterRxLowerPri,
+		scriptCtx:     context.Background(),
+		garp:          cfg.GARP.OrDefault(),
 	}
 	i.runScript = i.shellScript
 	if i.version == 0 {
@@ -631,6 +668,7 @@ func (i *Instance) trackChangedLocked(now time.Time, kind, name string, attrs ..
 		i.faultLocked(now)
 	}
 	if i.prio != old {
+		i.priorityChanged()
 		i.log.Info("vrrp priority changed by "+kind, append([]any{kind, name, "from", old, "to", i.prio}, attrs...)...)
 		if i.state == StateMaster {
 			i.sendAdvert(i.prio)
@@ -792,9 +830,12 @@ func (i *Instance) Run(ctx context.Context) error {
 func (i *Instance) step(f func(now time.Time)) {
 	i.mu.Lock()
 	f(i.clock.Now())
-	pending, hooks, after := i.pending, slices.Clone(i.hooks), i.after
-	i.pending, i.after = nil, nil
+	pending, hooks, after, events := i.pending, slices.Clone(i.hooks), i.after, i.pendingEv
+	i.pending, i.after, i.pendingEv = nil, nil, nil
 	i.mu.Unlock()
+	for _, ev := range events {
+		i.events(ev)
+	}
 	for _, t := range pending {
 		for _, h := range hooks {
 			h(t[0], t[1])
@@ -904,6 +945,9 @@ func (i *Instance) setState(to State) {
 		i.stats.BecameMaster++
 	}
 	i.pending = append(i.pending, [2]State{from, to})
+	if to != StateInit || !i.abrupt {
+		i.event(EventState)
+	}
 	i.log.Info("vrrp transition", "from", from, "to", to, "priority", i.prio)
 	creds := i.scriptCredsNow()
 	if s := i.notify[to]; s != "" && (to != StateInit || !i.abrupt) {
@@ -919,6 +963,22 @@ func (i *Instance) setState(to State) {
 		if to != StateInit || !i.abrupt {
 			i.startScript(i.notifyAll+" INSTANCE "+ShellQuote(i.name)+" "+word+" "+strconv.Itoa(int(i.prio)), to, creds.Notify)
 		}
+	}
+}
+
+// event queues an event of kind in the current state and priority, for
+// step to report.
+func (i *Instance) event(kind EventKind) {
+	if i.events != nil {
+		i.pendingEv = append(i.pendingEv, Event{Kind: kind, State: i.state, Priority: int(i.prio)})
+	}
+}
+
+// priorityChanged reports a change of the priority in effect once the
+// instance runs (the priority it starts with is in its first state).
+func (i *Instance) priorityChanged() {
+	if i.state != StateInit {
+		i.event(EventPriority)
 	}
 }
 
@@ -1143,6 +1203,7 @@ func (i *Instance) setLinksLocked(now time.Time, down []string) {
 	old := i.prio
 	i.prio = i.effectivePriority()
 	if i.prio != old {
+		i.priorityChanged()
 		i.log.Info("vrrp priority changed by a tracked interface", "down", down, "from", old, "to", i.prio)
 		if i.state == StateMaster {
 			i.sendAdvert(i.prio)
@@ -1328,6 +1389,14 @@ func (i *Instance) receiveLocked(now time.Time, p Packet) {
 				if i.garp.LowerPrioDelay > 0 {
 					i.lowerAt = append(i.lowerAt, now.Add(i.garp.LowerPrioDelay))
 				}
+			}
+			// keepalived's notify_master_rx_lower_pri, for a master whose
+			// addresses the other one's notify_master may have taken
+			// (cloud APIs that move secondary addresses): run at every such
+			// advert, as keepalived does (vrrp.c, vrrp_state_master_rx).
+			i.event(EventMasterRxLowerPri)
+			if i.notifyRxLower != "" {
+				i.startScript(i.notifyRxLower, StateMaster, i.scriptCredsNow().MasterRxLowerPri)
 			}
 		case a.Priority > i.prio || (a.Priority == i.prio && p.Src.Compare(i.tr.LocalAddr()) > 0):
 			i.log.Info("higher-priority master seen", "src", p.Src, "priority", a.Priority)
