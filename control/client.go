@@ -130,3 +130,9 @@ func (c *Client) ConfigYAML(ctx context.Context) (string, error) {
 func (c *Client) Edit(ctx context.Context, e Edit) error {
 	return c.Call(ctx, MethodEdit, e, nil)
 }
+
+// Zero zeroes the listed counters of one service, or all when p names
+// none (ipvsadm -Z).
+func (c *Client) Zero(ctx context.Context, p ZeroParams) error {
+	return c.Call(ctx, MethodZero, p, nil)
+}

@@ -38,6 +38,22 @@ func (s *DirectorSource) ApplyConfig(ctx context.Context, cfg *config.Config) er
 // Reload implements Source.
 func (s *DirectorSource) Reload(ctx context.Context) error { return s.D.Reload(ctx) }
 
+// Zero implements Source.
+func (s *DirectorSource) Zero(_ context.Context, p ZeroParams) error {
+	if p.All() {
+		return s.D.Zero(nil)
+	}
+	k := maps.Key{VIP: p.Service.Addr(), Port: p.Service.Port(), Proto: unix.IPPROTO_TCP}
+	switch p.Protocol {
+	case "tcp":
+	case "udp":
+		k.Proto = unix.IPPROTO_UDP
+	default:
+		return fmt.Errorf("zero: protocol %q: want tcp or udp", p.Protocol)
+	}
+	return s.D.Zero(&k)
+}
+
 // Snapshot reads the maps, the health checks and the configuration.
 func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
 	dp := s.D.Datapath()
@@ -66,7 +82,10 @@ func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
 			TCPFin: int(cfg.Timeouts.TCPFin / time.Second),
 			UDP:    int(cfg.Timeouts.UDP / time.Second),
 		},
-		Services: BuildServices(cfg, list, s.D.Health().Snapshot()),
+		Services: BuildServices(cfg, list, s.D.Health().Snapshot(), SlotExtras{
+			PersistConns: s.D.PersistConns(),
+			Baselines:    s.D.Baselines(),
+		}),
 		Counters: counters,
 	}
 	if s.VRRP != nil {
@@ -105,10 +124,19 @@ func (s *DirectorSource) Conns(_ context.Context, limit int) (ConnsResult, error
 	return res, nil
 }
 
+// SlotExtras are what the director keeps per real-server slot beside the
+// maps.
+type SlotExtras struct {
+	// PersistConns are the live persistence templates per slot.
+	PersistConns map[uint32]int
+	// Baselines are the counters `xlb zero` took, per slot.
+	Baselines map[uint32]director.Baseline
+}
+
 // BuildServices joins what the maps hold with the configuration (names,
-// forwarding method, which real servers are checked) and the health
-// checks' results.
-func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]health.Status) []Service {
+// forwarding method, which real servers are checked), the health checks'
+// results and the director's per-slot extras.
+func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]health.Status, ex SlotExtras) []Service {
 	byKey := map[maps.Key]config.Service{}
 	for _, cs := range cfg.Services {
 		byKey[keyOf(cs)] = cs
@@ -144,10 +172,13 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 				Overloaded:    b.Overloaded,
 				ActiveConns:   b.Counters.Active,
 				InactiveConns: b.Counters.Inactive,
+				PersistConns:  int64(ex.PersistConns[b.Slot]),
 				Conns:         b.Counters.Conns,
 				Packets:       b.Counters.Packets,
 				Bytes:         b.Counters.Bytes,
 			}
+			c, p, by := ex.Baselines[b.Slot].Since(st.Key, b)
+			rs.SinceZero = &Counters{Conns: c, Packets: p, Bytes: by}
 			if ss := cs.SorryServer; known && ss != nil && b.Addr == netip.AddrPortFrom(ss.Address, ss.Port) {
 				rs.Sorry = true
 			}

@@ -1,7 +1,9 @@
 package control
 
 import (
+	"encoding/json"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +32,7 @@ func TestBuildServicesJoinsConfigAndHealth(t *testing.T) {
 	hs := map[string]health.Status{
 		director.TargetKey(*s, s.RealServers[0]): {Up: true, LastLatency: 1500 * time.Microsecond, Checks: 4, Failures: 1, LastErr: ""},
 	}
-	got := BuildServices(cfg, list, hs)
+	got := BuildServices(cfg, list, hs, SlotExtras{})
 	if len(got) != 1 {
 		t.Fatalf("services: %+v", got)
 	}
@@ -64,7 +66,7 @@ func TestBuildServicesJoinsConfigAndHealth(t *testing.T) {
 	// The sorry server is told apart from the real servers.
 	s.SorryServer = &config.SorryServer{Address: netip.MustParseAddr("192.168.101.5"), Port: 80}
 	list[0].Backends[2].Configured = true
-	rs = BuildServices(cfg, list, hs)[0].RealServers
+	rs = BuildServices(cfg, list, hs, SlotExtras{})[0].RealServers
 	if !rs[2].Sorry || rs[0].Sorry || rs[1].Sorry || rs[2].Health != nil {
 		t.Errorf("with sorry_server 192.168.101.5:80: %+v", rs)
 	}
@@ -95,6 +97,57 @@ func TestBuildConnsStatesAndExpiry(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("conn %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// The director's per-slot extras land on their real servers: templates
+// as PersistConn, and the counters less the baseline of `xlb zero` as
+// counters_since_zero, while the totals stay the datapath's. A baseline
+// of another real server (its slot freed and reused) does not apply.
+func TestBuildServicesPersistConnsAndBaselines(t *testing.T) {
+	cfg := labConfig(t)
+	key := maps.Key{VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Proto: 6}
+	list := []maps.ServiceState{{
+		Key: key, Scheduler: maps.WLC, PersistSec: 50,
+		Backends: []maps.BackendState{
+			{Slot: 0, Addr: ap("192.168.101.3:80"), Configured: true, Counters: maps.BackendCounters{Conns: 10, Packets: 100, Bytes: 9000}},
+			{Slot: 1, Addr: ap("192.168.101.4:80"), Configured: true, Counters: maps.BackendCounters{Conns: 4, Packets: 40, Bytes: 4000}},
+			{Slot: 2, Addr: ap("192.168.101.5:80"), Configured: true, Counters: maps.BackendCounters{Conns: 1, Packets: 1, Bytes: 60}},
+		},
+	}}
+	ex := SlotExtras{
+		PersistConns: map[uint32]int{0: 3, 1: 1, 7: 9},
+		Baselines: map[uint32]director.Baseline{
+			0: {Service: key, Addr: ap("192.168.101.3:80"), Conns: 8, Packets: 90, Bytes: 8000},
+			1: {Service: key, Addr: ap("192.168.101.4:80"), Conns: 4, Packets: 40, Bytes: 4000},
+			2: {Service: key, Addr: ap("192.168.101.9:80"), Conns: 1, Packets: 1, Bytes: 60},
+		},
+	}
+	rs := BuildServices(cfg, list, nil, ex)[0].RealServers
+	want := []struct {
+		persist int64
+		since   Counters
+	}{
+		{3, Counters{Conns: 2, Packets: 10, Bytes: 1000}},
+		{1, Counters{}},
+		{0, Counters{Conns: 1, Packets: 1, Bytes: 60}},
+	}
+	for i, w := range want {
+		if rs[i].PersistConns != w.persist || rs[i].SinceZero == nil || *rs[i].SinceZero != w.since {
+			t.Errorf("%s: PersistConns %d, since zero %+v; want %d, %+v", rs[i].Addr, rs[i].PersistConns, rs[i].SinceZero, w.persist, w.since)
+		}
+		if rs[i].Conns != list[0].Backends[i].Counters.Conns || rs[i].Packets != list[0].Backends[i].Counters.Packets {
+			t.Errorf("%s: totals %d/%d changed by the baseline", rs[i].Addr, rs[i].Conns, rs[i].Packets)
+		}
+	}
+	j, err := json.Marshal(rs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"persistent_conns":3`, `"conns_total":10`, `"counters_since_zero":{"conns":2,"packets":10,"bytes":1000}`} {
+		if !strings.Contains(string(j), field) {
+			t.Errorf("json %s lacks %s", j, field)
 		}
 	}
 }

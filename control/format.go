@@ -41,20 +41,7 @@ func FormatList(w io.Writer, s *Snapshot, o ListOptions) {
 	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler Flags")
 	fmt.Fprintln(w, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn")
 	for _, svc := range s.Services {
-		fmt.Fprintf(w, "%s %s", serviceName(svc), svc.Scheduler)
-		if svc.PersistenceSeconds > 0 {
-			fmt.Fprintf(w, " persistent %d", svc.PersistenceSeconds)
-			if svc.PersistencePrefix > 0 {
-				fmt.Fprintf(w, " mask %s", persistMask(svc))
-			}
-		}
-		if svc.HashPort {
-			fmt.Fprintf(w, " %s-port", svc.Scheduler)
-		}
-		if svc.OPS {
-			fmt.Fprint(w, " ops")
-		}
-		fmt.Fprintln(w)
+		serviceLine(w, svc)
 		for _, rs := range svc.RealServers {
 			if !shown(rs, o) {
 				continue
@@ -64,27 +51,66 @@ func FormatList(w io.Writer, s *Snapshot, o ListOptions) {
 	}
 }
 
-// FormatStats prints cumulative counters like `ipvsadm -Ln --stats`. The
-// director sees only client-to-server packets (DR replies bypass it), so
-// OutPkts and OutBytes are always 0. A service's numbers are the sums over
-// all its real servers, hidden ones included.
+// FormatPersistConns prints the services like `ipvsadm -Ln
+// --persistent-conn`: ipvsadm's own title and columns (no Forward), with
+// each real server's live persistence templates as PersistConn.
+func FormatPersistConns(w io.Writer, s *Snapshot, o ListOptions) {
+	header(w, s)
+	fmt.Fprintf(w, "%-33s %-9s %-11s %-10s %-10s\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
+	for _, svc := range s.Services {
+		serviceLine(w, svc)
+		for _, rs := range svc.RealServers {
+			if !shown(rs, o) {
+				continue
+			}
+			fmt.Fprintf(w, "  -> %-28s %-9d %-11d %-10d %-10d\n", rs.Addr, rs.Weight, rs.PersistConns, rs.ActiveConns, rs.InactiveConns)
+		}
+	}
+}
+
+// serviceLine is ipvsadm -Ln's line of a service: protocol, address,
+// scheduler and flags.
+func serviceLine(w io.Writer, svc Service) {
+	fmt.Fprintf(w, "%s %s", serviceName(svc), svc.Scheduler)
+	if svc.PersistenceSeconds > 0 {
+		fmt.Fprintf(w, " persistent %d", svc.PersistenceSeconds)
+		if svc.PersistencePrefix > 0 {
+			fmt.Fprintf(w, " mask %s", persistMask(svc))
+		}
+	}
+	if svc.HashPort {
+		fmt.Fprintf(w, " %s-port", svc.Scheduler)
+	}
+	if svc.OPS {
+		fmt.Fprint(w, " ops")
+	}
+	fmt.Fprintln(w)
+}
+
+// FormatStats prints cumulative counters like `ipvsadm -Ln --stats`,
+// since the last `xlb zero` (ipvsadm -Z). The director sees only
+// client-to-server packets (DR replies bypass it), so OutPkts and
+// OutBytes are always 0. A service's numbers are the sums over all its
+// real servers, hidden ones included.
 func FormatStats(w io.Writer, s *Snapshot, o ListOptions) {
 	header(w, s)
 	fmt.Fprintln(w, "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes")
 	fmt.Fprintln(w, "  -> RemoteAddress:Port")
 	for _, svc := range s.Services {
-		var c, p, b uint64
+		var sum Counters
 		for _, rs := range svc.RealServers {
-			c, p, b = c+rs.Conns, p+rs.Packets, b+rs.Bytes
+			c := rs.Listed()
+			sum.Conns, sum.Packets, sum.Bytes = sum.Conns+c.Conns, sum.Packets+c.Packets, sum.Bytes+c.Bytes
 		}
 		fmt.Fprintf(w, "%-33s", serviceName(svc))
-		numbers(w, o.Exact, c, p, 0, b, 0)
+		numbers(w, o.Exact, sum.Conns, sum.Packets, 0, sum.Bytes, 0)
 		for _, rs := range svc.RealServers {
 			if !shown(rs, o) {
 				continue
 			}
+			c := rs.Listed()
 			fmt.Fprintf(w, "  -> %-28s", rs.Addr)
-			numbers(w, o.Exact, rs.Conns, rs.Packets, 0, rs.Bytes, 0)
+			numbers(w, o.Exact, c.Conns, c.Packets, 0, c.Bytes, 0)
 		}
 	}
 }
@@ -158,13 +184,15 @@ func FormatRules(w io.Writer, s *Snapshot, o ListOptions) {
 // FormatRate prints per-second rates like `ipvsadm -Ln --rate`, computed
 // from two snapshots taken interval apart. Out rates are 0 (see
 // FormatStats). A counter that went backwards (slot reused, daemon
-// restarted without pins) shows 0 rather than a huge number.
+// restarted without pins, `xlb zero` between the samples) shows 0 rather
+// than a huge number.
 func FormatRate(w io.Writer, prev, cur *Snapshot, interval time.Duration, o ListOptions) {
 	type ctr struct{ c, p, b uint64 }
 	before := map[string]ctr{}
 	for _, svc := range prev.Services {
 		for _, rs := range svc.RealServers {
-			before[svc.Key+"|"+rs.Addr.String()] = ctr{rs.Conns, rs.Packets, rs.Bytes}
+			c := rs.Listed()
+			before[svc.Key+"|"+rs.Addr.String()] = ctr{c.Conns, c.Packets, c.Bytes}
 		}
 	}
 	secs := interval.Seconds()
@@ -190,7 +218,8 @@ func FormatRate(w io.Writer, prev, cur *Snapshot, interval time.Duration, o List
 				// New since the first sample: it started from zero.
 				old = ctr{}
 			}
-			r := row{rs, rate(rs.Conns, old.c), rate(rs.Packets, old.p), rate(rs.Bytes, old.b)}
+			c := rs.Listed()
+			r := row{rs, rate(c.Conns, old.c), rate(c.Packets, old.p), rate(c.Bytes, old.b)}
 			sc, sp, sb = sc+r.c, sp+r.p, sb+r.b
 			rows = append(rows, r)
 		}

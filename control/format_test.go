@@ -216,3 +216,55 @@ func TestRealServerState(t *testing.T) {
 		}
 	}
 }
+
+// ipvsadm -Ln --persistent-conn prints its own title, printf'd as
+// "%-33s %-9s %-11s %-10s %-10s" (Prot LocalAddress:Port, Weight,
+// PersistConn, ActiveConn, InActConn), the service lines of -Ln, and per
+// real server "  -> %-28s %-9u %-11u %-10u %-10u": no Forward column.
+func TestFormatPersistConns(t *testing.T) {
+	s := testSnapshot()
+	s.Services[0].RealServers[0].PersistConns = 2
+	s.Services[0].RealServers[1].PersistConns = 1 // hidden, as in -Ln
+	var b bytes.Buffer
+	FormatPersistConns(&b, s, ListOptions{})
+	check(t, &b, `xlb 1.0.0 (conn table size=1048576)
+Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn 
+  -> RemoteAddress:Port
+TCP  192.168.101.100:80 wlc persistent 50
+  -> 192.168.101.3:80             3         2           5          2         
+UDP  192.168.101.100:53 mh mh-port
+  -> 192.168.101.3:53             1         0           0          0         
+`)
+	b.Reset()
+	FormatPersistConns(&b, s, ListOptions{All: true})
+	if want := "  -> 192.168.101.4:80             3         1           0          0         \n"; !strings.Contains(b.String(), want) {
+		t.Errorf("--all: want line %q in\n%s", want, &b)
+	}
+}
+
+// After `xlb zero` --stats and --rate print the counters since then;
+// the totals (what the metrics export) stay where they were.
+func TestFormatStatsSinceZero(t *testing.T) {
+	s := testSnapshot()
+	s.Services[0].RealServers[0].SinceZero = &Counters{Conns: 2, Packets: 20, Bytes: 1500}
+	s.Services[0].RealServers[1].SinceZero = &Counters{}
+	s.Services[1].RealServers[0].SinceZero = &Counters{}
+	var b bytes.Buffer
+	FormatStats(&b, s, ListOptions{})
+	check(t, &b, `xlb 1.0.0 (conn table size=1048576)
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  192.168.101.100:80                  2       20        0     1500        0
+  -> 192.168.101.3:80                    2       20        0     1500        0
+UDP  192.168.101.100:53                  0        0        0        0        0
+  -> 192.168.101.3:53                    0        0        0        0        0
+`)
+	// A zero between --rate's two samples makes the counters go back:
+	// that interval's rate is 0, not 2^64.
+	prev := testSnapshot()
+	b.Reset()
+	FormatRate(&b, prev, s, time.Second, ListOptions{})
+	if want := "  -> 192.168.101.3:80                    0        0        0        0        0\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("rate across a zero: want line %q in\n%s", want, &b)
+	}
+}

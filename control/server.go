@@ -30,6 +30,9 @@ type Source interface {
 	ApplyConfig(ctx context.Context, cfg *config.Config) error
 	// Reload re-reads the configuration file (as SIGHUP does).
 	Reload(ctx context.Context) error
+	// Zero zeroes the listed counters of the service p names (all when
+	// none); a service that does not run is an error.
+	Zero(ctx context.Context, p ZeroParams) error
 }
 
 // Request is what a client sends: one per connection.
@@ -235,6 +238,16 @@ func (s *Server) handle(ctx context.Context, req Request, pid int32) (any, error
 			s.log.Error("reload", "err", err)
 			return nil, err
 		}
+		return nil, nil
+	case MethodZero:
+		var p ZeroParams
+		if err := decodeParams(req.Params, &p); err != nil {
+			return nil, err
+		}
+		if err := s.src.Zero(ctx, p); err != nil {
+			return nil, err
+		}
+		s.log.Info("control: counters zeroed", "service", p.String(), "pid", pid)
 		return nil, nil
 	case MethodEdit:
 		var e Edit

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -51,6 +52,7 @@ type fakeSource struct {
 	cfg       *config.Config
 	reloadErr error
 	reloads   int
+	zeroed    []ZeroParams
 }
 
 func (f *fakeSource) Snapshot(context.Context) (*Snapshot, error) { return testSnapshot(), nil }
@@ -87,6 +89,17 @@ func (f *fakeSource) Reload(context.Context) error {
 	defer f.mu.Unlock()
 	f.reloads++
 	return f.reloadErr
+}
+
+// Zero knows the lab's one service, as Director.Zero knows the running ones.
+func (f *fakeSource) Zero(_ context.Context, p ZeroParams) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !p.All() && p.String() != "tcp/192.168.101.100:80" {
+		return fmt.Errorf("no such service %s", p)
+	}
+	f.zeroed = append(f.zeroed, p)
+	return nil
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -186,6 +199,19 @@ func TestServerRequests(t *testing.T) {
 	}
 	if src.reloads != 2 {
 		t.Errorf("reloads = %d, want 2", src.reloads)
+	}
+
+	if err := cl.Zero(ctx, ZeroParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Zero(ctx, ZeroParams{Protocol: "tcp", Service: ap("192.168.101.100:80")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Zero(ctx, ZeroParams{Protocol: "udp", Service: ap("192.168.101.100:80")}); !errors.As(err, &re) || re.Msg != "no such service udp/192.168.101.100:80" {
+		t.Errorf("zero of an unknown service: %v", err)
+	}
+	if want := []ZeroParams{{}, {Protocol: "tcp", Service: ap("192.168.101.100:80")}}; !slices.Equal(src.zeroed, want) {
+		t.Errorf("zeroed %v, want %v", src.zeroed, want)
 	}
 
 	if err := cl.Call(ctx, "frobnicate", nil, nil); err == nil || !strings.Contains(err.Error(), `unknown method "frobnicate"`) {

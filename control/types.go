@@ -25,6 +25,7 @@ const (
 	MethodReload   = "reload"   // -> nothing; the error says why a config was rejected
 	MethodConfig   = "config"   // -> ConfigResult (running config as YAML)
 	MethodEdit     = "edit"     // Edit -> nothing
+	MethodZero     = "zero"     // ZeroParams -> nothing; an unknown service is an error
 )
 
 // Snapshot is the state of a running director: what `xlb list` and
@@ -105,11 +106,54 @@ type RealServer struct {
 	Overloaded    bool   `json:"overloaded,omitempty"`
 	ActiveConns   int64  `json:"active_conns"`
 	InactiveConns int64  `json:"inactive_conns"`
-	Conns         uint64 `json:"conns_total"`
-	Packets       uint64 `json:"packets_total"`
-	Bytes         uint64 `json:"bytes_total"`
+	// PersistConns is ipvsadm's PersistConn: the live persistence
+	// templates (clients a persistent service sends back here), as the
+	// last connection-table sweep counted them.
+	PersistConns int64 `json:"persistent_conns"`
+	// Conns, Packets and Bytes are the datapath's counters since the
+	// director started; like the metrics, they never go back.
+	Conns   uint64 `json:"conns_total"`
+	Packets uint64 `json:"packets_total"`
+	Bytes   uint64 `json:"bytes_total"`
+	// SinceZero are the same counters since the last `xlb zero`
+	// (ipvsadm -Z), what `xlb list --stats` and --rate print; nil from a
+	// daemon that predates them.
+	SinceZero *Counters `json:"counters_since_zero,omitempty"`
 	// Health is nil for a real server without a health check.
 	Health *Health `json:"health,omitempty"`
+}
+
+// Counters are a real server's cumulative counters.
+type Counters struct {
+	Conns   uint64 `json:"conns"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// Listed are the counters listings print: those since the last
+// `xlb zero`, or the totals when the daemon sent none.
+func (rs RealServer) Listed() Counters {
+	if rs.SinceZero != nil {
+		return *rs.SinceZero
+	}
+	return Counters{Conns: rs.Conns, Packets: rs.Packets, Bytes: rs.Bytes}
+}
+
+// ZeroParams name the service whose counters `xlb zero` zeroes; no
+// service zeroes all, as ipvsadm -Z.
+type ZeroParams struct {
+	Protocol string         `json:"protocol,omitempty"` // tcp or udp
+	Service  netip.AddrPort `json:"service,omitzero"`
+}
+
+// All says no service is named: every counter is zeroed.
+func (p ZeroParams) All() bool { return !p.Service.IsValid() }
+
+func (p ZeroParams) String() string {
+	if p.All() {
+		return "all"
+	}
+	return p.Protocol + "/" + p.Service.String()
 }
 
 // Health is the last result of a real server's health check.

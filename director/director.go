@@ -75,6 +75,10 @@ type Director struct {
 	sync     *flowsync.Syncer
 	stopSync func()
 
+	// stats are the templates counted per slot and the baselines of
+	// `xlb zero` (director/counters.go).
+	stats slotStats
+
 	mu   sync.Mutex // serialises every apply and guards the fields below
 	cfg  *config.Config
 	macs map[netip.Addr]net.HardwareAddr
@@ -263,6 +267,8 @@ func (d *Director) Sweep() error {
 	if err != nil {
 		return err
 	}
+	// Templates are counted whole even when flow buckets were busy.
+	d.stats.setTemplates(res.Templates)
 	if res.Busy > 0 {
 		// Some buckets could not be read: a flow in one of them may still
 		// use a drained slot, so none is freed this pass.
@@ -270,7 +276,8 @@ func (d *Director) Sweep() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, err = d.dp.Maps.Services.Reclaim(res.Refs)
+	freed, err := d.dp.Maps.Services.Reclaim(res.Refs)
+	d.stats.forget(freed)
 	return err
 }
 

@@ -213,3 +213,98 @@ shutdown_script_timeout: 5
 		t.Fatalf("after a clean stop the scripts wrote %q, want the shutdown mark after the program was detached", got)
 	}
 }
+
+// ipvsadm --persistent-conn and -Z through the whole director: the one
+// client of a persistent service has one template, on the real server
+// that answered it; `xlb zero` makes --stats start from 0 while the
+// Prometheus counter keeps growing.
+func TestPersistentConnAndZero(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	startXLB(t, l, 0, `services:
+  - vip: 192.168.101.100
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    persistence_timeout: 60
+    real_servers:
+      - {address: 192.168.101.3, port: 80, weight: 1}
+      - {address: 192.168.101.4, port: 80, weight: 1}
+`)
+	xlbOut := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := l.Exec(ctx, l.Directors()[0], append([]string{xlbBin()}, args...)...)
+		if err != nil {
+			t.Fatalf("xlb %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	chosen, other := "192.168.101.3:80", "192.168.101.4:80"
+	if get(t, l, "/") == "rs2" {
+		chosen, other = other, chosen
+	}
+	for range 3 {
+		if got := get(t, l, "/"); (got == "rs1") != (chosen == "192.168.101.3:80") {
+			t.Fatalf("persistent client answered by %s, want %s", got, chosen)
+		}
+	}
+	// PersistConn is the sweep's count (every 2 s).
+	want := []string{"  -> " + chosen + "             1         1 ", "  -> " + other + "             1         0 "}
+	var out string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if out = xlbOut("list", "--persistent-conn"); strings.Contains(out, want[0]) && strings.Contains(out, want[1]) {
+			break
+		}
+	}
+	if !strings.Contains(out, want[0]) || !strings.Contains(out, want[1]) {
+		t.Fatalf("xlb list --persistent-conn: want lines starting %q and %q in\n%s", want[0], want[1], out)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const metric = `xlb_service_connections_total{service="tcp/192.168.101.100:80"}`
+	before := scrape(t, l, ctx)[metric]
+	if before < 4 {
+		t.Fatalf("%s = %v before zero, want at least the 4 requests", metric, before)
+	}
+	if out := xlbOut("zero"); out != "" {
+		t.Fatalf("xlb zero printed %q", out)
+	}
+	if conns := statsConns(t, xlbOut("list", "--stats")); conns["TCP 192.168.101.100:80"] != 0 || conns[chosen] != 0 {
+		t.Fatalf("xlb list --stats after xlb zero: %v, want 0 conns", conns)
+	}
+	get(t, l, "/")
+	if conns := statsConns(t, xlbOut("list", "--stats")); conns["TCP 192.168.101.100:80"] != 1 || conns[chosen] != 1 || conns[other] != 0 {
+		t.Fatalf("xlb list --stats after one request: %v, want 1 conn on %s", conns, chosen)
+	}
+	if after := scrape(t, l, ctx)[metric]; after != before+1 {
+		t.Fatalf("%s went from %v to %v across xlb zero and one request, want +1", metric, before, after)
+	}
+	if _, err := l.Exec(ctx, l.Directors()[0], xlbBin(), "zero", "-u", "192.168.101.100:80"); err == nil {
+		t.Fatal("xlb zero of a service that does not run succeeded")
+	}
+}
+
+// statsConns reads the Conns column of `xlb list --stats`, by service
+// ("TCP VIP:PORT") and real server ("RIP:PORT").
+func statsConns(t *testing.T, out string) map[string]int {
+	t.Helper()
+	m := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 7 || f[0] == "Prot" {
+			continue
+		}
+		n, err := strconv.Atoi(f[2])
+		if err != nil {
+			t.Fatalf("unparsable --stats line %q", line)
+		}
+		if f[0] == "->" {
+			m[f[1]] = n
+		} else {
+			m[f[0]+" "+f[1]] = n
+		}
+	}
+	return m
+}

@@ -52,6 +52,11 @@ type SweepResult struct {
 	// Refs counts entries per backend slot, expired ones excluded: a
 	// drained slot with no refs may be reclaimed.
 	Refs map[uint32]int
+	// Templates counts the live persistence templates per backend slot
+	// (ipvsadm's PersistConn): clients a persistent service sends back to
+	// that real server. A template naming a slot of another service is
+	// left out, as the datapath ignores it.
+	Templates map[uint32]int
 }
 
 // sweepReap bounds the idled-out flows one sweep removes: the datapath
@@ -172,8 +177,9 @@ func (c *Conns) services() (map[Key]bool, map[uint32]uint64, error) {
 }
 
 // Sweep removes flows of services that no longer exist, reaps idled-out
-// flows (bounded per pass), expires persistence templates, and rewrites
-// the per-backend connection counts from the table. The datapath keeps
+// flows (bounded per pass), expires persistence templates (counting the
+// live ones), and rewrites the per-backend connection counts from the
+// table. The datapath keeps
 // those counts with atomic adds on new flows and on FIN/RST; idle expiry
 // and eviction happen without it seeing them, so the table is the source
 // of truth and each sweep corrects the counts. Flows created during the
@@ -214,10 +220,22 @@ func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 	if res.Expired, err = c.deleteAll(idle, true); err != nil {
 		return res, fmt.Errorf("expire flow: %w", err)
 	}
-	if err := c.rewriteCounts(res); err != nil {
+	owners, err := c.backendOwners()
+	if err != nil {
 		return res, err
 	}
-	return res, c.sweepPersist(now, persist)
+	if err := c.rewriteCounts(res, owners); err != nil {
+		return res, err
+	}
+	res.Templates, err = c.sweepPersist(now, persist, owners)
+	return res, err
+}
+
+// backendOwners maps every in-use backend slot to its service id.
+func (c *Conns) backendOwners() (map[uint32]uint32, error) {
+	owners := map[uint32]uint32{}
+	err := eachBackend(c.m, func(id uint32, b bpf.XlbBackend) { owners[id] = b.SvcId })
+	return owners, err
 }
 
 // deleteAll deletes entries and counts those that went.
@@ -235,10 +253,10 @@ func (c *Conns) deleteAll(entries []flowEntry, onlyExpired bool) (int, error) {
 	return n, nil
 }
 
-func (c *Conns) rewriteCounts(res SweepResult) error {
-	var ids []uint32
-	if err := eachBackend(c.m, func(id uint32, _ bpf.XlbBackend) { ids = append(ids, id) }); err != nil {
-		return err
+func (c *Conns) rewriteCounts(res SweepResult, owners map[uint32]uint32) error {
+	ids := make([]uint32, 0, len(owners))
+	for id := range owners {
+		ids = append(ids, id)
 	}
 	for _, id := range ids {
 		v := bpf.XlbBackendConns{Active: res.Active[id], Inactive: res.Inactive[id]}
@@ -249,17 +267,34 @@ func (c *Conns) rewriteCounts(res SweepResult) error {
 	return updateOverload(c.m, ids, res)
 }
 
-func (c *Conns) sweepPersist(now uint64, persist map[uint32]uint64) error {
+// sweepPersist deletes expired persistence templates and counts the live
+// ones per backend slot. Counting here, in the pass that expires them,
+// keeps the datapath untouched and gives numbers that agree with the
+// expiry the datapath applies (a template older than the service's
+// timeout is not used, so it is not counted either).
+func (c *Conns) sweepPersist(now uint64, persist map[uint32]uint64, owners map[uint32]uint32) (map[uint32]int, error) {
 	expired := func(svc uint32, v bpf.XlbPersistVal) bool {
 		t := persist[svc] // 0 for a service gone or without persistence
 		return t == 0 || (now > v.LastSeen && now-v.LastSeen > t)
 	}
-	if err := sweepTemplates(c.m.Persist4, func(k bpf.XlbPersistKey4, v bpf.XlbPersistVal) bool { return expired(k.SvcId, v) }); err != nil {
-		return err
+	live := map[uint32]int{}
+	judge := func(svc uint32, v bpf.XlbPersistVal) bool {
+		if expired(svc, v) {
+			return true
+		}
+		if o, ok := owners[v.Backend]; ok && o == svc {
+			live[v.Backend]++
+		}
+		return false
 	}
-	return sweepTemplates(c.m.Persist6, func(k bpf.XlbPersistKey6, v bpf.XlbPersistVal) bool { return expired(k.SvcId, v) })
+	if err := sweepTemplates(c.m.Persist4, func(k bpf.XlbPersistKey4, v bpf.XlbPersistVal) bool { return judge(k.SvcId, v) }); err != nil {
+		return live, err
+	}
+	err := sweepTemplates(c.m.Persist6, func(k bpf.XlbPersistKey6, v bpf.XlbPersistVal) bool { return judge(k.SvcId, v) })
+	return live, err
 }
 
+// sweepTemplates deletes the templates of m that expired says are.
 func sweepTemplates[K any](m *ebpf.Map, expired func(K, bpf.XlbPersistVal) bool) error {
 	var k K
 	var v bpf.XlbPersistVal

@@ -449,26 +449,28 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 
 // Reclaim frees drained backend slots that no connection references any
 // more (refs from Conns.Sweep), so a reused slot can never inherit flows.
-func (s *Services) Reclaim(refs map[uint32]int) (int, error) {
+// It returns the slots it freed, so what callers keep per slot can go
+// with them.
+func (s *Services) Reclaim(refs map[uint32]int) ([]uint32, error) {
 	cur, err := s.read()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var freed []uint32
 	for id, b := range cur.backends {
 		if b.Flags&backendConfigured != 0 || refs[id] > 0 {
 			continue
 		}
 		if err := s.m.Backends.Update(id, bpf.XlbBackend{}, ebpf.UpdateAny); err != nil {
-			return n, fmt.Errorf("free real server slot %d: %w", id, err)
+			return freed, fmt.Errorf("free real server slot %d: %w", id, err)
 		}
 		if err := writeLimits(s.m, id, bpf.XlbBackendLimits{}); err != nil {
-			return n, err
+			return freed, err
 		}
 		s.gen.Add(1)
-		n++
+		freed = append(freed, id)
 	}
-	return n, nil
+	return freed, nil
 }
 
 func (s *Services) ringEquals(off uint32, ring []uint32) (bool, error) {

@@ -9,7 +9,7 @@
 //
 //	xlb_service_{packets,bytes,connections}_total{service}
 //	xlb_realserver_{packets,bytes,connections}_total{service,realserver}
-//	xlb_realserver_{active,inactive}_connections{service,realserver}
+//	xlb_realserver_{active,inactive,persistent}_connections{service,realserver}
 //	xlb_realserver_weight, xlb_realserver_available,
 //	xlb_realserver_overloaded{service,realserver}
 //	xlb_realserver_health_up, xlb_realserver_health_check_latency_seconds,
@@ -19,7 +19,9 @@
 //	xlb_conn_table_entries, xlb_conn_table_capacity
 //	xlb_vrrp_master{instance}, xlb_build_info{version}, xlb_uptime_seconds
 //
-// plus the Go runtime (go_*) and process (process_*) collectors.
+// plus the Go runtime (go_*) and process (process_*) collectors. The
+// counters are the datapath's since the director started: `xlb zero`
+// (ipvsadm -Z) zeroes what `xlb list --stats` prints, never these.
 package metrics
 
 import (
@@ -66,7 +68,7 @@ type Collector struct {
 	svcPackets, svcBytes, svcConns          *prometheus.Desc
 	rsPackets, rsBytes, rsConns             *prometheus.Desc
 	rsActive, rsInactive, rsWeight, rsAvail *prometheus.Desc
-	rsOverloaded                            *prometheus.Desc
+	rsOverloaded, rsPersist                 *prometheus.Desc
 	rsHealthUp, rsLatency                   *prometheus.Desc
 	rsChecks, rsFailures                    *prometheus.Desc
 	datapath, connEntries, connCapacity     *prometheus.Desc
@@ -88,6 +90,7 @@ func NewCollector(src Source, log *slog.Logger) *Collector {
 		rsConns:      desc("realserver_connections_total", "Connections scheduled to the real server.", rsLabels),
 		rsActive:     desc("realserver_active_connections", "Established connections of the real server (ipvsadm ActiveConn).", rsLabels),
 		rsInactive:   desc("realserver_inactive_connections", "Closing connections of the real server (ipvsadm InActConn).", rsLabels),
+		rsPersist:    desc("realserver_persistent_connections", "Live persistence templates sending clients to the real server (ipvsadm PersistConn), as the last connection-table sweep counted them.", rsLabels),
 		rsWeight:     desc("realserver_weight", "Weight of the real server in the datapath (0 drains it).", rsLabels),
 		rsAvail:      desc("realserver_available", "1 if the real server may take new flows (configured, healthy or inhibited, MAC resolved), else 0.", rsLabels),
 		rsOverloaded: desc("realserver_overloaded", "1 while the real server is at its connection limit (uthreshold) and takes no new flows, else 0.", rsLabels),
@@ -108,7 +111,7 @@ func NewCollector(src Source, log *slog.Logger) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.svcPackets, c.svcBytes, c.svcConns, c.rsPackets, c.rsBytes, c.rsConns,
-		c.rsActive, c.rsInactive, c.rsWeight, c.rsAvail, c.rsOverloaded, c.rsHealthUp, c.rsLatency,
+		c.rsActive, c.rsInactive, c.rsPersist, c.rsWeight, c.rsAvail, c.rsOverloaded, c.rsHealthUp, c.rsLatency,
 		c.rsChecks, c.rsFailures, c.datapath, c.connEntries, c.connCapacity,
 		c.vrrpMaster, c.buildInfo, c.uptime,
 	} {
@@ -167,6 +170,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.rsConns, float64(rs.Conns), svc.Key, a)
 			gauge(c.rsActive, float64(rs.ActiveConns), svc.Key, a)
 			gauge(c.rsInactive, float64(rs.InactiveConns), svc.Key, a)
+			gauge(c.rsPersist, float64(rs.PersistConns), svc.Key, a)
 			gauge(c.rsWeight, float64(rs.Weight), svc.Key, a)
 			gauge(c.rsOverloaded, b2f(rs.Overloaded), svc.Key, a)
 			gauge(c.rsAvail, b2f(rs.Available && rs.Configured), svc.Key, a)

@@ -37,8 +37,10 @@ func snapshot() *control.Snapshot {
 			Key: "tcp/192.168.101.100:80",
 			RealServers: []control.RealServer{
 				{Addr: ap("192.168.101.3:80"), Weight: 3, Available: true, Configured: true, ActiveConns: 5, InactiveConns: 2,
-					Conns: 12, Packets: 340, Bytes: 51234,
-					Health: &control.Health{Up: true, LatencySeconds: 0.0015, Checks: 10, Failures: 1}},
+					Conns: 12, Packets: 340, Bytes: 51234, PersistConns: 2,
+					// Zeroed by `xlb zero`: the counters exported stay the totals.
+					SinceZero: &control.Counters{Conns: 1, Packets: 4, Bytes: 300},
+					Health:    &control.Health{Up: true, LatencySeconds: 0.0015, Checks: 10, Failures: 1}},
 				{Addr: ap("192.168.101.4:80"), Weight: 3, Available: false, Configured: true, Conns: 3, Packets: 30, Bytes: 2000,
 					Health: &control.Health{Up: false, Checks: 0}},
 				{Addr: ap("192.168.101.5:80"), Weight: 1, Available: true, Configured: true, Packets: 1, UThreshold: 4, Overloaded: true},
@@ -125,6 +127,9 @@ func TestCollector(t *testing.T) {
 		`xlb_realserver_packets_total{` + rs3 + `} 340`,
 		`xlb_realserver_packets_total{` + rs4 + `} 30`,
 		`xlb_realserver_packets_total{` + rs5 + `} 1`,
+		`xlb_realserver_persistent_connections{` + rs3 + `} 2`,
+		`xlb_realserver_persistent_connections{` + rs4 + `} 0`,
+		`xlb_realserver_persistent_connections{` + rs5 + `} 0`,
 		`xlb_realserver_weight{` + rs3 + `} 3`,
 		`xlb_realserver_weight{` + rs4 + `} 3`,
 		`xlb_realserver_weight{` + rs5 + `} 1`,

@@ -55,6 +55,7 @@ func newRoot() *cobra.Command {
 		newServiceCmd(),
 		newRealCmd(),
 		newTimeoutsCmd(),
+		newZeroCmd(),
 		newLabCmd(g),
 		newBenchCmd(),
 		&cobra.Command{

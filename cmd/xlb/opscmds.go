@@ -51,7 +51,7 @@ func printJSON(w io.Writer, v any) error {
 func newListCmd() *cobra.Command {
 	var sf sockFlags
 	var o control.ListOptions
-	var stats, rate, thresholds, save, asJSON bool
+	var stats, rate, thresholds, persist, save, asJSON bool
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:     "list",
@@ -62,14 +62,20 @@ ipvsadm -Ln's format, so scripts written for it keep working. As under
 keepalived, real servers that take no new flows (health check down, MAC
 unresolved, removed but draining) are left out unless --all is given.
 
---stats and --rate print Conns/InPkts/InBytes (and their rates). In DR mode
-replies go from the real server straight to the client, so the director never
-sees them: OutPkts, OutBytes and their rates are always 0. --rate samples the
-counters twice, --interval apart.`,
+--stats and --rate print Conns/InPkts/InBytes (and their rates) since the
+director started or the last xlb zero (ipvsadm -Z). In DR mode replies go
+from the real server straight to the client, so the director never sees
+them: OutPkts, OutBytes and their rates are always 0. --rate samples the
+counters twice, --interval apart. --json has both: the *_total counters,
+which like the Prometheus metrics never go back, and counters_since_zero.
+
+--persistent-conn adds PersistConn: per real server, the clients a
+persistent service sends back to it (live persistence templates), as the
+connection-table sweep counted them (every 2 s).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if n := count(stats, rate, thresholds, save); n > 1 {
-				return errors.New("give one of --stats, --rate, --thresholds and --save")
+			if n := count(stats, rate, thresholds, persist, save); n > 1 {
+				return errors.New("give one of --stats, --rate, --thresholds, --persistent-conn and --save")
 			}
 			if asJSON && rate {
 				return errors.New("--json prints the counters (conns_total, packets_total, bytes_total); compute rates from two samples")
@@ -91,6 +97,8 @@ counters twice, --interval apart.`,
 				control.FormatStats(out, s, o)
 			case thresholds:
 				control.FormatThresholds(out, s, o)
+			case persist:
+				control.FormatPersistConns(out, s, o)
 			case save:
 				control.FormatRules(out, s, o)
 			case rate:
@@ -113,9 +121,10 @@ counters twice, --interval apart.`,
 	}
 	sf.add(cmd)
 	fl := cmd.Flags()
-	fl.BoolVar(&stats, "stats", false, "print cumulative counters (ipvsadm --stats)")
+	fl.BoolVar(&stats, "stats", false, "print cumulative counters since the last xlb zero (ipvsadm --stats)")
 	fl.BoolVar(&rate, "rate", false, "print rates per second (ipvsadm --rate)")
 	fl.BoolVar(&thresholds, "thresholds", false, "print connection limits (ipvsadm --thresholds)")
+	fl.BoolVar(&persist, "persistent-conn", false, "print each real server's persistence templates as PersistConn (ipvsadm --persistent-conn)")
 	fl.BoolVarP(&save, "save", "S", false, "print the services as ipvsadm rules (ipvsadm -S -n, the format of /etc/ipvsadm.rules)")
 	fl.DurationVar(&interval, "interval", time.Second, "sampling interval of --rate")
 	fl.BoolVar(&o.All, "all", false, "include real servers that take no new flows")
@@ -217,6 +226,44 @@ configuration stays. Runtime edits (xlb service/real/timeouts) are dropped.`,
 	return cmd
 }
 
+func newZeroCmd() *cobra.Command {
+	var sf sockFlags
+	var svc svcFlags
+	cmd := &cobra.Command{
+		Use:   "zero [-t|-u VIP:PORT]",
+		Short: "Zero the counters xlb list --stats prints, of one service or all (ipvsadm -Z)",
+		Long: `Zero makes the counters of xlb list --stats and --rate (Conns, InPkts,
+InBytes) start from 0 again: of the service given with -t or -u, or of all
+services, as ipvsadm -Z. A service that does not run is an error.
+
+The datapath's counters are not reset: Prometheus needs them to only grow,
+so the metrics (xlb_*_total) and xlb list --json's *_total fields keep
+counting; the director remembers each real server's counters at the zero
+and listings subtract them (counters_since_zero in --json). A reload that
+keeps a service keeps its zero; a restart forgets it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// No service: all of them, as ipvsadm -Z.
+			var p control.ZeroParams
+			if svc.tcp != "" || svc.udp != "" {
+				proto, addr, err := svc.service()
+				if err != nil {
+					return err
+				}
+				p = control.ZeroParams{Protocol: string(proto), Service: addr}
+			}
+			cl, err := sf.client()
+			if err != nil {
+				return err
+			}
+			return cl.Zero(ctxOf(cmd), p)
+		},
+	}
+	sf.add(cmd)
+	svc.add(cmd)
+	return cmd
+}
+
 const runtimeNote = `
 Runtime edits change only the running configuration: they are validated
 whole and applied like a reload (flows of other services and real servers are
@@ -236,23 +283,30 @@ func (s *svcFlags) add(cmd *cobra.Command) {
 
 func (s *svcFlags) edit(op control.EditOp) (control.Edit, error) {
 	e := control.Edit{Op: op}
+	var err error
+	e.Protocol, e.Service, err = s.service()
+	return e, err
+}
+
+// service reads -t or -u, exactly one of which must be given.
+func (s *svcFlags) service() (config.Protocol, netip.AddrPort, error) {
+	var p config.Protocol
 	var v string
 	switch {
 	case s.tcp != "" && s.udp != "":
-		return e, errors.New("give -t or -u, not both")
+		return p, netip.AddrPort{}, errors.New("give -t or -u, not both")
 	case s.tcp != "":
-		e.Protocol, v = config.TCP, s.tcp
+		p, v = config.TCP, s.tcp
 	case s.udp != "":
-		e.Protocol, v = config.UDP, s.udp
+		p, v = config.UDP, s.udp
 	default:
-		return e, errors.New("-t VIP:PORT or -u VIP:PORT is required")
+		return p, netip.AddrPort{}, errors.New("-t VIP:PORT or -u VIP:PORT is required")
 	}
 	a, err := netip.ParseAddrPort(v)
 	if err != nil {
-		return e, fmt.Errorf("service %q: want VIP:PORT ([V6]:PORT for IPv6): %w", v, err)
+		return p, netip.AddrPort{}, fmt.Errorf("service %q: want VIP:PORT ([V6]:PORT for IPv6): %w", v, err)
 	}
-	e.Service = a
-	return e, nil
+	return p, a, nil
 }
 
 func newServiceCmd() *cobra.Command {

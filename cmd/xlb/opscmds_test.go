@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -19,8 +20,9 @@ import (
 
 // cliSource is a director stand-in behind the control socket.
 type cliSource struct {
-	mu  sync.Mutex
-	cfg *config.Config
+	mu     sync.Mutex
+	cfg    *config.Config
+	zeroed []control.ZeroParams
 }
 
 func (f *cliSource) Snapshot(context.Context) (*control.Snapshot, error) {
@@ -65,7 +67,29 @@ func (f *cliSource) ApplyConfig(_ context.Context, cfg *config.Config) error {
 
 func (f *cliSource) Reload(context.Context) error { return nil }
 
+// Zero knows the services of the configuration, as Director.Zero knows
+// the running ones.
+func (f *cliSource) Zero(_ context.Context, p control.ZeroParams) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	known := p.All()
+	for _, s := range f.cfg.Services {
+		known = known || (string(s.Protocol) == p.Protocol && netip.AddrPortFrom(s.VIP, s.Port) == p.Service)
+	}
+	if !known {
+		return fmt.Errorf("no such service %s", p)
+	}
+	f.zeroed = append(f.zeroed, p)
+	return nil
+}
+
 func startCLIServer(t *testing.T) string {
+	t.Helper()
+	path, _ := startCLISource(t)
+	return path
+}
+
+func startCLISource(t *testing.T) (string, *cliSource) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the control socket serves root only")
@@ -75,7 +99,8 @@ func startCLIServer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "x.sock")
-	srv, err := control.Listen(path, &cliSource{cfg: cfg}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	src := &cliSource{cfg: cfg}
+	srv, err := control.Listen(path, src, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +108,7 @@ func startCLIServer(t *testing.T) string {
 	done := make(chan struct{})
 	go func() { srv.Serve(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return path
+	return path, src
 }
 
 func xlb(t *testing.T, args ...string) (string, error) {
@@ -186,5 +211,54 @@ UDP  192.168.101.100:5353 sh sh-port
 		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("xlb %s: got %v, want %q", strings.Join(bad.args, " "), err, bad.want)
 		}
+	}
+}
+
+// xlb zero takes ipvsadm -Z's arguments: none zeroes all services, -t or
+// -u one of them, and one that does not run fails naming it.
+// --persistent-conn lists in ipvsadm's layout.
+func TestZeroAndPersistentConnThroughCLI(t *testing.T) {
+	sock, src := startCLISource(t)
+	if _, err := xlb(t, "service", "add", "-t", "192.168.101.100:80", "-p", "50", "--socket", sock); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := xlb(t, "real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.3", "--socket", sock); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"zero"}, {"zero", "-t", "192.168.101.100:80"}} {
+		if out, err := xlb(t, append(args, "--socket", sock)...); err != nil || out != "" {
+			t.Fatalf("xlb %s: %v %q", strings.Join(args, " "), err, out)
+		}
+	}
+	_, err := xlb(t, "zero", "-u", "192.168.101.100:80", "--socket", sock)
+	if err == nil || err.Error() != "no such service udp/192.168.101.100:80" {
+		t.Errorf("zero of a service that does not run: %v", err)
+	}
+	if _, err := xlb(t, "zero", "-t", "192.168.101.100", "--socket", sock); err == nil || !strings.Contains(err.Error(), "want VIP:PORT") {
+		t.Errorf("zero -t without a port: %v", err)
+	}
+	want := []control.ZeroParams{{}, {Protocol: "tcp", Service: netip.MustParseAddrPort("192.168.101.100:80")}}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if len(src.zeroed) != len(want) || src.zeroed[0] != want[0] || src.zeroed[1] != want[1] {
+		t.Errorf("zeroed %v, want %v", src.zeroed, want)
+	}
+
+	src.mu.Unlock()
+	out, err := xlb(t, "list", "--persistent-conn", "--socket", sock)
+	src.mu.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `xlb test (conn table size=4096)
+Prot LocalAddress:Port            Weight    PersistConn ActiveConn InActConn 
+  -> RemoteAddress:Port
+TCP  192.168.101.100:80 wlc persistent 50
+  -> 192.168.101.3:80             1         0           0          0         
+`; out != want {
+		t.Errorf("list --persistent-conn:\n%s\nwant:\n%s", out, want)
+	}
+	if _, err := xlb(t, "list", "--persistent-conn", "--stats", "--socket", sock); err == nil || !strings.Contains(err.Error(), "give one of") {
+		t.Errorf("--persistent-conn with --stats: %v", err)
 	}
 }

@@ -1,0 +1,130 @@
+package director
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/xlb-project/xlb/maps"
+)
+
+// Baseline is a real server's counters as `xlb zero` (ipvsadm -Z) found
+// them. The datapath's counters are per-CPU and only ever grow (Prometheus
+// relies on it), so zeroing keeps them and listings subtract this instead.
+type Baseline struct {
+	// Service and Addr say whose counters these are: a slot freed and
+	// given to another real server must not inherit them.
+	Service               maps.Key
+	Addr                  netip.AddrPort
+	Conns, Packets, Bytes uint64
+}
+
+// Since is c less the baseline, for the real server of slot st. A
+// baseline of another real server, or one above the counters (the slot
+// was reset), does not apply: the counters are then all new.
+func (b Baseline) Since(svc maps.Key, st maps.BackendState) (conns, packets, bytes uint64) {
+	c := st.Counters
+	if b.Service != svc || b.Addr != st.Addr || c.Conns < b.Conns || c.Packets < b.Packets || c.Bytes < b.Bytes {
+		return c.Conns, c.Packets, c.Bytes
+	}
+	return c.Conns - b.Conns, c.Packets - b.Packets, c.Bytes - b.Bytes
+}
+
+// slotStats is what the director keeps per real-server slot beside the
+// maps: the persistence templates the last sweep counted and the
+// baselines of `xlb zero`. Its own lock: listings and scrapes read it
+// while an apply holds the director's.
+type slotStats struct {
+	mu        sync.Mutex
+	templates map[uint32]int
+	baselines map[uint32]Baseline
+}
+
+func (s *slotStats) setTemplates(t map[uint32]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.templates = t
+}
+
+// forget drops the baselines of freed slots: a removed real server's
+// baseline goes with it once its last flow has.
+func (s *slotStats) forget(slots []uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range slots {
+		delete(s.baselines, id)
+	}
+}
+
+// zero takes list's counters as the baselines of the services in it that
+// want says to zero, and drops those of slots list no longer has.
+func (s *slotStats) zero(list []maps.ServiceState, want func(maps.Key) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := map[uint32]Baseline{}
+	for _, st := range list {
+		for _, b := range st.Backends {
+			old, ok := s.baselines[b.Slot]
+			switch {
+			case want(st.Key):
+				c := b.Counters
+				next[b.Slot] = Baseline{Service: st.Key, Addr: b.Addr, Conns: c.Conns, Packets: c.Packets, Bytes: c.Bytes}
+			case ok && old.Service == st.Key && old.Addr == b.Addr:
+				next[b.Slot] = old
+			}
+		}
+	}
+	s.baselines = next
+}
+
+// PersistConns returns the live persistence templates per real-server
+// slot (ipvsadm's PersistConn) as the last sweep counted them, so they
+// lag new clients by up to a sweep interval.
+func (d *Director) PersistConns() map[uint32]int {
+	d.stats.mu.Lock()
+	defer d.stats.mu.Unlock()
+	out := make(map[uint32]int, len(d.stats.templates))
+	for k, v := range d.stats.templates {
+		out[k] = v
+	}
+	return out
+}
+
+// Baselines returns the counters `xlb zero` took, by real-server slot.
+func (d *Director) Baselines() map[uint32]Baseline {
+	d.stats.mu.Lock()
+	defer d.stats.mu.Unlock()
+	out := make(map[uint32]Baseline, len(d.stats.baselines))
+	for k, v := range d.stats.baselines {
+		out[k] = v
+	}
+	return out
+}
+
+// Zero makes the listed counters of svc (all services when nil) start
+// from zero again, as ipvsadm -Z: the datapath's counters and the metrics
+// keep counting, listings subtract what they are now. A service that
+// does not run is an error.
+func (d *Director) Zero(svc *maps.Key) error {
+	// The director's lock keeps an apply from moving slots between the
+	// read and the baselines taken from it.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	list, err := d.dp.Maps.Services.List()
+	if err != nil {
+		return err
+	}
+	want := func(maps.Key) bool { return true }
+	if svc != nil {
+		found := false
+		for _, st := range list {
+			found = found || st.Key == *svc
+		}
+		if !found {
+			return fmt.Errorf("no such service %s", svc)
+		}
+		want = func(k maps.Key) bool { return k == *svc }
+	}
+	d.stats.zero(list, want)
+	return nil
+}
