@@ -242,14 +242,17 @@ func numbers(w io.Writer, exact bool, ns ...uint64) {
 	fmt.Fprintln(w)
 }
 
-// largeNum is ipvsadm's print_largenum: nine columns, abbreviated with
-// M/G/T above a hundred million unless exact.
+// largeNum is ipvsadm's print_largenum: nine columns, abbreviated unless
+// exact: thousands (K) from a hundred million, millions (M) from a
+// billion, then G and T.
 func largeNum(w io.Writer, n uint64, exact bool) {
 	switch {
 	case exact:
 		fmt.Fprintf(w, " %8d", n)
 	case n < 100_000_000:
 		fmt.Fprintf(w, "%9d", n)
+	case n < 1_000_000_000:
+		fmt.Fprintf(w, "%8dK", n/1_000)
 	case n < 100_000_000_000:
 		fmt.Fprintf(w, "%8dM", n/1_000_000)
 	case n < 100_000_000_000_000:

@@ -106,8 +106,8 @@ Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
   -> RemoteAddress:Port
 TCP  192.168.101.100:80                 15      370        0    53234        0
   -> 192.168.101.3:80                   12      340        0    51234        0
-UDP  192.168.101.100:53               250M     123G        0        9        0
-  -> 192.168.101.3:53                 250M     123G        0        9        0
+UDP  192.168.101.100:53            250000K     123G        0        9        0
+  -> 192.168.101.3:53              250000K     123G        0        9        0
 `)
 	b.Reset()
 	FormatStats(&b, testSnapshot(), ListOptions{Exact: true})
@@ -266,5 +266,28 @@ UDP  192.168.101.100:53                  0        0        0        0        0
 	FormatRate(&b, prev, s, time.Second, ListOptions{})
 	if want := "  -> 192.168.101.3:80                    0        0        0        0        0\n"; !strings.Contains(b.String(), want) {
 		t.Errorf("rate across a zero: want line %q in\n%s", want, &b)
+	}
+}
+
+// Each band of ipvsadm's print_largenum, at its edges.
+func TestLargeNumBands(t *testing.T) {
+	for _, c := range []struct {
+		n    uint64
+		want string
+	}{
+		{99_999_999, " 99999999"},
+		{100_000_000, "  100000K"},
+		{999_999_999, "  999999K"},
+		{1_000_000_000, "    1000M"},
+		{99_999_999_999, "   99999M"},
+		{100_000_000_000, "     100G"},
+		{99_999_999_999_999, "   99999G"},
+		{100_000_000_000_000, "     100T"},
+	} {
+		var b bytes.Buffer
+		largeNum(&b, c.n, false)
+		if got := b.String(); got != c.want {
+			t.Errorf("largeNum(%d) = %q, want %q", c.n, got, c.want)
+		}
 	}
 }
