@@ -330,6 +330,12 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 				if err := s.m.ConnCounts.Update(id, bpf.XlbBackendConns{}, ebpf.UpdateAny); err != nil {
 					return fmt.Errorf("reset connection counts of slot %d: %w", id, err)
 				}
+				// A reused slot's packet, byte and connection counters
+				// are its last server's: the new one starts from zero
+				// (its service's sums and metrics would jump otherwise).
+				if err := resetBackendCounters(s.m, id); err != nil {
+					return err
+				}
 			}
 			wanted[id] = true
 			// The limit before the server may take flows, so a new

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cilium/ebpf"
 	"github.com/xlb-project/xlb/bpf"
 )
 
@@ -94,6 +95,18 @@ func (s *Stats) Global() (map[string]uint64, error) {
 type BackendCounters struct {
 	Packets, Bytes, Conns uint64
 	Active, Inactive      int64
+}
+
+// resetBackendCounters zeroes slot id's per-CPU counters.
+func resetBackendCounters(m *bpf.XlbMaps, id uint32) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("count possible CPUs: %w", err)
+	}
+	if err := m.BackendCounters.Update(id, make([]bpf.XlbBackendStats, n), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("reset counters of real server slot %d: %w", id, err)
+	}
+	return nil
 }
 
 // Backend returns the counters of one backend slot.
