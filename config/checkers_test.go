@@ -194,7 +194,7 @@ func TestKeepalivedNewCheckerErrors(t *testing.T) {
 		{"smtp host block", check("SMTP_CHECK {\n host {\n  connect_ip 10.0.0.9\n }\n }"), 5, "host", "write one SMTP_CHECK per host"},
 		{"udp keyword on tcp", check("TCP_CHECK {\n payload 00\n }"), 5, "payload", "not supported in TCP_CHECK"},
 		{"dns keyword on udp", check("UDP_CHECK {\n type A\n }"), 5, "type", "not supported in UDP_CHECK"},
-		{"fwmark in a checker", check("PING_CHECK {\n fwmark 3\n }"), 5, "fwmark", "not supported in PING_CHECK"},
+		{"fwmark in a misc checker", check("MISC_CHECK {\n misc_path /bin/true\n fwmark 3\n }"), 6, "fwmark", "not supported in MISC_CHECK"},
 		{"bad connect_timeout", check("UDP_CHECK {\n connect_timeout soon\n }"), 5, "connect_timeout", "want seconds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,5 +238,47 @@ func TestYAMLNewCheckerErrors(t *testing.T) {
 			_, err := ParseYAML("t.yaml", []byte(svcYAML(nil, "        check: "+tc.check)))
 			wantProblem(t, err, "t.yaml", 9, tc.field, tc.msg)
 		})
+	}
+}
+
+// bind_if and fwmark, keepalived's socket options of a connecting check,
+// are read in keepalived.conf and YAML, survive `xlb config convert`, and
+// are refused where they cannot apply.
+func TestCheckBindIfFWMark(t *testing.T) {
+	ka := func(opts string) string {
+		return "virtual_server 10.0.0.1 80 {\n lb_kind DR\n real_server 10.0.0.2 80 {\n  TCP_CHECK {\n   connect_timeout 3\n" + opts + "  }\n }\n}\n"
+	}
+	c, _, err := ParseKeepalived("k.conf", []byte(ka("   bind_if eth1\n   fwmark 0x10\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := c.Services[0].RealServers[0].Check
+	if ck.BindIf != "eth1" || ck.FWMark != 16 {
+		t.Fatalf("bind_if %q fwmark %d, want eth1 and 16", ck.BindIf, ck.FWMark)
+	}
+	assertRoundTrip(t, c)
+	_, _, err = ParseKeepalived("k.conf", []byte(ka("   fwmark -1\n")))
+	wantProblem(t, err, "k.conf", 6, "fwmark", `must be 0..4294967295, got "-1"`)
+	_, _, err = ParseKeepalived("k.conf", []byte(ka("   bind_if averyveryverylongname\n")))
+	wantProblem(t, err, "k.conf", 6, "bind_if", "is not an interface name")
+
+	y := `services:
+  - vip: 10.0.0.1
+    port: 80
+    protocol: tcp
+    real_servers:
+      - address: 10.0.0.2
+        check: {type: tcp, bind_if: eth1, fwmark: 7}
+      - address: 10.0.0.3
+        check: {type: misc, script: /bin/true, fwmark: 7}
+`
+	_, err = ParseYAML("x.yaml", []byte(y))
+	wantProblem(t, err, "x.yaml", 9, "services[0].real_servers[1].check.fwmark", "does not apply to misc checks")
+	c, err = ParseYAML("x.yaml", []byte(strings.Replace(y, ", fwmark: 7}\n", "}\n", 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck := c.Services[0].RealServers[0].Check; ck.BindIf != "eth1" {
+		t.Errorf("YAML bind_if %q", ck.BindIf)
 	}
 }

@@ -1812,6 +1812,18 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 			if v, ok := k.oneArg(st, p+".bind_port"); ok {
 				k.portArg(st, p+".bind_port", v, &ck.BindPort)
 			}
+		case st.key == "bind_if" && ck.Type != MiscCheck:
+			if v, ok := k.oneArg(st, p+".bind_if"); ok {
+				ck.BindIf = v
+			}
+		case st.key == "fwmark" && ck.Type != MiscCheck:
+			if v, ok := k.oneArg(st, p+".fwmark"); ok {
+				if n, err := strconv.ParseUint(v, 0, 32); err != nil {
+					k.fail(st, p+".fwmark", "must be 0..4294967295, got %q", v)
+				} else {
+					ck.FWMark = uint32(n)
+				}
+			}
 		case isDefault && (st.key == "virtualhost" && !ck.Type.IsHTTP() || st.key == "connect_timeout" && ck.Type == MiscCheck):
 			// A default that does not apply to this kind of check.
 		case st.key == "connect_timeout" && ck.Type != MiscCheck:

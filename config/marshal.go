@@ -428,6 +428,10 @@ func checkNode(ck *Check) *yaml.Node {
 		if ck.BindPort != 0 {
 			add(m, "bind_port", intNode(int(ck.BindPort)))
 		}
+		addString(m, "bind_if", ck.BindIf)
+		if ck.FWMark != 0 {
+			add(m, "fwmark", intNode(int(ck.FWMark)))
+		}
 		add(m, "connect_timeout", durNode(ck.ConnectTimeout))
 	}
 	if ck.DelayLoop != 0 {

@@ -310,6 +310,12 @@ type Check struct {
 	// (keepalived's bindto, bind_port); unset: the kernel's choice.
 	BindTo   netip.Addr
 	BindPort uint16
+	// BindIf ties the check's sockets to one interface (keepalived's
+	// bind_if: SO_BINDTODEVICE; what a link-local connect_ip needs).
+	BindIf string
+	// FWMark marks the check's packets (keepalived's fwmark: SO_MARK),
+	// for policy routing of the checks.
+	FWMark uint32
 	// DelayLoop, when set, is this check's pause between checks instead
 	// of the service's delay_loop.
 	DelayLoop time.Duration

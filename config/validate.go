@@ -21,6 +21,7 @@ const (
 	// (the latter is xlb's bound: keepalived takes any delay).
 	maxDownTimerAdverts = 100
 	maxStartupDelay     = time.Hour
+	maxIfName           = 15 // IFNAMSIZ less its NUL
 	// VRRPv2 carries advert_int in whole seconds (8 bits); VRRPv3 in
 	// centiseconds (12 bits).
 	maxAdvertV2 = 255 * time.Second
@@ -544,11 +545,16 @@ func validateCheck(ps *problems, p string, ck *Check, rsLine int) {
 			ps.field(line, p+".bindto", "%s", msg)
 		}
 	}
+	// An interface that does not exist yet is not an error: the checks
+	// fail (and say why) until it appears, as keepalived's do.
+	if len(ck.BindIf) > maxIfName || strings.ContainsAny(ck.BindIf, "/ \t") {
+		ps.field(line, p+".bind_if", "%q is not an interface name (at most %d characters, no '/' or spaces)", ck.BindIf, maxIfName)
+	}
 	if ck.Type == MiscCheck {
 		for _, f := range []struct {
 			set  bool
 			name string
-		}{{ck.BindTo.IsValid(), "bindto"}, {ck.BindPort != 0, "bind_port"}} {
+		}{{ck.BindTo.IsValid(), "bindto"}, {ck.BindPort != 0, "bind_port"}, {ck.BindIf != "", "bind_if"}, {ck.FWMark != 0, "fwmark"}} {
 			if f.set {
 				ps.field(line, p+"."+f.name, "does not apply to misc checks (a script makes its own connections)")
 			}
@@ -962,7 +968,7 @@ func (c *Config) validateFileCheck(ps *problems, p string, ck *Check, rsLine int
 		name string
 	}{
 		{ck.ConnectIP.IsValid(), "connect_ip"}, {ck.ConnectPort != 0, "connect_port"}, {ck.BindTo.IsValid(), "bindto"},
-		{ck.BindPort != 0, "bind_port"}, {ck.DelayLoop != 0, "delay_loop"}, {ck.ConnectTimeout != 0, "connect_timeout"},
+		{ck.BindPort != 0, "bind_port"}, {ck.BindIf != "", "bind_if"}, {ck.FWMark != 0, "fwmark"}, {ck.DelayLoop != 0, "delay_loop"}, {ck.ConnectTimeout != 0, "connect_timeout"},
 		{ck.Retry != 0, "retry"}, {ck.DelayBeforeRetry != 0, "delay_before_retry"}, {ck.Rise != 0, "rise"}, {ck.Fall != 0, "fall"},
 	} {
 		if f.set {

@@ -810,7 +810,7 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 	ck.Line = deref(n).Line
 	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
 		switch key {
-		case "connect_ip", "connect_port", "bindto", "bind_port", "delay_loop", "connect_timeout", "retry", "delay_before_retry", "rise", "fall":
+		case "connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark", "delay_loop", "connect_timeout", "retry", "delay_before_retry", "rise", "fall":
 			generic = append(generic, field)
 		}
 		if slices.Contains(urlKeys(), key) {
@@ -834,6 +834,12 @@ func (d *yamlDecoder) check(n *yaml.Node, path string) *Check {
 			d.addr(v, field, &ck.BindTo)
 		case "bind_port":
 			d.port(v, field, &ck.BindPort)
+		case "bind_if":
+			d.str(v, field, &ck.BindIf)
+		case "fwmark":
+			if n, ok := d.integer(v, field, 0, math.MaxUint32); ok {
+				ck.FWMark = uint32(n)
+			}
 		case "delay_loop":
 			d.duration(v, field, &ck.DelayLoop)
 		case "connect_timeout":

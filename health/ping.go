@@ -33,7 +33,8 @@ const pingPayload = "xlb health check"
 // same server sees every reply from it.
 type pingProber struct {
 	ip      netip.Addr
-	bind    netip.Addr // the source address, unset for the kernel's choice
+	bind    netip.Addr         // the source address, unset for the kernel's choice
+	opts    func(fd int) error // bind_if, fwmark (nil: neither)
 	timeout time.Duration
 }
 
@@ -45,7 +46,7 @@ func newPingProber(t Target, p params) (*pingProber, error) {
 	if !ip.IsValid() {
 		return nil, errors.New("ping check: no address to ping")
 	}
-	return &pingProber{ip: ip.Unmap(), bind: t.Check.BindTo, timeout: p.attemptTimeout}, nil
+	return &pingProber{ip: ip.Unmap(), bind: t.Check.BindTo, opts: checkSockOpts(t.Check), timeout: p.attemptTimeout}, nil
 }
 
 func (p *pingProber) probe(ctx context.Context) error {
@@ -55,15 +56,19 @@ func (p *pingProber) probe(ctx context.Context) error {
 		network, proto = "ip6:ipv6-icmp", 58
 		reqType, replyType = ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply
 	}
-	var laddr *net.IPAddr
+	d := &net.Dialer{}
 	if p.bind.IsValid() {
-		laddr = &net.IPAddr{IP: p.bind.AsSlice()}
+		d.LocalAddr = &net.IPAddr{IP: p.bind.AsSlice()}
 	}
-	conn, err := net.DialIP(network, laddr, &net.IPAddr{IP: p.ip.AsSlice(), Zone: p.ip.Zone()})
+	if p.opts != nil {
+		d.Control = rawControl(p.opts)
+	}
+	c, err := d.DialContext(ctx, network, (&net.IPAddr{IP: p.ip.AsSlice(), Zone: p.ip.Zone()}).String())
 	if err != nil {
 		return fmt.Errorf("ping %s: %w", p.ip, err)
 	}
-	defer conn.Close()
+	defer c.Close()
+	conn := c.(*net.IPConn) // what an ip4:/ip6: network dials
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}

@@ -89,9 +89,13 @@ type tcpProber struct {
 	dialer  *net.Dialer
 }
 
-// dialerFor binds a check's connections to its bindto / bind_port.
+// dialerFor binds a check's connections to its bindto / bind_port, and
+// sets its bind_if and fwmark.
 func dialerFor(ck config.Check) *net.Dialer {
 	d := &net.Dialer{}
+	if o := checkSockOpts(ck); o != nil {
+		d.Control = rawControl(o)
+	}
 	if ck.BindTo.IsValid() || ck.BindPort != 0 {
 		a := &net.TCPAddr{Port: int(ck.BindPort)}
 		if ck.BindTo.IsValid() {

@@ -63,22 +63,20 @@ func newUDPProber(t Target, p params) (*udpProber, error) {
 // unreachable on a connected UDP socket, not a host or network
 // unreachable, which keepalived also counts as failures.
 func udpDialer(ck config.Check) *net.Dialer {
-	d := &net.Dialer{Control: func(network, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
+	d := &net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
+		recvErr := func(fd int) error {
+			var err error
 			if network == "udp6" {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
+				err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVERR, 1)
 			} else {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+				err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
 			}
-		})
-		if err != nil {
-			return err
+			if err != nil {
+				return fmt.Errorf("setting RECVERR: %w", err)
+			}
+			return nil
 		}
-		if serr != nil {
-			return fmt.Errorf("setting RECVERR: %w", serr)
-		}
-		return nil
+		return rawControl(recvErr, checkSockOpts(ck))(network, address, c)
 	}}
 	if ck.BindTo.IsValid() || ck.BindPort != 0 {
 		a := &net.UDPAddr{Port: int(ck.BindPort)}
