@@ -462,15 +462,17 @@ virtual_server ${VIP} 80 {
 }
 
 // keepalived's vrrp_startup_delay and down_timer_adverts, on real
-// daemons: director 1 (priority 100, startup delay 2 s) does not take the
+// daemons: director 1 (priority 100, startup delay 4 s) does not take the
 // VIP before its delay ends, although director 2 (priority 99) is master
 // by then; at its end it preempts. Director 2 waits 10 adverts (not 3)
-// after the master is killed.
+// after the master is killed. The delay counts from when xlb has attached
+// (a second or so after the process starts on a loaded machine), so the
+// test's clock, started before the processes, only bounds it from below.
 func TestVRRPStartupDelayAndDownTimerAdverts(t *testing.T) {
 	l := newLab(t, lab.Options{Directors: 2})
 	const advert = 100 * time.Millisecond
-	delay := 2 * time.Second
-	c1 := writeCfg(t, l, "dir1.yaml", "vrrp_startup_delay: 2s\n"+haConfig("MASTER", 100, 3, "0.1", true))
+	delay := 4 * time.Second
+	c1 := writeCfg(t, l, "dir1.yaml", "vrrp_startup_delay: 4s\n"+haConfig("MASTER", 100, 3, "0.1", true))
 	c2 := writeCfg(t, l, "dir2.yaml", haConfig("BACKUP", 99, 3, "0.1", true)+"    down_timer_adverts: 10\n")
 	start := func(i int, cfg string) *os.Process {
 		cmd, err := l.Start(l.Directors()[i], xlbBin(), "run", "--iface", "eth0", "--config", cfg, "--pin-dir", pinDir(l, i))
@@ -493,7 +495,7 @@ func TestVRRPStartupDelayAndDownTimerAdverts(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	waitHolder(t, l, 0, 2*time.Second, true)
+	waitHolder(t, l, 0, 3*time.Second, true)
 	t.Logf("director 1 took the VIP %v after its start (vrrp_startup_delay %v)", time.Since(started), delay)
 	get(t, l, "/")
 
