@@ -56,6 +56,10 @@ func (c *Config) Clone() *Config {
 		b.Peers = slices.Clone(b.Peers)
 		n.BGP = &b
 	}
+	if c.SSL != nil {
+		s := *c.SSL
+		n.SSL = &s
+	}
 	n.sources = slices.Clone(c.sources)
 	return &n
 }

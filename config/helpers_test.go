@@ -117,6 +117,11 @@ func stripPositions(c *Config) *Config {
 		}
 		out.BGP = &b
 	}
+	if c.SSL != nil {
+		s := *c.SSL
+		s.Line = 0
+		out.SSL = &s
+	}
 	return &out
 }
 

@@ -455,6 +455,8 @@ func (k *kconv) top(stmts []*kstmt) {
 			k.trackProcess(s)
 		case "vrrp_sync_group":
 			k.syncGroup(s)
+		case "SSL":
+			k.sslBlock(s)
 		case "virtual_server_group":
 			// Read above.
 		case "instance", "use_pid_dir", "child_wait_time":

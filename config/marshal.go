@@ -184,6 +184,9 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	if c.BGP != nil {
 		add(root, "bgp", bgpNode(c.BGP))
 	}
+	if c.SSL != nil {
+		add(root, "ssl", sslNode(c.SSL))
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

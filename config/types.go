@@ -116,6 +116,9 @@ type Config struct {
 	// fifo_write_vrrp_states_on_reload) writes every instance's and sync
 	// group's state to the VRRP FIFOs after a reload.
 	FIFOWriteVRRPStatesOnReload bool
+	// SSL (keepalived's top-level SSL block) is the client certificate of
+	// the SSL_GET checks; nil: none.
+	SSL *SSLContext
 	// sources maps the lines recorded in the configuration's Line fields
 	// to files, for a keepalived.conf read with includes (nil otherwise).
 	sources sourceMap

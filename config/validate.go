@@ -62,6 +62,7 @@ func (c *Config) validate(ps *problems) {
 		ps.field(0, "conn_table_size", "must be > 0, got %d", c.ConnTableSize)
 	}
 	validateTimeouts(ps, 0, "timeouts", c.Timeouts)
+	c.validateSSL(ps)
 	for _, l := range []struct {
 		name string
 		s    LifeScript

@@ -587,6 +587,8 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			}
 		case "bgp":
 			c.BGP = d.bgp(v, field)
+		case "ssl":
+			c.SSL = d.ssl(v, field)
 		case "script_user":
 			d.scriptUser(v, field, &c.ScriptUser)
 		case "enable_script_security":

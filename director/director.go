@@ -905,6 +905,10 @@ func targets(cfg *config.Config, held map[netip.Addr]bool) []health.Target {
 					DelayLoop: s.DelayLoop,
 					Suspended: suspended,
 				}
+				if ck.Type == config.HTTPSCheck && cfg.SSL != nil {
+					tg.SSL = *cfg.SSL
+					tg.SSL.Line = 0 // moving the block restarts no check
+				}
 				if ck.Type == config.MiscCheck {
 					// Validated; a user gone since refuses the script
 					// (the check fails) rather than running it as root.

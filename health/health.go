@@ -108,6 +108,9 @@ type Target struct {
 	// File is the track file a FILE_CHECK follows (Check.TrackFile's
 	// definition); checks of the same file share one watch.
 	File config.VRRPTrackFile
+	// SSL is keepalived's SSL block, for an SSL_GET's client certificate
+	// (loaded when the checker starts; the zero value presents none).
+	SSL config.SSLContext
 }
 
 // Event reports a transition of a target between up and down.

@@ -38,7 +38,19 @@ func newProber(t Target, p params) (prober, error) {
 		if err != nil {
 			return nil, err
 		}
-		return newHTTPProber(addr, ck, p)
+		var certs []tls.Certificate
+		if ck.Type == config.HTTPSCheck {
+			// Validated with the configuration; a file changed since
+			// fails the check, saying why.
+			c, ok, err := t.SSL.ClientCertificate()
+			if err != nil {
+				return nil, fmt.Errorf("ssl: %w", err)
+			}
+			if ok {
+				certs = []tls.Certificate{c}
+			}
+		}
+		return newHTTPProber(addr, ck, p, certs)
 	case config.MiscCheck:
 		if strings.TrimSpace(ck.Script) == "" {
 			return nil, errors.New("misc check without script")
@@ -137,10 +149,12 @@ type urlProber struct {
 	client *http.Client
 }
 
-func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber, error) {
+// newHTTPProber builds HTTP_GET / SSL_GET; certs is the client
+// certificate an SSL_GET presents (keepalived's SSL block), if any.
+func newHTTPProber(addr netip.AddrPort, ck config.Check, p params, certs []tls.Certificate) (*httpProber, error) {
 	hp := &httpProber{timeout: p.urlTimeout}
 	for _, cu := range ck.URLs() {
-		up, err := newURLProber(addr, ck, cu)
+		up, err := newURLProber(addr, ck, cu, certs)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +163,7 @@ func newHTTPProber(addr netip.AddrPort, ck config.Check, p params) (*httpProber,
 	return hp, nil
 }
 
-func newURLProber(addr netip.AddrPort, ck config.Check, cu config.CheckURL) (*urlProber, error) {
+func newURLProber(addr netip.AddrPort, ck config.Check, cu config.CheckURL, certs []tls.Certificate) (*urlProber, error) {
 	path := cu.Path
 	if path == "" {
 		path = "/"
@@ -198,7 +212,7 @@ func newURLProber(addr netip.AddrPort, ck config.Check, cu config.CheckURL) (*ur
 		// are addressed by IP, which their certificates seldom name). A
 		// server name goes in the handshake only with enable_sni (an IP
 		// address never does).
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true, Certificates: certs}
 		if ck.EnableSNI {
 			tr.TLSClientConfig.ServerName = cu.VirtualHost
 		}
