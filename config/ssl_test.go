@@ -49,8 +49,8 @@ func TestKeepalivedSSLBlock(t *testing.T) {
 		{"wrong password", block("certificate "+f.Cert, "key "+f.EncryptedKey, "password nope"), 2, "ssl.certificate", "decrypt with the SSL block's password"},
 		{"encrypted key without password", block("certificate "+f.Cert, "key "+f.EncryptedKey), 2, "ssl.certificate", "has no password"},
 		{"pkcs8 encrypted", block("certificate "+f.Cert, "key "+f.PKCS8Encrypted), 2, "ssl.certificate", "PKCS#8-encrypted keys are not supported"},
-		{"key without certificate", block("key "+f.Key), 1, "ssl.certificate", "is needed with a key"},
-		{"ca not PEM", block("ca "+f.Key), 2, "ssl.ca", "holds no PEM certificate"},
+		{"key without certificate", block("key " + f.Key), 1, "ssl.certificate", "is needed with a key"},
+		{"ca not PEM", block("ca " + f.Key), 2, "ssl.ca", "holds no PEM certificate"},
 		{"unknown keyword", block("cipher ALL"), 2, "cipher", "not supported in SSL"},
 		{"two blocks", block("ca "+f.Cert) + block("ca "+f.Cert), 4, "SSL", "a second SSL block"},
 	} {
