@@ -208,6 +208,42 @@ func resolveDownTimer(c *Config, global int, set func(field string) bool) {
 	}
 }
 
+// vrrpGlobals are the global defaults of VRRP instance settings that are
+// not kept at the top level but given to each instance that sets none
+// (keepalived's global_defs, the same keys at YAML's top level).
+type vrrpGlobals struct {
+	lowerPrioNoAdvert    bool       // vrrp_lower_prio_no_advert
+	higherPrioSendAdvert bool       // vrrp_higher_prio_send_advert
+	group4, group6       netip.Addr // vrrp_mcast_group4, vrrp_mcast_group6 (invalid: unset)
+}
+
+// resolveVRRPGlobals gives each instance the global value of every setting
+// of g it leaves out, wherever the global one stands in the file, as
+// keepalived does. The group goes by the instance's family (the readers
+// refuse a global group of the wrong family).
+func resolveVRRPGlobals(c *Config, g vrrpGlobals, set func(field string) bool) {
+	for i := range c.VRRP {
+		v := &c.VRRP[i]
+		p := fmt.Sprintf("vrrp[%d].", i)
+		if !set(p + "lower_prio_no_advert") {
+			v.LowerPrioNoAdvert = g.lowerPrioNoAdvert
+		}
+		if !set(p + "higher_prio_send_advert") {
+			v.HigherPrioSendAdvert = g.higherPrioSendAdvert
+		}
+		if set(p+"mcast_dst_ip") || len(v.VirtualAddrs) == 0 {
+			continue
+		}
+		group := g.group4
+		if v.VirtualAddrs[0].Unmap().Is6() {
+			group = g.group6
+		}
+		if group.IsValid() {
+			v.McastDstIP = group
+		}
+	}
+}
+
 func newVRRP() VRRPInstance {
 	return VRRPInstance{
 		State:          DefaultVRRPState,

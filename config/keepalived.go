@@ -139,6 +139,11 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 		_, set := ps.lines[field]
 		return set
 	})
+	resolveVRRPGlobals(k.c, k.vrrp, func(field string) bool {
+		_, set := ps.lines[field]
+		return set
+	})
+	k.unicastOnly()
 	if k.strict != nil || len(k.instanceStrict) > 0 {
 		k.applyStrict()
 	}
@@ -175,6 +180,8 @@ type kconv struct {
 	groups map[string][]groupMember
 	// downTimer is global_defs' vrrp_down_timer_adverts (0: unset).
 	downTimer int
+	// vrrp are global_defs' defaults of the instances' settings.
+	vrrp vrrpGlobals
 }
 
 // groupMember is one VIP and port of a virtual_server_group, and its line.
@@ -422,6 +429,57 @@ func (k *kconv) garpArg(s *kstmt, field, name string, g *GARP) {
 	}
 }
 
+// rangeArg reads an integer of lo..hi.
+func (k *kconv) rangeArg(s *kstmt, field string, lo, hi int, dst *int) {
+	n := lo - 1
+	k.intArg(s, field, &n)
+	if k.ps.broken[field] {
+		return
+	}
+	if n < lo || n > hi {
+		k.fail(s, field, "must be %d..%d, got %d", lo, hi, n)
+		return
+	}
+	*dst = n
+}
+
+// groupArg reads global_defs' vrrp_mcast_group4 (v6: vrrp_mcast_group6),
+// which must be a VRRP multicast group of its family.
+func (k *kconv) groupArg(s *kstmt, v6 bool, dst *netip.Addr) {
+	text, ok := k.oneArg(s, s.key)
+	if !ok {
+		return
+	}
+	var a netip.Addr
+	k.addrArg(s, s.key, text, &a)
+	if !a.IsValid() {
+		return
+	}
+	if why := groupProblem(a, v6); why != "" {
+		k.fail(s, s.key, "%s", why)
+		return
+	}
+	*dst = a
+}
+
+// unicastOnly drops, with keepalived's warning, the unicast_ttl of an
+// instance that has no unicast peers: keepalived resets it ("Cannot use
+// unicast_ttl without unicast peers").
+func (k *kconv) unicastOnly() {
+	for i := range k.c.VRRP {
+		v := &k.c.VRRP[i]
+		if v.UnicastTTL == 0 || len(v.UnicastPeers) > 0 {
+			continue
+		}
+		line := v.Line
+		if l, ok := k.ps.lines[fmt.Sprintf("vrrp[%d].unicast_ttl", i)]; ok {
+			line = l
+		}
+		k.warnAt(line, "vrrp_instance %s: unicast_ttl ignored without unicast_peer, as keepalived ignores it", v.Name)
+		v.UnicastTTL = 0
+	}
+}
+
 func (k *kconv) addrArg(s *kstmt, field, v string, dst *netip.Addr) {
 	a, err := parseAddr(v)
 	if err != nil {
@@ -550,7 +608,21 @@ func (k *kconv) globalDefs(g *kstmt) {
 				k.fail(s, "vrrp_down_timer_adverts", "must be 1..%d, got %d", maxDownTimerAdverts, k.downTimer)
 				k.downTimer = 0
 			}
-		case "vrrp_mcast_group4", "vrrp_mcast_group6", "net_namespace":
+		case "vrrp_lower_prio_no_advert":
+			if on, ok := k.optBool(s, s.key); ok {
+				k.vrrp.lowerPrioNoAdvert = on
+			}
+		case "vrrp_higher_prio_send_advert":
+			if on, ok := k.optBool(s, s.key); ok {
+				k.vrrp.higherPrioSendAdvert = on
+			}
+		case "vrrp_mcast_group4":
+			k.groupArg(s, false, &k.vrrp.group4)
+		case "vrrp_mcast_group6":
+			k.groupArg(s, true, &k.vrrp.group6)
+		case "vrrp_garp_extra_if":
+			k.warn(s, "vrrp_garp_extra_if ignored: it repeats gratuitous ARPs on VMAC interfaces (or, with all, on the VIPs' other interfaces), and xlb has no VMACs and puts every VIP on its instance's interface")
+		case "net_namespace":
 			k.unsupported(s, "global_defs")
 		default:
 			k.warn(s, "global_defs: %s ignored", s.key)
@@ -640,11 +712,25 @@ func (k *kconv) applyStrict() {
 			}
 		}
 		v.GARP.LowerPrioRepeat, v.GARP.LowerPrioDelay = 0, 0
+		k.strictAdverts(v, p, at)
 		if v.Version == 2 && len(v.VirtualAddrs) > 0 && v.VirtualAddrs[0].Is6() {
 			k.warnAt(v.Line, "vrrp_instance %s: vrrp_strict: IPv6 needs VRRP version 3; using it, as keepalived does", v.Name)
 			v.Version = 3
 		}
 	}
+}
+
+// strictAdverts does to an instance in strict mode what keepalived does:
+// no advert in answer to a lower priority, none before yielding to a
+// higher one, saying so where the instance asked otherwise.
+func (k *kconv) strictAdverts(v *VRRPInstance, p string, at func(*VRRPInstance, string) int) {
+	if _, set := k.ps.lines[p+".lower_prio_no_advert"]; set && !v.LowerPrioNoAdvert {
+		k.warnAt(at(v, p+".lower_prio_no_advert"), "vrrp_instance %s: vrrp_strict: lower_prio_no_advert off ignored, as keepalived does", v.Name)
+	}
+	if _, set := k.ps.lines[p+".higher_prio_send_advert"]; set && v.HigherPrioSendAdvert {
+		k.warnAt(at(v, p+".higher_prio_send_advert"), "vrrp_instance %s: vrrp_strict: higher_prio_send_advert ignored, as keepalived does", v.Name)
+	}
+	v.LowerPrioNoAdvert, v.HigherPrioSendAdvert = true, false
 }
 
 // lvsTimeouts reads "lvs_timeouts tcp 900 tcpfin 120 udp 300" (ipvsadm --set).
@@ -780,6 +866,28 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			}
 		case "unicast_peer":
 			k.unicastPeers(s, p, &v)
+		case "unicast_ttl":
+			k.rangeArg(s, p+".unicast_ttl", 1, maxUnicastTTL, &v.UnicastTTL)
+		case "unicast_fault_no_peer":
+			if k.noArgs(s, p+".unicast_fault_no_peer") {
+				v.UnicastFaultNoPeer = true
+			}
+		case "mcast_dst_ip":
+			if a, ok := k.oneArg(s, p+".mcast_dst_ip"); ok {
+				k.addrArg(s, p+".mcast_dst_ip", a, &v.McastDstIP)
+			}
+		case "kernel_rx_buf_size":
+			k.rangeArg(s, p+".kernel_rx_buf_size", 0, maxRxBufSize, &v.KernelRxBufSize)
+		case "lower_prio_no_advert":
+			if on, ok := k.optBool(s, p+".lower_prio_no_advert"); ok {
+				v.LowerPrioNoAdvert = on
+			}
+		case "higher_prio_send_advert":
+			if on, ok := k.optBool(s, p+".higher_prio_send_advert"); ok {
+				v.HigherPrioSendAdvert = on
+			}
+		case "garp_extra_if", "vmac_garp_intvl":
+			k.warn(s, "vrrp_instance %s: %s ignored: it repeats gratuitous ARPs on VMAC interfaces (or, with all, on the VIPs' other interfaces), and xlb has no VMACs and puts every VIP on the instance's interface, where keepalived does not repeat them", v.Name, s.key)
 		case "notify_master", "notify_backup", "notify_fault":
 			k.vrrpNotify(s, p, &v.NotifyMaster, &v.NotifyBackup, &v.NotifyFault, &v.NotifyUsers)
 		case "notify":

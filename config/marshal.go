@@ -540,6 +540,7 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	if len(v.UnicastPeers) > 0 {
 		add(m, "unicast_peer", addrSeq(v.UnicastPeers))
 	}
+	addVRRPTransport(m, v)
 	if len(v.TrackScripts) > 0 {
 		ts := sequence()
 		for _, t := range v.TrackScripts {
@@ -569,6 +570,32 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	addNotify(m, "notify_master_rx_lower_pri", v.NotifyMasterRxLowerPri, v.NotifyUsers.MasterRxLowerPri)
 	addOptBool(m, "notify_priority_changes", v.NotifyPriorityChanges)
 	return m
+}
+
+// addVRRPTransport writes how v's adverts travel and are answered where it
+// is not the default: the group, the unicast TTL, FAULT without peers, the
+// receive buffer and the adverts sent on hearing another master. The
+// global defaults were given to the instances when read, so each says its
+// own.
+func addVRRPTransport(m *yaml.Node, v *VRRPInstance) {
+	if v.UnicastTTL != 0 {
+		add(m, "unicast_ttl", intNode(v.UnicastTTL))
+	}
+	if v.UnicastFaultNoPeer {
+		add(m, "unicast_fault_no_peer", boolNode(true))
+	}
+	if v.McastDstIP.IsValid() {
+		add(m, "mcast_dst_ip", addrNode(v.McastDstIP))
+	}
+	if v.KernelRxBufSize != 0 {
+		add(m, "kernel_rx_buf_size", intNode(v.KernelRxBufSize))
+	}
+	if v.LowerPrioNoAdvert {
+		add(m, "lower_prio_no_advert", boolNode(true))
+	}
+	if v.HigherPrioSendAdvert {
+		add(m, "higher_prio_send_advert", boolNode(true))
+	}
 }
 
 // addGARP writes the gratuitous ARP settings of g that differ from def,

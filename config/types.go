@@ -455,6 +455,36 @@ type VRRPInstance struct {
 	// down_timer_adverts, the RFCs' 3 by default (0 means 3 too).
 	DownTimerAdverts int
 
+	// LowerPrioNoAdvert (keepalived's lower_prio_no_advert, default
+	// global_defs' vrrp_lower_prio_no_advert) keeps a master quiet when
+	// it hears a lower priority, as the RFCs say. Without it a master
+	// answers such an advert at once with its own, as keepalived does by
+	// default, so the other one yields without waiting for the next one.
+	LowerPrioNoAdvert bool
+	// HigherPrioSendAdvert (keepalived's higher_prio_send_advert, default
+	// vrrp_higher_prio_send_advert) makes a master that hears a higher
+	// priority send one advert of its own before it becomes backup: the
+	// other master's garp_lower_prio_repeat then announces the VIPs again,
+	// after a split brain in which this one's gratuitous ARPs came last.
+	HigherPrioSendAdvert bool
+	// UnicastTTL (keepalived's unicast_ttl, 1..255; 0: 255) is the TTL of
+	// the adverts sent to UnicastPeers. Adverts from unicast peers are
+	// heard whatever their TTL, as keepalived hears them (routed unicast
+	// VRRP); multicast ones must still arrive with 255.
+	UnicastTTL int
+	// UnicastFaultNoPeer (keepalived's unicast_fault_no_peer) keeps an
+	// instance without UnicastPeers in FAULT instead of running it over
+	// multicast.
+	UnicastFaultNoPeer bool
+	// McastDstIP (keepalived's mcast_dst_ip; default global_defs'
+	// vrrp_mcast_group4 or vrrp_mcast_group6, else 224.0.0.18 or
+	// ff02::12) is the group the adverts go to and are heard on; adverts
+	// to another group are not this instance's.
+	McastDstIP netip.Addr
+	// KernelRxBufSize (keepalived's kernel_rx_buf_size; 0: the system's)
+	// is the VRRP socket's receive buffer (SO_RCVBUF), in bytes.
+	KernelRxBufSize int
+
 	Line int
 }
 

@@ -31,7 +31,47 @@ const (
 	// seconds in 32 bits.
 	maxGARPDelay   = 4294 * time.Second
 	maxGARPRefresh = math.MaxUint32 * time.Second
+	// The unicast adverts' TTL: keepalived also takes 0, which a socket's
+	// IP_TTL cannot be set to.
+	maxUnicastTTL = 255
+	// SO_RCVBUF takes a C int.
+	maxRxBufSize = math.MaxInt32
 )
+
+// groupProblem says why a is not a VRRP multicast group of the family (v6:
+// IPv6), "" if it is one: an IPv4 multicast address, or an IPv6 one of
+// link-local scope (ffX2::), as keepalived requires of mcast_dst_ip.
+func groupProblem(a netip.Addr, v6 bool) string {
+	switch {
+	case v6 && (!a.Is6() || a.Is4In6()):
+		return fmt.Sprintf("must be an IPv6 multicast address for IPv6 adverts, got %s", a)
+	case v6 && (!a.IsMulticast() || a.As16()[1]&0x0f != 2):
+		return fmt.Sprintf("must be a link-local IPv6 multicast address (ffX2::), got %s", a)
+	case !v6 && !a.Is4():
+		return fmt.Sprintf("must be an IPv4 multicast address for IPv4 adverts, got %s", a)
+	case !v6 && !a.IsMulticast():
+		return fmt.Sprintf("must be an IPv4 multicast address (224.0.0.0/4), got %s", a)
+	}
+	return ""
+}
+
+// validateVRRPTransport checks the settings of how an instance's adverts
+// travel: the multicast group, the unicast TTL and the receive buffer.
+func validateVRRPTransport(ps *problems, p string, v *VRRPInstance) {
+	l := v.Line
+	if a := v.McastDstIP; a.IsValid() && len(v.VirtualAddrs) > 0 {
+		if why := groupProblem(a, v.VirtualAddrs[0].Unmap().Is6()); why != "" {
+			ps.field(l, p+".mcast_dst_ip", "%s", why)
+		}
+	}
+	// 0 is the default 255; the readers refuse a 0 written in a file.
+	if v.UnicastTTL < 0 || v.UnicastTTL > maxUnicastTTL {
+		ps.field(l, p+".unicast_ttl", "must be 1..%d, got %d", maxUnicastTTL, v.UnicastTTL)
+	}
+	if v.KernelRxBufSize < 0 || v.KernelRxBufSize > maxRxBufSize {
+		ps.field(l, p+".kernel_rx_buf_size", "must be 0..%d bytes, got %d", maxRxBufSize, v.KernelRxBufSize)
+	}
+}
 
 // isMD5Hex reports whether s looks like keepalived genhash's output: the hex
 // MD5 of the body.
@@ -770,6 +810,7 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 	}
 	// Without unicast_peer, unicast_src_ip (keepalived's mcast_src_ip, an
 	// alias) is the source of the multicast adverts.
+	validateVRRPTransport(ps, p, v)
 	if v.State != "MASTER" && v.State != "BACKUP" {
 		ps.field(l, p+".state", "must be MASTER or BACKUP, got %q", v.State)
 	}

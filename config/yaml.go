@@ -50,6 +50,7 @@ func ParseYAML(name string, data []byte) (*Config, error) {
 	}
 	resolveGARP(c, set)
 	resolveDownTimer(c, d.downTimer, set)
+	resolveVRRPGlobals(c, d.globals, set)
 	finishDefaults(c, func(check string) bool {
 		_, set := ps.lines[check+".timeout"]
 		return set
@@ -135,6 +136,8 @@ type yamlDecoder struct {
 	spent  bool // the budget ran out and this was reported
 	// downTimer is the top-level vrrp_down_timer_adverts (0: unset).
 	downTimer int
+	// globals are the top-level defaults of the VRRP instances' settings.
+	globals vrrpGlobals
 }
 
 // spend takes n from the budget and reports whether decoding may go on.
@@ -541,6 +544,21 @@ func parseAddr(text string) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
+// group reads a top-level VRRP multicast group (v6: vrrp_mcast_group6),
+// which must be a group of its family.
+func (d *yamlDecoder) group(n *yaml.Node, field string, v6 bool, dst *netip.Addr) {
+	var a netip.Addr
+	d.addr(n, field, &a)
+	if !a.IsValid() {
+		return
+	}
+	if why := groupProblem(a, v6); why != "" {
+		d.bad(deref(n), field, "%s", why)
+		return
+	}
+	*dst = a
+}
+
 func (d *yamlDecoder) addr(n *yaml.Node, field string, dst *netip.Addr) {
 	s, ok := d.scalar(n, field)
 	if !ok {
@@ -621,6 +639,14 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			d.notify(v, field, &c.LVSNotifyFIFO.Script, &c.LVSNotifyFIFO.ScriptUser)
 		case "vrrp_notify_priority_changes":
 			d.boolean(v, field, &c.VRRPNotifyPriorityChanges)
+		case "vrrp_lower_prio_no_advert":
+			d.boolean(v, field, &d.globals.lowerPrioNoAdvert)
+		case "vrrp_higher_prio_send_advert":
+			d.boolean(v, field, &d.globals.higherPrioSendAdvert)
+		case "vrrp_mcast_group4":
+			d.group(v, field, false, &d.globals.group4)
+		case "vrrp_mcast_group6":
+			d.group(v, field, true, &d.globals.group6)
 		case "fifo_write_vrrp_states_on_reload":
 			d.boolean(v, field, &c.FIFOWriteVRRPStatesOnReload)
 		default:
@@ -1043,6 +1069,22 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			d.addr(val, field, &v.UnicastSrcIP)
 		case "unicast_peer":
 			v.UnicastPeers = d.addrs(val, field)
+		case "unicast_ttl":
+			if n, ok := d.integer(val, field, 1, maxUnicastTTL); ok {
+				v.UnicastTTL = int(n)
+			}
+		case "unicast_fault_no_peer":
+			d.boolean(val, field, &v.UnicastFaultNoPeer)
+		case "mcast_dst_ip":
+			d.addr(val, field, &v.McastDstIP)
+		case "kernel_rx_buf_size":
+			if n, ok := d.integer(val, field, 0, maxRxBufSize); ok {
+				v.KernelRxBufSize = int(n)
+			}
+		case "lower_prio_no_advert":
+			d.boolean(val, field, &v.LowerPrioNoAdvert)
+		case "higher_prio_send_advert":
+			d.boolean(val, field, &v.HigherPrioSendAdvert)
 		case "track_script":
 			for i, tn := range d.sequence(val, field) {
 				v.TrackScripts = append(v.TrackScripts, d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i)))

@@ -77,7 +77,7 @@ type Packet struct {
 	Data []byte // the VRRP message (IP header stripped)
 	Src  netip.Addr
 	Dst  netip.Addr
-	TTL  int // IP TTL / hop limit as received; must be 255
+	TTL  int // IP TTL / hop limit as received; 255 unless from a unicast peer
 }
 
 // Transport sends and receives VRRP messages on one interface.
@@ -90,7 +90,7 @@ type Transport interface {
 	// LocalAddr is the interface's primary address: the packets' source,
 	// the pseudo-header source, and the tie-breaker between equal priorities.
 	LocalAddr() netip.Addr
-	// Group is the destination (224.0.0.18 or ff02::12).
+	// Group is the destination (224.0.0.18 or ff02::12 unless mcast_dst_ip).
 	Group() netip.Addr
 	Close() error
 }
@@ -366,6 +366,15 @@ type Instance struct {
 	// Master_Down_Interval (3 in the RFCs).
 	downAdverts    time.Duration
 	noMasterBefore time.Time // vrrp_startup_delay's end (zero: none)
+	// lowerPrioNoAdvert is lower_prio_no_advert: a master hearing a lower
+	// priority stays quiet (the RFCs) instead of answering at once.
+	lowerPrioNoAdvert bool
+	// higherPrioSendAdvert is higher_prio_send_advert: a master hearing a
+	// higher priority sends one advert before it yields.
+	higherPrioSendAdvert bool
+	// noPeerFault is unicast_fault_no_peer without unicast peers: FAULT
+	// for good, where keepalived would otherwise fall back to multicast.
+	noPeerFault bool
 
 	owner         VIPOwner
 	log           *slog.Logger
@@ -433,6 +442,10 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		notifyRxLower: cfg.NotifyMasterRxLowerPri,
 		scriptCtx:     context.Background(),
 		garp:          cfg.GARP.OrDefault(),
+
+		lowerPrioNoAdvert:    cfg.LowerPrioNoAdvert,
+		higherPrioSendAdvert: cfg.HigherPrioSendAdvert,
+		noPeerFault:          cfg.UnicastFaultNoPeer && len(cfg.UnicastPeers) == 0,
 	}
 	i.runScript = i.shellScript
 	if i.version == 0 {
@@ -495,6 +508,9 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 	if v6 && i.version != 3 {
 		return nil, fmt.Errorf("vrrp: instance %s: IPv6 needs VRRP version 3", cfg.Name)
 	}
+	if g := cfg.McastDstIP; g.IsValid() && (!g.IsMulticast() || g.Unmap().Is6() != v6) {
+		return nil, fmt.Errorf("vrrp: instance %s: mcast_dst_ip %s is not a multicast group of the instance's family", cfg.Name, g)
+	}
 	if cfg.Interface == "" {
 		return nil, fmt.Errorf("vrrp: instance %s: no interface", cfg.Name)
 	}
@@ -522,10 +538,16 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			LinkUp(string) (bool, error)
 		}
 		var err error
+		lo := []ListenOption{
+			WithUnicast(cfg.UnicastSrcIP, cfg.UnicastPeers),
+			WithGroup(cfg.McastDstIP.Unmap()),
+			WithUnicastTTL(cfg.UnicastTTL),
+			WithReceiveBuffer(cfg.KernelRxBufSize),
+		}
 		if v6 {
-			tr, err = ListenIPv6(cfg.Interface, WithUnicast(cfg.UnicastSrcIP, cfg.UnicastPeers))
+			tr, err = ListenIPv6(cfg.Interface, lo...)
 		} else {
-			tr, err = ListenIPv4(cfg.Interface, WithUnicast(cfg.UnicastSrcIP, cfg.UnicastPeers))
+			tr, err = ListenIPv4(cfg.Interface, lo...)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("vrrp: instance %s: %w", cfg.Name, err)
@@ -1050,6 +1072,9 @@ func (i *Instance) takeOver(now time.Time) {
 // FAULT of its own. A change of its own is passed on to the group.
 func (i *Instance) faultReasons(now time.Time) []string {
 	own := append(slices.Clone(i.linksDown), i.failedScripts()...)
+	if i.noPeerFault {
+		own = append(own, "unicast_fault_no_peer without unicast peers")
+	}
 	if i.sync == nil {
 		return own
 	}
@@ -1254,7 +1279,7 @@ func (i *Instance) sendAdvert(prio uint8) {
 	}
 	dsts := []netip.Addr{i.tr.Group()}
 	send := func(b []byte, _ netip.Addr) error { return i.tr.Send(b) }
-	if u, ok := i.tr.(Unicaster); ok && len(u.Peers()) > 0 {
+	if u, ok := i.unicaster(); ok {
 		dsts, send = u.Peers(), u.SendTo
 	}
 	sent := false
@@ -1279,6 +1304,12 @@ func (i *Instance) sendAdvert(prio uint8) {
 	}
 }
 
+// unicaster is the transport when it sends to unicast peers.
+func (i *Instance) unicaster() (Unicaster, bool) {
+	u, ok := i.tr.(Unicaster)
+	return u, ok && len(u.Peers()) > 0
+}
+
 func (i *Instance) countInvalid(err error, p Packet) {
 	r := ReasonOf(err)
 	if i.stats.Invalid == nil {
@@ -1296,7 +1327,10 @@ func (i *Instance) countInvalid(err error, p Packet) {
 // validate applies the receive checks of RFC 3768 §7.1 / RFC 5798 §7.1
 // that depend on this instance's configuration.
 func (i *Instance) validate(p Packet) (*Advert, error) {
-	if p.TTL != 255 {
+	// keepalived checks the TTL of multicast adverts only: a unicast peer
+	// may be routers away (unicast_ttl below 255), and only the
+	// configured peers are heard.
+	if _, unicast := i.unicaster(); p.TTL != 255 && !unicast {
 		return nil, invalid(ReasonBadTTL, "ttl %d", p.TTL)
 	}
 	if p.Src == i.tr.LocalAddr() {
@@ -1380,6 +1414,13 @@ func (i *Instance) receiveLocked(now time.Time, p Packet) {
 			i.sendAdvert(i.prio)
 			i.advertAt = now.Add(i.advInt)
 		case a.Priority < i.prio || (a.Priority == i.prio && p.Src.Compare(i.tr.LocalAddr()) < 0):
+			// keepalived, unless lower_prio_no_advert: answer at once, so
+			// the other master yields now rather than at our next advert
+			// (seen on the wire: the timer restarts from this one).
+			if !i.lowerPrioNoAdvert {
+				i.sendAdvert(i.prio)
+				i.advertAt = now.Add(i.advInt)
+			}
 			// Another master that will yield: the network may have
 			// learnt its MAC for our VIPs meanwhile (keepalived's
 			// garp_lower_prio_repeat, again garp_lower_prio_delay later).
@@ -1400,6 +1441,12 @@ func (i *Instance) receiveLocked(now time.Time, p Packet) {
 			}
 		case a.Priority > i.prio || (a.Priority == i.prio && p.Src.Compare(i.tr.LocalAddr()) > 0):
 			i.log.Info("higher-priority master seen", "src", p.Src, "priority", a.Priority)
+			if i.higherPrioSendAdvert {
+				// Our advert makes the other master's
+				// garp_lower_prio_repeat announce the VIPs again, after a
+				// split brain in which our gratuitous ARPs came last.
+				i.sendAdvert(i.prio)
+			}
 			i.advertAt = time.Time{}
 			i.releaseVIPs()
 			if i.version == 3 {

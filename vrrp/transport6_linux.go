@@ -14,7 +14,8 @@ import (
 func GroupIPv6() netip.Addr { return netip.MustParseAddr("ff02::12") }
 
 // RawTransport6 is VRRPv3 over a raw IPv6 socket (next header 112) on one
-// interface: to ff02::12 (or the unicast peers) with hop limit 255, from
+// interface: to ff02::12 (or WithGroup's, or the unicast peers) with hop
+// limit 255 (to the peers: WithUnicastTTL's), from
 // the interface's link-local address as RFC 5798 §5.1.2.1 wants (or
 // unicast_src_ip). The checksum is the codec's (over the IPv6
 // pseudo-header); the kernel leaves it alone for this protocol.
@@ -78,12 +79,13 @@ func (t *RawTransport6) open(iface string) error {
 	t.conn = conn
 	pc := ipv6.NewPacketConn(conn)
 	t.pc = pc
-	group := &net.IPAddr{IP: GroupIPv6().AsSlice()}
+	group := &net.IPAddr{IP: t.Group().AsSlice()}
 	return setUp(iface, []socketStep{
-		{"join ff02::12", func() error { return pc.JoinGroup(t.ifi, group) }},
+		{"join " + t.Group().String(), func() error { return pc.JoinGroup(t.ifi, group) }},
 		{"multicast interface", func() error { return pc.SetMulticastInterface(t.ifi) }},
 		{"multicast hop limit", func() error { return pc.SetMulticastHopLimit(255) }},
 		{"hop limit", func() error { return pc.SetHopLimit(255) }},
+		t.rcvBufStep(conn),
 		{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
 		{"traffic class", func() error { return pc.SetTrafficClass(0xc0) }},
 		{"control messages", func() error {
@@ -95,20 +97,25 @@ func (t *RawTransport6) open(iface string) error {
 // Peers implements Unicaster.
 func (t *RawTransport6) Peers() []netip.Addr { return t.peers }
 
-// SendTo implements Unicaster.
+// SendTo implements Unicaster. Adverts to a unicast peer go with the
+// unicast TTL as hop limit, to the group with 255.
 func (t *RawTransport6) SendTo(msg []byte, dst netip.Addr) error {
-	cm := &ipv6.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index, HopLimit: 255}
+	hops := 255
+	if !dst.IsMulticast() {
+		hops = t.unicastTTL()
+	}
+	cm := &ipv6.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index, HopLimit: hops}
 	_, err := t.pc.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: t.ifi.Name})
 	return err
 }
 
 // Send implements Transport.
-func (t *RawTransport6) Send(msg []byte) error { return t.SendTo(msg, GroupIPv6()) }
+func (t *RawTransport6) Send(msg []byte) error { return t.SendTo(msg, t.Group()) }
 
 // Receive implements Transport (see RawTransport.Receive). The hop limit
 // stands in Packet.TTL: RFC 5798 wants 255 of both.
 func (t *RawTransport6) Receive(ctx context.Context) (Packet, error) {
-	return receive(ctx, t.pc.SetReadDeadline, t.ifi.Index, t.peers, func(buf []byte) (int, Packet, int, error) {
+	return receive(ctx, t.pc.SetReadDeadline, t.ifi.Index, t.peers, t.Group(), func(buf []byte) (int, Packet, int, error) {
 		n, cm, src, err := t.pc.ReadFrom(buf)
 		if err != nil || cm == nil {
 			return n, Packet{}, -1, err
@@ -126,7 +133,7 @@ func (t *RawTransport6) Receive(ctx context.Context) (Packet, error) {
 func (t *RawTransport6) LocalAddr() netip.Addr { return t.local }
 
 // Group implements Transport.
-func (t *RawTransport6) Group() netip.Addr { return GroupIPv6() }
+func (t *RawTransport6) Group() netip.Addr { return t.groupOr(GroupIPv6()) }
 
 // Close implements Transport.
 func (t *RawTransport6) Close() error { return closeRaw(t.conn, t.nl) }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -16,8 +17,8 @@ import (
 )
 
 // RawTransport is VRRP over a raw IPv4 socket (protocol 112) on one
-// interface, sending to 224.0.0.18 from the interface's primary address with
-// TTL 255 and the interface's own MAC (keepalived's default without
+// interface, sending to 224.0.0.18 (or WithGroup's) from the interface's
+// primary address with TTL 255 and the interface's own MAC (keepalived's default without
 // use_vmac). The socket and netlink handle belong to the network namespace
 // of the thread that called ListenIPv4.
 type RawTransport struct {
@@ -31,8 +32,38 @@ type RawTransport struct {
 
 // listenOpts are what ListenOptions set, for either family's transport.
 type listenOpts struct {
-	src   netip.Addr   // unicast_src_ip; invalid: the interface's default source
-	peers []netip.Addr // unicast_peer; none: multicast
+	src    netip.Addr   // unicast_src_ip; invalid: the interface's default source
+	peers  []netip.Addr // unicast_peer; none: multicast
+	group  netip.Addr   // mcast_dst_ip; invalid: the family's VRRP group
+	ttl    int          // unicast_ttl: the unicast adverts' TTL; 0: 255
+	rcvBuf int          // kernel_rx_buf_size: SO_RCVBUF; 0: the system's
+}
+
+// groupOr is the group set, or def.
+func (o *listenOpts) groupOr(def netip.Addr) netip.Addr {
+	if o.group.IsValid() {
+		return o.group
+	}
+	return def
+}
+
+// unicastTTL is the TTL (hop limit) of adverts sent to the unicast peers.
+func (o *listenOpts) unicastTTL() int {
+	if o.ttl > 0 {
+		return o.ttl
+	}
+	return 255
+}
+
+// rcvBufStep sets SO_RCVBUF when one is wanted (the kernel doubles it and
+// caps it at net.core.rmem_max, as for keepalived's setsockopt).
+func (o *listenOpts) rcvBufStep(conn net.PacketConn) socketStep {
+	return socketStep{"receive buffer", func() error {
+		if o.rcvBuf <= 0 {
+			return nil
+		}
+		return setSockInt(conn, unix.SOL_SOCKET, unix.SO_RCVBUF, o.rcvBuf)
+	}}
 }
 
 // ListenOption configures ListenIPv4 and ListenIPv6.
@@ -45,6 +76,22 @@ type ListenOption func(*listenOpts)
 func WithUnicast(src netip.Addr, peers []netip.Addr) ListenOption {
 	return func(o *listenOpts) { o.src, o.peers = src, slices.Clone(peers) }
 }
+
+// WithGroup sends the multicast adverts to group and hears only those
+// sent to it (keepalived's mcast_dst_ip, vrrp_mcast_group4/6); invalid:
+// 224.0.0.18 or ff02::12.
+func WithGroup(group netip.Addr) ListenOption {
+	return func(o *listenOpts) { o.group = group }
+}
+
+// WithUnicastTTL sets the TTL (IPv6: hop limit) of the adverts sent to
+// unicast peers (keepalived's unicast_ttl, 1..255); 0 keeps 255.
+// Multicast adverts always go with 255, as the RFCs require.
+func WithUnicastTTL(ttl int) ListenOption { return func(o *listenOpts) { o.ttl = ttl } }
+
+// WithReceiveBuffer sets the socket's SO_RCVBUF to n bytes (keepalived's
+// kernel_rx_buf_size); 0 keeps the system's default.
+func WithReceiveBuffer(n int) ListenOption { return func(o *listenOpts) { o.rcvBuf = n } }
 
 // ListenIPv4 opens the VRRP socket on iface.
 func ListenIPv4(iface string, opts ...ListenOption) (*RawTransport, error) {
@@ -107,12 +154,14 @@ func (t *RawTransport) open(iface string) error {
 	t.conn = conn
 	pc := ipv4.NewPacketConn(conn)
 	t.pc = pc
-	group := &net.IPAddr{IP: GroupIPv4().AsSlice()}
+	group := &net.IPAddr{IP: t.Group().AsSlice()}
 	return setUp(iface, []socketStep{
-		{"join 224.0.0.18", func() error { return pc.JoinGroup(t.ifi, group) }},
+		{"join " + t.Group().String(), func() error { return pc.JoinGroup(t.ifi, group) }},
 		{"multicast interface", func() error { return pc.SetMulticastInterface(t.ifi) }},
 		{"multicast ttl", func() error { return pc.SetMulticastTTL(255) }},
-		{"ttl", func() error { return pc.SetTTL(255) }},
+		// IP_TTL is what unicast datagrams go with.
+		{"ttl", func() error { return pc.SetTTL(t.unicastTTL()) }},
+		t.rcvBufStep(conn),
 		{"multicast loopback", func() error { return pc.SetMulticastLoopback(false) }},
 		// keepalived marks adverts as network control (precedence 6).
 		{"tos", func() error { return pc.SetTOS(0xc0) }},
@@ -151,6 +200,23 @@ func setUp(iface string, steps []socketStep) error {
 	return nil
 }
 
+// setSockInt sets an integer socket option on conn's socket.
+func setSockInt(conn net.PacketConn, level, opt, v int) error {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return errors.New("unexpected connection type")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, v) }); err != nil {
+		return err
+	}
+	return serr
+}
+
 // bindToDevice restricts the socket to iface: the same VRID may be in use
 // on other segments, and their adverts must not reach this instance.
 func bindToDevice(conn net.PacketConn, iface string) error {
@@ -185,12 +251,12 @@ func (t *RawTransport) SendTo(msg []byte, dst netip.Addr) error {
 }
 
 // Send implements Transport.
-func (t *RawTransport) Send(msg []byte) error { return t.SendTo(msg, GroupIPv4()) }
+func (t *RawTransport) Send(msg []byte) error { return t.SendTo(msg, t.Group()) }
 
 // Receive implements Transport. It wakes every 200 ms to notice ctx, which
 // bounds how long Run waits for the reader on shutdown.
 func (t *RawTransport) Receive(ctx context.Context) (Packet, error) {
-	return receive(ctx, t.pc.SetReadDeadline, t.ifi.Index, t.peers, func(buf []byte) (int, Packet, int, error) {
+	return receive(ctx, t.pc.SetReadDeadline, t.ifi.Index, t.peers, t.Group(), func(buf []byte) (int, Packet, int, error) {
 		n, cm, src, err := t.pc.ReadFrom(buf)
 		if err != nil || cm == nil {
 			return n, Packet{}, -1, err
@@ -206,8 +272,9 @@ func (t *RawTransport) Receive(ctx context.Context) (Packet, error) {
 
 // receive is Receive of either family: read returns the length, the
 // packet without its data, the interface it came in on (-1: no control
-// message, skip it) and an error.
-func receive(ctx context.Context, deadline func(time.Time) error, ifIndex int, peers []netip.Addr,
+// message, skip it) and an error. Packets to a multicast group other than
+// group are skipped: a raw socket hears every group joined on the host.
+func receive(ctx context.Context, deadline func(time.Time) error, ifIndex int, peers []netip.Addr, group netip.Addr,
 	read func([]byte) (int, Packet, int, error)) (Packet, error) {
 	buf := make([]byte, 1500)
 	for {
@@ -227,6 +294,11 @@ func receive(ctx context.Context, deadline func(time.Time) error, ifIndex int, p
 		if in < 0 || (in != 0 && in != ifIndex) {
 			continue
 		}
+		if p.Dst.IsMulticast() && p.Dst != group {
+			// keepalived's mcast_dst_ip: routers on another group are
+			// another cluster, even with the same VRID.
+			continue
+		}
 		if len(peers) > 0 && !slices.Contains(peers, p.Src) {
 			// Unicast: only the configured peers take part (a multicast
 			// router of the same VRID on the segment is another cluster).
@@ -241,7 +313,7 @@ func receive(ctx context.Context, deadline func(time.Time) error, ifIndex int, p
 func (t *RawTransport) LocalAddr() netip.Addr { return t.local }
 
 // Group implements Transport.
-func (t *RawTransport) Group() netip.Addr { return GroupIPv4() }
+func (t *RawTransport) Group() netip.Addr { return t.groupOr(GroupIPv4()) }
 
 // Close implements Transport.
 func (t *RawTransport) Close() error { return closeRaw(t.conn, t.nl) }
