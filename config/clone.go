@@ -47,8 +47,13 @@ func (c *Config) Clone() *Config {
 	}
 	n.VRRPSyncGroups = slices.Clone(c.VRRPSyncGroups)
 	for i := range n.VRRPSyncGroups {
-		n.VRRPSyncGroups[i].Group = slices.Clone(n.VRRPSyncGroups[i].Group)
-		n.VRRPSyncGroups[i].NotifyPriorityChanges = cloneBool(n.VRRPSyncGroups[i].NotifyPriorityChanges)
+		g := &n.VRRPSyncGroups[i]
+		g.Group = slices.Clone(g.Group)
+		g.NotifyPriorityChanges = cloneBool(g.NotifyPriorityChanges)
+		g.TrackInterfaces = slices.Clone(g.TrackInterfaces)
+		g.TrackScripts = slices.Clone(g.TrackScripts)
+		g.TrackFiles = slices.Clone(g.TrackFiles)
+		g.TrackProcesses = slices.Clone(g.TrackProcesses)
 	}
 	if c.BGP != nil {
 		b := *c.BGP

@@ -76,19 +76,8 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 		return nil, k.warns, ps.err()
 	}
 	k.top(stmts)
-	tracked := map[string]bool{}
-	trackedFiles, trackedProcs := map[string]bool{}, map[string]bool{}
-	for _, v := range k.c.VRRP {
-		for _, t := range v.TrackScripts {
-			tracked[t.Name] = true
-		}
-		for _, t := range v.TrackFiles {
-			trackedFiles[t.Name] = true
-		}
-		for _, t := range v.TrackProcesses {
-			trackedProcs[t.Name] = true
-		}
-	}
+	k.groupTrackingWarnings()
+	tracked, trackedFiles, trackedProcs := k.c.trackedNames()
 	for _, sc := range k.c.VRRPScripts {
 		if !tracked[sc.Name] {
 			k.warnAt(sc.Line, "vrrp_script %s is tracked by no vrrp_instance: it will not run", sc.Name)
@@ -182,6 +171,10 @@ type kconv struct {
 	downTimer int
 	// vrrp are global_defs' defaults of the instances' settings.
 	vrrp vrrpGlobals
+	// groupTracks are the statements of the vrrp_sync_groups' tracking
+	// entries, by group index and kind ("track_script"), in the order of
+	// the group's entries: the warnings about members point at them.
+	groupTracks map[int]map[string][]*kstmt
 }
 
 // groupMember is one VIP and port of a virtual_server_group, and its line.
@@ -848,17 +841,9 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			on := len(s.args) == 0 || kBool(s.args[0])
 			k.instanceStrict = append(k.instanceStrict, instanceStrict{i, on, s})
 		case "track_interface":
-			tracked = append(tracked, k.trackInterfaces(s, p, &v)...)
-		case "track_script":
-			v.TrackScripts = append(v.TrackScripts, k.trackEntries(s, p, len(v.TrackScripts))...)
-		case "track_file":
-			for _, e := range k.trackEntries(s, p, len(v.TrackFiles)) {
-				v.TrackFiles = append(v.TrackFiles, TrackFile(e))
-			}
-		case "track_process":
-			for _, e := range k.trackEntries(s, p, len(v.TrackProcesses)) {
-				v.TrackProcesses = append(v.TrackProcesses, TrackProcess(e))
-			}
+			tracked = append(tracked, k.trackInterfaces(s, p, &v.TrackInterfaces)...)
+		case "track_script", "track_file", "track_process":
+			k.trackBlock(s, p, v.tracking())
 		case "unicast_src_ip", "mcast_src_ip":
 			// keepalived reads both as the adverts' source address.
 			if a, ok := k.oneArg(s, p+".unicast_src_ip"); ok {
@@ -1016,9 +1001,10 @@ func (k *kconv) virtualAddresses(b *kstmt, field string, v *VRRPInstance, dst *[
 	}
 }
 
-// trackInterfaces reads a track_interface block into v and returns the
-// statements of the entries it added, in their order.
-func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) []*kstmt {
+// trackInterfaces reads a track_interface block of a vrrp_instance or
+// vrrp_sync_group (p) into dst and returns the statements of the entries
+// it added, in their order.
+func (k *kconv) trackInterfaces(b *kstmt, p string, dst *[]TrackInterface) []*kstmt {
 	field := p + ".track_interface"
 	if !b.hasBlock || len(b.args) != 0 {
 		k.fail(b, field, "want track_interface { IFNAME ... }")
@@ -1026,7 +1012,7 @@ func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) []*kstmt {
 	}
 	var added []*kstmt
 	for _, s := range b.block {
-		f := fmt.Sprintf("%s[%d]", field, len(v.TrackInterfaces))
+		f := fmt.Sprintf("%s[%d]", field, len(*dst))
 		k.mark(s, f)
 		if s.hasBlock {
 			k.failAs(s, b.key, f, "an interface takes no { block }")
@@ -1039,7 +1025,7 @@ func (k *kconv) trackInterfaces(b *kstmt, p string, v *VRRPInstance) []*kstmt {
 		if !ok {
 			continue
 		}
-		v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: s.key, Weight: w, Reverse: rev})
+		*dst = append(*dst, TrackInterface{Name: s.key, Weight: w, Reverse: rev})
 		added = append(added, s)
 	}
 	return added
@@ -1119,9 +1105,11 @@ func (k *kconv) notifyScript(s *kstmt, field string, script *string, user *Scrip
 	}
 }
 
-// syncGroup reads "vrrp_sync_group NAME { group { VI_1 VI_2 } notify_* }".
+// syncGroup reads "vrrp_sync_group NAME { group { VI_1 VI_2 } notify_*
+// track_* }".
 func (k *kconv) syncGroup(b *kstmt) {
-	p := fmt.Sprintf("vrrp_sync_groups[%d]", len(k.c.VRRPSyncGroups))
+	i := len(k.c.VRRPSyncGroups)
+	p := fmt.Sprintf("vrrp_sync_groups[%d]", i)
 	g := VRRPSyncGroup{Line: b.line}
 	if len(b.args) != 1 || !b.hasBlock {
 		k.fail(b, p, "want vrrp_sync_group NAME { group { INSTANCE ... } }")
@@ -1129,8 +1117,13 @@ func (k *kconv) syncGroup(b *kstmt) {
 	}
 	g.Name = b.args[0]
 	k.mark(b, p+".name")
+	stmts := map[string][]*kstmt{}
 	for _, s := range b.block {
 		switch s.key {
+		case "track_interface":
+			stmts[s.key] = append(stmts[s.key], k.trackInterfaces(s, p, &g.TrackInterfaces)...)
+		case "track_script", "track_file", "track_process":
+			stmts[s.key] = append(stmts[s.key], k.trackBlock(s, p, g.tracking())...)
 		case "group":
 			k.mark(s, p+".group")
 			if !s.hasBlock || len(s.args) != 0 {
@@ -1159,12 +1152,42 @@ func (k *kconv) syncGroup(b *kstmt) {
 			// As an instance's notify_deleted: a notification only.
 			k.warn(s, "vrrp_sync_group: %s ignored", s.key)
 		default:
-			// track_interface, track_script… of a whole group, and
-			// global_tracking, move priorities and faults: not ignored.
+			// track_bfd and global_tracking would move priorities and
+			// faults: not ignored.
 			k.unsupported(s, "vrrp_sync_group")
 		}
 	}
+	if k.groupTracks == nil {
+		k.groupTracks = map[int]map[string][]*kstmt{}
+	}
+	k.groupTracks[i] = stmts
 	k.c.VRRPSyncGroups = append(k.c.VRRPSyncGroups, g)
+}
+
+// groupTrackingWarnings says which of a sync group's tracking entries a
+// member does not take (Config.MemberTracking), as keepalived logs them:
+// those naming what the member tracks itself, whose entry applies, and a
+// track_interface of the member's own interface.
+func (k *kconv) groupTrackingWarnings() {
+	for i := range k.c.VRRPSyncGroups {
+		g := &k.c.VRRPSyncGroups[i]
+		for _, v := range k.c.VRRP {
+			if !slices.Contains(g.Group, v.Name) {
+				continue
+			}
+			g.merge(v, func(kind string, n int, ownIface bool) {
+				ss := k.groupTracks[i][kind]
+				if n >= len(ss) {
+					return
+				}
+				if ownIface {
+					k.warn(ss[n], "vrrp_sync_group %s: track_interface %s ignored for %s, as keepalived ignores it: it is the instance's own interface (which it follows already)", g.Name, ss[n].key, v.Name)
+					return
+				}
+				k.warn(ss[n], "vrrp_sync_group %s: %s %s ignored for %s, as keepalived ignores it: the instance tracks it itself, and its own entry applies", g.Name, kind, ss[n].key, v.Name)
+			})
+		}
+	}
 }
 
 // vrrpScript reads "vrrp_script NAME { script ...; interval N; ... }".
@@ -1256,18 +1279,43 @@ func (k *kconv) weightArg(s *kstmt, p string, w *int, rev *bool) {
 	}
 }
 
-// trackEntries reads a vrrp_instance's "track_script|track_file|
-// track_process { NAME [weight N [reverse|noreverse]] ... }" (b's key);
-// the three entry types share one layout. first is how many entries the
-// instance already has (an earlier block of the same kind), for field
-// paths.
-func (k *kconv) trackEntries(b *kstmt, p string, first int) []TrackScript {
+// trackBlock reads a track_script, track_file or track_process block
+// (b's key) of a vrrp_instance or vrrp_sync_group (p) into t, and returns
+// the statements of the entries it added, in their order.
+func (k *kconv) trackBlock(b *kstmt, p string, t tracking) []*kstmt {
+	switch b.key {
+	case "track_script":
+		es, ss := k.trackEntries(b, p, len(*t.scripts))
+		*t.scripts = append(*t.scripts, es...)
+		return ss
+	case "track_file":
+		es, ss := k.trackEntries(b, p, len(*t.files))
+		for _, e := range es {
+			*t.files = append(*t.files, TrackFile(e))
+		}
+		return ss
+	default:
+		es, ss := k.trackEntries(b, p, len(*t.procs))
+		for _, e := range es {
+			*t.procs = append(*t.procs, TrackProcess(e))
+		}
+		return ss
+	}
+}
+
+// trackEntries reads a "track_script|track_file|track_process { NAME
+// [weight N [reverse|noreverse]] ... }" (b's key); the three entry types
+// share one layout. first is how many entries the instance or group
+// already has (an earlier block of the same kind), for field paths. It
+// returns the entries and their statements.
+func (k *kconv) trackEntries(b *kstmt, p string, first int) ([]TrackScript, []*kstmt) {
 	field := p + "." + b.key
 	if !b.hasBlock || len(b.args) != 0 {
 		k.fail(b, field, "want %s { NAME ... }", b.key)
-		return nil
+		return nil, nil
 	}
 	var out []TrackScript
+	var stmts []*kstmt
 	for _, s := range b.block {
 		f := fmt.Sprintf("%s[%d]", field, first+len(out))
 		k.mark(s, f)
@@ -1280,8 +1328,9 @@ func (k *kconv) trackEntries(b *kstmt, p string, first int) []TrackScript {
 			continue
 		}
 		out = append(out, TrackScript{Name: s.key, Weight: w, WeightSet: len(s.args) > 0, Reverse: rev, ReverseSet: revSet})
+		stmts = append(stmts, s)
 	}
-	return out
+	return out, stmts
 }
 
 // trackProcess reads "vrrp_track_process NAME { process PATH [PARAMS...];

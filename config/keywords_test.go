@@ -120,8 +120,8 @@ func kwConfig(block, stmt string) (string, int) {
 		here(block)
 		add("}")
 	}
-	if block == "vrrp_instance" {
-		// What an instance's track_* name must be defined.
+	if block == "vrrp_instance" || block == "vrrp_sync_group" {
+		// What an instance's or group's track_* name must be defined.
 		switch kw {
 		case "track_script":
 			add("vrrp_script chk {", `script "/bin/true"`, "}")

@@ -118,6 +118,8 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			addNotify(m, "notify_fault", g.NotifyFault, g.NotifyUsers.Fault)
 			addNotify(m, "notify", g.Notify, g.NotifyUsers.Notify)
 			addOptBool(m, "notify_priority_changes", g.NotifyPriorityChanges)
+			addTrackInterfaces(m, g.TrackInterfaces)
+			addTrackEntries(m, g.tracking())
 			seq.Content = append(seq.Content, m)
 		}
 		add(root, "vrrp_sync_groups", seq)
@@ -516,24 +518,7 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	if v.DontTrackPrimary {
 		add(m, "dont_track_primary", boolNode(true))
 	}
-	if len(v.TrackInterfaces) > 0 {
-		ti := sequence()
-		ti.Style = yaml.FlowStyle
-		for _, t := range v.TrackInterfaces {
-			if t.Weight == 0 && !t.Reverse {
-				ti.Content = append(ti.Content, strNode(t.Name))
-				continue
-			}
-			wm := mapping()
-			add(wm, "name", strNode(t.Name))
-			add(wm, "weight", intNode(t.Weight))
-			if t.Reverse {
-				add(wm, "reverse", boolNode(true))
-			}
-			ti.Content = append(ti.Content, wm)
-		}
-		add(m, "track_interface", ti)
-	}
+	addTrackInterfaces(m, v.TrackInterfaces)
 	if v.UnicastSrcIP.IsValid() {
 		add(m, "unicast_src_ip", addrNode(v.UnicastSrcIP))
 	}
@@ -541,27 +526,7 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 		add(m, "unicast_peer", addrSeq(v.UnicastPeers))
 	}
 	addVRRPTransport(m, v)
-	if len(v.TrackScripts) > 0 {
-		ts := sequence()
-		for _, t := range v.TrackScripts {
-			ts.Content = append(ts.Content, trackEntryNode(t.Name, t.Weight, t.WeightSet, t.Reverse, t.ReverseSet))
-		}
-		add(m, "track_script", ts)
-	}
-	if len(v.TrackFiles) > 0 {
-		ts := sequence()
-		for _, t := range v.TrackFiles {
-			ts.Content = append(ts.Content, trackEntryNode(t.Name, t.Weight, t.WeightSet, t.Reverse, t.ReverseSet))
-		}
-		add(m, "track_file", ts)
-	}
-	if len(v.TrackProcesses) > 0 {
-		ts := sequence()
-		for _, t := range v.TrackProcesses {
-			ts.Content = append(ts.Content, trackEntryNode(t.Name, t.Weight, t.WeightSet, t.Reverse, t.ReverseSet))
-		}
-		add(m, "track_process", ts)
-	}
+	addTrackEntries(m, v.tracking())
 	addNotify(m, "notify_master", v.NotifyMaster, v.NotifyUsers.Master)
 	addNotify(m, "notify_backup", v.NotifyBackup, v.NotifyUsers.Backup)
 	addNotify(m, "notify_fault", v.NotifyFault, v.NotifyUsers.Fault)
@@ -611,6 +576,49 @@ func addGARP(m *yaml.Node, prefix string, g, def *GARP) {
 			add(m, prefix+f.name, intNode(*f.num(g)))
 		}
 	}
+}
+
+// addTrackInterfaces writes the track_interface of an instance or group:
+// a bare name for a weight-0 entry, else {name, weight, reverse}.
+func addTrackInterfaces(m *yaml.Node, ifaces []TrackInterface) {
+	if len(ifaces) == 0 {
+		return
+	}
+	ti := sequence()
+	ti.Style = yaml.FlowStyle
+	for _, t := range ifaces {
+		if t.Weight == 0 && !t.Reverse {
+			ti.Content = append(ti.Content, strNode(t.Name))
+			continue
+		}
+		wm := mapping()
+		add(wm, "name", strNode(t.Name))
+		add(wm, "weight", intNode(t.Weight))
+		if t.Reverse {
+			add(wm, "reverse", boolNode(true))
+		}
+		ti.Content = append(ti.Content, wm)
+	}
+	add(m, "track_interface", ti)
+}
+
+// addTrackEntries writes the track_script, track_file and track_process
+// of an instance or group.
+func addTrackEntries(m *yaml.Node, t tracking) {
+	entries := func(key string, n int, at func(i int) TrackScript) {
+		if n == 0 {
+			return
+		}
+		ts := sequence()
+		for i := range n {
+			e := at(i)
+			ts.Content = append(ts.Content, trackEntryNode(e.Name, e.Weight, e.WeightSet, e.Reverse, e.ReverseSet))
+		}
+		add(m, key, ts)
+	}
+	entries("track_script", len(*t.scripts), func(i int) TrackScript { return (*t.scripts)[i] })
+	entries("track_file", len(*t.files), func(i int) TrackScript { return TrackScript((*t.files)[i]) })
+	entries("track_process", len(*t.procs), func(i int) TrackScript { return TrackScript((*t.procs)[i]) })
 }
 
 // trackEntryNode writes a track_script or track_file entry: the bare name

@@ -60,12 +60,7 @@ type scriptRef struct {
 // scripts lists every script xlb may run, in file order by kind.
 func (c *Config) scripts() []scriptRef {
 	var out []scriptRef
-	tracked := map[string]bool{}
-	for _, v := range c.VRRP {
-		for _, t := range v.TrackScripts {
-			tracked[t.Name] = true
-		}
-	}
+	tracked, _, _ := c.trackedNames()
 	for i, sc := range c.VRRPScripts {
 		p := fmt.Sprintf("vrrp_scripts[%d]", i)
 		out = append(out, scriptRef{line: sc.Line, field: p + ".script", userAt: p + ".user", script: sc.Script, own: sc.User, runs: tracked[sc.Name]})

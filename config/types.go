@@ -822,7 +822,131 @@ type VRRPSyncGroup struct {
 	// NotifyPriorityChanges, when set, is the notify_priority_changes of
 	// the members that do not set their own (see Config.PriorityChanges).
 	NotifyPriorityChanges *bool
-	Line                  int
+	// TrackInterfaces, TrackScripts, TrackFiles and TrackProcesses are the
+	// group's own track_interface, track_script, track_file and
+	// track_process: every member tracks them as its own, weights
+	// included (see Config.MemberTracking). A member's own entries may
+	// not be weighted; the group's may, as in keepalived.
+	TrackInterfaces []TrackInterface
+	TrackScripts    []TrackScript
+	TrackFiles      []TrackFile
+	TrackProcesses  []TrackProcess
+	Line            int
+}
+
+// MemberTracking is v with the tracking of its sync group added, as
+// keepalived 2.2.7 gives a group's track_interface, track_script,
+// track_file and track_process to each member: a weighted entry moves
+// every member's priority, a weight-0 one faults a member and so the
+// group. A group entry naming what v tracks itself is left out for v, v's
+// own entry applying (keepalived: "track_script chk is configured on VRRP
+// instance and sync group"; counted once, with v's weight); so is a
+// track_interface of v's own interface, which v follows already, unless v
+// has dont_track_primary (then keepalived adds it, weight and all).
+// v.Interface must be set. Outside a group v is returned as it is; the
+// merged slices never share the configuration's arrays.
+func (c *Config) MemberTracking(v VRRPInstance) VRRPInstance {
+	for i := range c.VRRPSyncGroups {
+		if g := &c.VRRPSyncGroups[i]; slices.Contains(g.Group, v.Name) {
+			return g.merge(v, func(string, int, bool) {})
+		}
+	}
+	return v
+}
+
+// merge adds g's tracking to member v (see Config.MemberTracking), calling
+// skipped with the kind ("track_script") and index of each group entry
+// left out for v; ownIface says it names v's own interface.
+func (g *VRRPSyncGroup) merge(v VRRPInstance, skipped func(kind string, n int, ownIface bool)) VRRPInstance {
+	ifaces := map[string]bool{}
+	for _, t := range v.TrackInterfaces {
+		ifaces[t.Name] = true
+	}
+	v.TrackInterfaces = mergeNamed(v.TrackInterfaces, g.TrackInterfaces, func(t TrackInterface) string { return t.Name },
+		func(name string, n int) bool {
+			own := name == v.Interface && !v.DontTrackPrimary
+			if own || ifaces[name] {
+				skipped("track_interface", n, own && !ifaces[name])
+				return true
+			}
+			return false
+		})
+	v.TrackScripts = mergeEntries(v.TrackScripts, g.TrackScripts, "track_script", func(t TrackScript) string { return t.Name }, skipped)
+	v.TrackFiles = mergeEntries(v.TrackFiles, g.TrackFiles, "track_file", func(t TrackFile) string { return t.Name }, skipped)
+	v.TrackProcesses = mergeEntries(v.TrackProcesses, g.TrackProcesses, "track_process", func(t TrackProcess) string { return t.Name }, skipped)
+	return v
+}
+
+// tracking points at the tracking of an instance or a sync group, for the
+// code that reads, writes and checks both alike.
+type tracking struct {
+	ifaces  *[]TrackInterface
+	scripts *[]TrackScript
+	files   *[]TrackFile
+	procs   *[]TrackProcess
+}
+
+func (v *VRRPInstance) tracking() tracking {
+	return tracking{&v.TrackInterfaces, &v.TrackScripts, &v.TrackFiles, &v.TrackProcesses}
+}
+
+func (g *VRRPSyncGroup) tracking() tracking {
+	return tracking{&g.TrackInterfaces, &g.TrackScripts, &g.TrackFiles, &g.TrackProcesses}
+}
+
+// trackedNames are the vrrp_scripts, track_files and vrrp_track_processes
+// some instance or sync group tracks.
+func (c *Config) trackedNames() (scripts, files, procs map[string]bool) {
+	scripts, files, procs = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	all := make([]tracking, 0, len(c.VRRP)+len(c.VRRPSyncGroups))
+	for i := range c.VRRP {
+		all = append(all, c.VRRP[i].tracking())
+	}
+	for i := range c.VRRPSyncGroups {
+		all = append(all, c.VRRPSyncGroups[i].tracking())
+	}
+	for _, t := range all {
+		for _, e := range *t.scripts {
+			scripts[e.Name] = true
+		}
+		for _, e := range *t.files {
+			files[e.Name] = true
+		}
+		for _, e := range *t.procs {
+			procs[e.Name] = true
+		}
+	}
+	return scripts, files, procs
+}
+
+// mergeEntries appends to own the entries of group naming nothing own
+// names, reporting the others to skipped.
+func mergeEntries[T any](own, group []T, kind string, name func(T) string, skipped func(string, int, bool)) []T {
+	has := map[string]bool{}
+	for _, t := range own {
+		has[name(t)] = true
+	}
+	return mergeNamed(own, group, name, func(n string, i int) bool {
+		if has[n] {
+			skipped(kind, i, false)
+		}
+		return has[n]
+	})
+}
+
+// mergeNamed appends to a copy of own the entries of group that skip does
+// not refuse (skip gets each entry's name and index).
+func mergeNamed[T any](own, group []T, name func(T) string, skip func(string, int) bool) []T {
+	if len(group) == 0 {
+		return own
+	}
+	out := slices.Clone(own)
+	for i, t := range group {
+		if !skip(name(t), i) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // NotifyUsers are the users of a VRRP instance's or sync group's notify

@@ -160,7 +160,7 @@ func (c *Config) validate(ps *problems) {
 		p := fmt.Sprintf("vrrp[%d]", i)
 		validateVRRP(ps, p, v)
 		validateGARP(ps, v.Line, p+".", &v.GARP, &c.VRRPGARP)
-		validateTracks(ps, p, v, scripts, files, procs)
+		validateTracks(ps, p, instanceHolder(v), v.tracking(), scripts, files, procs)
 		if v.Name != "" {
 			if j, dup := seenVRName[v.Name]; dup {
 				ps.field(v.Line, p+".name", "duplicate vrrp instance name %q (also vrrp[%d]%s)", v.Name, j, ps.lineRef(c.VRRP[j].Line))
@@ -238,7 +238,9 @@ func (c *Config) validateFIFOs(ps *problems) {
 // weighted track_scripts, track_files and track_processes in members: keepalived drops
 // those silently (a priority moved in one member cannot move its group: the
 // other director's member would wait for the rest of its group forever), so
-// the failover they were written for would never happen.
+// the failover they were written for would never happen. The group's own
+// tracking is checked as an instance's, weights allowed: keepalived moves
+// every member's priority with them alike.
 func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile, procs map[string]*VRRPTrackProcess) {
 	names := map[string]int{}
 	member := map[string]int{}
@@ -308,6 +310,14 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 				}
 			}
 		}
+		h := trackHolder{line: g.Line, group: true}
+		for _, m := range g.Group {
+			if j, ok := instances[m]; ok && c.VRRP[j].Priority == 255 && h.owner == "" {
+				h.owner = m + "'s priority 255"
+			}
+		}
+		validateTrackInterfaces(ps, p, h, g.TrackInterfaces)
+		validateTracks(ps, p, h, g.tracking(), scripts, files, procs)
 	}
 }
 
@@ -893,16 +903,29 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 		}
 		seen[a] = true
 	}
-	for n, t := range v.TrackInterfaces {
+	validateTrackInterfaces(ps, p, instanceHolder(v), v.TrackInterfaces)
+}
+
+// validateTrackInterfaces checks the track_interface entries of an
+// instance or sync group (p, h): a name, a weight within keepalived's
+// range, and none moving an address owner's priority.
+func validateTrackInterfaces(ps *problems, p string, h trackHolder, ifaces []TrackInterface) {
+	seen := map[string]bool{}
+	for n, t := range ifaces {
 		f := fmt.Sprintf("%s.track_interface[%d]", p, n)
 		switch {
 		case strings.TrimSpace(t.Name) == "":
-			ps.field(l, f, "empty interface name")
+			ps.field(h.line, f, "empty interface name")
 		case t.Weight < -maxScriptWeight || t.Weight > maxScriptWeight:
-			ps.field(l, f+".weight", "must be -%d..%d, got %d", maxScriptWeight, maxScriptWeight, t.Weight)
-		case t.Weight != 0 && v.Priority == 255:
-			ps.field(l, f+".weight", "the address owner's priority 255 cannot be moved by a weight")
+			ps.field(h.line, f+".weight", "must be -%d..%d, got %d", maxScriptWeight, maxScriptWeight, t.Weight)
+		case t.Weight != 0 && h.owner != "":
+			ps.field(h.line, f+".weight", "a weight cannot move %s (the address owner); track it without a weight (its loss is a FAULT)", h.owner)
+		case h.group && seen[t.Name]:
+			// Its weight would count twice in every member. (An
+			// instance's second entry is left as xlb always took it.)
+			ps.field(h.line, f, "%q is tracked twice", t.Name)
 		}
+		seen[t.Name] = true
 	}
 }
 
@@ -1187,41 +1210,60 @@ type trackKind struct {
 	fault     string // what weight 0 means, for the address owner's message
 }
 
-// validateTracked checks an instance's entries of one kind: each names a
-// defined object, once; its own weight is within the kind's range; and no
-// weight moves the address owner's priority 255 (RFC 5798; keepalived
-// requires weight 0 there too).
-func validateTracked(ps *problems, p string, v *VRRPInstance, k trackKind, n int, entry func(i int) tracked) {
+// trackHolder is an instance or a sync group whose tracking is checked.
+type trackHolder struct {
+	line int
+	// owner, when set, is the address owner's priority no weight may
+	// move: "priority 255", or for a group "VI_1's priority 255".
+	owner string
+	group bool
+}
+
+// instanceHolder is v as the holder of its own tracking.
+func instanceHolder(v *VRRPInstance) trackHolder {
+	h := trackHolder{line: v.Line}
+	if v.Priority == 255 {
+		h.owner = "priority 255"
+	}
+	return h
+}
+
+// validateTracked checks the entries of one kind of an instance or sync
+// group: each names a defined object, once; its own weight is within the
+// kind's range; and no weight moves an address owner's priority 255 (RFC
+// 5798; keepalived requires weight 0 there too).
+func validateTracked(ps *problems, p string, h trackHolder, k trackKind, n int, entry func(i int) tracked) {
 	seen := map[string]bool{}
 	for i := range n {
 		t := entry(i)
 		f := fmt.Sprintf("%s.%s[%d]", p, k.field, i)
 		switch {
 		case t.name == "":
-			ps.field(v.Line, f, "needs a %s name", k.what)
+			ps.field(h.line, f, "needs a %s name", k.what)
 			continue
 		case !t.defined:
-			ps.field(v.Line, f, k.undefined, t.name)
+			ps.field(h.line, f, k.undefined, t.name)
 			continue
 		case seen[t.name]:
-			ps.field(v.Line, f, "%q is tracked twice", t.name)
+			ps.field(h.line, f, "%q is tracked twice", t.name)
 		}
 		seen[t.name] = true
 		if t.weightSet && (t.weight < -k.maxWeight || t.weight > k.maxWeight) {
-			ps.field(v.Line, f+".weight", "must be -%d..%d, got %d", k.maxWeight, k.maxWeight, t.weight)
+			ps.field(h.line, f+".weight", "must be -%d..%d, got %d", k.maxWeight, k.maxWeight, t.weight)
 		}
-		if t.weight != 0 && v.Priority == 255 {
-			ps.field(v.Line, f, "a weight cannot move priority 255 (the address owner); use weight 0 (%s)", k.fault)
+		if t.weight != 0 && h.owner != "" {
+			ps.field(h.line, f, "a weight cannot move %s (the address owner); use weight 0 (%s)", h.owner, k.fault)
 		}
 	}
 }
 
-// validateTracks checks an instance's track_script, track_file and
-// track_process entries against the scripts, files and processes.
-func validateTracks(ps *problems, p string, v *VRRPInstance, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile, procs map[string]*VRRPTrackProcess) {
-	validateTracked(ps, p, v, trackKind{"track_script", "script", "no vrrp script named %q", maxScriptWeight, "fault on failure"},
-		len(v.TrackScripts), func(i int) tracked {
-			t := v.TrackScripts[i]
+// validateTracks checks the track_script, track_file and track_process
+// entries of an instance or sync group (p, h) against the scripts, files
+// and processes.
+func validateTracks(ps *problems, p string, h trackHolder, t tracking, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile, procs map[string]*VRRPTrackProcess) {
+	validateTracked(ps, p, h, trackKind{"track_script", "script", "no vrrp script named %q", maxScriptWeight, "fault on failure"},
+		len(*t.scripts), func(i int) tracked {
+			t := (*t.scripts)[i]
 			sc, ok := scripts[t.Name]
 			if !ok {
 				return tracked{name: t.Name}
@@ -1229,9 +1271,9 @@ func validateTracks(ps *problems, p string, v *VRRPInstance, scripts map[string]
 			w, _ := t.Effective(*sc)
 			return tracked{t.Name, true, t.WeightSet, w}
 		})
-	validateTracked(ps, p, v, trackKind{"track_file", "track file", "no track file named %q", maxFileWeight, "fault on a non-zero value"},
-		len(v.TrackFiles), func(i int) tracked {
-			t := v.TrackFiles[i]
+	validateTracked(ps, p, h, trackKind{"track_file", "track file", "no track file named %q", maxFileWeight, "fault on a non-zero value"},
+		len(*t.files), func(i int) tracked {
+			t := (*t.files)[i]
 			tf, ok := files[t.Name]
 			if !ok {
 				return tracked{name: t.Name}
@@ -1239,9 +1281,9 @@ func validateTracks(ps *problems, p string, v *VRRPInstance, scripts map[string]
 			w, _ := t.Effective(*tf)
 			return tracked{t.Name, true, t.WeightSet, w}
 		})
-	validateTracked(ps, p, v, trackKind{"track_process", "track process", "no track process named %q (define it in vrrp_track_processes)", maxProcessWeight, "fault while the quorum is lost"},
-		len(v.TrackProcesses), func(i int) tracked {
-			t := v.TrackProcesses[i]
+	validateTracked(ps, p, h, trackKind{"track_process", "track process", "no track process named %q (define it in vrrp_track_processes)", maxProcessWeight, "fault while the quorum is lost"},
+		len(*t.procs), func(i int) tracked {
+			t := (*t.procs)[i]
 			tp, ok := procs[t.Name]
 			if !ok {
 				return tracked{name: t.Name}

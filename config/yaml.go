@@ -1038,33 +1038,8 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			v.ExcludedAddrs = d.addrs(val, field)
 		case "dont_track_primary":
 			d.boolean(val, field, &v.DontTrackPrimary)
-		case "track_interface":
-			// A name (FAULT when down) or {name, weight} (priority).
-			for i, tn := range d.sequence(val, field) {
-				f := fmt.Sprintf("%s[%d]", field, i)
-				d.ps.seen(f, deref(tn).Line)
-				if deref(tn).Kind != yaml.MappingNode {
-					var name string
-					d.str(tn, f, &name)
-					v.TrackInterfaces = append(v.TrackInterfaces, TrackInterface{Name: name})
-					continue
-				}
-				var wi TrackInterface
-				d.mapping(tn, f, func(key, field string, n *yaml.Node) bool {
-					switch key {
-					case "name":
-						d.str(n, field, &wi.Name)
-					case "weight":
-						d.intField(n, field, &wi.Weight)
-					case "reverse":
-						d.boolean(n, field, &wi.Reverse)
-					default:
-						return false
-					}
-					return true
-				})
-				v.TrackInterfaces = append(v.TrackInterfaces, wi)
-			}
+		case "track_interface", "track_script", "track_file", "track_process":
+			d.tracking(key, field, val, v.tracking())
 		case "unicast_src_ip":
 			d.addr(val, field, &v.UnicastSrcIP)
 		case "unicast_peer":
@@ -1085,22 +1060,6 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			d.boolean(val, field, &v.LowerPrioNoAdvert)
 		case "higher_prio_send_advert":
 			d.boolean(val, field, &v.HigherPrioSendAdvert)
-		case "track_script":
-			for i, tn := range d.sequence(val, field) {
-				v.TrackScripts = append(v.TrackScripts, d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i)))
-			}
-		case "track_file":
-			for i, tn := range d.sequence(val, field) {
-				// The same entry as track_script's, naming a file.
-				t := d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i))
-				v.TrackFiles = append(v.TrackFiles, TrackFile(t))
-			}
-		case "track_process":
-			for i, tn := range d.sequence(val, field) {
-				// The same entry as track_script's, naming a process.
-				t := d.trackScript(tn, fmt.Sprintf("%s[%d]", field, i))
-				v.TrackProcesses = append(v.TrackProcesses, TrackProcess(t))
-			}
 		case "notify_master":
 			d.notify(val, field, &v.NotifyMaster, &v.NotifyUsers.Master)
 		case "notify_backup":
@@ -1171,12 +1130,59 @@ func (d *yamlDecoder) syncGroup(n *yaml.Node, path string) VRRPSyncGroup {
 			d.notify(v, field, &g.Notify, &g.NotifyUsers.Notify)
 		case "notify_priority_changes":
 			g.NotifyPriorityChanges = d.optBool(v, field)
+		case "track_interface", "track_script", "track_file", "track_process":
+			d.tracking(key, field, v, g.tracking())
 		default:
 			return false
 		}
 		return true
 	})
 	return g
+}
+
+// tracking reads the track_interface, track_script, track_file or
+// track_process (key) of a vrrp instance or sync group into t.
+func (d *yamlDecoder) tracking(key, field string, val *yaml.Node, t tracking) {
+	for i, tn := range d.sequence(val, field) {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch key {
+		case "track_interface":
+			*t.ifaces = append(*t.ifaces, d.trackInterface(tn, f))
+		case "track_script":
+			*t.scripts = append(*t.scripts, d.trackScript(tn, f))
+		case "track_file":
+			// The same entry as track_script's, naming a file.
+			*t.files = append(*t.files, TrackFile(d.trackScript(tn, f)))
+		default:
+			// The same entry as track_script's, naming a process.
+			*t.procs = append(*t.procs, TrackProcess(d.trackScript(tn, f)))
+		}
+	}
+}
+
+// trackInterface reads a track_interface entry: a name (FAULT when down)
+// or {name, weight, reverse} (priority).
+func (d *yamlDecoder) trackInterface(tn *yaml.Node, f string) TrackInterface {
+	d.ps.seen(f, deref(tn).Line)
+	var wi TrackInterface
+	if deref(tn).Kind != yaml.MappingNode {
+		d.str(tn, f, &wi.Name)
+		return wi
+	}
+	d.mapping(tn, f, func(key, field string, n *yaml.Node) bool {
+		switch key {
+		case "name":
+			d.str(n, field, &wi.Name)
+		case "weight":
+			d.intField(n, field, &wi.Weight)
+		case "reverse":
+			d.boolean(n, field, &wi.Reverse)
+		default:
+			return false
+		}
+		return true
+	})
+	return wi
 }
 
 func (d *yamlDecoder) vrrpScript(n *yaml.Node, path string) VRRPScript {
