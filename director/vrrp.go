@@ -89,7 +89,8 @@ type VRRPStatus struct {
 // cannot be watched fails the update before anything is changed. A
 // vrrp_track_process is counted while some instance tracks it; a changed
 // one is counted anew (its delays start over) and its instances get its
-// state at once.
+// state at once. A sync group's tracking is its members' (each restarts
+// when it changes, as at any change of its group).
 func (s *vrrpSet) update(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,6 +126,10 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 		if v.Interface == "" {
 			v.Interface = s.d.o.Iface
 		}
+		// A member tracks its sync group's entries as its own, weights
+		// included (keepalived's rule); a merged copy, so the group's
+		// entries start the scripts, watches and counts below too.
+		v = cfg.MemberTracking(v)
 		want[v.Name] = v
 		wantTracks[v.Name] = tracked(v, scripts)
 		wantFileTracks[v.Name] = trackedFiles(v, files)
