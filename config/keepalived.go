@@ -80,7 +80,7 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 	tracked, trackedFiles, trackedProcs := k.c.trackedNames()
 	for _, sc := range k.c.VRRPScripts {
 		if !tracked[sc.Name] {
-			k.warnAt(sc.Line, "vrrp_script %s is tracked by no vrrp_instance: it will not run", sc.Name)
+			k.warnAt(sc.Line, "vrrp_script %s is tracked by no vrrp_instance nor vrrp_sync_group: it will not run", sc.Name)
 		}
 	}
 	// A real server's FILE_CHECK follows the file as well: the file is
@@ -97,12 +97,12 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 	}
 	for _, f := range k.c.VRRPTrackFiles {
 		if !trackedFiles[f.Name] {
-			k.warnAt(f.Line, "track_file %s is tracked by no vrrp_instance nor FILE_CHECK: it will not be watched", f.Name)
+			k.warnAt(f.Line, "track_file %s is tracked by no vrrp_instance, vrrp_sync_group nor FILE_CHECK: it will not be watched", f.Name)
 		}
 	}
 	for _, tp := range k.c.VRRPTrackProcesses {
 		if !trackedProcs[tp.Name] {
-			k.warnAt(tp.Line, "vrrp_track_process %s is tracked by no vrrp_instance: it will not be counted", tp.Name)
+			k.warnAt(tp.Line, "vrrp_track_process %s is tracked by no vrrp_instance nor vrrp_sync_group: it will not be counted", tp.Name)
 		}
 	}
 	for _, i := range k.versionUnset {
