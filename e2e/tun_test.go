@@ -121,12 +121,24 @@ func TestTunnelToRealServerBehindRouter(t *testing.T) {
 	defer cancel()
 	blob := filepath.Join(l.Dir(), "blob")
 	os.WriteFile(blob, make([]byte, 200<<10), 0o644)
-	out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@"+blob, url)
-	if err != nil {
-		t.Fatalf("upload through the tunnel: %v %s", err, out)
+	upload := func() string {
+		t.Helper()
+		out, err := l.Exec(ctx, l.Client(), "curl", "-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "@"+blob, url)
+		if err != nil {
+			t.Fatalf("upload through the tunnel: %v %s", err, out)
+		}
+		route, _ := l.Exec(ctx, l.Client(), "ip", "route", "get", l.VIP().String())
+		return string(route)
 	}
-	route, _ := l.Exec(ctx, l.Client(), "ip", "route", "get", l.VIP().String())
-	if !strings.Contains(string(route), "mtu 1480") {
+	// Once in a few loaded runs the client's route showed a cache entry
+	// without the MTU after the first upload; a second upload is the
+	// bound (the director must have lowered it by then).
+	route := upload()
+	if !strings.Contains(route, "mtu 1480") {
+		t.Logf("after one upload the client's route to the VIP is\n%s\nuploading again", route)
+		route = upload()
+	}
+	if !strings.Contains(route, "mtu 1480") {
 		t.Fatalf("client's path MTU to the VIP not lowered by the director's ICMP:\n%s", route)
 	}
 	m, _ := l.Exec(ctx, dir, "curl", "-s", "--max-time", "2", "http://127.0.0.1:9273/metrics")
