@@ -32,6 +32,8 @@ func (c *Config) Clone() *Config {
 		v := &n.VRRP[i]
 		v.VirtualAddrs = slices.Clone(v.VirtualAddrs)
 		v.ExcludedAddrs = slices.Clone(v.ExcludedAddrs)
+		v.VirtualRoutes = slices.Clone(v.VirtualRoutes)
+		v.VirtualRules = slices.Clone(v.VirtualRules)
 		v.TrackInterfaces = slices.Clone(v.TrackInterfaces)
 		v.UnicastPeers = slices.Clone(v.UnicastPeers)
 		v.TrackScripts = slices.Clone(v.TrackScripts)
@@ -39,6 +41,9 @@ func (c *Config) Clone() *Config {
 		v.TrackProcesses = slices.Clone(v.TrackProcesses)
 		v.NotifyPriorityChanges = cloneBool(v.NotifyPriorityChanges)
 	}
+	n.StaticAddrs = slices.Clone(c.StaticAddrs)
+	n.StaticRoutes = slices.Clone(c.StaticRoutes)
+	n.StaticRules = slices.Clone(c.StaticRules)
 	n.VRRPScripts = slices.Clone(c.VRRPScripts)
 	n.VRRPTrackFiles = slices.Clone(c.VRRPTrackFiles)
 	n.VRRPTrackProcesses = slices.Clone(c.VRRPTrackProcesses)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/xlb-project/xlb/iproute"
 )
 
 // Warning is a keepalived.conf statement that xlb ignores because ignoring it
@@ -175,6 +177,9 @@ type kconv struct {
 	// entries, by group index and kind ("track_script"), in the order of
 	// the group's entries: the warnings about members point at them.
 	groupTracks map[int]map[string][]*kstmt
+	// defaultIface is global_defs' default_interface: the dev of the
+	// static addresses that give none.
+	defaultIface string
 }
 
 // groupMember is one VIP and port of a virtual_server_group, and its line.
@@ -484,9 +489,18 @@ func (k *kconv) addrArg(s *kstmt, field, v string, dst *netip.Addr) {
 
 func (k *kconv) top(stmts []*kstmt) {
 	// Groups first: a virtual_server may name one defined further down.
+	// And the default_interface of static addresses, which may come after
+	// them.
 	for _, s := range stmts {
 		if s.key == "virtual_server_group" {
 			k.virtualServerGroup(s)
+		}
+		if s.key == "global_defs" {
+			for _, g := range s.block {
+				if g.key == "default_interface" && len(g.args) == 1 && !g.hasBlock {
+					k.defaultIface = g.args[0]
+				}
+			}
 		}
 	}
 	for _, s := range stmts {
@@ -510,6 +524,20 @@ func (k *kconv) top(stmts []*kstmt) {
 			k.sslBlock(s)
 		case "virtual_server_group":
 			// Read above.
+		case "static_ipaddress":
+			k.c.StaticAddrs = k.lineBlock(s, s.key, func(l string) (string, error) {
+				// keepalived puts an address without dev on
+				// global_defs' default_interface.
+				if k.defaultIface != "" && !slices.Contains(strings.Fields(l), "dev") {
+					l += " dev " + k.defaultIface
+				}
+				_, err := iproute.ParseAddr(l)
+				return l, err
+			})
+		case "static_routes":
+			k.c.StaticRoutes = k.lineBlock(s, s.key, routeLine)
+		case "static_rules":
+			k.c.StaticRules = k.lineBlock(s, s.key, ruleLine)
 		case "instance", "use_pid_dir", "child_wait_time":
 			// keepalived's own process: its pid files' names and how long
 			// it waits for its children at stop.
@@ -617,6 +645,9 @@ func (k *kconv) globalDefs(g *kstmt) {
 			k.warn(s, "vrrp_garp_extra_if ignored: it repeats gratuitous ARPs on VMAC interfaces (or, with all, on the VIPs' other interfaces), and xlb has no VMACs and puts every VIP on its instance's interface")
 		case "net_namespace":
 			k.unsupported(s, "global_defs")
+		case "default_interface":
+			// Read by top, for static_ipaddress.
+			k.oneArg(s, s.key)
 		default:
 			k.warn(s, "global_defs: %s ignored", s.key)
 		}
@@ -825,6 +856,10 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.virtualAddresses(s, p+".virtual_ipaddress", &v, &v.VirtualAddrs)
 		case "virtual_ipaddress_excluded":
 			k.virtualAddresses(s, p+".virtual_ipaddress_excluded", &v, &v.ExcludedAddrs)
+		case "virtual_routes":
+			v.VirtualRoutes = append(v.VirtualRoutes, k.lineBlock(s, p+".virtual_routes", routeLine)...)
+		case "virtual_rules":
+			v.VirtualRules = append(v.VirtualRules, k.lineBlock(s, p+".virtual_rules", ruleLine)...)
 		case "dont_track_primary":
 			if k.noArgs(s, p+".dont_track_primary") {
 				v.DontTrackPrimary = true
@@ -1000,6 +1035,37 @@ func (k *kconv) virtualAddresses(b *kstmt, field string, v *VRRPInstance, dst *[
 		*dst = append(*dst, a)
 	}
 }
+
+// lineBlock reads a block of route, rule or address lines (virtual_routes,
+// static_ipaddress…) under field: each entry, as check returns it, must
+// read with package iproute's parser, which validation uses again for
+// native YAML.
+func (k *kconv) lineBlock(b *kstmt, field string, check func(string) (string, error)) []string {
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, field, "want %s { LINE ... }", b.key)
+		return nil
+	}
+	k.mark(b, field)
+	var out []string
+	for _, s := range b.block {
+		f := fmt.Sprintf("%s[%d]", field, len(out))
+		k.mark(s, f)
+		if s.hasBlock {
+			k.failAs(s, b.key, f, "an entry takes no { block }")
+			continue
+		}
+		l, err := check(strings.Join(append([]string{s.key}, s.args...), " "))
+		if err != nil {
+			k.failAs(s, b.key, f, "%s: %v", l, err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func routeLine(l string) (string, error) { return l, routeProblem(l) }
+
+func ruleLine(l string) (string, error) { return l, ruleProblem(l) }
 
 // trackInterfaces reads a track_interface block of a vrrp_instance or
 // vrrp_sync_group (p) into dst and returns the statements of the entries

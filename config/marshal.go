@@ -39,6 +39,9 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	if c.VRRPStartupDelay > 0 {
 		add(root, "vrrp_startup_delay", durNode(c.VRRPStartupDelay))
 	}
+	addLines(root, "static_ipaddress", c.StaticAddrs)
+	addLines(root, "static_routes", c.StaticRoutes)
+	addLines(root, "static_rules", c.StaticRules)
 	for _, f := range []struct {
 		name string
 		f    NotifyFIFO
@@ -218,6 +221,19 @@ func intNode(n int) *yaml.Node {
 
 func boolNode(b bool) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
+}
+
+// addLines writes a list of keepalived lines (routes, rules, addresses),
+// one string each, if there is any.
+func addLines(m *yaml.Node, key string, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	seq := sequence()
+	for _, l := range lines {
+		seq.Content = append(seq.Content, strNode(l))
+	}
+	add(m, key, seq)
 }
 
 func addrNode(a netip.Addr) *yaml.Node { return strNode(a.String()) }
@@ -515,6 +531,8 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	if len(v.ExcludedAddrs) > 0 {
 		add(m, "virtual_ipaddress_excluded", addrSeq(v.ExcludedAddrs))
 	}
+	addLines(m, "virtual_routes", v.VirtualRoutes)
+	addLines(m, "virtual_rules", v.VirtualRules)
 	if v.DontTrackPrimary {
 		add(m, "dont_track_primary", boolNode(true))
 	}

@@ -119,6 +119,11 @@ type Config struct {
 	// SSL (keepalived's top-level SSL block) is the client certificate of
 	// the SSL_GET checks; nil: none.
 	SSL *SSLContext
+	// StaticAddrs, StaticRoutes and StaticRules are keepalived's top-level
+	// static_ipaddress, static_routes and static_rules: lines as
+	// keepalived writes them (read by package iproute), added when `xlb
+	// run` starts, whatever the VRRP states, and removed when it stops.
+	StaticAddrs, StaticRoutes, StaticRules []string
 	// sources maps the lines recorded in the configuration's Line fields
 	// to files, for a keepalived.conf read with includes (nil otherwise).
 	sources sourceMap
@@ -408,6 +413,11 @@ type VRRPInstance struct {
 	// ExcludedAddrs (virtual_ipaddress_excluded) move with mastership
 	// like VirtualAddrs but are not listed in the adverts.
 	ExcludedAddrs []netip.Addr
+	// VirtualRoutes and VirtualRules (virtual_routes, virtual_rules) are
+	// route and rule lines as keepalived writes them (read by package
+	// iproute), added when the instance becomes master, after its
+	// addresses, and removed when it leaves mastership, before them.
+	VirtualRoutes, VirtualRules []string
 	// UnicastPeers, when set, get the adverts instead of the multicast
 	// group, and only theirs are heard (keepalived unicast_peer); they go
 	// from UnicastSrcIP when set (unicast_src_ip), else from the

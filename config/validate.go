@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/internal/runas"
+	"github.com/xlb-project/xlb/iproute"
 )
 
 // Limits taken from IPVS and keepalived, so xlb refuses what they refuse.
@@ -187,9 +188,35 @@ func (c *Config) validate(ps *problems) {
 		}
 	}
 	c.validateSyncGroups(ps, seenVRName, scripts, files, procs)
+	validateLines(ps, 0, "static_ipaddress", c.StaticAddrs, func(l string) error {
+		_, err := iproute.ParseAddr(l)
+		return err
+	})
+	validateLines(ps, 0, "static_routes", c.StaticRoutes, routeProblem)
+	validateLines(ps, 0, "static_rules", c.StaticRules, ruleProblem)
 	c.validateBGP(ps)
 	c.validateFIFOs(ps)
 	c.validateScripts(ps)
+}
+
+// validateLines checks route, rule or address lines (field[n]) with
+// package iproute's parser, the one that adds them.
+func validateLines(ps *problems, fallback int, field string, lines []string, check func(string) error) {
+	for n, l := range lines {
+		if err := check(l); err != nil {
+			ps.field(fallback, fmt.Sprintf("%s[%d]", field, n), "%s: %v", l, err)
+		}
+	}
+}
+
+func routeProblem(l string) error {
+	_, err := iproute.ParseRoute(l)
+	return err
+}
+
+func ruleProblem(l string) error {
+	_, err := iproute.ParseRule(l)
+	return err
 }
 
 // fifoRef is one notify FIFO with its field name, for validation.
@@ -903,6 +930,8 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 		}
 		seen[a] = true
 	}
+	validateLines(ps, l, p+".virtual_routes", v.VirtualRoutes, routeProblem)
+	validateLines(ps, l, p+".virtual_rules", v.VirtualRules, ruleProblem)
 	validateTrackInterfaces(ps, p, instanceHolder(v), v.TrackInterfaces)
 }
 

@@ -619,6 +619,12 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			d.duration(v, field, &c.StartupScript.Timeout)
 		case "vrrp_startup_delay":
 			d.duration(v, field, &c.VRRPStartupDelay)
+		case "static_ipaddress":
+			c.StaticAddrs = d.strs(v, field)
+		case "static_routes":
+			c.StaticRoutes = d.strs(v, field)
+		case "static_rules":
+			c.StaticRules = d.strs(v, field)
 		case "vrrp_down_timer_adverts":
 			if n, ok := d.integer(v, field, 1, maxDownTimerAdverts); ok {
 				d.downTimer = int(n)
@@ -1036,6 +1042,10 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			v.VirtualAddrs = d.addrs(val, field)
 		case "virtual_ipaddress_excluded":
 			v.ExcludedAddrs = d.addrs(val, field)
+		case "virtual_routes":
+			v.VirtualRoutes = d.strs(val, field)
+		case "virtual_rules":
+			v.VirtualRules = d.strs(val, field)
 		case "dont_track_primary":
 			d.boolean(val, field, &v.DontTrackPrimary)
 		case "track_interface", "track_script", "track_file", "track_process":

@@ -21,6 +21,7 @@ import (
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/flowsync"
 	"github.com/xlb-project/xlb/health"
+	"github.com/xlb-project/xlb/iproute"
 	"github.com/xlb-project/xlb/loader"
 	"github.com/xlb-project/xlb/maps"
 	"github.com/xlb-project/xlb/neigh"
@@ -50,11 +51,14 @@ type Options struct {
 
 // Director runs one interface's load balancing.
 type Director struct {
-	o      Options
-	log    *slog.Logger
-	dp     *loader.Datapath
-	neigh  *neigh.Resolver
-	vips   *vip.Owner
+	o     Options
+	log   *slog.Logger
+	dp    *loader.Datapath
+	neigh *neigh.Resolver
+	vips  *vip.Owner
+	// static holds keepalived's static_ipaddress, static_routes and
+	// static_rules from New to Close (director/routes.go).
+	static *iproute.Set
 	hc     *health.Manager
 	notify *notifier // the real servers' notify_up / notify_down scripts
 	vrrp   *vrrpSet
@@ -181,6 +185,11 @@ func New(ctx context.Context, o Options) (_ *Director, err error) {
 			d.Close(true)
 			return nil, fmt.Errorf("add vips: %w", err)
 		}
+	}
+	// Before VRRP: a virtual route may go via a static address.
+	if err := d.startStatic(cfg); err != nil {
+		d.Close(true)
+		return nil, err
 	}
 	d.haKick = make(chan struct{}, 1)
 	go d.haLoop()
@@ -312,6 +321,7 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 	}
 	d.mu.Unlock()
 	d.fifos.update(cfg)
+	d.reloadStatic(cfg)
 	if err := d.vrrp.update(cfg); err != nil {
 		d.log.Error("vrrp", "err", err)
 	}
@@ -383,6 +393,7 @@ func (d *Director) Close(detach bool) error {
 	}
 	d.fifos.closeAll()
 	errs := []error{bgpErr}
+	errs = append(errs, d.stopStatic(detach))
 	if d.vips != nil {
 		if detach {
 			errs = append(errs, d.vips.ReleaseAll())

@@ -15,6 +15,7 @@ import (
 	"github.com/xlb-project/xlb/internal/runas"
 	"github.com/xlb-project/xlb/internal/trackfile"
 	"github.com/xlb-project/xlb/internal/trackproc"
+	"github.com/xlb-project/xlb/iproute"
 	"github.com/xlb-project/xlb/vip"
 	"github.com/xlb-project/xlb/vrrp"
 )
@@ -65,6 +66,7 @@ type vrrpRun struct {
 	prioLines *atomic.Bool
 	inst      *vrrp.Instance
 	owner     *vip.Owner
+	routes    *iproute.Set // its virtual_routes and virtual_rules
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -175,6 +177,12 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 		if w, ok := want[name]; ok && sameVRRP(w, r.cfg) && reflect.DeepEqual(wantTracks[name], r.tracks) &&
 			reflect.DeepEqual(wantFileTracks[name], r.files) && reflect.DeepEqual(wantProcTracks[name], r.procs) &&
 			reflect.DeepEqual(wantGroup[name], r.sync) {
+			// Changed virtual_routes or virtual_rules alone are applied
+			// in place: a master adds and removes the difference, without
+			// a transition.
+			if !sameRoutes(w, r.cfg) {
+				s.updateRoutes(r, w)
+			}
 			continue
 		}
 		s.stopRun(r, false)
@@ -353,9 +361,31 @@ func sameScript(a, b config.VRRPScript) bool {
 	return a == b
 }
 
+// sameVRRP compares two instances but for their lines and their
+// virtual_routes and virtual_rules, which change without a restart.
 func sameVRRP(a, b config.VRRPInstance) bool {
 	a.Line, b.Line = 0, 0
+	a.VirtualRoutes, a.VirtualRules, b.VirtualRoutes, b.VirtualRules = nil, nil, nil, nil
 	return reflect.DeepEqual(a, b)
+}
+
+func sameRoutes(a, b config.VRRPInstance) bool {
+	return slices.Equal(a.VirtualRoutes, b.VirtualRoutes) && slices.Equal(a.VirtualRules, b.VirtualRules)
+}
+
+// updateRoutes gives a running instance the virtual_routes and
+// virtual_rules of v. An entry that fails to be added is logged, as at a
+// transition, and tried again at the next one: restarting the instance
+// would not make it work.
+func (s *vrrpSet) updateRoutes(r *vrrpRun, v config.VRRPInstance) {
+	e, err := virtualEntries(v)
+	if err == nil {
+		err = r.routes.Update(e)
+	}
+	if err != nil {
+		s.d.log.Error("vrrp instance: virtual routes and rules", "instance", v.Name, "err", err)
+	}
+	r.cfg.VirtualRoutes, r.cfg.VirtualRules = v.VirtualRoutes, v.VirtualRules
 }
 
 func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, files map[string]vrrp.TrackedFile, procs map[string]vrrp.TrackedProcess, group *config.VRRPSyncGroup) (*vrrpRun, error) {
@@ -372,7 +402,19 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
-	opts := []vrrp.Option{vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
+	e, err := virtualEntries(v)
+	if err != nil {
+		owner.Close()
+		return nil, err
+	}
+	routes, err := iproute.New(e, log)
+	if err != nil {
+		owner.Close()
+		return nil, err
+	}
+	// And its routes and rules, which keepalived removes at start too.
+	routes.Purge()
+	opts := []vrrp.Option{vrrp.WithRoutes(routes), vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
 	// vrrp_startup_delay counts from the start of `xlb run`, for instances
 	// a reload adds within it too (keepalived's is one global deadline).
 	// A hitless restart skips it: the peers would take over meanwhile.
@@ -393,6 +435,7 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	inst, err := vrrp.NewInstance(v, owner, log, opts...)
 	if err != nil {
 		owner.Close()
+		routes.Close()
 		return nil, err
 	}
 	// ha_suspend follows mastership: the VIPs come and go with it.
@@ -401,7 +444,7 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 		g.add(v.Name, inst) // its state changes move the group: onEvent
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &vrrpRun{cfg: v, tracks: tracks, files: files, procs: procs, sync: group, prioLines: prioLines, inst: inst, owner: owner, cancel: cancel, done: make(chan struct{})}
+	r := &vrrpRun{cfg: v, tracks: tracks, files: files, procs: procs, sync: group, prioLines: prioLines, inst: inst, owner: owner, routes: routes, cancel: cancel, done: make(chan struct{})}
 	// The scripts' states and files' values first, so the instance starts
 	// in the right state.
 	s.subscribe(r)
@@ -423,6 +466,7 @@ func (r *vrrpRun) stop(leave bool) {
 	r.cancel()
 	<-r.done
 	r.owner.Close()
+	r.routes.Close()
 }
 
 // onEvent follows an instance's event: its sync group's state (and

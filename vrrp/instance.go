@@ -64,6 +64,13 @@ type VIPOwner interface {
 	Release(addrs ...netip.Addr) error
 }
 
+// RouteOwner adds and removes what else mastership holds: keepalived's
+// virtual_routes and virtual_rules. *iproute.Set satisfies it.
+type RouteOwner interface {
+	Acquire() error
+	Release() error
+}
+
 // Announcer is a VIPOwner that can announce held addresses again, n packets
 // each: the later bursts of keepalived's garp_master_delay,
 // garp_master_refresh and garp_lower_prio_*. *vip.Owner satisfies it; an
@@ -145,6 +152,11 @@ type Option func(*Instance)
 // WithTransport sets the transport (default: a raw IPv4 socket on
 // cfg.Interface, opened by NewInstance in the caller's network namespace).
 func WithTransport(t Transport) Option { return func(i *Instance) { i.tr = t } }
+
+// WithRoutes gives the instance the routes and rules that move with its
+// VIPs (default: none): added after them, so a route with src VIP finds
+// its address, and removed before them.
+func WithRoutes(r RouteOwner) Option { return func(i *Instance) { i.routes = r } }
 
 // WithClock sets the clock (default: wall clock).
 func WithClock(c Clock) Option { return func(i *Instance) { i.clock = c } }
@@ -377,6 +389,7 @@ type Instance struct {
 	noPeerFault bool
 
 	owner         VIPOwner
+	routes        RouteOwner // nil: none
 	log           *slog.Logger
 	tr            Transport
 	ownTransport  bool
@@ -1092,6 +1105,11 @@ func (i *Instance) becomeMaster(now time.Time) {
 	if err := i.owner.Acquire(i.held()...); err != nil {
 		i.log.Error("acquire VIPs", "err", err)
 	}
+	if i.routes != nil {
+		if err := i.routes.Acquire(); err != nil {
+			i.log.Error("add virtual routes and rules", "err", err)
+		}
+	}
 	i.holding = true
 	// keepalived: a second burst garp_master_delay later (switches that
 	// were still flushing the old master's MAC), and refreshes after
@@ -1145,6 +1163,11 @@ func (i *Instance) releaseVIPs() {
 	i.garpAt, i.refreshAt, i.lowerAt = time.Time{}, time.Time{}, nil
 	if !i.holding {
 		return
+	}
+	if i.routes != nil {
+		if err := i.routes.Release(); err != nil {
+			i.log.Error("remove virtual routes and rules", "err", err)
+		}
 	}
 	if err := i.owner.Release(i.held()...); err != nil {
 		i.log.Error("release VIPs", "err", err)
