@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -816,6 +817,7 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 	}
 	versionSet := false
 	var tracked []*kstmt // track_interface entries, as v.TrackInterfaces
+	var xmitBase *kstmt  // vmac_xmit_base
 	for _, s := range is.block {
 		switch s.key {
 		case "state":
@@ -906,6 +908,13 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			if on, ok := k.optBool(s, p+".higher_prio_send_advert"); ok {
 				v.HigherPrioSendAdvert = on
 			}
+		case "use_vmac":
+			k.useVMAC(s, p, &v)
+		case "vmac_xmit_base":
+			if k.noArgs(s, p+".vmac_xmit_base") {
+				v.VMACXmitBase = true
+				xmitBase = s
+			}
 		case "garp_extra_if", "vmac_garp_intvl":
 			k.warn(s, "vrrp_instance %s: %s ignored: it repeats gratuitous ARPs on VMAC interfaces (or, with all, on the VIPs' other interfaces), and xlb has no VMACs and puts every VIP on the instance's interface, where keepalived does not repeat them", v.Name, s.key)
 		case "notify_master", "notify_backup", "notify_fault":
@@ -935,7 +944,58 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 		k.versionUnset = append(k.versionUnset, i)
 	}
 	k.dropOwnInterface(p, &v, tracked)
+	k.vmacRules(is, xmitBase, &v)
 	k.c.VRRP = append(k.c.VRRP, v)
+}
+
+// useVMAC reads "use_vmac [NAME]". keepalived 2.2.7 ignores a name that
+// is no interface name (too long, or with a / or space) and uses its
+// default vrrp.VRID; so does xlb, with its warning. A MAC address of the
+// VMAC's own is refused: xlb only uses the RFC's virtual MAC.
+func (k *kconv) useVMAC(s *kstmt, p string, v *VRRPInstance) {
+	field := p + ".use_vmac"
+	if !k.noBlock(s, field) {
+		return
+	}
+	if len(s.args) > 1 || (len(s.args) == 1 && looksLikeMAC(s.args[0])) {
+		k.fail(s, field, "use_vmac with a MAC address is not supported by xlb: its VMAC is always 00:00:5e:00:01:VRID")
+		return
+	}
+	k.mark(s, field)
+	v.UseVMAC = true
+	if len(s.args) == 0 {
+		return
+	}
+	if why := ifaceNameProblem(s.args[0]); why != "" {
+		k.warn(s, "vrrp_instance %s: VMAC interface name %q ignored (%s): vrrp.VRID is used, as keepalived does", v.Name, s.args[0], why)
+		return
+	}
+	v.VMACName = s.args[0]
+}
+
+// looksLikeMAC reports whether a is a MAC address of 5 or 6 octets, which
+// use_vmac takes after (or instead of) the interface name.
+func looksLikeMAC(a string) bool {
+	if _, err := net.ParseMAC(a); err == nil {
+		return true
+	}
+	_, err := net.ParseMAC(a + ":00")
+	return err == nil && strings.Count(a, ":") == 4
+}
+
+// vmacRules applies keepalived's own corrections: vmac_xmit_base without
+// use_vmac is ignored, and unicast adverts with use_vmac go from the base
+// interface (keepalived sets vmac_xmit_base for them), both with its
+// warning.
+func (k *kconv) vmacRules(is *kstmt, xmitBase *kstmt, v *VRRPInstance) {
+	if v.VMACXmitBase && !v.UseVMAC {
+		k.warn(xmitBase, "vrrp_instance %s: vmac_xmit_base ignored: it is only valid with use_vmac", v.Name)
+		v.VMACXmitBase = false
+	}
+	if v.UseVMAC && !v.VMACXmitBase && len(v.UnicastPeers) > 0 {
+		k.warn(is, "vrrp_instance %s: unicast with use_vmac requires vmac_xmit_base: set, as keepalived does", v.Name)
+		v.VMACXmitBase = true
+	}
 }
 
 // dropOwnInterface removes a track_interface naming the instance's own

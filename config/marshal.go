@@ -573,6 +573,15 @@ func addVRRPTransport(m *yaml.Node, v *VRRPInstance) {
 	if v.KernelRxBufSize != 0 {
 		add(m, "kernel_rx_buf_size", intNode(v.KernelRxBufSize))
 	}
+	switch {
+	case v.VMACName != "":
+		add(m, "use_vmac", strNode(v.VMACName))
+	case v.UseVMAC:
+		add(m, "use_vmac", boolNode(true))
+	}
+	if v.VMACXmitBase {
+		add(m, "vmac_xmit_base", boolNode(true))
+	}
 	if v.LowerPrioNoAdvert {
 		add(m, "lower_prio_no_advert", boolNode(true))
 	}

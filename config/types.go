@@ -495,7 +495,30 @@ type VRRPInstance struct {
 	// is the VRRP socket's receive buffer (SO_RCVBUF), in bytes.
 	KernelRxBufSize int
 
+	// UseVMAC (keepalived's use_vmac) puts the VIPs on a macvlan
+	// interface on top of Interface whose MAC is the VRRP virtual MAC
+	// 00:00:5e:00:01:VRID: a failover moves the MAC with the addresses,
+	// so the neighbours' ARP caches need no update. The interface is
+	// VMACName, or vrrp.VRID when empty (see VMACInterface).
+	UseVMAC  bool
+	VMACName string
+	// VMACXmitBase (keepalived's vmac_xmit_base) sends and hears the
+	// adverts on Interface, with its own MAC, instead of on the VMAC
+	// interface.
+	VMACXmitBase bool
+
 	Line int
+}
+
+// VMACInterface is the name of v's VMAC interface, "" without use_vmac.
+func (v *VRRPInstance) VMACInterface() string {
+	switch {
+	case !v.UseVMAC:
+		return ""
+	case v.VMACName != "":
+		return v.VMACName
+	}
+	return fmt.Sprintf("vrrp.%d", v.VirtualRouterID)
 }
 
 // GARP is keepalived's timing of the gratuitous ARPs (IPv4) and unsolicited

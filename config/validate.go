@@ -74,6 +74,56 @@ func validateVRRPTransport(ps *problems, p string, v *VRRPInstance) {
 	}
 }
 
+// validateVMAC checks use_vmac and vmac_xmit_base: the VMAC interface's
+// name must be one the kernel takes and not the instance's own interface;
+// unicast adverts need vmac_xmit_base (keepalived's rule, which its
+// reader applies for keepalived.conf). IPv6 instances are refused: their
+// VMAC (00:00:5e:00:02:VRID) would need a link-local address of its own
+// to send adverts and NAs from, which xlb does not give it yet.
+func validateVMAC(ps *problems, p string, v *VRRPInstance) {
+	l := v.Line
+	if !v.UseVMAC {
+		if v.VMACName != "" {
+			ps.field(l, p+".use_vmac", "a VMAC name needs use_vmac")
+		}
+		if v.VMACXmitBase {
+			ps.field(l, p+".vmac_xmit_base", "is only valid with use_vmac")
+		}
+		return
+	}
+	if v.VMACName != "" {
+		if why := ifaceNameProblem(v.VMACName); why != "" {
+			ps.field(l, p+".use_vmac", "VMAC interface name %q: %s", v.VMACName, why)
+		}
+	}
+	if n := v.VMACInterface(); v.Interface != "" && n == v.Interface {
+		ps.field(l, p+".use_vmac", "VMAC interface %q is the instance's own interface", n)
+	}
+	if len(v.UnicastPeers) > 0 && !v.VMACXmitBase {
+		ps.field(l, p+".use_vmac", "unicast_peer with use_vmac needs vmac_xmit_base (the adverts go from the base interface), as keepalived requires")
+	}
+	for _, a := range append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...) {
+		if a.Unmap().Is6() {
+			ps.field(l, p+".use_vmac", "not supported by xlb for IPv6 instances")
+			break
+		}
+	}
+}
+
+// ifaceNameProblem says why name cannot name a network interface (the
+// kernel's dev_valid_name), "" when it can.
+func ifaceNameProblem(name string) string {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return "not an interface name"
+	case len(name) > 15:
+		return fmt.Sprintf("longer than 15 characters (%d)", len(name))
+	case strings.ContainsAny(name, "/: \t\n\v\f\r"):
+		return "contains a /, : or white space"
+	}
+	return ""
+}
+
 // isMD5Hex reports whether s looks like keepalived genhash's output: the hex
 // MD5 of the body.
 func isMD5Hex(s string) bool {
@@ -150,6 +200,7 @@ func (c *Config) validate(ps *problems) {
 	files := c.validateTrackFiles(ps)
 	procs := c.validateTrackProcesses(ps)
 	seenVR := map[vrKey]int{}
+	seenVMAC := map[string]int{} // VMAC interface name: instance
 	seenVRName := map[string]int{}
 	vipOwner := map[netip.Addr]int{}
 	validateGARP(ps, 0, "vrrp_", &c.VRRPGARP, nil)
@@ -174,6 +225,13 @@ func (c *Config) validate(ps *problems) {
 			ps.field(v.Line, p+".virtual_router_id", "virtual_router_id %d is already used on interface %q by vrrp[%d]%s", v.VirtualRouterID, v.Interface, j, ps.lineRef(c.VRRP[j].Line))
 		} else {
 			seenVR[k] = i
+		}
+		if n := v.VMACInterface(); n != "" {
+			if j, dup := seenVMAC[n]; dup {
+				ps.field(v.Line, p+".use_vmac", "VMAC interface %q is already vrrp[%d]'s%s", n, j, ps.lineRef(c.VRRP[j].Line))
+			} else {
+				seenVMAC[n] = i
+			}
 		}
 		for n, a := range append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...) {
 			f := fmt.Sprintf("%s.virtual_ipaddress[%d]", p, n)
@@ -848,6 +906,7 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 	// Without unicast_peer, unicast_src_ip (keepalived's mcast_src_ip, an
 	// alias) is the source of the multicast adverts.
 	validateVRRPTransport(ps, p, v)
+	validateVMAC(ps, p, v)
 	if v.State != "MASTER" && v.State != "BACKUP" {
 		ps.field(l, p+".state", "must be MASTER or BACKUP, got %q", v.State)
 	}

@@ -484,6 +484,24 @@ func (d *yamlDecoder) boolean(n *yaml.Node, field string, dst *bool) {
 	*dst = v
 }
 
+// useVMAC reads use_vmac: true (the interface is vrrp.VRID), false, or
+// the VMAC interface's name, as keepalived's use_vmac [NAME].
+func (d *yamlDecoder) useVMAC(n *yaml.Node, field string, v *VRRPInstance) {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return
+	}
+	if s.Tag == "!!bool" {
+		d.boolean(s, field, &v.UseVMAC)
+		return
+	}
+	if s.Value == "" {
+		d.bad(s, field, "must be true, false or the VMAC interface's name, got %q", s.Value)
+		return
+	}
+	v.UseVMAC, v.VMACName = true, s.Value
+}
+
 // duration reads seconds as an integer or decimal (keepalived's unit, so
 // values carry over unchanged) or a Go duration string such as "15m" or "100ms".
 func (d *yamlDecoder) duration(n *yaml.Node, field string, dst *time.Duration) {
@@ -1060,6 +1078,10 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			}
 		case "unicast_fault_no_peer":
 			d.boolean(val, field, &v.UnicastFaultNoPeer)
+		case "use_vmac":
+			d.useVMAC(val, field, &v)
+		case "vmac_xmit_base":
+			d.boolean(val, field, &v.VMACXmitBase)
 		case "mcast_dst_ip":
 			d.addr(val, field, &v.McastDstIP)
 		case "kernel_rx_buf_size":
