@@ -557,6 +557,11 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			WithUnicastTTL(cfg.UnicastTTL),
 			WithReceiveBuffer(cfg.KernelRxBufSize),
 		}
+		if cfg.UseVMAC && !cfg.VMACXmitBase {
+			// keepalived sends and hears the adverts on the VMAC
+			// unless vmac_xmit_base.
+			lo = append(lo, WithVMAC(cfg.VMACInterface()))
+		}
 		if v6 {
 			tr, err = ListenIPv6(cfg.Interface, lo...)
 		} else {

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -37,6 +38,12 @@ func ListenIPv6(iface string, opts ...ListenOption) (*RawTransport6, error) {
 	t := &RawTransport6{nl: nl}
 	for _, o := range opts {
 		o(&t.listenOpts)
+	}
+	if t.vmac != "" {
+		// The VMAC has no link-local address to send from (Ensure
+		// gives it none); config refuses use_vmac for IPv6.
+		nl.Close()
+		return nil, errors.New("use_vmac is not supported for IPv6")
 	}
 	if err := t.open(iface); err != nil {
 		t.Close()

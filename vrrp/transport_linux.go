@@ -18,8 +18,8 @@ import (
 
 // RawTransport is VRRP over a raw IPv4 socket (protocol 112) on one
 // interface, sending to 224.0.0.18 (or WithGroup's) from the interface's
-// primary address with TTL 255 and the interface's own MAC (keepalived's default without
-// use_vmac). The socket and netlink handle belong to the network namespace
+// primary address with TTL 255 and the interface's own MAC (keepalived's
+// default without use_vmac), or from a VMAC interface (WithVMAC). The socket and netlink handle belong to the network namespace
 // of the thread that called ListenIPv4.
 type RawTransport struct {
 	ifi   *net.Interface
@@ -37,6 +37,7 @@ type listenOpts struct {
 	group  netip.Addr   // mcast_dst_ip; invalid: the family's VRRP group
 	ttl    int          // unicast_ttl: the unicast adverts' TTL; 0: 255
 	rcvBuf int          // kernel_rx_buf_size: SO_RCVBUF; 0: the system's
+	vmac   string       // use_vmac: send and hear on this interface; "": the instance's
 }
 
 // groupOr is the group set, or def.
@@ -93,6 +94,21 @@ func WithUnicastTTL(ttl int) ListenOption { return func(o *listenOpts) { o.ttl =
 // kernel_rx_buf_size); 0 keeps the system's default.
 func WithReceiveBuffer(n int) ListenOption { return func(o *listenOpts) { o.rcvBuf = n } }
 
+// WithVMAC sends and hears the adverts on the VMAC interface name
+// (keepalived's use_vmac without vmac_xmit_base), so they leave with the
+// virtual MAC as their source; the source address is still the
+// instance's interface's (the VMAC has none as backup), as keepalived's.
+// "": on the instance's interface.
+func WithVMAC(name string) ListenOption { return func(o *listenOpts) { o.vmac = name } }
+
+// sockIface is the interface the socket is bound to: the VMAC, or iface.
+func (o *listenOpts) sockIface(iface string) string {
+	if o.vmac != "" {
+		return o.vmac
+	}
+	return iface
+}
+
 // ListenIPv4 opens the VRRP socket on iface.
 func ListenIPv4(iface string, opts ...ListenOption) (*RawTransport, error) {
 	nl, err := netlink.NewHandle()
@@ -115,7 +131,13 @@ func (t *RawTransport) open(iface string) error {
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", iface, err)
 	}
-	attrs := link.Attrs()
+	sock := link
+	if n := t.sockIface(iface); n != iface {
+		if sock, err = t.nl.LinkByName(n); err != nil {
+			return fmt.Errorf("VMAC interface %q: %w", n, err)
+		}
+	}
+	attrs := sock.Attrs()
 	t.ifi = &net.Interface{Index: attrs.Index, Name: attrs.Name, MTU: attrs.MTU, HardwareAddr: attrs.HardwareAddr, Flags: attrs.Flags}
 	addrs, err := t.nl.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
@@ -147,7 +169,7 @@ func (t *RawTransport) open(iface string) error {
 	if !t.local.IsValid() {
 		return fmt.Errorf("interface %s has no IPv4 address to send VRRP from", iface)
 	}
-	conn, err := openRaw("ip4:112", "0.0.0.0", iface)
+	conn, err := openRaw("ip4:112", "0.0.0.0", t.ifi.Name)
 	if err != nil {
 		return err
 	}
@@ -155,7 +177,7 @@ func (t *RawTransport) open(iface string) error {
 	pc := ipv4.NewPacketConn(conn)
 	t.pc = pc
 	group := &net.IPAddr{IP: t.Group().AsSlice()}
-	return setUp(iface, []socketStep{
+	return setUp(t.ifi.Name, []socketStep{
 		{"join " + t.Group().String(), func() error { return pc.JoinGroup(t.ifi, group) }},
 		{"multicast interface", func() error { return pc.SetMulticastInterface(t.ifi) }},
 		{"multicast ttl", func() error { return pc.SetMulticastTTL(255) }},

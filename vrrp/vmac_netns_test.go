@@ -1,0 +1,169 @@
+package vrrp
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/nstest"
+	"github.com/xlb-project/xlb/vip"
+	"github.com/xlb-project/xlb/vmac"
+)
+
+// frameSources collects, for d, the source MACs of the VRRP adverts and
+// the ARP senders' MACs that arrive on ifindex in ns.
+func frameSources(t *testing.T, ns *nstest.NS, ifindex int, d time.Duration) <-chan [2][]string {
+	t.Helper()
+	proto := int(htons(unix.ETH_P_ALL))
+	var fd int
+	ns.Do(t, func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto); err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifindex})
+	})
+	out := make(chan [2][]string, 1)
+	go func() {
+		defer unix.Close(fd)
+		var adverts, arps []string
+		buf := make([]byte, 1500)
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			n, from, err := unix.Recvfrom(fd, buf, 0)
+			ll, ok := from.(*unix.SockaddrLinklayer)
+			if err != nil || !ok || ll.Pkttype == unix.PACKET_OUTGOING {
+				continue
+			}
+			switch htons(ll.Protocol) {
+			case unix.ETH_P_IP:
+				if n >= 20 && buf[9] == 112 {
+					adverts = append(adverts, net.HardwareAddr(ll.Addr[:6]).String())
+				}
+			case unix.ETH_P_ARP:
+				if n >= 14 {
+					arps = append(arps, net.HardwareAddr(buf[8:14]).String())
+				}
+			}
+		}
+		out <- [2][]string{adverts, arps}
+	}()
+	return out
+}
+
+// vmacNode is a director of the pair with its VIPs on the VMAC vrrp.42.
+func vmacNode(t *testing.T, ns *nstest.NS) *node {
+	t.Helper()
+	n := &node{t: t, ns: ns}
+	var err error
+	if n.nl, err = netlink.NewHandleAt(ns.H); err != nil {
+		t.Fatal(err)
+	}
+	ns.Do(t, func() error {
+		if _, err := vmac.Ensure(n.nl, "veth0", "vrrp.42", vmac.MAC(42)); err != nil {
+			return err
+		}
+		n.owner, err = vip.New("vrrp.42", testLogger().With("ns", ns.Name))
+		return err
+	})
+	t.Cleanup(func() {
+		n.stop()
+		n.owner.ReleaseAll()
+		n.owner.Close()
+		if err := vmac.Remove(n.nl, "vrrp.42", vmac.MAC(42)); err != nil {
+			t.Error(err)
+		}
+		n.nl.Close()
+	})
+	return n
+}
+
+func (n *node) vmacHolds(a netip.Addr) bool {
+	l, err := n.nl.LinkByName("vrrp.42")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	as, err := n.nl.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return slices.ContainsFunc(as, func(x netlink.Addr) bool { return x.IP.Equal(a.AsSlice()) })
+}
+
+// With use_vmac the master's adverts and gratuitous ARPs leave with the
+// VMAC as their source (vmac_xmit_base: the adverts with the base's
+// MAC), the backup hears them on its own VMAC, and a killed master's VIP
+// moves to the backup's VMAC.
+func TestNetnsVMAC(t *testing.T) {
+	for _, xmitBase := range []bool{false, true} {
+		t.Run(map[bool]string{false: "vmac", true: "xmit_base"}[xmitBase], func(t *testing.T) {
+			testVMAC(t, xmitBase)
+		})
+	}
+}
+
+func testVMAC(t *testing.T, xmitBase bool) {
+	nstest.RequireRoot(t)
+	vipAddr := netip.MustParseAddr("10.77.0.100")
+	adv := 100 * time.Millisecond
+	na, nb := nstest.New(t, "vma"), nstest.New(t, "vmb")
+	nstest.VethPair(t, na, nb, "10.77.0.1/24", "10.77.0.2/24")
+	a, b := vmacNode(t, na), vmacNode(t, nb)
+	cfg := func(name string, prio int) config.VRRPInstance {
+		c := pairCfg(name, prio, 3, adv)
+		c.UseVMAC, c.VMACName, c.VMACXmitBase = true, "vrrp.42", xmitBase
+		return c
+	}
+	bIfi := nstest.IfaceIn(t, nb, "veth0")
+	aBase := nstest.IfaceIn(t, na, "veth0").HardwareAddr.String()
+	seen := frameSources(t, nb, bIfi.Index, 2*time.Second)
+	a.start(cfg("A", 150))
+	b.start(cfg("B", 100))
+	if _, ok := a.waitVIPOn(vipAddr, 3*time.Second); !ok {
+		t.Fatal("A never put the VIP on its VMAC")
+	}
+	got := <-seen
+	wantAdvert := "00:00:5e:00:01:2a"
+	if xmitBase {
+		wantAdvert = aBase
+	}
+	if len(got[0]) == 0 || slices.IndexFunc(got[0], func(s string) bool { return s != wantAdvert }) >= 0 {
+		t.Errorf("adverts' source MACs %v, want all %s", got[0], wantAdvert)
+	}
+	if !slices.Contains(got[1], "00:00:5e:00:01:2a") {
+		t.Errorf("ARP senders %v, want the VMAC's gratuitous ARPs", got[1])
+	}
+	if b.inst.State() != StateBackup || b.vmacHolds(vipAddr) {
+		t.Fatalf("B %v, holds the VIP %v: it did not hear A", b.inst.State(), b.vmacHolds(vipAddr))
+	}
+	a.kill()
+	if _, ok := b.waitVIPOn(vipAddr, 2*time.Second); !ok {
+		t.Fatal("B did not take the VIP on its VMAC")
+	}
+	if len(b.inst.Stats().Invalid) != 0 {
+		t.Errorf("B counted invalid packets: %v", b.inst.Stats().Invalid)
+	}
+}
+
+func (n *node) waitVIPOn(a netip.Addr, d time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < d {
+		if n.vmacHolds(a) {
+			return time.Since(start), true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start), false
+}
+
+// htons swaps a 16-bit value to (or from) network byte order.
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
