@@ -11,13 +11,16 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/vishvananda/netlink"
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/runas"
 	"github.com/xlb-project/xlb/internal/trackfile"
 	"github.com/xlb-project/xlb/internal/trackproc"
 	"github.com/xlb-project/xlb/iproute"
 	"github.com/xlb-project/xlb/vip"
+	"github.com/xlb-project/xlb/vmac"
 	"github.com/xlb-project/xlb/vrrp"
+	"golang.org/x/sys/unix"
 )
 
 // vrrpSet runs the configured VRRP instances. Each owns its virtual
@@ -67,8 +70,13 @@ type vrrpRun struct {
 	inst      *vrrp.Instance
 	owner     *vip.Owner
 	routes    *iproute.Set // its virtual_routes and virtual_rules
-	cancel    context.CancelFunc
-	done      chan struct{}
+	// vmac is its use_vmac interface, "" without; keepVMAC keeps it at
+	// the next stop, for a restart that uses the same one.
+	vmac     string
+	keepVMAC bool
+	log      *slog.Logger
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // VRRPStatus is one instance's state, for status and metrics.
@@ -185,6 +193,10 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 			}
 			continue
 		}
+		// A restart that keeps the same VMAC leaves it (and what the
+		// neighbours learnt of it) in place.
+		w, ok := want[name]
+		r.keepVMAC = ok && r.vmac != "" && w.VMACInterface() == r.vmac && w.Interface == r.cfg.Interface && w.VirtualRouterID == r.cfg.VirtualRouterID
 		s.stopRun(r, false)
 		delete(s.runs, name)
 	}
@@ -394,9 +406,23 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	// later ones with their own repeats, all spaced by garp_interval /
 	// gna_interval.
 	garp := v.GARP.OrDefault()
-	owner, err := vip.New(v.Interface, log, vip.WithAnnounce(garp.MasterRepeat, 0), vip.WithPacketIntervals(garp.Interval, garp.NAInterval))
+	// With use_vmac the VIPs live (and are announced) on the VMAC.
+	ownerIface := v.Interface
+	if n := v.VMACInterface(); n != "" {
+		if err := ensureVMAC(v, log); err != nil {
+			return nil, err
+		}
+		ownerIface = n
+	}
+	owner, err := vip.New(ownerIface, log, vip.WithAnnounce(garp.MasterRepeat, 0), vip.WithPacketIntervals(garp.Interval, garp.NAInterval))
 	if err != nil {
+		removeVMAC(v.VMACInterface(), v.VirtualRouterID, log)
 		return nil, err
+	}
+	// An instance that cannot start leaves no VMAC behind.
+	closeOwner := func() {
+		owner.Close()
+		removeVMAC(v.VMACInterface(), v.VirtualRouterID, log)
 	}
 	// A killed run may have left its VIPs; this instance starts as backup.
 	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
@@ -404,12 +430,12 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	}
 	e, err := virtualEntries(v)
 	if err != nil {
-		owner.Close()
+		closeOwner()
 		return nil, err
 	}
 	routes, err := iproute.New(e, log)
 	if err != nil {
-		owner.Close()
+		closeOwner()
 		return nil, err
 	}
 	// And its routes and rules, which keepalived removes at start too.
@@ -434,7 +460,7 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 	opts = append(opts, vrrp.WithEvents(func(ev vrrp.Event) { s.onEvent(v.Name, g, prioLines, ev) }))
 	inst, err := vrrp.NewInstance(v, owner, log, opts...)
 	if err != nil {
-		owner.Close()
+		closeOwner()
 		routes.Close()
 		return nil, err
 	}
@@ -444,7 +470,7 @@ func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScr
 		g.add(v.Name, inst) // its state changes move the group: onEvent
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &vrrpRun{cfg: v, tracks: tracks, files: files, procs: procs, sync: group, prioLines: prioLines, inst: inst, owner: owner, routes: routes, cancel: cancel, done: make(chan struct{})}
+	r := &vrrpRun{cfg: v, tracks: tracks, files: files, procs: procs, sync: group, prioLines: prioLines, inst: inst, owner: owner, routes: routes, vmac: v.VMACInterface(), log: log, cancel: cancel, done: make(chan struct{})}
 	// The scripts' states and files' values first, so the instance starts
 	// in the right state.
 	s.subscribe(r)
@@ -467,6 +493,11 @@ func (r *vrrpRun) stop(leave bool) {
 	<-r.done
 	r.owner.Close()
 	r.routes.Close()
+	// keepalived removes its VMACs when it stops; a restart in place
+	// keeps them, as it keeps the VIPs on them.
+	if !leave && !r.keepVMAC {
+		removeVMAC(r.vmac, r.cfg.VirtualRouterID, r.log)
+	}
 }
 
 // onEvent follows an instance's event: its sync group's state (and
@@ -705,4 +736,42 @@ func (g *syncRun) changed(n *notifier, log *slog.Logger) (vrrp.State, bool) {
 		n.run(g.cfg.Notify+" GROUP "+vrrp.ShellQuote(g.cfg.Name)+" "+st.String(), env, g.creds.Notify)
 	}
 	return st, true
+}
+
+// ensureVMAC creates v's VMAC interface on its interface, or keeps the
+// one a restart in place (or a killed run) left.
+func ensureVMAC(v config.VRRPInstance, log *slog.Logger) error {
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink handle: %w", err)
+	}
+	defer nl.Close()
+	created, err := vmac.Ensure(nl, v.Interface, v.VMACInterface(), vmac.MAC(v.VirtualRouterID))
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("vmac interface created", "vmac", v.VMACInterface(), "iface", v.Interface, "mac", vmac.MAC(v.VirtualRouterID))
+	} else {
+		log.Info("vmac interface kept from an earlier run", "vmac", v.VMACInterface(), "iface", v.Interface)
+	}
+	return nil
+}
+
+// removeVMAC deletes the VMAC name ("": none) of vrid; a failure is
+// logged, as it cannot be undone by the stop that causes it.
+func removeVMAC(name string, vrid int, log *slog.Logger) {
+	if name == "" {
+		return
+	}
+	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err == nil {
+		err = vmac.Remove(nl, name, vmac.MAC(vrid))
+		nl.Close()
+	}
+	if err != nil {
+		log.Error("remove vmac interface", "vmac", name, "err", err)
+		return
+	}
+	log.Info("vmac interface removed", "vmac", name)
 }
