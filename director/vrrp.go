@@ -751,7 +751,7 @@ func ensureVMAC(v config.VRRPInstance, log *slog.Logger) error {
 		return err
 	}
 	if created {
-		log.Info("vmac interface created", "vmac", v.VMACInterface(), "iface", v.Interface, "mac", vmac.MAC(v.VirtualRouterID))
+		log.Info("vmac interface created", "vmac", v.VMACInterface(), "iface", v.Interface, "mac", vmac.MAC(v.VirtualRouterID).String())
 	} else {
 		log.Info("vmac interface kept from an earlier run", "vmac", v.VMACInterface(), "iface", v.Interface)
 	}
