@@ -1,0 +1,126 @@
+package director
+
+import (
+	"log/slog"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/nstest"
+)
+
+// The director's side of use_vmac, through reloads: the instance's VMAC
+// is made at its start and its VIP goes there; a reload that restarts the
+// instance with the same VMAC keeps the interface; one that renames it or
+// drops use_vmac removes it; a restart in place keeps it, and the next
+// run takes it over and removes it at its clean stop.
+func TestVRRPSetVMACReload(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.NewWithPrefix(t, "vmac-d-")
+	vethPair(t, ns, "10.79.0.1/24")
+	nl, err := netlink.NewHandleAt(ns.H)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	vip := netip.MustParseAddr("10.79.0.100")
+	cfg := func(prio int, use bool, name string) *config.Config {
+		return &config.Config{VRRP: []config.VRRPInstance{{
+			Name: "VI_1", Interface: "veth0", VirtualRouterID: 9, Priority: prio, Version: 3,
+			AdvertInterval: 100 * time.Millisecond, Preempt: true,
+			VirtualAddrs: []netip.Addr{vip}, UseVMAC: use, VMACName: name,
+		}}}
+	}
+	index := func(name string) int {
+		l, err := nl.LinkByName(name)
+		if err != nil {
+			return 0
+		}
+		return l.Attrs().Index
+	}
+	holds := func(iface string) bool {
+		l, err := nl.LinkByName(iface)
+		if err != nil {
+			return false
+		}
+		as, _ := nl.AddrList(l, netlink.FAMILY_V4)
+		return slices.ContainsFunc(as, func(a netlink.Addr) bool { return a.IP.Equal(vip.AsSlice()) })
+	}
+	waitHolds := func(iface string) {
+		t.Helper()
+		for end := time.Now().Add(3 * time.Second); !holds(iface); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("the VIP never went on %s", iface)
+			}
+		}
+	}
+	newSet := func() *vrrpSet {
+		return &vrrpSet{d: &Director{log: slog.New(slog.DiscardHandler)}, runs: map[string]*vrrpRun{}}
+	}
+	s := newSet()
+	defer s.stopAll(false)
+	update := func(s *vrrpSet, c *config.Config) {
+		t.Helper()
+		var err error
+		ns.Do(t, func() error { err = s.update(c); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := func(s *vrrpSet, leave bool) { ns.Do(t, func() error { s.stopAll(leave); return nil }) }
+
+	update(s, cfg(100, true, ""))
+	first := index("vrrp.9")
+	if first == 0 {
+		t.Fatal("no vrrp.9 after the start")
+	}
+	waitHolds("vrrp.9")
+	if holds("veth0") {
+		t.Error("the VIP is on veth0 too")
+	}
+
+	inst := s.runs["VI_1"].inst
+	update(s, cfg(110, true, ""))
+	if s.runs["VI_1"].inst == inst {
+		t.Fatal("a changed priority did not restart the instance")
+	}
+	if index("vrrp.9") != first {
+		t.Errorf("a restart with the same VMAC made vrrp.9 anew (index %d, was %d)", index("vrrp.9"), first)
+	}
+	waitHolds("vrrp.9")
+
+	update(s, cfg(110, true, "vip9"))
+	if index("vrrp.9") != 0 || index("vip9") == 0 {
+		t.Fatalf("renamed: vrrp.9 index %d, vip9 index %d", index("vrrp.9"), index("vip9"))
+	}
+	waitHolds("vip9")
+
+	update(s, cfg(110, false, ""))
+	if index("vip9") != 0 {
+		t.Error("dropping use_vmac left vip9")
+	}
+	waitHolds("veth0")
+
+	// A restart in place keeps the VMAC and the VIP; the next run adopts
+	// both and removes the VMAC at its clean stop.
+	update(s, cfg(110, true, ""))
+	waitHolds("vrrp.9")
+	kept := index("vrrp.9")
+	stop(s, true)
+	if index("vrrp.9") != kept || !holds("vrrp.9") {
+		t.Fatal("the restart in place did not keep vrrp.9 and the VIP on it")
+	}
+	s2 := newSet()
+	update(s2, cfg(110, true, ""))
+	if index("vrrp.9") != kept {
+		t.Error("the next run made vrrp.9 anew")
+	}
+	waitHolds("vrrp.9")
+	stop(s2, false)
+	if index("vrrp.9") != 0 {
+		t.Error("a clean stop left vrrp.9")
+	}
+}
