@@ -643,7 +643,7 @@ func (k *kconv) globalDefs(g *kstmt) {
 		case "vrrp_mcast_group6":
 			k.groupArg(s, true, &k.vrrp.group6)
 		case "vrrp_garp_extra_if":
-			k.warn(s, "vrrp_garp_extra_if ignored: it repeats gratuitous ARPs on VMAC interfaces (or, with all, on the VIPs' other interfaces), and xlb has no VMACs and puts every VIP on its instance's interface")
+			k.warn(s, "vrrp_garp_extra_if ignored: it repeats gratuitous ARPs on VMAC interfaces (or, with all, on the VIPs' other interfaces) that are not an instance's own, and xlb puts every VIP on its instance's interface or use_vmac VMAC")
 		case "net_namespace":
 			k.unsupported(s, "global_defs")
 		case "default_interface":
@@ -737,6 +737,10 @@ func (k *kconv) applyStrict() {
 			}
 		}
 		v.GARP.LowerPrioRepeat, v.GARP.LowerPrioDelay = 0, 0
+		if v.VMACXmitBase {
+			k.warnAt(at(v, p+".vmac_xmit_base"), "vrrp_instance %s: vrrp_strict: vmac_xmit_base ignored, as keepalived does (the adverts go from the VMAC)", v.Name)
+			v.VMACXmitBase = false
+		}
 		k.strictAdverts(v, p, at)
 		if v.Version == 2 && len(v.VirtualAddrs) > 0 && v.VirtualAddrs[0].Is6() {
 			k.warnAt(v.Line, "vrrp_instance %s: vrrp_strict: IPv6 needs VRRP version 3; using it, as keepalived does", v.Name)
@@ -916,7 +920,7 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 				xmitBase = s
 			}
 		case "garp_extra_if", "vmac_garp_intvl":
-			k.warn(s, "vrrp_instance %s: %s ignored: it repeats gratuitous ARPs on VMAC interfaces (or, with all, on the VIPs' other interfaces), and xlb has no VMACs and puts every VIP on the instance's interface, where keepalived does not repeat them", v.Name, s.key)
+			k.warn(s, "vrrp_instance %s: %s ignored: it repeats gratuitous ARPs on VMAC interfaces (or, with all, on the VIPs' other interfaces) that are not the instance's own, and xlb puts every VIP on the instance's interface or use_vmac VMAC, where keepalived does not repeat them", v.Name, s.key)
 		case "notify_master", "notify_backup", "notify_fault":
 			k.vrrpNotify(s, p, &v.NotifyMaster, &v.NotifyBackup, &v.NotifyFault, &v.NotifyUsers)
 		case "notify":

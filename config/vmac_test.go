@@ -93,6 +93,21 @@ vrrp_instance E {
 	}
 }
 
+// vrrp_strict resets vmac_xmit_base, with keepalived's warning.
+func TestKeepalivedVMACStrict(t *testing.T) {
+	conf := "global_defs {\n vrrp_strict\n}\nvrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress { 10.0.0.1 }\n use_vmac\n vmac_xmit_base\n}\n"
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; !v.UseVMAC || v.VMACXmitBase {
+		t.Errorf("use_vmac %v vmac_xmit_base %v, want true false", v.UseVMAC, v.VMACXmitBase)
+	}
+	if w := "k.conf:10: vrrp_instance A: vrrp_strict: vmac_xmit_base ignored, as keepalived does"; !hasWarning(warns, w) {
+		t.Errorf("no warning %q in %v", w, warns)
+	}
+}
+
 func TestKeepalivedUseVMACRefused(t *testing.T) {
 	inst := "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress { X }\n Y\n}\n"
 	for _, tc := range []struct {
