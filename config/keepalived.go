@@ -1486,8 +1486,7 @@ func (k *kconv) trackProcess(b *kstmt) {
 			if !k.noBlock(s, p+".process") {
 				continue
 			}
-			if processAt != nil {
-				k.fail(s, p+".process", "process is already set%s", k.ps.lineRef(processAt.line))
+			if k.again(s, p+".process", processAt) {
 				continue
 			}
 			processAt = s
@@ -1517,8 +1516,7 @@ func (k *kconv) trackProcess(b *kstmt) {
 				k.fail(s, p+".param_match", "want param_match [initial|partial] (alone it is an exact match), got %q", strings.Join(s.args, " "))
 			}
 		case "weight":
-			if weightAt != nil {
-				k.fail(s, p+".weight", "weight is already set%s", k.ps.lineRef(weightAt.line))
+			if k.again(s, p+".weight", weightAt) {
 				continue
 			}
 			weightAt = s
@@ -1571,8 +1569,7 @@ func (k *kconv) trackFile(b *kstmt) {
 		case "weight":
 			// keepalived keeps the first weight and complains about the
 			// next; refusing the second says which one counts.
-			if weightAt != nil {
-				k.fail(s, p+".weight", "weight is already set%s", k.ps.lineRef(weightAt.line))
+			if k.again(s, p+".weight", weightAt) {
 				continue
 			}
 			weightAt = s
@@ -2237,8 +2234,7 @@ func (k *kconv) fileCheck(cs *kstmt, p string) *Check {
 		case "track_file":
 			// keepalived takes the last one silently; refusing the second
 			// says which file counts.
-			if trackAt != nil {
-				k.fail(st, p+".track_file", "track_file is already set%s", k.ps.lineRef(trackAt.line))
+			if k.again(st, p+".track_file", trackAt) {
 				continue
 			}
 			trackAt = st
@@ -2246,8 +2242,7 @@ func (k *kconv) fileCheck(cs *kstmt, p string) *Check {
 				ck.TrackFile = v
 			}
 		case "weight":
-			if weightAt != nil {
-				k.fail(st, p+".weight", "weight is already set%s", k.ps.lineRef(weightAt.line))
+			if k.again(st, p+".weight", weightAt) {
 				continue
 			}
 			weightAt = st
@@ -2367,7 +2362,7 @@ func (k *kconv) regexStmt(st *kstmt, p string, rx *kregex, r *URLRegex) bool {
 	field := p + "." + st.key
 	switch st.key {
 	case "regex":
-		if k.regexAgain(st, field, rx.pattern) || !k.noBlock(st, field) {
+		if k.again(st, field, rx.pattern) || !k.noBlock(st, field) {
 			return true
 		}
 		rx.pattern = st
@@ -2392,12 +2387,12 @@ func (k *kconv) regexStmt(st *kstmt, p string, rx *kregex, r *URLRegex) bool {
 		k.regexOptions(st, field, rx)
 		r.Options, _ = CanonRegexOptions(rx.options) // only known words
 	case "regex_min_offset":
-		if !k.regexAgain(st, field, rx.min) {
+		if !k.again(st, field, rx.min) {
 			rx.min = st
 			k.regexOffset(st, field, rx, &r.MinOffset)
 		}
 	case "regex_max_offset":
-		if !k.regexAgain(st, field, rx.max) {
+		if !k.again(st, field, rx.max) {
 			rx.max = st
 			r.MaxOffsetSet = k.regexOffset(st, field, rx, &r.MaxOffset)
 		}
@@ -2409,9 +2404,11 @@ func (k *kconv) regexStmt(st *kstmt, p string, rx *kregex, r *URLRegex) bool {
 	return true
 }
 
-// regexAgain refuses a second regex, regex_min_offset or regex_max_offset
-// in a url: keepalived takes the last silently, refusing says which counts.
-func (k *kconv) regexAgain(st *kstmt, field string, first *kstmt) bool {
+// again refuses a second statement of a keyword a block takes once (a
+// url's regex or offsets, a track file's or process's weight…), naming
+// the line of the first: keepalived keeps the first or the last
+// silently, refusing says which one counts.
+func (k *kconv) again(st *kstmt, field string, first *kstmt) bool {
 	if first != nil {
 		k.fail(st, field, "%s is already set%s", st.key, k.ps.lineRef(first.line))
 	}
