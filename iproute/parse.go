@@ -49,7 +49,36 @@ func (r Route) String() string {
 
 // words splits a line; a trailing comment (keepalived's "#" or "!") is
 // the config reader's business, so none is expected here.
-func words(line string) []string { return strings.Fields(line) }
+// words walks the words of a route or rule line: next gives each option
+// word, value the word after it.
+type words struct {
+	w []string
+	i int // index of the word next returned last; -1 before the first
+}
+
+func newWords(line string) *words { return &words{w: strings.Fields(line), i: -1} }
+
+func (c *words) empty() bool { return len(c.w) == 0 }
+
+// first says whether the option next returned last started the line.
+func (c *words) first() bool { return c.i == 0 }
+
+func (c *words) next() (string, bool) {
+	if c.i+1 >= len(c.w) {
+		return "", false
+	}
+	c.i++
+	return c.w[c.i], true
+}
+
+// value takes the word after option opt.
+func (c *words) value(opt string) (string, error) {
+	v, ok := c.next()
+	if !ok {
+		return "", fmt.Errorf("%s needs a value", opt)
+	}
+	return v, nil
+}
 
 // ParseRoute reads a keepalived route line:
 //
@@ -59,22 +88,14 @@ func words(line string) []string { return strings.Fields(line) }
 //
 // PREFIX may be a bare address (a host route) or "default".
 func ParseRoute(line string) (Route, error) {
-	w := words(line)
+	w := newWords(line)
 	r := Route{Route: netlink.Route{Protocol: ProtoKeepalived, Type: unix.RTN_UNICAST}}
 	scopeSet, v6 := false, false
 	var dst, src, via string
-	if len(w) == 0 {
+	if w.empty() {
 		return r, fmt.Errorf("empty route")
 	}
-	for i := 0; i < len(w); i++ {
-		opt := w[i]
-		val := func() (string, error) {
-			if i+1 >= len(w) {
-				return "", fmt.Errorf("%s needs a value", opt)
-			}
-			i++
-			return w[i], nil
-		}
+	for opt, ok := w.next(); ok; opt, ok = w.next() {
 		var err error
 		switch opt {
 		case "inet6":
@@ -83,42 +104,42 @@ func ParseRoute(line string) (Route, error) {
 			// xlb does not watch its routes for deletion: what
 			// no_track asks of keepalived.
 		case "blackhole", "unreachable", "prohibit", "throw":
-			if i != 0 {
+			if !w.first() {
 				return r, fmt.Errorf("%s must start the route", opt)
 			}
 			r.Type = map[string]int{"blackhole": unix.RTN_BLACKHOLE, "unreachable": unix.RTN_UNREACHABLE,
 				"prohibit": unix.RTN_PROHIBIT, "throw": unix.RTN_THROW}[opt]
 		case "src":
-			src, err = val()
+			src, err = w.value(opt)
 		case "to":
-			dst, err = val()
+			dst, err = w.value(opt)
 		case "via", "gw":
-			via, err = val()
+			via, err = w.value(opt)
 		case "dev":
-			r.Dev, err = val()
+			r.Dev, err = w.value(opt)
 			if err == nil && (r.Dev == "" || len(r.Dev) > unix.IFNAMSIZ-1) {
 				err = fmt.Errorf("invalid interface name %q", r.Dev)
 			}
 		case "scope":
 			var s string
-			if s, err = val(); err == nil {
+			if s, err = w.value(opt); err == nil {
 				var n int
 				n, err = scope(s)
 				r.Scope, scopeSet = netlink.Scope(n), true
 			}
 		case "table":
 			var s string
-			if s, err = val(); err == nil {
+			if s, err = w.value(opt); err == nil {
 				r.Table, err = table(s)
 			}
 		case "metric", "priority", "preference":
 			var s string
-			if s, err = val(); err == nil {
+			if s, err = w.value(opt); err == nil {
 				r.Priority, err = number(opt, s, 0, 1<<32-1)
 			}
 		case "protocol":
 			var s string
-			if s, err = val(); err == nil {
+			if s, err = w.value(opt); err == nil {
 				var p int
 				p, err = protocol(s)
 				r.Protocol = netlink.RouteProtocol(p)
@@ -197,24 +218,16 @@ func typeName(t int) string {
 //
 // A rule needs a table: keepalived ignores one without an action.
 func ParseRule(line string) (netlink.Rule, error) {
-	w := words(line)
+	w := newWords(line)
 	r := *netlink.NewRule()
 	r.Protocol = ProtoKeepalived
 	r.Table = -1
 	v6 := false
 	var from, to string
-	if len(w) == 0 {
+	if w.empty() {
 		return r, fmt.Errorf("empty rule")
 	}
-	for i := 0; i < len(w); i++ {
-		opt := w[i]
-		val := func() (string, error) {
-			if i+1 >= len(w) {
-				return "", fmt.Errorf("%s needs a value", opt)
-			}
-			i++
-			return w[i], nil
-		}
+	for opt, ok := w.next(); ok; opt, ok = w.next() {
 		var s string
 		var err error
 		switch opt {
@@ -224,27 +237,27 @@ func ParseRule(line string) (netlink.Rule, error) {
 		case "not":
 			r.Invert = true
 		case "from":
-			from, err = val()
+			from, err = w.value(opt)
 		case "to":
-			to, err = val()
+			to, err = w.value(opt)
 		case "table", "lookup":
-			if s, err = val(); err == nil {
+			if s, err = w.value(opt); err == nil {
 				r.Table, err = table(s)
 			}
 		case "priority", "preference":
-			if s, err = val(); err == nil {
+			if s, err = w.value(opt); err == nil {
 				r.Priority, err = number(opt, s, 0, 1<<32-1)
 			}
 		case "fwmark":
-			if s, err = val(); err == nil {
+			if s, err = w.value(opt); err == nil {
 				err = fwmark(s, &r)
 			}
 		case "iif":
-			r.IifName, err = val()
+			r.IifName, err = w.value(opt)
 		case "oif":
-			r.OifName, err = val()
+			r.OifName, err = w.value(opt)
 		case "protocol":
-			if s, err = val(); err == nil {
+			if s, err = w.value(opt); err == nil {
 				var p int
 				p, err = protocol(s)
 				r.Protocol = uint8(p)
@@ -295,27 +308,26 @@ func ParseRule(line string) (netlink.Rule, error) {
 //
 // A bare address is a host address (/32, /128), as keepalived reads it.
 func ParseAddr(line string) (Addr, error) {
-	w := words(line)
+	w := newWords(line)
 	var a Addr
-	if len(w) == 0 {
+	first, ok := w.next()
+	if !ok {
 		return a, fmt.Errorf("empty address")
 	}
 	// An address keeps its host bits: 192.0.2.50/24 is .50 on a /24.
-	p, err := netip.ParsePrefix(addrWithLen(w[0]))
+	p, err := netip.ParsePrefix(addrWithLen(first))
 	if err != nil || p.Addr().Zone() != "" || p.Addr().Is4In6() {
-		return a, fmt.Errorf("invalid address %q", w[0])
+		return a, fmt.Errorf("invalid address %q", first)
 	}
 	a.IPNet = &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-	for i := 1; i < len(w); i++ {
-		opt := w[i]
+	for opt, ok := w.next(); ok; opt, ok = w.next() {
 		if opt == "no_track" {
 			continue
 		}
-		if i+1 >= len(w) {
-			return a, fmt.Errorf("%s needs a value", opt)
+		v, err := w.value(opt)
+		if err != nil {
+			return a, err
 		}
-		i++
-		v := w[i]
 		switch opt {
 		case "dev":
 			if len(v) > unix.IFNAMSIZ-1 {
