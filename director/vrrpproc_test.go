@@ -1,17 +1,15 @@
 package director
 
 import (
-	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/nstest"
+	"github.com/xlb-project/xlb/internal/trackproc/trackproctest"
 	"github.com/xlb-project/xlb/vrrp"
 )
 
@@ -39,20 +37,7 @@ func TestVRRPSetTrackProcessReload(t *testing.T) {
 	nstest.RequireRoot(t)
 	ns := nstest.NewWithPrefix(t, "tp-d-")
 	vethPair(t, ns, "10.79.0.1/24")
-	bin := filepath.Join(t.TempDir(), "xlbtp-dir")
-	src, err := os.Open("/bin/sleep")
-	if err != nil {
-		t.Skipf("no /bin/sleep: %v", err)
-	}
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	src.Close()
-	dst.Close()
+	bin := trackproctest.SleepCopy(t, "xlbtp-dir")
 	cmd := exec.Command(bin, "300")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

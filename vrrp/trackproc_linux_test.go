@@ -1,16 +1,14 @@
 package vrrp
 
 import (
-	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/nstest"
 	"github.com/xlb-project/xlb/internal/trackproc"
+	"github.com/xlb-project/xlb/internal/trackproc/trackproctest"
 )
 
 // procEventBound is how long a process's start or exit may take to reach
@@ -24,22 +22,7 @@ const procEventBound = 250 * time.Millisecond
 // copy's path. The test kills it by its PID at the end.
 func startNamed(t *testing.T, name string) (*exec.Cmd, string) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	src, err := os.Open("/bin/sleep")
-	if err != nil {
-		t.Skipf("no /bin/sleep: %v", err)
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
+	bin := trackproctest.SleepCopy(t, name)
 	cmd := exec.Command(bin, "300")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

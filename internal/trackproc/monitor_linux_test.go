@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/internal/trackproc/trackproctest"
 )
 
 // Without the proc connector the monitor scans /proc every PollInterval:
@@ -19,20 +20,7 @@ func TestPollingFallback(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (as the connector does)")
 	}
-	bin := filepath.Join(t.TempDir(), "xlbtp-poll")
-	src, err := os.Open("/bin/sleep")
-	if err != nil {
-		t.Skipf("no /bin/sleep: %v", err)
-	}
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	src.Close()
-	dst.Close()
+	bin := trackproctest.SleepCopy(t, "xlbtp-poll")
 
 	m := NewMonitor(nil, nil)
 	m.noConnector = true
