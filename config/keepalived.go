@@ -79,6 +79,7 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 		return nil, k.warns, ps.err()
 	}
 	k.top(stmts)
+	k.memberWeights()
 	k.groupTrackingWarnings()
 	tracked, trackedFiles, trackedProcs := k.c.trackedNames()
 	for _, sc := range k.c.VRRPScripts {
@@ -178,6 +179,12 @@ type kconv struct {
 	// entries, by group index and kind ("track_script"), in the order of
 	// the group's entries: the warnings about members point at them.
 	groupTracks map[int]map[string][]*kstmt
+	// instTracks are the same for the vrrp_instances' own track_interface,
+	// track_script and track_file entries, by instance index.
+	instTracks map[int]map[string][]*kstmt
+	// fileWeights are the track_file blocks that set a weight (the
+	// others' is keepalived's default 1), by name.
+	fileWeights map[string]bool
 	// defaultIface is global_defs' default_interface: the dev of the
 	// static addresses that give none.
 	defaultIface string
@@ -820,8 +827,9 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 		k.fail(is, p, "needs a { block }")
 	}
 	versionSet := false
-	var tracked []*kstmt // track_interface entries, as v.TrackInterfaces
-	var xmitBase *kstmt  // vmac_xmit_base
+	var tracked []*kstmt        // track_interface entries, as v.TrackInterfaces
+	var scripts, files []*kstmt // track_script and track_file entries
+	var xmitBase *kstmt         // vmac_xmit_base
 	for _, s := range is.block {
 		switch s.key {
 		case "state":
@@ -883,7 +891,11 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			k.instanceStrict = append(k.instanceStrict, instanceStrict{i, on, s})
 		case "track_interface":
 			tracked = append(tracked, k.trackInterfaces(s, p, &v.TrackInterfaces)...)
-		case "track_script", "track_file", "track_process":
+		case "track_script":
+			scripts = append(scripts, k.trackBlock(s, p, v.tracking())...)
+		case "track_file":
+			files = append(files, k.trackBlock(s, p, v.tracking())...)
+		case "track_process":
 			k.trackBlock(s, p, v.tracking())
 		case "unicast_src_ip", "mcast_src_ip":
 			// keepalived reads both as the adverts' source address.
@@ -947,8 +959,12 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 	if !versionSet {
 		k.versionUnset = append(k.versionUnset, i)
 	}
-	k.dropOwnInterface(p, &v, tracked)
+	tracked = k.dropOwnInterface(p, &v, tracked)
 	k.vmacRules(is, xmitBase, &v)
+	if k.instTracks == nil {
+		k.instTracks = map[int]map[string][]*kstmt{}
+	}
+	k.instTracks[i] = map[string][]*kstmt{"track_interface": tracked, "track_script": scripts, "track_file": files}
 	k.c.VRRP = append(k.c.VRRP, v)
 }
 
@@ -1006,11 +1022,13 @@ func (k *kconv) vmacRules(is *kstmt, xmitBase *kstmt, v *VRRPInstance) {
 // interface, as keepalived 2.2.7 does ("Ignoring track_interface … since
 // own interface", weighted or not, dont_track_primary or not): a file that
 // behaved one way under keepalived must not start moving xlb's priority.
-func (k *kconv) dropOwnInterface(p string, v *VRRPInstance, tracked []*kstmt) {
+// It returns the statements of the entries kept.
+func (k *kconv) dropOwnInterface(p string, v *VRRPInstance, tracked []*kstmt) []*kstmt {
 	if v.Interface == "" || len(tracked) != len(v.TrackInterfaces) {
-		return
+		return tracked
 	}
 	kept := v.TrackInterfaces[:0]
+	var keptStmts []*kstmt
 	for n, t := range v.TrackInterfaces {
 		if t.Name == v.Interface {
 			k.warn(tracked[n], "vrrp_instance %s: track_interface %s ignored, as keepalived ignores it: it is the instance's own interface", v.Name, t.Name)
@@ -1023,8 +1041,103 @@ func (k *kconv) dropOwnInterface(p string, v *VRRPInstance, tracked []*kstmt) {
 			k.mark(tracked[n], f+".weight")
 		}
 		kept = append(kept, t)
+		keptStmts = append(keptStmts, tracked[n])
 	}
 	v.TrackInterfaces = kept
+	return keptStmts
+}
+
+// memberWeights reads the own tracking of sync group members as keepalived
+// 2.2.7 does in a group without sync_group_tracking_weight (each checked
+// on a running 2.2.7): a weighted track_interface is tracked with weight 0
+// ("ignoring veth9 tracked interface weight due to SYNC group": its loss
+// faults the group); a weighted track_script is dropped ("ignoring tracked
+// script chk with weights"), so is a track_file whose weight someone set
+// ("ignoring tracked file tf with weight -5"), while one left at the
+// default weight 1 is tracked with weight 0 ("ignoring weight from tracked
+// file tf3 … specify weight 0"). Weighted track_process entries stay, as
+// they do there.
+func (k *kconv) memberWeights() {
+	scripts := map[string]int{}
+	for _, sc := range k.c.VRRPScripts {
+		scripts[sc.Name] = sc.Weight
+	}
+	files := map[string]int{}
+	for _, f := range k.c.VRRPTrackFiles {
+		files[f.Name] = f.Weight
+	}
+	fileSet := k.fileWeights
+	if fileSet == nil {
+		fileSet = map[string]bool{}
+	}
+	for _, g := range k.c.VRRPSyncGroups {
+		if g.TrackingWeight {
+			continue
+		}
+		for i := range k.c.VRRP {
+			v := &k.c.VRRP[i]
+			st := k.instTracks[i]
+			if !slices.Contains(g.Group, v.Name) || st == nil {
+				continue
+			}
+			p := fmt.Sprintf("vrrp[%d]", i)
+			if ss := st["track_interface"]; len(ss) == len(v.TrackInterfaces) {
+				for n := range v.TrackInterfaces {
+					if t := &v.TrackInterfaces[n]; t.Weight != 0 {
+						k.warn(ss[n], "vrrp_instance %s: weight of track_interface %s ignored (tracked with weight 0: its loss faults sync group %s), as keepalived does in a sync group without sync_group_tracking_weight", v.Name, t.Name, g.Name)
+						t.Weight = 0
+					}
+				}
+			}
+			if ss := st["track_script"]; len(ss) == len(v.TrackScripts) {
+				var kept []TrackScript
+				for n, t := range v.TrackScripts {
+					if k.keepMember(p+".track_script", len(kept), ss[n], &t, scripts, nil, v.Name, g.Name, "track_script") {
+						kept = append(kept, t)
+					}
+				}
+				v.TrackScripts = kept
+			}
+			if ss := st["track_file"]; len(ss) == len(v.TrackFiles) {
+				var kept []TrackFile
+				for n, e := range v.TrackFiles {
+					t := TrackScript(e)
+					if k.keepMember(p+".track_file", len(kept), ss[n], &t, files, fileSet, v.Name, g.Name, "track_file") {
+						kept = append(kept, TrackFile(t))
+					}
+				}
+				v.TrackFiles = kept
+			}
+		}
+	}
+}
+
+// keepMember judges one track_script or track_file entry t (kind) of a
+// sync group member for memberWeights, its weight its own or else its
+// definition's (defs): kept when that is 0; tracked with weight 0 when it
+// is a track_file's default (set names the definitions that set theirs;
+// nil: all did); dropped otherwise. A kept entry's fields are marked at
+// its new index n of field, for later messages.
+func (k *kconv) keepMember(field string, n int, s *kstmt, t *TrackScript, defs map[string]int, set map[string]bool, inst, group, kind string) bool {
+	w := t.Weight
+	if !t.WeightSet {
+		w = defs[t.Name]
+	}
+	switch {
+	case w == 0:
+	case !t.WeightSet && set != nil && !set[t.Name]:
+		k.warn(s, "vrrp_instance %s: default weight of %s %s ignored (tracked with weight 0: a non-zero value faults sync group %s), as keepalived does in a sync group without sync_group_tracking_weight", inst, kind, t.Name, group)
+		t.Weight, t.WeightSet = 0, true
+	default:
+		k.warn(s, "vrrp_instance %s: %s %s with weight %d ignored, as keepalived ignores it in sync group %s without sync_group_tracking_weight (it neither faults nor moves the instance)", inst, kind, t.Name, w, group)
+		return false
+	}
+	f := fmt.Sprintf("%s[%d]", field, n)
+	k.mark(s, f)
+	if t.WeightSet {
+		k.mark(s, f+".weight")
+	}
+	return true
 }
 
 func (k *kconv) authentication(a *kstmt, p string, v *VRRPInstance) {
@@ -1278,12 +1391,21 @@ func (k *kconv) syncGroup(b *kstmt) {
 			if on, ok := k.optBool(s, p+".notify_priority_changes"); ok {
 				g.NotifyPriorityChanges = &on
 			}
+		case "sync_group_tracking_weight":
+			if k.noArgs(s, p+".sync_group_tracking_weight") {
+				g.TrackingWeight = true
+			}
+		case "global_tracking":
+			// keepalived 2.2.7 reads it as sync_group_tracking_weight.
+			if k.noArgs(s, p+".sync_group_tracking_weight") {
+				g.TrackingWeight = true
+				k.warn(s, "vrrp_sync_group %s: global_tracking is deprecated (keepalived: use track_interface/script/file on the sync group); read as sync_group_tracking_weight, as keepalived reads it", g.Name)
+			}
 		case "notify_stop", "smtp_alert", "notify_deleted":
 			// As an instance's notify_deleted: a notification only.
 			k.warn(s, "vrrp_sync_group: %s ignored", s.key)
 		default:
-			// track_bfd and global_tracking would move priorities and
-			// faults: not ignored.
+			// track_bfd would move priorities and faults: not ignored.
 			k.unsupported(s, "vrrp_sync_group")
 		}
 	}
@@ -1574,6 +1696,10 @@ func (k *kconv) trackFile(b *kstmt) {
 			}
 			weightAt = s
 			k.weightArg(s, p, &tf.Weight, &tf.Reverse)
+			if k.fileWeights == nil {
+				k.fileWeights = map[string]bool{}
+			}
+			k.fileWeights[tf.Name] = true
 		case "init_file":
 			k.initFile(s, p, &tf)
 		default:

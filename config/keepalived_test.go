@@ -312,7 +312,6 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"group range too long", "virtual_server_group G1 {\n 2001:db8::1-fff 80\n}\n", 2, "2001:db8::1-fff", "more than 256"},
 		{"sync group of no instance", "vrrp_sync_group G {\n group {\n  VI_9\n }\n}\n", 3, "vrrp_sync_groups[0].group[0]", `no vrrp instance named "VI_9"`},
 		{"sync group track_script unknown", kaSync + "vrrp_sync_group G2 {\n group { VI_3 }\n track_script { chk }\n}\n", 35, "vrrp_sync_groups[1].track_script[0]", `no vrrp script named "chk"`},
-		{"sync group global_tracking", kaSync + "vrrp_sync_group G2 {\n group { VI_3 }\n global_tracking\n}\n", 35, "global_tracking", "not supported in vrrp_sync_group"},
 		{"instance in two sync groups", kaSync + "vrrp_sync_group G2 {\n group {\n  VI_1\n }\n}\n", 35, "vrrp_sync_groups[1].group[0]", `"VI_1" is already in sync group "G1"`},
 		{"sync group without name", "vrrp_sync_group {\n group { VI_1 }\n}\n", 1, "vrrp_sync_group", "want vrrp_sync_group NAME"},
 		{"unknown top-level", "virtual_servers 10.0.0.1 80 {\n}\n", 1, "virtual_servers", "unknown"},
@@ -748,17 +747,87 @@ vrrp_instance VI_1 {
 	}
 	assertRoundTrip(t, c)
 
-	// An untracked file is said so; a weighted one in a sync-group member
-	// is refused as a weighted script is.
+	// An untracked file is said so.
 	_, warns, err = ParseKeepalived("k.conf", []byte("track_file lonely {\n file /run/l\n}\n"))
 	if err != nil || len(warns) != 1 || !strings.Contains(warns[0].Msg, "track_file lonely is tracked by no vrrp_instance") {
 		t.Errorf("untracked file: err %v warnings %v", err, warns)
 	}
-	_, _, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+conf))
-	wantProblem(t, err, "k.conf", 28, "vrrp[0].track_file[0]", `"tf_maint" has weight -10, but VI_1 is in sync group "G"`)
-	ok := strings.NewReplacer("tf_maint\n", "tf_maint weight 0\n", "tf_init weight -3 noreverse", "tf_init weight 0", "chk weight -5 noreverse", "chk weight 0", "eth1 weight 20 reverse", "eth1").Replace(conf)
-	if _, _, err := ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+ok)); err != nil {
-		t.Errorf("weight 0 (reverse) track files in a sync group: %v", err)
+
+	// In a sync-group member without sync_group_tracking_weight the
+	// weighted entries are what keepalived 2.2.7 makes of them: tf_maint
+	// (its file's -10) and tf_init (its own -3) and chk (its own -5)
+	// dropped, eth1 tracked with weight 0 (still reverse), each warned at
+	// its line; tf_old (weight 0) and eth2 unchanged.
+	c, warns, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = c.VRRP[0]
+	if want := []TrackFile{{Name: "tf_old", WeightSet: true, Reverse: true, ReverseSet: true}}; !reflect.DeepEqual(v.TrackFiles, want) {
+		t.Errorf("member track_file = %+v, want %+v", v.TrackFiles, want)
+	}
+	if len(v.TrackScripts) != 0 {
+		t.Errorf("member track_script = %+v, want none", v.TrackScripts)
+	}
+	if want := []TrackInterface{{Name: "eth1", Reverse: true}, {Name: "eth2", Reverse: true}}; !reflect.DeepEqual(v.TrackInterfaces, want) {
+		t.Errorf("member track_interface = %+v, want %+v", v.TrackInterfaces, want)
+	}
+	for line, msg := range map[int]string{
+		28: "track_file tf_maint with weight -10 ignored",
+		30: "track_file tf_init with weight -3 ignored",
+		33: "track_script chk with weight -5 ignored",
+		36: "weight of track_interface eth1 ignored",
+	} {
+		if !slices.ContainsFunc(warns, func(w Warning) bool { return w.Line == line && strings.Contains(w.Msg, msg) }) {
+			t.Errorf("no warning %q at line %d: %v", msg, line, warns)
+		}
+	}
+	assertRoundTrip(t, c)
+
+	// With sync_group_tracking_weight every weight stays, as outside a
+	// group.
+	c, warns, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n sync_group_tracking_weight\n}\n"+conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; !reflect.DeepEqual(v.TrackFiles, wantTF) || !reflect.DeepEqual(v.TrackScripts, wantTS) || !reflect.DeepEqual(v.TrackInterfaces, wantTI) || len(warns) != 0 {
+		t.Errorf("with sync_group_tracking_weight: files %+v scripts %+v interfaces %+v warnings %v", v.TrackFiles, v.TrackScripts, v.TrackInterfaces, warns)
+	}
+	if out := assertRoundTrip(t, c); !strings.Contains(string(out), "sync_group_tracking_weight: true") {
+		t.Errorf("YAML lacks sync_group_tracking_weight:\n%s", out)
+	}
+}
+
+// A track_file left at keepalived's default weight 1 in a sync group
+// member is tracked with weight 0 (a non-zero value faults the group), as
+// keepalived 2.2.7 does ("ignoring weight from tracked file tf3 due to
+// SYNC group. specify weight 0"); the deprecated global_tracking is read
+// as sync_group_tracking_weight, with keepalived's warning.
+func TestKeepalivedSyncGroupDefaultFileWeight(t *testing.T) {
+	conf := "track_file tf3 {\n file /run/tf3\n}\nvrrp_sync_group G {\n group { VI_1 }\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n track_file {\n  tf3\n }\n virtual_ipaddress { 10.0.0.1 }\n}\n"
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []TrackFile{{Name: "tf3", WeightSet: true}}; !reflect.DeepEqual(c.VRRP[0].TrackFiles, want) {
+		t.Errorf("track_file %+v, want %+v", c.VRRP[0].TrackFiles, want)
+	}
+	if !slices.ContainsFunc(warns, func(w Warning) bool {
+		return w.Line == 12 && strings.Contains(w.Msg, "default weight of track_file tf3 ignored")
+	}) {
+		t.Errorf("no warning at line 12: %v", warns)
+	}
+	assertRoundTrip(t, c)
+
+	c, warns, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "group { VI_1 }", "group { VI_1 }\n global_tracking", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []TrackFile{{Name: "tf3"}}; !reflect.DeepEqual(c.VRRP[0].TrackFiles, want) || !c.VRRPSyncGroups[0].TrackingWeight {
+		t.Errorf("global_tracking: track_file %+v, tracking weight %v", c.VRRP[0].TrackFiles, c.VRRPSyncGroups[0].TrackingWeight)
+	}
+	if !slices.ContainsFunc(warns, func(w Warning) bool { return w.Line == 6 && strings.Contains(w.Msg, "global_tracking is deprecated") }) {
+		t.Errorf("no deprecation warning at line 6: %v", warns)
 	}
 }
 
@@ -1249,7 +1318,8 @@ func TestKeepalivedGenericNotify(t *testing.T) {
 }
 
 // track_interface { eth1 weight -10 } moves the priority (weight 0 is a
-// plain, faulting one); refused in a sync-group member, as scripts are.
+// plain, faulting one); in a sync-group member it is tracked with weight
+// 0, as keepalived 2.2.7 does there.
 func TestKeepalivedWeightedTrackInterface(t *testing.T) {
 	conf := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n track_interface {\n  eth1 weight -10\n  eth2 weight 0\n  eth3\n }\n virtual_ipaddress { 10.0.0.1 }\n}\n"
 	c, _, err := ParseKeepalived("k.conf", []byte(conf))
@@ -1261,8 +1331,16 @@ func TestKeepalivedWeightedTrackInterface(t *testing.T) {
 		t.Fatalf("track_interface %v", v.TrackInterfaces)
 	}
 	assertRoundTrip(t, c)
-	_, _, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+conf))
-	wantProblem(t, err, "k.conf", 9, "vrrp[0].track_interface[0]", "track it without a weight")
+	c, warns, err := ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.VRRP[0].TrackInterfaces, []TrackInterface{{Name: "eth1"}, {Name: "eth2"}, {Name: "eth3"}}) {
+		t.Errorf("member track_interface %v", c.VRRP[0].TrackInterfaces)
+	}
+	if len(warns) != 1 || warns[0].Line != 9 || !strings.Contains(warns[0].Msg, "weight of track_interface eth1 ignored") {
+		t.Errorf("warnings %v, want one at line 9", warns)
+	}
 }
 
 // sorry_server_lvs_method equal to the service's method is accepted.

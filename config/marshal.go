@@ -121,6 +121,9 @@ func MarshalYAML(c *Config) ([]byte, error) {
 			addNotify(m, "notify_fault", g.NotifyFault, g.NotifyUsers.Fault)
 			addNotify(m, "notify", g.Notify, g.NotifyUsers.Notify)
 			addOptBool(m, "notify_priority_changes", g.NotifyPriorityChanges)
+			if g.TrackingWeight {
+				add(m, "sync_group_tracking_weight", boolNode(true))
+			}
 			addTrackInterfaces(m, g.TrackInterfaces)
 			addTrackEntries(m, g.tracking())
 			seq.Content = append(seq.Content, m)

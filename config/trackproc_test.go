@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,13 +96,18 @@ func TestKeepalivedTrackProcess(t *testing.T) {
 	if err != nil || len(warns) != 1 || !strings.Contains(warns[0].Msg, "vrrp_track_process lonely is tracked by no vrrp_instance") {
 		t.Errorf("untracked process: err %v warnings %v", err, warns)
 	}
-	// A weighted one in a sync-group member is refused as a weighted
-	// script is; weight 0 there is fine.
-	_, _, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+kaTrackProc))
-	wantProblem(t, err, "k.conf", 34, "vrrp[0].track_process[0]", `"haproxy" has weight -20, but VI_1 is in sync group "G"`)
-	ok := strings.NewReplacer("        haproxy\n", "        haproxy weight 0\n", "nginx_master weight 10 noreverse", "nginx_master").Replace(kaTrackProc)
-	if _, _, err := ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+ok)); err != nil {
-		t.Errorf("weight 0 track processes in a sync group: %v", err)
+	// In a sync-group member the weights stay, with no warning: keepalived
+	// 2.2.7 applies track_process weights there (a running 2.2.7 moved a
+	// member's priority by -7 and -4), unlike scripts' and files'.
+	c, warns, err = ParseKeepalived("k.conf", []byte("vrrp_sync_group G {\n group { VI_1 }\n}\n"+kaTrackProc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.VRRP[0].TrackProcesses, wantTP) {
+		t.Errorf("member track_process %+v, want %+v", c.VRRP[0].TrackProcesses, wantTP)
+	}
+	if slices.ContainsFunc(warns, func(w Warning) bool { return strings.Contains(w.Msg, "track_process") }) {
+		t.Errorf("warned: %v", warns)
 	}
 }
 
@@ -203,7 +209,6 @@ func TestYAMLTrackProcess(t *testing.T) {
 		{"quorum_max range", doc("vrrp_track_processes:", "  - {name: p, process: a, quorum_max: 70000}"), 8, "vrrp_track_processes[0].quorum_max", "must be 0..65535"},
 		{"negative delay", doc("vrrp_track_processes:", "  - {name: p, process: a, fork_delay: -1s}"), 8, "vrrp_track_processes[0].fork_delay", "must be 0..3600 seconds"},
 		{"unknown entry", doc("    track_process: [q]", "vrrp_track_processes:", "  - {name: p, process: a}"), 7, "vrrp[0].track_process[0]", `no track process named "q"`},
-		{"sync group weight", doc("    track_process: [{name: p, weight: 3}]", "vrrp_track_processes:", "  - {name: p, process: a}", "vrrp_sync_groups:", "  - {name: G, group: [VI_1]}"), 7, "vrrp[0].track_process[0]", `"p" has weight 3, but VI_1 is in sync group "G"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -858,13 +858,20 @@ type VRRPSyncGroup struct {
 	// TrackInterfaces, TrackScripts, TrackFiles and TrackProcesses are the
 	// group's own track_interface, track_script, track_file and
 	// track_process: every member tracks them as its own, weights
-	// included (see Config.MemberTracking). A member's own entries may
-	// not be weighted; the group's may, as in keepalived.
+	// included (see Config.MemberTracking).
 	TrackInterfaces []TrackInterface
 	TrackScripts    []TrackScript
 	TrackFiles      []TrackFile
 	TrackProcesses  []TrackProcess
-	Line            int
+	// TrackingWeight (keepalived's sync_group_tracking_weight) lets the
+	// members' own weighted track_interface, track_script and track_file
+	// entries move their priorities. Without it keepalived 2.2.7 drops a
+	// member's weighted scripts and files and tracks its weighted
+	// interfaces with weight 0; xlb refuses them instead (a keepalived.conf
+	// is read as keepalived reads it, with warnings). A member's weighted
+	// track_process applies either way, as it does in keepalived 2.2.7.
+	TrackingWeight bool
+	Line           int
 }
 
 // MemberTracking is v with the tracking of its sync group added, as

@@ -319,11 +319,12 @@ func (c *Config) validateFIFOs(ps *problems) {
 }
 
 // validateSyncGroups checks that each group names existing instances and
-// that no instance is in two groups (keepalived refuses both), and refuses
-// weighted track_scripts, track_files and track_processes in members: keepalived drops
-// those silently (a priority moved in one member cannot move its group: the
-// other director's member would wait for the rest of its group forever), so
-// the failover they were written for would never happen. The group's own
+// that no instance is in two groups (keepalived refuses both), and, in a
+// group without sync_group_tracking_weight, refuses the members' own
+// weighted track_interfaces, track_scripts and track_files: keepalived
+// 2.2.7 drops those scripts and files and zeroes those interfaces' weights
+// (the keepalived.conf reader does the same, with its warnings), so
+// a YAML file asking for them would not get what it says. The group's own
 // tracking is checked as an instance's, weights allowed: keepalived moves
 // every member's priority with them alike.
 func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile, procs map[string]*VRRPTrackProcess) {
@@ -357,42 +358,8 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 				continue
 			}
 			member[m] = i
-			v := &c.VRRP[instances[m]]
-			for n, ti := range v.TrackInterfaces {
-				if ti.Weight != 0 {
-					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_interface[%d]", instances[m], n),
-						"%s has weight %d, but %s is in sync group %q: keepalived ignores weights there and a priority change cannot move a group; track it without a weight (its loss puts the whole group in FAULT)", ti.Name, ti.Weight, m, g.Name)
-				}
-			}
-			for n, t := range v.TrackScripts {
-				w := t.Weight
-				if sc, ok := scripts[t.Name]; ok && !t.WeightSet {
-					w = sc.Weight
-				}
-				if w != 0 {
-					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_script[%d]", instances[m], n),
-						"%q has weight %d, but %s is in sync group %q: keepalived ignores weighted scripts there and a priority change cannot move a group; give it weight 0 (a failure puts the whole group in FAULT and it moves)", t.Name, w, m, g.Name)
-				}
-			}
-			for n, t := range v.TrackFiles {
-				w := t.Weight
-				if f, ok := files[t.Name]; ok && !t.WeightSet {
-					w = f.Weight
-				}
-				if w != 0 {
-					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_file[%d]", instances[m], n),
-						"%q has weight %d, but %s is in sync group %q: keepalived ignores weighted track files there and a priority change cannot move a group; give it weight 0 (a non-zero value puts the whole group in FAULT and it moves)", t.Name, w, m, g.Name)
-				}
-			}
-			for n, t := range v.TrackProcesses {
-				w := t.Weight
-				if tp, ok := procs[t.Name]; ok && !t.WeightSet {
-					w = tp.Weight
-				}
-				if w != 0 {
-					ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_process[%d]", instances[m], n),
-						"%q has weight %d, but %s is in sync group %q: keepalived ignores weighted track processes there and a priority change cannot move a group; give it weight 0 (a lost quorum puts the whole group in FAULT and it moves)", t.Name, w, m, g.Name)
-				}
+			if !g.TrackingWeight {
+				c.refuseMemberWeights(ps, instances[m], g.Name, scripts, files)
 			}
 		}
 		h := trackHolder{line: g.Line, group: true}
@@ -403,6 +370,41 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 		}
 		validateTrackInterfaces(ps, p, h, g.TrackInterfaces)
 		validateTracks(ps, p, h, g.tracking(), scripts, files, procs)
+	}
+}
+
+// refuseMemberWeights refuses the weighted track_interface, track_script
+// and track_file entries of instance n, a member of sync group group
+// without sync_group_tracking_weight (see validateSyncGroups). A weighted
+// track_process is left: keepalived 2.2.7 applies its weight there.
+func (c *Config) refuseMemberWeights(ps *problems, n int, group string, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile) {
+	v := &c.VRRP[n]
+	const why = "keepalived ignores a member's weighted %s unless the group has sync_group_tracking_weight: set it for the weight to move %s's priority (the group follows only when every member's peer wants mastership), or give it weight 0 (its failure puts the whole group in FAULT)"
+	for k, ti := range v.TrackInterfaces {
+		if ti.Weight != 0 {
+			ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_interface[%d]", n, k),
+				"%s has weight %d, but %s is in sync group %q: "+why, ti.Name, ti.Weight, v.Name, group, "track_interface", v.Name)
+		}
+	}
+	for k, t := range v.TrackScripts {
+		w := t.Weight
+		if sc, ok := scripts[t.Name]; ok && !t.WeightSet {
+			w = sc.Weight
+		}
+		if w != 0 {
+			ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_script[%d]", n, k),
+				"%q has weight %d, but %s is in sync group %q: "+why, t.Name, w, v.Name, group, "track_script", v.Name)
+		}
+	}
+	for k, t := range v.TrackFiles {
+		w := t.Weight
+		if f, ok := files[t.Name]; ok && !t.WeightSet {
+			w = f.Weight
+		}
+		if w != 0 {
+			ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_file[%d]", n, k),
+				"%q has weight %d, but %s is in sync group %q: "+why, t.Name, w, v.Name, group, "track_file", v.Name)
+		}
 	}
 }
 

@@ -1162,6 +1162,8 @@ func (d *yamlDecoder) syncGroup(n *yaml.Node, path string) VRRPSyncGroup {
 			d.notify(v, field, &g.Notify, &g.NotifyUsers.Notify)
 		case "notify_priority_changes":
 			g.NotifyPriorityChanges = d.optBool(v, field)
+		case "sync_group_tracking_weight":
+			d.boolean(v, field, &g.TrackingWeight)
 		case "track_interface", "track_script", "track_file", "track_process":
 			d.tracking(key, field, v, g.tracking())
 		default:

@@ -549,8 +549,10 @@ vrrp_sync_groups:
 	wantProblem(t, err, "t.yaml", 8, "vrrp_sync_groups[0].track_script", "")
 }
 
-// A weighted track_script in a sync group member is refused with the way
-// out (weight 0); with weight 0 the same configuration is accepted.
+// A weighted track_script in a sync group member is refused with the ways
+// out (sync_group_tracking_weight, or weight 0); with either the same
+// configuration is accepted. A weighted track_process is accepted without
+// it (keepalived 2.2.7 applies those weights in a group).
 func TestYAMLSyncGroupWeightedScript(t *testing.T) {
 	conf := `vrrp:
   - {name: VI_1, interface: eth0, virtual_router_id: 51, priority: 100, virtual_ipaddress: [10.0.0.1], track_script: [chk]}
@@ -561,9 +563,25 @@ vrrp_sync_groups:
   - {name: G1, group: [VI_1, VI_2]}
 `
 	_, err := ParseYAML("t.yaml", []byte(conf))
+	wantProblem(t, err, "t.yaml", 2, "vrrp[0].track_script[0]", "set it for the weight to move VI_1's priority")
 	wantProblem(t, err, "t.yaml", 2, "vrrp[0].track_script[0]", "give it weight 0")
 	if _, err := ParseYAML("t.yaml", []byte(strings.Replace(conf, "weight: -20", "weight: 0", 1))); err != nil {
 		t.Fatalf("weight 0 refused: %v", err)
+	}
+	c, err := ParseYAML("t.yaml", []byte(strings.Replace(conf, "group: [VI_1, VI_2]}", "group: [VI_1, VI_2], sync_group_tracking_weight: true}", 1)))
+	if err != nil {
+		t.Fatalf("sync_group_tracking_weight: %v", err)
+	}
+	if !c.VRRPSyncGroups[0].TrackingWeight {
+		t.Error("sync_group_tracking_weight not read")
+	}
+	assertRoundTrip(t, c)
+	_, err = ParseYAML("t.yaml", []byte(strings.Replace(conf, "group: [VI_1, VI_2]}", "group: [VI_1, VI_2], sync_group_tracking_weight: 1}", 1)))
+	wantProblem(t, err, "t.yaml", 7, "vrrp_sync_groups[0].sync_group_tracking_weight", "must be true or false")
+
+	procs := strings.NewReplacer("track_script: [chk]", "track_process: [{name: p, weight: -5}]", "vrrp_scripts:\n  - {name: chk, script: /bin/true, weight: -20}", "vrrp_track_processes:\n  - {name: p, process: haproxy}").Replace(conf)
+	if _, err := ParseYAML("t.yaml", []byte(procs)); err != nil {
+		t.Fatalf("weighted track_process in a member: %v", err)
 	}
 }
 

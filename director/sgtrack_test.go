@@ -158,3 +158,51 @@ func TestVRRPSetSyncGroupTracking(t *testing.T) {
 		}
 	}
 }
+
+// With sync_group_tracking_weight a member's own weighted track_script
+// moves that member's priority alone (keepalived 2.2.7: "(VI_1) Changing
+// effective priority from 100 to 80" while VI_2 stays at 100), and both
+// stay Master: a lower priority is no fault.
+func TestVRRPSetSyncGroupTrackingWeight(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.NewWithPrefix(t, "sgw-d-")
+	vethPair(t, ns, "10.78.0.1/24")
+	fail := filepath.Join(t.TempDir(), "fail")
+	inst := func(name string, vrid int, vip string) config.VRRPInstance {
+		return config.VRRPInstance{
+			Name: name, Interface: "veth0", VirtualRouterID: vrid, Priority: 100, Version: 3,
+			AdvertInterval: 100 * time.Millisecond, Preempt: true,
+			VirtualAddrs: []netip.Addr{netip.MustParseAddr(vip)},
+		}
+	}
+	vi1 := inst("VI_1", 41, "10.78.0.100")
+	vi1.TrackScripts = []config.TrackScript{{Name: "chk", Weight: -20, WeightSet: true}}
+	cfg := &config.Config{
+		ScriptUser: config.ScriptUser{User: "root"},
+		VRRP:       []config.VRRPInstance{vi1, inst("VI_2", 42, "10.78.0.101")},
+		VRRPScripts: []config.VRRPScript{
+			{Name: "chk", Script: "test ! -e " + fail, Interval: 50 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 1},
+		},
+		VRRPSyncGroups: []config.VRRPSyncGroup{{Name: "G1", Group: []string{"VI_1", "VI_2"}, TrackingWeight: true}},
+	}
+	log := slog.New(slog.DiscardHandler)
+	d := &Director{log: log, notify: newNotifier(log), fifos: newFIFOSet(log)}
+	s := &vrrpSet{d: d, runs: map[string]*vrrpRun{}}
+	defer s.stopAll(false)
+	var err error
+	ns.Do(t, func() error { err = s.update(cfg); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, s, vrrp.StateMaster, "started", "VI_1", "VI_2")
+	writeValue(t, fail, "1")
+	waitPrio(t, s, "VI_1", 80, "VI_1's own chk weight -20 failing")
+	waitStates(t, s, vrrp.StateMaster, "a lower priority", "VI_1", "VI_2")
+	if p := s.runs["VI_2"].inst.Priority(); p != 100 {
+		t.Errorf("VI_2's priority %d, want 100: VI_1's own tracking moved it", p)
+	}
+	if err := os.Remove(fail); err != nil {
+		t.Fatal(err)
+	}
+	waitPrio(t, s, "VI_1", 100, "chk good again")
+}
