@@ -97,6 +97,9 @@ func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
 	if s.FlowSync != nil {
 		snap.FlowSync = s.FlowSync()
 	}
+	for _, f := range s.D.NotifyFIFOs() {
+		snap.NotifyFIFOs = append(snap.NotifyFIFOs, NotifyFIFO(f))
+	}
 	return snap, nil
 }
 

@@ -50,6 +50,18 @@ type Snapshot struct {
 	BGP *BGPStatus `json:"bgp,omitempty"`
 	// FlowSync counts flow sharing (DirectorSource.FlowSync); nil when off.
 	FlowSync *FlowSyncStatus `json:"flow_sync,omitempty"`
+	// NotifyFIFOs are the open notify FIFOs (keepalived's notify_fifo and
+	// its VRRP and LVS kinds) with their line counts.
+	NotifyFIFOs []NotifyFIFO `json:"notify_fifos,omitempty"`
+}
+
+// NotifyFIFO is one open notify FIFO: lines written whole and dropped
+// because the pipe had no room (its reader fell behind), since it opened.
+type NotifyFIFO struct {
+	Keyword string `json:"keyword"` // notify_fifo, vrrp_notify_fifo or lvs_notify_fifo
+	Path    string `json:"path"`
+	Lines   uint64 `json:"lines"`
+	Dropped uint64 `json:"dropped"`
 }
 
 // TimeoutsSecs are the global idle timeouts in seconds (ipvsadm --set).

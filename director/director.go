@@ -942,6 +942,9 @@ func targets(cfg *config.Config, held map[netip.Addr]bool) []health.Target {
 	return out
 }
 
+// NotifyFIFOs reports the open notify FIFOs' line counts.
+func (d *Director) NotifyFIFOs() []FIFOStatus { return d.fifos.status() }
+
 // VRRPStatus reports every VRRP instance.
 func (d *Director) VRRPStatus() []VRRPStatus {
 	if d.vrrp == nil {

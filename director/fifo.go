@@ -2,7 +2,9 @@ package director
 
 import (
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -140,6 +142,30 @@ func (s *fifoSet) terminate() {
 	for _, r := range s.runs {
 		r.f.Terminate()
 	}
+}
+
+// FIFOStatus is one open notify FIFO's line counts (since it was opened:
+// a reload that keeps it keeps them).
+type FIFOStatus struct {
+	Keyword string // notify_fifo, vrrp_notify_fifo or lvs_notify_fifo
+	Path    string
+	Lines   uint64 // written whole
+	Dropped uint64 // dropped: the pipe had no room (its reader is behind)
+}
+
+// status lists the open FIFOs by keyword.
+func (s *fifoSet) status() []FIFOStatus {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]FIFOStatus, 0, len(s.runs))
+	for _, key := range slices.Sorted(maps.Keys(s.runs)) {
+		f := s.runs[key].f
+		out = append(out, FIFOStatus{Keyword: key, Path: f.Path(), Lines: f.Written(), Dropped: f.Dropped()})
+	}
+	return out
 }
 
 // closeAll closes every FIFO (see notifyfifo.FIFO.Close).

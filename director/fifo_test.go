@@ -274,3 +274,34 @@ echo EOF >> `+logFile+"\n"), 0o755); err != nil {
 		}
 	}
 }
+
+// The director reports each open FIFO's written and dropped lines (for
+// xlb_notify_fifo_*_lines_total), by keyword; a reload that keeps a FIFO
+// keeps its counts, and a closed one is no longer listed.
+func TestFIFOStatusCounts(t *testing.T) {
+	dir := t.TempDir()
+	all, lvs := filepath.Join(dir, "all.fifo"), filepath.Join(dir, "lvs.fifo")
+	s := newFIFOSet(slog.New(slog.DiscardHandler))
+	defer s.closeAll()
+	s.update(&config.Config{NotifyFIFO: config.NotifyFIFO{Path: all}, LVSNotifyFIFO: config.NotifyFIFO{Path: lvs}})
+	s.vrrp(`INSTANCE "VI_1" MASTER 100`)
+	s.lvs(`VS [10.0.0.1]:tcp:80 UP`)
+	s.lvs(`VS [10.0.0.1]:tcp:80 DOWN`)
+	want := []FIFOStatus{{Keyword: "lvs_notify_fifo", Path: lvs, Lines: 2}, {Keyword: "notify_fifo", Path: all, Lines: 3}}
+	if got := s.status(); !slices.Equal(got, want) {
+		t.Fatalf("status %+v, want %+v", got, want)
+	}
+	// Nobody reads: a 64 KB pipe fills and the rest is dropped, counted.
+	line := strings.Repeat("x", 1000)
+	for range 100 {
+		s.lvs(line)
+	}
+	st := s.status()
+	if len(st) != 2 || st[0].Dropped == 0 || st[0].Lines+st[0].Dropped != 102 {
+		t.Fatalf("after filling the pipes: %+v", st)
+	}
+	s.update(&config.Config{NotifyFIFO: config.NotifyFIFO{Path: all}})
+	if got := s.status(); len(got) != 1 || got[0] != st[1] {
+		t.Fatalf("after a reload keeping notify_fifo only: %+v, want [%+v]", got, st[1])
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,6 +78,20 @@ vrrp:
 		t.Fatal(err)
 	}
 	waitLines("check passes", rs+"DOWN", rs+"UP")
+	// The reader keeps up, so /metrics counts every line it got, none
+	// dropped.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, _ := os.ReadFile(log)
+	read := float64(strings.Count(string(b), "\n") - 1) // less its "args:" line
+	series := fmt.Sprintf(`{fifo="notify_fifo",path=%q}`, fifo)
+	m := scrape(t, l, ctx)
+	if got := m["xlb_notify_fifo_lines_total"+series]; got < read || got < 4 {
+		t.Errorf("xlb_notify_fifo_lines_total%s = %v, want at least the %v lines the reader got", series, got, read)
+	}
+	if got, ok := m["xlb_notify_fifo_dropped_lines_total"+series]; !ok || got != 0 {
+		t.Errorf("xlb_notify_fifo_dropped_lines_total%s = %v (present %v), want 0", series, got, ok)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

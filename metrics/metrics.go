@@ -18,6 +18,8 @@
 //	xlb_datapath_packets_total{reason}  (maps.CounterNames)
 //	xlb_conn_table_entries, xlb_conn_table_capacity
 //	xlb_vrrp_master{instance}, xlb_build_info{version}, xlb_uptime_seconds
+//	xlb_notify_fifo_lines_total, xlb_notify_fifo_dropped_lines_total{fifo,path}
+//	  (the open notify FIFOs, fifo= notify_fifo|vrrp_notify_fifo|lvs_notify_fifo)
 //
 // plus the Go runtime (go_*) and process (process_*) collectors. The
 // counters are the datapath's since the director started: `xlb zero`
@@ -73,6 +75,7 @@ type Collector struct {
 	rsChecks, rsFailures                    *prometheus.Desc
 	datapath, connEntries, connCapacity     *prometheus.Desc
 	vrrpMaster, buildInfo, uptime           *prometheus.Desc
+	fifoLines, fifoDropped                  *prometheus.Desc
 }
 
 // NewCollector returns a collector reading src at every scrape.
@@ -104,6 +107,8 @@ func NewCollector(src Source, log *slog.Logger) *Collector {
 		vrrpMaster:   desc("vrrp_master", "1 if the VRRP instance is MASTER, else 0.", []string{"instance"}),
 		buildInfo:    desc("build_info", "Always 1; the version label says which xlb runs.", []string{"version"}),
 		uptime:       desc("uptime_seconds", "Seconds since the director started.", nil),
+		fifoLines:    desc("notify_fifo_lines_total", "Lines written to the notify FIFO since it was opened.", []string{"fifo", "path"}),
+		fifoDropped:  desc("notify_fifo_dropped_lines_total", "Lines dropped because the notify FIFO's pipe was full (its reader fell behind) since it was opened.", []string{"fifo", "path"}),
 	}
 }
 
@@ -113,7 +118,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.svcPackets, c.svcBytes, c.svcConns, c.rsPackets, c.rsBytes, c.rsConns,
 		c.rsActive, c.rsInactive, c.rsPersist, c.rsWeight, c.rsAvail, c.rsOverloaded, c.rsHealthUp, c.rsLatency,
 		c.rsChecks, c.rsFailures, c.datapath, c.connEntries, c.connCapacity,
-		c.vrrpMaster, c.buildInfo, c.uptime,
+		c.vrrpMaster, c.buildInfo, c.uptime, c.fifoLines, c.fifoDropped,
 	} {
 		ch <- d
 	}
@@ -145,6 +150,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, v := range s.VRRP {
 		gauge(c.vrrpMaster, b2f(v.State == "MASTER"), v.Name)
+	}
+	for _, f := range s.NotifyFIFOs {
+		counter(c.fifoLines, float64(f.Lines), f.Keyword, f.Path)
+		counter(c.fifoDropped, float64(f.Dropped), f.Keyword, f.Path)
 	}
 	seenSvc := map[string]bool{}
 	for _, svc := range s.Services {

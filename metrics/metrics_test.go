@@ -33,6 +33,8 @@ func snapshot() *control.Snapshot {
 		Version: "1.2.3", UptimeSeconds: 42, ConnEntries: 7, ConnCapacity: 1048576,
 		Counters: map[string]uint64{"tx": 370, "drop_malformed_l3": 2},
 		VRRP:     []control.VRRPStatus{{Name: "VI_1", State: "MASTER"}, {Name: "VI_2", State: "BACKUP"}},
+		NotifyFIFOs: []control.NotifyFIFO{{Keyword: "notify_fifo", Path: "/run/ka.fifo", Lines: 9, Dropped: 0},
+			{Keyword: "vrrp_notify_fifo", Path: "/run/ka_vrrp.fifo", Lines: 4, Dropped: 17}},
 		Services: []control.Service{{
 			Key: "tcp/192.168.101.100:80",
 			RealServers: []control.RealServer{
@@ -98,6 +100,10 @@ func TestCollector(t *testing.T) {
 		`xlb_conn_table_entries{} 7`,
 		`xlb_datapath_packets_total{reason="drop_malformed_l3"} 2`,
 		`xlb_datapath_packets_total{reason="tx"} 370`,
+		`xlb_notify_fifo_dropped_lines_total{fifo="notify_fifo",path="/run/ka.fifo"} 0`,
+		`xlb_notify_fifo_dropped_lines_total{fifo="vrrp_notify_fifo",path="/run/ka_vrrp.fifo"} 17`,
+		`xlb_notify_fifo_lines_total{fifo="notify_fifo",path="/run/ka.fifo"} 9`,
+		`xlb_notify_fifo_lines_total{fifo="vrrp_notify_fifo",path="/run/ka_vrrp.fifo"} 4`,
 		`xlb_realserver_active_connections{` + rs3 + `} 5`,
 		`xlb_realserver_active_connections{` + rs4 + `} 0`,
 		`xlb_realserver_active_connections{` + rs5 + `} 0`,

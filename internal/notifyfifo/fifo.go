@@ -66,6 +66,7 @@ type FIFO struct {
 	mu       sync.Mutex
 	fd       int // -1 once closed
 	dropping bool
+	written  atomic.Uint64
 	dropped  atomic.Uint64
 }
 
@@ -208,6 +209,9 @@ func (f *FIFO) Created() bool { return f.created }
 // Dropped is the number of lines dropped because the pipe was full.
 func (f *FIFO) Dropped() uint64 { return f.dropped.Load() }
 
+// Written is the number of lines written whole.
+func (f *FIFO) Written() uint64 { return f.written.Load() }
+
 // Write writes line and a newline, without ever blocking: a line the pipe
 // has no room for is dropped and counted, and the first of a run of drops
 // is logged (the last one with the count when writes succeed again).
@@ -237,6 +241,7 @@ func (f *FIFO) writeLocked(line string) {
 			}
 			return
 		}
+		f.written.Add(1)
 		if f.dropping {
 			f.dropping = false
 			f.o.Log.Info("notify fifo writable again", "fifo", f.o.Path, "dropped_total", f.dropped.Load())

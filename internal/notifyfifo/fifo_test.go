@@ -117,6 +117,9 @@ func TestWritesNeverBlock(t *testing.T) {
 	if f.Dropped() == 0 {
 		t.Error("no line counted as dropped with the pipe full")
 	}
+	if w, d := f.Written(), f.Dropped(); w == 0 || w+d != 2000 {
+		t.Errorf("%d lines counted written and %d dropped, want them to add up to the 2000 written", w, d)
+	}
 	// Once read, lines get through again: the first line is whole.
 	r, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
