@@ -878,6 +878,10 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			if k.noArgs(s, p+".dont_track_primary") {
 				v.DontTrackPrimary = true
 			}
+		case "promote_secondaries":
+			if k.noArgs(s, p+".promote_secondaries") {
+				v.PromoteSecondaries = true
+			}
 		case "accept", "check_unicast_src":
 			// What xlb does anyway: a master's VIPs take traffic, and
 			// only the unicast peers are heard.

@@ -539,6 +539,9 @@ func vrrpNode(v *VRRPInstance) *yaml.Node {
 	if v.DontTrackPrimary {
 		add(m, "dont_track_primary", boolNode(true))
 	}
+	if v.PromoteSecondaries {
+		add(m, "promote_secondaries", boolNode(true))
+	}
 	addTrackInterfaces(m, v.TrackInterfaces)
 	if v.UnicastSrcIP.IsValid() {
 		add(m, "unicast_src_ip", addrNode(v.UnicastSrcIP))

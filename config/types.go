@@ -410,6 +410,12 @@ type VRRPInstance struct {
 	// DontTrackPrimary (keepalived's dont_track_primary): a down
 	// Interface does not put the instance in FAULT, only TrackInterfaces.
 	DontTrackPrimary bool
+	// PromoteSecondaries (keepalived's promote_secondaries) sets
+	// net.ipv4.conf.INTERFACE.promote_secondaries to 1 while the instance
+	// runs, so removing the VIP the kernel holds as a subnet's primary
+	// address promotes the other addresses of that subnet instead of
+	// deleting them with it; the value found is restored at a clean stop.
+	PromoteSecondaries bool
 	// ExcludedAddrs (virtual_ipaddress_excluded) move with mastership
 	// like VirtualAddrs but are not listed in the adverts.
 	ExcludedAddrs []netip.Addr

@@ -1066,6 +1066,8 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			v.VirtualRules = d.strs(val, field)
 		case "dont_track_primary":
 			d.boolean(val, field, &v.DontTrackPrimary)
+		case "promote_secondaries":
+			d.boolean(val, field, &v.PromoteSecondaries)
 		case "track_interface", "track_script", "track_file", "track_process":
 			d.tracking(key, field, val, v.tracking())
 		case "unicast_src_ip":

@@ -39,6 +39,8 @@ type vrrpSet struct {
 	// cfg is the configuration last applied, for who the notify scripts
 	// of new instances and groups run as.
 	cfg *config.Config
+	// promote holds promote_secondaries for the instances asking for it.
+	promote promoteSet
 	// initDone is set once the first configuration's init_files are
 	// written: later ones (reloads) only create missing files, as
 	// keepalived never overwrites a track file at a reload.
@@ -199,6 +201,10 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 		r.keepVMAC = ok && r.vmac != "" && w.VMACInterface() == r.vmac && w.Interface == r.cfg.Interface && w.VirtualRouterID == r.cfg.VirtualRouterID
 		s.stopRun(r, false)
 		delete(s.runs, name)
+		if r.cfg.PromoteSecondaries {
+			// After the new instances took it: a restart keeps 1.
+			defer s.promote.release(r.cfg.Interface, true, s.d.log)
+		}
 	}
 	for name, fr := range s.files {
 		if watched[name] != fr {
@@ -402,6 +408,23 @@ func (s *vrrpSet) updateRoutes(r *vrrpRun, v config.VRRPInstance) {
 
 func (s *vrrpSet) start(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, files map[string]vrrp.TrackedFile, procs map[string]vrrp.TrackedProcess, group *config.VRRPSyncGroup) (*vrrpRun, error) {
 	log := s.d.log.With("component", "vrrp", "instance", v.Name)
+	if v.PromoteSecondaries {
+		if s.promote == nil {
+			s.promote = promoteSet{}
+		}
+		if err := s.promote.acquire(v.Interface); err != nil {
+			return nil, err
+		}
+	}
+	r, err := s.startInstance(v, tracks, files, procs, group, log)
+	if err != nil && v.PromoteSecondaries {
+		s.promote.release(v.Interface, true, log)
+	}
+	return r, err
+}
+
+// startInstance is start once promote_secondaries is held.
+func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.TrackedScript, files map[string]vrrp.TrackedFile, procs map[string]vrrp.TrackedProcess, group *config.VRRPSyncGroup, log *slog.Logger) (*vrrpRun, error) {
 	// Acquire sends keepalived's first burst; the instance sends the
 	// later ones with their own repeats, all spaced by garp_interval /
 	// gna_interval.
@@ -564,6 +587,9 @@ func (s *vrrpSet) stopAll(leave bool) {
 	for name, r := range s.runs {
 		s.stopRun(r, leave)
 		delete(s.runs, name)
+		if r.cfg.PromoteSecondaries {
+			s.promote.release(r.cfg.Interface, !leave, s.d.log)
+		}
 	}
 	if !leave {
 		for _, n := range slices.Sorted(maps.Keys(s.groups)) {
