@@ -1436,3 +1436,21 @@ func TestKeepalivedTrackOwnInterfaceIgnored(t *testing.T) {
 	_, _, err = ParseKeepalived("k.conf", []byte(bad))
 	wantProblem(t, err, "k.conf", 4, "vrrp[0].track_interface[0].weight", "must be -253..253")
 }
+
+// promote_secondaries is read onto the instance (and into YAML); it takes
+// no value.
+func TestKeepalivedPromoteSecondaries(t *testing.T) {
+	conf := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n promote_secondaries\n virtual_ipaddress { 10.0.0.1/24 }\n}\n"
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.VRRP[0].PromoteSecondaries {
+		t.Error("promote_secondaries not read")
+	}
+	if out := assertRoundTrip(t, c); !strings.Contains(string(out), "promote_secondaries: true") {
+		t.Errorf("YAML lacks promote_secondaries:\n%s", out)
+	}
+	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "promote_secondaries", "promote_secondaries yes", 1)))
+	wantProblem(t, err, "k.conf", 5, "promote_secondaries", "")
+}
