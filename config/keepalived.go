@@ -830,6 +830,7 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 	var tracked []*kstmt        // track_interface entries, as v.TrackInterfaces
 	var scripts, files []*kstmt // track_script and track_file entries
 	var xmitBase *kstmt         // vmac_xmit_base
+	var trackSrc *kstmt         // track_src_ip
 	for _, s := range is.block {
 		switch s.key {
 		case "state":
@@ -914,6 +915,11 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			if k.noArgs(s, p+".unicast_fault_no_peer") {
 				v.UnicastFaultNoPeer = true
 			}
+		case "track_src_ip":
+			if k.noArgs(s, p+".track_src_ip") {
+				v.TrackSrcIP = true
+				trackSrc = s
+			}
 		case "mcast_dst_ip":
 			if a, ok := k.oneArg(s, p+".mcast_dst_ip"); ok {
 				k.addrArg(s, p+".mcast_dst_ip", a, &v.McastDstIP)
@@ -965,6 +971,12 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 	}
 	tracked = k.dropOwnInterface(p, &v, tracked)
 	k.vmacRules(is, xmitBase, &v)
+	if v.TrackSrcIP && !v.UnicastSrcIP.IsValid() {
+		// keepalived clears it ("Clear track_saddr if no saddr
+		// specified"): the default source is followed anyway.
+		k.warn(trackSrc, "vrrp_instance %s: track_src_ip ignored without unicast_src_ip (mcast_src_ip), as keepalived ignores it: the interface's own address is followed anyway", v.Name)
+		v.TrackSrcIP = false
+	}
 	if k.instTracks == nil {
 		k.instTracks = map[int]map[string][]*kstmt{}
 	}

@@ -1454,3 +1454,29 @@ func TestKeepalivedPromoteSecondaries(t *testing.T) {
 	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "promote_secondaries", "promote_secondaries yes", 1)))
 	wantProblem(t, err, "k.conf", 5, "promote_secondaries", "")
 }
+
+// track_src_ip is read with a unicast_src_ip (in either order), and
+// ignored with a warning without one, as keepalived clears it; YAML
+// refuses it there.
+func TestKeepalivedTrackSrcIP(t *testing.T) {
+	conf := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n track_src_ip\n unicast_src_ip 10.0.0.5\n unicast_peer {\n  10.0.0.6\n }\n virtual_ipaddress { 10.0.0.1 }\n}\n"
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.VRRP[0].TrackSrcIP || len(warns) != 0 {
+		t.Errorf("track_src_ip %v, warnings %v", c.VRRP[0].TrackSrcIP, warns)
+	}
+	if out := assertRoundTrip(t, c); !strings.Contains(string(out), "track_src_ip: true") {
+		t.Errorf("YAML lacks track_src_ip:\n%s", out)
+	}
+	c, warns, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, " unicast_src_ip 10.0.0.5\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VRRP[0].TrackSrcIP || len(warns) != 1 || warns[0].Line != 5 || !strings.Contains(warns[0].Msg, "track_src_ip ignored without unicast_src_ip") {
+		t.Errorf("without unicast_src_ip: track_src_ip %v, warnings %v", c.VRRP[0].TrackSrcIP, warns)
+	}
+	_, err = ParseYAML("t.yaml", []byte("vrrp:\n  - {name: VI_1, interface: eth0, virtual_router_id: 51, priority: 100, virtual_ipaddress: [10.0.0.1], track_src_ip: true}\n"))
+	wantProblem(t, err, "t.yaml", 2, "vrrp[0].track_src_ip", "needs unicast_src_ip")
+}

@@ -573,6 +573,9 @@ func addVRRPTransport(m *yaml.Node, v *VRRPInstance) {
 	if v.UnicastFaultNoPeer {
 		add(m, "unicast_fault_no_peer", boolNode(true))
 	}
+	if v.TrackSrcIP {
+		add(m, "track_src_ip", boolNode(true))
+	}
 	if v.McastDstIP.IsValid() {
 		add(m, "mcast_dst_ip", addrNode(v.McastDstIP))
 	}

@@ -492,6 +492,14 @@ type VRRPInstance struct {
 	// instance without UnicastPeers in FAULT instead of running it over
 	// multicast.
 	UnicastFaultNoPeer bool
+	// TrackSrcIP (keepalived's track_src_ip) puts the instance in FAULT
+	// while UnicastSrcIP is not an address of its interface (it may be
+	// missing at the start too), and out of it when the address is back.
+	// Without it a missing unicast_src_ip only makes the adverts fail, as
+	// in keepalived. (Without unicast_src_ip the source follows the
+	// interface anyway: FAULT while it has no address, the next primary
+	// address once the one in use is removed.)
+	TrackSrcIP bool
 	// McastDstIP (keepalived's mcast_dst_ip; default global_defs'
 	// vrrp_mcast_group4 or vrrp_mcast_group6, else 224.0.0.18 or
 	// ff02::12) is the group the adverts go to and are heard on; adverts

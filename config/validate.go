@@ -892,6 +892,9 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 	if a := v.UnicastSrcIP; a.IsValid() && (!a.Is4() || checkAddr(a) != "") {
 		ps.field(l, p+".unicast_src_ip", "must be an IPv4 unicast address of the interface, got %s", a)
 	}
+	if v.TrackSrcIP && !v.UnicastSrcIP.IsValid() {
+		ps.field(l, p+".track_src_ip", "needs unicast_src_ip: without it the interface's own address is followed anyway (FAULT while it has none)")
+	}
 	seenPeer := map[netip.Addr]bool{}
 	for i, a := range v.UnicastPeers {
 		f := fmt.Sprintf("%s.unicast_peer[%d]", p, i)

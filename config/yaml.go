@@ -1080,6 +1080,8 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			}
 		case "unicast_fault_no_peer":
 			d.boolean(val, field, &v.UnicastFaultNoPeer)
+		case "track_src_ip":
+			d.boolean(val, field, &v.TrackSrcIP)
 		case "use_vmac":
 			d.useVMAC(val, field, &v)
 		case "vmac_xmit_base":

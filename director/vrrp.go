@@ -39,6 +39,10 @@ type vrrpSet struct {
 	// cfg is the configuration last applied, for who the notify scripts
 	// of new instances and groups run as.
 	cfg *config.Config
+	// vips are the addresses xlb puts on interfaces (the services' and the
+	// instances' VIPs): never a VRRP source address (vrrp.WithNotSource).
+	// Read by the instances' link polls, so not under mu.
+	vips atomic.Pointer[map[netip.Addr]bool]
 	// promote holds promote_secondaries for the instances asking for it.
 	promote promoteSet
 	// initDone is set once the first configuration's init_files are
@@ -174,6 +178,16 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	// initial state, as any changed script); notify scripts simply run as
 	// the new user from now on, without restarting anything.
 	s.cfg = cfg
+	vips := map[netip.Addr]bool{}
+	for _, svc := range cfg.Services {
+		vips[svc.VIP] = true
+	}
+	for _, v := range cfg.VRRP {
+		for _, a := range append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...) {
+			vips[a] = true
+		}
+	}
+	s.vips.Store(&vips)
 	wantCreds := map[string]runas.Cred{}
 	for name, sc := range wantScripts {
 		wantCreds[name], _ = cfg.ScriptCred(sc.User)
@@ -463,7 +477,7 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 	}
 	// And its routes and rules, which keepalived removes at start too.
 	routes.Purge()
-	opts := []vrrp.Option{vrrp.WithRoutes(routes), vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
+	opts := []vrrp.Option{vrrp.WithNotSource(s.isVIP), vrrp.WithRoutes(routes), vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
 	// vrrp_startup_delay counts from the start of `xlb run`, for instances
 	// a reload adds within it too (keepalived's is one global deadline).
 	// A hitless restart skips it: the peers would take over meanwhile.
@@ -504,6 +518,12 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 		}
 	}()
 	return r, nil
+}
+
+// isVIP reports whether xlb puts a on an interface as a VIP.
+func (s *vrrpSet) isVIP(a netip.Addr) bool {
+	m := s.vips.Load()
+	return m != nil && (*m)[a]
 }
 
 // stop ends an instance. leave (hitless restart) keeps the VIPs and sends

@@ -340,6 +340,11 @@ func WithTrackedScripts(s map[string]TrackedScript) Option {
 // killed when it expires.
 func WithScriptTimeout(d time.Duration) Option { return func(i *Instance) { i.scriptTimeout = d } }
 
+// WithNotSource says which addresses must never become the adverts'
+// source when the one in use leaves the interface (SourceFollower): the
+// VIPs xlb adds there (its own VIPs are always excluded).
+func WithNotSource(f func(netip.Addr) bool) Option { return func(i *Instance) { i.notSource = f } }
+
 // WithNoMasterBefore keeps the instance from becoming master before t
 // (keepalived's vrrp_startup_delay): it runs as a backup meanwhile, hearing
 // adverts, and takes over at t if no master was heard by then.
@@ -384,6 +389,15 @@ type Instance struct {
 	// higherPrioSendAdvert is higher_prio_send_advert: a master hearing a
 	// higher priority sends one advert before it yields.
 	higherPrioSendAdvert bool
+	// notSource excludes the VIPs from the source addresses (WithNotSource);
+	// own are the instance's own VIPs, excluded too.
+	notSource func(netip.Addr) bool
+	own       []netip.Addr
+	// srcConfigured and trackSrc are unicast_src_ip and track_src_ip;
+	// srcFault is why the source address keeps the instance in FAULT
+	// ("" while it has one), as the last link poll found it.
+	srcConfigured, trackSrc bool
+	srcFault                string
 	// noPeerFault is unicast_fault_no_peer without unicast peers: FAULT
 	// for good, where keepalived would otherwise fall back to multicast.
 	noPeerFault bool
@@ -459,6 +473,9 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 		lowerPrioNoAdvert:    cfg.LowerPrioNoAdvert,
 		higherPrioSendAdvert: cfg.HigherPrioSendAdvert,
 		noPeerFault:          cfg.UnicastFaultNoPeer && len(cfg.UnicastPeers) == 0,
+		own:                  append(slices.Clone(cfg.VirtualAddrs), cfg.ExcludedAddrs...),
+		srcConfigured:        cfg.UnicastSrcIP.IsValid(),
+		trackSrc:             cfg.TrackSrcIP && cfg.UnicastSrcIP.IsValid(),
 	}
 	i.runScript = i.shellScript
 	if i.version == 0 {
@@ -556,6 +573,9 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			WithGroup(cfg.McastDstIP.Unmap()),
 			WithUnicastTTL(cfg.UnicastTTL),
 			WithReceiveBuffer(cfg.KernelRxBufSize),
+		}
+		if i.trackSrc {
+			lo = append(lo, WithTrackSource())
 		}
 		if cfg.UseVMAC && !cfg.VMACXmitBase {
 			// keepalived sends and hears the adverts on the VMAC
@@ -932,7 +952,46 @@ func (i *Instance) checkLinks(now time.Time) {
 		i.log.Warn("link state unknown; keeping state", "err", err)
 		return
 	}
-	i.stepAt(now, func(now time.Time) { i.linksLocked(now, down) })
+	src, srcOK := i.sourceFault()
+	i.stepAt(now, func(now time.Time) {
+		if srcOK {
+			i.srcFault = src
+		}
+		i.linksLocked(now, down)
+	})
+}
+
+// sourceFault follows the adverts' source address (SourceFollower) and
+// says why it keeps the instance in FAULT, as keepalived 2.2.7 does: its
+// interface's own address removed with no other to take over (a
+// successor is taken at once, announced in the log), or with
+// track_src_ip the unicast_src_ip missing. ok is false when the
+// addresses could not be read (the last finding stands).
+func (i *Instance) sourceFault() (why string, ok bool) {
+	f, is := i.tr.(SourceFollower)
+	if !is {
+		return "", true
+	}
+	before := i.tr.LocalAddr()
+	a, present, err := f.FollowSource(func(x netip.Addr) bool {
+		return slices.Contains(i.own, x) || (i.notSource != nil && i.notSource(x))
+	})
+	if err != nil {
+		i.log.Warn("source address unknown; keeping state", "err", err)
+		return "", false
+	}
+	switch {
+	case i.srcConfigured && !present && i.trackSrc:
+		return fmt.Sprintf("unicast_src_ip %s not on the interface (track_src_ip)", a), true
+	case i.srcConfigured:
+		return "", true
+	case !present:
+		return "no address on the interface to send VRRP from", true
+	}
+	if a != before && before.IsValid() {
+		i.log.Info("vrrp source address changed: the one in use left the interface", "from", before, "to", a)
+	}
+	return "", true
 }
 
 func (i *Instance) downLinks() ([]string, error) {
@@ -1037,6 +1096,9 @@ func (i *Instance) startLocked(now time.Time) {
 		// Unknown at startup: proceed; the next poll corrects it.
 		i.log.Warn("link state unknown at start", "err", err)
 	}
+	if why, ok := i.sourceFault(); ok {
+		i.srcFault = why
+	}
 	i.setLinksLocked(now, down)
 	if why := i.faultReasons(now); len(why) > 0 {
 		i.enterFault(now, why)
@@ -1092,6 +1154,9 @@ func (i *Instance) faultReasons(now time.Time) []string {
 	own := append(slices.Clone(i.linksDown), i.failedScripts()...)
 	if i.noPeerFault {
 		own = append(own, "unicast_fault_no_peer without unicast peers")
+	}
+	if i.srcFault != "" {
+		own = append(own, i.srcFault)
 	}
 	if i.sync == nil {
 		return own

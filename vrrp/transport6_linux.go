@@ -25,7 +25,8 @@ type RawTransport6 struct {
 	conn  net.PacketConn
 	pc    *ipv6.PacketConn
 	nl    *netlink.Handle
-	local netip.Addr
+	local source
+	base  string // the instance's interface, whose addresses are the source's
 	listenOpts
 }
 
@@ -53,6 +54,7 @@ func ListenIPv6(iface string, opts ...ListenOption) (*RawTransport6, error) {
 }
 
 func (t *RawTransport6) open(iface string) error {
+	t.base = iface
 	link, err := t.nl.LinkByName(iface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", iface, err)
@@ -63,22 +65,13 @@ func (t *RawTransport6) open(iface string) error {
 	if err != nil {
 		return fmt.Errorf("addresses of %s: %w", iface, err)
 	}
-	for _, a := range addrs {
-		x, ok := netip.AddrFromSlice(a.IP)
-		if !ok || x.Is4In6() {
-			continue
-		}
-		if (t.src.IsValid() && x == t.src) || (!t.src.IsValid() && x.IsLinkLocalUnicast()) {
-			t.local = x
-			break
-		}
-	}
-	switch {
-	case t.src.IsValid() && !t.local.IsValid():
+	a, present := pickSource6(addrs, t.src, nil)
+	if t.src.IsValid() && !present && !t.trackSrc {
 		return fmt.Errorf("unicast_src_ip %s is not an address of %s", t.src, iface)
-	case !t.local.IsValid():
-		return fmt.Errorf("interface %s has no IPv6 link-local address to send VRRP from", iface)
 	}
+	// No link-local address (yet: DAD) is no error: the instance waits
+	// in FAULT for one (FollowSource).
+	t.local.set(a)
 	conn, err := openRaw("ip6:112", "::", iface)
 	if err != nil {
 		return err
@@ -111,7 +104,11 @@ func (t *RawTransport6) SendTo(msg []byte, dst netip.Addr) error {
 	if !dst.IsMulticast() {
 		hops = t.unicastTTL()
 	}
-	cm := &ipv6.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index, HopLimit: hops}
+	src := t.local.get()
+	if !src.IsValid() {
+		return errNoSource
+	}
+	cm := &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: t.ifi.Index, HopLimit: hops}
 	_, err := t.pc.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: t.ifi.Name})
 	return err
 }
@@ -137,7 +134,7 @@ func (t *RawTransport6) Receive(ctx context.Context) (Packet, error) {
 }
 
 // LocalAddr implements Transport.
-func (t *RawTransport6) LocalAddr() netip.Addr { return t.local }
+func (t *RawTransport6) LocalAddr() netip.Addr { return t.local.get() }
 
 // Group implements Transport.
 func (t *RawTransport6) Group() netip.Addr { return t.groupOr(GroupIPv6()) }

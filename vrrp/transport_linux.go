@@ -26,7 +26,8 @@ type RawTransport struct {
 	conn  net.PacketConn
 	pc    *ipv4.PacketConn
 	nl    *netlink.Handle
-	local netip.Addr
+	local source
+	base  string // the instance's interface, whose addresses are the source's
 	listenOpts
 }
 
@@ -38,6 +39,9 @@ type listenOpts struct {
 	ttl    int          // unicast_ttl: the unicast adverts' TTL; 0: 255
 	rcvBuf int          // kernel_rx_buf_size: SO_RCVBUF; 0: the system's
 	vmac   string       // use_vmac: send and hear on this interface; "": the instance's
+	// trackSrc (track_src_ip) lets src be missing from the interface at
+	// the start: the instance waits for it in FAULT.
+	trackSrc bool
 }
 
 // groupOr is the group set, or def.
@@ -127,6 +131,7 @@ func ListenIPv4(iface string, opts ...ListenOption) (*RawTransport, error) {
 }
 
 func (t *RawTransport) open(iface string) error {
+	t.base = iface
 	link, err := t.nl.LinkByName(iface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", iface, err)
@@ -145,30 +150,14 @@ func (t *RawTransport) open(iface string) error {
 	}
 	// The primary address is the first non-secondary IPv4 address, which
 	// is also what keepalived picks as its source; unicast_src_ip must be
-	// one of the interface's.
-	for _, a := range addrs {
-		x, ok := netip.AddrFromSlice(a.IP.To4())
-		if !ok {
-			continue
-		}
-		if t.src.IsValid() {
-			if x == t.src {
-				t.local = x
-				break
-			}
-			continue
-		}
-		if a.Flags&unix.IFA_F_SECONDARY == 0 {
-			t.local = x
-			break
-		}
-	}
-	if t.src.IsValid() && !t.local.IsValid() {
+	// one of the interface's (unless track_src_ip: then the instance
+	// waits for it). An interface without an address is no error: the
+	// instance waits in FAULT for one (FollowSource), as keepalived does.
+	a, present := pickSource4(addrs, t.src, nil)
+	if t.src.IsValid() && !present && !t.trackSrc {
 		return fmt.Errorf("unicast_src_ip %s is not an address of %s", t.src, iface)
 	}
-	if !t.local.IsValid() {
-		return fmt.Errorf("interface %s has no IPv4 address to send VRRP from", iface)
-	}
+	t.local.set(a)
 	conn, err := openRaw("ip4:112", "0.0.0.0", t.ifi.Name)
 	if err != nil {
 		return err
@@ -267,7 +256,11 @@ func (t *RawTransport) Peers() []netip.Addr { return t.peers }
 
 // SendTo implements Unicaster.
 func (t *RawTransport) SendTo(msg []byte, dst netip.Addr) error {
-	cm := &ipv4.ControlMessage{Src: t.local.AsSlice(), IfIndex: t.ifi.Index}
+	src := t.local.get()
+	if !src.IsValid() {
+		return errNoSource
+	}
+	cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: t.ifi.Index}
 	_, err := t.pc.WriteTo(msg, cm, &net.IPAddr{IP: dst.AsSlice()})
 	return err
 }
@@ -332,7 +325,7 @@ func receive(ctx context.Context, deadline func(time.Time) error, ifIndex int, p
 }
 
 // LocalAddr implements Transport.
-func (t *RawTransport) LocalAddr() netip.Addr { return t.local }
+func (t *RawTransport) LocalAddr() netip.Addr { return t.local.get() }
 
 // Group implements Transport.
 func (t *RawTransport) Group() netip.Addr { return t.groupOr(GroupIPv4()) }
