@@ -67,6 +67,11 @@ func stripPositions(c *Config) *Config {
 		}
 		out.Services = append(out.Services, s)
 	}
+	out.InterfaceDelays = nil
+	for _, e := range c.InterfaceDelays {
+		e.Line = 0
+		out.InterfaceDelays = append(out.InterfaceDelays, e)
+	}
 	out.VRRP = nil
 	for _, v := range c.VRRP {
 		v.Line = 0

@@ -542,6 +542,8 @@ func (k *kconv) top(stmts []*kstmt) {
 				_, err := iproute.ParseAddr(l)
 				return l, err
 			})
+		case "interface_up_down_delays":
+			k.interfaceDelays(s)
 		case "static_routes":
 			k.c.StaticRoutes = k.lineBlock(s, s.key, routeLine)
 		case "static_rules":
@@ -552,6 +554,41 @@ func (k *kconv) top(stmts []*kstmt) {
 			k.warn(s, "%s ignored: it configures keepalived's own processes", s.key)
 		default:
 			k.ps.at(s.line, s.key, "unknown or unsupported top-level keyword %q", s.key)
+		}
+	}
+}
+
+// interfaceDelays reads "interface_up_down_delays { IFNAME DOWN [UP] ...
+// }", seconds (decimals allowed), UP 0 when not given, as keepalived 2.2.7
+// reads them.
+func (k *kconv) interfaceDelays(b *kstmt) {
+	const field = "interface_up_down_delays"
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, field, "want interface_up_down_delays { IFNAME DOWN_DELAY [UP_DELAY] ... }")
+		return
+	}
+	for _, s := range b.block {
+		f := fmt.Sprintf("%s[%d]", field, len(k.c.InterfaceDelays))
+		k.mark(s, f)
+		k.mark(s, f+".interface")
+		if s.hasBlock || len(s.args) < 1 || len(s.args) > 2 {
+			k.failAs(s, b.key, f, "want IFNAME DOWN_DELAY [UP_DELAY], got %q", strings.Join(append([]string{s.key}, s.args...), " "))
+			continue
+		}
+		e := InterfaceDelay{Interface: s.key, Line: s.line}
+		ok := true
+		for n, dst := range []*time.Duration{&e.Down, &e.Up}[:len(s.args)] {
+			d, err := parseSeconds(s.args[n])
+			if err != nil || strings.ContainsAny(s.args[n], "_xXpP") {
+				k.failAs(s, b.key, f+"."+[]string{"down", "up"}[n], "want seconds, got %q", s.args[n])
+				ok = false
+				continue
+			}
+			k.mark(s, f+"."+[]string{"down", "up"}[n])
+			*dst = d
+		}
+		if ok {
+			k.c.InterfaceDelays = append(k.c.InterfaceDelays, e)
 		}
 	}
 }

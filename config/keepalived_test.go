@@ -1480,3 +1480,37 @@ func TestKeepalivedTrackSrcIP(t *testing.T) {
 	_, err = ParseYAML("t.yaml", []byte("vrrp:\n  - {name: VI_1, interface: eth0, virtual_router_id: 51, priority: 100, virtual_ipaddress: [10.0.0.1], track_src_ip: true}\n"))
 	wantProblem(t, err, "t.yaml", 2, "vrrp[0].track_src_ip", "needs unicast_src_ip")
 }
+
+// interface_up_down_delays: seconds (decimals too), the up delay 0 when
+// not given; into YAML and back; bad entries named at their line.
+func TestKeepalivedInterfaceDelays(t *testing.T) {
+	conf := "interface_up_down_delays {\n eth1 2 3\n eth2 1.5\n}\n"
+	c, _, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []InterfaceDelay{{Interface: "eth1", Down: 2 * time.Second, Up: 3 * time.Second, Line: 2}, {Interface: "eth2", Down: 1500 * time.Millisecond, Line: 3}}
+	if !reflect.DeepEqual(c.InterfaceDelays, want) {
+		t.Errorf("delays %+v, want %+v", c.InterfaceDelays, want)
+	}
+	if out := assertRoundTrip(t, c); !strings.Contains(string(out), "interface_up_down_delays:") {
+		t.Errorf("YAML lacks the delays:\n%s", out)
+	}
+	for _, tc := range []struct {
+		conf  string
+		line  int
+		field string
+		msg   string
+	}{
+		{"interface_up_down_delays {\n eth1\n}\n", 2, "interface_up_down_delays", "want IFNAME DOWN_DELAY [UP_DELAY]"},
+		{"interface_up_down_delays {\n eth1 2 3 4\n}\n", 2, "interface_up_down_delays", "want IFNAME DOWN_DELAY [UP_DELAY]"},
+		{"interface_up_down_delays {\n eth1 soon\n}\n", 2, "interface_up_down_delays", `want seconds, got "soon"`},
+		{"interface_up_down_delays {\n eth1 1\n eth1 2\n}\n", 3, "interface_up_down_delays[1].interface", "eth1 has delays already"},
+		{"interface_up_down_delays {\n eth1 -1\n}\n", 2, "interface_up_down_delays[0].down", "must be 0..3600 s"},
+	} {
+		_, _, err := ParseKeepalived("k.conf", []byte(tc.conf))
+		wantProblem(t, err, "k.conf", tc.line, tc.field, tc.msg)
+	}
+	_, err = ParseYAML("t.yaml", []byte("interface_up_down_delays:\n  - {interface: eth1, down: 2, up: 1h1s}\n"))
+	wantProblem(t, err, "t.yaml", 2, "interface_up_down_delays[0].up", "must be 0..3600 s")
+}

@@ -39,6 +39,18 @@ func MarshalYAML(c *Config) ([]byte, error) {
 	if c.VRRPStartupDelay > 0 {
 		add(root, "vrrp_startup_delay", durNode(c.VRRPStartupDelay))
 	}
+	if len(c.InterfaceDelays) > 0 {
+		seq := sequence()
+		for _, e := range c.InterfaceDelays {
+			m := mapping()
+			m.Style = yaml.FlowStyle
+			add(m, "interface", strNode(e.Interface))
+			add(m, "down", durNode(e.Down))
+			add(m, "up", durNode(e.Up))
+			seq.Content = append(seq.Content, m)
+		}
+		add(root, "interface_up_down_delays", seq)
+	}
 	addLines(root, "static_ipaddress", c.StaticAddrs)
 	addLines(root, "static_routes", c.StaticRoutes)
 	addLines(root, "static_rules", c.StaticRules)

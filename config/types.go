@@ -101,6 +101,10 @@ type Config struct {
 	// instance from becoming master for this long after `xlb run` starts
 	// (they listen as backups meanwhile); a hitless restart skips it.
 	VRRPStartupDelay time.Duration
+	// InterfaceDelays (keepalived's interface_up_down_delays) debounce
+	// interfaces' link state for the VRRP instances: a change counts only
+	// once the new state has lasted Down (going down) or Up (coming up).
+	InterfaceDelays []InterfaceDelay
 	// NotifyFIFO, VRRPNotifyFIFO and LVSNotifyFIFO are keepalived's
 	// global_defs notify_fifo, vrrp_notify_fifo and lvs_notify_fifo (with
 	// their *_fifo_script): named pipes that get a line per VRRP event
@@ -1105,4 +1109,15 @@ func (v *VRRPInstance) UpFaultInterfaces() []string {
 		}
 	}
 	return out
+}
+
+// InterfaceDelay is one interface_up_down_delays entry ("eth1 2 3"): the
+// VRRP instances see the interface go down only once it has been down
+// for Down, and come back up only once it has been up for Up (keepalived
+// 2.2.7, checked by running it: a change undone within its delay is never
+// seen; a single value sets Down, Up staying 0).
+type InterfaceDelay struct {
+	Interface string
+	Down, Up  time.Duration
+	Line      int
 }

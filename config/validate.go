@@ -207,6 +207,25 @@ func (c *Config) validate(ps *problems) {
 	if c.VRRPStartupDelay < 0 || c.VRRPStartupDelay > maxStartupDelay {
 		ps.field(0, "vrrp_startup_delay", "must be 0..%d s, got %s", int(maxStartupDelay/time.Second), c.VRRPStartupDelay)
 	}
+	seenDelay := map[string]int{}
+	for i, e := range c.InterfaceDelays {
+		p := fmt.Sprintf("interface_up_down_delays[%d]", i)
+		if why := ifaceNameProblem(e.Interface); why != "" {
+			ps.field(e.Line, p+".interface", "%q: %s", e.Interface, why)
+		} else if j, dup := seenDelay[e.Interface]; dup {
+			ps.field(e.Line, p+".interface", "%s has delays already%s", e.Interface, ps.lineRef(c.InterfaceDelays[j].Line))
+		} else {
+			seenDelay[e.Interface] = i
+		}
+		for _, f := range []struct {
+			name string
+			d    time.Duration
+		}{{"down", e.Down}, {"up", e.Up}} {
+			if f.d < 0 || f.d > maxStartupDelay {
+				ps.field(e.Line, p+"."+f.name, "must be 0..%d s, got %s", int(maxStartupDelay/time.Second), f.d)
+			}
+		}
+	}
 	for i := range c.VRRP {
 		v := &c.VRRP[i]
 		p := fmt.Sprintf("vrrp[%d]", i)

@@ -637,6 +637,10 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			d.duration(v, field, &c.StartupScript.Timeout)
 		case "vrrp_startup_delay":
 			d.duration(v, field, &c.VRRPStartupDelay)
+		case "interface_up_down_delays":
+			for i, n := range d.sequence(v, field) {
+				c.InterfaceDelays = append(c.InterfaceDelays, d.interfaceDelay(n, fmt.Sprintf("%s[%d]", field, i)))
+			}
 		case "static_ipaddress":
 			c.StaticAddrs = d.strs(v, field)
 		case "static_routes":
@@ -679,6 +683,25 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 		}
 		return true
 	})
+}
+
+// interfaceDelay reads {interface, down, up}.
+func (d *yamlDecoder) interfaceDelay(n *yaml.Node, path string) InterfaceDelay {
+	e := InterfaceDelay{Line: deref(n).Line}
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "interface":
+			d.str(v, field, &e.Interface)
+		case "down":
+			d.duration(v, field, &e.Down)
+		case "up":
+			d.duration(v, field, &e.Up)
+		default:
+			return false
+		}
+		return true
+	})
+	return e
 }
 
 func (d *yamlDecoder) timeouts(n *yaml.Node, path string, t *Timeouts) {

@@ -257,6 +257,7 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	for name, v := range want {
 		if r, ok := s.runs[name]; ok {
 			r.inst.SetScriptCreds(instanceCreds(cfg, v))
+			r.inst.SetLinkDelays(linkDelays(cfg))
 			r.prioLines.Store(cfg.PriorityChanges(v))
 			s.subscribe(r) // to the scripts restarted above
 			continue
@@ -477,7 +478,7 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 	}
 	// And its routes and rules, which keepalived removes at start too.
 	routes.Purge()
-	opts := []vrrp.Option{vrrp.WithNotSource(s.isVIP), vrrp.WithRoutes(routes), vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
+	opts := []vrrp.Option{vrrp.WithNotSource(s.isVIP), vrrp.WithLinkDelays(linkDelays(s.cfg)), vrrp.WithRoutes(routes), vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
 	// vrrp_startup_delay counts from the start of `xlb run`, for instances
 	// a reload adds within it too (keepalived's is one global deadline).
 	// A hitless restart skips it: the peers would take over meanwhile.
@@ -518,6 +519,15 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 		}
 	}()
 	return r, nil
+}
+
+// linkDelays are cfg's interface_up_down_delays, by interface.
+func linkDelays(cfg *config.Config) map[string]vrrp.LinkDelay {
+	m := map[string]vrrp.LinkDelay{}
+	for _, e := range cfg.InterfaceDelays {
+		m[e.Interface] = vrrp.LinkDelay{Down: e.Down, Up: e.Up}
+	}
+	return m
 }
 
 // isVIP reports whether xlb puts a on an interface as a VIP.

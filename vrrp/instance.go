@@ -340,6 +340,22 @@ func WithTrackedScripts(s map[string]TrackedScript) Option {
 // killed when it expires.
 func WithScriptTimeout(d time.Duration) Option { return func(i *Instance) { i.scriptTimeout = d } }
 
+// LinkDelay is keepalived's interface_up_down_delays for one interface:
+// going down counts once it has lasted Down, coming up once it has
+// lasted Up.
+type LinkDelay struct{ Down, Up time.Duration }
+
+// WithLinkDelays debounces the link states the instance follows (its own
+// interface and the tracked ones), by interface name.
+func WithLinkDelays(m map[string]LinkDelay) Option { return func(i *Instance) { i.SetLinkDelays(m) } }
+
+// SetLinkDelays replaces the link delays (a reload); a change already
+// pending is judged by the new ones at the next poll.
+func (i *Instance) SetLinkDelays(m map[string]LinkDelay) {
+	m = maps.Clone(m)
+	i.linkDelays.Store(&m)
+}
+
 // WithNotSource says which addresses must never become the adverts'
 // source when the one in use leaves the interface (SourceFollower): the
 // VIPs xlb adds there (its own VIPs are always excluded).
@@ -389,6 +405,11 @@ type Instance struct {
 	// higherPrioSendAdvert is higher_prio_send_advert: a master hearing a
 	// higher priority sends one advert before it yields.
 	higherPrioSendAdvert bool
+	// linkDelays are the interface_up_down_delays (SetLinkDelays); seen
+	// is each followed interface's debounced state, touched only by Run's
+	// goroutine (its polls and start).
+	linkDelays atomic.Pointer[map[string]LinkDelay]
+	seen       map[string]*linkSeen
 	// notSource excludes the VIPs from the source addresses (WithNotSource);
 	// own are the instance's own VIPs, excluded too.
 	notSource func(netip.Addr) bool
@@ -878,8 +899,9 @@ func (i *Instance) Run(ctx context.Context) error {
 		case <-timerC:
 			i.tick(i.clock.Now())
 		case <-linkC:
-			i.checkLinks(i.clock.Now())
-			linkC, stopLink = i.clock.NewTimer(i.linkPoll)
+			now := i.clock.Now()
+			i.checkLinks(now)
+			linkC, stopLink = i.clock.NewTimer(i.nextLinkPoll(now))
 		}
 		stop()
 	}
@@ -1000,16 +1022,81 @@ func (i *Instance) downLinks() ([]string, error) {
 	for n := range i.weighted {
 		names = append(names, n)
 	}
+	now := i.clock.Now()
 	for _, n := range names {
 		up, err := i.linkState(n)
 		if err != nil {
 			return nil, fmt.Errorf("link %s: %w", n, err)
 		}
-		if !up {
+		if !i.debounce(n, up, now) {
 			down = append(down, n)
 		}
 	}
 	return down, nil
+}
+
+// linkSeen is an interface's state as the instance counts it, and since
+// when the link has been in the other state (zero: it is not).
+type linkSeen struct {
+	up      bool
+	changed time.Time
+}
+
+// debounce is the state of link n the instance counts, raw being what the
+// link says now: a change counts once it has lasted the interface's delay
+// (none: at once); one undone before that is never seen, as keepalived's
+// interface_up_down_delays. The first state seen counts as it is.
+func (i *Instance) debounce(n string, raw bool, now time.Time) bool {
+	if i.seen == nil {
+		i.seen = map[string]*linkSeen{}
+	}
+	s := i.seen[n]
+	if s == nil {
+		i.seen[n] = &linkSeen{up: raw}
+		return raw
+	}
+	if raw == s.up {
+		s.changed = time.Time{}
+		return s.up
+	}
+	if s.changed.IsZero() {
+		s.changed = now
+	}
+	if now.Sub(s.changed) >= i.linkDelay(n, raw) {
+		if !s.changed.Equal(now) {
+			i.log.Info("link state change counted after its delay (interface_up_down_delays)", "interface", n, "up", raw, "after", now.Sub(s.changed))
+		}
+		s.up, s.changed = raw, time.Time{}
+	}
+	return s.up
+}
+
+// linkDelay is how long link n must be up (up) or down before it counts.
+func (i *Instance) linkDelay(n string, up bool) time.Duration {
+	m := i.linkDelays.Load()
+	if m == nil {
+		return 0
+	}
+	d := (*m)[n]
+	if up {
+		return d.Up
+	}
+	return d.Down
+}
+
+// nextLinkPoll is when the links are polled next: after the poll
+// interval, or sooner when a pending change's delay ends first.
+func (i *Instance) nextLinkPoll(now time.Time) time.Duration {
+	next := i.linkPoll
+	for n, s := range i.seen {
+		if s.changed.IsZero() {
+			continue
+		}
+		if d := s.changed.Add(i.linkDelay(n, !s.up)).Sub(now); d < next {
+			next = max(d, time.Millisecond)
+		}
+	}
+	return next
 }
 
 // nextDeadline is the earliest running protocol timer.
