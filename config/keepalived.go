@@ -548,6 +548,8 @@ func (k *kconv) top(stmts []*kstmt) {
 			k.c.StaticRoutes = k.lineBlock(s, s.key, routeLine)
 		case "static_rules":
 			k.c.StaticRules = k.lineBlock(s, s.key, ruleLine)
+		case "linkbeat_use_polling", "linkbeat_interfaces":
+			k.warn(s, "%s ignored: %s", s.key, linkbeatNote)
 		case "instance", "use_pid_dir", "child_wait_time":
 			// keepalived's own process: its pid files' names and how long
 			// it waits for its children at stop.
@@ -841,6 +843,10 @@ func (k *kconv) lvsTimeouts(s *kstmt) {
 
 // harmlessVRRP reports keywords of vrrp_instance that only affect
 // notifications or logging, never which director holds a VIP.
+// linkbeatNote is why keepalived's linkbeat polling (an MII or ethtool
+// ioctl for drivers that do not report their carrier) may be ignored.
+const linkbeatNote = "xlb polls every followed interface's state itself (up and carrier, from netlink, every 0.5 s); an interface whose driver reports no carrier counts as up"
+
 func harmlessVRRP(key string) bool {
 	switch key {
 	case "notify_deleted", "smtp_alert", "debug",
@@ -996,7 +1002,9 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			"garp_master_refresh_repeat", "garp_lower_prio_delay", "garp_lower_prio_repeat":
 			k.garpArg(s, p+"."+s.key, s.key, &v.GARP)
 		default:
-			if harmlessVRRP(s.key) {
+			if s.key == "linkbeat_use_polling" {
+				k.warn(s, "vrrp_instance %s: linkbeat_use_polling ignored: %s", v.Name, linkbeatNote)
+			} else if harmlessVRRP(s.key) {
 				k.warn(s, "vrrp_instance %s: %s ignored", v.Name, s.key)
 			} else {
 				k.unsupported(s, "vrrp_instance")
