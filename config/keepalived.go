@@ -1977,6 +1977,18 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			} else {
 				k.secondsArg(st, p+".persistence_timeout", &s.PersistenceTimeout)
 			}
+		case "ip_family":
+			// keepalived: the family of a fwmark service, else a check
+			// that it is the VIP's ("Virtual server specified family
+			// inet6 conflicts with server family").
+			if v, ok := k.oneArg(st, p+".ip_family"); ok {
+				switch {
+				case v != "inet" && v != "inet6":
+					k.fail(st, p+".ip_family", "unknown address family %q (want inet or inet6)", v)
+				case s.VIP.IsValid() && (v == "inet6") != (s.VIP.Is6() && !s.VIP.Is4In6()):
+					k.fail(st, p+".ip_family", "%s conflicts with the virtual_server's address %s, as keepalived refuses it", v, s.VIP)
+				}
+			}
 		case "persistence_granularity":
 			if v, ok := k.oneArg(st, p+".persistence_granularity"); ok {
 				if n, err := PrefixLen(v); err != nil {

@@ -1514,3 +1514,18 @@ func TestKeepalivedInterfaceDelays(t *testing.T) {
 	_, err = ParseYAML("t.yaml", []byte("interface_up_down_delays:\n  - {interface: eth1, down: 2, up: 1h1s}\n"))
 	wantProblem(t, err, "t.yaml", 2, "interface_up_down_delays[0].up", "must be 0..3600 s")
 }
+
+// ip_family must be the virtual server's own family, as keepalived
+// checks it; it sets nothing.
+func TestKeepalivedIPFamily(t *testing.T) {
+	c, _, err := ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    ip_family inet")))
+	if err != nil {
+		t.Fatalf("ip_family inet on an IPv4 service: %v", err)
+	}
+	base, _, _ := ParseKeepalived("k.conf", []byte(kaBase))
+	assertSameConfig(t, c, base)
+	_, _, err = ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    ip_family inet6")))
+	wantProblem(t, err, "k.conf", 3, "ip_family", "inet6 conflicts with the virtual_server's address 10.0.0.1")
+	_, _, err = ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    ip_family ipx")))
+	wantProblem(t, err, "k.conf", 3, "ip_family", `unknown address family "ipx"`)
+}
