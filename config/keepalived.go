@@ -874,6 +874,7 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 	var scripts, files []*kstmt // track_script and track_file entries
 	var xmitBase *kstmt         // vmac_xmit_base
 	var trackSrc *kstmt         // track_src_ip
+	var nativeV6 *kstmt         // native_ipv6
 	for _, s := range is.block {
 		switch s.key {
 		case "state":
@@ -958,6 +959,10 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 			if k.noArgs(s, p+".unicast_fault_no_peer") {
 				v.UnicastFaultNoPeer = true
 			}
+		case "native_ipv6":
+			if k.noArgs(s, p+".native_ipv6") {
+				nativeV6 = s
+			}
 		case "track_src_ip":
 			if k.noArgs(s, p+".track_src_ip") {
 				v.TrackSrcIP = true
@@ -1016,6 +1021,11 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 	}
 	tracked = k.dropOwnInterface(p, &v, tracked)
 	k.vmacRules(is, xmitBase, &v)
+	if nativeV6 != nil && slices.ContainsFunc(v.VirtualAddrs, func(a netip.Addr) bool { return a.Unmap().Is4() }) {
+		// keepalived drops them ("address family must match VRRP
+		// instance - ignoring"), leaving an instance without them.
+		k.fail(nativeV6, p+".native_ipv6", "native_ipv6 makes %s an IPv6 instance, but it has IPv4 virtual addresses (keepalived would drop them)", v.Name)
+	}
 	if v.TrackSrcIP && !v.UnicastSrcIP.IsValid() {
 		// keepalived clears it ("Clear track_saddr if no saddr
 		// specified"): the default source is followed anyway.
