@@ -31,6 +31,7 @@ func FuzzParseYAML(f *testing.F) {
 func FuzzParseKeepalived(f *testing.F) {
 	f.Add([]byte(kaFull))
 	f.Add([]byte(kaBase))
+	f.Add([]byte(kaSyncSeed))
 	if seed, err := os.ReadFile(filepath.Join("testdata", "seed-master.keepalived.conf")); err == nil {
 		f.Add(seed)
 	}
@@ -61,3 +62,49 @@ func roundTrip(t *testing.T, c *Config) {
 	}
 	assertSameConfig(t, back, c)
 }
+
+// kaSyncSeed holds the sync group, source and link keywords.
+const kaSyncSeed = `interface_up_down_delays {
+ eth1 2 3
+ eth2 0.5
+}
+track_file tf {
+ file /run/tf
+}
+vrrp_script chk {
+ script /bin/true
+ weight -20
+}
+vrrp_sync_group G {
+ group { VI_1 VI_2 }
+ sync_group_tracking_weight
+}
+vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 51
+ priority 100
+ promote_secondaries
+ unicast_src_ip 10.0.0.5
+ track_src_ip
+ unicast_peer {
+  10.0.0.6
+ }
+ track_script {
+  chk
+ }
+ track_file {
+  tf weight -2
+ }
+ track_interface {
+  eth1 weight -10
+ }
+ virtual_ipaddress { 10.0.0.1 }
+}
+vrrp_instance VI_2 {
+ interface eth0
+ virtual_router_id 52
+ priority 100
+ native_ipv6
+ virtual_ipaddress { fd00::1 }
+}
+`
