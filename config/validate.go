@@ -81,7 +81,7 @@ func validateVRRPTransport(ps *problems, p string, v *VRRPInstance) {
 // keepalived 2.2.7 gives their VMAC (00:00:5e:00:02:VRID) a copy of the
 // base's link-local address and nftables rules dropping the MLD reports
 // and router solicitations sent from it (else switches learn the virtual
-// MAC on a backup); xlb adds no firewall rules.
+// MAC on a backup); xlb has only the IPv4 rule (vmac.DropIGMP).
 func validateVMAC(ps *problems, p string, v *VRRPInstance) {
 	l := v.Line
 	if !v.UseVMAC {
@@ -106,7 +106,7 @@ func validateVMAC(ps *problems, p string, v *VRRPInstance) {
 	}
 	for _, a := range append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...) {
 		if a.Unmap().Is6() {
-			ps.field(l, p+".use_vmac", "not supported by xlb for IPv6 instances (keepalived adds nftables rules to keep the virtual MAC's MLD reports off the wire on backups; xlb adds no firewall rules)")
+			ps.field(l, p+".use_vmac", "not supported by xlb for IPv6 instances (keepalived adds nftables rules to keep the virtual MAC's MLD reports and router solicitations off the wire; xlb has only the IPv4 one, for IGMP)")
 			break
 		}
 	}

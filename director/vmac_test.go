@@ -4,12 +4,17 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/nstest"
+	"github.com/xlb-project/xlb/vmac"
+	"golang.org/x/sys/unix"
 )
 
 // The director's side of use_vmac, through reloads: the instance's VMAC
@@ -71,6 +76,31 @@ func TestVRRPSetVMACReload(t *testing.T) {
 		}
 	}
 	stop := func(s *vrrpSet, leave bool) { ns.Do(t, func() error { s.stopAll(leave); return nil }) }
+	// igmpRules are the interfaces the IGMP filter names (nil: no table).
+	igmpRules := func() []string {
+		t.Helper()
+		var names []string
+		ns.Do(t, func() error {
+			c, err := nftables.New()
+			if err != nil {
+				return err
+			}
+			tab := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: vmac.IGMPTable}
+			rules, err := c.GetRules(tab, &nftables.Chain{Name: "out", Table: tab})
+			if err != nil {
+				return nil // no table
+			}
+			for _, r := range rules {
+				for _, e := range r.Exprs {
+					if c, ok := e.(*expr.Cmp); ok && len(c.Data) == unix.IFNAMSIZ {
+						names = append(names, strings.TrimRight(string(c.Data), "\x00"))
+					}
+				}
+			}
+			return nil
+		})
+		return names
+	}
 
 	update(s, cfg(100, true, ""))
 	first := index("vrrp.9")
@@ -80,6 +110,9 @@ func TestVRRPSetVMACReload(t *testing.T) {
 	waitHolds("vrrp.9")
 	if holds("veth0") {
 		t.Error("the VIP is on veth0 too")
+	}
+	if got := igmpRules(); !slices.Equal(got, []string{"vrrp.9"}) {
+		t.Errorf("IGMP filter on %v, want vrrp.9", got)
 	}
 
 	inst := s.runs["VI_1"].inst
@@ -97,12 +130,18 @@ func TestVRRPSetVMACReload(t *testing.T) {
 		t.Fatalf("renamed: vrrp.9 index %d, vip9 index %d", index("vrrp.9"), index("vip9"))
 	}
 	waitHolds("vip9")
+	if got := igmpRules(); !slices.Equal(got, []string{"vip9"}) {
+		t.Errorf("IGMP filter on %v after the rename, want vip9", got)
+	}
 
 	update(s, cfg(110, false, ""))
 	if index("vip9") != 0 {
 		t.Error("dropping use_vmac left vip9")
 	}
 	waitHolds("veth0")
+	if got := igmpRules(); got != nil {
+		t.Errorf("IGMP filter on %v without a VMAC", got)
+	}
 
 	// A restart in place keeps the VMAC and the VIP; the next run adopts
 	// both and removes the VMAC at its clean stop.
@@ -113,6 +152,9 @@ func TestVRRPSetVMACReload(t *testing.T) {
 	if index("vrrp.9") != kept || !holds("vrrp.9") {
 		t.Fatal("the restart in place did not keep vrrp.9 and the VIP on it")
 	}
+	if got := igmpRules(); !slices.Equal(got, []string{"vrrp.9"}) {
+		t.Errorf("IGMP filter on %v after a restart in place, want vrrp.9 kept", got)
+	}
 	s2 := newSet()
 	update(s2, cfg(110, true, ""))
 	if index("vrrp.9") != kept {
@@ -122,5 +164,8 @@ func TestVRRPSetVMACReload(t *testing.T) {
 	stop(s2, false)
 	if index("vrrp.9") != 0 {
 		t.Error("a clean stop left vrrp.9")
+	}
+	if got := igmpRules(); got != nil {
+		t.Errorf("a clean stop left the IGMP filter on %v", got)
 	}
 }

@@ -43,6 +43,8 @@ type vrrpSet struct {
 	// instances' VIPs): never a VRRP source address (vrrp.WithNotSource).
 	// Read by the instances' link polls, so not under mu.
 	vips atomic.Pointer[map[netip.Addr]bool]
+	// igmp are the VMACs whose IGMP reports the kernel drops (vmac.DropIGMP).
+	igmp []string
 	// promote holds promote_secondaries for the instances asking for it.
 	promote promoteSet
 	// initDone is set once the first configuration's init_files are
@@ -254,6 +256,8 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 			s.scripts[name] = startScript(sc, wantCreds[name], s.d.log)
 		}
 	}
+	// Before any instance joins the VRRP group on a new VMAC.
+	s.filterIGMP(slices.Collect(maps.Values(want)))
 	for name, v := range want {
 		if r, ok := s.runs[name]; ok {
 			r.inst.SetScriptCreds(instanceCreds(cfg, v))
@@ -269,6 +273,28 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 		s.runs[name] = r
 	}
 	return nil
+}
+
+// filterIGMP keeps the kernel from reporting the VRRP groups from the
+// VMACs of instances (vmac.DropIGMP), rewriting the rules when the set
+// changed. Without nftables the VMACs still work; a switch may then learn
+// a virtual MAC at a backup until the master's next advert.
+func (s *vrrpSet) filterIGMP(instances []config.VRRPInstance) {
+	var names []string
+	for _, v := range instances {
+		if n := v.VMACInterface(); n != "" && !v.VMACXmitBase {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	if slices.Equal(names, s.igmp) {
+		return
+	}
+	if err := vmac.DropIGMP(names); err != nil {
+		s.d.log.Warn("vmac: IGMP reports not kept off the virtual MACs", "vmacs", names, "err", err)
+		return
+	}
+	s.igmp = names
 }
 
 // subscribe connects r's instance to the scripts and files it tracks.
@@ -625,6 +651,9 @@ func (s *vrrpSet) stopAll(leave bool) {
 		for _, n := range slices.Sorted(maps.Keys(s.groups)) {
 			s.d.fifos.vrrp(groupLine(n, vrrp.StateInit))
 		}
+		// The VMACs are gone (a restart in place keeps them, and the
+		// rules with them).
+		s.filterIGMP(nil)
 	}
 	for name, sr := range s.scripts {
 		sr.stop()
