@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -400,31 +401,33 @@ func (c *Config) validateSyncGroups(ps *problems, instances map[string]int, scri
 // track_process is left: keepalived 2.2.7 applies its weight there.
 func (c *Config) refuseMemberWeights(ps *problems, n int, group string, scripts map[string]*VRRPScript, files map[string]*VRRPTrackFile) {
 	v := &c.VRRP[n]
-	const why = "keepalived ignores a member's weighted %s unless the group has sync_group_tracking_weight: set it for the weight to move %s's priority (the group follows only when every member's peer wants mastership), or give it weight 0 (its failure puts the whole group in FAULT)"
-	for k, ti := range v.TrackInterfaces {
-		if ti.Weight != 0 {
-			ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_interface[%d]", n, k),
-				"%s has weight %d, but %s is in sync group %q: "+why, ti.Name, ti.Weight, v.Name, group, "track_interface", v.Name)
-		}
+	type entry struct {
+		kind, name string
+		k, weight  int
 	}
+	var es []entry
+	for k, ti := range v.TrackInterfaces {
+		es = append(es, entry{"track_interface", ti.Name, k, ti.Weight})
+	}
+	// A script's or file's entry without a weight of its own has its
+	// definition's.
 	for k, t := range v.TrackScripts {
-		w := t.Weight
 		if sc, ok := scripts[t.Name]; ok && !t.WeightSet {
-			w = sc.Weight
+			t.Weight = sc.Weight
 		}
-		if w != 0 {
-			ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_script[%d]", n, k),
-				"%q has weight %d, but %s is in sync group %q: "+why, t.Name, w, v.Name, group, "track_script", v.Name)
-		}
+		es = append(es, entry{"track_script", strconv.Quote(t.Name), k, t.Weight})
 	}
 	for k, t := range v.TrackFiles {
-		w := t.Weight
 		if f, ok := files[t.Name]; ok && !t.WeightSet {
-			w = f.Weight
+			t.Weight = f.Weight
 		}
-		if w != 0 {
-			ps.field(v.Line, fmt.Sprintf("vrrp[%d].track_file[%d]", n, k),
-				"%q has weight %d, but %s is in sync group %q: "+why, t.Name, w, v.Name, group, "track_file", v.Name)
+		es = append(es, entry{"track_file", strconv.Quote(t.Name), k, t.Weight})
+	}
+	for _, e := range es {
+		if e.weight != 0 {
+			ps.field(v.Line, fmt.Sprintf("vrrp[%d].%s[%d]", n, e.kind, e.k),
+				"%s has weight %d, but %s is in sync group %q: keepalived ignores a member's weighted %s unless the group has sync_group_tracking_weight: set it for the weight to move %s's priority (the group follows only when every member's peer wants mastership), or give it weight 0 (its failure puts the whole group in FAULT)",
+				e.name, e.weight, v.Name, group, e.kind, v.Name)
 		}
 	}
 }
