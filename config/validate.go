@@ -78,11 +78,7 @@ func validateVRRPTransport(ps *problems, p string, v *VRRPInstance) {
 // validateVMAC checks use_vmac and vmac_xmit_base: the VMAC interface's
 // name must be one the kernel takes and not the instance's own interface;
 // unicast adverts need vmac_xmit_base (keepalived's rule, which its
-// reader applies for keepalived.conf). IPv6 instances are refused:
-// keepalived 2.2.7 gives their VMAC (00:00:5e:00:02:VRID) a copy of the
-// base's link-local address and nftables rules dropping the MLD reports
-// and router solicitations sent from it (else switches learn the virtual
-// MAC on a backup); xlb has only the IPv4 rule (vmac.DropIGMP).
+// reader applies for keepalived.conf).
 func validateVMAC(ps *problems, p string, v *VRRPInstance) {
 	l := v.Line
 	if !v.UseVMAC {
@@ -104,12 +100,6 @@ func validateVMAC(ps *problems, p string, v *VRRPInstance) {
 	}
 	if len(v.UnicastPeers) > 0 && !v.VMACXmitBase {
 		ps.field(l, p+".use_vmac", "unicast_peer with use_vmac needs vmac_xmit_base (the adverts go from the base interface), as keepalived requires")
-	}
-	for _, a := range append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...) {
-		if a.Unmap().Is6() {
-			ps.field(l, p+".use_vmac", "not supported by xlb for IPv6 instances (keepalived adds nftables rules to keep the virtual MAC's MLD reports and router solicitations off the wire; xlb has only the IPv4 one, for IGMP)")
-			break
-		}
 	}
 }
 

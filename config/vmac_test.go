@@ -119,7 +119,6 @@ func TestKeepalivedUseVMACRefused(t *testing.T) {
 		{"mac only", "10.0.0.1", "use_vmac 00:00:5e:00:01:aa", 6, "use_vmac", "use_vmac with a MAC address is not supported by xlb"},
 		{"five octets", "10.0.0.1", "use_vmac 00:00:5e:00:01", 6, "use_vmac", "use_vmac with a MAC address is not supported by xlb"},
 		{"own interface", "10.0.0.1", "use_vmac eth0", 6, "use_vmac", `VMAC interface "eth0" is the instance's own interface`},
-		{"ipv6", "fd00::1", "use_vmac", 6, "use_vmac", "not supported by xlb for IPv6 instances"},
 		{"xmit base with value", "10.0.0.1", "vmac_xmit_base yes", 6, "vmac_xmit_base", `takes no value, got "yes"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +156,6 @@ func TestYAMLUseVMAC(t *testing.T) {
 		{"empty", "10.0.0.1", "    use_vmac: \"\"\n", 7, "vrrp[0].use_vmac", "must be true, false or the VMAC interface's name"},
 		{"xmit base alone", "10.0.0.1", "    vmac_xmit_base: true\n", 7, "vrrp[0].vmac_xmit_base", "is only valid with use_vmac"},
 		{"unicast", "10.0.0.1", "    use_vmac: true\n    unicast_peer: [10.0.0.9]\n", 7, "vrrp[0].use_vmac", "unicast_peer with use_vmac needs vmac_xmit_base"},
-		{"ipv6", "fd00::1", "    version: 3\n    use_vmac: true\n", 8, "vrrp[0].use_vmac", "not supported by xlb for IPv6 instances"},
 		{"twice", "10.0.0.1", "    use_vmac: vip\n  - {name: B, interface: eth0, virtual_router_id: 2, priority: 100, virtual_ipaddress: [10.0.0.2], use_vmac: vip}\n", 8, "vrrp[1].use_vmac", `VMAC interface "vip" is already vrrp[0]'s`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,4 +163,17 @@ func TestYAMLUseVMAC(t *testing.T) {
 			wantProblem(t, err, "x.yaml", tc.line, tc.field, tc.want)
 		})
 	}
+}
+
+// An IPv6 instance's use_vmac is read as an IPv4 one's (its MAC,
+// 00:00:5e:00:02:VRID, is the director's business).
+func TestKeepalivedUseVMACIPv6(t *testing.T) {
+	c, _, err := ParseKeepalived("k.conf", []byte("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 100\n virtual_ipaddress { fd00::1 }\n use_vmac\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; !v.UseVMAC || v.VMACInterface() != "vrrp.1" {
+		t.Errorf("use_vmac %v on %q", v.UseVMAC, v.VMACInterface())
+	}
+	assertRoundTrip(t, c)
 }

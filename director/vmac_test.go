@@ -169,3 +169,77 @@ func TestVRRPSetVMACReload(t *testing.T) {
 		t.Errorf("a clean stop left the IGMP filter on %v", got)
 	}
 }
+
+// An IPv6 instance's VMAC: the IPv6 virtual MAC, its VIP there as master,
+// the ip6 report filter while it runs, both gone at a clean stop.
+func TestVRRPSetVMACIPv6(t *testing.T) {
+	nstest.RequireRoot(t)
+	ns := nstest.NewWithPrefix(t, "vmac6-d-")
+	vethPair(t, ns, "10.79.0.1/24")
+	ns.Sysctl(t, "net/ipv6/conf/veth0/accept_dad", "0")
+	nl, err := netlink.NewHandleAt(ns.H)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	vip := netip.MustParseAddr("fd00:79::100")
+	s := &vrrpSet{d: &Director{log: slog.New(slog.DiscardHandler)}, runs: map[string]*vrrpRun{}}
+	var uerr error
+	// veth0's link-local address is there once the link is up.
+	for end := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		l, _ := nl.LinkByName("veth0")
+		if as, _ := nl.AddrList(l, netlink.FAMILY_V6); len(as) > 0 || time.Now().After(end) {
+			break
+		}
+	}
+	ns.Do(t, func() error {
+		uerr = s.update(&config.Config{VRRP: []config.VRRPInstance{{
+			Name: "VI_6", Interface: "veth0", VirtualRouterID: 9, Priority: 100, Version: 3,
+			AdvertInterval: 100 * time.Millisecond, Preempt: true, VirtualAddrs: []netip.Addr{vip}, UseVMAC: true,
+		}}})
+		return nil
+	})
+	if uerr != nil {
+		t.Fatal(uerr)
+	}
+	l, err := nl.LinkByName("vrrp.9")
+	if err != nil || l.Attrs().HardwareAddr.String() != "00:00:5e:00:02:09" {
+		t.Fatalf("vrrp.9: %v %v, want the IPv6 virtual MAC", l, err)
+	}
+	waitFor := func(what string, f func() bool) {
+		t.Helper()
+		for end := time.Now().Add(3 * time.Second); !f(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatal(what)
+			}
+		}
+	}
+	waitFor("the VIP never went on vrrp.9", func() bool {
+		as, _ := nl.AddrList(l, netlink.FAMILY_V6)
+		return slices.ContainsFunc(as, func(a netlink.Addr) bool { return a.IP.Equal(vip.AsSlice()) })
+	})
+	tables := func() (v4, v6 bool) {
+		ns.Do(t, func() error {
+			c, err := nftables.New()
+			if err != nil {
+				return err
+			}
+			for fam, dst := range map[nftables.TableFamily]*bool{nftables.TableFamilyIPv4: &v4, nftables.TableFamilyIPv6: &v6} {
+				ts, _ := c.ListTablesOfFamily(fam)
+				*dst = slices.ContainsFunc(ts, func(x *nftables.Table) bool { return x.Name == vmac.IGMPTable })
+			}
+			return nil
+		})
+		return
+	}
+	if v4, v6 := tables(); v4 || !v6 {
+		t.Errorf("report filters: ip %v ip6 %v, want the ip6 one only", v4, v6)
+	}
+	ns.Do(t, func() error { s.stopAll(false); return nil })
+	if _, err := nl.LinkByName("vrrp.9"); err == nil {
+		t.Error("a clean stop left vrrp.9")
+	}
+	if v4, v6 := tables(); v4 || v6 {
+		t.Errorf("a clean stop left report filters: ip %v ip6 %v", v4, v6)
+	}
+}

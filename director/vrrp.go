@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -43,8 +44,9 @@ type vrrpSet struct {
 	// instances' VIPs): never a VRRP source address (vrrp.WithNotSource).
 	// Read by the instances' link polls, so not under mu.
 	vips atomic.Pointer[map[netip.Addr]bool]
-	// igmp are the VMACs whose IGMP reports the kernel drops (vmac.DropIGMP).
-	igmp []string
+	// igmp and mld are the IPv4 and IPv6 VMACs whose group reports the
+	// kernel drops (vmac.DropIGMP, vmac.DropMLD).
+	igmp, mld []string
 	// promote holds promote_secondaries for the instances asking for it.
 	promote promoteSet
 	// initDone is set once the first configuration's init_files are
@@ -276,25 +278,34 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 }
 
 // filterIGMP keeps the kernel from reporting the VRRP groups from the
-// VMACs of instances (vmac.DropIGMP), rewriting the rules when the set
-// changed. Without nftables the VMACs still work; a switch may then learn
-// a virtual MAC at a backup until the master's next advert.
+// VMACs of instances (vmac.DropIGMP; for IPv6 ones vmac.DropMLD, which
+// also drops their router solicitations), rewriting the rules when the
+// set changed. Without nftables the VMACs still work; a switch may then
+// learn a virtual MAC at a backup until the master's next advert.
 func (s *vrrpSet) filterIGMP(instances []config.VRRPInstance) {
-	var names []string
+	var v4, v6 []string
 	for _, v := range instances {
-		if n := v.VMACInterface(); n != "" && !v.VMACXmitBase {
-			names = append(names, n)
+		if n := v.VMACInterface(); n != "" && !v.VMACXmitBase && isIPv6(v) {
+			v6 = append(v6, n)
+		} else if n != "" && !v.VMACXmitBase {
+			v4 = append(v4, n)
 		}
 	}
-	slices.Sort(names)
-	if slices.Equal(names, s.igmp) {
-		return
+	for _, f := range []struct {
+		names []string
+		have  *[]string
+		drop  func([]string) error
+	}{{v4, &s.igmp, vmac.DropIGMP}, {v6, &s.mld, vmac.DropMLD}} {
+		slices.Sort(f.names)
+		if slices.Equal(f.names, *f.have) {
+			continue
+		}
+		if err := f.drop(f.names); err != nil {
+			s.d.log.Warn("vmac: group reports not kept off the virtual MACs", "vmacs", f.names, "err", err)
+			continue
+		}
+		*f.have = f.names
 	}
-	if err := vmac.DropIGMP(names); err != nil {
-		s.d.log.Warn("vmac: IGMP reports not kept off the virtual MACs", "vmacs", names, "err", err)
-		return
-	}
-	s.igmp = names
 }
 
 // subscribe connects r's instance to the scripts and files it tracks.
@@ -480,13 +491,13 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 	}
 	owner, err := vip.New(ownerIface, log, vip.WithAnnounce(garp.MasterRepeat, 0), vip.WithPacketIntervals(garp.Interval, garp.NAInterval))
 	if err != nil {
-		removeVMAC(v.VMACInterface(), v.VirtualRouterID, log)
+		removeVMAC(v.VMACInterface(), vmacOf(v), log)
 		return nil, err
 	}
 	// An instance that cannot start leaves no VMAC behind.
 	closeOwner := func() {
 		owner.Close()
-		removeVMAC(v.VMACInterface(), v.VirtualRouterID, log)
+		removeVMAC(v.VMACInterface(), vmacOf(v), log)
 	}
 	// A killed run may have left its VIPs; this instance starts as backup.
 	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
@@ -575,7 +586,7 @@ func (r *vrrpRun) stop(leave bool) {
 	// keepalived removes its VMACs when it stops; a restart in place
 	// keeps them, as it keeps the VIPs on them.
 	if !leave && !r.keepVMAC {
-		removeVMAC(r.vmac, r.cfg.VirtualRouterID, r.log)
+		removeVMAC(r.vmac, vmacOf(r.cfg), r.log)
 	}
 }
 
@@ -831,12 +842,12 @@ func ensureVMAC(v config.VRRPInstance, log *slog.Logger) error {
 		return fmt.Errorf("netlink handle: %w", err)
 	}
 	defer nl.Close()
-	created, err := vmac.Ensure(nl, v.Interface, v.VMACInterface(), vmac.MAC(v.VirtualRouterID))
+	created, err := vmac.Ensure(nl, v.Interface, v.VMACInterface(), vmacOf(v))
 	if err != nil {
 		return err
 	}
 	if created {
-		log.Info("vmac interface created", "vmac", v.VMACInterface(), "iface", v.Interface, "mac", vmac.MAC(v.VirtualRouterID).String())
+		log.Info("vmac interface created", "vmac", v.VMACInterface(), "iface", v.Interface, "mac", vmacOf(v).String())
 	} else {
 		log.Info("vmac interface kept from an earlier run", "vmac", v.VMACInterface(), "iface", v.Interface)
 	}
@@ -845,13 +856,27 @@ func ensureVMAC(v config.VRRPInstance, log *slog.Logger) error {
 
 // removeVMAC deletes the VMAC name ("": none) of vrid; a failure is
 // logged, as it cannot be undone by the stop that causes it.
-func removeVMAC(name string, vrid int, log *slog.Logger) {
+// vmacOf is the virtual MAC of v's VMAC: RFC 5798's for its family.
+func vmacOf(v config.VRRPInstance) net.HardwareAddr {
+	if isIPv6(v) {
+		return vmac.MAC6(v.VirtualRouterID)
+	}
+	return vmac.MAC(v.VirtualRouterID)
+}
+
+// isIPv6 says whether v is an IPv6 instance (its addresses are all of one
+// family: config checks it).
+func isIPv6(v config.VRRPInstance) bool {
+	return len(v.VirtualAddrs) > 0 && v.VirtualAddrs[0].Unmap().Is6()
+}
+
+func removeVMAC(name string, mac net.HardwareAddr, log *slog.Logger) {
 	if name == "" {
 		return
 	}
 	nl, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err == nil {
-		err = vmac.Remove(nl, name, vmac.MAC(vrid))
+		err = vmac.Remove(nl, name, mac)
 		nl.Close()
 	}
 	if err != nil {

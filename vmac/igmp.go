@@ -10,7 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// IGMPTable is the nftables table (family ip) DropIGMP manages.
+// IGMPTable is the nftables table (families ip and ip6) DropIGMP and
+// DropMLD manage.
 const IGMPTable = "xlb_vmac"
 
 // DropIGMP makes the kernel drop the IGMP packets it would send out of the
@@ -25,12 +26,31 @@ const IGMPTable = "xlb_vmac"
 // the VRRP groups are link-local, which switches flood whatever reports
 // they see).
 func DropIGMP(names []string) error {
+	return dropOut(nftables.TableFamilyIPv4, names, []match{{unix.IPPROTO_IGMP, -1}})
+}
+
+// DropMLD is DropIGMP for IPv6 VMACs: their MLD reports (v1, v2 and
+// done) and router solicitations, as keepalived 2.2.7's ip6 rules drop
+// the MLDv2 reports and router solicitations.
+func DropMLD(names []string) error {
+	var ms []match
+	for _, typ := range []int{131, 132, 143, 133} {
+		ms = append(ms, match{unix.IPPROTO_ICMPV6, typ})
+	}
+	return dropOut(nftables.TableFamilyIPv6, names, ms)
+}
+
+// match is one kind of packet dropped: its protocol and, for ICMPv6, its
+// type (-1: any).
+type match struct{ proto, icmpType int }
+
+func dropOut(family nftables.TableFamily, names []string, ms []match) error {
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("vmac: nftables: %w", err)
 	}
-	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: IGMPTable}
-	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
+	t := &nftables.Table{Family: family, Name: IGMPTable}
+	tables, err := c.ListTablesOfFamily(family)
 	if err != nil {
 		return fmt.Errorf("vmac: nftables: list tables: %w", err)
 	}
@@ -44,13 +64,20 @@ func DropIGMP(names []string) error {
 			Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityRef(*nftables.ChainPriorityFilter - 1),
 		})
 		for _, n := range names {
-			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-				&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(n)},
-				&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_IGMP}},
-				&expr.Verdict{Kind: expr.VerdictDrop},
-			}})
+			for _, m := range ms {
+				e := []expr.Any{
+					&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(n)},
+					&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(m.proto)}},
+				}
+				if m.icmpType >= 0 {
+					e = append(e,
+						&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1},
+						&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(m.icmpType)}})
+				}
+				c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: append(e, &expr.Verdict{Kind: expr.VerdictDrop})})
+			}
 		}
 	}
 	if err := c.Flush(); err != nil {

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/xlb-project/xlb/internal/nstest"
@@ -104,4 +106,106 @@ func TestDropIGMP(t *testing.T) {
 		t.Error("table left after DropIGMP(nil)")
 	}
 	a.Do(t, func() error { return DropIGMP(nil) })
+}
+
+// An IPv6 VMAC carries a copy of the base's link-local address, nodad and
+// deprecated, as keepalived 2.2.7's does (seen with ip -6 addr: "scope
+// link nodad deprecated", preferred_lft 0). Joining the VRRP group there
+// sends MLD reports from the virtual MAC; DropMLD keeps them in.
+func TestIPv6VMACAndDropMLD(t *testing.T) {
+	nstest.RequireRoot(t)
+	a, b := nstest.New(t, "mld-a"), nstest.New(t, "mld-b")
+	nstest.VethPair(t, a, b, "10.93.0.1/24", "10.93.0.2/24")
+	nl := handle(t, a)
+	mac := MAC6(55)
+	if mac.String() != "00:00:5e:00:02:37" {
+		t.Fatalf("MAC6(55) = %s", mac)
+	}
+	a.Do(t, func() error { _, err := Ensure(nl, "veth0", "vrrp.55", mac); return err })
+	base, _ := nl.LinkByName("veth0")
+	l, err := nl.LinkByName("vrrp.55")
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseLL, _ := nl.AddrList(base, netlink.FAMILY_V6)
+	vmacAddrs, _ := nl.AddrList(l, netlink.FAMILY_V6)
+	if len(vmacAddrs) != 1 || len(baseLL) == 0 || !vmacAddrs[0].IP.Equal(baseLL[0].IP) {
+		t.Fatalf("vrrp.55 IPv6 addresses %v, want a copy of veth0's link-local %v", vmacAddrs, baseLL)
+	}
+	if x := vmacAddrs[0]; x.Flags&unix.IFA_F_NODAD == 0 || x.PreferedLft != 0 {
+		t.Errorf("link-local copy flags %#x preferred %d, want nodad and deprecated", x.Flags, x.PreferedLft)
+	}
+	if v := readSysctl(t, a, "net/ipv4/conf/vrrp.55/arp_ignore"); v != "0" {
+		t.Errorf("an IPv6 VMAC got the IPv4 sysctls (arp_ignore %s)", v)
+	}
+	// The kernel reports the membership from the VMAC unless filtered.
+	if got := mldSources(t, a, b, "vrrp.55"); !slices.Contains(got, mac.String()) {
+		t.Fatalf("no MLD report from the VMAC without the filter (saw %v): the test would prove nothing", got)
+	}
+	a.Do(t, func() error { err = DropMLD([]string{"vrrp.55"}); return nil })
+	if err != nil {
+		t.Skipf("nftables unavailable on this kernel: %v", err)
+	}
+	if got := mldSources(t, a, b, "vrrp.55"); slices.Contains(got, mac.String()) {
+		t.Errorf("MLD from the VMAC with the filter: %v", got)
+	}
+	a.Do(t, func() error { return DropMLD(nil) })
+	if err := Remove(nl, "vrrp.55", MAC(55)); err == nil {
+		t.Error("Remove with the IPv4 MAC removed the IPv6 VMAC")
+	}
+	if err := Remove(nl, "vrrp.55", mac); err != nil {
+		t.Error(err)
+	}
+}
+
+// mldSources joins ff02::12 on vmac in a and returns the source MACs of
+// the MLD reports b's veth0 saw meanwhile.
+func mldSources(t *testing.T, a, b *nstest.NS, vmac string) []string {
+	t.Helper()
+	var fd int
+	p := uint16(unix.ETH_P_ALL)
+	proto := int(p<<8 | p>>8)
+	b.Do(t, func() error {
+		ifi, err := net.InterfaceByName("veth0")
+		if err != nil {
+			return err
+		}
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto); err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index})
+	})
+	defer unix.Close(fd)
+	var conn net.PacketConn
+	a.Do(t, func() error {
+		ifi, err := net.InterfaceByName(vmac)
+		if err != nil {
+			return err
+		}
+		if conn, err = net.ListenPacket("ip6:112", "::"); err != nil {
+			return err
+		}
+		return ipv6.NewPacketConn(conn).JoinGroup(ifi, &net.IPAddr{IP: net.ParseIP("ff02::12")})
+	})
+	defer conn.Close()
+	var srcs []string
+	buf := make([]byte, 1500)
+	e := uint16(unix.ETH_P_IPV6)
+	ip6 := e<<8 | e>>8 // network byte order
+	for end := time.Now().Add(time.Second); time.Now().Before(end); {
+		n, from, err := unix.Recvfrom(fd, buf, 0)
+		ll, ok := from.(*unix.SockaddrLinklayer)
+		if err != nil || !ok || ll.Protocol != ip6 || n < 48 {
+			continue
+		}
+		// MLD rides behind a hop-by-hop header (router alert).
+		if buf[6] == 0 && buf[40] == unix.IPPROTO_ICMPV6 && (buf[48] == 143 || buf[48] == 131) {
+			srcs = append(srcs, net.HardwareAddr(ll.Addr[:6]).String())
+		}
+	}
+	return srcs
 }

@@ -15,6 +15,7 @@ package vmac
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,6 +29,14 @@ import (
 func MAC(vrid int) net.HardwareAddr {
 	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, byte(vrid)}
 }
+
+// MAC6 is the IPv6 virtual router MAC of vrid (RFC 5798 7.3).
+func MAC6(vrid int) net.HardwareAddr {
+	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x02, byte(vrid)}
+}
+
+// isIPv6 says whether mac is an IPv6 virtual router MAC.
+func isIPv6(mac net.HardwareAddr) bool { return len(mac) == 6 && mac[4] == 0x02 }
 
 // Sysctl is one setting under /proc/sys.
 type Sysctl struct{ Key, Value string }
@@ -77,7 +86,7 @@ func Ensure(nl *netlink.Handle, base, name string, mac net.HardwareAddr) (create
 	default:
 		return false, fmt.Errorf("vmac: interface %q: %w", name, err)
 	}
-	if err := setUp(nl, l, base, name); err != nil {
+	if err := setUp(nl, l, base, name, mac); err != nil {
 		if created {
 			nl.LinkDel(l)
 		}
@@ -104,21 +113,54 @@ func add(nl *netlink.Handle, base netlink.Link, name string, mac net.HardwareAdd
 
 // setUp gives the VMAC no IPv6 link-local address of its own (every
 // director's would be the same, from the shared MAC, and fail DAD), sets
-// the sysctls and brings it up.
-func setUp(nl *netlink.Handle, l netlink.Link, base, name string) error {
+// the sysctls and brings it up. An IPv6 VMAC (mac) gets instead, as a
+// running keepalived 2.2.7 gives it, a copy of the base's link-local
+// address to send adverts from, nodad and deprecated (valid, never
+// chosen as a source by the kernel itself), and none of the IPv4 sysctls.
+func setUp(nl *netlink.Handle, l netlink.Link, base, name string, mac net.HardwareAddr) error {
 	// IN6_ADDR_GEN_MODE_NONE; a kernel without IPv6 has nothing to stop.
 	if err := nl.LinkSetIP6AddrGenMode(l, 1); err != nil && !errors.Is(err, unix.EAFNOSUPPORT) && !errors.Is(err, unix.EOPNOTSUPP) {
 		return fmt.Errorf("vmac: %s: no IPv6 link-local address: %w", name, err)
 	}
-	for _, s := range Sysctls(base, name) {
-		if err := os.WriteFile(filepath.Join("/proc/sys", s.Key), []byte(s.Value), 0o644); err != nil {
-			return fmt.Errorf("vmac: sysctl %s: %w", s.Key, err)
+	if isIPv6(mac) {
+		if err := copyLinkLocal(nl, l, base, name); err != nil {
+			return err
+		}
+	} else {
+		for _, s := range Sysctls(base, name) {
+			if err := os.WriteFile(filepath.Join("/proc/sys", s.Key), []byte(s.Value), 0o644); err != nil {
+				return fmt.Errorf("vmac: sysctl %s: %w", s.Key, err)
+			}
 		}
 	}
 	if err := nl.LinkSetUp(l); err != nil {
 		return fmt.Errorf("vmac: set %s up: %w", name, err)
 	}
 	return nil
+}
+
+// copyLinkLocal puts base's link-local address on the VMAC l.
+func copyLinkLocal(nl *netlink.Handle, l netlink.Link, base, name string) error {
+	bl, err := nl.LinkByName(base)
+	if err != nil {
+		return fmt.Errorf("vmac: base interface %q: %w", base, err)
+	}
+	addrs, err := nl.AddrList(bl, netlink.FAMILY_V6)
+	if err != nil {
+		return fmt.Errorf("vmac: addresses of %s: %w", base, err)
+	}
+	for _, a := range addrs {
+		if !a.IP.IsLinkLocalUnicast() || a.Flags&unix.IFA_F_DADFAILED != 0 {
+			continue
+		}
+		ll := &netlink.Addr{IPNet: &net.IPNet{IP: a.IP, Mask: net.CIDRMask(64, 128)},
+			Flags: unix.IFA_F_NODAD, PreferedLft: 0, ValidLft: math.MaxUint32}
+		if err := nl.AddrReplace(l, ll); err != nil {
+			return fmt.Errorf("vmac: %s: link-local address %s: %w", name, a.IP, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("vmac: %s has no IPv6 link-local address for %s to send from", base, name)
 }
 
 // mismatch says why l is not the VMAC wanted on the base of index

@@ -2,7 +2,6 @@ package vrrp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -40,12 +39,6 @@ func ListenIPv6(iface string, opts ...ListenOption) (*RawTransport6, error) {
 	for _, o := range opts {
 		o(&t.listenOpts)
 	}
-	if t.vmac != "" {
-		// The VMAC has no link-local address to send from (Ensure
-		// gives it none); config refuses use_vmac for IPv6.
-		nl.Close()
-		return nil, errors.New("use_vmac is not supported for IPv6")
-	}
 	if err := t.open(iface); err != nil {
 		t.Close()
 		return nil, err
@@ -59,8 +52,16 @@ func (t *RawTransport6) open(iface string) error {
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", iface, err)
 	}
-	attrs := link.Attrs()
-	t.ifi = &net.Interface{Index: attrs.Index, Name: attrs.Name, MTU: attrs.MTU, HardwareAddr: attrs.HardwareAddr, Flags: attrs.Flags}
+	// With use_vmac the adverts leave from (and are heard on) the VMAC,
+	// from the base's link-local address, which the VMAC holds a copy of
+	// (vmac.Ensure), as keepalived's.
+	sock := link
+	if n := t.sockIface(iface); n != iface {
+		if sock, err = t.nl.LinkByName(n); err != nil {
+			return fmt.Errorf("VMAC interface %q: %w", n, err)
+		}
+	}
+	t.ifi = netIface(sock)
 	addrs, err := t.nl.AddrList(link, netlink.FAMILY_V6)
 	if err != nil {
 		return fmt.Errorf("addresses of %s: %w", iface, err)
@@ -72,7 +73,7 @@ func (t *RawTransport6) open(iface string) error {
 	// No link-local address (yet: DAD) is no error: the instance waits
 	// in FAULT for one (FollowSource).
 	t.local.set(a)
-	conn, err := openRaw("ip6:112", "::", iface)
+	conn, err := openRaw("ip6:112", "::", t.ifi.Name)
 	if err != nil {
 		return err
 	}

@@ -142,8 +142,7 @@ func (t *RawTransport) open(iface string) error {
 			return fmt.Errorf("VMAC interface %q: %w", n, err)
 		}
 	}
-	attrs := sock.Attrs()
-	t.ifi = &net.Interface{Index: attrs.Index, Name: attrs.Name, MTU: attrs.MTU, HardwareAddr: attrs.HardwareAddr, Flags: attrs.Flags}
+	t.ifi = netIface(sock)
 	addrs, err := t.nl.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("addresses of %s: %w", iface, err)
@@ -180,6 +179,12 @@ func (t *RawTransport) open(iface string) error {
 			return pc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true)
 		}},
 	})
+}
+
+// netIface is l as a net.Interface, for the socket options that take one.
+func netIface(l netlink.Link) *net.Interface {
+	a := l.Attrs()
+	return &net.Interface{Index: a.Index, Name: a.Name, MTU: a.MTU, HardwareAddr: a.HardwareAddr, Flags: a.Flags}
 }
 
 // openRaw opens a raw socket bound to iface.
