@@ -1,15 +1,18 @@
 // Package vmac makes the VRRP virtual MAC interfaces of keepalived's
 // use_vmac: a macvlan on top of an instance's interface whose MAC is the
-// RFC 5798 virtual router MAC 00:00:5e:00:01:VRID. The instance's VIPs
-// live on it while master, so a failover moves the MAC with the addresses
-// and the neighbours' ARP caches stay right without an update.
+// RFC 5798 virtual router MAC 00:00:5e:00:01:VRID (IPv6:
+// 00:00:5e:00:02:VRID). The instance's VIPs live on it while master, so a
+// failover moves the MAC with the addresses and the neighbours' ARP (ND)
+// caches stay right without an update; DropIGMP and DropMLD keep the
+// group reports the kernel would send from it off the wire.
 //
 // The macvlan adds its MAC to the base interface's filter, so frames to
 // the VMAC arrive on the base interface first: xlb's XDP program there
 // sees and forwards them before the macvlan does.
 //
 // Everything acts on the network namespace of the netlink handle given,
-// and the sysctls on the calling thread's (/proc/sys/net follows it).
+// and the sysctls and nftables on the calling thread's (/proc/sys/net
+// follows it).
 package vmac
 
 import (
