@@ -78,6 +78,11 @@ func decryptKey(data []byte, password string) ([]byte, error) {
 				return nil, errors.New("is encrypted and the SSL block has no password")
 			}
 			der, err := x509.DecryptPEMBlock(b, []byte(password))
+			if err == nil && !parsesAsKey(der) {
+				// The legacy scheme's padding check lets about one
+				// wrong password in 256 through, as garbage.
+				err = x509.IncorrectPasswordError
+			}
 			if err != nil {
 				return nil, fmt.Errorf("decrypt with the SSL block's password: %w", err)
 			}
@@ -86,6 +91,19 @@ func decryptKey(data []byte, password string) ([]byte, error) {
 			return data, nil
 		}
 	}
+}
+
+// parsesAsKey reports whether der is a private key in any of the
+// encodings a PEM key block holds.
+func parsesAsKey(der []byte) bool {
+	if _, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return true
+	}
+	if _, err := x509.ParseECPrivateKey(der); err == nil {
+		return true
+	}
+	_, err := x509.ParsePKCS8PrivateKey(der)
+	return err == nil
 }
 
 // validateSSL loads what the SSL block names, as keepalived does at start

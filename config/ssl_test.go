@@ -1,7 +1,11 @@
 package config
 
 import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -75,4 +79,34 @@ func TestYAMLSSL(t *testing.T) {
 	wantProblem(t, err, "x.yaml", 1, "ssl.certificate", "no such file")
 	_, err = ParseYAML("x.yaml", []byte("ssl: {cert: x}\n"))
 	wantProblem(t, err, "x.yaml", 1, "ssl.cert", "unknown")
+}
+
+// A wrong password that the legacy scheme's padding check lets through
+// (about one in 256) is still called a wrong password, at the key, not
+// a key that does not parse.
+func TestDecryptKeyWrongPasswordPastPadding(t *testing.T) {
+	f := testcert.Write(t, "checker")
+	data, err := os.ReadFile(f.EncryptedKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	pw := ""
+	for i := 0; i < 100000 && pw == ""; i++ {
+		if try := fmt.Sprintf("wrong%d", i); try != f.Password {
+			if _, err := x509.DecryptPEMBlock(b, []byte(try)); err == nil {
+				pw = try
+			}
+		}
+	}
+	if pw == "" {
+		t.Fatal("no wrong password got past the padding check in 100000 tries")
+	}
+	_, err = decryptKey(data, pw)
+	if !errors.Is(err, x509.IncorrectPasswordError) {
+		t.Errorf("wrong password %q past the padding check: %v, want x509.IncorrectPasswordError", pw, err)
+	}
+	if _, err := decryptKey(data, f.Password); err != nil {
+		t.Errorf("the right password: %v", err)
+	}
 }
