@@ -19,23 +19,7 @@ import (
 // and returns the source MACs of the IGMP frames b's veth0 saw meanwhile.
 func igmpSources(t *testing.T, a, b *nstest.NS, vmac string) []string {
 	t.Helper()
-	var fd int
-	p := uint16(unix.ETH_P_IP)
-	proto := int(p<<8 | p>>8) // network byte order
-	b.Do(t, func() error {
-		ifi, err := net.InterfaceByName("veth0")
-		if err != nil {
-			return err
-		}
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index})
-	})
+	fd := nstest.PacketSocket(t, b, nstest.IfaceIn(t, b, "veth0").Index, unix.ETH_P_IP)
 	defer unix.Close(fd)
 	var conn net.PacketConn
 	a.Do(t, func() error {
@@ -162,23 +146,7 @@ func TestIPv6VMACAndDropMLD(t *testing.T) {
 // the MLD reports b's veth0 saw meanwhile.
 func mldSources(t *testing.T, a, b *nstest.NS, vmac string) []string {
 	t.Helper()
-	var fd int
-	p := uint16(unix.ETH_P_ALL)
-	proto := int(p<<8 | p>>8)
-	b.Do(t, func() error {
-		ifi, err := net.InterfaceByName("veth0")
-		if err != nil {
-			return err
-		}
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index})
-	})
+	fd := nstest.PacketSocket(t, b, nstest.IfaceIn(t, b, "veth0").Index, unix.ETH_P_ALL)
 	defer unix.Close(fd)
 	var conn net.PacketConn
 	a.Do(t, func() error {

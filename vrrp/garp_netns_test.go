@@ -16,20 +16,7 @@ import (
 // a) seen on ifindex in ns during d, with a raw packet socket.
 func garpsOn(t *testing.T, ns *nstest.NS, ifindex int, a netip.Addr, d time.Duration) <-chan []time.Time {
 	t.Helper()
-	const ethPARP = 0x0806
-	proto := int(ethPARP>>8 | (ethPARP&0xff)<<8) // network byte order
-	var fd int
-	ns.Do(t, func() error {
-		var err error
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifindex})
-	})
+	fd := nstest.PacketSocket(t, ns, ifindex, unix.ETH_P_ARP)
 	out := make(chan []time.Time, 1)
 	go func() {
 		defer unix.Close(fd)

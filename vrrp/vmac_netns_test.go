@@ -20,19 +20,7 @@ import (
 // the ARP senders' MACs that arrive on ifindex in ns.
 func frameSources(t *testing.T, ns *nstest.NS, ifindex int, d time.Duration) <-chan [2][]string {
 	t.Helper()
-	proto := int(htons(unix.ETH_P_ALL))
-	var fd int
-	ns.Do(t, func() error {
-		var err error
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifindex})
-	})
+	fd := nstest.PacketSocket(t, ns, ifindex, unix.ETH_P_ALL)
 	out := make(chan [2][]string, 1)
 	go func() {
 		defer unix.Close(fd)
@@ -174,19 +162,7 @@ func frameSources6(t *testing.T, ns *nstest.NS, ifindex int, d time.Duration) <-
 	t.Helper()
 	// ETH_P_ALL: the taps before the macvlan, which takes the frames
 	// that come from its own MAC (the other VMAC's) off the base.
-	proto := int(htons(unix.ETH_P_ALL))
-	var fd int
-	ns.Do(t, func() error {
-		var err error
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, proto); err != nil {
-			return err
-		}
-		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifindex})
-	})
+	fd := nstest.PacketSocket(t, ns, ifindex, unix.ETH_P_ALL)
 	out := make(chan [2][]string, 1)
 	go func() {
 		defer unix.Close(fd)

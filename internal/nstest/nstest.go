@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // NS is a named network namespace created for one test; all test
@@ -171,4 +173,31 @@ func IfaceIn(t *testing.T, ns *NS, name string) *net.Interface {
 		return err
 	})
 	return ifi
+}
+
+// PacketSocket opens an AF_PACKET datagram socket in ns bound to ifindex
+// for ethertype (host order; unix.ETH_P_ALL also sees the frames a macvlan
+// takes off the interface), reads timing out after 20 ms so a capture
+// loop can watch the clock. The caller closes it.
+func PacketSocket(t *testing.T, ns *NS, ifindex int, ethertype uint16) int {
+	t.Helper()
+	proto := ethertype<<8 | ethertype>>8 // network byte order
+	var fd int
+	ns.Do(t, func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(proto)); err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval((20 * time.Millisecond).Nanoseconds())
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifindex}); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		return nil
+	})
+	return fd
 }
