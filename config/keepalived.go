@@ -1137,10 +1137,6 @@ func (k *kconv) memberWeights() {
 	for _, f := range k.c.VRRPTrackFiles {
 		files[f.Name] = f.Weight
 	}
-	fileSet := k.fileWeights
-	if fileSet == nil {
-		fileSet = map[string]bool{}
-	}
 	for _, g := range k.c.VRRPSyncGroups {
 		if g.TrackingWeight {
 			continue
@@ -1163,7 +1159,8 @@ func (k *kconv) memberWeights() {
 			if ss := st["track_script"]; len(ss) == len(v.TrackScripts) {
 				var kept []TrackScript
 				for n, t := range v.TrackScripts {
-					if k.keepMember(p+".track_script", len(kept), ss[n], &t, scripts, nil, v.Name, g.Name, "track_script") {
+					w, _ := t.over(scripts[t.Name], false)
+					if k.keepMember(p+".track_script", len(kept), ss[n], &t, w, false, v.Name, g.Name, "track_script") {
 						kept = append(kept, t)
 					}
 				}
@@ -1173,7 +1170,10 @@ func (k *kconv) memberWeights() {
 				var kept []TrackFile
 				for n, e := range v.TrackFiles {
 					t := TrackScript(e)
-					if k.keepMember(p+".track_file", len(kept), ss[n], &t, files, fileSet, v.Name, g.Name, "track_file") {
+					w, _ := t.over(files[t.Name], false)
+					// keepalived's default weight 1: one no block set.
+					dflt := !t.WeightSet && !k.fileWeights[t.Name]
+					if k.keepMember(p+".track_file", len(kept), ss[n], &t, w, dflt, v.Name, g.Name, "track_file") {
 						kept = append(kept, TrackFile(t))
 					}
 				}
@@ -1184,19 +1184,14 @@ func (k *kconv) memberWeights() {
 }
 
 // keepMember judges one track_script or track_file entry t (kind) of a
-// sync group member for memberWeights, its weight its own or else its
-// definition's (defs): kept when that is 0; tracked with weight 0 when it
-// is a track_file's default (set names the definitions that set theirs;
-// nil: all did); dropped otherwise. A kept entry's fields are marked at
-// its new index n of field, for later messages.
-func (k *kconv) keepMember(field string, n int, s *kstmt, t *TrackScript, defs map[string]int, set map[string]bool, inst, group, kind string) bool {
-	w := t.Weight
-	if !t.WeightSet {
-		w = defs[t.Name]
-	}
+// sync group member for memberWeights, w its weight (its own or else its
+// definition's): kept when that is 0; tracked with weight 0 when it is a
+// track_file's default (dflt); dropped otherwise. A kept entry's fields are
+// marked at its new index n of field, for later messages.
+func (k *kconv) keepMember(field string, n int, s *kstmt, t *TrackScript, w int, dflt bool, inst, group, kind string) bool {
 	switch {
 	case w == 0:
-	case !t.WeightSet && set != nil && !set[t.Name]:
+	case dflt:
 		k.warn(s, "vrrp_instance %s: default weight of %s %s ignored (tracked with weight 0: a non-zero value faults sync group %s), as keepalived does in a sync group without sync_group_tracking_weight", inst, kind, t.Name, group)
 		t.Weight, t.WeightSet = 0, true
 	default:

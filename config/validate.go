@@ -402,16 +402,18 @@ func (c *Config) refuseMemberWeights(ps *problems, n int, group string, scripts 
 	// A script's or file's entry without a weight of its own has its
 	// definition's.
 	for k, t := range v.TrackScripts {
-		if sc, ok := scripts[t.Name]; ok && !t.WeightSet {
-			t.Weight = sc.Weight
+		w := t.Weight
+		if sc, ok := scripts[t.Name]; ok {
+			w, _ = t.Effective(*sc)
 		}
-		es = append(es, entry{"track_script", strconv.Quote(t.Name), k, t.Weight})
+		es = append(es, entry{"track_script", strconv.Quote(t.Name), k, w})
 	}
 	for k, t := range v.TrackFiles {
-		if f, ok := files[t.Name]; ok && !t.WeightSet {
-			t.Weight = f.Weight
+		w := t.Weight
+		if f, ok := files[t.Name]; ok {
+			w, _ = t.Effective(*f)
 		}
-		es = append(es, entry{"track_file", strconv.Quote(t.Name), k, t.Weight})
+		es = append(es, entry{"track_file", strconv.Quote(t.Name), k, w})
 	}
 	for _, e := range es {
 		if e.weight != 0 {
