@@ -16,15 +16,19 @@ import (
 	"github.com/xlb-project/xlb/vmac"
 )
 
-// frameSources collects, for d, the source MACs of the VRRP adverts and
-// the ARP senders' MACs that arrive on ifindex in ns.
-func frameSources(t *testing.T, ns *nstest.NS, ifindex int, d time.Duration) <-chan [2][]string {
+// frameSources collects, for d, the frames arriving on ifindex in ns
+// that kind sorts: it returns the frame's slot in the result (-1: not
+// collected) and the MAC to record, given the ethertype, the frame from
+// its network header on and the source MAC. It taps ETH_P_ALL: a
+// macvlan takes the frames that come from its own MAC (the other VMAC's)
+// off the base before protocol taps see them.
+func frameSources(t *testing.T, ns *nstest.NS, ifindex int, d time.Duration, kind func(proto uint16, f []byte, src string) (int, string)) <-chan [2][]string {
 	t.Helper()
 	fd := nstest.PacketSocket(t, ns, ifindex, unix.ETH_P_ALL)
 	out := make(chan [2][]string, 1)
 	go func() {
 		defer unix.Close(fd)
-		var adverts, arps []string
+		var got [2][]string
 		buf := make([]byte, 1500)
 		for end := time.Now().Add(d); time.Now().Before(end); {
 			n, from, err := unix.Recvfrom(fd, buf, 0)
@@ -32,24 +36,42 @@ func frameSources(t *testing.T, ns *nstest.NS, ifindex int, d time.Duration) <-c
 			if err != nil || !ok || ll.Pkttype == unix.PACKET_OUTGOING {
 				continue
 			}
-			switch htons(ll.Protocol) {
-			case unix.ETH_P_IP:
-				if n >= 20 && buf[9] == 112 {
-					adverts = append(adverts, net.HardwareAddr(ll.Addr[:6]).String())
-				}
-			case unix.ETH_P_ARP:
-				if n >= 14 {
-					arps = append(arps, net.HardwareAddr(buf[8:14]).String())
-				}
+			if i, mac := kind(htons(ll.Protocol), buf[:n], net.HardwareAddr(ll.Addr[:6]).String()); i >= 0 {
+				got[i] = append(got[i], mac)
 			}
 		}
-		out <- [2][]string{adverts, arps}
+		out <- got
 	}()
 	return out
 }
 
-// vmacNode is a director of the pair with its VIPs on the VMAC vrrp.42.
-func vmacNode(t *testing.T, ns *nstest.NS) *node {
+// advertsAndARPs sorts IPv4 VRRP adverts (by source MAC) and ARP senders.
+func advertsAndARPs(proto uint16, f []byte, src string) (int, string) {
+	switch {
+	case proto == unix.ETH_P_IP && len(f) >= 20 && f[9] == 112:
+		return 0, src
+	case proto == unix.ETH_P_ARP && len(f) >= 14:
+		return 1, net.HardwareAddr(f[8:14]).String()
+	}
+	return -1, ""
+}
+
+// advertsAndNAs6 sorts IPv6 VRRP adverts and neighbour advertisements, by
+// source MAC.
+func advertsAndNAs6(proto uint16, f []byte, src string) (int, string) {
+	switch {
+	case proto != unix.ETH_P_IPV6 || len(f) < 41:
+	case f[6] == 112:
+		return 0, src
+	case f[6] == unix.IPPROTO_ICMPV6 && f[40] == 136:
+		return 1, src
+	}
+	return -1, ""
+}
+
+// vmacNode is a director of the pair with its VIPs on the VMAC vrrp.42
+// of mac (vmac.MAC(42), or vmac.MAC6(42) for IPv6).
+func vmacNode(t *testing.T, ns *nstest.NS, mac net.HardwareAddr) *node {
 	t.Helper()
 	n := &node{t: t, ns: ns}
 	var err error
@@ -57,7 +79,7 @@ func vmacNode(t *testing.T, ns *nstest.NS) *node {
 		t.Fatal(err)
 	}
 	ns.Do(t, func() error {
-		if _, err := vmac.Ensure(n.nl, "veth0", "vrrp.42", vmac.MAC(42)); err != nil {
+		if _, err := vmac.Ensure(n.nl, "veth0", "vrrp.42", mac); err != nil {
 			return err
 		}
 		n.owner, err = vip.New("vrrp.42", testLogger().With("ns", ns.Name))
@@ -67,7 +89,7 @@ func vmacNode(t *testing.T, ns *nstest.NS) *node {
 		n.stop()
 		n.owner.ReleaseAll()
 		n.owner.Close()
-		if err := vmac.Remove(n.nl, "vrrp.42", vmac.MAC(42)); err != nil {
+		if err := vmac.Remove(n.nl, "vrrp.42", mac); err != nil {
 			t.Error(err)
 		}
 		n.nl.Close()
@@ -80,7 +102,7 @@ func (n *node) vmacHolds(a netip.Addr) bool {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	as, err := n.nl.AddrList(l, netlink.FAMILY_V4)
+	as, err := n.nl.AddrList(l, netlink.FAMILY_ALL)
 	if err != nil {
 		n.t.Fatal(err)
 	}
@@ -105,7 +127,7 @@ func testVMAC(t *testing.T, xmitBase bool) {
 	adv := 100 * time.Millisecond
 	na, nb := nstest.New(t, "vma"), nstest.New(t, "vmb")
 	nstest.VethPair(t, na, nb, "10.77.0.1/24", "10.77.0.2/24")
-	a, b := vmacNode(t, na), vmacNode(t, nb)
+	a, b := vmacNode(t, na, vmac.MAC(42)), vmacNode(t, nb, vmac.MAC(42))
 	cfg := func(name string, prio int) config.VRRPInstance {
 		c := pairCfg(name, prio, 3, adv)
 		c.UseVMAC, c.VMACName, c.VMACXmitBase = true, "vrrp.42", xmitBase
@@ -113,7 +135,7 @@ func testVMAC(t *testing.T, xmitBase bool) {
 	}
 	bIfi := nstest.IfaceIn(t, nb, "veth0")
 	aBase := nstest.IfaceIn(t, na, "veth0").HardwareAddr.String()
-	seen := frameSources(t, nb, bIfi.Index, 2*time.Second)
+	seen := frameSources(t, nb, bIfi.Index, 2*time.Second, advertsAndARPs)
 	a.start(cfg("A", 150))
 	b.start(cfg("B", 100))
 	if _, ok := a.waitVIPOn(vipAddr, 3*time.Second); !ok {
@@ -156,37 +178,6 @@ func (n *node) waitVIPOn(a netip.Addr, d time.Duration) (time.Duration, bool) {
 // htons swaps a 16-bit value to (or from) network byte order.
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// frameSources6 collects, for d, the source MACs of the IPv6 VRRP adverts
-// and of the neighbour advertisements that arrive on ifindex in ns.
-func frameSources6(t *testing.T, ns *nstest.NS, ifindex int, d time.Duration) <-chan [2][]string {
-	t.Helper()
-	// ETH_P_ALL: the taps before the macvlan, which takes the frames
-	// that come from its own MAC (the other VMAC's) off the base.
-	fd := nstest.PacketSocket(t, ns, ifindex, unix.ETH_P_ALL)
-	out := make(chan [2][]string, 1)
-	go func() {
-		defer unix.Close(fd)
-		var adverts, nas []string
-		buf := make([]byte, 1500)
-		for end := time.Now().Add(d); time.Now().Before(end); {
-			n, from, err := unix.Recvfrom(fd, buf, 0)
-			ll, ok := from.(*unix.SockaddrLinklayer)
-			if err != nil || !ok || ll.Pkttype == unix.PACKET_OUTGOING || htons(ll.Protocol) != unix.ETH_P_IPV6 || n < 41 {
-				continue
-			}
-			src := net.HardwareAddr(ll.Addr[:6]).String()
-			switch {
-			case buf[6] == 112:
-				adverts = append(adverts, src)
-			case buf[6] == unix.IPPROTO_ICMPV6 && buf[40] == 136:
-				nas = append(nas, src)
-			}
-		}
-		out <- [2][]string{adverts, nas}
-	}()
-	return out
-}
-
 // An IPv6 VMAC as a running keepalived 2.2.7 makes it: 00:00:5e:00:02:VRID
 // with a copy of the base's link-local address. The master's adverts and
 // neighbour advertisements leave with the VMAC as their source MAC (from
@@ -198,49 +189,19 @@ func TestNetnsVMACIPv6(t *testing.T) {
 	adv := 100 * time.Millisecond
 	na, nb := nstest.New(t, "vm6a"), nstest.New(t, "vm6b")
 	nstest.VethPair(t, na, nb, "10.77.0.1/24", "10.77.0.2/24")
-	mk := func(ns *nstest.NS) *node {
-		n := &node{t: t, ns: ns}
-		var err error
-		if n.nl, err = netlink.NewHandleAt(ns.H); err != nil {
-			t.Fatal(err)
-		}
-		ns.Do(t, func() error {
-			if _, err := vmac.Ensure(n.nl, "veth0", "vrrp.42", vmac.MAC6(42)); err != nil {
-				return err
-			}
-			n.owner, err = vip.New("vrrp.42", testLogger().With("ns", ns.Name))
-			return err
-		})
-		t.Cleanup(func() {
-			n.stop()
-			n.owner.ReleaseAll()
-			n.owner.Close()
-			if err := vmac.Remove(n.nl, "vrrp.42", vmac.MAC6(42)); err != nil {
-				t.Error(err)
-			}
-			n.nl.Close()
-		})
-		return n
-	}
-	a, b := mk(na), mk(nb)
-	holds := func(n *node) bool {
-		l, err := n.nl.LinkByName("vrrp.42")
-		if err != nil {
-			t.Fatal(err)
-		}
-		as, _ := n.nl.AddrList(l, netlink.FAMILY_V6)
-		return slices.ContainsFunc(as, func(x netlink.Addr) bool { return x.IP.Equal(vipAddr.AsSlice()) })
-	}
+	a, b := vmacNode(t, na, vmac.MAC6(42)), vmacNode(t, nb, vmac.MAC6(42))
 	cfg := func(name string, prio int) config.VRRPInstance {
 		c := pairCfg(name, prio, 3, adv)
 		c.VirtualAddrs = []netip.Addr{vipAddr}
 		c.UseVMAC, c.VMACName = true, "vrrp.42"
 		return c
 	}
-	seen := frameSources6(t, nb, nstest.IfaceIn(t, nb, "veth0").Index, 2*time.Second)
+	seen := frameSources(t, nb, nstest.IfaceIn(t, nb, "veth0").Index, 2*time.Second, advertsAndNAs6)
 	a.start(cfg("A", 150))
 	b.start(cfg("B", 100))
-	waitFor(t, "A's VIP on its VMAC", 3*time.Second, func() bool { return holds(a) })
+	if _, ok := a.waitVIPOn(vipAddr, 3*time.Second); !ok {
+		t.Fatal("A never put the VIP on its VMAC")
+	}
 	got := <-seen
 	if len(got[0]) == 0 || slices.IndexFunc(got[0], func(s string) bool { return s != "00:00:5e:00:02:2a" }) >= 0 {
 		t.Errorf("adverts' source MACs %v, want all the VMAC's", got[0])
@@ -251,11 +212,13 @@ func TestNetnsVMACIPv6(t *testing.T) {
 	if src := a.inst.tr.LocalAddr(); !src.IsLinkLocalUnicast() {
 		t.Errorf("A sends from %v, want the base's link-local address", src)
 	}
-	if b.inst.State() != StateBackup || holds(b) {
-		t.Fatalf("B %v, holds the VIP %v: it did not hear A", b.inst.State(), holds(b))
+	if b.inst.State() != StateBackup || b.vmacHolds(vipAddr) {
+		t.Fatalf("B %v, holds the VIP %v: it did not hear A", b.inst.State(), b.vmacHolds(vipAddr))
 	}
 	a.kill()
-	waitFor(t, "B's VIP on its VMAC", 2*time.Second, func() bool { return holds(b) })
+	if _, ok := b.waitVIPOn(vipAddr, 2*time.Second); !ok {
+		t.Fatal("B did not take the VIP on its VMAC")
+	}
 	if len(b.inst.Stats().Invalid) != 0 {
 		t.Errorf("B counted invalid packets: %v", b.inst.Stats().Invalid)
 	}
