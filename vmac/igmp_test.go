@@ -15,17 +15,24 @@ import (
 	"github.com/xlb-project/xlb/internal/nstest"
 )
 
-// igmpSources joins 224.0.0.18 on vmac in a (as the VRRP socket does)
-// and returns the source MACs of the IGMP frames b's veth0 saw meanwhile.
-func igmpSources(t *testing.T, a, b *nstest.NS, vmac string) []string {
+// reportSources joins the VRRP group (224.0.0.18; v6: ff02::12) on vmac in
+// a, as the VRRP socket does, and returns the source MACs of the IGMP
+// (v6: MLD) reports b's veth0 saw meanwhile.
+func reportSources(t *testing.T, a, b *nstest.NS, vmac string, v6 bool) []string {
 	t.Helper()
-	fd := nstest.PacketSocket(t, b, nstest.IfaceIn(t, b, "veth0").Index, unix.ETH_P_IP)
+	fd := nstest.PacketSocket(t, b, nstest.IfaceIn(t, b, "veth0").Index, unix.ETH_P_ALL)
 	defer unix.Close(fd)
 	var conn net.PacketConn
 	a.Do(t, func() error {
 		ifi, err := net.InterfaceByName(vmac)
 		if err != nil {
 			return err
+		}
+		if v6 {
+			if conn, err = net.ListenPacket("ip6:112", "::"); err != nil {
+				return err
+			}
+			return ipv6.NewPacketConn(conn).JoinGroup(ifi, &net.IPAddr{IP: net.ParseIP("ff02::12")})
 		}
 		if conn, err = net.ListenPacket("ip4:112", "0.0.0.0"); err != nil {
 			return err
@@ -37,7 +44,14 @@ func igmpSources(t *testing.T, a, b *nstest.NS, vmac string) []string {
 	buf := make([]byte, 1500)
 	for end := time.Now().Add(time.Second); time.Now().Before(end); {
 		n, from, err := unix.Recvfrom(fd, buf, 0)
-		if ll, ok := from.(*unix.SockaddrLinklayer); err == nil && ok && n >= 20 && buf[9] == unix.IPPROTO_IGMP {
+		ll, ok := from.(*unix.SockaddrLinklayer)
+		if err != nil || !ok {
+			continue
+		}
+		f, proto := buf[:n], ll.Protocol<<8|ll.Protocol>>8
+		// MLD rides behind a hop-by-hop header (router alert).
+		if !v6 && proto == unix.ETH_P_IP && len(f) >= 20 && f[9] == unix.IPPROTO_IGMP ||
+			v6 && proto == unix.ETH_P_IPV6 && len(f) >= 49 && f[6] == 0 && f[40] == unix.IPPROTO_ICMPV6 && (f[48] == 143 || f[48] == 131) {
 			srcs = append(srcs, net.HardwareAddr(ll.Addr[:6]).String())
 		}
 	}
@@ -54,7 +68,7 @@ func TestDropIGMP(t *testing.T) {
 	nl := handle(t, a)
 	mac := MAC(53)
 	a.Do(t, func() error { _, err := Ensure(nl, "veth0", "vrrp.53", mac); return err })
-	if got := igmpSources(t, a, b, "vrrp.53"); !slices.Contains(got, mac.String()) {
+	if got := reportSources(t, a, b, "vrrp.53", false); !slices.Contains(got, mac.String()) {
 		t.Fatalf("no IGMP report from the VMAC without the filter (saw %v): the test would prove nothing", got)
 	}
 	var err error
@@ -62,7 +76,7 @@ func TestDropIGMP(t *testing.T) {
 	if err != nil {
 		t.Skipf("nftables unavailable on this kernel: %v", err)
 	}
-	if got := igmpSources(t, a, b, "vrrp.53"); slices.Contains(got, mac.String()) {
+	if got := reportSources(t, a, b, "vrrp.53", false); slices.Contains(got, mac.String()) {
 		t.Errorf("IGMP from the VMAC with the filter: %v", got)
 	}
 	tables := func() []string {
@@ -123,14 +137,14 @@ func TestIPv6VMACAndDropMLD(t *testing.T) {
 		t.Errorf("an IPv6 VMAC got the IPv4 sysctls (arp_ignore %s)", v)
 	}
 	// The kernel reports the membership from the VMAC unless filtered.
-	if got := mldSources(t, a, b, "vrrp.55"); !slices.Contains(got, mac.String()) {
+	if got := reportSources(t, a, b, "vrrp.55", true); !slices.Contains(got, mac.String()) {
 		t.Fatalf("no MLD report from the VMAC without the filter (saw %v): the test would prove nothing", got)
 	}
 	a.Do(t, func() error { err = DropMLD([]string{"vrrp.55"}); return nil })
 	if err != nil {
 		t.Skipf("nftables unavailable on this kernel: %v", err)
 	}
-	if got := mldSources(t, a, b, "vrrp.55"); slices.Contains(got, mac.String()) {
+	if got := reportSources(t, a, b, "vrrp.55", true); slices.Contains(got, mac.String()) {
 		t.Errorf("MLD from the VMAC with the filter: %v", got)
 	}
 	a.Do(t, func() error { return DropMLD(nil) })
@@ -140,40 +154,4 @@ func TestIPv6VMACAndDropMLD(t *testing.T) {
 	if err := Remove(nl, "vrrp.55", mac); err != nil {
 		t.Error(err)
 	}
-}
-
-// mldSources joins ff02::12 on vmac in a and returns the source MACs of
-// the MLD reports b's veth0 saw meanwhile.
-func mldSources(t *testing.T, a, b *nstest.NS, vmac string) []string {
-	t.Helper()
-	fd := nstest.PacketSocket(t, b, nstest.IfaceIn(t, b, "veth0").Index, unix.ETH_P_ALL)
-	defer unix.Close(fd)
-	var conn net.PacketConn
-	a.Do(t, func() error {
-		ifi, err := net.InterfaceByName(vmac)
-		if err != nil {
-			return err
-		}
-		if conn, err = net.ListenPacket("ip6:112", "::"); err != nil {
-			return err
-		}
-		return ipv6.NewPacketConn(conn).JoinGroup(ifi, &net.IPAddr{IP: net.ParseIP("ff02::12")})
-	})
-	defer conn.Close()
-	var srcs []string
-	buf := make([]byte, 1500)
-	e := uint16(unix.ETH_P_IPV6)
-	ip6 := e<<8 | e>>8 // network byte order
-	for end := time.Now().Add(time.Second); time.Now().Before(end); {
-		n, from, err := unix.Recvfrom(fd, buf, 0)
-		ll, ok := from.(*unix.SockaddrLinklayer)
-		if err != nil || !ok || ll.Protocol != ip6 || n < 48 {
-			continue
-		}
-		// MLD rides behind a hop-by-hop header (router alert).
-		if buf[6] == 0 && buf[40] == unix.IPPROTO_ICMPV6 && (buf[48] == 143 || buf[48] == 131) {
-			srcs = append(srcs, net.HardwareAddr(ll.Addr[:6]).String())
-		}
-	}
-	return srcs
 }
