@@ -41,6 +41,11 @@ func (c *Config) Clone() *Config {
 		v.TrackProcesses = slices.Clone(v.TrackProcesses)
 		v.NotifyPriorityChanges = cloneBool(v.NotifyPriorityChanges)
 	}
+	n.InterfaceDelays = slices.Clone(c.InterfaceDelays)
+	n.GARPGroups = slices.Clone(c.GARPGroups)
+	for i := range n.GARPGroups {
+		n.GARPGroups[i].Interfaces = slices.Clone(n.GARPGroups[i].Interfaces)
+	}
 	n.StaticAddrs = slices.Clone(c.StaticAddrs)
 	n.StaticRoutes = slices.Clone(c.StaticRoutes)
 	n.StaticRules = slices.Clone(c.StaticRules)

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // A clone equals its original and shares no memory with it: changing any
@@ -14,6 +15,8 @@ func TestCloneIsDeep(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.BGP = &BGP{LocalASN: 65001, Communities: []string{"65001:1"}, Peers: []BGPPeer{{ASN: 65000}}}
+	c.GARPGroups = []GARPGroup{{Interval: time.Second, Interfaces: []string{"eth0"}}}
+	c.InterfaceDelays = []InterfaceDelay{{Interface: "eth0", Down: time.Second}}
 	n := c.Clone()
 	if !reflect.DeepEqual(n, c) {
 		t.Fatal("clone differs from the original")
@@ -27,10 +30,13 @@ func TestCloneIsDeep(t *testing.T) {
 	n.VRRPSyncGroups[0].Group[0] = "VI_9"
 	n.BGP.Peers[0].ASN = 1
 	n.BGP.Communities[0] = "x"
+	n.GARPGroups[0].Interfaces[0] = "x"
+	n.InterfaceDelays[0].Down = 0
 	o := c.Services[0].RealServers[0]
 	if o.Weight != 1 || o.Check.Retry == 9 || o.Check.MoreURLs[0].Path != "/b" || o.MoreChecks[0].Retry == 9 ||
 		c.VRRP[0].VirtualAddrs[0].String() != "192.168.101.100" || c.VRRPSyncGroups[0].Group[0] != "VI_1" ||
-		c.BGP.Peers[0].ASN != 65000 || c.BGP.Communities[0] != "65001:1" {
+		c.BGP.Peers[0].ASN != 65000 || c.BGP.Communities[0] != "65001:1" ||
+		c.GARPGroups[0].Interfaces[0] != "eth0" || c.InterfaceDelays[0].Down != time.Second {
 		t.Errorf("the clone shares memory with the original")
 	}
 }

@@ -68,6 +68,14 @@ const kaSyncSeed = `interface_up_down_delays {
  eth1 2 3
  eth2 0.5
 }
+garp_group {
+ garp_interval 0.25
+ gna_interval 0
+ interfaces {
+  eth1
+  eth2
+ }
+}
 track_file tf {
  file /run/tf
 }

@@ -72,6 +72,11 @@ func stripPositions(c *Config) *Config {
 		e.Line = 0
 		out.InterfaceDelays = append(out.InterfaceDelays, e)
 	}
+	out.GARPGroups = nil
+	for _, g := range c.GARPGroups {
+		g.Line = 0
+		out.GARPGroups = append(out.GARPGroups, g)
+	}
 	out.VRRP = nil
 	for _, v := range c.VRRP {
 		v.Line = 0

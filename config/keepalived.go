@@ -544,6 +544,8 @@ func (k *kconv) top(stmts []*kstmt) {
 			})
 		case "interface_up_down_delays":
 			k.interfaceDelays(s)
+		case "garp_group":
+			k.garpGroup(s)
 		case "static_routes":
 			k.c.StaticRoutes = k.lineBlock(s, s.key, routeLine)
 		case "static_rules":
@@ -558,6 +560,83 @@ func (k *kconv) top(stmts []*kstmt) {
 			k.ps.at(s.line, s.key, "unknown or unsupported top-level keyword %q", s.key)
 		}
 	}
+}
+
+// garpGroup reads "garp_group { garp_interval S; gna_interval S; interface
+// IF; interfaces { IF ... } }" as keepalived 2.2.7 does: an interface
+// already in a group stays in its first one, and a group without an
+// interval is dropped, each with a warning (keepalived's "garp_group
+// already specified for IF - ignoring", "garp group does not have any delay
+// set - removing").
+func (k *kconv) garpGroup(b *kstmt) {
+	p := fmt.Sprintf("garp_groups[%d]", len(k.c.GARPGroups))
+	if !b.hasBlock || len(b.args) != 0 {
+		k.fail(b, p, "want garp_group { garp_interval SECONDS | gna_interval SECONDS, interface IF | interfaces { IF ... } }")
+		return
+	}
+	k.mark(b, p)
+	g := GARPGroup{Line: b.line}
+	var intervalAt, naAt *kstmt
+	add := func(s *kstmt, name string) {
+		for _, o := range k.c.GARPGroups {
+			if slices.Contains(o.Interfaces, name) {
+				k.warn(s, "garp_group: %s is in an earlier garp_group already (line %d): ignored here, as keepalived ignores it", name, o.Line)
+				return
+			}
+		}
+		if slices.Contains(g.Interfaces, name) {
+			k.warn(s, "garp_group: %s is named twice", name)
+			return
+		}
+		k.mark(s, fmt.Sprintf("%s.interfaces[%d]", p, len(g.Interfaces)))
+		g.Interfaces = append(g.Interfaces, name)
+	}
+	for _, s := range b.block {
+		switch s.key {
+		case "garp_interval":
+			if !k.again(s, p+".garp_interval", intervalAt) {
+				intervalAt = s
+				k.secondsArg(s, p+".garp_interval", &g.Interval)
+			}
+		case "gna_interval":
+			if !k.again(s, p+".gna_interval", naAt) {
+				naAt = s
+				k.secondsArg(s, p+".gna_interval", &g.NAInterval)
+			}
+		case "interface":
+			if n, ok := k.oneArg(s, p+".interfaces"); ok {
+				add(s, n)
+			}
+		case "interfaces":
+			if !s.hasBlock || len(s.args) != 0 {
+				k.fail(s, p+".interfaces", "want interfaces { IF ... }")
+				continue
+			}
+			if len(s.block) == 0 {
+				k.warn(s, "garp_group: empty interfaces block")
+			}
+			for _, e := range s.block {
+				if e.hasBlock || len(e.args) != 0 {
+					k.failAs(e, s.key, p+".interfaces", "want one interface name a line, got %q", strings.Join(append([]string{e.key}, e.args...), " "))
+					continue
+				}
+				add(e, e.key)
+			}
+		default:
+			k.unsupported(s, "garp_group")
+		}
+	}
+	// An interval of 0 counts: its interfaces go unpaced, whatever
+	// vrrp_garp_interval says.
+	if intervalAt == nil && naAt == nil {
+		k.warn(b, "garp_group without garp_interval or gna_interval ignored, as keepalived removes it")
+		return
+	}
+	if len(g.Interfaces) == 0 {
+		k.warn(b, "garp_group names no interface: ignored")
+		return
+	}
+	k.c.GARPGroups = append(k.c.GARPGroups, g)
 }
 
 // interfaceDelays reads "interface_up_down_delays { IFNAME DOWN [UP] ...

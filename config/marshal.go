@@ -51,6 +51,27 @@ func MarshalYAML(c *Config) ([]byte, error) {
 		}
 		add(root, "interface_up_down_delays", seq)
 	}
+	if len(c.GARPGroups) > 0 {
+		seq := sequence()
+		for _, g := range c.GARPGroups {
+			m := mapping()
+			m.Style = yaml.FlowStyle
+			// Both when both are 0: a group of unpaced interfaces.
+			if g.Interval > 0 || g.NAInterval == 0 {
+				add(m, "garp_interval", durNode(g.Interval))
+			}
+			if g.NAInterval > 0 || g.Interval == 0 {
+				add(m, "gna_interval", durNode(g.NAInterval))
+			}
+			ifs := sequence()
+			for _, n := range g.Interfaces {
+				ifs.Content = append(ifs.Content, strNode(n))
+			}
+			add(m, "interfaces", ifs)
+			seq.Content = append(seq.Content, m)
+		}
+		add(root, "garp_groups", seq)
+	}
 	addLines(root, "static_ipaddress", c.StaticAddrs)
 	addLines(root, "static_routes", c.StaticRoutes)
 	addLines(root, "static_rules", c.StaticRules)

@@ -105,6 +105,9 @@ type Config struct {
 	// interfaces' link state for the VRRP instances: a change counts only
 	// once the new state has lasted Down (going down) or Up (coming up).
 	InterfaceDelays []InterfaceDelay
+	// GARPGroups (keepalived's garp_group blocks) space the gratuitous
+	// ARPs and NAs of several interfaces together; see GARPGroup.
+	GARPGroups []GARPGroup
 	// NotifyFIFO, VRRPNotifyFIFO and LVSNotifyFIFO are keepalived's
 	// global_defs notify_fifo, vrrp_notify_fifo and lvs_notify_fifo (with
 	// their *_fifo_script): named pipes that get a line per VRRP event
@@ -1109,6 +1112,29 @@ func (v *VRRPInstance) UpFaultInterfaces() []string {
 		}
 	}
 	return out
+}
+
+// GARPGroup is keepalived's garp_group: interfaces whose gratuitous ARPs
+// go at least Interval apart and unsolicited NAs NAInterval apart, taken
+// together, whichever VRRP instance (or VMAC on them) sends them. Elsewhere
+// each interface is paced alone, by the instance's garp_interval and
+// gna_interval. As in keepalived, the group's intervals replace those on
+// its interfaces: one left 0 spaces nothing there, whatever
+// vrrp_garp_interval says.
+type GARPGroup struct {
+	Interval, NAInterval time.Duration
+	Interfaces           []string
+	Line                 int
+}
+
+// GARPGroupOf returns the garp_group of interface iface, or nil.
+func (c *Config) GARPGroupOf(iface string) *GARPGroup {
+	for i := range c.GARPGroups {
+		if slices.Contains(c.GARPGroups[i].Interfaces, iface) {
+			return &c.GARPGroups[i]
+		}
+	}
+	return nil
 }
 
 // InterfaceDelay is one interface_up_down_delays entry ("eth1 2 3"): the

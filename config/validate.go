@@ -105,6 +105,45 @@ func validateVMAC(ps *problems, p string, v *VRRPInstance) {
 
 // ifaceNameProblem says why name cannot name a network interface (the
 // kernel's dev_valid_name), "" when it can.
+// validateGARPGroups checks the garp_groups: interfaces named, each in one
+// group, none an instance's VMAC (keepalived refuses those: a VMAC's
+// packets are paced on its base interface), intervals in range.
+func validateGARPGroups(ps *problems, c *Config) {
+	vmacs := map[string]string{} // VMAC interface: its instance
+	for _, v := range c.VRRP {
+		if n := v.VMACInterface(); n != "" {
+			vmacs[n] = v.Name
+		}
+	}
+	inGroup := map[string]int{} // interface: its group's line
+	for i, g := range c.GARPGroups {
+		p := fmt.Sprintf("garp_groups[%d]", i)
+		if len(g.Interfaces) == 0 {
+			ps.field(g.Line, p+".interfaces", "a garp_group needs at least one interface")
+		}
+		for j, n := range g.Interfaces {
+			f := fmt.Sprintf("%s.interfaces[%d]", p, j)
+			if why := ifaceNameProblem(n); why != "" {
+				ps.field(g.Line, f, "%q: %s", n, why)
+			} else if line, dup := inGroup[n]; dup {
+				ps.field(g.Line, f, "%s is in a garp_group already%s", n, ps.lineRef(line))
+			} else if inst, ok := vmacs[n]; ok {
+				ps.field(g.Line, f, "%s is the VMAC of vrrp instance %s: name its base interface, whose pacing its VMACs share", n, inst)
+			} else {
+				inGroup[n] = g.Line
+			}
+		}
+		for _, iv := range []struct {
+			name string
+			d    time.Duration
+		}{{"garp_interval", g.Interval}, {"gna_interval", g.NAInterval}} {
+			if iv.d < 0 || iv.d > maxGARPDelay || iv.d%time.Microsecond != 0 {
+				ps.field(g.Line, p+"."+iv.name, "must be 0..%d s in microseconds, got %s", maxGARPDelay/time.Second, iv.d)
+			}
+		}
+	}
+}
+
 func ifaceNameProblem(name string) string {
 	switch {
 	case name == "" || name == "." || name == "..":
@@ -219,6 +258,7 @@ func (c *Config) validate(ps *problems) {
 			}
 		}
 	}
+	validateGARPGroups(ps, c)
 	for i := range c.VRRP {
 		v := &c.VRRP[i]
 		p := fmt.Sprintf("vrrp[%d]", i)

@@ -641,6 +641,10 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 			for i, n := range d.sequence(v, field) {
 				c.InterfaceDelays = append(c.InterfaceDelays, d.interfaceDelay(n, fmt.Sprintf("%s[%d]", field, i)))
 			}
+		case "garp_groups":
+			for i, n := range d.sequence(v, field) {
+				c.GARPGroups = append(c.GARPGroups, d.garpGroup(n, fmt.Sprintf("%s[%d]", field, i)))
+			}
 		case "static_ipaddress":
 			c.StaticAddrs = d.strs(v, field)
 		case "static_routes":
@@ -683,6 +687,33 @@ func (d *yamlDecoder) config(root *yaml.Node, c *Config) {
 		}
 		return true
 	})
+}
+
+// garpGroup reads {garp_interval, gna_interval, interfaces}.
+func (d *yamlDecoder) garpGroup(n *yaml.Node, path string) GARPGroup {
+	g := GARPGroup{Line: deref(n).Line}
+	spaced := false
+	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
+		switch key {
+		case "garp_interval":
+			d.duration(v, field, &g.Interval)
+			spaced = true
+		case "gna_interval":
+			d.duration(v, field, &g.NAInterval)
+			spaced = true
+		case "interfaces":
+			g.Interfaces = d.strs(v, field)
+		default:
+			return false
+		}
+		return true
+	})
+	// 0 is a setting (its interfaces unpaced, whatever vrrp_garp_interval
+	// says), so only a group saying neither is incomplete.
+	if !spaced && deref(n).Kind == yaml.MappingNode {
+		d.ps.at(g.Line, path, "a garp_group needs garp_interval or gna_interval")
+	}
+	return g
 }
 
 // interfaceDelay reads {interface, down, up}.

@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/xlb-project/xlb/config"
@@ -49,6 +51,9 @@ type vrrpSet struct {
 	igmp, mld []string
 	// promote holds promote_secondaries for the instances asking for it.
 	promote promoteSet
+	// pacers space the gratuitous ARPs and NAs of the instances on one
+	// interface, or on the interfaces of one garp_group (pacerKey).
+	pacers map[string]*vip.Pacer
 	// initDone is set once the first configuration's init_files are
 	// written: later ones (reloads) only create missing files, as
 	// keepalived never overwrites a track file at a reload.
@@ -262,6 +267,9 @@ func (s *vrrpSet) update(cfg *config.Config) error {
 	s.filterIGMP(slices.Collect(maps.Values(want)))
 	for name, v := range want {
 		if r, ok := s.runs[name]; ok {
+			// A changed garp_group paces its later bursts, without a
+			// restart.
+			r.owner.SetPacing(s.pacing(v))
 			r.inst.SetScriptCreds(instanceCreds(cfg, v))
 			r.inst.SetLinkDelays(linkDelays(cfg))
 			r.prioLines.Store(cfg.PriorityChanges(v))
@@ -489,7 +497,8 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 		}
 		ownerIface = n
 	}
-	owner, err := vip.New(ownerIface, log, vip.WithAnnounce(garp.MasterRepeat, 0), vip.WithPacketIntervals(garp.Interval, garp.NAInterval))
+	pacer, arp, na := s.pacing(v)
+	owner, err := vip.New(ownerIface, log, vip.WithAnnounce(garp.MasterRepeat, 0), vip.WithPacketIntervals(arp, na), vip.WithPacer(pacer))
 	if err != nil {
 		removeVMAC(v.VMACInterface(), vmacOf(v), log)
 		return nil, err
@@ -556,6 +565,28 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 		}
 	}()
 	return r, nil
+}
+
+// pacing returns the Pacer and the gratuitous ARP and NA intervals of
+// instance v: its interface's garp_group's if it has one, or else its own
+// garp_interval and gna_interval on a Pacer of its interface, which its
+// VMAC shares (keepalived paces by base interface). Called with s.mu held,
+// with s.cfg the configuration being applied.
+func (s *vrrpSet) pacing(v config.VRRPInstance) (*vip.Pacer, time.Duration, time.Duration) {
+	garp := v.GARP.OrDefault()
+	key, arp, na := "if "+v.Interface, garp.Interval, garp.NAInterval
+	if g := s.cfg.GARPGroupOf(v.Interface); g != nil {
+		key, arp, na = "group "+strings.Join(slices.Sorted(slices.Values(g.Interfaces)), " "), g.Interval, g.NAInterval
+	}
+	if s.pacers == nil {
+		s.pacers = map[string]*vip.Pacer{}
+	}
+	p := s.pacers[key]
+	if p == nil {
+		p = vip.NewPacer()
+		s.pacers[key] = p
+	}
+	return p, arp, na
 }
 
 // linkDelays are cfg's interface_up_down_delays, by interface.

@@ -49,11 +49,23 @@ func WithAnnounce(count int, interval time.Duration) Option {
 // WithPacketIntervals sets the least time between two gratuitous ARPs (arp)
 // and between two unsolicited NAs (na) sent on the interface: keepalived's
 // garp_interval and gna_interval, for switches that drop a flood of them.
-// They space every packet of a burst, also between different addresses.
+// They space every packet of a burst, also between different addresses,
+// and the bursts of the Owners sharing its Pacer (WithPacer).
 func WithPacketIntervals(arp, na time.Duration) Option {
 	return func(o *Owner) {
 		o.arpInterval = max(arp, 0)
 		o.naInterval = max(na, 0)
+	}
+}
+
+// WithPacer makes the Owner's packets wait for those of the other Owners
+// sharing p (one per interface, or per keepalived garp_group). Without it
+// the Owner only spaces its own.
+func WithPacer(p *Pacer) Option {
+	return func(o *Owner) {
+		if p != nil {
+			o.pacer = p
+		}
 	}
 }
 
@@ -77,6 +89,7 @@ type Owner struct {
 	announceInterval time.Duration // between rounds
 	arpInterval      time.Duration // between any two gratuitous ARPs
 	naInterval       time.Duration // between any two unsolicited NAs
+	pacer            *Pacer        // shared with the interface's other Owners
 
 	mu    sync.Mutex
 	owned []netip.Addr // addresses this Owner added, in acquisition order
@@ -101,6 +114,7 @@ func New(iface string, log *slog.Logger, opts ...Option) (*Owner, error) {
 		log:              log.With("iface", iface),
 		announceCount:    DefaultAnnounceCount,
 		announceInterval: DefaultAnnounceInterval,
+		pacer:            NewPacer(),
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -168,6 +182,18 @@ func (o *Owner) Close() error {
 
 // Interface returns the interface name.
 func (o *Owner) Interface() string { return o.iface }
+
+// SetPacing gives the Owner's later bursts other packet intervals and
+// another Pacer (WithPacketIntervals, WithPacer; nil: one of its own), as a
+// reload that changes a garp_group does. Packets already due keep their time.
+func (o *Owner) SetPacing(p *Pacer, arp, na time.Duration) {
+	if p == nil {
+		p = NewPacer()
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pacer, o.arpInterval, o.naInterval = p, max(arp, 0), max(na, 0)
+}
 
 // HardwareAddr returns the MAC address announced for acquired VIPs.
 func (o *Owner) HardwareAddr() net.HardwareAddr { return slices.Clone(o.hwaddr) }
@@ -349,32 +375,33 @@ type sender struct {
 	send func() error
 }
 
-// shot is one packet of a burst, due at offset at from the burst's start.
+// shot is one packet of a burst, due at at.
 type shot struct {
-	at time.Duration
+	at time.Time
 	s  sender
 }
 
-// schedule orders a burst of count packets per address: round by round
-// (each address once per round, as keepalived sends them), rounds at least
-// round apart, and two packets of one family at least arp (IPv4) or na
-// (IPv6) apart, so the spacing holds across addresses too.
-func schedule(senders []sender, count int, round, arp, na time.Duration) []shot {
+// schedule orders a burst of count packets per address starting at begin:
+// round by round (each address once per round, as keepalived sends them),
+// rounds at least round apart, and each packet of a family at least arp
+// (IPv4) or na (IPv6) after the family's previous one on p, so the spacing
+// holds across addresses, bursts and the Owners sharing p. The times are
+// reserved on p, so a later burst queues behind this one.
+func schedule(senders []sender, count int, begin time.Time, round, arp, na time.Duration, p *Pacer) []shot {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var out []shot
-	var next4, next6 time.Duration // when the family's next packet may go
 	for r := range count {
-		start := time.Duration(r) * round
+		start := begin.Add(time.Duration(r) * round)
 		for _, s := range senders {
-			next, gap := &next4, arp
+			gap := arp
 			if s.addr.Is6() {
-				next, gap = &next6, na
+				gap = na
 			}
-			at := max(*next, start)
-			out = append(out, shot{at, s})
-			*next = at + gap
+			out = append(out, shot{p.reserve(s.addr.Is6(), start, gap), s})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b shot) int { return int(a.at - b.at) })
+	slices.SortStableFunc(out, func(a, b shot) int { return a.at.Compare(b.at) })
 	return out
 }
 
@@ -434,8 +461,8 @@ func (o *Owner) announceLocked(count int, addrs []netip.Addr) error {
 			}})
 		}
 	}
-	shots := schedule(senders, count, o.announceInterval, o.arpInterval, o.naInterval)
 	begin := time.Now()
+	shots := schedule(senders, count, begin, o.announceInterval, o.arpInterval, o.naInterval, o.pacer)
 	// send runs with o.mu held (directly from Acquire, or taken by the
 	// repeat goroutine) so it sees Release's generation bumps.
 	send := func(s sender) error {
@@ -445,7 +472,7 @@ func (o *Owner) announceLocked(count int, addrs []netip.Addr) error {
 		return s.send()
 	}
 	n := 0
-	for ; n < len(shots) && shots[n].at == 0; n++ {
+	for ; n < len(shots) && !shots[n].at.After(begin); n++ {
 		if err := send(shots[n].s); err != nil {
 			errs = append(errs, err)
 		}
@@ -466,7 +493,7 @@ func (o *Owner) announceLocked(count int, addrs []netip.Addr) error {
 			}
 		}()
 		for _, sh := range later {
-			t := time.NewTimer(time.Until(begin.Add(sh.at)))
+			t := time.NewTimer(time.Until(sh.at))
 			select {
 			case <-o.ctx.Done():
 				t.Stop()

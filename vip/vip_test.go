@@ -246,35 +246,69 @@ func TestScheduleSpacing(t *testing.T) {
 	a4, b4 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	a6 := netip.MustParseAddr("fd00::1")
 	ss := []sender{{addr: a4}, {addr: b4}, {addr: a6}}
-	type want struct {
-		addr netip.Addr
-		at   time.Duration
-	}
-	check := func(name string, got []shot, w []want) {
-		t.Helper()
-		if len(got) != len(w) {
-			t.Fatalf("%s: %d packets, want %d", name, len(got), len(w))
-		}
-		for i := range w {
-			if got[i].s.addr != w[i].addr || got[i].at != w[i].at {
-				t.Errorf("%s: packet %d is %s at %v, want %s at %v", name, i, got[i].s.addr, got[i].at, w[i].addr, w[i].at)
-			}
-		}
-	}
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
 	// keepalived's default: no spacing, everything at once, in rounds.
-	check("no interval", schedule(ss, 2, 0, 0, 0), []want{
+	checkShots(t, "no interval", schedule(ss, 2, t0, 0, 0, 0, NewPacer()), t0, []wantShot{
 		{a4, 0}, {b4, 0}, {a6, 0}, {a4, 0}, {b4, 0}, {a6, 0},
 	})
-	ms := time.Millisecond
-	check("garp_interval 200ms, gna_interval 50ms", schedule(ss, 2, 0, 200*ms, 50*ms), []want{
+	checkShots(t, "garp_interval 200ms, gna_interval 50ms", schedule(ss, 2, t0, 0, 200*ms, 50*ms, NewPacer()), t0, []wantShot{
 		{a4, 0}, {a6, 0}, {a6, 50 * ms}, {b4, 200 * ms}, {a4, 400 * ms}, {b4, 600 * ms},
 	})
 	// Outside VRRP: rounds 100 ms apart.
-	check("rounds", schedule(ss[:2], 2, 100*ms, 0, 0), []want{
+	checkShots(t, "rounds", schedule(ss[:2], 2, t0, 100*ms, 0, 0, NewPacer()), t0, []wantShot{
 		{a4, 0}, {b4, 0}, {a4, 100 * ms}, {b4, 100 * ms},
 	})
-	if got := schedule(ss, 0, 0, 0, 0); len(got) != 0 {
+	if got := schedule(ss, 0, t0, 0, 0, 0, NewPacer()); len(got) != 0 {
 		t.Errorf("count 0 sends %d packets", len(got))
+	}
+}
+
+// Bursts sharing a Pacer (the instances on one interface, or on the
+// interfaces of a garp_group) queue behind each other, each packet its own
+// sender's interval after the previous one of its family, as keepalived's
+// per-interface garp_next_time makes them; a burst of another Pacer does
+// not wait.
+func TestSchedulePacerShared(t *testing.T) {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	c, d := netip.MustParseAddr("10.0.1.1"), netip.MustParseAddr("fd00::1")
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	p := NewPacer()
+	checkShots(t, "first instance", schedule([]sender{{addr: a}, {addr: b}}, 1, t0, 0, 200*ms, 0, p), t0, []wantShot{
+		{a, 0}, {b, 200 * ms},
+	})
+	// 50 ms later, a second instance on the interface: behind b.
+	checkShots(t, "second instance", schedule([]sender{{addr: c}, {addr: d}}, 1, t0.Add(50*ms), 0, 200*ms, 0, p), t0, []wantShot{
+		{d, 50 * ms}, {c, 400 * ms},
+	})
+	// A sender without interval does not wait for the others' intervals.
+	checkShots(t, "no interval", schedule([]sender{{addr: c}}, 1, t0.Add(60*ms), 0, 0, 0, p), t0, []wantShot{
+		{c, 60 * ms},
+	})
+	// Long after the last packet: at once.
+	checkShots(t, "later", schedule([]sender{{addr: a}}, 1, t0.Add(2*time.Second), 0, 200*ms, 0, p), t0, []wantShot{
+		{a, 2 * time.Second},
+	})
+	checkShots(t, "own pacer", schedule([]sender{{addr: a}}, 1, t0.Add(50*ms), 0, 200*ms, 0, NewPacer()), t0, []wantShot{
+		{a, 50 * ms},
+	})
+}
+
+type wantShot struct {
+	addr netip.Addr
+	at   time.Duration // after t0
+}
+
+func checkShots(t *testing.T, name string, got []shot, t0 time.Time, w []wantShot) {
+	t.Helper()
+	if len(got) != len(w) {
+		t.Fatalf("%s: %d packets, want %d", name, len(got), len(w))
+	}
+	for i := range w {
+		if at := got[i].at.Sub(t0); got[i].s.addr != w[i].addr || at != w[i].at {
+			t.Errorf("%s: packet %d is %s at %v, want %s at %v", name, i, got[i].s.addr, at, w[i].addr, w[i].at)
+		}
 	}
 }
 
@@ -330,5 +364,87 @@ func TestAnnounceNSpacingNetns(t *testing.T) {
 	}
 	if span := got[2].at.Sub(got[0].at); span > 50*time.Millisecond {
 		t.Errorf("a burst without interval took %v, want it at once", span)
+	}
+}
+
+// On the wire: Owners sharing a Pacer (two on one interface, a third on a
+// second interface of the same garp_group) space all their gratuitous ARPs
+// by garp_interval between them, as keepalived 2.2.7 was seen to do (with
+// vrrp_garp_interval 0.2 two instances on one interface sent 0.2 s apart,
+// and a garp_group of two interfaces spaced both). Owners with Pacers of
+// their own do not wait for each other.
+func TestPacerSharedNetns(t *testing.T) {
+	nstest.RequireRoot(t)
+	dir := nstest.NewWithPrefix(t, "pace-d")
+	peer := nstest.NewWithPrefix(t, "pace-p")
+	nstest.VethPair(t, dir, peer, "10.97.0.1/24", "10.97.0.2/24")
+	dir.Do(t, func() error {
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth1"}, PeerName: "veth1p"}); err != nil {
+			return err
+		}
+		for _, n := range []string{"veth1", "veth1p"} {
+			l, err := netlink.LinkByName(n)
+			if err != nil {
+				return err
+			}
+			if err := netlink.LinkSetUp(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	const gap = 150 * time.Millisecond
+	owners := func(iface []string, pacers []*Pacer) []*Owner {
+		var out []*Owner
+		dir.Do(t, func() error {
+			for i, n := range iface {
+				o, err := New(n, testLogger(), WithAnnounce(1, 0), WithPacketIntervals(gap, 0), WithPacer(pacers[i]))
+				if err != nil {
+					return err
+				}
+				t.Cleanup(func() { o.Close() })
+				out = append(out, o)
+			}
+			return nil
+		})
+		return out
+	}
+	announce := func(os []*Owner, counts []int, addrs []netip.Addr, d time.Duration) []announcement {
+		t.Helper()
+		c0 := capture(t, peer, nstest.IfaceIn(t, peer, "veth0"), d)
+		c1 := capture(t, dir, nstest.IfaceIn(t, dir, "veth1p"), d)
+		time.Sleep(50 * time.Millisecond)
+		for i, o := range os {
+			if err := o.AnnounceN(counts[i], addrs[i]); err != nil {
+				t.Fatalf("AnnounceN: %v", err)
+			}
+		}
+		got := append(<-c0, <-c1...)
+		slices.SortFunc(got, func(a, b announcement) int { return a.at.Compare(b.at) })
+		return got
+	}
+	a, b, c := netip.MustParseAddr("10.97.0.100"), netip.MustParseAddr("10.97.0.101"), netip.MustParseAddr("10.97.1.100")
+
+	p := NewPacer()
+	got := announce(owners([]string{"veth0", "veth0", "veth1"}, []*Pacer{p, p, p}), []int{2, 2, 1}, []netip.Addr{a, b, c}, 1300*time.Millisecond)
+	var order []netip.Addr
+	for _, x := range got {
+		order = append(order, x.addr)
+	}
+	if want := []netip.Addr{a, a, b, b, c}; !slices.Equal(order, want) {
+		t.Fatalf("shared pacer: saw %v, want %v", order, want)
+	}
+	for i := 1; i < len(got); i++ {
+		if d := got[i].at.Sub(got[i-1].at); d < gap-30*time.Millisecond || d > gap+200*time.Millisecond {
+			t.Errorf("shared pacer: gap before packet %d (%s) is %v, want about %v", i, got[i].addr, d, gap)
+		}
+	}
+
+	got = announce(owners([]string{"veth0", "veth1"}, []*Pacer{nil, nil}), []int{1, 1}, []netip.Addr{a, c}, 300*time.Millisecond)
+	if len(got) != 2 {
+		t.Fatalf("own pacers: saw %d announcements, want 2", len(got))
+	}
+	if d := got[1].at.Sub(got[0].at); d > 60*time.Millisecond {
+		t.Errorf("own pacers: the second Owner waited %v for the first", d)
 	}
 }
