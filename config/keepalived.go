@@ -924,7 +924,7 @@ func (k *kconv) lvsTimeouts(s *kstmt) {
 // notifications or logging, never which director holds a VIP.
 // linkbeatNote is why keepalived's linkbeat polling (an MII or ethtool
 // ioctl for drivers that do not report their carrier) may be ignored.
-const linkbeatNote = "xlb polls every followed interface's state itself (up and carrier, from netlink, every 0.5 s); an interface whose driver reports no carrier counts as up"
+const linkbeatNote = "xlb follows every followed interface's state itself (up and carrier, from netlink events and a 0.5 s poll); an interface whose driver reports no carrier counts as up"
 
 func harmlessVRRP(key string) bool {
 	switch key {

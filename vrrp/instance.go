@@ -882,6 +882,12 @@ func (i *Instance) Run(ctx context.Context) error {
 	defer i.leaveGroup()
 	i.step(func(now time.Time) { i.startLocked(now) })
 	linkC, stopLink := i.clock.NewTimer(i.linkPoll)
+	// Link and address changes are checked when they happen; the poll
+	// stays, for the delays' ends and for a transport that cannot watch.
+	var linkEv <-chan struct{}
+	if w, ok := i.tr.(LinkWatcher); ok {
+		linkEv = w.LinkChanges()
+	}
 	for {
 		var timerC <-chan time.Time
 		stop := func() bool { return false }
@@ -901,6 +907,11 @@ func (i *Instance) Run(ctx context.Context) error {
 		case <-linkC:
 			now := i.clock.Now()
 			i.checkLinks(now)
+			linkC, stopLink = i.clock.NewTimer(i.nextLinkPoll(now))
+		case <-linkEv:
+			now := i.clock.Now()
+			i.checkLinks(now)
+			stopLink()
 			linkC, stopLink = i.clock.NewTimer(i.nextLinkPoll(now))
 		}
 		stop()
@@ -1462,9 +1473,16 @@ func (i *Instance) sendAdvert(prio uint8) {
 	if u, ok := i.unicaster(); ok {
 		dsts, send = u.Peers(), u.SendTo
 	}
+	src := i.tr.LocalAddr()
+	if !src.IsValid() {
+		// The interface lost its last address (FAULT follows, whose
+		// priority-0 advert lands here): nothing to send from.
+		i.log.Debug("no source address: advert not sent", "priority", prio)
+		return
+	}
 	sent := false
 	for _, dst := range dsts {
-		b, err := a.Marshal(i.tr.LocalAddr(), dst)
+		b, err := a.Marshal(src, dst)
 		if err != nil {
 			i.log.Error("encode advert", "err", err)
 			return

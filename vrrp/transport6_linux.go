@@ -26,6 +26,9 @@ type RawTransport6 struct {
 	nl    *netlink.Handle
 	local source
 	base  string // the instance's interface, whose addresses are the source's
+	// watch wakes the instance at link and address changes; nil if the
+	// subscription failed (the instance polls either way).
+	watch *linkWatch
 	listenOpts
 }
 
@@ -43,8 +46,12 @@ func ListenIPv6(iface string, opts ...ListenOption) (*RawTransport6, error) {
 		t.Close()
 		return nil, err
 	}
+	t.watch, _ = watchLinks()
 	return t, nil
 }
+
+// LinkChanges is LinkWatcher's.
+func (t *RawTransport6) LinkChanges() <-chan struct{} { return t.watch.events() }
 
 func (t *RawTransport6) open(iface string) error {
 	t.base = iface
@@ -141,7 +148,10 @@ func (t *RawTransport6) LocalAddr() netip.Addr { return t.local.get() }
 func (t *RawTransport6) Group() netip.Addr { return t.groupOr(GroupIPv6()) }
 
 // Close implements Transport.
-func (t *RawTransport6) Close() error { return closeRaw(t.conn, t.nl) }
+func (t *RawTransport6) Close() error {
+	t.watch.close()
+	return closeRaw(t.conn, t.nl)
+}
 
 // LinkUp is RawTransport's, for this transport's namespace.
 func (t *RawTransport6) LinkUp(name string) (bool, error) { return linkUp(t.nl, name) }

@@ -28,6 +28,9 @@ type RawTransport struct {
 	nl    *netlink.Handle
 	local source
 	base  string // the instance's interface, whose addresses are the source's
+	// watch wakes the instance at link and address changes; nil if the
+	// subscription failed (the instance polls either way).
+	watch *linkWatch
 	listenOpts
 }
 
@@ -127,8 +130,12 @@ func ListenIPv4(iface string, opts ...ListenOption) (*RawTransport, error) {
 		t.Close()
 		return nil, err
 	}
+	t.watch, _ = watchLinks()
 	return t, nil
 }
+
+// LinkChanges is LinkWatcher's.
+func (t *RawTransport) LinkChanges() <-chan struct{} { return t.watch.events() }
 
 func (t *RawTransport) open(iface string) error {
 	t.base = iface
@@ -336,7 +343,10 @@ func (t *RawTransport) LocalAddr() netip.Addr { return t.local.get() }
 func (t *RawTransport) Group() netip.Addr { return t.groupOr(GroupIPv4()) }
 
 // Close implements Transport.
-func (t *RawTransport) Close() error { return closeRaw(t.conn, t.nl) }
+func (t *RawTransport) Close() error {
+	t.watch.close()
+	return closeRaw(t.conn, t.nl)
+}
 
 // closeRaw closes a transport's socket and netlink handle, either nil.
 func closeRaw(conn net.PacketConn, nl *netlink.Handle) error {
