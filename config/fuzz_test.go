@@ -97,6 +97,8 @@ vrrp_instance VI_1 {
  unicast_peer {
   10.0.0.6
  }
+ version 3
+ old_unicast_checksum never
  track_script {
   chk
  }

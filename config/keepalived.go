@@ -468,12 +468,40 @@ func (k *kconv) groupArg(s *kstmt, v6 bool, dst *netip.Addr) {
 	*dst = a
 }
 
+// oldUnicastChecksum reads "old_unicast_checksum [never]" as keepalived
+// 2.2.7 does: an unknown mode is ignored with its warning.
+func (k *kconv) oldUnicastChecksum(s *kstmt, p string, v *VRRPInstance) {
+	field := p + ".unicast_checksum"
+	if !k.noBlock(s, field) {
+		return
+	}
+	k.mark(s, field)
+	switch {
+	case len(s.args) == 0:
+		v.UnicastChecksum = "old"
+	case s.args[0] == "never":
+		v.UnicastChecksum = "standard"
+	default:
+		k.warn(s, "vrrp_instance %s: unknown old_unicast_checksum mode %s ignored, as keepalived ignores it", v.Name, s.args[0])
+	}
+}
+
 // unicastOnly drops, with keepalived's warning, the unicast_ttl of an
 // instance that has no unicast peers: keepalived resets it ("Cannot use
-// unicast_ttl without unicast peers").
+// unicast_ttl without unicast peers"); and an old_unicast_checksum that
+// cannot apply (keepalived only ever changes IPv4 VRRPv3 unicast adverts;
+// without peers it warns too).
 func (k *kconv) unicastOnly() {
 	for i := range k.c.VRRP {
 		v := &k.c.VRRP[i]
+		if v.UnicastChecksum != "" && !v.oldChecksumApplies() {
+			line := v.Line
+			if l, ok := k.ps.lines[fmt.Sprintf("vrrp[%d].unicast_checksum", i)]; ok {
+				line = l
+			}
+			k.warnAt(line, "vrrp_instance %s: old_unicast_checksum has no effect: it changes IPv4 VRRPv3 adverts to unicast peers only", v.Name)
+			v.UnicastChecksum = ""
+		}
 		if v.UnicastTTL == 0 || len(v.UnicastPeers) > 0 {
 			continue
 		}
@@ -1047,6 +1075,8 @@ func (k *kconv) vrrpInstance(is *kstmt) {
 				v.TrackSrcIP = true
 				trackSrc = s
 			}
+		case "old_unicast_checksum":
+			k.oldUnicastChecksum(s, p, &v)
 		case "mcast_dst_ip":
 			if a, ok := k.oneArg(s, p+".mcast_dst_ip"); ok {
 				k.addrArg(s, p+".mcast_dst_ip", a, &v.McastDstIP)

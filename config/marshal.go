@@ -609,6 +609,9 @@ func addVRRPTransport(m *yaml.Node, v *VRRPInstance) {
 	if v.TrackSrcIP {
 		add(m, "track_src_ip", boolNode(true))
 	}
+	if v.UnicastChecksum != "" {
+		add(m, "unicast_checksum", strNode(v.UnicastChecksum))
+	}
 	if v.McastDstIP.IsValid() {
 		add(m, "mcast_dst_ip", addrNode(v.McastDstIP))
 	}

@@ -507,6 +507,15 @@ type VRRPInstance struct {
 	// interface anyway: FAULT while it has no address, the next primary
 	// address once the one in use is removed.)
 	TrackSrcIP bool
+	// UnicastChecksum is how an IPv4 VRRPv3 instance with unicast peers
+	// checksums its adverts. keepalived before 1.3.6 put the multicast
+	// group in the pseudo-header in place of the peer's address; keepalived
+	// 2 checks a failing checksum again that way and, if it then holds,
+	// keeps to the old form from then on. "" (auto): that, as keepalived
+	// does by default; "old" (keepalived's old_unicast_checksum): the old
+	// form from the start; "standard" (old_unicast_checksum never): the
+	// RFC's, never switching.
+	UnicastChecksum string
 	// McastDstIP (keepalived's mcast_dst_ip; default global_defs'
 	// vrrp_mcast_group4 or vrrp_mcast_group6, else 224.0.0.18 or
 	// ff02::12) is the group the adverts go to and are heard on; adverts

@@ -940,6 +940,12 @@ func dnsNameProblem(name string) string {
 	return ""
 }
 
+// oldChecksumApplies reports whether the adverts can have keepalived's old
+// unicast VRRPv3 checksum: IPv4, version 3, unicast peers.
+func (v *VRRPInstance) oldChecksumApplies() bool {
+	return v.Version == 3 && len(v.UnicastPeers) > 0 && (len(v.VirtualAddrs) == 0 || v.VirtualAddrs[0].Unmap().Is4())
+}
+
 func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 	l := v.Line
 	if v.Name == "" {
@@ -950,6 +956,15 @@ func validateVRRP(ps *problems, p string, v *VRRPInstance) {
 	}
 	if v.TrackSrcIP && !v.UnicastSrcIP.IsValid() {
 		ps.field(l, p+".track_src_ip", "needs unicast_src_ip: without it the interface's own address is followed anyway (FAULT while it has none)")
+	}
+	switch v.UnicastChecksum {
+	case "":
+	case "old", "standard":
+		if !v.oldChecksumApplies() {
+			ps.field(l, p+".unicast_checksum", "applies to IPv4 VRRPv3 instances with unicast_peer only (keepalived's old_unicast_checksum): IPv6 and VRRPv2 checksums have no such variant, and multicast adverts were never affected")
+		}
+	default:
+		ps.field(l, p+".unicast_checksum", "must be auto (the default: switch to the old form when a peer sends it), old or standard, got %q", v.UnicastChecksum)
 	}
 	seenPeer := map[netip.Addr]bool{}
 	for i, a := range v.UnicastPeers {

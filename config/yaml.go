@@ -1136,6 +1136,11 @@ func (d *yamlDecoder) vrrp(n *yaml.Node, path string) VRRPInstance {
 			d.boolean(val, field, &v.UnicastFaultNoPeer)
 		case "track_src_ip":
 			d.boolean(val, field, &v.TrackSrcIP)
+		case "unicast_checksum":
+			d.str(val, field, &v.UnicastChecksum)
+			if v.UnicastChecksum == "auto" {
+				v.UnicastChecksum = "" // the default, spelt out
+			}
 		case "use_vmac":
 			d.useVMAC(val, field, &v)
 		case "vmac_xmit_base":

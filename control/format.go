@@ -325,6 +325,9 @@ func FormatStatus(w io.Writer, s *Snapshot) {
 			if v.SyncGroup != "" {
 				group = ", sync group " + v.SyncGroup
 			}
+			if v.OldUnicastChecksum {
+				group += ", old unicast checksum"
+			}
 			fmt.Fprintf(w, "  %s: %s (vrid %d, priority %d%s)\n", v.Name, v.State, v.VRID, v.Priority, group)
 		}
 	}

@@ -186,6 +186,9 @@ type VRRPStatus struct {
 	Priority int    `json:"priority"`
 	// SyncGroup is the vrrp_sync_group the instance is in, if any.
 	SyncGroup string `json:"sync_group,omitempty"`
+	// OldUnicastChecksum: its unicast VRRPv3 adverts use the checksum of
+	// keepalived before 1.3.6 (configured, or a peer sent it).
+	OldUnicastChecksum bool `json:"old_unicast_checksum,omitempty"`
 }
 
 // BGPStatus is the VIP announcement state.

@@ -103,6 +103,9 @@ type VRRPStatus struct {
 	SyncGroup   string
 	Transitions uint64
 	Invalid     uint64
+	// OldUnicastChecksum: the instance checksums its unicast VRRPv3
+	// adverts in keepalived's old form.
+	OldUnicastChecksum bool
 }
 
 // update makes the running instances match cfg: unchanged ones keep
@@ -726,6 +729,7 @@ func (s *vrrpSet) status() []VRRPStatus {
 		vs := VRRPStatus{
 			Name: r.cfg.Name, State: r.inst.State().String(), VRID: r.cfg.VirtualRouterID,
 			Priority: r.inst.Priority(), Transitions: st.Transitions, Invalid: invalid,
+			OldUnicastChecksum: st.OldUnicastChecksum,
 		}
 		if r.sync != nil {
 			vs.SyncGroup = r.sync.Name

@@ -144,6 +144,9 @@ type Stats struct {
 	Invalid              map[Reason]uint64
 	Transitions          uint64
 	BecameMaster         uint64
+	// OldUnicastChecksum: the unicast VRRPv3 adverts are checksummed in
+	// keepalived's old form (configured, or a peer sent it).
+	OldUnicastChecksum bool
 }
 
 // Option configures an Instance.
@@ -435,7 +438,16 @@ type Instance struct {
 	scriptTimeout time.Duration
 	scriptCreds   atomic.Pointer[ScriptCreds] // nil: root
 
+	// oldSumGroup is set for an IPv4 VRRPv3 unicast instance: the group
+	// keepalived before 1.3.6 put in its adverts' pseudo-header. oldSum:
+	// the adverts are checksummed (sent and checked) that way; oldSumAuto:
+	// not yet, but a received one that checks only that way switches to
+	// it (config.VRRPInstance.UnicastChecksum).
+	oldSumGroup netip.Addr
+
 	mu           sync.Mutex
+	oldSum       bool
+	oldSumAuto   bool
 	state        State
 	masterAdvInt time.Duration   // learned from the master (v3); advInt for v2
 	masterDownAt time.Time       // zero when the Master_Down_Timer is not running
@@ -554,6 +566,20 @@ func NewInstance(cfg config.VRRPInstance, owner VIPOwner, log *slog.Logger, opts
 			i.vips = append(i.vips, a)
 		} else {
 			i.excluded = append(i.excluded, a)
+		}
+	}
+	if !v6 && i.version == 3 && len(cfg.UnicastPeers) > 0 {
+		// keepalived's old checksum put its multicast group in the
+		// pseudo-header.
+		i.oldSumGroup = cfg.McastDstIP.Unmap()
+		if !i.oldSumGroup.IsValid() {
+			i.oldSumGroup = netip.AddrFrom4([4]byte{224, 0, 0, 18})
+		}
+		switch cfg.UnicastChecksum {
+		case "old":
+			i.oldSum, i.stats.OldUnicastChecksum = true, true
+		case "":
+			i.oldSumAuto = true
 		}
 	}
 	if v6 && i.version != 3 {
@@ -1482,7 +1508,11 @@ func (i *Instance) sendAdvert(prio uint8) {
 	}
 	sent := false
 	for _, dst := range dsts {
-		b, err := a.Marshal(src, dst)
+		sumDst := dst
+		if i.oldSum {
+			sumDst = i.oldSumGroup
+		}
+		b, err := a.Marshal(src, sumDst)
 		if err != nil {
 			i.log.Error("encode advert", "err", err)
 			return
@@ -1534,7 +1564,21 @@ func (i *Instance) validate(p Packet) (*Advert, error) {
 	if p.Src == i.tr.LocalAddr() {
 		return nil, invalid(ReasonBadSource, "our own address")
 	}
-	a, err := Unmarshal(p.Data, p.Src, p.Dst)
+	dst := p.Dst
+	if i.oldSum {
+		dst = i.oldSumGroup
+	}
+	a, err := Unmarshal(p.Data, p.Src, dst)
+	if err != nil && i.oldSumAuto && ReasonOf(err) == ReasonBadChecksum && p.Dst != i.oldSumGroup {
+		// As keepalived 2: the peer is older than 1.3.6 (or set
+		// old_unicast_checksum); answer in its form from now on.
+		if old, oerr := Unmarshal(p.Data, p.Src, i.oldSumGroup); oerr == nil {
+			i.oldSum, i.oldSumAuto = true, false
+			i.stats.OldUnicastChecksum = true
+			i.log.Info("unicast VRRPv3 checksum set to the old form (keepalived before 1.3.6, or old_unicast_checksum): a peer sends it", "peer", p.Src)
+			a, err = old, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

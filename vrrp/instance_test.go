@@ -850,6 +850,7 @@ type fakeUnicast struct {
 	peers []netip.Addr
 	to    []netip.Addr
 	errs  []error
+	msgs  [][]byte
 }
 
 func (f *fakeUnicast) Peers() []netip.Addr { return f.peers }
@@ -857,6 +858,7 @@ func (f *fakeUnicast) SendTo(msg []byte, dst netip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.to = append(f.to, dst)
+	f.msgs = append(f.msgs, slices.Clone(msg))
 	_, err := Unmarshal(msg, f.local, dst)
 	f.errs = append(f.errs, err)
 	return nil

@@ -436,3 +436,93 @@ vrrp_instance VI_6 {
 	t.Logf("IPv6: xlb took over %v after keepalived SIGTERM", time.Since(stopped))
 	kb.terminate()
 }
+
+// keepalived 2.2.7 with old_unicast_checksum (the checksum of keepalived
+// before 1.3.6, which a cluster still running one needs) and xlb with
+// unicast VRRPv3: xlb, left at its default, switches to the old form on
+// keepalived's first advert and stays backup; keepalived then accepts
+// xlb's adverts (no complaint, it stays backup) once xlb is master. With
+// unicast_checksum standard xlb refuses them and both become master, which
+// is why the default switches.
+func TestInteropOldUnicastChecksum(t *testing.T) {
+	bin := keepalivedBin(t)
+	vipAddr := netip.MustParseAddr("10.77.0.100")
+	a, b := setupPair(t)
+	conf := func(prio int) string {
+		return fmt.Sprintf(`global_defs {
+    router_id xlb_interop_%s
+    vrrp_version 3
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface veth0
+    virtual_router_id 42
+    priority %d
+    advert_int 0.1
+    unicast_src_ip 10.77.0.2
+    unicast_peer {
+        10.77.0.1
+    }
+    old_unicast_checksum
+    virtual_ipaddress {
+        10.77.0.100/32
+    }
+}
+`, b.ns.Name, prio)
+	}
+	xlb := func(mode string) config.VRRPInstance {
+		c := pairCfg("xlb", 100, 3, 100*time.Millisecond)
+		c.UnicastPeers = []netip.Addr{netip.MustParseAddr("10.77.0.2")}
+		c.UnicastChecksum = mode
+		return c
+	}
+	kb := startKeepalivedConf(t, bin, b.ns, "BACKUP", conf(150))
+	if _, ok := b.waitVIP(vipAddr, true, 5*time.Second); !ok {
+		t.Fatalf("keepalived never became master; log:\n%s", kb.out.String())
+	}
+
+	// unicast_checksum standard: every advert refused, and xlb takes the
+	// VIP too.
+	a.start(xlb("standard"))
+	if _, ok := a.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatalf("with the standard checksum xlb did not step up: state %v, stats %+v", a.inst.State(), a.inst.Stats())
+	}
+	if st := a.inst.Stats(); st.Invalid[ReasonBadChecksum] == 0 || st.OldUnicastChecksum {
+		t.Fatalf("with the standard checksum: stats %+v, want bad checksums and no switch", st)
+	}
+	a.stop()
+	a.owner.ReleaseAll()
+	// keepalived heard xlb's standard adverts (priority 100 < 150) as bad
+	// checksums; it must still be master.
+	if _, ok := b.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatalf("keepalived lost the VIP; log:\n%s", kb.out.String())
+	}
+
+	// The default: the first advert switches xlb, which stays backup.
+	a.start(xlb(""))
+	time.Sleep(time.Second)
+	st := a.inst.Stats()
+	if !st.OldUnicastChecksum || st.AdvertsReceived < 5 || len(st.Invalid) != 0 {
+		t.Fatalf("xlb did not switch to keepalived's old checksum: state %v, stats %+v", a.inst.State(), st)
+	}
+	if _, ok := a.waitVIP(vipAddr, false, time.Second); !ok || a.inst.State() != StateBackup {
+		t.Fatalf("xlb holds the VIP (state %v) while keepalived is master", a.inst.State())
+	}
+
+	// Now xlb is master and keepalived a lower-priority backup that
+	// checks the old form: it must accept xlb's adverts.
+	kb.cmd.Process.Signal(syscall.SIGTERM)
+	if _, ok := a.waitVIP(vipAddr, true, 3*time.Second); !ok {
+		t.Fatal("xlb did not take over after keepalived's priority 0")
+	}
+	kb.terminate()
+	kb2 := startKeepalivedConf(t, bin, b.ns, "BACKUP", conf(50))
+	time.Sleep(2 * time.Second)
+	if b.hasVIP(vipAddr) || a.inst.State() != StateMaster {
+		t.Fatalf("keepalived took the VIP from xlb (xlb state %v): it refused xlb's old-form adverts; log:\n%s", a.inst.State(), kb2.out.String())
+	}
+	if c := kb2.complaints(); len(c) != 0 {
+		t.Errorf("keepalived complained about xlb's adverts:\n%s", strings.Join(c, "\n"))
+	}
+	kb2.terminate()
+}

@@ -65,7 +65,7 @@ func startOps(ctx context.Context, d *director.Director, o *opsFlags, log *slog.
 	src.VRRP = func() []control.VRRPStatus {
 		var out []control.VRRPStatus
 		for _, v := range d.VRRPStatus() {
-			out = append(out, control.VRRPStatus{Name: v.Name, State: v.State, VRID: v.VRID, Priority: v.Priority, SyncGroup: v.SyncGroup})
+			out = append(out, control.VRRPStatus{Name: v.Name, State: v.State, VRID: v.VRID, Priority: v.Priority, SyncGroup: v.SyncGroup, OldUnicastChecksum: v.OldUnicastChecksum})
 		}
 		return out
 	}
