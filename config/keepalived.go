@@ -590,6 +590,22 @@ func (k *kconv) top(stmts []*kstmt) {
 	}
 }
 
+// forwardArg reads an lb_kind / lvs_method value: DR or TUN (any case);
+// NAT and unknown methods are refused.
+func (k *kconv) forwardArg(st *kstmt, field, v string) Forward {
+	switch strings.ToUpper(v) {
+	case "DR":
+		return DR
+	case "TUN":
+		return TUN
+	case "NAT":
+		k.fail(st, field, "NAT is not supported by xlb (only DR and TUN)")
+	default:
+		k.fail(st, field, "unknown lb_kind %q (want DR or TUN)", v)
+	}
+	return ""
+}
+
 // garpGroup reads "garp_group { garp_interval S; gna_interval S; interface
 // IF; interfaces { IF ... } }" as keepalived 2.2.7 does: an interface
 // already in a group stays in its first one, and a group without an
@@ -2072,16 +2088,7 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		case "lb_kind", "lvs_method":
 			lbKindSeen = true
 			if v, ok := k.oneArg(st, p+".forward"); ok {
-				switch strings.ToUpper(v) {
-				case "DR":
-					s.Forward = DR
-				case "TUN":
-					s.Forward = TUN
-				case "NAT":
-					k.fail(st, p+".forward", "NAT is not supported by xlb (only DR and TUN)")
-				default:
-					k.fail(st, p+".forward", "unknown lb_kind %q (want DR or TUN)", v)
-				}
+				s.Forward = k.forwardArg(st, p+".forward", v)
 			}
 		case "persistence_timeout":
 			// keepalived's default when the value is left out is 6 minutes.
@@ -2171,15 +2178,14 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 	if sorryInhibit && s.SorryServer != nil {
 		s.SorryServer.Inhibit = true
 	}
-	if !lbKindSeen {
-		k.fail(vs, p+".forward", "lb_kind is missing: keepalived would use NAT, which xlb does not support; add lb_kind DR")
-	}
-	// A real server (or the sorry server) may repeat its service's
-	// forwarding method, not differ from it.
+	// A real server (or the sorry server) may forward its own way
+	// (keepalived's lvs_method in a real_server, sorry_server_lvs_method),
+	// as IPVS forwards per real server; the others take the service's.
 	methods := []*kstmt{sorryMethod}
 	for _, r := range rss {
 		methods = append(methods, r.method)
 	}
+	own := make([]Forward, len(methods))
 	for n, m := range methods {
 		if m == nil {
 			continue
@@ -2188,9 +2194,30 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		if n > 0 {
 			field = fmt.Sprintf("%s.real_servers[%d].forward", p, n-1)
 		}
-		if v, ok := k.oneArg(m, field); ok && s.Forward != "" && !strings.EqualFold(v, string(s.Forward)) {
-			k.ps.at(m.line, m.key, "%s differs from the virtual_server's %s: xlb forwards every server of a service one way", v, strings.ToUpper(string(s.Forward)))
+		if v, ok := k.oneArg(m, field); ok {
+			own[n] = k.forwardArg(m, field, v)
 		}
+	}
+	if !lbKindSeen {
+		// keepalived's default is NAT: only a service whose servers all
+		// say how they are forwarded to does without lb_kind.
+		if n := slices.Index(own[1:], ""); n >= 0 || len(own) == 1 || (s.SorryServer != nil && own[0] == "") {
+			k.fail(vs, p+".forward", "lb_kind is missing: keepalived would use NAT, which xlb does not support; add lb_kind DR")
+		} else {
+			s.Forward = own[1]
+		}
+	}
+	for n, f := range own {
+		if f == "" || f == s.Forward {
+			continue // the service's anyway
+		}
+		if n == 0 {
+			if s.SorryServer != nil {
+				s.SorryServer.Forward = f
+			}
+			continue
+		}
+		s.RealServers[n-1].Forward = f
 	}
 	// inhibit_on_failure of a real server wins over its virtual server's;
 	// when every server ends up with it, it is the service's.

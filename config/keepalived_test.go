@@ -304,7 +304,7 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"sorry_server port mismatch", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 8080"), 3, "services[0].sorry_server.port", "cannot change ports"},
 		{"sorry_server is a real server", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.2 80"), 3, "services[0].sorry_server", "cannot be in it"},
 		{"two sorry servers", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server 10.0.0.8 80"), 4, "sorry_server", "only one sorry_server"},
-		{"sorry_server_lvs_method", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server_lvs_method NAT"), 4, "sorry_server_lvs_method", "differs from the virtual_server's DR"},
+		{"sorry_server_lvs_method", kaEdit("lb_kind DR", "lb_kind DR\n    sorry_server 10.0.0.9 80\n    sorry_server_lvs_method NAT"), 4, "sorry_server_lvs_method", "NAT is not supported by xlb"},
 		{"fwmark service", "virtual_server fwmark 1 {\n lb_kind DR\n}\n", 1, "virtual_server", "fwmark is not supported"},
 		{"unknown service group", "virtual_server group G1 {\n lb_kind DR\n}\n", 1, "virtual_server", `no virtual_server_group "G1"`},
 		{"fwmark group member", "virtual_server_group G1 {\n fwmark 1\n}\n", 2, "fwmark", "not supported"},
@@ -1157,9 +1157,18 @@ func TestKeepalivedCheckerDefaults(t *testing.T) {
 	if n := strings.Count(printed, "k.conf:4:"); n != 1 {
 		t.Errorf("the bad default is reported %d times:\n%s", n, printed)
 	}
-	// A real server may not forward differently from its service.
-	_, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "lvs_method DR", "lvs_method TUN", 1)))
-	wantProblem(t, err, "k.conf", 15, "lvs_method", "differs from the virtual_server's DR")
+	// A real server may forward its own way (keepalived's lvs_method in
+	// a real_server; IPVS forwards per real server); the others keep the
+	// service's.
+	c, _, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "lvs_method DR", "lvs_method TUN", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = c.Services[0]
+	if f := []Forward{s.ForwardOf(s.RealServers[0]), s.ForwardOf(s.RealServers[1]), s.ForwardOf(s.RealServers[2])}; !slices.Equal(f, []Forward{TUN, DR, DR}) || s.Forward != DR {
+		t.Errorf("forwarding %v (service %s), want the first real server's TUN and the service's DR", f, s.Forward)
+	}
+	assertRoundTrip(t, c)
 }
 
 // Several url blocks (as keepalived's own sample configuration has) are

@@ -350,6 +350,9 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 		if ss.Inhibit {
 			add(sm, "inhibit", boolNode(true))
 		}
+		if ss.Forward != "" {
+			add(sm, "forward", strNode(string(ss.Forward)))
+		}
 		add(m, "sorry_server", sm)
 	}
 	return m
@@ -405,6 +408,9 @@ func realServerNode(r *RealServer) *yaml.Node {
 	add(m, "address", addrNode(r.Address))
 	add(m, "port", intNode(int(r.Port)))
 	add(m, "weight", intNode(r.Weight))
+	if r.Forward != "" {
+		add(m, "forward", strNode(string(r.Forward)))
+	}
 	switch checks := r.Checks(); {
 	case len(checks) == 1:
 		add(m, "check", checkNode(r.Check))

@@ -204,7 +204,28 @@ type SorryServer struct {
 	// 0 while not needed instead of taking it out; its flows then stay even
 	// with expire_nodest_conn.
 	Inhibit bool
+	// Forward is its own forwarding method, "" for the service's
+	// (keepalived's sorry_server_lvs_method).
+	Forward Forward
 	Line    int
+}
+
+// ForwardOf is how the service forwards to real server r: r's own method
+// (ipvsadm's -g / -i are per real server, so is keepalived's lvs_method
+// in a real_server), else the service's.
+func (s *Service) ForwardOf(r RealServer) Forward {
+	if r.Forward != "" {
+		return r.Forward
+	}
+	return s.Forward
+}
+
+// SorryForward is how the service forwards to its sorry server.
+func (s *Service) SorryForward() Forward {
+	if s.SorryServer != nil && s.SorryServer.Forward != "" {
+		return s.SorryServer.Forward
+	}
+	return s.Forward
 }
 
 // MaxWeight is the largest real-server weight, keepalived's and ipvsadm's
@@ -236,7 +257,11 @@ type RealServer struct {
 	// NotifyUpUser and NotifyDownUser run those scripts as another user
 	// than Config.ScriptUser ("notify_up SCRIPT USER [GROUP]").
 	NotifyUpUser, NotifyDownUser ScriptUser
-	Line                         int
+	// Forward is the server's own forwarding method, "" for the
+	// service's (see Service.ForwardOf): a service may send to some real
+	// servers directly (DR) and tunnel to others (TUN), as IPVS does.
+	Forward Forward
+	Line    int
 }
 
 // NotifyFIFO is one of keepalived's notify FIFOs: "notify_fifo PATH [USER

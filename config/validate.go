@@ -144,6 +144,16 @@ func validateGARPGroups(ps *problems, c *Config) {
 	}
 }
 
+// validateOwnForward checks a real or sorry server's own forwarding
+// method ("": the service's).
+func validateOwnForward(ps *problems, line int, field string, f Forward) {
+	switch f {
+	case "", DR, TUN:
+	default:
+		ps.field(line, field, "unknown forwarding method %q (want dr or tun; NAT is not supported)", f)
+	}
+}
+
 func ifaceNameProblem(name string) string {
 	switch {
 	case name == "" || name == "." || name == "..":
@@ -593,11 +603,12 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		}
 		if r.Port == 0 {
 			ps.field(r.Line, rp+".port", "must be 1..65535")
-		} else if (s.Forward == DR || s.Forward == TUN) && s.Port != 0 && r.Port != s.Port {
+		} else if f := s.ForwardOf(*r); (f == DR || f == TUN) && s.Port != 0 && r.Port != s.Port {
 			// The packet reaches the real server unchanged (new MAC or an
 			// outer IP header), so its destination port cannot differ.
-			ps.field(r.Line, rp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", r.Port, s.Port, s.Forward)
+			ps.field(r.Line, rp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", r.Port, s.Port, f)
 		}
+		validateOwnForward(ps, r.Line, rp+".forward", r.Forward)
 		if r.Weight < 0 || r.Weight > maxWeight {
 			ps.field(r.Line, rp+".weight", "must be 0..%d, got %d", maxWeight, r.Weight)
 		}
@@ -655,8 +666,9 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		if ss.Port == 0 {
 			ps.field(line, sp+".port", "must be 1..65535")
 		} else if s.Port != 0 && ss.Port != s.Port {
-			ps.field(line, sp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", ss.Port, s.Port, s.Forward)
+			ps.field(line, sp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", ss.Port, s.Port, s.SorryForward())
 		}
+		validateOwnForward(ps, line, sp+".forward", ss.Forward)
 		if j, dup := seen[rsKey{ss.Address, ss.Port}]; dup && ss.Address.IsValid() {
 			ps.at(line, sp, "%s is also real_servers[%d]%s: a sorry server stands in for the pool, it cannot be in it", netip.AddrPortFrom(ss.Address, ss.Port), j, ps.lineRef(s.RealServers[j].Line))
 		}

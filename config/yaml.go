@@ -772,9 +772,7 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			d.str(v, field, &p)
 			s.Scheduler = Scheduler(strings.ToLower(p))
 		case "forward":
-			var p string
-			d.str(v, field, &p)
-			s.Forward = Forward(strings.ToLower(p))
+			d.forward(v, field, &s.Forward)
 		case "persistence_timeout":
 			d.duration(v, field, &s.PersistenceTimeout)
 		case "persistence_granularity":
@@ -834,6 +832,13 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 	return s
 }
 
+// forward reads a forwarding method (dr, tun; any case).
+func (d *yamlDecoder) forward(v *yaml.Node, field string, f *Forward) {
+	var p string
+	d.str(v, field, &p)
+	*f = Forward(strings.ToLower(p))
+}
+
 func (d *yamlDecoder) sorryServer(n *yaml.Node, path string) *SorryServer {
 	ss := &SorryServer{Line: deref(n).Line}
 	d.mapping(n, path, func(key, field string, v *yaml.Node) bool {
@@ -848,6 +853,8 @@ func (d *yamlDecoder) sorryServer(n *yaml.Node, path string) *SorryServer {
 			}
 		case "inhibit":
 			d.boolean(v, field, &ss.Inhibit)
+		case "forward":
+			d.forward(v, field, &ss.Forward)
 		default:
 			return false
 		}
@@ -893,6 +900,8 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 			d.notify(v, field, &rs.NotifyUp, &rs.NotifyUpUser)
 		case "notify_down":
 			d.notify(v, field, &rs.NotifyDown, &rs.NotifyDownUser)
+		case "forward":
+			d.forward(v, field, &rs.Forward)
 		default:
 			return false
 		}

@@ -179,6 +179,10 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 				Conns:         b.Counters.Conns,
 				Packets:       b.Counters.Packets,
 				Bytes:         b.Counters.Bytes,
+				Forward:       "Route",
+			}
+			if b.Tunnel {
+				rs.Forward = "Tunnel"
 			}
 			c, p, by := ex.Baselines[b.Slot].Since(st.Key, b)
 			rs.SinceZero = &Counters{Conns: c, Packets: p, Bytes: by}

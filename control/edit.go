@@ -48,6 +48,9 @@ type Edit struct {
 	// limits); nil leaves one unchanged, 0 removes it.
 	UThreshold *int `json:"uthreshold,omitempty"`
 	LThreshold *int `json:"lthreshold,omitempty"`
+	// Forward is ipvsadm's -g (dr) or -i (tun) of a real server; ""
+	// leaves it unchanged (real-add: the service's).
+	Forward config.Forward `json:"forward,omitempty"`
 	// Timeouts in seconds; 0 leaves one unchanged, as ipvsadm --set.
 	Timeouts TimeoutsSecs `json:"timeouts,omitzero"`
 }
@@ -86,6 +89,12 @@ func (e Edit) String() string {
 	}
 	if e.LThreshold != nil {
 		fmt.Fprintf(&b, " -y %d", *e.LThreshold)
+	}
+	switch e.Forward {
+	case config.DR:
+		b.WriteString(" -g")
+	case config.TUN:
+		b.WriteString(" -i")
 	}
 	return b.String()
 }
@@ -163,7 +172,7 @@ func (e Edit) Apply(cfg *config.Config) error {
 			return fmt.Errorf("real server %s of %s already exists", raddr, name)
 		}
 		r := config.RealServer{Address: raddr.Addr(), Port: rport, Weight: config.DefaultWeight}
-		editReal(&r, e)
+		editReal(s, &r, e)
 		s.RealServers = append(s.RealServers, r)
 		return nil
 	case RealEdit, RealDel:
@@ -173,14 +182,21 @@ func (e Edit) Apply(cfg *config.Config) error {
 		if e.Op == RealDel {
 			s.RealServers = slices.Delete(s.RealServers, j, j+1)
 		} else {
-			editReal(&s.RealServers[j], e)
+			editReal(s, &s.RealServers[j], e)
 		}
 		return nil
 	}
 	return fmt.Errorf("unknown edit %q", e.Op)
 }
 
-func editReal(r *config.RealServer, e Edit) {
+func editReal(s *config.Service, r *config.RealServer, e Edit) {
+	if e.Forward != "" {
+		// Its own method only where it differs from the service's.
+		r.Forward = e.Forward
+		if e.Forward == s.Forward {
+			r.Forward = ""
+		}
+	}
 	if e.Weight != nil {
 		r.Weight = *e.Weight
 	}

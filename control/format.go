@@ -35,6 +35,15 @@ func shown(rs RealServer, o ListOptions) bool {
 	return o.All || (rs.Available && rs.Configured)
 }
 
+// forward is the server's forwarding column: its own, or (a snapshot from
+// a director that did not say) the service's.
+func (rs RealServer) forward(svc Service) string {
+	if rs.Forward != "" {
+		return rs.Forward
+	}
+	return svc.Forward
+}
+
 // FormatList prints the services like `ipvsadm -Ln`.
 func FormatList(w io.Writer, s *Snapshot, o ListOptions) {
 	header(w, s)
@@ -46,7 +55,7 @@ func FormatList(w io.Writer, s *Snapshot, o ListOptions) {
 			if !shown(rs, o) {
 				continue
 			}
-			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", rs.Addr, svc.Forward, rs.Weight, rs.ActiveConns, rs.InactiveConns)
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", rs.Addr, rs.forward(svc), rs.Weight, rs.ActiveConns, rs.InactiveConns)
 		}
 	}
 }
@@ -161,13 +170,13 @@ func FormatRules(w io.Writer, s *Snapshot, o ListOptions) {
 			fmt.Fprint(w, " -o")
 		}
 		fmt.Fprintln(w)
-		fwd := "-g"
-		if svc.Forward == "Tunnel" {
-			fwd = "-i"
-		}
 		for _, rs := range svc.RealServers {
 			if !shown(rs, o) {
 				continue
+			}
+			fwd := "-g"
+			if rs.forward(svc) == "Tunnel" {
+				fwd = "-i"
 			}
 			fmt.Fprintf(w, "-a %s -r %s %s -w %d", name, rs.Addr, fwd, rs.Weight)
 			if rs.UThreshold > 0 {

@@ -87,7 +87,8 @@ type Service struct {
 	HashPort           bool `json:"hash_port,omitempty"`
 	// OPS is ipvsadm's -o: each UDP datagram scheduled on its own.
 	OPS bool `json:"ops,omitempty"`
-	// Forward is ipvsadm's forwarding column: Route (DR) or Tunnel.
+	// Forward is the service's forwarding method, Route (DR) or Tunnel;
+	// a real server may have its own (RealServer.Forward).
 	Forward     string       `json:"forward"`
 	RealServers []RealServer `json:"real_servers"`
 }
@@ -110,6 +111,9 @@ type RealServer struct {
 	// Sorry marks the service's sorry server (keepalived sorry_server),
 	// which takes new flows only while no real server can.
 	Sorry bool `json:"sorry,omitempty"`
+	// Forward is ipvsadm's forwarding column for this server: Route (DR)
+	// or Tunnel; a service may mix them, as IPVS does.
+	Forward string `json:"forward"`
 	// UThreshold and LThreshold are the connection limit as configured
 	// (ipvsadm -x/-y; 0: none, and a LThreshold of 0 means three quarters
 	// of UThreshold); Overloaded says the limit holds new flows off now.

@@ -537,8 +537,8 @@ func (d *Director) seedFromMaps() {
 
 func (d *Director) unresolvedLocked() bool {
 	for _, s := range d.cfg.Services {
-		for _, a := range forwardedTo(s) {
-			if _, ok := d.macs[a]; !ok {
+		for _, t := range forwardedTo(s) {
+			if _, ok := d.macs[t.addr]; !ok {
 				return true
 			}
 		}
@@ -546,15 +546,21 @@ func (d *Director) unresolvedLocked() bool {
 	return false
 }
 
+// target is an address a service forwards to, and how.
+type target struct {
+	addr netip.Addr
+	fwd  config.Forward
+}
+
 // forwardedTo lists the addresses s may forward to: its real servers and
-// its sorry server.
-func forwardedTo(s config.Service) []netip.Addr {
-	out := make([]netip.Addr, 0, len(s.RealServers)+1)
+// its sorry server, each with its forwarding method.
+func forwardedTo(s config.Service) []target {
+	out := make([]target, 0, len(s.RealServers)+1)
 	for _, r := range s.RealServers {
-		out = append(out, r.Address)
+		out = append(out, target{r.Address, s.ForwardOf(r)})
 	}
 	if s.SorryServer != nil {
-		out = append(out, s.SorryServer.Address)
+		out = append(out, target{s.SorryServer.Address, s.SorryForward()})
 	}
 	return out
 }
@@ -568,12 +574,15 @@ func (d *Director) refreshMACs(ctx context.Context, cfg *config.Config) bool {
 	via := map[netip.Addr]netip.Addr{}
 	seen := map[netip.Addr]bool{}
 	for _, s := range cfg.Services {
-		for _, a := range forwardedTo(s) {
+		for _, t := range forwardedTo(s) {
+			a := t.addr
 			if _, ok := via[a]; ok {
 				continue
 			}
+			// An address both tunnelled to and reached directly is
+			// on-link: its next hop is itself.
 			hop := a
-			if s.Forward == config.TUN {
+			if t.fwd == config.TUN {
 				hop = nextHop(a)
 			}
 			via[a] = hop
@@ -752,7 +761,7 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 			addr := netip.AddrPortFrom(r.Address, r.Port)
 			healthy := serverUp(spec.Key, r, up)
 			b := maps.BackendSpec{
-				Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy, Tunnel: s.Forward == config.TUN,
+				Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy, Tunnel: s.ForwardOf(r) == config.TUN,
 				// Validated: 0..maxThreshold, lower not above upper.
 				UpperThreshold: uint32(r.UThreshold), LowerThreshold: uint32(r.LThreshold),
 			}
@@ -793,7 +802,7 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 func sorryBackend(s config.Service, ss *config.SorryServer, macs map[netip.Addr]net.HardwareAddr, serving bool) maps.BackendSpec {
 	b := maps.BackendSpec{
 		Addr: netip.AddrPortFrom(ss.Address, ss.Port), MAC: macs[ss.Address],
-		Weight: 1, Available: !serving, Tunnel: s.Forward == config.TUN,
+		Weight: 1, Available: !serving, Tunnel: s.SorryForward() == config.TUN,
 	}
 	if serving && ss.Inhibit {
 		b.Available, b.Weight = true, 0

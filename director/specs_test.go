@@ -3,6 +3,7 @@ package director
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/xlb-project/xlb/config"
@@ -262,5 +263,34 @@ func TestFileCheckWeights(t *testing.T) {
 	b := Specs(withDynamicWeights(cfg, nil, map[string]int{keys[0]: -30}), mac, up, 0, nil)[0].Backends[0]
 	if !b.Available || b.Weight != 0 {
 		t.Errorf("weight pushed below 0: backend %+v, want available at weight 0 (drained)", b)
+	}
+}
+
+// Each real server (and the sorry server) is tunnelled to or routed to by
+// its own method, the service's where it has none.
+func TestSpecsForwardPerServer(t *testing.T) {
+	rs1, rs2, sorry := netip.MustParseAddr("192.168.101.3"), netip.MustParseAddr("192.168.101.4"), netip.MustParseAddr("192.168.101.9")
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	cfg := &config.Config{Services: []config.Service{{
+		VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Protocol: config.TCP, Scheduler: config.RR, Forward: config.DR,
+		RealServers: []config.RealServer{{Address: rs1, Port: 80, Weight: 1}, {Address: rs2, Port: 80, Weight: 1, Forward: config.TUN}},
+		SorryServer: &config.SorryServer{Address: sorry, Port: 80, Forward: config.TUN},
+	}}}
+	macs := map[netip.Addr]net.HardwareAddr{rs1: mac, rs2: mac, sorry: mac}
+	b := Specs(cfg, macs, nil, 0, nil)[0].Backends
+	if len(b) != 3 || b[0].Tunnel || !b[1].Tunnel || !b[2].Tunnel {
+		t.Fatalf("backends %+v: want rs1 routed, rs2 and the sorry server tunnelled", b)
+	}
+	cfg.Services[0].Forward = config.TUN
+	cfg.Services[0].RealServers[1].Forward = config.DR
+	cfg.Services[0].SorryServer.Forward = ""
+	b = Specs(cfg, macs, nil, 0, nil)[0].Backends
+	if !b[0].Tunnel || b[1].Tunnel || !b[2].Tunnel {
+		t.Fatalf("TUN service, rs2 DR: %+v", b)
+	}
+	var got []target
+	got = forwardedTo(cfg.Services[0])
+	if want := []target{{rs1, config.TUN}, {rs2, config.DR}, {sorry, config.TUN}}; !slices.Equal(got, want) {
+		t.Errorf("forwardedTo %v, want %v", got, want)
 	}
 }

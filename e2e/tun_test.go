@@ -38,47 +38,8 @@ func TestTunnelToRealServerBehindRouter(t *testing.T) {
 	if !l.RouterMode() {
 		t.Skip("skipped: the lab has no router")
 	}
-	router := l.Router()
-	ns := l.Prefix() + "tunrs"
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("netns add: %v %s", err, out)
-	}
-	var server *exec.Cmd
-	t.Cleanup(func() {
-		if server != nil && server.Process != nil {
-			syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
-			server.Wait()
-		}
-		exec.Command("ip", "netns", "del", ns).Run()
-	})
-	ipns(t, router.NS, "ip", "link", "add", "vtun", "type", "veth", "peer", "name", "eth0", "netns", ns)
-	ipns(t, router.NS, "ip", "addr", "add", "10.98.0.1/24", "dev", "vtun")
-	ipns(t, router.NS, "ip", "link", "set", "vtun", "up")
-	ipns(t, router.NS, "ethtool", "-K", "vtun", "tx", "off")
-	ipns(t, ns, "ip", "link", "set", "lo", "up")
-	ipns(t, ns, "ip", "addr", "add", "10.98.0.2/24", "dev", "eth0")
-	ipns(t, ns, "ip", "link", "set", "eth0", "up")
-	ipns(t, ns, "ip", "route", "add", "default", "via", "10.98.0.1")
-	ipns(t, ns, "ethtool", "-K", "eth0", "tx", "off")
-	// The router sends the VIP to the director (no BGP in this test).
+	startTunnelRealServer(t, l)
 	dir := l.Directors()[0]
-	ipns(t, router.NS, "ip", "route", "replace", l.VIP().String()+"/32", "via", dir.IP.String())
-
-	pin := filepath.Join(pinRoot, strconv.Itoa(os.Getpid()), l.Prefix(), "decap")
-	ipns(t, ns, xlbBin(), "realserver", "up", "--vip", l.VIP().String(), "--tun", "--iface", "eth0",
-		"--pin", pin, "--state-dir", filepath.Join(l.Dir(), "tunrs-state"))
-	t.Cleanup(func() {
-		exec.Command("ip", "netns", "exec", ns, xlbBin(), "realserver", "down", "--state-dir", filepath.Join(l.Dir(), "tunrs-state")).Run()
-	})
-	www := filepath.Join(l.Dir(), "tunrs-www")
-	os.MkdirAll(www, 0o755)
-	os.WriteFile(filepath.Join(www, "index.html"), []byte("tunrs\n"), 0o644)
-	server = exec.Command("ip", "netns", "exec", ns, "python3", "-m", "http.server", "80", "--bind", "0.0.0.0", "--directory", www)
-	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-
 	cfg := fmt.Sprintf(`services:
   - vip: %s
     port: 80
@@ -146,4 +107,124 @@ func TestTunnelToRealServerBehindRouter(t *testing.T) {
 		strings.Contains(string(m), `xlb_datapath_packets_total{reason="tun_frag_needed"} 0`+"\n") {
 		t.Fatalf("no frag-needed counted")
 	}
+}
+
+// startTunnelRealServer puts a TUN real server, 10.98.0.2 answering
+// "tunrs" on port 80, on a network of its own behind the lab's router
+// (the router sends the VIP to the first director), unwrapping the
+// director's IPIP with `xlb realserver up --tun`.
+func startTunnelRealServer(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	router := l.Router()
+	ns := l.Prefix() + "tunrs"
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("netns add: %v %s", err, out)
+	}
+	var server *exec.Cmd
+	t.Cleanup(func() {
+		if server != nil && server.Process != nil {
+			syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
+			server.Wait()
+		}
+		exec.Command("ip", "netns", "del", ns).Run()
+	})
+	ipns(t, router.NS, "ip", "link", "add", "vtun", "type", "veth", "peer", "name", "eth0", "netns", ns)
+	ipns(t, router.NS, "ip", "addr", "add", "10.98.0.1/24", "dev", "vtun")
+	ipns(t, router.NS, "ip", "link", "set", "vtun", "up")
+	ipns(t, router.NS, "ethtool", "-K", "vtun", "tx", "off")
+	ipns(t, ns, "ip", "link", "set", "lo", "up")
+	ipns(t, ns, "ip", "addr", "add", "10.98.0.2/24", "dev", "eth0")
+	ipns(t, ns, "ip", "link", "set", "eth0", "up")
+	ipns(t, ns, "ip", "route", "add", "default", "via", "10.98.0.1")
+	ipns(t, ns, "ethtool", "-K", "eth0", "tx", "off")
+	// The router sends the VIP to the director (no BGP in this test).
+	ipns(t, router.NS, "ip", "route", "replace", l.VIP().String()+"/32", "via", l.Directors()[0].IP.String())
+
+	pin := filepath.Join(pinRoot, strconv.Itoa(os.Getpid()), l.Prefix(), "decap")
+	ipns(t, ns, xlbBin(), "realserver", "up", "--vip", l.VIP().String(), "--tun", "--iface", "eth0",
+		"--pin", pin, "--state-dir", filepath.Join(l.Dir(), "tunrs-state"))
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "exec", ns, xlbBin(), "realserver", "down", "--state-dir", filepath.Join(l.Dir(), "tunrs-state")).Run()
+	})
+	www := filepath.Join(l.Dir(), "tunrs-www")
+	os.MkdirAll(www, 0o755)
+	os.WriteFile(filepath.Join(www, "index.html"), []byte("tunrs\n"), 0o644)
+	server = exec.Command("ip", "netns", "exec", ns, "python3", "-m", "http.server", "80", "--bind", "0.0.0.0", "--directory", www)
+	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+}
+
+// One service, two ways, as IPVS forwards per real server: rs1 on the
+// director's network by direct routing, the TUN real server behind the
+// router in IPIP (`forward: tun` on that real server alone). rr alternates
+// between them exactly, each answering from its own place, and `xlb list`
+// shows each server's own method.
+func TestMixedDirectAndTunnelledRealServers(t *testing.T) {
+	l := newLab(t, lab.Options{Router: true})
+	if !l.RouterMode() {
+		t.Skip("skipped: the lab has no router")
+	}
+	startTunnelRealServer(t, l)
+	rs1 := l.RealServers()[0]
+	dir := l.Directors()[0]
+	cfg := fmt.Sprintf(`services:
+  - vip: %s
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    forward: dr
+    real_servers:
+      - {address: %s, port: 80}
+      - {address: 10.98.0.2, port: 80, forward: tun}
+`, l.VIP(), rs1.IP)
+	path := writeCfg(t, l, "mixed.yaml", cfg)
+	if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
+		t.Fatal(err)
+	}
+	waitVIP(t, l)
+	// Both servers in service: the tunnelled one once its next hop's MAC
+	// is known.
+	for end := time.Now().Add(20 * time.Second); get(t, l, "/") != "tunrs"; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the tunnelled real server never answered")
+		}
+	}
+	seen := map[string]int{}
+	for range 20 {
+		seen[get(t, l, "/")]++
+	}
+	if seen[rs1.Name] != 10 || seen["tunrs"] != 10 {
+		t.Fatalf("answers %v, want 10 from %s (DR) and 10 from tunrs (TUN)", seen, rs1.Name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := l.Exec(ctx, dir, xlbBin(), "list")
+	if err != nil {
+		t.Fatalf("xlb list: %v %s", err, out)
+	}
+	for _, want := range []string{rs1.IP.String() + ":80", "10.98.0.2:80"} {
+		fwd := "Route"
+		if strings.HasPrefix(want, "10.98.") {
+			fwd = "Tunnel"
+		}
+		if !strings.Contains(string(out), want) || !strings.Contains(lineOf(string(out), want), " "+fwd+" ") {
+			t.Errorf("xlb list does not show %s as %s:\n%s", want, fwd, out)
+		}
+	}
+	if s := get(t, l, "/"); s != rs1.Name && s != "tunrs" {
+		t.Fatalf("answer %q", s)
+	}
+}
+
+// lineOf is the first line of out holding s.
+func lineOf(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }

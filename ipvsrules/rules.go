@@ -326,8 +326,9 @@ func (r *rule) apply(cfg *config.Config, line int) error {
 	return nil
 }
 
-// setForward applies -g / -i: xlb forwards a whole service one way, so
-// its real servers must agree (-g is ipvsadm's default).
+// setForward applies -g / -i (-g is ipvsadm's default), which IPVS keeps
+// per real server: the first real server of a service sets the service's
+// method, a later one that differs keeps its own.
 func (r *rule) setForward(s *config.Service) error {
 	want := config.DR
 	if r.forward == "-i" || r.forward == "--ipip" {
@@ -336,10 +337,21 @@ func (r *rule) setForward(s *config.Service) error {
 	if r.forward == "" && r.edit.Op == control.RealEdit {
 		return nil
 	}
-	if len(s.RealServers) > 1 && s.Forward != want {
-		return fmt.Errorf("real server %s forwards by %s but the service's others by %s: xlb forwards a service one way", r.edit.Real, want, s.Forward)
+	if len(s.RealServers) == 1 {
+		s.Forward, s.RealServers[0].Forward = want, ""
+		return nil
 	}
-	s.Forward = want
+	e := r.edit
+	for j := range s.RealServers {
+		rs := &s.RealServers[j]
+		if rs.Address != e.Real.Addr() || (e.Real.Port() != 0 && rs.Port != e.Real.Port()) {
+			continue
+		}
+		rs.Forward = want
+		if want == s.Forward {
+			rs.Forward = ""
+		}
+	}
 	return nil
 }
 

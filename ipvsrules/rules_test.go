@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +97,6 @@ func TestParseErrors(t *testing.T) {
 		{"unknown scheduler", "-A -t 10.0.0.1:80 -s lblc\n", 1, `unknown scheduler "lblc"`},
 		{"real server of no service", "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g\n", 1, "no such service"},
 		{"port mapping in DR", "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -g\n", 2, "cannot change ports"},
-		{"mixed forwarding", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -g\n-a -t 10.0.0.1:80 -r 10.0.0.3 -i\n", 3, "forwards a service one way"},
 		{"shell variable", "ipvsadm -A -t $VIP:80 -s rr\n", 1, `service "$VIP:80"`},
 		{"not ipvsadm", "-A -t 10.0.0.1:80\nifconfig eth0:0 10.0.0.1 up\n", 2, `"ifconfig" is not an ipvsadm command`},
 		{"weight word", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -w heavy\n", 2, `-w "heavy"`},
@@ -159,5 +159,40 @@ func TestFormatRulesRoundTrip(t *testing.T) {
 	want := strings.Replace(saved, "-b sh-fallback,sh-port", "-b sh-port", 1)
 	if b.String() != want {
 		t.Errorf("FormatRules:\n%s\nwant:\n%s", &b, want)
+	}
+}
+
+// IPVS forwards per real server: a service may route to some (-g) and
+// tunnel to others (-i). The first real server sets the service's method,
+// a later different one keeps its own; -e -i changes it; the saved rules
+// print each server's own flag again.
+func TestMixedForwarding(t *testing.T) {
+	const rules = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n-a -t 10.0.0.1:80 -r 10.0.0.3:80 -i -w 1\n-a -t 10.0.0.1:80 -r 10.0.0.4:80 -w 1\n-e -t 10.0.0.1:80 -r 10.0.0.4:80 -i\n"
+	cfg, err := Parse("ipvsadm.rules", []byte(rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Services[0]
+	var got []config.Forward
+	for _, r := range s.RealServers {
+		got = append(got, s.ForwardOf(r))
+	}
+	if want := []config.Forward{config.DR, config.TUN, config.TUN}; s.Forward != config.DR || !slices.Equal(got, want) {
+		t.Fatalf("service %s, real servers %v; want dr and %v", s.Forward, got, want)
+	}
+	snap := &control.Snapshot{Services: []control.Service{{Protocol: "tcp", VIP: s.VIP, Port: s.Port, Scheduler: "rr", Forward: "Route"}}}
+	for _, r := range s.RealServers {
+		rs := control.RealServer{Addr: netip.AddrPortFrom(r.Address, r.Port), Weight: r.Weight, Available: true, Configured: true, Forward: "Route"}
+		if s.ForwardOf(r) == config.TUN {
+			rs.Forward = "Tunnel"
+		}
+		snap.Services[0].RealServers = append(snap.Services[0].RealServers, rs)
+	}
+	var b bytes.Buffer
+	control.FormatRules(&b, snap, control.ListOptions{})
+	for _, line := range []string{"-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1", "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -i -w 1", "-a -t 10.0.0.1:80 -r 10.0.0.4:80 -i -w 1"} {
+		if !strings.Contains(b.String(), line+"\n") {
+			t.Errorf("saved rules lack %q:\n%s", line, &b)
+		}
 	}
 }

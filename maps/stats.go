@@ -154,6 +154,8 @@ type BackendState struct {
 	// datapath applies it); Overloaded says the limit holds new flows off.
 	Upper, Lower uint32
 	Overloaded   bool
+	// Tunnel: the slot forwards in IPIP / IP6IP6 (TUN), not by MAC (DR).
+	Tunnel bool
 }
 
 // List returns every service with its real servers (drained ones included).
@@ -187,6 +189,7 @@ func (s *Services) List() ([]ServiceState, error) {
 			Slot: id, Addr: backendAddr(b), MAC: macOf(b.Mac), Weight: b.Weight,
 			Available: b.Flags&backendAvailable != 0, Configured: b.Flags&backendConfigured != 0,
 			Counters: c, Upper: l.Upper, Lower: l.Lower, Overloaded: over,
+			Tunnel: b.Flags&uint8(bpf.XlbBackendFlagsXLB_BE_TUNNEL) != 0,
 		})
 	}
 	res := make([]ServiceState, 0, len(out))

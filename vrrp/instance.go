@@ -126,6 +126,10 @@ func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 	return t.C, t.Stop
 }
 
+// linkEventGap is the least time between two checks that link and address
+// events trigger.
+const linkEventGap = 20 * time.Millisecond
+
 // LinkStateFunc reports whether an interface is usable (administratively up
 // and with carrier). An error means "unknown": the poll is skipped rather
 // than faulting the instance on a transient netlink failure.
@@ -914,6 +918,9 @@ func (i *Instance) Run(ctx context.Context) error {
 	if w, ok := i.tr.(LinkWatcher); ok {
 		linkEv = w.LinkChanges()
 	}
+	// A storm of events (a host adding hundreds of addresses) is checked
+	// at most every linkEventGap: the first at once, the rest together.
+	var lastEvCheck time.Time
 	for {
 		var timerC <-chan time.Time
 		stop := func() bool { return false }
@@ -936,8 +943,13 @@ func (i *Instance) Run(ctx context.Context) error {
 			linkC, stopLink = i.clock.NewTimer(i.nextLinkPoll(now))
 		case <-linkEv:
 			now := i.clock.Now()
-			i.checkLinks(now)
 			stopLink()
+			if wait := lastEvCheck.Add(linkEventGap).Sub(now); wait > 0 {
+				linkC, stopLink = i.clock.NewTimer(wait) // the poll case checks
+				break
+			}
+			lastEvCheck = now
+			i.checkLinks(now)
 			linkC, stopLink = i.clock.NewTimer(i.nextLinkPoll(now))
 		}
 		stop()

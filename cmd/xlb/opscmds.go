@@ -410,14 +410,17 @@ func newRealCmd() *cobra.Command {
 		Use:   "real",
 		Short: "Add, edit or delete a real server at runtime (ipvsadm -a/-e/-d)",
 		Long: "Add, edit or delete a real server of a service of the running director.\n" +
-			"Forwarding is always direct routing (ipvsadm -g). A real server added here\n" +
-			"has no health check: it takes flows as soon as its MAC is resolved.\n" + runtimeNote,
+			"It is forwarded to as its service forwards (DR or TUN) unless -g (direct\n" +
+			"routing) or -i (IPIP / IP6IP6 tunnel) says otherwise; a service may mix them,\n" +
+			"as under IPVS. A real server added here has no health check: it takes flows\n" +
+			"as soon as its MAC (TUN: its next hop's) is resolved.\n" + runtimeNote,
 	}
 	mk := func(use, short string, op control.EditOp, withWeight bool) *cobra.Command {
 		var sf sockFlags
 		var svc svcFlags
 		var real string
 		var weight, upper, lower int
+		var gatewaying, ipip bool
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -440,6 +443,14 @@ func newRealCmd() *cobra.Command {
 				if withWeight && c.Flags().Changed("l-threshold") {
 					e.LThreshold = &lower
 				}
+				switch {
+				case gatewaying && ipip:
+					return errors.New("-g and -i are two forwarding methods: give one")
+				case gatewaying:
+					e.Forward = config.DR
+				case ipip:
+					e.Forward = config.TUN
+				}
 				cl, err := sf.client()
 				if err != nil {
 					return err
@@ -454,12 +465,14 @@ func newRealCmd() *cobra.Command {
 			c.Flags().IntVarP(&weight, "weight", "w", config.DefaultWeight, "weight; 0 drains (no new flows, existing ones stay)")
 			c.Flags().IntVarP(&upper, "u-threshold", "x", 0, "connection limit: no new flows at this many (0: none)")
 			c.Flags().IntVarP(&lower, "l-threshold", "y", 0, "new flows again below this many (0: three quarters of -x)")
+			c.Flags().BoolVarP(&gatewaying, "gatewaying", "g", false, "forward by direct routing (DR), whatever the service's method")
+			c.Flags().BoolVarP(&ipip, "ipip", "i", false, "forward in an IPIP / IP6IP6 tunnel (TUN), whatever the service's method")
 		}
 		return c
 	}
 	cmd.AddCommand(
-		mk("add -t|-u VIP:PORT -r RIP[:PORT] [-w WEIGHT] [-x UPPER] [-y LOWER]", "Add a real server (ipvsadm -a)", control.RealAdd, true),
-		mk("edit -t|-u VIP:PORT -r RIP[:PORT] [-w WEIGHT] [-x UPPER] [-y LOWER]", "Change a real server's weight or connection limits (ipvsadm -e)", control.RealEdit, true),
+		mk("add -t|-u VIP:PORT -r RIP[:PORT] [-g|-i] [-w WEIGHT] [-x UPPER] [-y LOWER]", "Add a real server (ipvsadm -a)", control.RealAdd, true),
+		mk("edit -t|-u VIP:PORT -r RIP[:PORT] [-g|-i] [-w WEIGHT] [-x UPPER] [-y LOWER]", "Change a real server's forwarding, weight or connection limits (ipvsadm -e)", control.RealEdit, true),
 		mk("del -t|-u VIP:PORT -r RIP[:PORT]", "Delete a real server (ipvsadm -d); its flows drain", control.RealDel, false),
 	)
 	return cmd

@@ -1,0 +1,41 @@
+package control
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/xlb-project/xlb/config"
+)
+
+// xlb real add/edit -g / -i set a real server's own forwarding method,
+// kept only where it differs from the service's (ipvsadm's -a/-e -g/-i);
+// without either, an added server forwards as its service does.
+func TestEditRealForward(t *testing.T) {
+	svc := netip.MustParseAddrPort("10.0.0.1:80")
+	cfg := &config.Config{Services: []config.Service{{VIP: svc.Addr(), Port: 80, Protocol: config.TCP, Forward: config.DR}}}
+	edit := func(op EditOp, real string, f config.Forward) {
+		t.Helper()
+		e := Edit{Op: op, Protocol: config.TCP, Service: svc, Real: netip.MustParseAddrPort(real), Forward: f}
+		if err := e.Apply(cfg); err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+	}
+	edit(RealAdd, "10.0.0.2:80", "")
+	edit(RealAdd, "10.0.0.3:80", config.TUN)
+	s := &cfg.Services[0]
+	if s.ForwardOf(s.RealServers[0]) != config.DR || s.RealServers[1].Forward != config.TUN {
+		t.Fatalf("after add: %+v", s.RealServers)
+	}
+	edit(RealEdit, "10.0.0.3:80", config.DR)
+	if s.RealServers[1].Forward != "" {
+		t.Errorf("-e -g on a DR service left an own method %q", s.RealServers[1].Forward)
+	}
+	edit(RealEdit, "10.0.0.2:80", config.TUN)
+	edit(RealEdit, "10.0.0.2:80", "") // a weight-only edit keeps it
+	if s.RealServers[0].Forward != config.TUN {
+		t.Errorf("-e without -g/-i changed the method: %q", s.RealServers[0].Forward)
+	}
+	if got := (Edit{Op: RealAdd, Protocol: config.TCP, Service: svc, Real: netip.MustParseAddrPort("10.0.0.3:80"), Forward: config.TUN}).String(); got != "real-add tcp/10.0.0.1:80 -r 10.0.0.3:80 -i" {
+		t.Errorf("String() = %q", got)
+	}
+}
