@@ -10,34 +10,34 @@ import (
 // (every instance on it, and its VMACs, wait for each other), and a
 // garp_group makes several interfaces share one. Each packet waits the
 // sender's own interval after the last packet of its family that any of
-// them sent or has scheduled.
+// them sent. A packet claims its time when it goes, not when its burst is
+// planned, so a burst dropped half-way (its instance left MASTER) holds
+// nobody up.
 type Pacer struct {
 	mu           sync.Mutex
-	last4, last6 time.Time // the latest packet of each family, sent or due
+	last4, last6 time.Time // when the latest packet of each family went
 }
 
 // NewPacer returns a Pacer no packet has gone through yet.
 func NewPacer() *Pacer { return &Pacer{} }
 
-// reserve returns when a packet of the family (v6: an NA) may go, at the
-// earliest at t and at least gap after the family's last one, and holds
-// that time as the last. Callers hold p.mu.
-func (p *Pacer) reserve(v6 bool, t time.Time, gap time.Duration) time.Time {
+// claim reports how much longer a packet of the family (v6: an NA) must
+// wait to go gap after the family's last one; 0 means it may go now, and
+// now is recorded as the family's last packet.
+func (p *Pacer) claim(v6 bool, now time.Time, gap time.Duration) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	last := &p.last4
 	if v6 {
 		last = &p.last6
 	}
-	at := t
-	if !last.IsZero() && gap > 0 {
-		at = later(at, last.Add(gap))
+	if gap > 0 && !last.IsZero() {
+		if due := last.Add(gap); due.After(now) {
+			return due.Sub(now)
+		}
 	}
-	*last = later(*last, at)
-	return at
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
+	if now.After(*last) {
+		*last = now
 	}
-	return a
+	return 0
 }

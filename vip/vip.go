@@ -375,33 +375,33 @@ type sender struct {
 	send func() error
 }
 
-// shot is one packet of a burst, due at at.
+// shot is one packet of a burst, due at offset at from the burst's start.
 type shot struct {
-	at time.Time
+	at time.Duration
 	s  sender
 }
 
-// schedule orders a burst of count packets per address starting at begin:
-// round by round (each address once per round, as keepalived sends them),
-// rounds at least round apart, and each packet of a family at least arp
-// (IPv4) or na (IPv6) after the family's previous one on p, so the spacing
-// holds across addresses, bursts and the Owners sharing p. The times are
-// reserved on p, so a later burst queues behind this one.
-func schedule(senders []sender, count int, begin time.Time, round, arp, na time.Duration, p *Pacer) []shot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// schedule orders a burst of count packets per address: round by round
+// (each address once per round, as keepalived sends them), rounds at least
+// round apart, and two packets of one family at least arp (IPv4) or na
+// (IPv6) apart, so the spacing holds across addresses too. The Pacer then
+// holds each packet back further while another Owner's went too recently.
+func schedule(senders []sender, count int, round, arp, na time.Duration) []shot {
 	var out []shot
+	var next4, next6 time.Duration // when the family's next packet may go
 	for r := range count {
-		start := begin.Add(time.Duration(r) * round)
+		start := time.Duration(r) * round
 		for _, s := range senders {
-			gap := arp
+			next, gap := &next4, arp
 			if s.addr.Is6() {
-				gap = na
+				next, gap = &next6, na
 			}
-			out = append(out, shot{p.reserve(s.addr.Is6(), start, gap), s})
+			at := max(*next, start)
+			out = append(out, shot{at, s})
+			*next = at + gap
 		}
 	}
-	slices.SortStableFunc(out, func(a, b shot) int { return a.at.Compare(b.at) })
+	slices.SortStableFunc(out, func(a, b shot) int { return int(a.at - b.at) })
 	return out
 }
 
@@ -461,19 +461,32 @@ func (o *Owner) announceLocked(count int, addrs []netip.Addr) error {
 			}})
 		}
 	}
+	shots := schedule(senders, count, o.announceInterval, o.arpInterval, o.naInterval)
 	begin := time.Now()
-	shots := schedule(senders, count, begin, o.announceInterval, o.arpInterval, o.naInterval, o.pacer)
-	// send runs with o.mu held (directly from Acquire, or taken by the
-	// repeat goroutine) so it sees Release's generation bumps.
-	send := func(s sender) error {
+	// try runs with o.mu held (directly from Acquire, or taken by the
+	// repeat goroutine) so it sees Release's generation bumps: a released
+	// address's packets are dropped without claiming a time on the Pacer.
+	// It returns how long the Pacer holds the packet back (nothing sent).
+	try := func(s sender) (time.Duration, error) {
 		if o.gen[s.addr] != s.gen {
-			return nil
+			return 0, nil
 		}
-		return s.send()
+		gap := o.arpInterval
+		if s.addr.Is6() {
+			gap = o.naInterval
+		}
+		if wait := o.pacer.claim(s.addr.Is6(), time.Now(), gap); wait > 0 {
+			return wait, nil
+		}
+		return 0, s.send()
 	}
 	n := 0
-	for ; n < len(shots) && !shots[n].at.After(begin); n++ {
-		if err := send(shots[n].s); err != nil {
+	for ; n < len(shots) && shots[n].at == 0; n++ {
+		wait, err := try(shots[n].s)
+		if wait > 0 {
+			break // another Owner's packet just went: the rest go later
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -492,19 +505,33 @@ func (o *Owner) announceLocked(count int, addrs []netip.Addr) error {
 				c()
 			}
 		}()
-		for _, sh := range later {
-			t := time.NewTimer(time.Until(sh.at))
+		sleep := func(d time.Duration) bool {
+			t := time.NewTimer(d)
+			defer t.Stop()
 			select {
 			case <-o.ctx.Done():
-				t.Stop()
-				return
+				return false
 			case <-t.C:
+				return true
 			}
-			o.mu.Lock()
-			err := send(sh.s)
-			o.mu.Unlock()
-			if err != nil {
-				o.log.Warn("repeat announcement failed", "err", err)
+		}
+		for _, sh := range later {
+			if !sleep(time.Until(begin.Add(sh.at))) {
+				return
+			}
+			for {
+				o.mu.Lock()
+				wait, err := try(sh.s)
+				o.mu.Unlock()
+				if err != nil {
+					o.log.Warn("repeat announcement failed", "err", err)
+				}
+				if wait == 0 {
+					break
+				}
+				if !sleep(wait) {
+					return
+				}
 			}
 		}
 	}()

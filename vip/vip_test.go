@@ -246,68 +246,62 @@ func TestScheduleSpacing(t *testing.T) {
 	a4, b4 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
 	a6 := netip.MustParseAddr("fd00::1")
 	ss := []sender{{addr: a4}, {addr: b4}, {addr: a6}}
-	t0 := time.Unix(1000, 0)
-	ms := time.Millisecond
+	type want struct {
+		addr netip.Addr
+		at   time.Duration
+	}
+	check := func(name string, got []shot, w []want) {
+		t.Helper()
+		if len(got) != len(w) {
+			t.Fatalf("%s: %d packets, want %d", name, len(got), len(w))
+		}
+		for i := range w {
+			if got[i].s.addr != w[i].addr || got[i].at != w[i].at {
+				t.Errorf("%s: packet %d is %s at %v, want %s at %v", name, i, got[i].s.addr, got[i].at, w[i].addr, w[i].at)
+			}
+		}
+	}
 	// keepalived's default: no spacing, everything at once, in rounds.
-	checkShots(t, "no interval", schedule(ss, 2, t0, 0, 0, 0, NewPacer()), t0, []wantShot{
+	check("no interval", schedule(ss, 2, 0, 0, 0), []want{
 		{a4, 0}, {b4, 0}, {a6, 0}, {a4, 0}, {b4, 0}, {a6, 0},
 	})
-	checkShots(t, "garp_interval 200ms, gna_interval 50ms", schedule(ss, 2, t0, 0, 200*ms, 50*ms, NewPacer()), t0, []wantShot{
+	ms := time.Millisecond
+	check("garp_interval 200ms, gna_interval 50ms", schedule(ss, 2, 0, 200*ms, 50*ms), []want{
 		{a4, 0}, {a6, 0}, {a6, 50 * ms}, {b4, 200 * ms}, {a4, 400 * ms}, {b4, 600 * ms},
 	})
 	// Outside VRRP: rounds 100 ms apart.
-	checkShots(t, "rounds", schedule(ss[:2], 2, t0, 100*ms, 0, 0, NewPacer()), t0, []wantShot{
+	check("rounds", schedule(ss[:2], 2, 100*ms, 0, 0), []want{
 		{a4, 0}, {b4, 0}, {a4, 100 * ms}, {b4, 100 * ms},
 	})
-	if got := schedule(ss, 0, t0, 0, 0, 0, NewPacer()); len(got) != 0 {
+	if got := schedule(ss, 0, 0, 0, 0); len(got) != 0 {
 		t.Errorf("count 0 sends %d packets", len(got))
 	}
 }
 
-// Bursts sharing a Pacer (the instances on one interface, or on the
-// interfaces of a garp_group) queue behind each other, each packet its own
-// sender's interval after the previous one of its family, as keepalived's
-// per-interface garp_next_time makes them; a burst of another Pacer does
-// not wait.
-func TestSchedulePacerShared(t *testing.T) {
-	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	c, d := netip.MustParseAddr("10.0.1.1"), netip.MustParseAddr("fd00::1")
+// The Pacer holds a packet back until the sender's own interval has passed
+// since the family's last packet on it (any sender's), and a packet it lets
+// go becomes the last; a sender without interval never waits, and each
+// family keeps its own pace.
+func TestPacerClaim(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	ms := time.Millisecond
 	p := NewPacer()
-	checkShots(t, "first instance", schedule([]sender{{addr: a}, {addr: b}}, 1, t0, 0, 200*ms, 0, p), t0, []wantShot{
-		{a, 0}, {b, 200 * ms},
-	})
-	// 50 ms later, a second instance on the interface: behind b.
-	checkShots(t, "second instance", schedule([]sender{{addr: c}, {addr: d}}, 1, t0.Add(50*ms), 0, 200*ms, 0, p), t0, []wantShot{
-		{d, 50 * ms}, {c, 400 * ms},
-	})
-	// A sender without interval does not wait for the others' intervals.
-	checkShots(t, "no interval", schedule([]sender{{addr: c}}, 1, t0.Add(60*ms), 0, 0, 0, p), t0, []wantShot{
-		{c, 60 * ms},
-	})
-	// Long after the last packet: at once.
-	checkShots(t, "later", schedule([]sender{{addr: a}}, 1, t0.Add(2*time.Second), 0, 200*ms, 0, p), t0, []wantShot{
-		{a, 2 * time.Second},
-	})
-	checkShots(t, "own pacer", schedule([]sender{{addr: a}}, 1, t0.Add(50*ms), 0, 200*ms, 0, NewPacer()), t0, []wantShot{
-		{a, 50 * ms},
-	})
-}
-
-type wantShot struct {
-	addr netip.Addr
-	at   time.Duration // after t0
-}
-
-func checkShots(t *testing.T, name string, got []shot, t0 time.Time, w []wantShot) {
-	t.Helper()
-	if len(got) != len(w) {
-		t.Fatalf("%s: %d packets, want %d", name, len(got), len(w))
-	}
-	for i := range w {
-		if at := got[i].at.Sub(t0); got[i].s.addr != w[i].addr || at != w[i].at {
-			t.Errorf("%s: packet %d is %s at %v, want %s at %v", name, i, got[i].s.addr, at, w[i].addr, w[i].at)
+	for _, c := range []struct {
+		v6   bool
+		at   time.Duration
+		gap  time.Duration
+		wait time.Duration
+	}{
+		{false, 0, 200 * ms, 0},              // the first goes at once
+		{false, 50 * ms, 200 * ms, 150 * ms}, // held until 200 ms after it
+		{true, 50 * ms, 200 * ms, 0},         // an NA: its own family
+		{false, 60 * ms, 0, 0},               // no interval: at once, and now the last
+		{false, 100 * ms, 200 * ms, 160 * ms},
+		{false, 260 * ms, 200 * ms, 0},
+		{false, 260 * ms, 100 * ms, 100 * ms},
+	} {
+		if got := p.claim(c.v6, t0.Add(c.at), c.gap); got != c.wait {
+			t.Errorf("at %v (v6 %v, gap %v): wait %v, want %v", c.at, c.v6, c.gap, got, c.wait)
 		}
 	}
 }
@@ -409,12 +403,12 @@ func TestPacerSharedNetns(t *testing.T) {
 		})
 		return out
 	}
-	announce := func(os []*Owner, counts []int, addrs []netip.Addr, d time.Duration) []announcement {
+	announce := func(owned []*Owner, counts []int, addrs []netip.Addr, d time.Duration) []announcement {
 		t.Helper()
 		c0 := capture(t, peer, nstest.IfaceIn(t, peer, "veth0"), d)
 		c1 := capture(t, dir, nstest.IfaceIn(t, dir, "veth1p"), d)
 		time.Sleep(50 * time.Millisecond)
-		for i, o := range os {
+		for i, o := range owned {
 			if err := o.AnnounceN(counts[i], addrs[i]); err != nil {
 				t.Fatalf("AnnounceN: %v", err)
 			}
@@ -431,13 +425,44 @@ func TestPacerSharedNetns(t *testing.T) {
 	for _, x := range got {
 		order = append(order, x.addr)
 	}
+	slices.SortFunc(order, netip.Addr.Compare)
 	if want := []netip.Addr{a, a, b, b, c}; !slices.Equal(order, want) {
-		t.Fatalf("shared pacer: saw %v, want %v", order, want)
+		t.Fatalf("shared pacer: saw %v, want two of %s and %s and one of %s", got, a, b, c)
 	}
 	for i := 1; i < len(got); i++ {
 		if d := got[i].at.Sub(got[i-1].at); d < gap-30*time.Millisecond || d > gap+200*time.Millisecond {
 			t.Errorf("shared pacer: gap before packet %d (%s) is %v, want about %v", i, got[i].addr, d, gap)
 		}
+	}
+
+	// A burst dropped half-way (its instance left MASTER: Release) holds
+	// the next Owner up by one interval at most, not by its planned length.
+	p = NewPacer()
+	pair := owners([]string{"veth0", "veth0"}, []*Pacer{p, p})
+	dir.Do(t, func() error { return pair[0].Acquire(a) })
+	capt := capture(t, peer, nstest.IfaceIn(t, peer, "veth0"), 600*time.Millisecond)
+	time.Sleep(50 * time.Millisecond)
+	if err := pair[0].AnnounceN(6, a); err != nil { // 750 ms planned
+		t.Fatal(err)
+	}
+	if err := pair[0].Release(a); err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now()
+	if err := pair[1].AnnounceN(1, b); err != nil {
+		t.Fatal(err)
+	}
+	var at time.Time
+	for _, x := range <-capt {
+		if x.addr == b {
+			at = x.at
+		}
+		if x.addr == a && x.at.Sub(released) > 50*time.Millisecond {
+			t.Errorf("the released address was announced %v after its Release", x.at.Sub(released))
+		}
+	}
+	if at.IsZero() || at.Sub(released) > gap+100*time.Millisecond {
+		t.Errorf("the next Owner's announcement came %v after the dropped burst (zero: never), want within %v", at.Sub(released), gap)
 	}
 
 	got = announce(owners([]string{"veth0", "veth1"}, []*Pacer{nil, nil}), []int{1, 1}, []netip.Addr{a, c}, 300*time.Millisecond)
