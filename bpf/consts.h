@@ -72,6 +72,7 @@ enum backend_flags {
 	XLB_BE_AVAILABLE = 1 << 1, /* configured and healthy: may take flows */
 	XLB_BE_CONFIGURED = 1 << 2, /* in the configuration (else draining until unused) */
 	XLB_BE_TUNNEL = 1 << 3,     /* TUN: IPIP/IP6IP6 to addr via the next hop whose MAC is mac */
+	XLB_BE_TUN_GRE = 1 << 4,    /* with XLB_BE_TUNNEL: GRE (IPv4) instead of IPIP (IPVS --tun-type gre) */
 };
 
 enum settings_flags {

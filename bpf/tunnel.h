@@ -92,28 +92,46 @@ static __always_inline int icmp_frag_needed(struct xdp_md *ctx, __u16 mtu, const
 	return 0;
 }
 
-/* Wraps an untagged IPv4 frame in IPIP to dst via the next hop whose MAC is
- * next_hop. Returns XDP_TX, or -1 when it cannot. */
-static __always_inline int tunnel_ipip(struct xdp_md *ctx, __be32 src, __be32 dst, const __u8 *next_hop,
-				       const volatile __u8 *own_mac)
+/* The GRE header xlb sends (RFC 2784, no checksum, key or sequence
+ * number: what IPVS's --tun-type gre sends without --tun-csum). */
+struct gre_base {
+	__be16 flags;    /* 0: no optional fields, version 0 */
+	__be16 protocol; /* the payload's EtherType */
+};
+
+/* The outer headers' length of an IPv4 tunnel: IPIP's IP header, GRE's
+ * IP and GRE headers. */
+#define TUN4_HLEN(gre) ((int)sizeof(struct iphdr) + ((gre) ? (int)sizeof(struct gre_base) : 0))
+
+/* Wraps an untagged IPv4 frame in IPIP, or with gre in GRE, to dst via the
+ * next hop whose MAC is next_hop. gre is a constant at each call, so each
+ * form compiles to fixed offsets. Returns XDP_TX, or -1 when it cannot. */
+static __always_inline int tunnel_ip4(struct xdp_md *ctx, __be32 src, __be32 dst, const __u8 *next_hop,
+				      const volatile __u8 *own_mac, const int gre)
 {
-	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+	const int hlen = TUN4_HLEN(gre);
+	if (bpf_xdp_adjust_head(ctx, -hlen))
 		return -1;
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	struct ethhdr *old = data + sizeof(struct iphdr);
+	struct ethhdr *old = data + hlen;
 	struct iphdr *outer = data + sizeof(*eth);
 	struct iphdr *inner = (void *)(old + 1);
 	if ((void *)(inner + 1) > end)
 		return -1;
 	__builtin_memcpy(eth, old, sizeof(*eth));
 	eth_address(eth, next_hop, own_mac);
-	/* The inner header is intact: the outer one is written over the old
-	 * Ethernet header (already moved) and the 6 new bytes before it. */
+	/* The inner header is intact: the outer ones are written over the
+	 * old Ethernet header (already moved) and the new bytes before it. */
 	__u8 tos = inner->tos;
 	__be16 df = inner->frag_off & bpf_htons(IP_DF);
-	__u16 len = bpf_ntohs(inner->tot_len) + sizeof(struct iphdr);
+	__u16 len = bpf_ntohs(inner->tot_len) + hlen;
+	if (gre) {
+		struct gre_base *g = (void *)(outer + 1);
+		g->flags = 0;
+		g->protocol = bpf_htons(ETH_P_IP);
+	}
 	outer->version = 4;
 	outer->ihl = 5;
 	outer->tos = tos;
@@ -121,7 +139,7 @@ static __always_inline int tunnel_ipip(struct xdp_md *ctx, __be32 src, __be32 ds
 	outer->id = 0;
 	outer->frag_off = df;
 	outer->ttl = 64;
-	outer->protocol = IPPROTO_IPIP;
+	outer->protocol = gre ? IPPROTO_GRE : IPPROTO_IPIP;
 	outer->check = 0;
 	outer->saddr = src;
 	outer->daddr = dst;

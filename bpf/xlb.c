@@ -442,8 +442,13 @@ static __always_inline int send_tunnelled(struct xdp_md *ctx, const struct setti
 	__u64 bytes = ctx->data_end - ctx->data;
 	__u8 next_hop[ETH_ALEN];
 	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
-	int err = be->family == 6 ? tunnel_ip6ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac)
-				  : tunnel_ipip(ctx, st->tun_src, be->addr[0], next_hop, director_mac);
+	int err;
+	if (be->family == 6)
+		err = tunnel_ip6ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac);
+	else if (be->flags & XLB_BE_TUN_GRE)
+		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, 1);
+	else
+		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, 0);
 	if (err < 0) {
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
@@ -501,10 +506,11 @@ static __noinline int forward_tunnel(struct xdp_md *ctx, __u32 bid)
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
 	}
-	__u32 need = bpf_ntohs(ip->tot_len) + sizeof(struct iphdr);
+	__u32 hlen = be->flags & XLB_BE_TUN_GRE ? TUN4_HLEN(1) : TUN4_HLEN(0);
+	__u32 need = bpf_ntohs(ip->tot_len) + hlen;
 	if (st->tun_mtu && need > st->tun_mtu) {
 		if ((ip->frag_off & bpf_htons(IP_DF)) &&
-		    icmp_frag_needed(ctx, st->tun_mtu - sizeof(struct iphdr), director_mac) == 0) {
+		    icmp_frag_needed(ctx, st->tun_mtu - hlen, director_mac) == 0) {
 			count(XLB_STAT_TUN_FRAG_NEEDED);
 			return XDP_TX;
 		}
@@ -817,12 +823,18 @@ int xlb_conns_ctl(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* decap_gre makes xlb_decap strip GRE too (`xlb realserver up --tun
+ * --tun-type gre`): off by default, as a real server may carry GRE tunnels
+ * of its own. */
+const volatile __u8 decap_gre = 0;
+
 /* xlb_decap runs on a TUN real server (tc ingress, `xlb realserver up
- * --tun`): it strips the outer IPIP header, or the outer IPv6 header of
- * IP6IP6 (next header 41, no extension headers: what the director sends),
- * so the kernel delivers the inner packet, addressed to the VIP on lo. It
- * stands in for the ipip and ip6_tunnel modules, which not every kernel
- * has. Everything else passes untouched. */
+ * --tun`): it strips the outer IPIP header (with decap_gre, also the outer
+ * IPv4 and GRE headers the director's --tun-type gre sends), or the outer
+ * IPv6 header of IP6IP6 (next header 41, no extension headers: what the
+ * director sends), so the kernel delivers the inner packet, addressed to
+ * the VIP on lo. It stands in for the ipip, ip_gre and ip6_tunnel modules,
+ * which not every kernel has. Everything else passes untouched. */
 SEC("tc")
 int xlb_decap(struct __sk_buff *skb)
 {
@@ -840,11 +852,19 @@ int xlb_decap(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	}
 	struct iphdr *ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5)
 		return TC_ACT_OK;
-	if (ip->protocol != IPPROTO_IPIP || ip->ihl != 5)
+	__s32 hlen = sizeof(struct iphdr);
+	if (ip->protocol == IPPROTO_GRE && decap_gre) {
+		/* Only the director's form: no optional fields, IPv4 inside. */
+		struct gre_base *g = (void *)(ip + 1);
+		if ((void *)(g + 1) > end || g->flags || g->protocol != bpf_htons(ETH_P_IP))
+			return TC_ACT_OK;
+		hlen += sizeof(*g);
+	} else if (ip->protocol != IPPROTO_IPIP) {
 		return TC_ACT_OK;
-	if (bpf_skb_adjust_room(skb, -(__s32)sizeof(struct iphdr), BPF_ADJ_ROOM_MAC, 0))
+	}
+	if (bpf_skb_adjust_room(skb, -hlen, BPF_ADJ_ROOM_MAC, 0))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
 }

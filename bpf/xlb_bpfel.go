@@ -53,6 +53,7 @@ const (
 	XlbBackendFlagsXLB_BE_AVAILABLE  XlbBackendFlags = 2
 	XlbBackendFlagsXLB_BE_CONFIGURED XlbBackendFlags = 4
 	XlbBackendFlagsXLB_BE_TUNNEL     XlbBackendFlags = 8
+	XlbBackendFlagsXLB_BE_TUN_GRE    XlbBackendFlags = 16
 )
 
 type XlbBackendLimits struct {
@@ -351,6 +352,7 @@ const (
 	XlbProgXlbConnsCtl    = "xlb_conns_ctl"
 	XlbProgXlbDecap       = "xlb_decap"
 	XlbProgXlbMain        = "xlb_main"
+	XlbVarDecapGre        = "decap_gre"
 	XlbVarDirectorMac     = "director_mac"
 	XlbVarFlowBuckets4    = "flow_buckets4"
 	XlbVarFlowFence       = "flow_fence"
@@ -438,6 +440,7 @@ type XlbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type XlbVariableSpecs struct {
+	DecapGre     *ebpf.VariableSpec `ebpf:"decap_gre"`
 	DirectorMac  *ebpf.VariableSpec `ebpf:"director_mac"`
 	FlowBuckets4 *ebpf.VariableSpec `ebpf:"flow_buckets4"`
 	FlowFence    *ebpf.VariableSpec `ebpf:"flow_fence"`
@@ -522,6 +525,7 @@ func (m *XlbMaps) Close() error {
 //
 // It can be passed to LoadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XlbVariables struct {
+	DecapGre     *ebpf.Variable `ebpf:"decap_gre"`
 	DirectorMac  *ebpf.Variable `ebpf:"director_mac"`
 	FlowBuckets4 *ebpf.Variable `ebpf:"flow_buckets4"`
 	FlowFence    *ebpf.Variable `ebpf:"flow_fence"`

@@ -590,20 +590,69 @@ func (k *kconv) top(stmts []*kstmt) {
 	}
 }
 
-// forwardArg reads an lb_kind / lvs_method value: DR or TUN (any case);
-// NAT and unknown methods are refused.
-func (k *kconv) forwardArg(st *kstmt, field, v string) Forward {
-	switch strings.ToUpper(v) {
+// lvsMethod reads "lb_kind|lvs_method DR|TUN [type ipip|gre] [nocsum]"
+// (keepalived 2.2.7's words; at is the service's or server's YAML path):
+// NAT, GUE (type gue, port) and GRE checksums (csum, remcsum) are refused.
+func (k *kconv) lvsMethod(st *kstmt, at string) (Forward, TunnelType) {
+	field := at + ".forward"
+	if !k.noBlock(st, field) {
+		return "", ""
+	}
+	if len(st.args) == 0 {
+		k.fail(st, field, "takes a method: DR or TUN")
+		return "", ""
+	}
+	k.mark(st, field)
+	var f Forward
+	switch v := st.args[0]; strings.ToUpper(v) {
 	case "DR":
-		return DR
+		f = DR
 	case "TUN":
-		return TUN
+		f = TUN
 	case "NAT":
 		k.fail(st, field, "NAT is not supported by xlb (only DR and TUN)")
+		return "", ""
 	default:
 		k.fail(st, field, "unknown lb_kind %q (want DR or TUN)", v)
+		return "", ""
 	}
-	return ""
+	rest := st.args[1:]
+	if f == DR && len(rest) > 0 {
+		k.fail(st, field, "DR takes no options, got %q", strings.Join(rest, " "))
+		return "", ""
+	}
+	var t TunnelType
+	for i := 0; i < len(rest); i++ {
+		switch w := strings.ToLower(rest[i]); {
+		case w == "type" && i+1 < len(rest):
+			i++
+			switch tt := strings.ToLower(rest[i]); tt {
+			case "ipip":
+				t = TunnelIPIP
+			case "gre":
+				t = TunnelGRE
+			case "gue":
+				k.fail(st, at+".tunnel_type", "TUN type gue is not supported by xlb (ipip or gre)")
+				return "", ""
+			default:
+				k.fail(st, at+".tunnel_type", "unknown TUN type %q (want ipip or gre)", tt)
+				return "", ""
+			}
+			k.mark(st, at+".tunnel_type")
+		case w == "nocsum":
+			// keepalived's and IPVS's default: no GRE checksum.
+		case w == "csum" || w == "remcsum":
+			k.fail(st, at+".tunnel_type", "TUN %s is not supported by xlb: its GRE carries no checksum (nocsum)", w)
+			return "", ""
+		case w == "port":
+			k.fail(st, at+".tunnel_type", "TUN port is GUE's, which xlb does not support")
+			return "", ""
+		default:
+			k.fail(st, field, "unknown TUN option %q (want type ipip|gre, nocsum)", rest[i])
+			return "", ""
+		}
+	}
+	return f, t
 }
 
 // garpGroup reads "garp_group { garp_interval S; gna_interval S; interface
@@ -2087,9 +2136,7 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			}
 		case "lb_kind", "lvs_method":
 			lbKindSeen = true
-			if v, ok := k.oneArg(st, p+".forward"); ok {
-				s.Forward = k.forwardArg(st, p+".forward", v)
-			}
+			s.Forward, s.TunnelType = k.lvsMethod(st, p)
 		case "persistence_timeout":
 			// keepalived's default when the value is left out is 6 minutes.
 			if len(st.args) == 0 && k.noBlock(st, p+".persistence_timeout") {
@@ -2186,17 +2233,16 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		methods = append(methods, r.method)
 	}
 	own := make([]Forward, len(methods))
+	tun := make([]TunnelType, len(methods))
 	for n, m := range methods {
 		if m == nil {
 			continue
 		}
-		field := p + ".sorry_server.forward"
+		at := p + ".sorry_server"
 		if n > 0 {
-			field = fmt.Sprintf("%s.real_servers[%d].forward", p, n-1)
+			at = fmt.Sprintf("%s.real_servers[%d]", p, n-1)
 		}
-		if v, ok := k.oneArg(m, field); ok {
-			own[n] = k.forwardArg(m, field, v)
-		}
+		own[n], tun[n] = k.lvsMethod(m, at)
 	}
 	if !lbKindSeen {
 		// keepalived's default is NAT: only a service whose servers all
@@ -2204,20 +2250,20 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		if n := slices.Index(own[1:], ""); n >= 0 || len(own) == 1 || (s.SorryServer != nil && own[0] == "") {
 			k.fail(vs, p+".forward", "lb_kind is missing: keepalived would use NAT, which xlb does not support; add lb_kind DR")
 		} else {
-			s.Forward = own[1]
+			s.Forward, s.TunnelType = own[1], tun[1]
 		}
 	}
 	for n, f := range own {
-		if f == "" || f == s.Forward {
+		if f == "" || (f == s.Forward && tun[n] == s.TunnelType) {
 			continue // the service's anyway
 		}
 		if n == 0 {
 			if s.SorryServer != nil {
-				s.SorryServer.Forward = f
+				s.SorryServer.Forward, s.SorryServer.TunnelType = f, tun[n]
 			}
 			continue
 		}
-		s.RealServers[n-1].Forward = f
+		s.RealServers[n-1].Forward, s.RealServers[n-1].TunnelType = f, tun[n]
 	}
 	// inhibit_on_failure of a real server wins over its virtual server's;
 	// when every server ends up with it, it is the service's.

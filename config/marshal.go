@@ -309,6 +309,9 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 	add(m, "protocol", strNode(string(s.Protocol)))
 	add(m, "scheduler", strNode(string(s.Scheduler)))
 	add(m, "forward", strNode(string(s.Forward)))
+	if s.TunnelType != "" {
+		add(m, "tunnel_type", strNode(string(s.TunnelType)))
+	}
 	add(m, "persistence_timeout", durNode(s.PersistenceTimeout))
 	if s.PersistenceGranularity != 0 {
 		add(m, "persistence_granularity", intNode(s.PersistenceGranularity))
@@ -352,6 +355,9 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 		}
 		if ss.Forward != "" {
 			add(sm, "forward", strNode(string(ss.Forward)))
+		}
+		if ss.TunnelType != "" {
+			add(sm, "tunnel_type", strNode(string(ss.TunnelType)))
 		}
 		add(m, "sorry_server", sm)
 	}
@@ -410,6 +416,9 @@ func realServerNode(r *RealServer) *yaml.Node {
 	add(m, "weight", intNode(r.Weight))
 	if r.Forward != "" {
 		add(m, "forward", strNode(string(r.Forward)))
+	}
+	if r.TunnelType != "" {
+		add(m, "tunnel_type", strNode(string(r.TunnelType)))
 	}
 	switch checks := r.Checks(); {
 	case len(checks) == 1:

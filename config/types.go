@@ -43,6 +43,15 @@ const (
 	TUN Forward = "tun" // IP-in-IP tunnel: IPIP (IPv4 services) or IP6IP6 (IPv6 services)
 )
 
+// TunnelType is how TUN forwarding encapsulates (IPVS --tun-type,
+// keepalived "lvs_method TUN type T"): "" is IPIP (IP6IP6 for IPv6).
+type TunnelType string
+
+const (
+	TunnelIPIP TunnelType = ""    // IPIP / IP6IP6, IPVS's default ("ipip" in the files)
+	TunnelGRE  TunnelType = "gre" // an outer IPv4 and GRE header (IPv4 services)
+)
+
 // Timeouts are idle timeouts of the connection table (ipvsadm --set tcp tcpfin udp).
 type Timeouts struct {
 	TCP    time.Duration `json:"tcp"`
@@ -144,6 +153,8 @@ type Service struct {
 	Protocol  Protocol
 	Scheduler Scheduler
 	Forward   Forward
+	// TunnelType is the encapsulation of TUN forwarding (Forward TUN).
+	TunnelType TunnelType
 	// PersistenceTimeout > 0 sends every connection of one client IP to the
 	// same real server while the client was seen within this window (ipvsadm -p).
 	PersistenceTimeout time.Duration
@@ -205,9 +216,11 @@ type SorryServer struct {
 	// with expire_nodest_conn.
 	Inhibit bool
 	// Forward is its own forwarding method, "" for the service's
-	// (keepalived's sorry_server_lvs_method).
-	Forward Forward
-	Line    int
+	// (keepalived's sorry_server_lvs_method), and TunnelType its
+	// encapsulation with its own Forward TUN.
+	Forward    Forward
+	TunnelType TunnelType
+	Line       int
 }
 
 // ForwardOf is how the service forwards to real server r: r's own method
@@ -226,6 +239,24 @@ func (s *Service) SorryForward() Forward {
 		return s.SorryServer.Forward
 	}
 	return s.Forward
+}
+
+// TunnelOf is the encapsulation of TUN forwarding to r: r's own with a
+// method of its own (keepalived's "lvs_method TUN type gre" in a
+// real_server), else the service's.
+func (s *Service) TunnelOf(r RealServer) TunnelType {
+	if r.Forward != "" {
+		return r.TunnelType
+	}
+	return s.TunnelType
+}
+
+// SorryTunnel is TunnelOf for the sorry server.
+func (s *Service) SorryTunnel() TunnelType {
+	if s.SorryServer != nil && s.SorryServer.Forward != "" {
+		return s.SorryServer.TunnelType
+	}
+	return s.TunnelType
 }
 
 // MaxWeight is the largest real-server weight, keepalived's and ipvsadm's
@@ -259,9 +290,11 @@ type RealServer struct {
 	NotifyUpUser, NotifyDownUser ScriptUser
 	// Forward is the server's own forwarding method, "" for the
 	// service's (see Service.ForwardOf): a service may send to some real
-	// servers directly (DR) and tunnel to others (TUN), as IPVS does.
-	Forward Forward
-	Line    int
+	// servers directly (DR) and tunnel to others (TUN), as IPVS does;
+	// TunnelType goes with it (see Service.TunnelOf).
+	Forward    Forward
+	TunnelType TunnelType
+	Line       int
 }
 
 // NotifyFIFO is one of keepalived's notify FIFOs: "notify_fifo PATH [USER

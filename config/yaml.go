@@ -773,6 +773,8 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			s.Scheduler = Scheduler(strings.ToLower(p))
 		case "forward":
 			d.forward(v, field, &s.Forward)
+		case "tunnel_type":
+			d.tunnelType(v, field, &s.TunnelType)
 		case "persistence_timeout":
 			d.duration(v, field, &s.PersistenceTimeout)
 		case "persistence_granularity":
@@ -832,6 +834,17 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 	return s
 }
 
+// tunnelType reads a TUN encapsulation (ipip, gre; any case); ipip is
+// kept as "", the default.
+func (d *yamlDecoder) tunnelType(v *yaml.Node, field string, t *TunnelType) {
+	var p string
+	d.str(v, field, &p)
+	*t = TunnelType(strings.ToLower(p))
+	if *t == "ipip" {
+		*t = TunnelIPIP
+	}
+}
+
 // forward reads a forwarding method (dr, tun; any case).
 func (d *yamlDecoder) forward(v *yaml.Node, field string, f *Forward) {
 	var p string
@@ -855,6 +868,8 @@ func (d *yamlDecoder) sorryServer(n *yaml.Node, path string) *SorryServer {
 			d.boolean(v, field, &ss.Inhibit)
 		case "forward":
 			d.forward(v, field, &ss.Forward)
+		case "tunnel_type":
+			d.tunnelType(v, field, &ss.TunnelType)
 		default:
 			return false
 		}
@@ -902,6 +917,8 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 			d.notify(v, field, &rs.NotifyDown, &rs.NotifyDownUser)
 		case "forward":
 			d.forward(v, field, &rs.Forward)
+		case "tunnel_type":
+			d.tunnelType(v, field, &rs.TunnelType)
 		default:
 			return false
 		}

@@ -183,6 +183,9 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 			}
 			if b.Tunnel {
 				rs.Forward = "Tunnel"
+				if b.GRE {
+					rs.TunnelType = string(config.TunnelGRE)
+				}
 			}
 			c, p, by := ex.Baselines[b.Slot].Since(st.Key, b)
 			rs.SinceZero = &Counters{Conns: c, Packets: p, Bytes: by}

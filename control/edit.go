@@ -51,6 +51,8 @@ type Edit struct {
 	// Forward is ipvsadm's -g (dr) or -i (tun) of a real server; ""
 	// leaves it unchanged (real-add: the service's).
 	Forward config.Forward `json:"forward,omitempty"`
+	// TunnelType goes with Forward TUN (--tun-type gre; "": ipip).
+	TunnelType config.TunnelType `json:"tunnel_type,omitempty"`
 	// Timeouts in seconds; 0 leaves one unchanged, as ipvsadm --set.
 	Timeouts TimeoutsSecs `json:"timeouts,omitzero"`
 }
@@ -95,6 +97,9 @@ func (e Edit) String() string {
 		b.WriteString(" -g")
 	case config.TUN:
 		b.WriteString(" -i")
+		if e.TunnelType != "" {
+			fmt.Fprintf(&b, " --tun-type %s", e.TunnelType)
+		}
 	}
 	return b.String()
 }
@@ -192,9 +197,9 @@ func (e Edit) Apply(cfg *config.Config) error {
 func editReal(s *config.Service, r *config.RealServer, e Edit) {
 	if e.Forward != "" {
 		// Its own method only where it differs from the service's.
-		r.Forward = e.Forward
-		if e.Forward == s.Forward {
-			r.Forward = ""
+		r.Forward, r.TunnelType = e.Forward, e.TunnelType
+		if e.Forward == s.Forward && e.TunnelType == s.TunnelType {
+			r.Forward, r.TunnelType = "", ""
 		}
 	}
 	if e.Weight != nil {

@@ -35,7 +35,15 @@ func TestEditRealForward(t *testing.T) {
 	if s.RealServers[0].Forward != config.TUN {
 		t.Errorf("-e without -g/-i changed the method: %q", s.RealServers[0].Forward)
 	}
-	if got := (Edit{Op: RealAdd, Protocol: config.TCP, Service: svc, Real: netip.MustParseAddrPort("10.0.0.3:80"), Forward: config.TUN}).String(); got != "real-add tcp/10.0.0.1:80 -r 10.0.0.3:80 -i" {
+	edit(RealAdd, "10.0.0.4:80", config.TUN)
+	e := Edit{Op: RealEdit, Protocol: config.TCP, Service: svc, Real: netip.MustParseAddrPort("10.0.0.4:80"), Forward: config.TUN, TunnelType: config.TunnelGRE}
+	if err := e.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.RealServers[2]; s.ForwardOf(r) != config.TUN || s.TunnelOf(r) != config.TunnelGRE {
+		t.Errorf("-e -i --tun-type gre: %+v", r)
+	}
+	if got := e.String(); got != "real-edit tcp/10.0.0.1:80 -r 10.0.0.4:80 -i --tun-type gre" {
 		t.Errorf("String() = %q", got)
 	}
 }

@@ -177,6 +177,9 @@ func FormatRules(w io.Writer, s *Snapshot, o ListOptions) {
 			fwd := "-g"
 			if rs.forward(svc) == "Tunnel" {
 				fwd = "-i"
+				if rs.TunnelType != "" {
+					fwd += " --tun-type " + rs.TunnelType
+				}
 			}
 			fmt.Fprintf(w, "-a %s -r %s %s -w %d", name, rs.Addr, fwd, rs.Weight)
 			if rs.UThreshold > 0 {

@@ -761,7 +761,8 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 			addr := netip.AddrPortFrom(r.Address, r.Port)
 			healthy := serverUp(spec.Key, r, up)
 			b := maps.BackendSpec{
-				Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy, Tunnel: s.ForwardOf(r) == config.TUN,
+				Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy,
+				Tunnel: s.ForwardOf(r) == config.TUN, GRE: s.TunnelOf(r) == config.TunnelGRE,
 				// Validated: 0..maxThreshold, lower not above upper.
 				UpperThreshold: uint32(r.UThreshold), LowerThreshold: uint32(r.LThreshold),
 			}
@@ -802,7 +803,7 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 func sorryBackend(s config.Service, ss *config.SorryServer, macs map[netip.Addr]net.HardwareAddr, serving bool) maps.BackendSpec {
 	b := maps.BackendSpec{
 		Addr: netip.AddrPortFrom(ss.Address, ss.Port), MAC: macs[ss.Address],
-		Weight: 1, Available: !serving, Tunnel: s.SorryForward() == config.TUN,
+		Weight: 1, Available: !serving, Tunnel: s.SorryForward() == config.TUN, GRE: s.SorryTunnel() == config.TunnelGRE,
 	}
 	if serving && ss.Inhibit {
 		b.Available, b.Weight = true, 0

@@ -288,6 +288,11 @@ func TestSpecsForwardPerServer(t *testing.T) {
 	if !b[0].Tunnel || b[1].Tunnel || !b[2].Tunnel {
 		t.Fatalf("TUN service, rs2 DR: %+v", b)
 	}
+	cfg.Services[0].TunnelType = config.TunnelGRE
+	b = Specs(cfg, macs, nil, 0, nil)[0].Backends
+	if !b[0].GRE || b[1].GRE || !b[2].GRE {
+		t.Fatalf("TUN type gre service, rs2 DR: %+v, want GRE for rs1 and the sorry server", b)
+	}
 	var got []target
 	got = forwardedTo(cfg.Services[0])
 	if want := []target{{rs1, config.TUN}, {rs2, config.DR}, {sorry, config.TUN}}; !slices.Equal(got, want) {

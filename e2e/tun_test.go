@@ -109,11 +109,29 @@ func TestTunnelToRealServerBehindRouter(t *testing.T) {
 	}
 }
 
+// tunnelRS is the TUN real server startTunnelRealServer made.
+type tunnelRS struct {
+	ns, pin, state string
+}
+
+// up prepares it with `xlb realserver up --tun` (args: more flags, such
+// as --tun-type gre).
+func (r tunnelRS) up(t *testing.T, l *lab.Lab, args ...string) {
+	t.Helper()
+	ipns(t, r.ns, append([]string{xlbBin(), "realserver", "up", "--vip", l.VIP().String(), "--tun", "--iface", "eth0",
+		"--pin", r.pin, "--state-dir", r.state}, args...)...)
+}
+
+func (r tunnelRS) down(t *testing.T) {
+	t.Helper()
+	ipns(t, r.ns, xlbBin(), "realserver", "down", "--state-dir", r.state)
+}
+
 // startTunnelRealServer puts a TUN real server, 10.98.0.2 answering
 // "tunrs" on port 80, on a network of its own behind the lab's router
 // (the router sends the VIP to the first director), unwrapping the
-// director's IPIP with `xlb realserver up --tun`.
-func startTunnelRealServer(t *testing.T, l *lab.Lab) {
+// director's IPIP with `xlb realserver up --tun` (args: more flags).
+func startTunnelRealServer(t *testing.T, l *lab.Lab, args ...string) tunnelRS {
 	t.Helper()
 	router := l.Router()
 	ns := l.Prefix() + "tunrs"
@@ -140,11 +158,10 @@ func startTunnelRealServer(t *testing.T, l *lab.Lab) {
 	// The router sends the VIP to the director (no BGP in this test).
 	ipns(t, router.NS, "ip", "route", "replace", l.VIP().String()+"/32", "via", l.Directors()[0].IP.String())
 
-	pin := filepath.Join(pinRoot, strconv.Itoa(os.Getpid()), l.Prefix(), "decap")
-	ipns(t, ns, xlbBin(), "realserver", "up", "--vip", l.VIP().String(), "--tun", "--iface", "eth0",
-		"--pin", pin, "--state-dir", filepath.Join(l.Dir(), "tunrs-state"))
+	rs := tunnelRS{ns: ns, pin: filepath.Join(pinRoot, strconv.Itoa(os.Getpid()), l.Prefix(), "decap"), state: filepath.Join(l.Dir(), "tunrs-state")}
+	rs.up(t, l, args...)
 	t.Cleanup(func() {
-		exec.Command("ip", "netns", "exec", ns, xlbBin(), "realserver", "down", "--state-dir", filepath.Join(l.Dir(), "tunrs-state")).Run()
+		exec.Command("ip", "netns", "exec", ns, xlbBin(), "realserver", "down", "--state-dir", rs.state).Run()
 	})
 	www := filepath.Join(l.Dir(), "tunrs-www")
 	os.MkdirAll(www, 0o755)
@@ -154,7 +171,7 @@ func startTunnelRealServer(t *testing.T, l *lab.Lab) {
 	if err := server.Start(); err != nil {
 		t.Fatal(err)
 	}
-
+	return rs
 }
 
 // One service, two ways, as IPVS forwards per real server: rs1 on the
@@ -227,4 +244,66 @@ func lineOf(out, s string) string {
 		}
 	}
 	return ""
+}
+
+// tunnel_type gre (IPVS --tun-type gre, keepalived "lvs_method TUN type
+// gre"): the director wraps the client's packets in GRE to the real server
+// behind the router. A real server that strips only IPIP never answers
+// (so what arrives is GRE, not IPIP); once `xlb realserver up --tun-type
+// gre` strips GRE too, it does.
+func TestTunnelGREToRealServerBehindRouter(t *testing.T) {
+	l := newLab(t, lab.Options{Router: true})
+	if !l.RouterMode() {
+		t.Skip("skipped: the lab has no router")
+	}
+	rs := startTunnelRealServer(t, l) // IPIP only, at first
+	dir := l.Directors()[0]
+	cfg := fmt.Sprintf(`services:
+  - vip: %s
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    forward: tun
+    tunnel_type: gre
+    real_servers:
+      - {address: 10.98.0.2, port: 80}
+`, l.VIP())
+	path := writeCfg(t, l, "gre.yaml", cfg)
+	if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.VIP().String() + "/"
+	answer := func(within time.Duration) (string, error) {
+		var err error
+		for end := time.Now().Add(within); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			var out string
+			out, err = l.Curl(ctx, url, "--max-time", "1")
+			cancel()
+			if err == nil {
+				return strings.TrimSpace(out), nil
+			}
+		}
+		return "", err
+	}
+	if body, err := answer(4 * time.Second); err == nil {
+		t.Fatalf("a real server stripping only IPIP answered %q: the director did not send GRE", body)
+	}
+	rs.down(t)
+	rs.up(t, l, "--tun-type", "gre")
+	body, err := answer(20 * time.Second)
+	if err != nil || body != "tunrs" {
+		t.Fatalf("through GRE: %q, %v; want the tunnelled real server's answer", body, err)
+	}
+	for range 5 {
+		if s := get(t, l, "/"); s != "tunrs" {
+			t.Fatalf("answer %q", s)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	saved, err := l.Exec(ctx, dir, xlbBin(), "list", "--save")
+	if err != nil || !strings.Contains(string(saved), "-r 10.98.0.2:80 -i --tun-type gre") {
+		t.Fatalf("xlb list --save: %v\n%s", err, saved)
+	}
 }

@@ -93,8 +93,10 @@ type rule struct {
 	words []string
 	i     int
 	edit  control.Edit
-	// forward is -g, -i or -m of a real server ("" when not given).
+	// forward is -g, -i or -m of a real server ("" when not given), and
+	// tunType its --tun-type.
 	forward string
+	tunType config.TunnelType
 }
 
 func (r *rule) next(opt string) (string, error) {
@@ -233,6 +235,27 @@ func (r *rule) option(opt string) error {
 			return errors.New("-m (NAT) is not supported: use direct routing (-g) or tunnelling (-i)")
 		}
 		r.forward = opt
+	case "--tun-type":
+		v, err := r.next(opt)
+		if err != nil {
+			return err
+		}
+		switch v {
+		case "ipip":
+			r.tunType = config.TunnelIPIP
+		case "gre":
+			r.tunType = config.TunnelGRE
+		case "gue":
+			return errors.New("--tun-type gue is not supported (ipip or gre)")
+		default:
+			return fmt.Errorf("--tun-type %q: want ipip or gre", v)
+		}
+	case "--tun-nocsum":
+		// IPVS's default: GRE without a checksum.
+	case "--tun-csum", "--tun-remcsum":
+		return fmt.Errorf("%s is not supported: xlb's GRE carries no checksum", opt)
+	case "--tun-port":
+		return errors.New("--tun-port is GUE's, which xlb does not support")
 	case "-w", "--weight":
 		e.Weight, err = r.number(opt)
 	case "-x", "--u-threshold":
@@ -257,7 +280,8 @@ func serviceOption(opt string) bool {
 
 func realOption(opt string) bool {
 	switch opt {
-	case "-g", "--gatewaying", "-i", "--ipip", "-m", "--masquerading", "-w", "--weight", "-x", "--u-threshold", "-y", "--l-threshold":
+	case "-g", "--gatewaying", "-i", "--ipip", "-m", "--masquerading", "-w", "--weight", "-x", "--u-threshold", "-y", "--l-threshold",
+		"--tun-type", "--tun-nocsum", "--tun-csum", "--tun-remcsum", "--tun-port":
 		return true
 	}
 	return false
@@ -334,11 +358,15 @@ func (r *rule) setForward(s *config.Service) error {
 	if r.forward == "-i" || r.forward == "--ipip" {
 		want = config.TUN
 	}
+	if r.tunType != config.TunnelIPIP && want != config.TUN {
+		return errors.New("--tun-type goes with -i (tunnelling)")
+	}
 	if r.forward == "" && r.edit.Op == control.RealEdit {
 		return nil
 	}
 	if len(s.RealServers) == 1 {
-		s.Forward, s.RealServers[0].Forward = want, ""
+		s.Forward, s.TunnelType = want, r.tunType
+		s.RealServers[0].Forward, s.RealServers[0].TunnelType = "", ""
 		return nil
 	}
 	e := r.edit
@@ -347,9 +375,9 @@ func (r *rule) setForward(s *config.Service) error {
 		if rs.Address != e.Real.Addr() || (e.Real.Port() != 0 && rs.Port != e.Real.Port()) {
 			continue
 		}
-		rs.Forward = want
-		if want == s.Forward {
-			rs.Forward = ""
+		rs.Forward, rs.TunnelType = want, r.tunType
+		if want == s.Forward && r.tunType == s.TunnelType {
+			rs.Forward, rs.TunnelType = "", ""
 		}
 	}
 	return nil

@@ -13,11 +13,11 @@ import (
 )
 
 // AttachDecap attaches the TUN real-server program (xlb_decap: strip the
-// outer IPIP or IP6IP6 header) to iface's ingress with tcx and pins the
-// link at pin, so it stays after the command that attached it exits. It
-// replaces the kernel's ipip and ip6_tunnel modules, which this kernel may
-// lack.
-func AttachDecap(iface, pin string) error {
+// outer IPIP or IP6IP6 header, and with gre the outer IPv4 and GRE headers
+// of --tun-type gre) to iface's ingress with tcx and pins the link at pin,
+// so it stays after the command that attached it exits. It replaces the
+// kernel's ipip, ip_gre and ip6_tunnel modules, which this kernel may lack.
+func AttachDecap(iface, pin string, gre bool) error {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", iface, err)
@@ -28,17 +28,9 @@ func AttachDecap(iface, pin string) error {
 	if _, err := os.Stat(pin); err == nil {
 		return nil // already attached by an earlier `up`
 	}
-	spec, err := bpf.LoadXlb()
+	prog, err := loadDecap(gre)
 	if err != nil {
-		return fmt.Errorf("read embedded bpf object: %w", err)
-	}
-	prog, err := ebpf.NewProgram(spec.Programs[bpf.XlbProgXlbDecap])
-	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return fmt.Errorf("kernel verifier rejected the decap program:\n%+v", ve)
-		}
-		return fmt.Errorf("load decap program: %w", err)
+		return err
 	}
 	defer prog.Close()
 	l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: ebpf.AttachTCXIngress})
@@ -68,12 +60,58 @@ func DetachDecap(pin string) error {
 	return nil
 }
 
+// loadDecap loads xlb_decap alone (with the read-only data its decap_gre
+// knob lives in), stripping GRE too when gre.
+func loadDecap(gre bool) (*ebpf.Program, error) {
+	spec, err := bpf.LoadXlb()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded bpf object: %w", err)
+	}
+	if err := spec.Variables[bpf.XlbVarDecapGre].Set(boolByte(gre)); err != nil {
+		return nil, fmt.Errorf("set decap_gre: %w", err)
+	}
+	var objs struct {
+		Prog *ebpf.Program `ebpf:"xlb_decap"`
+	}
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("kernel verifier rejected the decap program:\n%+v", ve)
+		}
+		return nil, fmt.Errorf("load decap program: %w", err)
+	}
+	return objs.Prog, nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // RunDecap runs the decapsulation program (xlb_decap, the tc program of
-// AttachDecap) once on frame through BPF_PROG_TEST_RUN and returns its tc
-// verdict and the frame as it left it. For tests.
+// AttachDecap, as the director's object holds it: GRE off) once on frame
+// through BPF_PROG_TEST_RUN and returns its tc verdict and the frame as it
+// left it. For tests.
 func (d *Datapath) RunDecap(frame []byte) (uint32, []byte, error) {
+	return runDecap(d.objs.XlbDecap, frame)
+}
+
+// RunDecapAs is RunDecap for the program as AttachDecap loads it with gre:
+// loaded for this one run. For tests.
+func RunDecapAs(gre bool, frame []byte) (uint32, []byte, error) {
+	prog, err := loadDecap(gre)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer prog.Close()
+	return runDecap(prog, frame)
+}
+
+func runDecap(prog *ebpf.Program, frame []byte) (uint32, []byte, error) {
 	opts := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
-	ret, err := d.objs.XlbDecap.Run(opts)
+	ret, err := prog.Run(opts)
 	if err != nil {
 		return 0, nil, fmt.Errorf("test run: %w", err)
 	}

@@ -68,8 +68,9 @@ type BackendSpec struct {
 	// Available is false while the health check says the server is down.
 	Available bool
 	// Tunnel forwards in IPIP or IP6IP6 (LVS TUN, by the address family);
-	// MAC is then the next hop's.
-	Tunnel bool
+	// MAC is then the next hop's. GRE (IPv4 only) tunnels in GRE instead
+	// of IPIP (IPVS --tun-type gre).
+	Tunnel, GRE bool
 	// UpperThreshold > 0 limits the server's connections (active and
 	// inactive, ipvsadm -x): at the limit it takes no new flows until they
 	// fall below LowerThreshold (ipvsadm -y; 0: three quarters of the
@@ -590,6 +591,9 @@ func toBPFBackend(svcID uint32, b BackendSpec) bpf.XlbBackend {
 	nb := bpf.XlbBackend{Flags: backendInUse | backendConfigured, Weight: b.Weight, SvcId: svcID, Port: b.Addr.Port()}
 	if b.Tunnel {
 		nb.Flags |= uint8(bpf.XlbBackendFlagsXLB_BE_TUNNEL)
+		if b.GRE {
+			nb.Flags |= uint8(bpf.XlbBackendFlagsXLB_BE_TUN_GRE)
+		}
 	}
 	if b.eligible() {
 		nb.Flags |= backendAvailable

@@ -154,8 +154,9 @@ type BackendState struct {
 	// datapath applies it); Overloaded says the limit holds new flows off.
 	Upper, Lower uint32
 	Overloaded   bool
-	// Tunnel: the slot forwards in IPIP / IP6IP6 (TUN), not by MAC (DR).
-	Tunnel bool
+	// Tunnel: the slot forwards in IPIP / IP6IP6 (TUN), not by MAC (DR);
+	// GRE: in GRE rather than IPIP.
+	Tunnel, GRE bool
 }
 
 // List returns every service with its real servers (drained ones included).
@@ -190,6 +191,7 @@ func (s *Services) List() ([]ServiceState, error) {
 			Available: b.Flags&backendAvailable != 0, Configured: b.Flags&backendConfigured != 0,
 			Counters: c, Upper: l.Upper, Lower: l.Lower, Overloaded: over,
 			Tunnel: b.Flags&uint8(bpf.XlbBackendFlagsXLB_BE_TUNNEL) != 0,
+			GRE:    b.Flags&uint8(bpf.XlbBackendFlagsXLB_BE_TUN_GRE) != 0,
 		})
 	}
 	res := make([]ServiceState, 0, len(out))

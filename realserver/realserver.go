@@ -61,13 +61,16 @@ type Options struct {
 	VIPs []netip.Addr
 	// StateDir holds the undo state; default DefaultStateDir.
 	StateDir string
-	// Tunnel prepares a TUN (IPIP / IP6IP6) real server: xlb's
-	// decapsulation program goes on TunnelIface's ingress (the ipip and
-	// ip6_tunnel modules' job, which not every kernel has), its link pinned
-	// at TunnelPin.
+	// Tunnel prepares a TUN (IPIP / IP6IP6, with TunnelGRE GRE too) real
+	// server: xlb's decapsulation program goes on TunnelIface's ingress
+	// (the ipip, ip_gre and ip6_tunnel modules' job, which not every kernel
+	// has), its link pinned at TunnelPin.
 	Tunnel      bool
 	TunnelIface string
 	TunnelPin   string
+	// TunnelGRE also strips GRE (the director's --tun-type gre / keepalived
+	// "lvs_method TUN type gre"); off, GRE is left to the kernel.
+	TunnelGRE bool
 }
 
 // arpSysctls are the settings of the lvsdr script: arp_ignore=1 answers ARP
@@ -199,7 +202,7 @@ func Up(opts Options) error {
 		if pin == "" {
 			pin = filepath.Join(loader.DefaultPinRoot, "realserver-decap-"+opts.TunnelIface)
 		}
-		if err := loader.AttachDecap(opts.TunnelIface, pin); err != nil {
+		if err := loader.AttachDecap(opts.TunnelIface, pin, opts.TunnelGRE); err != nil {
 			saveState(dir, st) // what was done so far can still be undone
 			return err
 		}

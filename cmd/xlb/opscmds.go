@@ -421,6 +421,7 @@ func newRealCmd() *cobra.Command {
 		var real string
 		var weight, upper, lower int
 		var gatewaying, ipip bool
+		var tunType string
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -451,6 +452,16 @@ func newRealCmd() *cobra.Command {
 				case ipip:
 					e.Forward = config.TUN
 				}
+				switch tunType {
+				case "", "ipip":
+				case "gre":
+					if !ipip {
+						return errors.New("--tun-type goes with -i")
+					}
+					e.TunnelType = config.TunnelGRE
+				default:
+					return fmt.Errorf("--tun-type %q: want ipip or gre", tunType)
+				}
 				cl, err := sf.client()
 				if err != nil {
 					return err
@@ -467,6 +478,7 @@ func newRealCmd() *cobra.Command {
 			c.Flags().IntVarP(&lower, "l-threshold", "y", 0, "new flows again below this many (0: three quarters of -x)")
 			c.Flags().BoolVarP(&gatewaying, "gatewaying", "g", false, "forward by direct routing (DR), whatever the service's method")
 			c.Flags().BoolVarP(&ipip, "ipip", "i", false, "forward in an IPIP / IP6IP6 tunnel (TUN), whatever the service's method")
+			c.Flags().StringVar(&tunType, "tun-type", "", "with -i: ipip (default) or gre (IPv4)")
 		}
 		return c
 	}

@@ -12,11 +12,21 @@ func newRealServerCmd() *cobra.Command {
 	var vips []string
 	var stateDir string
 	var tun bool
-	var tunIface, tunPin string
+	var tunIface, tunPin, tunType string
 	parse := func() (realserver.Options, error) {
 		o := realserver.Options{StateDir: stateDir, Tunnel: tun, TunnelIface: tunIface, TunnelPin: tunPin}
 		if tun && tunIface == "" {
 			return o, fmt.Errorf("--tun needs --iface (where tunnelled packets arrive)")
+		}
+		switch tunType {
+		case "", "ipip":
+		case "gre":
+			if !tun {
+				return o, fmt.Errorf("--tun-type needs --tun")
+			}
+			o.TunnelGRE = true
+		default:
+			return o, fmt.Errorf("--tun-type %q: want ipip or gre", tunType)
 		}
 		if len(vips) == 0 {
 			return o, fmt.Errorf("at least one --vip is required")
@@ -58,6 +68,7 @@ func newRealServerCmd() *cobra.Command {
 	up.Flags().BoolVar(&tun, "tun", false, "TUN real server: decapsulate IPIP / IP6IP6 from the director with xlb's tc program (no ipip or ip6_tunnel module needed)")
 	up.Flags().StringVar(&tunIface, "iface", "", "with --tun: the interface tunnelled packets arrive on")
 	up.Flags().StringVar(&tunPin, "pin", "", "with --tun: where to pin the decap link (default /sys/fs/bpf/xlb/realserver-decap-IFACE)")
+	up.Flags().StringVar(&tunType, "tun-type", "ipip", "with --tun: ipip (IPIP and IP6IP6) or gre (GRE too: the director's tunnel_type gre)")
 	for _, c := range []*cobra.Command{up, down} {
 		c.Flags().StringVar(&stateDir, "state-dir", "", "where the undo state is kept (default "+realserver.DefaultStateDir+")")
 	}

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// "lvs_method TUN type gre" (IPVS --tun-type gre) at the virtual_server
+// or, with its own method, a real_server, as keepalived 2.2.7 reads it;
+// type ipip and nocsum are the defaults, GUE and GRE checksums are refused;
+// YAML's tunnel_type goes with forward: tun beside it, gre for IPv4 only.
+func TestTunnelTypeGRE(t *testing.T) {
+	c, warns, err := ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lvs_method TUN type gre nocsum")+
+		strings.NewReplacer("10.0.0.1 80", "10.0.0.1 81", "10.0.0.2 80", "10.0.0.2 81", "weight 1", "weight 1\n        lvs_method TUN type gre").Replace(kaBase)))
+	if err != nil || len(warns) != 0 {
+		t.Fatalf("%v %v", err, warns)
+	}
+	if s := c.Services[0]; s.Forward != TUN || s.TunnelType != TunnelGRE || s.TunnelOf(s.RealServers[0]) != TunnelGRE {
+		t.Errorf("service forward %s type %q, real server %q", s.Forward, s.TunnelType, s.TunnelOf(s.RealServers[0]))
+	}
+	if s := c.Services[1]; s.Forward != DR || s.ForwardOf(s.RealServers[0]) != TUN || s.TunnelOf(s.RealServers[0]) != TunnelGRE {
+		t.Errorf("DR service's GRE real server: %s %q", s.ForwardOf(s.RealServers[0]), s.TunnelOf(s.RealServers[0]))
+	}
+	if out := assertRoundTrip(t, c); strings.Count(string(out), "tunnel_type: gre") != 2 {
+		t.Errorf("YAML lacks the tunnel types:\n%s", out)
+	}
+	if c, _, err := ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lvs_method TUN type ipip"))); err != nil || c.Services[0].TunnelType != TunnelIPIP {
+		t.Errorf("type ipip: %v", err)
+	}
+	for _, tc := range []struct {
+		method, field, msg string
+	}{
+		{"lvs_method TUN type gue port 6080", "lvs_method", "TUN type gue is not supported"},
+		{"lvs_method TUN type gre csum", "lvs_method", "TUN csum is not supported"},
+		{"lvs_method TUN type vxlan", "lvs_method", `unknown TUN type "vxlan"`},
+		{"lvs_method DR type gre", "lvs_method", "DR takes no options"},
+	} {
+		_, _, err := ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", tc.method)))
+		wantProblem(t, err, "k.conf", 2, tc.field, tc.msg)
+	}
+
+	const docFmt = "services:\n  - {vip: %s, port: 80, protocol: tcp, forward: %s, tunnel_type: %s, real_servers: [{address: %s, port: 80}]}\n"
+	yml := func(vip, fwd, typ, rs string) string {
+		doc := docFmt
+		for _, v := range []string{vip, fwd, typ, rs} {
+			doc = strings.Replace(doc, "%s", v, 1)
+		}
+		return doc
+	}
+	if c, err := ParseYAML("t.yaml", []byte(yml("10.0.0.1", "tun", "GRE", "10.0.0.2"))); err != nil || c.Services[0].TunnelType != TunnelGRE {
+		t.Fatalf("YAML tunnel_type GRE: %v", err)
+	}
+	if c, err := ParseYAML("t.yaml", []byte(yml("10.0.0.1", "tun", "ipip", "10.0.0.2"))); err != nil || c.Services[0].TunnelType != TunnelIPIP {
+		t.Fatalf("YAML tunnel_type ipip: %v", err)
+	}
+	_, err = ParseYAML("t.yaml", []byte(yml("10.0.0.1", "dr", "gre", "10.0.0.2")))
+	wantProblem(t, err, "t.yaml", 2, "services[0].tunnel_type", `goes with forward: tun beside it, got forward "dr"`)
+	_, err = ParseYAML("t.yaml", []byte(yml("fd00::1", "tun", "gre", "fd00::2")))
+	wantProblem(t, err, "t.yaml", 2, "services[0].tunnel_type", "gre is for IPv4 services")
+	_, err = ParseYAML("t.yaml", []byte(yml("10.0.0.1", "tun", "gue", "10.0.0.2")))
+	wantProblem(t, err, "t.yaml", 2, "services[0].tunnel_type", `unknown tunnel type "gue"`)
+	_, err = ParseYAML("t.yaml", []byte("services:\n  - {vip: 10.0.0.1, port: 80, protocol: tcp, forward: tun, real_servers: [{address: 10.0.0.2, port: 80, tunnel_type: gre}]}\n"))
+	wantProblem(t, err, "t.yaml", 2, "services[0].real_servers[0].tunnel_type", "goes with forward: tun beside it")
+}
