@@ -73,6 +73,7 @@ enum backend_flags {
 	XLB_BE_CONFIGURED = 1 << 2, /* in the configuration (else draining until unused) */
 	XLB_BE_TUNNEL = 1 << 3,     /* TUN: IPIP/IP6IP6 to addr via the next hop whose MAC is mac */
 	XLB_BE_TUN_GRE = 1 << 4,    /* with XLB_BE_TUNNEL: GRE (IPv4) instead of IPIP (IPVS --tun-type gre) */
+	XLB_BE_TUN_GUE = 1 << 5,    /* with XLB_BE_TUNNEL: GUE to tun_port (IPv4; --tun-type gue) */
 };
 
 enum settings_flags {

@@ -58,7 +58,7 @@ struct backend {
 	__u32 svc_id;
 	__u32 addr[4]; /* for tunnelling and listings */
 	__u16 port;    /* host order; for listings */
-	__u16 pad;
+	__be16 tun_port; /* GUE: the real server's UDP port (was padding: 0) */
 };
 
 /* Connection counts per backend, shared by all CPUs (atomic adds) because

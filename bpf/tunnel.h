@@ -11,6 +11,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/udp.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -99,17 +100,51 @@ struct gre_base {
 	__be16 protocol; /* the payload's EtherType */
 };
 
-/* The outer headers' length of an IPv4 tunnel: IPIP's IP header, GRE's
- * IP and GRE headers. */
-#define TUN4_HLEN(gre) ((int)sizeof(struct iphdr) + ((gre) ? (int)sizeof(struct gre_base) : 0))
+/* GUE's header (draft-ietf-intarea-gue, variant 0, what IPVS's --tun-type
+ * gue sends without --tun-csum): version 0, no control flag, no optional
+ * fields, the payload's IP protocol. */
+struct gue_base {
+	__u8 ver_c_hlen; /* 0 */
+	__u8 proto;      /* IPPROTO_IPIP */
+	__be16 flags;    /* 0 */
+};
 
-/* Wraps an untagged IPv4 frame in IPIP, or with gre in GRE, to dst via the
- * next hop whose MAC is next_hop. gre is a constant at each call, so each
- * form compiles to fixed offsets. Returns XDP_TX, or -1 when it cannot. */
-static __always_inline int tunnel_ip4(struct xdp_md *ctx, __be32 src, __be32 dst, const __u8 *next_hop,
-				      const volatile __u8 *own_mac, const int gre)
+/* The forms of an IPv4 tunnel. */
+enum tun4_kind {
+	TUN4_IPIP,
+	TUN4_GRE,
+	TUN4_GUE,
+};
+
+/* The outer headers' length of an IPv4 tunnel: IPIP's IP header, GRE's
+ * IP and GRE headers, GUE's IP, UDP and GUE headers. */
+#define TUN4_HLEN(kind)                                                                                          \
+	((int)sizeof(struct iphdr) + ((kind) == TUN4_GRE ? (int)sizeof(struct gre_base)                           \
+				      : (kind) == TUN4_GUE ? (int)(sizeof(struct udphdr) + sizeof(struct gue_base)) \
+							  : 0))
+
+/* The outer UDP source port of GUE: a hash of the inner flow in the
+ * ephemeral range (as the kernel's udp_flow_src_port picks it), so ECMP
+ * routers spread different flows while one flow keeps its path. */
+static __always_inline __be16 tunnel_udp_sport(const struct iphdr *inner, const void *end)
 {
-	const int hlen = TUN4_HLEN(gre);
+	__u32 ports = 0;
+	const __u32 *l4 = (const void *)(inner + 1);
+	if (inner->ihl == 5 && (inner->protocol == IPPROTO_TCP || inner->protocol == IPPROTO_UDP) &&
+	    (const void *)(l4 + 1) <= end)
+		ports = *l4;
+	__u32 h = jhash_3words(inner->saddr, inner->daddr, ports ^ inner->protocol, 0);
+	return bpf_htons(49152 | (h & 0x3fff));
+}
+
+/* Wraps an untagged IPv4 frame in IPIP, GRE or GUE (to gue_port) to dst
+ * via the next hop whose MAC is next_hop. kind is a constant at each call,
+ * so each form compiles to fixed offsets. Returns XDP_TX, or -1 when it
+ * cannot. */
+static __always_inline int tunnel_ip4(struct xdp_md *ctx, __be32 src, __be32 dst, const __u8 *next_hop,
+				      const volatile __u8 *own_mac, const int kind, __be16 gue_port)
+{
+	const int hlen = TUN4_HLEN(kind);
 	if (bpf_xdp_adjust_head(ctx, -hlen))
 		return -1;
 	void *data = (void *)(long)ctx->data;
@@ -127,10 +162,20 @@ static __always_inline int tunnel_ip4(struct xdp_md *ctx, __be32 src, __be32 dst
 	__u8 tos = inner->tos;
 	__be16 df = inner->frag_off & bpf_htons(IP_DF);
 	__u16 len = bpf_ntohs(inner->tot_len) + hlen;
-	if (gre) {
+	if (kind == TUN4_GRE) {
 		struct gre_base *g = (void *)(outer + 1);
 		g->flags = 0;
 		g->protocol = bpf_htons(ETH_P_IP);
+	} else if (kind == TUN4_GUE) {
+		struct udphdr *udp = (void *)(outer + 1);
+		struct gue_base *g = (void *)(udp + 1);
+		udp->source = tunnel_udp_sport(inner, end);
+		udp->dest = gue_port;
+		udp->len = bpf_htons(len - sizeof(struct iphdr));
+		udp->check = 0; /* none over IPv4, as IPVS without --tun-csum */
+		g->ver_c_hlen = 0;
+		g->proto = IPPROTO_IPIP;
+		g->flags = 0;
 	}
 	outer->version = 4;
 	outer->ihl = 5;
@@ -139,7 +184,7 @@ static __always_inline int tunnel_ip4(struct xdp_md *ctx, __be32 src, __be32 dst
 	outer->id = 0;
 	outer->frag_off = df;
 	outer->ttl = 64;
-	outer->protocol = gre ? IPPROTO_GRE : IPPROTO_IPIP;
+	outer->protocol = kind == TUN4_GRE ? IPPROTO_GRE : kind == TUN4_GUE ? IPPROTO_UDP : IPPROTO_IPIP;
 	outer->check = 0;
 	outer->saddr = src;
 	outer->daddr = dst;

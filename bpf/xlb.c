@@ -446,9 +446,11 @@ static __always_inline int send_tunnelled(struct xdp_md *ctx, const struct setti
 	if (be->family == 6)
 		err = tunnel_ip6ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac);
 	else if (be->flags & XLB_BE_TUN_GRE)
-		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, 1);
+		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN4_GRE, 0);
+	else if (be->flags & XLB_BE_TUN_GUE)
+		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN4_GUE, be->tun_port);
 	else
-		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, 0);
+		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN4_IPIP, 0);
 	if (err < 0) {
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
@@ -506,7 +508,9 @@ static __noinline int forward_tunnel(struct xdp_md *ctx, __u32 bid)
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
 	}
-	__u32 hlen = be->flags & XLB_BE_TUN_GRE ? TUN4_HLEN(1) : TUN4_HLEN(0);
+	__u32 hlen = be->flags & XLB_BE_TUN_GRE	  ? TUN4_HLEN(TUN4_GRE)
+		     : be->flags & XLB_BE_TUN_GUE ? TUN4_HLEN(TUN4_GUE)
+						  : TUN4_HLEN(TUN4_IPIP);
 	__u32 need = bpf_ntohs(ip->tot_len) + hlen;
 	if (st->tun_mtu && need > st->tun_mtu) {
 		if ((ip->frag_off & bpf_htons(IP_DF)) &&
@@ -827,6 +831,9 @@ int xlb_conns_ctl(struct xdp_md *ctx)
  * --tun-type gre`): off by default, as a real server may carry GRE tunnels
  * of its own. */
 const volatile __u8 decap_gre = 0;
+/* decap_gue_port, when set, makes xlb_decap strip GUE sent to that UDP
+ * port (`--tun-type gue --tun-port PORT`). */
+const volatile __u16 decap_gue_port = 0;
 
 /* xlb_decap runs on a TUN real server (tc ingress, `xlb realserver up
  * --tun`): it strips the outer IPIP header (with decap_gre, also the outer
@@ -861,6 +868,15 @@ int xlb_decap(struct __sk_buff *skb)
 		if ((void *)(g + 1) > end || g->flags || g->protocol != bpf_htons(ETH_P_IP))
 			return TC_ACT_OK;
 		hlen += sizeof(*g);
+	} else if (ip->protocol == IPPROTO_UDP && decap_gue_port) {
+		/* GUE to the configured port, the director's form: variant
+		 * 0 without optional fields, IPv4 inside. */
+		struct udphdr *udp = (void *)(ip + 1);
+		struct gue_base *g = (void *)(udp + 1);
+		if ((void *)(g + 1) > end || udp->dest != bpf_htons(decap_gue_port) || g->ver_c_hlen ||
+		    g->proto != IPPROTO_IPIP || g->flags)
+			return TC_ACT_OK;
+		hlen += sizeof(*udp) + sizeof(*g);
 	} else if (ip->protocol != IPPROTO_IPIP) {
 		return TC_ACT_OK;
 	}

@@ -29,15 +29,15 @@ type XlbAbiInfo struct {
 }
 
 type XlbBackend struct {
-	_      structs.HostLayout
-	Mac    [6]uint8
-	Flags  uint8
-	Family uint8
-	Weight uint32
-	SvcId  uint32
-	Addr   [4]uint32
-	Port   uint16
-	Pad    uint16
+	_       structs.HostLayout
+	Mac     [6]uint8
+	Flags   uint8
+	Family  uint8
+	Weight  uint32
+	SvcId   uint32
+	Addr    [4]uint32
+	Port    uint16
+	TunPort uint16
 }
 
 type XlbBackendConns struct {
@@ -54,6 +54,7 @@ const (
 	XlbBackendFlagsXLB_BE_CONFIGURED XlbBackendFlags = 4
 	XlbBackendFlagsXLB_BE_TUNNEL     XlbBackendFlags = 8
 	XlbBackendFlagsXLB_BE_TUN_GRE    XlbBackendFlags = 16
+	XlbBackendFlagsXLB_BE_TUN_GUE    XlbBackendFlags = 32
 )
 
 type XlbBackendLimits struct {
@@ -353,6 +354,7 @@ const (
 	XlbProgXlbDecap       = "xlb_decap"
 	XlbProgXlbMain        = "xlb_main"
 	XlbVarDecapGre        = "decap_gre"
+	XlbVarDecapGuePort    = "decap_gue_port"
 	XlbVarDirectorMac     = "director_mac"
 	XlbVarFlowBuckets4    = "flow_buckets4"
 	XlbVarFlowFence       = "flow_fence"
@@ -441,6 +443,7 @@ type XlbMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type XlbVariableSpecs struct {
 	DecapGre     *ebpf.VariableSpec `ebpf:"decap_gre"`
+	DecapGuePort *ebpf.VariableSpec `ebpf:"decap_gue_port"`
 	DirectorMac  *ebpf.VariableSpec `ebpf:"director_mac"`
 	FlowBuckets4 *ebpf.VariableSpec `ebpf:"flow_buckets4"`
 	FlowFence    *ebpf.VariableSpec `ebpf:"flow_fence"`
@@ -526,6 +529,7 @@ func (m *XlbMaps) Close() error {
 // It can be passed to LoadXlbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type XlbVariables struct {
 	DecapGre     *ebpf.Variable `ebpf:"decap_gre"`
+	DecapGuePort *ebpf.Variable `ebpf:"decap_gue_port"`
 	DirectorMac  *ebpf.Variable `ebpf:"director_mac"`
 	FlowBuckets4 *ebpf.Variable `ebpf:"flow_buckets4"`
 	FlowFence    *ebpf.Variable `ebpf:"flow_fence"`

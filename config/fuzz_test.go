@@ -17,7 +17,7 @@ func FuzzParseYAML(f *testing.F) {
 	f.Add([]byte(svcYAML(nil)))
 	f.Add([]byte("services: [{vip: 10.0.0.1, port: 1, protocol: udp, real_servers: [{address: 10.0.0.2}]}]\n"))
 	f.Add([]byte("services: [{vip: 10.0.0.1, port: 1, protocol: tcp, forward: tun, real_servers: [{address: 10.0.0.2, forward: dr}], sorry_server: {address: 10.0.0.3, forward: dr}}]\n"))
-	f.Add([]byte("services: [{vip: 10.0.0.1, port: 1, protocol: tcp, forward: tun, tunnel_type: gre, real_servers: [{address: 10.0.0.2, forward: tun, tunnel_type: ipip}]}]\n"))
+	f.Add([]byte("services: [{vip: 10.0.0.1, port: 1, protocol: tcp, forward: tun, tunnel_type: gre, real_servers: [{address: 10.0.0.2, forward: tun, tunnel_type: ipip}, {address: 10.0.0.3, forward: tun, tunnel_type: gue, tunnel_port: 6080}]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseYAML("fuzz.yaml", data)
 		if err != nil {

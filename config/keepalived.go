@@ -590,17 +590,17 @@ func (k *kconv) top(stmts []*kstmt) {
 	}
 }
 
-// lvsMethod reads "lb_kind|lvs_method DR|TUN [type ipip|gre] [nocsum]"
-// (keepalived 2.2.7's words; at is the service's or server's YAML path):
-// NAT, GUE (type gue, port) and GRE checksums (csum, remcsum) are refused.
-func (k *kconv) lvsMethod(st *kstmt, at string) (Forward, TunnelType) {
+// lvsMethod reads "lb_kind|lvs_method DR|TUN [type ipip|gre|gue] [port N]
+// [nocsum]" (keepalived 2.2.7's words; at is the service's or server's YAML
+// path): NAT and tunnel checksums (csum, remcsum) are refused.
+func (k *kconv) lvsMethod(st *kstmt, at string) (Forward, TunnelType, uint16) {
 	field := at + ".forward"
 	if !k.noBlock(st, field) {
-		return "", ""
+		return "", "", 0
 	}
 	if len(st.args) == 0 {
 		k.fail(st, field, "takes a method: DR or TUN")
-		return "", ""
+		return "", "", 0
 	}
 	k.mark(st, field)
 	var f Forward
@@ -611,17 +611,18 @@ func (k *kconv) lvsMethod(st *kstmt, at string) (Forward, TunnelType) {
 		f = TUN
 	case "NAT":
 		k.fail(st, field, "NAT is not supported by xlb (only DR and TUN)")
-		return "", ""
+		return "", "", 0
 	default:
 		k.fail(st, field, "unknown lb_kind %q (want DR or TUN)", v)
-		return "", ""
+		return "", "", 0
 	}
 	rest := st.args[1:]
 	if f == DR && len(rest) > 0 {
 		k.fail(st, field, "DR takes no options, got %q", strings.Join(rest, " "))
-		return "", ""
+		return "", "", 0
 	}
 	var t TunnelType
+	var port uint16
 	for i := 0; i < len(rest); i++ {
 		switch w := strings.ToLower(rest[i]); {
 		case w == "type" && i+1 < len(rest):
@@ -632,27 +633,32 @@ func (k *kconv) lvsMethod(st *kstmt, at string) (Forward, TunnelType) {
 			case "gre":
 				t = TunnelGRE
 			case "gue":
-				k.fail(st, at+".tunnel_type", "TUN type gue is not supported by xlb (ipip or gre)")
-				return "", ""
+				t = TunnelGUE
 			default:
-				k.fail(st, at+".tunnel_type", "unknown TUN type %q (want ipip or gre)", tt)
-				return "", ""
+				k.fail(st, at+".tunnel_type", "unknown TUN type %q (want ipip, gre or gue)", tt)
+				return "", "", 0
 			}
 			k.mark(st, at+".tunnel_type")
+		case w == "port" && i+1 < len(rest):
+			i++
+			n, err := strconv.ParseUint(rest[i], 10, 16)
+			if err != nil || n == 0 {
+				k.fail(st, at+".tunnel_port", "TUN port %q: want 1..65535", rest[i])
+				return "", "", 0
+			}
+			port = uint16(n)
+			k.mark(st, at+".tunnel_port")
 		case w == "nocsum":
-			// keepalived's and IPVS's default: no GRE checksum.
+			// keepalived's and IPVS's default: no GRE or UDP checksum.
 		case w == "csum" || w == "remcsum":
-			k.fail(st, at+".tunnel_type", "TUN %s is not supported by xlb: its GRE carries no checksum (nocsum)", w)
-			return "", ""
-		case w == "port":
-			k.fail(st, at+".tunnel_type", "TUN port is GUE's, which xlb does not support")
-			return "", ""
+			k.fail(st, at+".tunnel_type", "TUN %s is not supported by xlb: its GRE and GUE carry no checksum (nocsum)", w)
+			return "", "", 0
 		default:
-			k.fail(st, field, "unknown TUN option %q (want type ipip|gre, nocsum)", rest[i])
-			return "", ""
+			k.fail(st, field, "unknown TUN option %q (want type ipip|gre|gue, port N, nocsum)", rest[i])
+			return "", "", 0
 		}
 	}
-	return f, t
+	return f, t, port
 }
 
 // garpGroup reads "garp_group { garp_interval S; gna_interval S; interface
@@ -2136,7 +2142,7 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 			}
 		case "lb_kind", "lvs_method":
 			lbKindSeen = true
-			s.Forward, s.TunnelType = k.lvsMethod(st, p)
+			s.Forward, s.TunnelType, s.TunnelPort = k.lvsMethod(st, p)
 		case "persistence_timeout":
 			// keepalived's default when the value is left out is 6 minutes.
 			if len(st.args) == 0 && k.noBlock(st, p+".persistence_timeout") {
@@ -2234,6 +2240,7 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 	}
 	own := make([]Forward, len(methods))
 	tun := make([]TunnelType, len(methods))
+	ports := make([]uint16, len(methods))
 	for n, m := range methods {
 		if m == nil {
 			continue
@@ -2242,7 +2249,7 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		if n > 0 {
 			at = fmt.Sprintf("%s.real_servers[%d]", p, n-1)
 		}
-		own[n], tun[n] = k.lvsMethod(m, at)
+		own[n], tun[n], ports[n] = k.lvsMethod(m, at)
 	}
 	if !lbKindSeen {
 		// keepalived's default is NAT: only a service whose servers all
@@ -2250,20 +2257,21 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 		if n := slices.Index(own[1:], ""); n >= 0 || len(own) == 1 || (s.SorryServer != nil && own[0] == "") {
 			k.fail(vs, p+".forward", "lb_kind is missing: keepalived would use NAT, which xlb does not support; add lb_kind DR")
 		} else {
-			s.Forward, s.TunnelType = own[1], tun[1]
+			s.Forward, s.TunnelType, s.TunnelPort = own[1], tun[1], ports[1]
 		}
 	}
 	for n, f := range own {
-		if f == "" || (f == s.Forward && tun[n] == s.TunnelType) {
+		if f == "" || (f == s.Forward && tun[n] == s.TunnelType && ports[n] == s.TunnelPort) {
 			continue // the service's anyway
 		}
 		if n == 0 {
 			if s.SorryServer != nil {
-				s.SorryServer.Forward, s.SorryServer.TunnelType = f, tun[n]
+				s.SorryServer.Forward, s.SorryServer.TunnelType, s.SorryServer.TunnelPort = f, tun[n], ports[n]
 			}
 			continue
 		}
-		s.RealServers[n-1].Forward, s.RealServers[n-1].TunnelType = f, tun[n]
+		r := &s.RealServers[n-1]
+		r.Forward, r.TunnelType, r.TunnelPort = f, tun[n], ports[n]
 	}
 	// inhibit_on_failure of a real server wins over its virtual server's;
 	// when every server ends up with it, it is the service's.

@@ -312,6 +312,9 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 	if s.TunnelType != "" {
 		add(m, "tunnel_type", strNode(string(s.TunnelType)))
 	}
+	if s.TunnelPort != 0 {
+		add(m, "tunnel_port", intNode(int(s.TunnelPort)))
+	}
 	add(m, "persistence_timeout", durNode(s.PersistenceTimeout))
 	if s.PersistenceGranularity != 0 {
 		add(m, "persistence_granularity", intNode(s.PersistenceGranularity))
@@ -358,6 +361,9 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 		}
 		if ss.TunnelType != "" {
 			add(sm, "tunnel_type", strNode(string(ss.TunnelType)))
+		}
+		if ss.TunnelPort != 0 {
+			add(sm, "tunnel_port", intNode(int(ss.TunnelPort)))
 		}
 		add(m, "sorry_server", sm)
 	}
@@ -419,6 +425,9 @@ func realServerNode(r *RealServer) *yaml.Node {
 	}
 	if r.TunnelType != "" {
 		add(m, "tunnel_type", strNode(string(r.TunnelType)))
+	}
+	if r.TunnelPort != 0 {
+		add(m, "tunnel_port", intNode(int(r.TunnelPort)))
 	}
 	switch checks := r.Checks(); {
 	case len(checks) == 1:

@@ -50,6 +50,7 @@ type TunnelType string
 const (
 	TunnelIPIP TunnelType = ""    // IPIP / IP6IP6, IPVS's default ("ipip" in the files)
 	TunnelGRE  TunnelType = "gre" // an outer IPv4 and GRE header (IPv4 services)
+	TunnelGUE  TunnelType = "gue" // IPv4, UDP to the tunnel port and GUE (IPv4 services)
 )
 
 // Timeouts are idle timeouts of the connection table (ipvsadm --set tcp tcpfin udp).
@@ -153,8 +154,10 @@ type Service struct {
 	Protocol  Protocol
 	Scheduler Scheduler
 	Forward   Forward
-	// TunnelType is the encapsulation of TUN forwarding (Forward TUN).
+	// TunnelType is the encapsulation of TUN forwarding (Forward TUN);
+	// TunnelPort the real servers' UDP port with GUE (IPVS --tun-port).
 	TunnelType TunnelType
+	TunnelPort uint16
 	// PersistenceTimeout > 0 sends every connection of one client IP to the
 	// same real server while the client was seen within this window (ipvsadm -p).
 	PersistenceTimeout time.Duration
@@ -220,6 +223,7 @@ type SorryServer struct {
 	// encapsulation with its own Forward TUN.
 	Forward    Forward
 	TunnelType TunnelType
+	TunnelPort uint16
 	Line       int
 }
 
@@ -241,22 +245,22 @@ func (s *Service) SorryForward() Forward {
 	return s.Forward
 }
 
-// TunnelOf is the encapsulation of TUN forwarding to r: r's own with a
-// method of its own (keepalived's "lvs_method TUN type gre" in a
-// real_server), else the service's.
-func (s *Service) TunnelOf(r RealServer) TunnelType {
+// TunnelOf is the encapsulation of TUN forwarding to r and its GUE port:
+// r's own with a method of its own (keepalived's "lvs_method TUN type gre"
+// in a real_server), else the service's.
+func (s *Service) TunnelOf(r RealServer) (TunnelType, uint16) {
 	if r.Forward != "" {
-		return r.TunnelType
+		return r.TunnelType, r.TunnelPort
 	}
-	return s.TunnelType
+	return s.TunnelType, s.TunnelPort
 }
 
 // SorryTunnel is TunnelOf for the sorry server.
-func (s *Service) SorryTunnel() TunnelType {
+func (s *Service) SorryTunnel() (TunnelType, uint16) {
 	if s.SorryServer != nil && s.SorryServer.Forward != "" {
-		return s.SorryServer.TunnelType
+		return s.SorryServer.TunnelType, s.SorryServer.TunnelPort
 	}
-	return s.TunnelType
+	return s.TunnelType, s.TunnelPort
 }
 
 // MaxWeight is the largest real-server weight, keepalived's and ipvsadm's
@@ -291,9 +295,10 @@ type RealServer struct {
 	// Forward is the server's own forwarding method, "" for the
 	// service's (see Service.ForwardOf): a service may send to some real
 	// servers directly (DR) and tunnel to others (TUN), as IPVS does;
-	// TunnelType goes with it (see Service.TunnelOf).
+	// TunnelType and TunnelPort go with it (see Service.TunnelOf).
 	Forward    Forward
 	TunnelType TunnelType
+	TunnelPort uint16
 	Line       int
 }
 

@@ -146,15 +146,21 @@ func validateGARPGroups(ps *problems, c *Config) {
 
 // validateTunnelType checks the encapsulation set beside forward f (on a
 // service, or a real or sorry server with a method of its own).
-func validateTunnelType(ps *problems, line int, p string, f Forward, t TunnelType, vip netip.Addr) {
+func validateTunnelType(ps *problems, line int, p string, f Forward, t TunnelType, port uint16, vip netip.Addr) {
 	switch {
 	case t == TunnelIPIP:
-	case t != TunnelGRE:
-		ps.field(line, p+".tunnel_type", "unknown tunnel type %q (want ipip or gre; GUE is not supported)", t)
+	case t != TunnelGRE && t != TunnelGUE:
+		ps.field(line, p+".tunnel_type", "unknown tunnel type %q (want ipip, gre or gue)", t)
 	case f != TUN:
 		ps.field(line, p+".tunnel_type", "goes with forward: tun beside it, got forward %q", f)
 	case vip.Is6():
-		ps.field(line, p+".tunnel_type", "gre is for IPv4 services: an IPv6 service tunnels in IP6IP6 (ipip)")
+		ps.field(line, p+".tunnel_type", "%s is for IPv4 services: an IPv6 service tunnels in IP6IP6 (ipip)", t)
+	}
+	switch {
+	case t == TunnelGUE && port == 0:
+		ps.field(line, p+".tunnel_port", "gue needs the real servers' UDP port (1..65535; IPVS --tun-port)")
+	case t != TunnelGUE && port != 0:
+		ps.field(line, p+".tunnel_port", "goes with tunnel_type: gue")
 	}
 }
 
@@ -570,7 +576,7 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 	default:
 		ps.field(s.Line, p+".forward", "unknown forwarding method %q (want dr or tun; NAT is not supported)", s.Forward)
 	}
-	validateTunnelType(ps, s.Line, p, s.Forward, s.TunnelType, s.VIP)
+	validateTunnelType(ps, s.Line, p, s.Forward, s.TunnelType, s.TunnelPort, s.VIP)
 	if s.PersistenceTimeout < 0 {
 		ps.field(s.Line, p+".persistence_timeout", "must not be negative, got %s", s.PersistenceTimeout)
 	}
@@ -624,8 +630,8 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 			ps.field(r.Line, rp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", r.Port, s.Port, f)
 		}
 		validateOwnForward(ps, r.Line, rp+".forward", r.Forward)
-		if r.Forward != "" || r.TunnelType != "" {
-			validateTunnelType(ps, r.Line, rp, r.Forward, r.TunnelType, s.VIP)
+		if r.Forward != "" || r.TunnelType != "" || r.TunnelPort != 0 {
+			validateTunnelType(ps, r.Line, rp, r.Forward, r.TunnelType, r.TunnelPort, s.VIP)
 		}
 		if r.Weight < 0 || r.Weight > maxWeight {
 			ps.field(r.Line, rp+".weight", "must be 0..%d, got %d", maxWeight, r.Weight)
@@ -687,8 +693,8 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 			ps.field(line, sp+".port", "port %d differs from the service port %d; %s forwarding cannot change ports", ss.Port, s.Port, s.SorryForward())
 		}
 		validateOwnForward(ps, line, sp+".forward", ss.Forward)
-		if ss.Forward != "" || ss.TunnelType != "" {
-			validateTunnelType(ps, line, sp, ss.Forward, ss.TunnelType, s.VIP)
+		if ss.Forward != "" || ss.TunnelType != "" || ss.TunnelPort != 0 {
+			validateTunnelType(ps, line, sp, ss.Forward, ss.TunnelType, ss.TunnelPort, s.VIP)
 		}
 		if j, dup := seen[rsKey{ss.Address, ss.Port}]; dup && ss.Address.IsValid() {
 			ps.at(line, sp, "%s is also real_servers[%d]%s: a sorry server stands in for the pool, it cannot be in it", netip.AddrPortFrom(ss.Address, ss.Port), j, ps.lineRef(s.RealServers[j].Line))

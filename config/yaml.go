@@ -775,6 +775,8 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 			d.forward(v, field, &s.Forward)
 		case "tunnel_type":
 			d.tunnelType(v, field, &s.TunnelType)
+		case "tunnel_port":
+			d.port(v, field, &s.TunnelPort)
 		case "persistence_timeout":
 			d.duration(v, field, &s.PersistenceTimeout)
 		case "persistence_granularity":
@@ -870,6 +872,8 @@ func (d *yamlDecoder) sorryServer(n *yaml.Node, path string) *SorryServer {
 			d.forward(v, field, &ss.Forward)
 		case "tunnel_type":
 			d.tunnelType(v, field, &ss.TunnelType)
+		case "tunnel_port":
+			d.port(v, field, &ss.TunnelPort)
 		default:
 			return false
 		}
@@ -919,6 +923,8 @@ func (d *yamlDecoder) realServer(n *yaml.Node, path string) (rs RealServer, port
 			d.forward(v, field, &rs.Forward)
 		case "tunnel_type":
 			d.tunnelType(v, field, &rs.TunnelType)
+		case "tunnel_port":
+			d.port(v, field, &rs.TunnelPort)
 		default:
 			return false
 		}

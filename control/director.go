@@ -183,8 +183,11 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 			}
 			if b.Tunnel {
 				rs.Forward = "Tunnel"
-				if b.GRE {
+				switch {
+				case b.GRE:
 					rs.TunnelType = string(config.TunnelGRE)
+				case b.GUEPort > 0:
+					rs.TunnelType, rs.TunnelPort = string(config.TunnelGUE), b.GUEPort
 				}
 			}
 			c, p, by := ex.Baselines[b.Slot].Since(st.Key, b)

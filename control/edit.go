@@ -51,8 +51,10 @@ type Edit struct {
 	// Forward is ipvsadm's -g (dr) or -i (tun) of a real server; ""
 	// leaves it unchanged (real-add: the service's).
 	Forward config.Forward `json:"forward,omitempty"`
-	// TunnelType goes with Forward TUN (--tun-type gre; "": ipip).
+	// TunnelType goes with Forward TUN (--tun-type gre|gue; "": ipip),
+	// TunnelPort with gue (--tun-port).
 	TunnelType config.TunnelType `json:"tunnel_type,omitempty"`
+	TunnelPort uint16            `json:"tunnel_port,omitempty"`
 	// Timeouts in seconds; 0 leaves one unchanged, as ipvsadm --set.
 	Timeouts TimeoutsSecs `json:"timeouts,omitzero"`
 }
@@ -99,6 +101,9 @@ func (e Edit) String() string {
 		b.WriteString(" -i")
 		if e.TunnelType != "" {
 			fmt.Fprintf(&b, " --tun-type %s", e.TunnelType)
+		}
+		if e.TunnelPort != 0 {
+			fmt.Fprintf(&b, " --tun-port %d", e.TunnelPort)
 		}
 	}
 	return b.String()
@@ -197,9 +202,9 @@ func (e Edit) Apply(cfg *config.Config) error {
 func editReal(s *config.Service, r *config.RealServer, e Edit) {
 	if e.Forward != "" {
 		// Its own method only where it differs from the service's.
-		r.Forward, r.TunnelType = e.Forward, e.TunnelType
-		if e.Forward == s.Forward && e.TunnelType == s.TunnelType {
-			r.Forward, r.TunnelType = "", ""
+		r.Forward, r.TunnelType, r.TunnelPort = e.Forward, e.TunnelType, e.TunnelPort
+		if e.Forward == s.Forward && e.TunnelType == s.TunnelType && e.TunnelPort == s.TunnelPort {
+			r.Forward, r.TunnelType, r.TunnelPort = "", "", 0
 		}
 	}
 	if e.Weight != nil {

@@ -40,10 +40,20 @@ func TestEditRealForward(t *testing.T) {
 	if err := e.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if r := s.RealServers[2]; s.ForwardOf(r) != config.TUN || s.TunnelOf(r) != config.TunnelGRE {
+	if r := s.RealServers[2]; s.ForwardOf(r) != config.TUN || r.TunnelType != config.TunnelGRE {
 		t.Errorf("-e -i --tun-type gre: %+v", r)
 	}
 	if got := e.String(); got != "real-edit tcp/10.0.0.1:80 -r 10.0.0.4:80 -i --tun-type gre" {
+		t.Errorf("String() = %q", got)
+	}
+	e.TunnelType, e.TunnelPort = config.TunnelGUE, 6080
+	if err := e.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if tt, port := s.TunnelOf(s.RealServers[2]); tt != config.TunnelGUE || port != 6080 {
+		t.Errorf("-e -i --tun-type gue --tun-port 6080: %q %d", tt, port)
+	}
+	if got := e.String(); got != "real-edit tcp/10.0.0.1:80 -r 10.0.0.4:80 -i --tun-type gue --tun-port 6080" {
 		t.Errorf("String() = %q", got)
 	}
 }

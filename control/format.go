@@ -180,6 +180,9 @@ func FormatRules(w io.Writer, s *Snapshot, o ListOptions) {
 				if rs.TunnelType != "" {
 					fwd += " --tun-type " + rs.TunnelType
 				}
+				if rs.TunnelPort != 0 {
+					fwd += fmt.Sprintf(" --tun-port %d", rs.TunnelPort)
+				}
 			}
 			fmt.Fprintf(w, "-a %s -r %s %s -w %d", name, rs.Addr, fwd, rs.Weight)
 			if rs.UThreshold > 0 {

@@ -114,9 +114,10 @@ type RealServer struct {
 	// Forward is ipvsadm's forwarding column for this server: Route (DR)
 	// or Tunnel; a service may mix them, as IPVS does.
 	Forward string `json:"forward"`
-	// TunnelType is "gre" for a Tunnel in GRE (IPVS --tun-type gre), ""
-	// for IPIP / IP6IP6.
+	// TunnelType is "gre" or "gue" for a Tunnel in GRE or GUE (IPVS
+	// --tun-type), "" for IPIP / IP6IP6; TunnelPort is GUE's UDP port.
 	TunnelType string `json:"tunnel_type,omitempty"`
+	TunnelPort uint16 `json:"tunnel_port,omitempty"`
 	// UThreshold and LThreshold are the connection limit as configured
 	// (ipvsadm -x/-y; 0: none, and a LThreshold of 0 means three quarters
 	// of UThreshold); Overloaded says the limit holds new flows off now.

@@ -762,10 +762,10 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 			healthy := serverUp(spec.Key, r, up)
 			b := maps.BackendSpec{
 				Addr: addr, MAC: macs[r.Address], Weight: uint32(r.Weight), Available: healthy,
-				Tunnel: s.ForwardOf(r) == config.TUN, GRE: s.TunnelOf(r) == config.TunnelGRE,
 				// Validated: 0..maxThreshold, lower not above upper.
 				UpperThreshold: uint32(r.UThreshold), LowerThreshold: uint32(r.LThreshold),
 			}
+			setTunnel(&b, s.ForwardOf(r))(s.TunnelOf(r))
 			if !healthy && (s.InhibitOnFailure || r.InhibitOnFailure) {
 				// keepalived inhibit_on_failure: weight 0 instead of
 				// removal, so the server keeps its existing flows.
@@ -795,6 +795,23 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 	return out
 }
 
+// setTunnel marks b as forwarded by f, then (the returned function) with
+// TUN in that encapsulation: called as setTunnel(&b, f)(s.TunnelOf(r)).
+func setTunnel(b *maps.BackendSpec, f config.Forward) func(config.TunnelType, uint16) {
+	b.Tunnel = f == config.TUN
+	return func(t config.TunnelType, port uint16) {
+		if !b.Tunnel {
+			return
+		}
+		switch t {
+		case config.TunnelGRE:
+			b.GRE = true
+		case config.TunnelGUE:
+			b.GUEPort = port
+		}
+	}
+}
+
 // sorryBackend is s's sorry server: in service at weight 1 while the
 // service has lost its quorum (by default: no server up with a weight
 // above 0; an unresolved MAC counts as not up, as such a server gets no
@@ -803,8 +820,9 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 func sorryBackend(s config.Service, ss *config.SorryServer, macs map[netip.Addr]net.HardwareAddr, serving bool) maps.BackendSpec {
 	b := maps.BackendSpec{
 		Addr: netip.AddrPortFrom(ss.Address, ss.Port), MAC: macs[ss.Address],
-		Weight: 1, Available: !serving, Tunnel: s.SorryForward() == config.TUN, GRE: s.SorryTunnel() == config.TunnelGRE,
+		Weight: 1, Available: !serving,
 	}
+	setTunnel(&b, s.SorryForward())(s.SorryTunnel())
 	if serving && ss.Inhibit {
 		b.Available, b.Weight = true, 0
 	}

@@ -293,6 +293,11 @@ func TestSpecsForwardPerServer(t *testing.T) {
 	if !b[0].GRE || b[1].GRE || !b[2].GRE {
 		t.Fatalf("TUN type gre service, rs2 DR: %+v, want GRE for rs1 and the sorry server", b)
 	}
+	cfg.Services[0].TunnelType, cfg.Services[0].TunnelPort = config.TunnelGUE, 6080
+	b = Specs(cfg, macs, nil, 0, nil)[0].Backends
+	if b[0].GRE || b[0].GUEPort != 6080 || b[1].GUEPort != 0 || b[2].GUEPort != 6080 {
+		t.Fatalf("TUN type gue service, rs2 DR: %+v, want GUE to 6080 for rs1 and the sorry server", b)
+	}
 	var got []target
 	got = forwardedTo(cfg.Services[0])
 	if want := []target{{rs1, config.TUN}, {rs2, config.DR}, {sorry, config.TUN}}; !slices.Equal(got, want) {

@@ -246,64 +246,76 @@ func lineOf(out, s string) string {
 	return ""
 }
 
-// tunnel_type gre (IPVS --tun-type gre, keepalived "lvs_method TUN type
-// gre"): the director wraps the client's packets in GRE to the real server
-// behind the router. A real server that strips only IPIP never answers
-// (so what arrives is GRE, not IPIP); once `xlb realserver up --tun-type
-// gre` strips GRE too, it does.
-func TestTunnelGREToRealServerBehindRouter(t *testing.T) {
-	l := newLab(t, lab.Options{Router: true})
-	if !l.RouterMode() {
-		t.Skip("skipped: the lab has no router")
-	}
-	rs := startTunnelRealServer(t, l) // IPIP only, at first
-	dir := l.Directors()[0]
-	cfg := fmt.Sprintf(`services:
+// tunnel_type gre and gue (IPVS --tun-type gre / gue --tun-port,
+// keepalived "lvs_method TUN type gre" / "type gue port N"): the director
+// wraps the client's packets in GRE (GUE) to the real server behind the
+// router. A real server that strips only IPIP never answers (so what
+// arrives is not IPIP); once `xlb realserver up --tun-type gre` (gue
+// --tun-port) strips it too, it does, and `xlb list --save` prints the
+// tunnel type.
+func TestTunnelGREAndGUEToRealServerBehindRouter(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, saved string
+		up                []string
+	}{
+		{"gre", "tunnel_type: gre", "-i --tun-type gre", []string{"--tun-type", "gre"}},
+		{"gue", "tunnel_type: gue\n    tunnel_port: 6080", "-i --tun-type gue --tun-port 6080", []string{"--tun-type", "gue", "--tun-port", "6080"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t, lab.Options{Router: true})
+			if !l.RouterMode() {
+				t.Skip("skipped: the lab has no router")
+			}
+			rs := startTunnelRealServer(t, l) // IPIP only, at first
+			dir := l.Directors()[0]
+			cfg := fmt.Sprintf(`services:
   - vip: %s
     port: 80
     protocol: tcp
     scheduler: rr
     forward: tun
-    tunnel_type: gre
+    %s
     real_servers:
       - {address: 10.98.0.2, port: 80}
-`, l.VIP())
-	path := writeCfg(t, l, "gre.yaml", cfg)
-	if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + l.VIP().String() + "/"
-	answer := func(within time.Duration) (string, error) {
-		var err error
-		for end := time.Now().Add(within); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			var out string
-			out, err = l.Curl(ctx, url, "--max-time", "1")
-			cancel()
-			if err == nil {
-				return strings.TrimSpace(out), nil
+`, l.VIP(), tc.yaml)
+			path := writeCfg(t, l, tc.name+".yaml", cfg)
+			if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
+				t.Fatal(err)
 			}
-		}
-		return "", err
-	}
-	if body, err := answer(4 * time.Second); err == nil {
-		t.Fatalf("a real server stripping only IPIP answered %q: the director did not send GRE", body)
-	}
-	rs.down(t)
-	rs.up(t, l, "--tun-type", "gre")
-	body, err := answer(20 * time.Second)
-	if err != nil || body != "tunrs" {
-		t.Fatalf("through GRE: %q, %v; want the tunnelled real server's answer", body, err)
-	}
-	for range 5 {
-		if s := get(t, l, "/"); s != "tunrs" {
-			t.Fatalf("answer %q", s)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	saved, err := l.Exec(ctx, dir, xlbBin(), "list", "--save")
-	if err != nil || !strings.Contains(string(saved), "-r 10.98.0.2:80 -i --tun-type gre") {
-		t.Fatalf("xlb list --save: %v\n%s", err, saved)
+			url := "http://" + l.VIP().String() + "/"
+			answer := func(within time.Duration) (string, error) {
+				var err error
+				for end := time.Now().Add(within); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					var out string
+					out, err = l.Curl(ctx, url, "--max-time", "1")
+					cancel()
+					if err == nil {
+						return strings.TrimSpace(out), nil
+					}
+				}
+				return "", err
+			}
+			if body, err := answer(4 * time.Second); err == nil {
+				t.Fatalf("a real server stripping only IPIP answered %q: the director did not send %s", body, tc.name)
+			}
+			rs.down(t)
+			rs.up(t, l, tc.up...)
+			body, err := answer(20 * time.Second)
+			if err != nil || body != "tunrs" {
+				t.Fatalf("through %s: %q, %v; want the tunnelled real server's answer", tc.name, body, err)
+			}
+			for range 5 {
+				if s := get(t, l, "/"); s != "tunrs" {
+					t.Fatalf("answer %q", s)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			saved, err := l.Exec(ctx, dir, xlbBin(), "list", "--save")
+			if err != nil || !strings.Contains(string(saved), "-r 10.98.0.2:80 "+tc.saved) {
+				t.Fatalf("xlb list --save: %v\n%s", err, saved)
+			}
+		})
 	}
 }

@@ -97,6 +97,7 @@ type rule struct {
 	// tunType its --tun-type.
 	forward string
 	tunType config.TunnelType
+	tunPort uint16
 }
 
 func (r *rule) next(opt string) (string, error) {
@@ -246,16 +247,23 @@ func (r *rule) option(opt string) error {
 		case "gre":
 			r.tunType = config.TunnelGRE
 		case "gue":
-			return errors.New("--tun-type gue is not supported (ipip or gre)")
+			r.tunType = config.TunnelGUE
 		default:
-			return fmt.Errorf("--tun-type %q: want ipip or gre", v)
+			return fmt.Errorf("--tun-type %q: want ipip, gre or gue", v)
 		}
 	case "--tun-nocsum":
-		// IPVS's default: GRE without a checksum.
+		// IPVS's default: GRE and GUE without a checksum.
 	case "--tun-csum", "--tun-remcsum":
-		return fmt.Errorf("%s is not supported: xlb's GRE carries no checksum", opt)
+		return fmt.Errorf("%s is not supported: xlb's GRE and GUE carry no checksum", opt)
 	case "--tun-port":
-		return errors.New("--tun-port is GUE's, which xlb does not support")
+		n, err := r.number(opt)
+		if err != nil {
+			return err
+		}
+		if *n < 1 || *n > 65535 {
+			return fmt.Errorf("--tun-port %d: want 1..65535", *n)
+		}
+		r.tunPort = uint16(*n)
 	case "-w", "--weight":
 		e.Weight, err = r.number(opt)
 	case "-x", "--u-threshold":
@@ -361,12 +369,16 @@ func (r *rule) setForward(s *config.Service) error {
 	if r.tunType != config.TunnelIPIP && want != config.TUN {
 		return errors.New("--tun-type goes with -i (tunnelling)")
 	}
+	if (r.tunType == config.TunnelGUE) != (r.tunPort != 0) {
+		return errors.New("--tun-type gue and --tun-port go together")
+	}
 	if r.forward == "" && r.edit.Op == control.RealEdit {
 		return nil
 	}
 	if len(s.RealServers) == 1 {
-		s.Forward, s.TunnelType = want, r.tunType
-		s.RealServers[0].Forward, s.RealServers[0].TunnelType = "", ""
+		s.Forward, s.TunnelType, s.TunnelPort = want, r.tunType, r.tunPort
+		rs := &s.RealServers[0]
+		rs.Forward, rs.TunnelType, rs.TunnelPort = "", "", 0
 		return nil
 	}
 	e := r.edit
@@ -375,9 +387,9 @@ func (r *rule) setForward(s *config.Service) error {
 		if rs.Address != e.Real.Addr() || (e.Real.Port() != 0 && rs.Port != e.Real.Port()) {
 			continue
 		}
-		rs.Forward, rs.TunnelType = want, r.tunType
-		if want == s.Forward && r.tunType == s.TunnelType {
-			rs.Forward, rs.TunnelType = "", ""
+		rs.Forward, rs.TunnelType, rs.TunnelPort = want, r.tunType, r.tunPort
+		if want == s.Forward && r.tunType == s.TunnelType && r.tunPort == s.TunnelPort {
+			rs.Forward, rs.TunnelType, rs.TunnelPort = "", "", 0
 		}
 	}
 	return nil

@@ -98,7 +98,8 @@ func TestParseErrors(t *testing.T) {
 		{"real server of no service", "-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g\n", 1, "no such service"},
 		{"port mapping in DR", "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:8080 -g\n", 2, "cannot change ports"},
 		{"shell variable", "ipvsadm -A -t $VIP:80 -s rr\n", 1, `service "$VIP:80"`},
-		{"gue", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gue --tun-port 6080\n", 2, "--tun-type gue is not supported"},
+		{"gue without port", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gue\n", 2, "--tun-type gue and --tun-port go together"},
+		{"tun-port out of range", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gue --tun-port 70000\n", 2, "--tun-port 70000: want 1..65535"},
 		{"tun-type without -i", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -g --tun-type gre\n", 2, "--tun-type goes with -i"},
 		{"gre checksum", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -i --tun-type gre --tun-csum\n", 2, "--tun-csum is not supported"},
 		{"not ipvsadm", "-A -t 10.0.0.1:80\nifconfig eth0:0 10.0.0.1 up\n", 2, `"ifconfig" is not an ipvsadm command`},
@@ -171,7 +172,8 @@ func TestFormatRulesRoundTrip(t *testing.T) {
 // print each server's own flag again.
 func TestMixedForwarding(t *testing.T) {
 	const rules = "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n-a -t 10.0.0.1:80 -r 10.0.0.3:80 -i -w 1\n-a -t 10.0.0.1:80 -r 10.0.0.4:80 -w 1\n-e -t 10.0.0.1:80 -r 10.0.0.4:80 -i\n" +
-		"-a -t 10.0.0.1:80 -r 10.0.0.5:80 -i --tun-type gre --tun-nocsum -w 1\n"
+		"-a -t 10.0.0.1:80 -r 10.0.0.5:80 -i --tun-type gre --tun-nocsum -w 1\n" +
+		"-a -t 10.0.0.1:80 -r 10.0.0.6:80 -i --tun-type gue --tun-port 6080 -w 1\n"
 	cfg, err := Parse("ipvsadm.rules", []byte(rules))
 	if err != nil {
 		t.Fatal(err)
@@ -181,25 +183,28 @@ func TestMixedForwarding(t *testing.T) {
 	for _, r := range s.RealServers {
 		got = append(got, s.ForwardOf(r))
 	}
-	if want := []config.Forward{config.DR, config.TUN, config.TUN, config.TUN}; s.Forward != config.DR || !slices.Equal(got, want) {
+	if want := []config.Forward{config.DR, config.TUN, config.TUN, config.TUN, config.TUN}; s.Forward != config.DR || !slices.Equal(got, want) {
 		t.Fatalf("service %s, real servers %v; want dr and %v", s.Forward, got, want)
 	}
-	if s.TunnelOf(s.RealServers[3]) != config.TunnelGRE || s.TunnelOf(s.RealServers[1]) != config.TunnelIPIP {
-		t.Fatalf("tunnel types %q %q, want gre for 10.0.0.5 only", s.TunnelOf(s.RealServers[1]), s.TunnelOf(s.RealServers[3]))
+	t1, _ := s.TunnelOf(s.RealServers[1])
+	t3, _ := s.TunnelOf(s.RealServers[3])
+	t4, p4 := s.TunnelOf(s.RealServers[4])
+	if t1 != config.TunnelIPIP || t3 != config.TunnelGRE || t4 != config.TunnelGUE || p4 != 6080 {
+		t.Fatalf("tunnel types %q %q %q:%d, want ipip, gre, gue:6080", t1, t3, t4, p4)
 	}
 	snap := &control.Snapshot{Services: []control.Service{{Protocol: "tcp", VIP: s.VIP, Port: s.Port, Scheduler: "rr", Forward: "Route"}}}
 	for _, r := range s.RealServers {
 		rs := control.RealServer{Addr: netip.AddrPortFrom(r.Address, r.Port), Weight: r.Weight, Available: true, Configured: true, Forward: "Route"}
 		if s.ForwardOf(r) == config.TUN {
-			rs.Forward = "Tunnel"
-			rs.TunnelType = string(s.TunnelOf(r))
+			tt, port := s.TunnelOf(r)
+			rs.Forward, rs.TunnelType, rs.TunnelPort = "Tunnel", string(tt), port
 		}
 		snap.Services[0].RealServers = append(snap.Services[0].RealServers, rs)
 	}
 	var b bytes.Buffer
 	control.FormatRules(&b, snap, control.ListOptions{})
 	for _, line := range []string{"-a -t 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1", "-a -t 10.0.0.1:80 -r 10.0.0.3:80 -i -w 1", "-a -t 10.0.0.1:80 -r 10.0.0.4:80 -i -w 1",
-		"-a -t 10.0.0.1:80 -r 10.0.0.5:80 -i --tun-type gre -w 1"} {
+		"-a -t 10.0.0.1:80 -r 10.0.0.5:80 -i --tun-type gre -w 1", "-a -t 10.0.0.1:80 -r 10.0.0.6:80 -i --tun-type gue --tun-port 6080 -w 1"} {
 		if !strings.Contains(b.String(), line+"\n") {
 			t.Errorf("saved rules lack %q:\n%s", line, &b)
 		}

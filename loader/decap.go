@@ -12,12 +12,21 @@ import (
 	"github.com/xlb-project/xlb/bpf"
 )
 
+// DecapOptions say which tunnels xlb_decap strips besides IPIP and
+// IP6IP6: GRE (the director's --tun-type gre), GUE to GUEPort (--tun-type
+// gue --tun-port; 0: none). Off, those packets are left to the kernel: a
+// host may run such tunnels of its own.
+type DecapOptions struct {
+	GRE     bool
+	GUEPort uint16
+}
+
 // AttachDecap attaches the TUN real-server program (xlb_decap: strip the
-// outer IPIP or IP6IP6 header, and with gre the outer IPv4 and GRE headers
-// of --tun-type gre) to iface's ingress with tcx and pins the link at pin,
-// so it stays after the command that attached it exits. It replaces the
-// kernel's ipip, ip_gre and ip6_tunnel modules, which this kernel may lack.
-func AttachDecap(iface, pin string, gre bool) error {
+// outer IPIP or IP6IP6 header, and the GRE or GUE of o) to iface's ingress
+// with tcx and pins the link at pin, so it stays after the command that
+// attached it exits. It replaces the kernel's ipip, ip_gre, fou and
+// ip6_tunnel modules, which this kernel may lack.
+func AttachDecap(iface, pin string, o DecapOptions) error {
 	ifc, err := net.InterfaceByName(iface)
 	if err != nil {
 		return fmt.Errorf("interface %q: %w", iface, err)
@@ -28,7 +37,7 @@ func AttachDecap(iface, pin string, gre bool) error {
 	if _, err := os.Stat(pin); err == nil {
 		return nil // already attached by an earlier `up`
 	}
-	prog, err := loadDecap(gre)
+	prog, err := loadDecap(o)
 	if err != nil {
 		return err
 	}
@@ -60,15 +69,18 @@ func DetachDecap(pin string) error {
 	return nil
 }
 
-// loadDecap loads xlb_decap alone (with the read-only data its decap_gre
-// knob lives in), stripping GRE too when gre.
-func loadDecap(gre bool) (*ebpf.Program, error) {
+// loadDecap loads xlb_decap alone (with the read-only data its knobs
+// live in), stripping what o says too.
+func loadDecap(o DecapOptions) (*ebpf.Program, error) {
 	spec, err := bpf.LoadXlb()
 	if err != nil {
 		return nil, fmt.Errorf("read embedded bpf object: %w", err)
 	}
-	if err := spec.Variables[bpf.XlbVarDecapGre].Set(boolByte(gre)); err != nil {
+	if err := spec.Variables[bpf.XlbVarDecapGre].Set(boolByte(o.GRE)); err != nil {
 		return nil, fmt.Errorf("set decap_gre: %w", err)
+	}
+	if err := spec.Variables[bpf.XlbVarDecapGuePort].Set(o.GUEPort); err != nil {
+		return nil, fmt.Errorf("set decap_gue_port: %w", err)
 	}
 	var objs struct {
 		Prog *ebpf.Program `ebpf:"xlb_decap"`
@@ -91,17 +103,17 @@ func boolByte(b bool) uint8 {
 }
 
 // RunDecap runs the decapsulation program (xlb_decap, the tc program of
-// AttachDecap, as the director's object holds it: GRE off) once on frame
+// AttachDecap, as the director's object holds it: GRE and GUE off) once on frame
 // through BPF_PROG_TEST_RUN and returns its tc verdict and the frame as it
 // left it. For tests.
 func (d *Datapath) RunDecap(frame []byte) (uint32, []byte, error) {
 	return runDecap(d.objs.XlbDecap, frame)
 }
 
-// RunDecapAs is RunDecap for the program as AttachDecap loads it with gre:
+// RunDecapAs is RunDecap for the program as AttachDecap loads it with o:
 // loaded for this one run. For tests.
-func RunDecapAs(gre bool, frame []byte) (uint32, []byte, error) {
-	prog, err := loadDecap(gre)
+func RunDecapAs(o DecapOptions, frame []byte) (uint32, []byte, error) {
+	prog, err := loadDecap(o)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -101,103 +101,163 @@ func TestTunnelEncapsulation(t *testing.T) {
 	}
 }
 
-// tunnel_type gre (IPVS --tun-type gre): the outer IPv4 header says GRE
-// (47) and a 4-byte GRE header without options (EtherType IPv4) sits
-// before the intact inner packet; the path MTU check counts the 24 bytes,
-// so a packet that would still fit in IPIP gets a frag-needed of 1476.
-func TestTunnelGREEncapsulation(t *testing.T) {
-	r := newRig(t, 4096)
-	src := netip.MustParseAddr("192.168.101.8")
-	if err := r.dp.Maps.Settings.Tunnel(src, netip.Addr{}, 1500); err != nil {
-		t.Fatal(err)
-	}
-	router := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
-	rs := netip.MustParseAddr("10.98.0.2")
-	svc := r.service(maps.RR)
-	svc.Backends = []maps.BackendSpec{{Addr: netip.AddrPortFrom(rs, 80), MAC: router, Weight: 1, Available: true, Tunnel: true, GRE: true}}
-	r.apply(svc)
+// tunnel_type gre and gue (IPVS --tun-type gre / gue): the outer IPv4
+// header says GRE (47) with a 4-byte GRE header without options (EtherType
+// IPv4), or UDP (17) to the GUE port from a source port hashed from the
+// inner flow (ephemeral range, one per flow), no UDP checksum, and a GUE
+// header of variant 0 carrying IPIP; the inner packet follows intact. The
+// path MTU check counts the 24 or 32 bytes: a DF packet that would still
+// fit in IPIP gets a frag-needed of 1476 or 1468.
+func TestTunnelIPv4Forms(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		gre    bool
+		gue    uint16
+		hlen   int
+		proto  byte
+		header func(t *testing.T, h []byte) // the bytes between the outer IPv4 header and the inner packet
+	}{
+		{"gre", true, 0, 24, 47, func(t *testing.T, h []byte) {
+			if !bytes.Equal(h, []byte{0, 0, 0x08, 0x00}) {
+				t.Fatalf("GRE header %x, want no flags and EtherType IPv4", h)
+			}
+		}},
+		{"gue", false, 6080, 32, 17, func(t *testing.T, h []byte) {
+			sport, dport := binary.BigEndian.Uint16(h[0:]), binary.BigEndian.Uint16(h[2:])
+			if sport < 49152 || dport != 6080 || binary.BigEndian.Uint16(h[6:]) != 0 || !bytes.Equal(h[8:12], []byte{0, 4, 0, 0}) {
+				t.Fatalf("UDP %x (source port %d, port %d) and GUE %x: want an ephemeral source, 6080, no checksum, variant 0 with IPIP", h[:8], sport, dport, h[8:12])
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, 4096)
+			src := netip.MustParseAddr("192.168.101.8")
+			if err := r.dp.Maps.Settings.Tunnel(src, netip.Addr{}, 1500); err != nil {
+				t.Fatal(err)
+			}
+			router := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
+			rs := netip.MustParseAddr("10.98.0.2")
+			svc := r.service(maps.RR)
+			svc.Backends = []maps.BackendSpec{{Addr: netip.AddrPortFrom(rs, 80), MAC: router, Weight: 1, Available: true, Tunnel: true, GRE: tc.gre, GUEPort: tc.gue}}
+			r.apply(svc)
 
-	vip := netip.AddrPortFrom(r.top.VIP, r.top.Port)
-	in := fixture.Frame{Src: fixture.Client(1), Dst: vip, Proto: tcp, TCPFlags: fixture.SYN, Payload: 100}.Build()
-	act, out, err := r.dp.Run(in)
-	if err != nil || act != fixture.XDPTx || len(out) != len(in)+24 {
-		t.Fatalf("GRE-tunnelled SYN: action %d, %d bytes (want %d), %v", act, len(out), len(in)+24, err)
-	}
-	if !bytes.Equal(out[0:6], router) || !bytes.Equal(out[6:12], fixture.DirectorMAC) || binary.BigEndian.Uint16(out[12:]) != 0x0800 {
-		t.Fatalf("outer Ethernet header %x", out[:14])
-	}
-	outer := out[14:34]
-	s4, r4 := src.As4(), rs.As4()
-	if outer[0] != 0x45 || outer[9] != 47 || !bytes.Equal(outer[12:16], s4[:]) || !bytes.Equal(outer[16:20], r4[:]) {
-		t.Fatalf("outer IPv4 header %x", outer)
-	}
-	if int(binary.BigEndian.Uint16(outer[2:])) != len(in)-14+24 || !ipChecksumOK(outer) {
-		t.Fatalf("outer length %d or checksum wrong", binary.BigEndian.Uint16(outer[2:]))
-	}
-	if !bytes.Equal(out[34:38], []byte{0, 0, 0x08, 0x00}) {
-		t.Fatalf("GRE header %x, want no flags and EtherType IPv4", out[34:38])
-	}
-	if !bytes.Equal(out[38:], in[14:]) {
-		t.Fatal("inner packet changed")
-	}
-	if r.counters()["tun_tx"] != 1 {
-		t.Fatal("tun_tx not counted")
-	}
+			vip := netip.AddrPortFrom(r.top.VIP, r.top.Port)
+			wrap := func(client int) []byte {
+				t.Helper()
+				in := fixture.Frame{Src: fixture.Client(client), Dst: vip, Proto: tcp, TCPFlags: fixture.SYN, Payload: 100}.Build()
+				act, out, err := r.dp.Run(in)
+				if err != nil || act != fixture.XDPTx || len(out) != len(in)+tc.hlen {
+					t.Fatalf("tunnelled SYN: action %d, %d bytes (want %d), %v", act, len(out), len(in)+tc.hlen, err)
+				}
+				if !bytes.Equal(out[0:6], router) || !bytes.Equal(out[6:12], fixture.DirectorMAC) || binary.BigEndian.Uint16(out[12:]) != 0x0800 {
+					t.Fatalf("outer Ethernet header %x", out[:14])
+				}
+				outer := out[14:34]
+				s4, r4 := src.As4(), rs.As4()
+				if outer[0] != 0x45 || outer[9] != tc.proto || !bytes.Equal(outer[12:16], s4[:]) || !bytes.Equal(outer[16:20], r4[:]) {
+					t.Fatalf("outer IPv4 header %x", outer)
+				}
+				if int(binary.BigEndian.Uint16(outer[2:])) != len(in)-14+tc.hlen || !ipChecksumOK(outer) {
+					t.Fatalf("outer length %d or checksum wrong", binary.BigEndian.Uint16(outer[2:]))
+				}
+				tc.header(t, out[34:14+tc.hlen])
+				if !bytes.Equal(out[14+tc.hlen:], in[14:]) {
+					t.Fatal("inner packet changed")
+				}
+				return out
+			}
+			a, again := wrap(1), wrap(1)
+			if !bytes.Equal(a, again) {
+				t.Error("two packets of one flow were wrapped differently")
+			}
+			if tc.gue != 0 {
+				sports := map[uint16]bool{}
+				for c := range 16 {
+					sports[binary.BigEndian.Uint16(wrap(10 + c)[34:])] = true
+				}
+				if len(sports) < 8 {
+					t.Errorf("16 flows got %d GUE source ports: the flows are not spread", len(sports))
+				}
+			}
+			if r.counters()["tun_tx"] == 0 {
+				t.Fatal("tun_tx not counted")
+			}
 
-	// 1478 bytes of IPv4 with DF: 1498 in IPIP would fit, 1502 in GRE not.
-	big := fixture.Frame{Src: fixture.Client(2), Dst: vip, Proto: tcp, TCPFlags: fixture.ACK, Payload: 1438}.Build()
-	binary.BigEndian.PutUint16(big[14+6:], 0x4000) // DF
-	act, out, err = r.dp.Run(big)
-	if err != nil || act != fixture.XDPTx {
-		t.Fatalf("too-big DF packet: action %d, %v", act, err)
-	}
-	if icmp := out[34:]; out[14+9] != 1 || icmp[0] != 3 || icmp[1] != 4 || binary.BigEndian.Uint16(icmp[6:]) != 1476 {
-		t.Fatalf("want ICMP frag-needed with MTU 1476, got protocol %d, ICMP %x", out[14+9], icmp[:8])
+			// 1480 bytes of IPv4 with DF: 1500 in IPIP would fit, not in these.
+			big := fixture.Frame{Src: fixture.Client(2), Dst: vip, Proto: tcp, TCPFlags: fixture.ACK, Payload: 1440}.Build()
+			binary.BigEndian.PutUint16(big[14+6:], 0x4000) // DF
+			act, out, err := r.dp.Run(big)
+			if err != nil || act != fixture.XDPTx {
+				t.Fatalf("too-big DF packet: action %d, %v", act, err)
+			}
+			if icmp := out[34:]; out[14+9] != 1 || icmp[0] != 3 || icmp[1] != 4 || int(binary.BigEndian.Uint16(icmp[6:])) != 1500-tc.hlen {
+				t.Fatalf("want ICMP frag-needed with MTU %d, got protocol %d, ICMP %x", 1500-tc.hlen, out[14+9], icmp[:8])
+			}
+		})
 	}
 }
 
-// With --tun-type gre the real server's decap program strips the GRE the
-// director sends (as it strips IPIP); without it, or for GRE with options
-// or another payload, the frame passes untouched to the kernel.
-func TestDecapGRE(t *testing.T) {
+// With --tun-type gre (gue --tun-port) the real server's decap program
+// strips the GRE (GUE) the director sends, as it strips IPIP; without it,
+// for GUE to another port, or for a form the director does not send (GRE
+// with a key, GRE of IPv6, GUE with the control bit), the frame passes
+// untouched to the kernel.
+func TestDecapGREAndGUE(t *testing.T) {
 	r := newRig(t, 4096)
 	if err := r.dp.Maps.Settings.Tunnel(netip.MustParseAddr("192.168.101.8"), netip.Addr{}, 1500); err != nil {
 		t.Fatal(err)
 	}
 	svc := r.service(maps.RR)
-	svc.Backends = []maps.BackendSpec{{Addr: netip.AddrPortFrom(netip.MustParseAddr("10.98.0.2"), 80), MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Weight: 1, Available: true, Tunnel: true, GRE: true}}
-	r.apply(svc)
-	in := fixture.Frame{Src: fixture.Client(1), Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: tcp, TCPFlags: fixture.SYN, Payload: 100}.Build()
-	act, wrapped, err := r.dp.Run(in)
-	if err != nil || act != fixture.XDPTx {
-		t.Fatalf("encapsulate: action %d, %v", act, err)
+	wrap := func(be maps.BackendSpec, client int) (in, out []byte) {
+		t.Helper()
+		be.Addr, be.MAC, be.Weight, be.Available, be.Tunnel = netip.AddrPortFrom(netip.MustParseAddr("10.98.0.2"), 80), net.HardwareAddr{2, 0, 0, 0, 0, 1}, 1, true, true
+		svc.Backends = []maps.BackendSpec{be}
+		r.apply(svc)
+		in = fixture.Frame{Src: fixture.Client(client), Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: tcp, TCPFlags: fixture.SYN, Payload: 100}.Build()
+		act, out, err := r.dp.Run(in)
+		if err != nil || act != fixture.XDPTx {
+			t.Fatalf("encapsulate: action %d, %v", act, err)
+		}
+		return in, out
 	}
 	const tcOK = 0
-	verdict, out, err := loader.RunDecapAs(true, wrapped)
-	if err != nil || verdict != tcOK || len(out) != len(in) || !bytes.Equal(out[:14], wrapped[:14]) || !bytes.Equal(out[14:], in[14:]) {
-		t.Fatalf("decap of GRE: verdict %d, %d bytes, %v; want the inner packet behind the frame's Ethernet header", verdict, len(out), err)
-	}
-	// IPIP is still stripped with GRE on.
-	svc.Backends[0].GRE = false
-	r.apply(svc)
-	_, ipip, _ := r.dp.Run(fixture.Frame{Src: fixture.Client(2), Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: tcp, TCPFlags: fixture.SYN, Payload: 100}.Build())
-	if _, out, err := loader.RunDecapAs(true, ipip); err != nil || len(out) != len(ipip)-20 {
-		t.Fatalf("decap of IPIP with GRE on: %d bytes from %d, %v", len(out), len(ipip), err)
+	greIn, gre := wrap(maps.BackendSpec{GRE: true}, 1)
+	gueIn, gue := wrap(maps.BackendSpec{GUEPort: 6080}, 2)
+	ipipIn, ipip := wrap(maps.BackendSpec{}, 3)
+	both := loader.DecapOptions{GRE: true, GUEPort: 6080}
+	for name, c := range map[string]struct {
+		o         loader.DecapOptions
+		in, frame []byte
+	}{
+		"gre":          {both, greIn, gre},
+		"gue":          {both, gueIn, gue},
+		"ipip, gre on": {both, ipipIn, ipip},
+		"ipip":         {loader.DecapOptions{}, ipipIn, ipip},
+	} {
+		verdict, out, err := loader.RunDecapAs(c.o, c.frame)
+		if err != nil || verdict != tcOK || len(out) != len(c.in) || !bytes.Equal(out[:14], c.frame[:14]) || !bytes.Equal(out[14:], c.in[14:]) {
+			t.Errorf("%s: verdict %d, %d bytes, %v; want the inner packet behind the frame's Ethernet header", name, verdict, len(out), err)
+		}
 	}
 
-	withKey := append([]byte(nil), wrapped...)
-	withKey[34] = 0x20 // K bit: a key follows, not the director's form
-	ipv6Inside := append([]byte(nil), wrapped...)
+	withKey := append([]byte(nil), gre...)
+	withKey[34] = 0x20 // K bit: a key follows
+	ipv6Inside := append([]byte(nil), gre...)
 	binary.BigEndian.PutUint16(ipv6Inside[36:], 0x86dd)
+	control := append([]byte(nil), gue...)
+	control[42] = 0x20 // GUE's C bit: a control message
 	for name, c := range map[string]struct {
-		gre   bool
+		o     loader.DecapOptions
 		frame []byte
 	}{
-		"gre off":        {false, wrapped},
-		"gre with a key": {true, withKey},
-		"gre of ipv6":    {true, ipv6Inside},
+		"gre off":         {loader.DecapOptions{GUEPort: 6080}, gre},
+		"gue off":         {loader.DecapOptions{GRE: true}, gue},
+		"gue, other port": {loader.DecapOptions{GUEPort: 6081}, gue},
+		"gre with a key":  {both, withKey},
+		"gre of ipv6":     {both, ipv6Inside},
+		"gue control":     {both, control},
 	} {
-		verdict, out, err := loader.RunDecapAs(c.gre, c.frame)
+		verdict, out, err := loader.RunDecapAs(c.o, c.frame)
 		if err != nil || verdict != tcOK || !bytes.Equal(out, c.frame) {
 			t.Errorf("%s: verdict %d, %v, frame changed %v", name, verdict, err, !bytes.Equal(out, c.frame))
 		}

@@ -69,8 +69,10 @@ type BackendSpec struct {
 	Available bool
 	// Tunnel forwards in IPIP or IP6IP6 (LVS TUN, by the address family);
 	// MAC is then the next hop's. GRE (IPv4 only) tunnels in GRE instead
-	// of IPIP (IPVS --tun-type gre).
+	// of IPIP (IPVS --tun-type gre), GUEPort > 0 in GUE to that UDP port
+	// (--tun-type gue --tun-port; IPv4 only).
 	Tunnel, GRE bool
+	GUEPort     uint16
 	// UpperThreshold > 0 limits the server's connections (active and
 	// inactive, ipvsadm -x): at the limit it takes no new flows until they
 	// fall below LowerThreshold (ipvsadm -y; 0: three quarters of the
@@ -591,8 +593,12 @@ func toBPFBackend(svcID uint32, b BackendSpec) bpf.XlbBackend {
 	nb := bpf.XlbBackend{Flags: backendInUse | backendConfigured, Weight: b.Weight, SvcId: svcID, Port: b.Addr.Port()}
 	if b.Tunnel {
 		nb.Flags |= uint8(bpf.XlbBackendFlagsXLB_BE_TUNNEL)
-		if b.GRE {
+		switch {
+		case b.GRE:
 			nb.Flags |= uint8(bpf.XlbBackendFlagsXLB_BE_TUN_GRE)
+		case b.GUEPort > 0:
+			nb.Flags |= uint8(bpf.XlbBackendFlagsXLB_BE_TUN_GUE)
+			nb.TunPort = b.GUEPort<<8 | b.GUEPort>>8 // network order
 		}
 	}
 	if b.eligible() {

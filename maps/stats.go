@@ -155,8 +155,9 @@ type BackendState struct {
 	Upper, Lower uint32
 	Overloaded   bool
 	// Tunnel: the slot forwards in IPIP / IP6IP6 (TUN), not by MAC (DR);
-	// GRE: in GRE rather than IPIP.
+	// GRE: in GRE rather than IPIP; GUEPort > 0: in GUE to that port.
 	Tunnel, GRE bool
+	GUEPort     uint16
 }
 
 // List returns every service with its real servers (drained ones included).
@@ -190,8 +191,9 @@ func (s *Services) List() ([]ServiceState, error) {
 			Slot: id, Addr: backendAddr(b), MAC: macOf(b.Mac), Weight: b.Weight,
 			Available: b.Flags&backendAvailable != 0, Configured: b.Flags&backendConfigured != 0,
 			Counters: c, Upper: l.Upper, Lower: l.Lower, Overloaded: over,
-			Tunnel: b.Flags&uint8(bpf.XlbBackendFlagsXLB_BE_TUNNEL) != 0,
-			GRE:    b.Flags&uint8(bpf.XlbBackendFlagsXLB_BE_TUN_GRE) != 0,
+			Tunnel:  b.Flags&uint8(bpf.XlbBackendFlagsXLB_BE_TUNNEL) != 0,
+			GRE:     b.Flags&uint8(bpf.XlbBackendFlagsXLB_BE_TUN_GRE) != 0,
+			GUEPort: guePort(b),
 		})
 	}
 	res := make([]ServiceState, 0, len(out))
@@ -213,4 +215,12 @@ func sortBackends(b []BackendState) {
 
 func (k Key) sortKey() string {
 	return fmt.Sprintf("%s|%05d|%03d", k.VIP.StringExpanded(), k.Port, k.Proto)
+}
+
+// guePort is a GUE backend's UDP port (host order), 0 for any other.
+func guePort(b bpf.XlbBackend) uint16 {
+	if b.Flags&uint8(bpf.XlbBackendFlagsXLB_BE_TUN_GUE) == 0 {
+		return 0
+	}
+	return b.TunPort<<8 | b.TunPort>>8
 }

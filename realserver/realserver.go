@@ -69,8 +69,10 @@ type Options struct {
 	TunnelIface string
 	TunnelPin   string
 	// TunnelGRE also strips GRE (the director's --tun-type gre / keepalived
-	// "lvs_method TUN type gre"); off, GRE is left to the kernel.
-	TunnelGRE bool
+	// "lvs_method TUN type gre"), TunnelGUEPort GUE to that UDP port
+	// (--tun-type gue --tun-port); off, those are left to the kernel.
+	TunnelGRE     bool
+	TunnelGUEPort uint16
 }
 
 // arpSysctls are the settings of the lvsdr script: arp_ignore=1 answers ARP
@@ -202,7 +204,7 @@ func Up(opts Options) error {
 		if pin == "" {
 			pin = filepath.Join(loader.DefaultPinRoot, "realserver-decap-"+opts.TunnelIface)
 		}
-		if err := loader.AttachDecap(opts.TunnelIface, pin, opts.TunnelGRE); err != nil {
+		if err := loader.AttachDecap(opts.TunnelIface, pin, loader.DecapOptions{GRE: opts.TunnelGRE, GUEPort: opts.TunnelGUEPort}); err != nil {
 			saveState(dir, st) // what was done so far can still be undone
 			return err
 		}

@@ -422,6 +422,7 @@ func newRealCmd() *cobra.Command {
 		var weight, upper, lower int
 		var gatewaying, ipip bool
 		var tunType string
+		var tunPort uint16
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -454,14 +455,18 @@ func newRealCmd() *cobra.Command {
 				}
 				switch tunType {
 				case "", "ipip":
-				case "gre":
+				case "gre", "gue":
 					if !ipip {
 						return errors.New("--tun-type goes with -i")
 					}
-					e.TunnelType = config.TunnelGRE
+					e.TunnelType = config.TunnelType(tunType)
 				default:
-					return fmt.Errorf("--tun-type %q: want ipip or gre", tunType)
+					return fmt.Errorf("--tun-type %q: want ipip, gre or gue", tunType)
 				}
+				if (tunType == "gue") != (tunPort != 0) {
+					return errors.New("--tun-type gue and --tun-port go together")
+				}
+				e.TunnelPort = tunPort
 				cl, err := sf.client()
 				if err != nil {
 					return err
@@ -478,7 +483,8 @@ func newRealCmd() *cobra.Command {
 			c.Flags().IntVarP(&lower, "l-threshold", "y", 0, "new flows again below this many (0: three quarters of -x)")
 			c.Flags().BoolVarP(&gatewaying, "gatewaying", "g", false, "forward by direct routing (DR), whatever the service's method")
 			c.Flags().BoolVarP(&ipip, "ipip", "i", false, "forward in an IPIP / IP6IP6 tunnel (TUN), whatever the service's method")
-			c.Flags().StringVar(&tunType, "tun-type", "", "with -i: ipip (default) or gre (IPv4)")
+			c.Flags().StringVar(&tunType, "tun-type", "", "with -i: ipip (default), gre or gue (IPv4)")
+			c.Flags().Uint16Var(&tunPort, "tun-port", 0, "with --tun-type gue: the real server's UDP port")
 		}
 		return c
 	}

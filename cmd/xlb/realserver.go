@@ -13,20 +13,29 @@ func newRealServerCmd() *cobra.Command {
 	var stateDir string
 	var tun bool
 	var tunIface, tunPin, tunType string
+	var tunPort uint16
 	parse := func() (realserver.Options, error) {
 		o := realserver.Options{StateDir: stateDir, Tunnel: tun, TunnelIface: tunIface, TunnelPin: tunPin}
 		if tun && tunIface == "" {
 			return o, fmt.Errorf("--tun needs --iface (where tunnelled packets arrive)")
 		}
+		if (tunType != "" && tunType != "ipip") && !tun {
+			return o, fmt.Errorf("--tun-type needs --tun")
+		}
 		switch tunType {
 		case "", "ipip":
 		case "gre":
-			if !tun {
-				return o, fmt.Errorf("--tun-type needs --tun")
-			}
 			o.TunnelGRE = true
+		case "gue":
+			if tunPort == 0 {
+				return o, fmt.Errorf("--tun-type gue needs --tun-port (the director's tunnel_port)")
+			}
+			o.TunnelGUEPort = tunPort
 		default:
-			return o, fmt.Errorf("--tun-type %q: want ipip or gre", tunType)
+			return o, fmt.Errorf("--tun-type %q: want ipip, gre or gue", tunType)
+		}
+		if tunPort != 0 && tunType != "gue" {
+			return o, fmt.Errorf("--tun-port goes with --tun-type gue")
 		}
 		if len(vips) == 0 {
 			return o, fmt.Errorf("at least one --vip is required")
@@ -68,7 +77,8 @@ func newRealServerCmd() *cobra.Command {
 	up.Flags().BoolVar(&tun, "tun", false, "TUN real server: decapsulate IPIP / IP6IP6 from the director with xlb's tc program (no ipip or ip6_tunnel module needed)")
 	up.Flags().StringVar(&tunIface, "iface", "", "with --tun: the interface tunnelled packets arrive on")
 	up.Flags().StringVar(&tunPin, "pin", "", "with --tun: where to pin the decap link (default /sys/fs/bpf/xlb/realserver-decap-IFACE)")
-	up.Flags().StringVar(&tunType, "tun-type", "ipip", "with --tun: ipip (IPIP and IP6IP6) or gre (GRE too: the director's tunnel_type gre)")
+	up.Flags().StringVar(&tunType, "tun-type", "ipip", "with --tun: ipip (IPIP and IP6IP6), gre (GRE too: the director's tunnel_type gre) or gue (GUE to --tun-port too)")
+	up.Flags().Uint16Var(&tunPort, "tun-port", 0, "with --tun-type gue: the UDP port the director sends GUE to (its tunnel_port)")
 	for _, c := range []*cobra.Command{up, down} {
 		c.Flags().StringVar(&stateDir, "state-dir", "", "where the undo state is kept (default "+realserver.DefaultStateDir+")")
 	}
