@@ -309,12 +309,7 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 	add(m, "protocol", strNode(string(s.Protocol)))
 	add(m, "scheduler", strNode(string(s.Scheduler)))
 	add(m, "forward", strNode(string(s.Forward)))
-	if s.TunnelType != "" {
-		add(m, "tunnel_type", strNode(string(s.TunnelType)))
-	}
-	if s.TunnelPort != 0 {
-		add(m, "tunnel_port", intNode(int(s.TunnelPort)))
-	}
+	addTunnel(m, s.TunnelType, s.TunnelPort)
 	add(m, "persistence_timeout", durNode(s.PersistenceTimeout))
 	if s.PersistenceGranularity != 0 {
 		add(m, "persistence_granularity", intNode(s.PersistenceGranularity))
@@ -356,15 +351,7 @@ func serviceNode(s *Service, bgp bool) *yaml.Node {
 		if ss.Inhibit {
 			add(sm, "inhibit", boolNode(true))
 		}
-		if ss.Forward != "" {
-			add(sm, "forward", strNode(string(ss.Forward)))
-		}
-		if ss.TunnelType != "" {
-			add(sm, "tunnel_type", strNode(string(ss.TunnelType)))
-		}
-		if ss.TunnelPort != 0 {
-			add(sm, "tunnel_port", intNode(int(ss.TunnelPort)))
-		}
+		addOwnForward(sm, ss.Forward, ss.TunnelType, ss.TunnelPort)
 		add(m, "sorry_server", sm)
 	}
 	return m
@@ -415,20 +402,30 @@ func addString(m *yaml.Node, key, val string) {
 	}
 }
 
+// addTunnel writes a TUN encapsulation other than IPIP.
+func addTunnel(m *yaml.Node, t TunnelType, port uint16) {
+	if t != TunnelIPIP {
+		add(m, "tunnel_type", strNode(string(t)))
+	}
+	if port != 0 {
+		add(m, "tunnel_port", intNode(int(port)))
+	}
+}
+
+// addOwnForward writes a real or sorry server's own forwarding, if any.
+func addOwnForward(m *yaml.Node, f Forward, t TunnelType, port uint16) {
+	if f != "" {
+		add(m, "forward", strNode(string(f)))
+	}
+	addTunnel(m, t, port)
+}
+
 func realServerNode(r *RealServer) *yaml.Node {
 	m := mapping()
 	add(m, "address", addrNode(r.Address))
 	add(m, "port", intNode(int(r.Port)))
 	add(m, "weight", intNode(r.Weight))
-	if r.Forward != "" {
-		add(m, "forward", strNode(string(r.Forward)))
-	}
-	if r.TunnelType != "" {
-		add(m, "tunnel_type", strNode(string(r.TunnelType)))
-	}
-	if r.TunnelPort != 0 {
-		add(m, "tunnel_port", intNode(int(r.TunnelPort)))
-	}
+	addOwnForward(m, r.Forward, r.TunnelType, r.TunnelPort)
 	switch checks := r.Checks(); {
 	case len(checks) == 1:
 		add(m, "check", checkNode(r.Check))

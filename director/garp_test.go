@@ -1,13 +1,11 @@
 package director
 
 import (
-	"log/slog"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/nstest"
 	"github.com/xlb-project/xlb/vrrp"
@@ -77,23 +75,7 @@ func TestVRRPSetGARPPacing(t *testing.T) {
 	nstest.RequireRoot(t)
 	ns := nstest.NewWithPrefix(t, "garp-d-")
 	vethPair(t, ns, "10.81.0.1/24")
-	ns.Do(t, func() error {
-		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth2"}, PeerName: "veth3"}); err != nil {
-			return err
-		}
-		for _, n := range []string{"veth2", "veth3"} {
-			l, err := netlink.LinkByName(n)
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetUp(l); err != nil {
-				return err
-			}
-		}
-		l, _ := netlink.LinkByName("veth2")
-		a, _ := netlink.ParseAddr("10.82.0.1/24")
-		return netlink.AddrAdd(l, a)
-	})
+	nstest.LocalVeth(t, ns, "veth2", "veth3", "10.82.0.1/24")
 	const gap = 100 * time.Millisecond
 	inst := func(name, iface string, vrid int, interval time.Duration, refresh time.Duration, vips ...string) config.VRRPInstance {
 		v := config.VRRPInstance{
@@ -106,24 +88,12 @@ func TestVRRPSetGARPPacing(t *testing.T) {
 		}
 		return v
 	}
-	log := slog.New(slog.DiscardHandler)
-	newSet := func() *vrrpSet {
-		d := &Director{log: log, notify: newNotifier(log), fifos: newFIFOSet(log)}
-		return &vrrpSet{d: d, runs: map[string]*vrrpRun{}}
-	}
-	update := func(s *vrrpSet, c *config.Config) {
-		t.Helper()
-		var err error
-		ns.Do(t, func() error { err = s.update(c); return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	update := func(s *vrrpSet, c *config.Config) { t.Helper(); updateIn(t, ns, s, c) }
 
 	// Two instances on veth0 take over together: their bursts (2 VIPs × 2
 	// each, 300 ms alone) overlap, and every packet still waits 100 ms
 	// after the previous one on veth0.
-	s := newSet()
+	s := newTestVRRPSet()
 	capt := captureGARPs(t, ns, []string{"veth1"}, 1500*time.Millisecond)
 	update(s, &config.Config{VRRP: []config.VRRPInstance{
 		inst("VI_1", "veth0", 71, gap, 0, "10.81.0.100", "10.81.0.101"),
@@ -143,7 +113,7 @@ func TestVRRPSetGARPPacing(t *testing.T) {
 	// bursts overlap unpaced. Then a reload puts both interfaces in one
 	// garp_group: the same runs' next refresh bursts queue behind each
 	// other across veth0 and veth2.
-	s = newSet()
+	s = newTestVRRPSet()
 	vs := []config.VRRPInstance{
 		inst("VI_1", "veth0", 71, gap, time.Second, "10.81.0.100", "10.81.0.101"),
 		inst("VI_2", "veth2", 72, gap, time.Second, "10.82.0.110", "10.82.0.111"),

@@ -1,7 +1,6 @@
 package director
 
 import (
-	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -39,23 +38,11 @@ func TestVRRPSetPromoteSecondaries(t *testing.T) {
 			VirtualAddrs: []netip.Addr{netip.MustParseAddr(vip)},
 		}
 	}
-	log := slog.New(slog.DiscardHandler)
-	newSet := func() *vrrpSet {
-		d := &Director{log: log, notify: newNotifier(log), fifos: newFIFOSet(log)}
-		return &vrrpSet{d: d, runs: map[string]*vrrpRun{}}
-	}
-	update := func(s *vrrpSet, vs ...config.VRRPInstance) {
-		t.Helper()
-		var err error
-		ns.Do(t, func() error { err = s.update(&config.Config{VRRP: vs}); return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	update := func(s *vrrpSet, vs ...config.VRRPInstance) { t.Helper(); updateIn(t, ns, s, &config.Config{VRRP: vs}) }
 	if v := value(); v != "0" {
 		t.Fatalf("a new namespace's veth0 has promote_secondaries %s, want 0", v)
 	}
-	s := newSet()
+	s := newTestVRRPSet()
 	update(s, inst("VI_1", 61, "10.80.0.100", true), inst("VI_2", 62, "10.80.0.101", true), inst("VI_3", 63, "10.80.0.102", false))
 	if v := value(); v != "1" {
 		t.Fatalf("with instances asking for it (backups still): %s, want 1", v)
@@ -87,14 +74,14 @@ func TestVRRPSetPromoteSecondaries(t *testing.T) {
 	}
 	// A clean stop restores what its own start found (1, here): only a
 	// value xlb changed is written back.
-	s = newSet()
+	s = newTestVRRPSet()
 	update(s, v1)
 	s.stopAll(false)
 	if v := value(); v != "1" {
 		t.Fatalf("clean stop of a run that found 1: %s, want 1", v)
 	}
 	ns.Sysctl(t, "net/ipv4/conf/veth0/promote_secondaries", "0")
-	s = newSet()
+	s = newTestVRRPSet()
 	update(s, v1)
 	if v := value(); v != "1" {
 		t.Fatalf("started again: %s, want 1", v)

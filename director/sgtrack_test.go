@@ -42,6 +42,23 @@ func waitStates(t *testing.T, s *vrrpSet, want vrrp.State, what string, names ..
 	}
 }
 
+// newTestVRRPSet is a vrrpSet of a bare Director, for the netns tests.
+func newTestVRRPSet() *vrrpSet {
+	log := slog.New(slog.DiscardHandler)
+	d := &Director{log: log, notify: newNotifier(log), fifos: newFIFOSet(log)}
+	return &vrrpSet{d: d, runs: map[string]*vrrpRun{}}
+}
+
+// updateIn applies c to s in ns, as a reload does, failing the test on error.
+func updateIn(t *testing.T, ns *nstest.NS, s *vrrpSet, c *config.Config) {
+	t.Helper()
+	var err error
+	ns.Do(t, func() error { err = s.update(c); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A sync group's track_script goes to every member, as keepalived 2.2.7
 // does it: a failing weight-0 script faults the members (the group), a
 // failing weighted one moves every member's priority by the group entry's

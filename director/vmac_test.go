@@ -1,7 +1,6 @@
 package director
 
 import (
-	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -62,19 +61,9 @@ func TestVRRPSetVMACReload(t *testing.T) {
 			}
 		}
 	}
-	newSet := func() *vrrpSet {
-		return &vrrpSet{d: &Director{log: slog.New(slog.DiscardHandler)}, runs: map[string]*vrrpRun{}}
-	}
-	s := newSet()
+	s := newTestVRRPSet()
 	defer s.stopAll(false)
-	update := func(s *vrrpSet, c *config.Config) {
-		t.Helper()
-		var err error
-		ns.Do(t, func() error { err = s.update(c); return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	update := func(s *vrrpSet, c *config.Config) { t.Helper(); updateIn(t, ns, s, c) }
 	stop := func(s *vrrpSet, leave bool) { ns.Do(t, func() error { s.stopAll(leave); return nil }) }
 	// igmpRules are the interfaces the IGMP filter names (nil: no table).
 	igmpRules := func() []string {
@@ -155,7 +144,7 @@ func TestVRRPSetVMACReload(t *testing.T) {
 	if got := igmpRules(); !slices.Equal(got, []string{"vrrp.9"}) {
 		t.Errorf("IGMP filter on %v after a restart in place, want vrrp.9 kept", got)
 	}
-	s2 := newSet()
+	s2 := newTestVRRPSet()
 	update(s2, cfg(110, true, ""))
 	if index("vrrp.9") != kept {
 		t.Error("the next run made vrrp.9 anew")
@@ -183,7 +172,7 @@ func TestVRRPSetVMACIPv6(t *testing.T) {
 	}
 	defer nl.Close()
 	vip := netip.MustParseAddr("fd00:79::100")
-	s := &vrrpSet{d: &Director{log: slog.New(slog.DiscardHandler)}, runs: map[string]*vrrpRun{}}
+	s := newTestVRRPSet()
 	var uerr error
 	// veth0's link-local address is there once the link is up.
 	for end := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {

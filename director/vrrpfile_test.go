@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/internal/nstest"
 	"github.com/xlb-project/xlb/vrrp"
@@ -74,29 +73,7 @@ func waitPrio(t *testing.T, s *vrrpSet, name string, want int, what string) {
 // instance's interface.
 func vethPair(t *testing.T, ns *nstest.NS, addr string) {
 	t.Helper()
-	ns.Do(t, func() error {
-		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth0"}, PeerName: "veth1"}); err != nil {
-			return err
-		}
-		for _, n := range []string{"veth0", "veth1"} {
-			l, err := netlink.LinkByName(n)
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetUp(l); err != nil {
-				return err
-			}
-		}
-		l, err := netlink.LinkByName("veth0")
-		if err != nil {
-			return err
-		}
-		a, err := netlink.ParseAddr(addr)
-		if err != nil {
-			return err
-		}
-		return netlink.AddrAdd(l, a)
-	})
+	nstest.LocalVeth(t, ns, "veth0", "veth1", addr)
 }
 
 // The director's side of track_file, through the reloads SIGHUP does:

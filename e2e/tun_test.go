@@ -34,11 +34,7 @@ func ipns(t *testing.T, ns string, argv ...string) string {
 // router. A large upload with DF gets the director's ICMP frag-needed, the
 // client's path MTU to the VIP drops by 20 and the upload goes through.
 func TestTunnelToRealServerBehindRouter(t *testing.T) {
-	l := newLab(t, lab.Options{Router: true})
-	if !l.RouterMode() {
-		t.Skip("skipped: the lab has no router")
-	}
-	startTunnelRealServer(t, l)
+	l, _ := tunnelLab(t)
 	dir := l.Directors()[0]
 	cfg := fmt.Sprintf(`services:
   - vip: %s
@@ -107,6 +103,18 @@ func TestTunnelToRealServerBehindRouter(t *testing.T) {
 		strings.Contains(string(m), `xlb_datapath_packets_total{reason="tun_frag_needed"} 0`+"\n") {
 		t.Fatalf("no frag-needed counted")
 	}
+}
+
+// tunnelLab is a lab with a router and startTunnelRealServer's real
+// server behind it (args: its `realserver up` flags); it skips the test
+// where the lab has no router.
+func tunnelLab(t *testing.T, args ...string) (*lab.Lab, tunnelRS) {
+	t.Helper()
+	l := newLab(t, lab.Options{Router: true})
+	if !l.RouterMode() {
+		t.Skip("skipped: the lab has no router")
+	}
+	return l, startTunnelRealServer(t, l, args...)
 }
 
 // tunnelRS is the TUN real server startTunnelRealServer made.
@@ -180,11 +188,7 @@ func startTunnelRealServer(t *testing.T, l *lab.Lab, args ...string) tunnelRS {
 // between them exactly, each answering from its own place, and `xlb list`
 // shows each server's own method.
 func TestMixedDirectAndTunnelledRealServers(t *testing.T) {
-	l := newLab(t, lab.Options{Router: true})
-	if !l.RouterMode() {
-		t.Skip("skipped: the lab has no router")
-	}
-	startTunnelRealServer(t, l)
+	l, _ := tunnelLab(t)
 	rs1 := l.RealServers()[0]
 	dir := l.Directors()[0]
 	cfg := fmt.Sprintf(`services:
@@ -262,11 +266,7 @@ func TestTunnelGREAndGUEToRealServerBehindRouter(t *testing.T) {
 		{"gue", "tunnel_type: gue\n    tunnel_port: 6080", "-i --tun-type gue --tun-port 6080", []string{"--tun-type", "gue", "--tun-port", "6080"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newLab(t, lab.Options{Router: true})
-			if !l.RouterMode() {
-				t.Skip("skipped: the lab has no router")
-			}
-			rs := startTunnelRealServer(t, l) // IPIP only, at first
+			l, rs := tunnelLab(t) // IPIP only, at first
 			dir := l.Directors()[0]
 			cfg := fmt.Sprintf(`services:
   - vip: %s

@@ -27,17 +27,36 @@ func ipChecksumOK(h []byte) bool {
 // director's address to the real server's, towards the next hop's MAC; the
 // inner packet is untouched. Too big with DF: an ICMP frag-needed goes back
 // to the client instead (path MTU minus the tunnel's 20 bytes).
-func TestTunnelEncapsulation(t *testing.T) {
+// The IPv4 tunnel tests' director source, next hop and real server.
+var (
+	tunSrc    = netip.MustParseAddr("192.168.101.8")
+	tunRouter = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
+	tunRS     = netip.MustParseAddr("10.98.0.2")
+)
+
+// tunnelRig is a rig whose IPv4 tunnels go from tunSrc on a 1500-byte link.
+func tunnelRig(t *testing.T) *rig {
+	t.Helper()
 	r := newRig(t, 4096)
-	src := netip.MustParseAddr("192.168.101.8")
-	if err := r.dp.Maps.Settings.Tunnel(src, netip.Addr{}, 1500); err != nil {
+	if err := r.dp.Maps.Settings.Tunnel(tunSrc, netip.Addr{}, 1500); err != nil {
 		t.Fatal(err)
 	}
-	router := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
-	rs := netip.MustParseAddr("10.98.0.2")
+	return r
+}
+
+// tunnelTo makes the rig's service tunnel to tunRS via tunRouter in be's
+// form (be.GRE, be.GUEPort).
+func (r *rig) tunnelTo(be maps.BackendSpec) {
+	be.Addr, be.MAC, be.Weight, be.Available, be.Tunnel = netip.AddrPortFrom(tunRS, 80), tunRouter, 1, true, true
 	svc := r.service(maps.RR)
-	svc.Backends = []maps.BackendSpec{{Addr: netip.AddrPortFrom(rs, 80), MAC: router, Weight: 1, Available: true, Tunnel: true}}
+	svc.Backends = []maps.BackendSpec{be}
 	r.apply(svc)
+}
+
+func TestTunnelEncapsulation(t *testing.T) {
+	r := tunnelRig(t)
+	r.tunnelTo(maps.BackendSpec{})
+	src, router, rs := tunSrc, tunRouter, tunRS
 
 	vip := netip.AddrPortFrom(r.top.VIP, r.top.Port)
 	in := fixture.Frame{Src: fixture.Client(1), Dst: vip, Proto: tcp, TCPFlags: fixture.SYN, Payload: 100}.Build()
@@ -130,16 +149,9 @@ func TestTunnelIPv4Forms(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, 4096)
-			src := netip.MustParseAddr("192.168.101.8")
-			if err := r.dp.Maps.Settings.Tunnel(src, netip.Addr{}, 1500); err != nil {
-				t.Fatal(err)
-			}
-			router := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
-			rs := netip.MustParseAddr("10.98.0.2")
-			svc := r.service(maps.RR)
-			svc.Backends = []maps.BackendSpec{{Addr: netip.AddrPortFrom(rs, 80), MAC: router, Weight: 1, Available: true, Tunnel: true, GRE: tc.gre, GUEPort: tc.gue}}
-			r.apply(svc)
+			r := tunnelRig(t)
+			r.tunnelTo(maps.BackendSpec{GRE: tc.gre, GUEPort: tc.gue})
+			src, router, rs := tunSrc, tunRouter, tunRS
 
 			vip := netip.AddrPortFrom(r.top.VIP, r.top.Port)
 			wrap := func(client int) []byte {
@@ -203,16 +215,10 @@ func TestTunnelIPv4Forms(t *testing.T) {
 // with a key, GRE of IPv6, GUE with the control bit), the frame passes
 // untouched to the kernel.
 func TestDecapGREAndGUE(t *testing.T) {
-	r := newRig(t, 4096)
-	if err := r.dp.Maps.Settings.Tunnel(netip.MustParseAddr("192.168.101.8"), netip.Addr{}, 1500); err != nil {
-		t.Fatal(err)
-	}
-	svc := r.service(maps.RR)
+	r := tunnelRig(t)
 	wrap := func(be maps.BackendSpec, client int) (in, out []byte) {
 		t.Helper()
-		be.Addr, be.MAC, be.Weight, be.Available, be.Tunnel = netip.AddrPortFrom(netip.MustParseAddr("10.98.0.2"), 80), net.HardwareAddr{2, 0, 0, 0, 0, 1}, 1, true, true
-		svc.Backends = []maps.BackendSpec{be}
-		r.apply(svc)
+		r.tunnelTo(be)
 		in = fixture.Frame{Src: fixture.Client(client), Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: tcp, TCPFlags: fixture.SYN, Payload: 100}.Build()
 		act, out, err := r.dp.Run(in)
 		if err != nil || act != fixture.XDPTx {

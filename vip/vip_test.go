@@ -372,21 +372,7 @@ func TestPacerSharedNetns(t *testing.T) {
 	dir := nstest.NewWithPrefix(t, "pace-d")
 	peer := nstest.NewWithPrefix(t, "pace-p")
 	nstest.VethPair(t, dir, peer, "10.97.0.1/24", "10.97.0.2/24")
-	dir.Do(t, func() error {
-		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "veth1"}, PeerName: "veth1p"}); err != nil {
-			return err
-		}
-		for _, n := range []string{"veth1", "veth1p"} {
-			l, err := netlink.LinkByName(n)
-			if err != nil {
-				return err
-			}
-			if err := netlink.LinkSetUp(l); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	nstest.LocalVeth(t, dir, "veth1", "veth1p", "")
 	const gap = 150 * time.Millisecond
 	owners := func(iface []string, pacers []*Pacer) []*Owner {
 		var out []*Owner

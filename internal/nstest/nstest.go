@@ -164,6 +164,39 @@ func VethPair(t *testing.T, a, b *NS, aAddr, bAddr string) {
 	}
 }
 
+// LocalVeth makes a veth pair a and b inside ns, both up, a with address
+// addr ("" for none): a second interface for a director and its far end,
+// where a capture or nothing listens.
+func LocalVeth(t *testing.T, ns *NS, a, b, addr string) {
+	t.Helper()
+	ns.Do(t, func() error {
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: a}, PeerName: b}); err != nil {
+			return err
+		}
+		for _, n := range []string{a, b} {
+			l, err := netlink.LinkByName(n)
+			if err != nil {
+				return err
+			}
+			if err := netlink.LinkSetUp(l); err != nil {
+				return err
+			}
+		}
+		if addr == "" {
+			return nil
+		}
+		l, err := netlink.LinkByName(a)
+		if err != nil {
+			return err
+		}
+		ad, err := netlink.ParseAddr(addr)
+		if err != nil {
+			return err
+		}
+		return netlink.AddrAdd(l, ad)
+	})
+}
+
 func IfaceIn(t *testing.T, ns *NS, name string) *net.Interface {
 	t.Helper()
 	var ifi *net.Interface
