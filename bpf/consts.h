@@ -72,8 +72,8 @@ enum backend_flags {
 	XLB_BE_AVAILABLE = 1 << 1, /* configured and healthy: may take flows */
 	XLB_BE_CONFIGURED = 1 << 2, /* in the configuration (else draining until unused) */
 	XLB_BE_TUNNEL = 1 << 3,     /* TUN: IPIP/IP6IP6 to addr via the next hop whose MAC is mac */
-	XLB_BE_TUN_GRE = 1 << 4,    /* with XLB_BE_TUNNEL: GRE (IPv4) instead of IPIP (IPVS --tun-type gre) */
-	XLB_BE_TUN_GUE = 1 << 5,    /* with XLB_BE_TUNNEL: GUE to tun_port (IPv4; --tun-type gue) */
+	XLB_BE_TUN_GRE = 1 << 4,    /* with XLB_BE_TUNNEL: GRE instead of IPIP/IP6IP6 (IPVS --tun-type gre) */
+	XLB_BE_TUN_GUE = 1 << 5,    /* with XLB_BE_TUNNEL: GUE to tun_port (--tun-type gue) */
 };
 
 enum settings_flags {

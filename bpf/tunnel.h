@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* tunnel.h: LVS "TUN" forwarding. The packet is wrapped in an outer IPv4
  * header (IPIP) or, for an IPv6 service, an outer IPv6 header (IP6IP6, RFC
- * 2473) to the real server, which may sit on another network; it unwraps it
- * (tc program xlb_decap, or a kernel ipip / ip6tnl device) and answers the
- * client directly from the VIP. */
+ * 2473), or in GRE or GUE over the service's family (IPVS --tun-type), to
+ * the real server, which may sit on another network; it unwraps it (tc
+ * program xlb_decap, or a kernel ipip / ip6tnl / gre / fou device) and
+ * answers the client directly from the VIP. */
 #ifndef XLB_TUNNEL_H
 #define XLB_TUNNEL_H
 
@@ -109,7 +110,7 @@ struct gue_base {
 	__be16 flags;    /* 0 */
 };
 
-/* The forms of an IPv4 tunnel. */
+/* The forms of a tunnel (over IPv4, and with TUN6_HLEN over IPv6). */
 enum tun4_kind {
 	TUN4_IPIP,
 	TUN4_GRE,
@@ -224,36 +225,62 @@ static __always_inline __u32 tunnel_flow_label(const struct ipv6hdr *inner, cons
 	return h ? h : 1;
 }
 
-/* Wraps an untagged IPv6 frame in IP6IP6 to dst (16 bytes, network order)
- * via the next hop whose MAC is next_hop. The inner packet is left
- * byte-identical: the outer header goes in front of it, in the 40 bytes
- * bpf_xdp_adjust_head adds and the old Ethernet header. Returns XDP_TX, or
- * -1 when it cannot. */
-static __always_inline int tunnel_ip6ip6(struct xdp_md *ctx, const __u32 *src, const __u32 *dst, const __u8 *next_hop,
-					 const volatile __u8 *own_mac)
+/* The outer headers' length of an IPv6 tunnel: IP6IP6's IPv6 header, and
+ * with GRE or GUE their headers after it. */
+#define TUN6_HLEN(kind)                                                                                          \
+	(IP6_TUN_HLEN + ((kind) == TUN4_GRE ? (int)sizeof(struct gre_base)                                        \
+			 : (kind) == TUN4_GUE ? (int)(sizeof(struct udphdr) + sizeof(struct gue_base))           \
+					      : 0))
+
+/* Wraps an untagged IPv6 frame in IP6IP6, or GRE or GUE (to gue_port) over
+ * IPv6, to dst (16 bytes, network order) via the next hop whose MAC is
+ * next_hop; kind (enum tun4_kind: the forms are the same over both
+ * families) is a constant at each call. The inner packet is left
+ * byte-identical: the outer headers go in front of it, in the bytes
+ * bpf_xdp_adjust_head adds and the old Ethernet header. GUE's UDP checksum
+ * is 0, as IPVS sends it without --tun-csum (RFC 6935's zero checksum for
+ * tunnels). Returns XDP_TX, or -1 when it cannot. */
+static __always_inline int tunnel_ip6(struct xdp_md *ctx, const __u32 *src, const __u32 *dst, const __u8 *next_hop,
+				      const volatile __u8 *own_mac, const int kind, __be16 gue_port)
 {
-	if (bpf_xdp_adjust_head(ctx, -IP6_TUN_HLEN))
+	const int hlen = TUN6_HLEN(kind);
+	if (bpf_xdp_adjust_head(ctx, -hlen))
 		return -1;
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct ipv6hdr *outer = data + sizeof(*eth);
-	struct ipv6hdr *inner = (void *)(outer + 1);
+	struct ipv6hdr *inner = (void *)outer + hlen;
 	if ((void *)(inner + 1) > end)
 		return -1;
 	__u32 label = tunnel_flow_label(inner, end);
 	/* The traffic class follows the inner packet's, as IPVS does. */
 	__u8 tclass = (inner->priority << 4) | (inner->flow_lbl[0] >> 4);
-	__u16 plen = bpf_ntohs(inner->payload_len) + IP6_TUN_HLEN;
+	__u16 plen = bpf_ntohs(inner->payload_len) + hlen;
 	eth_address(eth, next_hop, own_mac);
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
+	if (kind == TUN4_GRE) {
+		struct gre_base *g = (void *)(outer + 1);
+		g->flags = 0;
+		g->protocol = bpf_htons(ETH_P_IPV6);
+	} else if (kind == TUN4_GUE) {
+		struct udphdr *udp = (void *)(outer + 1);
+		struct gue_base *g = (void *)(udp + 1);
+		udp->source = bpf_htons(49152 | (label & 0x3fff));
+		udp->dest = gue_port;
+		udp->len = bpf_htons(plen);
+		udp->check = 0;
+		g->ver_c_hlen = 0;
+		g->proto = IP6_TUN_NEXTHDR;
+		g->flags = 0;
+	}
 	outer->version = 6;
 	outer->priority = tclass >> 4;
 	outer->flow_lbl[0] = (tclass << 4) | (label >> 16);
 	outer->flow_lbl[1] = label >> 8;
 	outer->flow_lbl[2] = label;
 	outer->payload_len = bpf_htons(plen);
-	outer->nexthdr = IP6_TUN_NEXTHDR;
+	outer->nexthdr = kind == TUN4_GRE ? IPPROTO_GRE : kind == TUN4_GUE ? IPPROTO_UDP : IP6_TUN_NEXTHDR;
 	outer->hop_limit = 64;
 	__builtin_memcpy(&outer->saddr, src, 16);
 	__builtin_memcpy(&outer->daddr, dst, 16);

@@ -443,8 +443,12 @@ static __always_inline int send_tunnelled(struct xdp_md *ctx, const struct setti
 	__u8 next_hop[ETH_ALEN];
 	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
 	int err;
-	if (be->family == 6)
-		err = tunnel_ip6ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac);
+	if (be->family == 6 && (be->flags & XLB_BE_TUN_GRE))
+		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN4_GRE, 0);
+	else if (be->family == 6 && (be->flags & XLB_BE_TUN_GUE))
+		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN4_GUE, be->tun_port);
+	else if (be->family == 6)
+		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN4_IPIP, 0);
 	else if (be->flags & XLB_BE_TUN_GRE)
 		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN4_GRE, 0);
 	else if (be->flags & XLB_BE_TUN_GUE)
@@ -472,12 +476,15 @@ static __always_inline int forward_tunnel6(struct xdp_md *ctx, struct ethhdr *et
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
 	}
-	__u32 need = ntohs_bounded(ip6->payload_len) + sizeof(struct ipv6hdr) + IP6_TUN_HLEN;
+	__u32 hlen = be->flags & XLB_BE_TUN_GRE	  ? TUN6_HLEN(TUN4_GRE)
+		     : be->flags & XLB_BE_TUN_GUE ? TUN6_HLEN(TUN4_GUE)
+						  : TUN6_HLEN(TUN4_IPIP);
+	__u32 need = ntohs_bounded(ip6->payload_len) + sizeof(struct ipv6hdr) + hlen;
 	if (st->tun_mtu && need > st->tun_mtu) {
 		/* A reported MTU below IPv6's minimum would not be honoured
 		 * (RFC 8201): such a path cannot carry the tunnel; dropped. */
-		if (st->tun_mtu >= IP6_MIN_MTU + IP6_TUN_HLEN && ptb_allowed(ip6) &&
-		    icmp6_packet_too_big(ctx, st->tun_mtu - IP6_TUN_HLEN, director_mac) == 0) {
+		if (st->tun_mtu >= IP6_MIN_MTU + hlen && ptb_allowed(ip6) &&
+		    icmp6_packet_too_big(ctx, st->tun_mtu - hlen, director_mac) == 0) {
 			count(XLB_STAT_TUN_FRAG_NEEDED);
 			return XDP_TX;
 		}
@@ -836,12 +843,13 @@ const volatile __u8 decap_gre = 0;
 const volatile __u16 decap_gue_port = 0;
 
 /* xlb_decap runs on a TUN real server (tc ingress, `xlb realserver up
- * --tun`): it strips the outer IPIP header (with decap_gre, also the outer
- * IPv4 and GRE headers the director's --tun-type gre sends), or the outer
- * IPv6 header of IP6IP6 (next header 41, no extension headers: what the
- * director sends), so the kernel delivers the inner packet, addressed to
- * the VIP on lo. It stands in for the ipip, ip_gre and ip6_tunnel modules,
- * which not every kernel has. Everything else passes untouched. */
+ * --tun`): it strips the outer IPIP header or the outer IPv6 header of
+ * IP6IP6 (next header 41, no extension headers: what the director sends),
+ * and with decap_gre / decap_gue_port the outer headers of the GRE / GUE
+ * the director's --tun-type gre / gue sends over either family, so the
+ * kernel delivers the inner packet, addressed to the VIP on lo. It stands
+ * in for the ipip, ip_gre, ip6_gre, fou and ip6_tunnel modules, which not
+ * every kernel has. Everything else passes untouched. */
 SEC("tc")
 int xlb_decap(struct __sk_buff *skb)
 {
@@ -850,11 +858,28 @@ int xlb_decap(struct __sk_buff *skb)
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) <= end && eth->h_proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *outer = (void *)(eth + 1);
-		struct ipv6hdr *inner = (void *)(outer + 1);
-		if ((void *)(inner + 1) > end || outer->version != 6 || outer->nexthdr != IP6_TUN_NEXTHDR ||
-		    inner->version != 6)
+		if ((void *)(outer + 1) > end || outer->version != 6)
 			return TC_ACT_OK;
-		if (bpf_skb_adjust_room(skb, -IP6_TUN_HLEN, BPF_ADJ_ROOM_MAC, 0))
+		__s32 hlen = IP6_TUN_HLEN;
+		if (outer->nexthdr == IPPROTO_GRE && decap_gre) {
+			struct gre_base *g = (void *)(outer + 1);
+			if ((void *)(g + 1) > end || g->flags || g->protocol != bpf_htons(ETH_P_IPV6))
+				return TC_ACT_OK;
+			hlen += sizeof(*g);
+		} else if (outer->nexthdr == IPPROTO_UDP && decap_gue_port) {
+			struct udphdr *udp = (void *)(outer + 1);
+			struct gue_base *g = (void *)(udp + 1);
+			if ((void *)(g + 1) > end || udp->dest != bpf_htons(decap_gue_port) || g->ver_c_hlen ||
+			    g->proto != IP6_TUN_NEXTHDR || g->flags)
+				return TC_ACT_OK;
+			hlen += sizeof(*udp) + sizeof(*g);
+		} else if (outer->nexthdr != IP6_TUN_NEXTHDR) {
+			return TC_ACT_OK;
+		}
+		struct ipv6hdr *inner = (void *)outer + hlen;
+		if ((void *)(inner + 1) > end || inner->version != 6)
+			return TC_ACT_OK;
+		if (bpf_skb_adjust_room(skb, -hlen, BPF_ADJ_ROOM_MAC, 0))
 			return TC_ACT_SHOT;
 		return TC_ACT_OK;
 	}

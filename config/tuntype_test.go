@@ -8,7 +8,7 @@ import (
 // "lvs_method TUN type gre" (IPVS --tun-type gre) at the virtual_server
 // or, with its own method, a real_server, as keepalived 2.2.7 reads it;
 // type ipip and nocsum are the defaults, GUE and GRE checksums are refused;
-// YAML's tunnel_type goes with forward: tun beside it, gre for IPv4 only.
+// YAML's tunnel_type goes with forward: tun beside it (either family).
 func TestTunnelTypeGRE(t *testing.T) {
 	c, warns, err := ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lvs_method TUN type gre nocsum")+
 		strings.NewReplacer("10.0.0.1 80", "10.0.0.1 81", "10.0.0.2 80", "10.0.0.2 81", "weight 1", "weight 1\n        lvs_method TUN type gre").Replace(kaBase)))
@@ -59,8 +59,9 @@ func TestTunnelTypeGRE(t *testing.T) {
 	}
 	_, err = ParseYAML("t.yaml", []byte(yml("10.0.0.1", "dr", "gre", "10.0.0.2")))
 	wantProblem(t, err, "t.yaml", 2, "services[0].tunnel_type", `goes with forward: tun beside it, got forward "dr"`)
-	_, err = ParseYAML("t.yaml", []byte(yml("fd00::1", "tun", "gre", "fd00::2")))
-	wantProblem(t, err, "t.yaml", 2, "services[0].tunnel_type", "gre is for IPv4 services")
+	if c, err := ParseYAML("t.yaml", []byte(yml("fd00::1", "tun", "gre", "fd00::2"))); err != nil || c.Services[0].TunnelType != TunnelGRE {
+		t.Fatalf("YAML tunnel_type gre for an IPv6 service (GRE over IPv6): %v", err)
+	}
 	_, err = ParseYAML("t.yaml", []byte(yml("10.0.0.1", "tun", "vxlan", "10.0.0.2")))
 	wantProblem(t, err, "t.yaml", 2, "services[0].tunnel_type", `unknown tunnel type "vxlan"`)
 	_, err = ParseYAML("t.yaml", []byte("services:\n  - {vip: 10.0.0.1, port: 80, protocol: tcp, forward: tun, real_servers: [{address: 10.0.0.2, port: 80, tunnel_type: gre}]}\n"))
@@ -92,6 +93,7 @@ func TestTunnelTypeGUE(t *testing.T) {
 	if err == nil {
 		t.Fatal("tunnel_port 0 with gue accepted")
 	}
-	_, err = ParseYAML("t.yaml", []byte("services:\n  - {vip: fd00::1, port: 80, protocol: tcp, forward: tun, tunnel_type: gue, tunnel_port: 6080, real_servers: [{address: fd00::2, port: 80}]}\n"))
-	wantProblem(t, err, "t.yaml", 2, "services[0].tunnel_type", "gue is for IPv4 services")
+	if _, err = ParseYAML("t.yaml", []byte("services:\n  - {vip: fd00::1, port: 80, protocol: tcp, forward: tun, tunnel_type: gue, tunnel_port: 6080, real_servers: [{address: fd00::2, port: 80}]}\n")); err != nil {
+		t.Fatalf("GUE over IPv6: %v", err)
+	}
 }

@@ -49,8 +49,8 @@ type TunnelType string
 
 const (
 	TunnelIPIP TunnelType = ""    // IPIP / IP6IP6, IPVS's default ("ipip" in the files)
-	TunnelGRE  TunnelType = "gre" // an outer IPv4 and GRE header (IPv4 services)
-	TunnelGUE  TunnelType = "gue" // IPv4, UDP to the tunnel port and GUE (IPv4 services)
+	TunnelGRE  TunnelType = "gre" // an outer IP header (the service's family) and GRE
+	TunnelGUE  TunnelType = "gue" // an outer IP header, UDP to the tunnel port and GUE
 )
 
 // Timeouts are idle timeouts of the connection table (ipvsadm --set tcp tcpfin udp).

@@ -146,15 +146,13 @@ func validateGARPGroups(ps *problems, c *Config) {
 
 // validateTunnelType checks the encapsulation set beside forward f (on a
 // service, or a real or sorry server with a method of its own).
-func validateTunnelType(ps *problems, line int, p string, f Forward, t TunnelType, port uint16, vip netip.Addr) {
+func validateTunnelType(ps *problems, line int, p string, f Forward, t TunnelType, port uint16) {
 	switch {
 	case t == TunnelIPIP:
 	case t != TunnelGRE && t != TunnelGUE:
 		ps.field(line, p+".tunnel_type", "unknown tunnel type %q (want ipip, gre or gue)", t)
 	case f != TUN:
 		ps.field(line, p+".tunnel_type", "goes with forward: tun beside it, got forward %q", f)
-	case vip.Is6():
-		ps.field(line, p+".tunnel_type", "%s is for IPv4 services: an IPv6 service tunnels in IP6IP6 (ipip)", t)
 	}
 	switch {
 	case t == TunnelGUE && port == 0:
@@ -576,7 +574,7 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 	default:
 		ps.field(s.Line, p+".forward", "unknown forwarding method %q (want dr or tun; NAT is not supported)", s.Forward)
 	}
-	validateTunnelType(ps, s.Line, p, s.Forward, s.TunnelType, s.TunnelPort, s.VIP)
+	validateTunnelType(ps, s.Line, p, s.Forward, s.TunnelType, s.TunnelPort)
 	if s.PersistenceTimeout < 0 {
 		ps.field(s.Line, p+".persistence_timeout", "must not be negative, got %s", s.PersistenceTimeout)
 	}
@@ -631,7 +629,7 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		}
 		validateOwnForward(ps, r.Line, rp+".forward", r.Forward)
 		if r.Forward != "" || r.TunnelType != "" || r.TunnelPort != 0 {
-			validateTunnelType(ps, r.Line, rp, r.Forward, r.TunnelType, r.TunnelPort, s.VIP)
+			validateTunnelType(ps, r.Line, rp, r.Forward, r.TunnelType, r.TunnelPort)
 		}
 		if r.Weight < 0 || r.Weight > maxWeight {
 			ps.field(r.Line, rp+".weight", "must be 0..%d, got %d", maxWeight, r.Weight)
@@ -694,7 +692,7 @@ func (c *Config) validateService(ps *problems, p string, s *Service) {
 		}
 		validateOwnForward(ps, line, sp+".forward", ss.Forward)
 		if ss.Forward != "" || ss.TunnelType != "" || ss.TunnelPort != 0 {
-			validateTunnelType(ps, line, sp, ss.Forward, ss.TunnelType, ss.TunnelPort, s.VIP)
+			validateTunnelType(ps, line, sp, ss.Forward, ss.TunnelType, ss.TunnelPort)
 		}
 		if j, dup := seen[rsKey{ss.Address, ss.Port}]; dup && ss.Address.IsValid() {
 			ps.at(line, sp, "%s is also real_servers[%d]%s: a sorry server stands in for the pool, it cannot be in it", netip.AddrPortFrom(ss.Address, ss.Port), j, ps.lineRef(s.RealServers[j].Line))

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xlb-project/xlb/fixture"
+	"github.com/xlb-project/xlb/loader"
 	"github.com/xlb-project/xlb/maps"
 )
 
@@ -312,5 +313,72 @@ func TestDecap(t *testing.T) {
 		if !bytes.Equal(out, in) {
 			t.Fatalf("%s: frame changed by the decap program", name)
 		}
+	}
+}
+
+// GRE and GUE over IPv6 (IPVS --tun-type gre / gue for IPv6 services): the
+// outer IPv6 header (per-flow label, hop limit 64) says GRE (47, a 4-byte
+// header of EtherType IPv6) or UDP (17) to the GUE port from a source port
+// hashed from the flow, with a zero checksum (RFC 6935, IPVS without
+// --tun-csum) and a GUE header carrying IPv6 (41); the inner packet
+// follows intact, and the real server's decap program strips it again.
+// The packet-too-big accounts for the 44 or 52 bytes.
+func TestTunnel6GREAndGUE(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		be     maps.BackendSpec
+		o      loader.DecapOptions
+		hlen   int
+		next   byte
+		header func(t *testing.T, h []byte)
+	}{
+		{"gre", maps.BackendSpec{GRE: true}, loader.DecapOptions{GRE: true}, 44, 47, func(t *testing.T, h []byte) {
+			if !bytes.Equal(h, []byte{0, 0, 0x86, 0xdd}) {
+				t.Fatalf("GRE header %x, want no flags and EtherType IPv6", h)
+			}
+		}},
+		{"gue", maps.BackendSpec{GUEPort: 6080}, loader.DecapOptions{GUEPort: 6080}, 52, 17, func(t *testing.T, h []byte) {
+			if sport := binary.BigEndian.Uint16(h); sport < 49152 || binary.BigEndian.Uint16(h[2:]) != 6080 ||
+				binary.BigEndian.Uint16(h[4:]) != 12+40+20+100 || binary.BigEndian.Uint16(h[6:]) != 0 || !bytes.Equal(h[8:12], []byte{0, 41, 0, 0}) {
+				t.Fatalf("UDP %x and GUE %x: want an ephemeral source, port 6080, length, zero checksum, GUE carrying IPv6", h[:8], h[8:12])
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tun6Rig(t, 1500)
+			be := tc.be
+			be.Addr, be.MAC, be.Weight, be.Available, be.Tunnel = netip.AddrPortFrom(tun6RS, 80), tun6Router, 1, true, true
+			svc := v6service(maps.RR)
+			svc.Backends = []maps.BackendSpec{be}
+			r.apply(svc)
+			in := tun6Frame(v6client(1), fixture.SYN, 100)
+			act, out, err := r.dp.Run(in)
+			if err != nil || act != fixture.XDPTx || len(out) != len(in)+tc.hlen {
+				t.Fatalf("tunnelled SYN: action %d, %d bytes (want %d), %v", act, len(out), len(in)+tc.hlen, err)
+			}
+			outer := out[14:54]
+			if outer[0]>>4 != 6 || outer[6] != tc.next || outer[7] != 64 || !bytes.Equal(outer[8:24], tun6Src.AsSlice()) || !bytes.Equal(outer[24:40], tun6RS.AsSlice()) ||
+				int(binary.BigEndian.Uint16(outer[4:])) != len(in)-14+tc.hlen-40 || outerLabel(out) == 0 {
+				t.Fatalf("outer IPv6 header %x", outer)
+			}
+			tc.header(t, out[54:14+tc.hlen])
+			if !bytes.Equal(out[14+tc.hlen:], in[14:]) {
+				t.Fatal("inner packet changed")
+			}
+			verdict, dec, err := loader.RunDecapAs(tc.o, out)
+			if err != nil || verdict != 0 || !bytes.Equal(dec[14:], in[14:]) || len(dec) != len(in) {
+				t.Fatalf("decap: verdict %d, %d bytes, %v", verdict, len(dec), err)
+			}
+			if _, dec, _ := loader.RunDecapAs(loader.DecapOptions{}, out); !bytes.Equal(dec, out) {
+				t.Fatal("decap without the option changed the frame")
+			}
+
+			// A packet that would fit IP6IP6 (1460 + 40) but not this.
+			big := tun6Frame(v6client(2), fixture.ACK, 1460-40-20)
+			act, out, err = r.dp.Run(big)
+			if err != nil || act != fixture.XDPTx || out[14+6] != 58 || out[54] != 2 || int(binary.BigEndian.Uint32(out[58:])) != 1500-tc.hlen {
+				t.Fatalf("too big: action %d, %v, next header %d, ICMPv6 %x; want a packet too big of MTU %d", act, err, out[14+6], out[54:62], 1500-tc.hlen)
+			}
+		})
 	}
 }

@@ -68,9 +68,9 @@ type BackendSpec struct {
 	// Available is false while the health check says the server is down.
 	Available bool
 	// Tunnel forwards in IPIP or IP6IP6 (LVS TUN, by the address family);
-	// MAC is then the next hop's. GRE (IPv4 only) tunnels in GRE instead
-	// of IPIP (IPVS --tun-type gre), GUEPort > 0 in GUE to that UDP port
-	// (--tun-type gue --tun-port; IPv4 only).
+	// MAC is then the next hop's. GRE tunnels in GRE instead (IPVS
+	// --tun-type gre), GUEPort > 0 in GUE to that UDP port (--tun-type gue
+	// --tun-port), over the real server's family.
 	Tunnel, GRE bool
 	GUEPort     uint16
 	// UpperThreshold > 0 limits the server's connections (active and

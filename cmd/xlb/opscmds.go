@@ -483,7 +483,7 @@ func newRealCmd() *cobra.Command {
 			c.Flags().IntVarP(&lower, "l-threshold", "y", 0, "new flows again below this many (0: three quarters of -x)")
 			c.Flags().BoolVarP(&gatewaying, "gatewaying", "g", false, "forward by direct routing (DR), whatever the service's method")
 			c.Flags().BoolVarP(&ipip, "ipip", "i", false, "forward in an IPIP / IP6IP6 tunnel (TUN), whatever the service's method")
-			c.Flags().StringVar(&tunType, "tun-type", "", "with -i: ipip (default), gre or gue (IPv4)")
+			c.Flags().StringVar(&tunType, "tun-type", "", "with -i: ipip (default), gre or gue")
 			c.Flags().Uint16Var(&tunPort, "tun-port", 0, "with --tun-type gue: the real server's UDP port")
 		}
 		return c
