@@ -74,7 +74,25 @@ func linkBytes(t *testing.T, ns, dev string) (rx, tx uint64) {
 // answers the client directly through the router. A large upload gets the
 // director's ICMPv6 packet too big, the client's path MTU to the VIP drops
 // by 40 and the upload arrives whole.
+//
+// The same goes through GRE and GUE over IPv6 (tunnel_type gre / gue,
+// `realserver up --tun-type`), whose packet too big lowers the path MTU by
+// their 44 and 52 bytes.
 func TestTunnel6ToRealServerBehindRouter(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		up         []string
+		mtu        int
+	}{
+		{"ip6ip6", "", nil, 1460},
+		{"gre", "tunnel_type: gre", []string{"--tun-type", "gre"}, 1456},
+		{"gue", "tunnel_type: gue\n    tunnel_port: 6080", []string{"--tun-type", "gue", "--tun-port", "6080"}, 1448},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testTunnel6(t, tc.yaml, tc.up, tc.mtu) })
+	}
+}
+
+func testTunnel6(t *testing.T, tunYAML string, upArgs []string, mtu int) {
 	l := newLab(t, lab.Options{Router: true})
 	if !l.RouterMode() {
 		t.Skip("skipped: the lab has no router")
@@ -117,7 +135,7 @@ func TestTunnel6ToRealServerBehindRouter(t *testing.T) {
 
 	state := filepath.Join(l.Dir(), "tunrs6-state")
 	pin := filepath.Join(pinRoot, strconv.Itoa(os.Getpid()), l.Prefix(), "decap6")
-	ipns(t, ns, xlbBin(), "realserver", "up", "--vip", tun6VIP, "--tun", "--iface", "eth0", "--pin", pin, "--state-dir", state)
+	ipns(t, ns, append([]string{xlbBin(), "realserver", "up", "--vip", tun6VIP, "--tun", "--iface", "eth0", "--pin", pin, "--state-dir", state}, upArgs...)...)
 	t.Cleanup(func() {
 		exec.Command("ip", "netns", "exec", ns, xlbBin(), "realserver", "down", "--state-dir", state).Run()
 	})
@@ -138,9 +156,10 @@ func TestTunnel6ToRealServerBehindRouter(t *testing.T) {
     protocol: tcp
     scheduler: rr
     forward: tun
+    %s
     real_servers:
       - {address: %s, port: 80}
-`, tun6VIP, tun6RS)
+`, tun6VIP, tunYAML, tun6RS)
 	path := writeCfg(t, l, "tun6.yaml", cfg)
 	if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
 		t.Fatal(err)
@@ -203,7 +222,7 @@ func TestTunnel6ToRealServerBehindRouter(t *testing.T) {
 		t.Fatalf("upload through the tunnel: %v %s", err, out)
 	}
 	route, _ := l.Exec(ctx, client, "ip", "-6", "route", "get", tun6VIP)
-	if !strings.Contains(string(route), "mtu 1460") {
+	if !strings.Contains(string(route), fmt.Sprintf("mtu %d", mtu)) {
 		t.Fatalf("client's path MTU to the VIP not lowered by the director's ICMPv6 packet too big:\n%s", route)
 	}
 	m, _ := l.Exec(ctx, dir, "curl", "-s", "--max-time", "2", "http://127.0.0.1:9273/metrics")
