@@ -91,13 +91,20 @@ func readLimits(m *bpf.XlbMaps, id uint32) (bpf.XlbBackendLimits, bool, error) {
 // flows idle out), so clearing it is the sweep's job.
 func updateOverload(m *bpf.XlbMaps, ids []uint32, res SweepResult) error {
 	for _, id := range ids {
-		l, was, err := readLimits(m, id)
-		if err != nil {
-			return err
+		var l bpf.XlbBackendLimits
+		if err := m.ConnLimits.Lookup(id, &l); err != nil {
+			return fmt.Errorf("read connection limit of slot %d: %w", id, err)
 		}
-		if l.Upper == 0 && !was {
+		if l.Upper == 0 {
+			// Unlimited: writeLimits cleared its flag when the limit
+			// went, and the datapath sets it only against a limit.
 			continue
 		}
+		var o uint32
+		if err := m.BackendOverload.Lookup(id, &o); err != nil {
+			return fmt.Errorf("read overloaded flag of slot %d: %w", id, err)
+		}
+		was := o != 0
 		if now := overloadAfter(l, was, res.Active[id]+res.Inactive[id]); now != was {
 			if err := writeOverload(m, id, now); err != nil {
 				return err
