@@ -110,19 +110,49 @@ struct gue_base {
 	__be16 flags;    /* 0 */
 };
 
-/* The forms of a tunnel (over IPv4, and with TUN6_HLEN over IPv6). */
-enum tun4_kind {
-	TUN4_IPIP,
-	TUN4_GRE,
-	TUN4_GUE,
+/* The forms of a tunnel, the same over both families. */
+enum tun_kind {
+	TUN_IPIP, /* IPIP or IP6IP6 */
+	TUN_GRE,
+	TUN_GUE,
 };
 
-/* The outer headers' length of an IPv4 tunnel: IPIP's IP header, GRE's
- * IP and GRE headers, GUE's IP, UDP and GUE headers. */
-#define TUN4_HLEN(kind)                                                                                          \
-	((int)sizeof(struct iphdr) + ((kind) == TUN4_GRE ? (int)sizeof(struct gre_base)                           \
-				      : (kind) == TUN4_GUE ? (int)(sizeof(struct udphdr) + sizeof(struct gue_base)) \
-							  : 0))
+/* The bytes GRE or GUE put after the outer IP header (none for IP-in-IP). */
+#define TUN_EXTRA(kind)                                                                                        \
+	((kind) == TUN_GRE   ? (int)sizeof(struct gre_base)                                                    \
+	 : (kind) == TUN_GUE ? (int)(sizeof(struct udphdr) + sizeof(struct gue_base))                          \
+			     : 0)
+
+/* The outer headers' length of an IPv4 tunnel. */
+#define TUN4_HLEN(kind) ((int)sizeof(struct iphdr) + TUN_EXTRA(kind))
+
+/* The outer header's protocol (next header): GRE, UDP for GUE, or
+ * ipip_proto, IP-in-IP's for the inner family. */
+#define TUN_PROTO(kind, ipip_proto) ((kind) == TUN_GRE ? IPPROTO_GRE : (kind) == TUN_GUE ? IPPROTO_UDP : (ipip_proto))
+
+/* Writes the GRE or GUE header at p, after the outer IP header (nothing
+ * for IP-in-IP): GRE carrying ethertype; UDP from sport to dport, udp_len
+ * bytes long, with a zero checksum (IPVS without --tun-csum), and GUE
+ * carrying ipip_proto. kind is a constant at each call. */
+static __always_inline void tunnel_extra(void *p, const int kind, __be16 ethertype, __u8 ipip_proto, __be16 sport,
+					 __be16 dport, __u16 udp_len)
+{
+	if (kind == TUN_GRE) {
+		struct gre_base *g = p;
+		g->flags = 0;
+		g->protocol = ethertype;
+	} else if (kind == TUN_GUE) {
+		struct udphdr *udp = p;
+		struct gue_base *g = (void *)(udp + 1);
+		udp->source = sport;
+		udp->dest = dport;
+		udp->len = bpf_htons(udp_len);
+		udp->check = 0;
+		g->ver_c_hlen = 0;
+		g->proto = ipip_proto;
+		g->flags = 0;
+	}
+}
 
 /* The outer UDP source port of GUE: a hash of the inner flow in the
  * ephemeral range (as the kernel's udp_flow_src_port picks it), so ECMP
@@ -163,21 +193,8 @@ static __always_inline int tunnel_ip4(struct xdp_md *ctx, __be32 src, __be32 dst
 	__u8 tos = inner->tos;
 	__be16 df = inner->frag_off & bpf_htons(IP_DF);
 	__u16 len = bpf_ntohs(inner->tot_len) + hlen;
-	if (kind == TUN4_GRE) {
-		struct gre_base *g = (void *)(outer + 1);
-		g->flags = 0;
-		g->protocol = bpf_htons(ETH_P_IP);
-	} else if (kind == TUN4_GUE) {
-		struct udphdr *udp = (void *)(outer + 1);
-		struct gue_base *g = (void *)(udp + 1);
-		udp->source = tunnel_udp_sport(inner, end);
-		udp->dest = gue_port;
-		udp->len = bpf_htons(len - sizeof(struct iphdr));
-		udp->check = 0; /* none over IPv4, as IPVS without --tun-csum */
-		g->ver_c_hlen = 0;
-		g->proto = IPPROTO_IPIP;
-		g->flags = 0;
-	}
+	tunnel_extra(outer + 1, kind, bpf_htons(ETH_P_IP), IPPROTO_IPIP, kind == TUN_GUE ? tunnel_udp_sport(inner, end) : 0,
+		     gue_port, len - sizeof(struct iphdr));
 	outer->version = 4;
 	outer->ihl = 5;
 	outer->tos = tos;
@@ -185,7 +202,7 @@ static __always_inline int tunnel_ip4(struct xdp_md *ctx, __be32 src, __be32 dst
 	outer->id = 0;
 	outer->frag_off = df;
 	outer->ttl = 64;
-	outer->protocol = kind == TUN4_GRE ? IPPROTO_GRE : kind == TUN4_GUE ? IPPROTO_UDP : IPPROTO_IPIP;
+	outer->protocol = TUN_PROTO(kind, IPPROTO_IPIP);
 	outer->check = 0;
 	outer->saddr = src;
 	outer->daddr = dst;
@@ -225,17 +242,12 @@ static __always_inline __u32 tunnel_flow_label(const struct ipv6hdr *inner, cons
 	return h ? h : 1;
 }
 
-/* The outer headers' length of an IPv6 tunnel: IP6IP6's IPv6 header, and
- * with GRE or GUE their headers after it. */
-#define TUN6_HLEN(kind)                                                                                          \
-	(IP6_TUN_HLEN + ((kind) == TUN4_GRE ? (int)sizeof(struct gre_base)                                        \
-			 : (kind) == TUN4_GUE ? (int)(sizeof(struct udphdr) + sizeof(struct gue_base))           \
-					      : 0))
+/* The outer headers' length of an IPv6 tunnel. */
+#define TUN6_HLEN(kind) (IP6_TUN_HLEN + TUN_EXTRA(kind))
 
 /* Wraps an untagged IPv6 frame in IP6IP6, or GRE or GUE (to gue_port) over
  * IPv6, to dst (16 bytes, network order) via the next hop whose MAC is
- * next_hop; kind (enum tun4_kind: the forms are the same over both
- * families) is a constant at each call. The inner packet is left
+ * next_hop; kind (enum tun_kind) is a constant at each call. The inner packet is left
  * byte-identical: the outer headers go in front of it, in the bytes
  * bpf_xdp_adjust_head adds and the old Ethernet header. GUE's UDP checksum
  * is 0, as IPVS sends it without --tun-csum (RFC 6935's zero checksum for
@@ -259,28 +271,15 @@ static __always_inline int tunnel_ip6(struct xdp_md *ctx, const __u32 *src, cons
 	__u16 plen = bpf_ntohs(inner->payload_len) + hlen;
 	eth_address(eth, next_hop, own_mac);
 	eth->h_proto = bpf_htons(ETH_P_IPV6);
-	if (kind == TUN4_GRE) {
-		struct gre_base *g = (void *)(outer + 1);
-		g->flags = 0;
-		g->protocol = bpf_htons(ETH_P_IPV6);
-	} else if (kind == TUN4_GUE) {
-		struct udphdr *udp = (void *)(outer + 1);
-		struct gue_base *g = (void *)(udp + 1);
-		udp->source = bpf_htons(49152 | (label & 0x3fff));
-		udp->dest = gue_port;
-		udp->len = bpf_htons(plen);
-		udp->check = 0;
-		g->ver_c_hlen = 0;
-		g->proto = IP6_TUN_NEXTHDR;
-		g->flags = 0;
-	}
+	tunnel_extra(outer + 1, kind, bpf_htons(ETH_P_IPV6), IP6_TUN_NEXTHDR, bpf_htons(49152 | (label & 0x3fff)), gue_port,
+		     plen);
 	outer->version = 6;
 	outer->priority = tclass >> 4;
 	outer->flow_lbl[0] = (tclass << 4) | (label >> 16);
 	outer->flow_lbl[1] = label >> 8;
 	outer->flow_lbl[2] = label;
 	outer->payload_len = bpf_htons(plen);
-	outer->nexthdr = kind == TUN4_GRE ? IPPROTO_GRE : kind == TUN4_GUE ? IPPROTO_UDP : IP6_TUN_NEXTHDR;
+	outer->nexthdr = TUN_PROTO(kind, IP6_TUN_NEXTHDR);
 	outer->hop_limit = 64;
 	__builtin_memcpy(&outer->saddr, src, 16);
 	__builtin_memcpy(&outer->daddr, dst, 16);

@@ -435,6 +435,12 @@ static __always_inline void count_backend(__u32 bid, __u64 bytes)
 	}
 }
 
+/* The form real server be is tunnelled to in (enum tun_kind). */
+static __always_inline int tun_kind(const struct backend *be)
+{
+	return be->flags & XLB_BE_TUN_GRE ? TUN_GRE : be->flags & XLB_BE_TUN_GUE ? TUN_GUE : TUN_IPIP;
+}
+
 /* The end both tunnels share: encapsulate toward the real server
  * through its next hop (be->mac), count, send. */
 static __always_inline int send_tunnelled(struct xdp_md *ctx, const struct settings *st, struct backend *be, __u32 bid)
@@ -444,17 +450,17 @@ static __always_inline int send_tunnelled(struct xdp_md *ctx, const struct setti
 	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
 	int err;
 	if (be->family == 6 && (be->flags & XLB_BE_TUN_GRE))
-		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN4_GRE, 0);
+		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN_GRE, 0);
 	else if (be->family == 6 && (be->flags & XLB_BE_TUN_GUE))
-		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN4_GUE, be->tun_port);
+		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN_GUE, be->tun_port);
 	else if (be->family == 6)
-		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN4_IPIP, 0);
+		err = tunnel_ip6(ctx, st->tun_src6, be->addr, next_hop, director_mac, TUN_IPIP, 0);
 	else if (be->flags & XLB_BE_TUN_GRE)
-		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN4_GRE, 0);
+		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN_GRE, 0);
 	else if (be->flags & XLB_BE_TUN_GUE)
-		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN4_GUE, be->tun_port);
+		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN_GUE, be->tun_port);
 	else
-		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN4_IPIP, 0);
+		err = tunnel_ip4(ctx, st->tun_src, be->addr[0], next_hop, director_mac, TUN_IPIP, 0);
 	if (err < 0) {
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
@@ -476,9 +482,7 @@ static __always_inline int forward_tunnel6(struct xdp_md *ctx, struct ethhdr *et
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
 	}
-	__u32 hlen = be->flags & XLB_BE_TUN_GRE	  ? TUN6_HLEN(TUN4_GRE)
-		     : be->flags & XLB_BE_TUN_GUE ? TUN6_HLEN(TUN4_GUE)
-						  : TUN6_HLEN(TUN4_IPIP);
+	__u32 hlen = TUN6_HLEN(tun_kind(be));
 	__u32 need = ntohs_bounded(ip6->payload_len) + sizeof(struct ipv6hdr) + hlen;
 	if (st->tun_mtu && need > st->tun_mtu) {
 		/* A reported MTU below IPv6's minimum would not be honoured
@@ -515,9 +519,7 @@ static __noinline int forward_tunnel(struct xdp_md *ctx, __u32 bid)
 		count(XLB_STAT_DROP_TUN);
 		return XDP_DROP;
 	}
-	__u32 hlen = be->flags & XLB_BE_TUN_GRE	  ? TUN4_HLEN(TUN4_GRE)
-		     : be->flags & XLB_BE_TUN_GUE ? TUN4_HLEN(TUN4_GUE)
-						  : TUN4_HLEN(TUN4_IPIP);
+	__u32 hlen = TUN4_HLEN(tun_kind(be));
 	__u32 need = bpf_ntohs(ip->tot_len) + hlen;
 	if (st->tun_mtu && need > st->tun_mtu) {
 		if ((ip->frag_off & bpf_htons(IP_DF)) &&
@@ -842,6 +844,31 @@ const volatile __u8 decap_gre = 0;
  * port (`--tun-type gue --tun-port PORT`). */
 const volatile __u16 decap_gue_port = 0;
 
+/* decap_extra is how many bytes of GRE or GUE follow an outer IP header
+ * of protocol (next header) proto, at l4, in the director's form (GRE
+ * without optional fields carrying ethertype; GUE variant 0, to
+ * decap_gue_port, carrying ipip_proto), each only where its knob is on:
+ * 0 for plain IP-in-IP (ipip_proto), -1 for anything else, which is left
+ * to the kernel. */
+static __always_inline int decap_extra(void *l4, void *end, __u8 proto, __u8 ipip_proto, __be16 ethertype)
+{
+	if (proto == IPPROTO_GRE && decap_gre) {
+		struct gre_base *g = l4;
+		if ((void *)(g + 1) > end || g->flags || g->protocol != ethertype)
+			return -1;
+		return sizeof(*g);
+	}
+	if (proto == IPPROTO_UDP && decap_gue_port) {
+		struct udphdr *udp = l4;
+		struct gue_base *g = (void *)(udp + 1);
+		if ((void *)(g + 1) > end || udp->dest != bpf_htons(decap_gue_port) || g->ver_c_hlen ||
+		    g->proto != ipip_proto || g->flags)
+			return -1;
+		return sizeof(*udp) + sizeof(*g);
+	}
+	return proto == ipip_proto ? 0 : -1;
+}
+
 /* xlb_decap runs on a TUN real server (tc ingress, `xlb realserver up
  * --tun`): it strips the outer IPIP header or the outer IPv6 header of
  * IP6IP6 (next header 41, no extension headers: what the director sends),
@@ -860,22 +887,10 @@ int xlb_decap(struct __sk_buff *skb)
 		struct ipv6hdr *outer = (void *)(eth + 1);
 		if ((void *)(outer + 1) > end || outer->version != 6)
 			return TC_ACT_OK;
-		__s32 hlen = IP6_TUN_HLEN;
-		if (outer->nexthdr == IPPROTO_GRE && decap_gre) {
-			struct gre_base *g = (void *)(outer + 1);
-			if ((void *)(g + 1) > end || g->flags || g->protocol != bpf_htons(ETH_P_IPV6))
-				return TC_ACT_OK;
-			hlen += sizeof(*g);
-		} else if (outer->nexthdr == IPPROTO_UDP && decap_gue_port) {
-			struct udphdr *udp = (void *)(outer + 1);
-			struct gue_base *g = (void *)(udp + 1);
-			if ((void *)(g + 1) > end || udp->dest != bpf_htons(decap_gue_port) || g->ver_c_hlen ||
-			    g->proto != IP6_TUN_NEXTHDR || g->flags)
-				return TC_ACT_OK;
-			hlen += sizeof(*udp) + sizeof(*g);
-		} else if (outer->nexthdr != IP6_TUN_NEXTHDR) {
+		int extra = decap_extra(outer + 1, end, outer->nexthdr, IP6_TUN_NEXTHDR, bpf_htons(ETH_P_IPV6));
+		if (extra < 0)
 			return TC_ACT_OK;
-		}
+		__s32 hlen = IP6_TUN_HLEN + extra;
 		struct ipv6hdr *inner = (void *)outer + hlen;
 		if ((void *)(inner + 1) > end || inner->version != 6)
 			return TC_ACT_OK;
@@ -886,25 +901,10 @@ int xlb_decap(struct __sk_buff *skb)
 	struct iphdr *ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP) || ip->ihl != 5)
 		return TC_ACT_OK;
-	__s32 hlen = sizeof(struct iphdr);
-	if (ip->protocol == IPPROTO_GRE && decap_gre) {
-		/* Only the director's form: no optional fields, IPv4 inside. */
-		struct gre_base *g = (void *)(ip + 1);
-		if ((void *)(g + 1) > end || g->flags || g->protocol != bpf_htons(ETH_P_IP))
-			return TC_ACT_OK;
-		hlen += sizeof(*g);
-	} else if (ip->protocol == IPPROTO_UDP && decap_gue_port) {
-		/* GUE to the configured port, the director's form: variant
-		 * 0 without optional fields, IPv4 inside. */
-		struct udphdr *udp = (void *)(ip + 1);
-		struct gue_base *g = (void *)(udp + 1);
-		if ((void *)(g + 1) > end || udp->dest != bpf_htons(decap_gue_port) || g->ver_c_hlen ||
-		    g->proto != IPPROTO_IPIP || g->flags)
-			return TC_ACT_OK;
-		hlen += sizeof(*udp) + sizeof(*g);
-	} else if (ip->protocol != IPPROTO_IPIP) {
+	int extra = decap_extra(ip + 1, end, ip->protocol, IPPROTO_IPIP, bpf_htons(ETH_P_IP));
+	if (extra < 0)
 		return TC_ACT_OK;
-	}
+	__s32 hlen = sizeof(struct iphdr) + extra;
 	if (bpf_skb_adjust_room(skb, -hlen, BPF_ADJ_ROOM_MAC, 0))
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
