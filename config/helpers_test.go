@@ -35,6 +35,17 @@ func wantProblem(t *testing.T, err error, file string, line int, field, msg stri
 	return ""
 }
 
+// withoutLines copies xs with clear applied to each element (which clears
+// its Line); nil for none.
+func withoutLines[T any](xs []T, clear func(*T)) []T {
+	var out []T
+	for _, x := range xs {
+		clear(&x)
+		out = append(out, x)
+	}
+	return out
+}
+
 // stripPositions returns a deep copy of c without Source, Line fields and
 // the files the lines are in, with empty slices as nil, for comparing configs
 // read from different files.
@@ -67,16 +78,8 @@ func stripPositions(c *Config) *Config {
 		}
 		out.Services = append(out.Services, s)
 	}
-	out.InterfaceDelays = nil
-	for _, e := range c.InterfaceDelays {
-		e.Line = 0
-		out.InterfaceDelays = append(out.InterfaceDelays, e)
-	}
-	out.GARPGroups = nil
-	for _, g := range c.GARPGroups {
-		g.Line = 0
-		out.GARPGroups = append(out.GARPGroups, g)
-	}
+	out.InterfaceDelays = withoutLines(c.InterfaceDelays, func(x *InterfaceDelay) { x.Line = 0 })
+	out.GARPGroups = withoutLines(c.GARPGroups, func(x *GARPGroup) { x.Line = 0 })
 	out.VRRP = nil
 	for _, v := range c.VRRP {
 		v.Line = 0
@@ -97,34 +100,14 @@ func stripPositions(c *Config) *Config {
 		}
 		out.VRRP = append(out.VRRP, v)
 	}
-	out.VRRPScripts = nil
-	for _, sc := range c.VRRPScripts {
-		sc.Line = 0
-		out.VRRPScripts = append(out.VRRPScripts, sc)
-	}
-	out.VRRPTrackFiles = nil
-	for _, f := range c.VRRPTrackFiles {
-		f.Line = 0
-		out.VRRPTrackFiles = append(out.VRRPTrackFiles, f)
-	}
-	out.VRRPTrackProcesses = nil
-	for _, tp := range c.VRRPTrackProcesses {
-		tp.Line = 0
-		out.VRRPTrackProcesses = append(out.VRRPTrackProcesses, tp)
-	}
-	out.VRRPSyncGroups = nil
-	for _, g := range c.VRRPSyncGroups {
-		g.Line = 0
-		out.VRRPSyncGroups = append(out.VRRPSyncGroups, g)
-	}
+	out.VRRPScripts = withoutLines(c.VRRPScripts, func(x *VRRPScript) { x.Line = 0 })
+	out.VRRPTrackFiles = withoutLines(c.VRRPTrackFiles, func(x *VRRPTrackFile) { x.Line = 0 })
+	out.VRRPTrackProcesses = withoutLines(c.VRRPTrackProcesses, func(x *VRRPTrackProcess) { x.Line = 0 })
+	out.VRRPSyncGroups = withoutLines(c.VRRPSyncGroups, func(x *VRRPSyncGroup) { x.Line = 0 })
 	if c.BGP != nil {
 		b := *c.BGP
 		b.Line = 0
-		b.Peers = nil
-		for _, p := range c.BGP.Peers {
-			p.Line = 0
-			b.Peers = append(b.Peers, p)
-		}
+		b.Peers = withoutLines(c.BGP.Peers, func(x *BGPPeer) { x.Line = 0 })
 		out.BGP = &b
 	}
 	if c.SSL != nil {
