@@ -765,7 +765,8 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 				// Validated: 0..maxThreshold, lower not above upper.
 				UpperThreshold: uint32(r.UThreshold), LowerThreshold: uint32(r.LThreshold),
 			}
-			setTunnel(&b, s.ForwardOf(r))(s.TunnelOf(r))
+			tt, port := s.TunnelOf(r)
+			setTunnel(&b, s.ForwardOf(r), tt, port)
 			if !healthy && (s.InhibitOnFailure || r.InhibitOnFailure) {
 				// keepalived inhibit_on_failure: weight 0 instead of
 				// removal, so the server keeps its existing flows.
@@ -795,20 +796,18 @@ func Specs(cfg *config.Config, macs map[netip.Addr]net.HardwareAddr, up map[stri
 	return out
 }
 
-// setTunnel marks b as forwarded by f, then (the returned function) with
-// TUN in that encapsulation: called as setTunnel(&b, f)(s.TunnelOf(r)).
-func setTunnel(b *maps.BackendSpec, f config.Forward) func(config.TunnelType, uint16) {
+// setTunnel marks b as forwarded by f, with TUN in encapsulation t (port:
+// GUE's).
+func setTunnel(b *maps.BackendSpec, f config.Forward, t config.TunnelType, port uint16) {
 	b.Tunnel = f == config.TUN
-	return func(t config.TunnelType, port uint16) {
-		if !b.Tunnel {
-			return
-		}
-		switch t {
-		case config.TunnelGRE:
-			b.GRE = true
-		case config.TunnelGUE:
-			b.GUEPort = port
-		}
+	if !b.Tunnel {
+		return
+	}
+	switch t {
+	case config.TunnelGRE:
+		b.GRE = true
+	case config.TunnelGUE:
+		b.GUEPort = port
 	}
 }
 
@@ -822,7 +821,8 @@ func sorryBackend(s config.Service, ss *config.SorryServer, macs map[netip.Addr]
 		Addr: netip.AddrPortFrom(ss.Address, ss.Port), MAC: macs[ss.Address],
 		Weight: 1, Available: !serving,
 	}
-	setTunnel(&b, s.SorryForward())(s.SorryTunnel())
+	tt, port := s.SorryTunnel()
+	setTunnel(&b, s.SorryForward(), tt, port)
 	if serving && ss.Inhibit {
 		b.Available, b.Weight = true, 0
 	}
