@@ -627,17 +627,12 @@ func (k *kconv) lvsMethod(st *kstmt, at string) (Forward, TunnelType, uint16) {
 		switch w := strings.ToLower(rest[i]); {
 		case w == "type" && i+1 < len(rest):
 			i++
-			switch tt := strings.ToLower(rest[i]); tt {
-			case "ipip":
-				t = TunnelIPIP
-			case "gre":
-				t = TunnelGRE
-			case "gue":
-				t = TunnelGUE
-			default:
-				k.fail(st, at+".tunnel_type", "unknown TUN type %q (want ipip, gre or gue)", tt)
+			tt, ok := ParseTunnelType(strings.ToLower(rest[i]))
+			if !ok {
+				k.fail(st, at+".tunnel_type", "unknown TUN type %q (want ipip, gre or gue)", strings.ToLower(rest[i]))
 				return "", "", 0
 			}
+			t = tt
 			k.mark(st, at+".tunnel_type")
 		case w == "port" && i+1 < len(rest):
 			i++

@@ -53,6 +53,19 @@ const (
 	TunnelGUE  TunnelType = "gue" // an outer IP header, UDP to the tunnel port and GUE
 )
 
+// ParseTunnelType reads IPVS's and keepalived's tunnel type words, ipip,
+// gre and gue (as given: callers lower the case where their format
+// allows it); ok is false for any other.
+func ParseTunnelType(v string) (t TunnelType, ok bool) {
+	switch v {
+	case "ipip":
+		return TunnelIPIP, true
+	case string(TunnelGRE), string(TunnelGUE):
+		return TunnelType(v), true
+	}
+	return "", false
+}
+
 // Timeouts are idle timeouts of the connection table (ipvsadm --set tcp tcpfin udp).
 type Timeouts struct {
 	TCP    time.Duration `json:"tcp"`

@@ -841,9 +841,10 @@ func (d *yamlDecoder) service(n *yaml.Node, path string) Service {
 func (d *yamlDecoder) tunnelType(v *yaml.Node, field string, t *TunnelType) {
 	var p string
 	d.str(v, field, &p)
-	*t = TunnelType(strings.ToLower(p))
-	if *t == "ipip" {
-		*t = TunnelIPIP
+	// An unknown word is kept for validation to name.
+	var ok bool
+	if *t, ok = ParseTunnelType(strings.ToLower(p)); !ok {
+		*t = TunnelType(strings.ToLower(p))
 	}
 }
 

@@ -241,14 +241,8 @@ func (r *rule) option(opt string) error {
 		if err != nil {
 			return err
 		}
-		switch v {
-		case "ipip":
-			r.tunType = config.TunnelIPIP
-		case "gre":
-			r.tunType = config.TunnelGRE
-		case "gue":
-			r.tunType = config.TunnelGUE
-		default:
+		var ok bool
+		if r.tunType, ok = config.ParseTunnelType(v); !ok {
 			return fmt.Errorf("--tun-type %q: want ipip, gre or gue", v)
 		}
 	case "--tun-nocsum":

@@ -453,17 +453,17 @@ func newRealCmd() *cobra.Command {
 				case ipip:
 					e.Forward = config.TUN
 				}
-				switch tunType {
-				case "", "ipip":
-				case "gre", "gue":
-					if !ipip {
+				if tunType != "" {
+					tt, ok := config.ParseTunnelType(tunType)
+					if !ok {
+						return fmt.Errorf("--tun-type %q: want ipip, gre or gue", tunType)
+					}
+					if tt != config.TunnelIPIP && !ipip {
 						return errors.New("--tun-type goes with -i")
 					}
-					e.TunnelType = config.TunnelType(tunType)
-				default:
-					return fmt.Errorf("--tun-type %q: want ipip, gre or gue", tunType)
+					e.TunnelType = tt
 				}
-				if (tunType == "gue") != (tunPort != 0) {
+				if (e.TunnelType == config.TunnelGUE) != (tunPort != 0) {
 					return errors.New("--tun-type gue and --tun-port go together")
 				}
 				e.TunnelPort = tunPort

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/spf13/cobra"
+	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/realserver"
 )
 
@@ -19,22 +20,25 @@ func newRealServerCmd() *cobra.Command {
 		if tun && tunIface == "" {
 			return o, fmt.Errorf("--tun needs --iface (where tunnelled packets arrive)")
 		}
-		if (tunType != "" && tunType != "ipip") && !tun {
-			return o, fmt.Errorf("--tun-type needs --tun")
+		tt, ok := config.ParseTunnelType(tunType)
+		if tunType == "" {
+			tt, ok = config.TunnelIPIP, true // as before: an empty flag is the default
 		}
-		switch tunType {
-		case "", "ipip":
-		case "gre":
-			o.TunnelGRE = true
-		case "gue":
-			if tunPort == 0 {
-				return o, fmt.Errorf("--tun-type gue needs --tun-port (the director's tunnel_port)")
-			}
-			o.TunnelGUEPort = tunPort
-		default:
+		if !ok {
 			return o, fmt.Errorf("--tun-type %q: want ipip, gre or gue", tunType)
 		}
-		if tunPort != 0 && tunType != "gue" {
+		if tt != config.TunnelIPIP && !tun {
+			return o, fmt.Errorf("--tun-type needs --tun")
+		}
+		switch {
+		case tt == config.TunnelGRE:
+			o.TunnelGRE = true
+		case tt == config.TunnelGUE && tunPort == 0:
+			return o, fmt.Errorf("--tun-type gue needs --tun-port (the director's tunnel_port)")
+		case tt == config.TunnelGUE:
+			o.TunnelGUEPort = tunPort
+		}
+		if tunPort != 0 && tt != config.TunnelGUE {
 			return o, fmt.Errorf("--tun-port goes with --tun-type gue")
 		}
 		if len(vips) == 0 {
