@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -248,7 +249,13 @@ func add(m *yaml.Node, key string, v *yaml.Node) {
 }
 
 func strNode(s string) *yaml.Node {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+	if s != "" && strings.Trim(s, "\n") == "" {
+		// yaml.v3 writes a string of newlines alone as a literal block
+		// that reads back one newline short ("\n" comes back as "").
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
 }
 
 func intNode(n int) *yaml.Node {
