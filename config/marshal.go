@@ -250,9 +250,11 @@ func add(m *yaml.Node, key string, v *yaml.Node) {
 
 func strNode(s string) *yaml.Node {
 	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
-	if s != "" && strings.Trim(s, "\n") == "" {
-		// yaml.v3 writes a string of newlines alone as a literal block
-		// that reads back one newline short ("\n" comes back as "").
+	if strings.ContainsAny(s, "\n\r") {
+		// yaml.v3 writes a string with a line break as a literal block,
+		// which loses leading line breaks when read back ("\n" comes
+		// back as "", "\n0" as "0", "\n\n0\n" as "\n0\n"). A
+		// double-quoted scalar escapes them and reads back exactly.
 		n.Style = yaml.DoubleQuotedStyle
 	}
 	return n
