@@ -28,7 +28,20 @@ type Case struct {
 	// Limited gives every real server a connection limit (uthreshold)
 	// the run never reaches: the cost of keeping limits, not of skipping.
 	Limited bool
+	// Tunnel forwards to the real servers in LVS TUN (TunIPIP, TunGRE,
+	// TunGUE) instead of DR.
+	Tunnel Tunnel
 }
+
+// Tunnel is a TUN encapsulation of a Case.
+type Tunnel int
+
+const (
+	NoTunnel Tunnel = iota // DR
+	TunIPIP
+	TunGRE
+	TunGUE
+)
 
 // Kind of packet measured.
 type Kind int
@@ -40,10 +53,14 @@ const (
 	Floor                   // an empty XDP program: the harness's own cost
 	LRUInsert               // reference: a bare kernel LRU hash lookup + insert per new flow
 	ColdRead                // reference: one read of a random bucket in an array the table's size
+	// Restored is Established with every repetition on the frame as built
+	// (loader.BenchRestored): a TUN packet grows the frame it leaves.
+	Restored
+	RestoreFloor // what Restored adds: its front program before an empty one
 )
 
 func (k Kind) String() string {
-	return [...]string{"established", "new-flow", "pass", "floor", "reference", "reference"}[k]
+	return [...]string{"established", "new-flow", "pass", "floor", "reference", "reference", "established", "floor"}[k]
 }
 
 // Result of one case.
@@ -80,23 +97,42 @@ func NewRig(connSize int) (*Rig, error) {
 // Close unloads it.
 func (r *Rig) Close() { r.DP.Close(true) }
 
-// Configure installs the fixture service with n equal-weight backends.
-func (r *Rig) Configure(s maps.Scheduler, proto uint8, n int, limited bool) error {
+// Configure installs the fixture service of c: c.Backends equal-weight
+// backends, with c's scheduler, protocol (0: TCP), limits and forwarding.
+func (r *Rig) Configure(c Case) error {
 	spec := maps.ServiceSpec{
-		Key:       maps.Key{VIP: r.top.VIP, Port: r.top.Port, Proto: proto},
-		Scheduler: s, TCPSec: 900, TCPFinSec: 120, UDPSec: 300,
+		Key:       maps.Key{VIP: r.top.VIP, Port: r.top.Port, Proto: c.proto()},
+		Scheduler: c.Scheduler, TCPSec: 900, TCPFinSec: 120, UDPSec: 300,
 	}
-	for i := range n {
-		spec.Backends = append(spec.Backends, maps.BackendSpec{
+	if c.Tunnel != NoTunnel {
+		// The director's address in the outer headers.
+		if err := r.DP.Maps.Settings.Tunnel(netip.AddrFrom4([4]byte{192, 168, 1, 1}), netip.Addr{}, 1500); err != nil {
+			return err
+		}
+	}
+	for i := range c.Backends {
+		be := maps.BackendSpec{
 			Addr:   netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), r.top.Port),
 			MAC:    net.HardwareAddr{2, 0, 0, 1, byte(i >> 8), byte(i)},
 			Weight: 1, Available: true,
-		})
-		if limited {
-			spec.Backends[i].UpperThreshold = 1 << 30
+			Tunnel: c.Tunnel != NoTunnel, GRE: c.Tunnel == TunGRE,
 		}
+		if c.Tunnel == TunGUE {
+			be.GUEPort = 6080
+		}
+		if c.Limited {
+			be.UpperThreshold = 1 << 30
+		}
+		spec.Backends = append(spec.Backends, be)
 	}
 	return r.DP.Maps.Services.Apply([]maps.ServiceSpec{spec})
+}
+
+func (c Case) proto() uint8 {
+	if c.Proto == 0 {
+		return 6
+	}
+	return c.Proto
 }
 
 // Prefill inserts n flows from distinct clients by running their first
@@ -149,19 +185,26 @@ func (r *Rig) Measure(c Case, packets int) (Result, error) {
 			}
 		}()
 	}
-	proto := c.Proto
-	if proto == 0 {
-		proto = 6
-	}
+	proto := c.proto()
 	switch c.Kind {
-	case Established, Pass:
+	case Established, Pass, Restored:
 		f := r.frame(proto, fixture.Client(1), fixture.ACK)
 		if c.Kind == Pass {
 			binary.BigEndian.PutUint32(f[30:], 0x0a0a0a0a) // not the VIP
 		} else if _, _, err := r.DP.Run(f); err != nil { // the flow's first packet
 			return res, err
 		}
-		ns, err := r.DP.Bench(f, uint32(packets))
+		bench := r.DP.Bench
+		if c.Kind == Restored {
+			bench = r.DP.BenchRestored
+		}
+		ns, err := bench(f, uint32(packets))
+		if err != nil {
+			return res, err
+		}
+		res.NsPerPacket = ns
+	case RestoreFloor:
+		ns, err := loader.BenchRestoredOverhead(r.frame(proto, fixture.Client(1), fixture.ACK), uint32(packets))
 		if err != nil {
 			return res, err
 		}

@@ -18,6 +18,10 @@ func BenchmarkDatapath(b *testing.B) {
 		{Name: "established-tcp", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Established},
 		{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Pass},
 		{Name: "new-flow-rr-limited", Scheduler: maps.RR, Backends: 2, Kind: dpcost.NewFlow, Limited: true},
+		{Name: "established-dr-restored", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Restored},
+		{Name: "established-tun-ipip", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Restored, Tunnel: dpcost.TunIPIP},
+		{Name: "established-tun-gre", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Restored, Tunnel: dpcost.TunGRE},
+		{Name: "established-tun-gue", Scheduler: maps.RR, Backends: 2, Kind: dpcost.Restored, Tunnel: dpcost.TunGUE},
 	}
 	cases = append(cases, dpcost.Case{Name: "new-flow-rr-sharing", Scheduler: maps.RR, Backends: 2, Kind: dpcost.NewFlow, FlowEvents: true})
 	for _, s := range []maps.Scheduler{maps.RR, maps.WRR, maps.WLC, maps.SH, maps.MH} {
@@ -30,7 +34,7 @@ func BenchmarkDatapath(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer r.Close()
-			if err := r.Configure(c.Scheduler, 6, c.Backends, c.Limited); err != nil {
+			if err := r.Configure(c); err != nil {
 				b.Fatal(err)
 			}
 			b.ResetTimer()

@@ -33,6 +33,7 @@ func Suite(quick bool) []SuiteCase {
 		add(Case{Name: "kernel-lru-insert-64k", Scheduler: maps.RR, Backends: 2, Kind: LRUInsert}, 1<<16)
 		add(Case{Name: "cold-bucket-read-64k", Scheduler: maps.RR, Backends: 2, Kind: ColdRead}, 1<<16)
 		add(Case{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: Pass}, 1<<16)
+		add(Case{Name: "established-tcp-tun-gue", Scheduler: maps.RR, Backends: 2, Kind: Restored, Tunnel: TunGUE}, 1<<16)
 		return out
 	}
 	add(Case{Name: "harness-floor", Scheduler: maps.RR, Backends: 2, Kind: Floor}, 1<<16)
@@ -65,6 +66,18 @@ func Suite(quick bool) []SuiteCase {
 	add(Case{Name: "new-flow-tcp-rr-sharing-off", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<20)
 	add(Case{Name: "new-flow-tcp-rr-sharing-on", Scheduler: maps.RR, Backends: 2, Kind: NewFlow, FlowEvents: true}, 1<<20)
 	add(Case{Name: "established-udp", Scheduler: maps.RR, Backends: 2, Proto: 17, Kind: Established}, 1<<20)
+	// LVS TUN: established packets encapsulated in IPIP, GRE and GUE,
+	// beside DR in the same harness (each repetition on the frame as
+	// built, so the rows differ by the encapsulation alone), and that
+	// harness's own floor.
+	add(Case{Name: "restore-front-floor", Scheduler: maps.RR, Backends: 2, Kind: RestoreFloor}, 1<<16)
+	add(Case{Name: "established-tcp-dr-restored", Scheduler: maps.RR, Backends: 2, Kind: Restored}, 1<<20)
+	for _, tun := range []struct {
+		name string
+		t    Tunnel
+	}{{"ipip", TunIPIP}, {"gre", TunGRE}, {"gue", TunGUE}} {
+		add(Case{Name: "established-tcp-tun-" + tun.name, Scheduler: maps.RR, Backends: 2, Kind: Restored, Tunnel: tun.t}, 1<<20)
+	}
 	for _, fill := range []int{1_000, 100_000, 1_000_000, 10_000_000} {
 		size := max(fill+fill/4, 1<<16)
 		add(Case{Name: fmt.Sprintf("established-tcp-%dflows", fill), Scheduler: maps.RR, Backends: 2, Kind: Established, Prefill: fill}, size)
@@ -127,10 +140,7 @@ func RunSuite(w io.Writer, quick bool, want func(name string) bool) ([]SuiteResu
 }
 
 func runCase(sc SuiteCase, packets, newFlows, repeats int, quick bool) (SuiteResult, error) {
-	proto := sc.Proto
-	if proto == 0 {
-		proto = 6
-	}
+	proto := sc.proto()
 	newFlow := sc.Kind == NewFlow || sc.Kind == LRUInsert || sc.Kind == ColdRead
 	n := packets
 	if newFlow {
@@ -158,7 +168,7 @@ func runCase(sc SuiteCase, packets, newFlows, repeats int, quick bool) (SuiteRes
 		if r, err = NewRig(sc.TableSize); err != nil {
 			return err
 		}
-		if err := r.Configure(sc.Scheduler, proto, sc.Backends, sc.Limited); err != nil {
+		if err := r.Configure(sc.Case); err != nil {
 			return err
 		}
 		if sc.Prefill > 0 {
