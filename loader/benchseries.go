@@ -70,8 +70,8 @@ func benchThroughFront(target *ebpf.Program, frame []byte, repeat uint32) (float
 // through the datapath, each of them seeing frame as it was given.
 // BPF_PROG_TEST_RUN runs every repetition on the frame the previous one
 // left, and a TUN packet grows it by its outer headers: without a reset
-// the headroom runs out after a dozen repetitions, which then measure the
-// failure path. A front program moves the frame's start back to frame's
+// the second repetition sees the encapsulated packet, addressed to the
+// real server, and passes it, so only the first is encapsulated. A front program moves the frame's start back to frame's
 // length and rewrites its Ethernet header, then tail-calls the datapath.
 // That restores the frame whole: an encapsulation writes only in front of
 // the inner IP header, and a DR packet changes only the Ethernet header.
