@@ -23,7 +23,12 @@ func (d *Datapath) BenchFlows(frame []byte, repeat uint32) (float64, error) {
 // BenchFlowsOverhead is what BenchFlows adds: the front program
 // tail-calling a program that only returns.
 func BenchFlowsOverhead(frame []byte, repeat uint32) (float64, error) {
-	return benchInsnsThroughFront("return", asm.Instructions{asm.Mov.Imm(asm.R0, 3), asm.Return()}, frame, repeat)
+	p, err := returnProgram()
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	return benchThroughFront(p, frame, repeat)
 }
 
 // benchInsnsThroughFront loads an XDP program and times it behind the
@@ -71,8 +76,9 @@ func benchThroughFront(target *ebpf.Program, frame []byte, repeat uint32) (float
 // BPF_PROG_TEST_RUN runs every repetition on the frame the previous one
 // left, and a TUN packet grows it by its outer headers: without a reset
 // the second repetition sees the encapsulated packet, addressed to the
-// real server, and passes it, so only the first is encapsulated. A front program moves the frame's start back to frame's
-// length and rewrites its Ethernet header, then tail-calls the datapath.
+// real server, and passes it, so only the first is encapsulated. A front
+// program moves the frame's start back to frame's length and rewrites its
+// Ethernet header, then tail-calls the datapath.
 // That restores the frame whole: an encapsulation writes only in front of
 // the inner IP header, and a DR packet changes only the Ethernet header.
 // The front's cost (BenchRestoredOverhead) is included.
@@ -83,13 +89,23 @@ func (d *Datapath) BenchRestored(frame []byte, repeat uint32) (float64, error) {
 // BenchRestoredOverhead is what BenchRestored adds: its front program
 // tail-calling a program that only returns.
 func BenchRestoredOverhead(frame []byte, repeat uint32) (float64, error) {
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 3), asm.Return()}})
+	p, err := returnProgram()
 	if err != nil {
-		return 0, fmt.Errorf("load return program: %w", err)
+		return 0, err
 	}
 	defer p.Close()
 	return benchRestored(p, frame, repeat)
+}
+
+// returnProgram is an XDP program that only returns XDP_TX, the target
+// the front programs' own cost is measured with.
+func returnProgram() (*ebpf.Program, error) {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 3), asm.Return()}})
+	if err != nil {
+		return nil, fmt.Errorf("load return program: %w", err)
+	}
+	return p, nil
 }
 
 func benchRestored(target *ebpf.Program, frame []byte, repeat uint32) (float64, error) {
@@ -105,7 +121,7 @@ func benchRestored(target *ebpf.Program, frame []byte, repeat uint32) (float64, 
 		}
 		return asm.StoreImm(asm.R2, int16(off), v, size)
 	}
-	return benchBehind(target, asm.Instructions{
+	return benchBehind(target, slices.Concat(asm.Instructions{
 		// delta = current length - frame's: what the last repetition grew
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.FnXdpGetBuffLen.Call(),
@@ -114,14 +130,9 @@ func benchRestored(target *ebpf.Program, frame []byte, repeat uint32) (float64, 
 		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.FnXdpAdjustHead.Call(),
 		asm.JNE.Imm(asm.R0, 0, "out"),
-		// frameReach's loads, reading the moved start
-		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word),
-		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word),
-		asm.Mov.Reg(asm.R4, asm.R2),
-		asm.Add.Imm(asm.R4, 14),
-		asm.JGT.Reg(asm.R4, asm.R3, "out"),
+	}, frameReach(asm.R6, 14), asm.Instructions{
 		eth(0, asm.Word), eth(4, asm.Word), eth(8, asm.Word), eth(12, asm.Half),
-	}, frame, repeat)
+	}), frame, repeat)
 }
 
 // benchBehind times target behind a front program: body (ctx in R6; it
