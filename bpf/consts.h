@@ -19,6 +19,10 @@
 
 /* Seconds to nanoseconds for timeouts stored in seconds. */
 #define XLB_NSEC 1000000000ULL
+/* How long a first fragment's ports are kept for the rest of its
+ * datagram: Linux's default ipfrag_time, after which the real server
+ * would have given up reassembling it anyway. */
+#define XLB_FRAG_TRACK_SEC 30
 
 /* The connection tables keep time in flow-clock ticks of 2^24 ns (16.8
  * ms): CLOCK_MONOTONIC_COARSE >> XLB_FLOW_TICK_SHIFT, 32 bits wide, so a
@@ -109,7 +113,7 @@ enum stat_counter {
 	XLB_STAT_DROP_MALFORMED_L2, /* truncated Ethernet or VLAN header */
 	XLB_STAT_DROP_MALFORMED_L3, /* truncated or invalid IP header */
 	XLB_STAT_DROP_MALFORMED_L4, /* truncated TCP/UDP header */
-	XLB_STAT_PASS_FRAGMENT,     /* IP fragment: passed, never read for ports */
+	XLB_STAT_PASS_FRAGMENT,     /* IP fragment not placed (first fragment not seen; not a VIP's): passed */
 	XLB_STAT_DROP_NO_BACKEND,   /* service has no available real server */
 	XLB_STAT_CONN_NEW,          /* flow scheduled and inserted */
 	XLB_STAT_CONN_EXPIRED,      /* idle-expired entry found and rescheduled */
@@ -118,7 +122,7 @@ enum stat_counter {
 	XLB_STAT_PERSIST_HIT,       /* new flow placed by a persistence template */
 	XLB_STAT_PASS_NO_CONN_RST,  /* RST for a flow we do not know: passed */
 	XLB_STAT_SYN_GUARD,         /* new flow scheduled statelessly: insert rate exceeded */
-	XLB_STAT_FRAGMENT_TX,       /* IP fragment forwarded by its 3-tuple hash */
+	XLB_STAT_FRAGMENT_TX,       /* IP fragment of a datagram whose first fragment was not seen: forwarded by its 3-tuple hash */
 	XLB_STAT_ICMP_TX,           /* ICMP error forwarded to the flow's real server */
 	XLB_STAT_PASS_ICMP,         /* ICMP not about a known flow: passed */
 	XLB_STAT_FLOW_EVENT_LOST,   /* flow-sharing event dropped: ring buffer full */

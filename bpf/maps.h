@@ -170,6 +170,17 @@ struct {
 	__type(value, struct svc_key);
 } frag_services SEC(".maps");
 
+/* The fragmented datagrams in flight whose first fragment was seen.
+ * Fragments of one datagram arrive within moments of each other; an LRU
+ * of 16k covers 16k datagrams in flight at once, and an entry is good for
+ * XLB_FRAG_TRACK_SEC (the kernel's ipfrag_time) at most. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct frag_track_key);
+	__type(value, struct frag_ports);
+} frag_track SEC(".maps");
+
 /* New flows for flow sharing (read by the loader when enabled). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

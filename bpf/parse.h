@@ -88,7 +88,27 @@ struct flow {
 	__u8 proto;
 	__u8 tcp_flags; /* byte 13 of the TCP header; 0 for UDP */
 	__u8 family;    /* 4 or 6 */
-	__u8 pad;
+	__u8 frag;      /* enum frag_kind */
+	/* A fragment's datagram: the IP identification (IPv4's 16 bits in
+	 * network order, IPv6's 32) and the protocol the IP header (IPv4) or
+	 * the fragment header (IPv6) names. */
+	__u32 frag_id;
+	__u8 frag_proto;
+	__u8 pad[3];
+};
+
+enum frag_kind {
+	XLB_FRAG_NONE = 0,
+	XLB_FRAG_FIRST, /* offset 0, more to come: carries the ports */
+	XLB_FRAG_LATER, /* carries no transport header */
+};
+
+/* The IPv6 fragment header (RFC 8200 4.5). */
+struct frag_hdr6 {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off; /* offset in 8-byte units << 3, then the M flag */
+	__be32 identification;
 };
 
 #define TCP_FLAG_FIN 0x01
@@ -113,8 +133,15 @@ static __always_inline enum parse_result parse_ipv4(struct cursor *c, struct flo
 	f->saddr[0] = ip->saddr;
 	f->daddr[0] = ip->daddr;
 	f->proto = ip->protocol;
-	if (ip->frag_off & bpf_htons(0x3fff)) /* MF or a fragment offset */
-		return PARSE_FRAGMENT;
+	if (ip->frag_off & bpf_htons(0x3fff)) { /* MF or a fragment offset */
+		f->frag_id = ip->id;
+		f->frag_proto = ip->protocol;
+		if (ip->frag_off & bpf_htons(0x1fff)) {
+			f->frag = XLB_FRAG_LATER;
+			return PARSE_FRAGMENT;
+		}
+		f->frag = XLB_FRAG_FIRST;
+	}
 	/* Skip options: a variable but bounded (<= 40 bytes) advance. */
 	c->pos = (void *)ip + ihl;
 	return parse_l4(c, f);
@@ -150,8 +177,22 @@ static __always_inline enum parse_result parse_ipv6(struct cursor *c, struct flo
 #pragma unroll
 	for (int i = 0; i < IPV6_MAX_EXT; i++) {
 		if (next == NEXTHDR_FRAGMENT) {
-			f->proto = next;
-			return PARSE_FRAGMENT;
+			struct frag_hdr6 *fh = CURSOR_PULL(c, struct frag_hdr6);
+			if (!fh)
+				return PARSE_TRUNCATED_L3;
+			f->frag_id = fh->identification;
+			f->frag_proto = fh->nexthdr;
+			if (fh->frag_off & bpf_htons(0xfff8)) {
+				f->frag = XLB_FRAG_LATER;
+				f->proto = fh->nexthdr;
+				return PARSE_FRAGMENT;
+			}
+			/* Offset 0 without M is an atomic fragment: the whole
+			 * datagram, read as unfragmented (RFC 6946). */
+			if (fh->frag_off & bpf_htons(1))
+				f->frag = XLB_FRAG_FIRST;
+			next = fh->nexthdr;
+			continue;
 		}
 		if (next != NEXTHDR_HOP && next != NEXTHDR_ROUTING && next != NEXTHDR_DEST && next != NEXTHDR_AUTH)
 			break;

@@ -205,6 +205,27 @@ struct frag_key {
 	__u16 pad;
 };
 
+/* One fragmented datagram, as its fragments name it (RFC 791: source,
+ * destination, protocol, identification; RFC 8200 the same with 32 bits
+ * of identification): the ports its first fragment carried, so the later
+ * ones, which carry none, follow the first to its flow's real server. */
+struct frag_track_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u32 id;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+struct frag_ports {
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;  /* the transport protocol the first fragment carried */
+	__u8 pad[3];
+	__u32 expires; /* flow clock */
+};
+
 /* A new flow, published for flow sharing between directors. Real servers
  * are named by address, since backend slots are local to each director. */
 struct flow_event {

@@ -654,10 +654,50 @@ static __always_inline int forward_established(struct xdp_md *ctx, struct ethhdr
 	return forward_to(ctx, eth, be, bid);
 }
 
-/* Fragments after the first carry no ports, so every fragment of a VIP is
- * placed by its 3-tuple (sh/mh: by the service's own client hash), never by
- * a port read from the wrong bytes. Only when one service of the protocol
- * exists on the VIP is the service known. */
+static __always_inline void frag_key_of(const struct flow *f, struct frag_track_key *k)
+{
+	__builtin_memcpy(k->saddr, f->saddr, sizeof(k->saddr));
+	__builtin_memcpy(k->daddr, f->daddr, sizeof(k->daddr));
+	k->id = f->frag_id;
+	k->proto = f->frag_proto;
+	k->family = f->family;
+}
+
+/* A first fragment to a VIP leaves its ports for the rest of its datagram
+ * (IPVS reassembles before it schedules; xlb cannot, so it remembers). */
+static __always_inline void frag_remember(const struct flow *f, __u64 tns)
+{
+	struct frag_track_key k = {};
+	frag_key_of(f, &k);
+	struct frag_ports v = {
+		.sport = f->sport, .dport = f->dport, .proto = f->proto,
+		.expires = flow_ticks(tns + XLB_FRAG_TRACK_SEC * XLB_NSEC),
+	};
+	bpf_map_update_elem(&frag_track, &k, &v, BPF_ANY);
+}
+
+/* A later fragment takes the ports its first fragment left, and is then
+ * forwarded as a packet of that flow: to the real server the flow's other
+ * packets go to. Returns 0 when its first fragment was not seen. */
+static __always_inline int frag_follow(struct flow *f)
+{
+	struct frag_track_key k = {};
+	frag_key_of(f, &k);
+	struct frag_ports *v = bpf_map_lookup_elem(&frag_track, &k);
+	if (!v || tick_after(flow_ticks(now_ns()), v->expires))
+		return 0;
+	f->sport = v->sport;
+	f->dport = v->dport;
+	f->proto = v->proto;
+	f->tcp_flags = 0; /* a later fragment carries no flags to act on */
+	return 1;
+}
+
+/* A later fragment whose first fragment was not seen (it came first, or
+ * went elsewhere) carries no ports, so it is placed by its 3-tuple
+ * (sh/mh: by the service's own client hash), never by a port read from
+ * the wrong bytes. Only when one service of the protocol exists on the
+ * VIP is the service known. */
 static __always_inline int handle_fragment(struct xdp_md *ctx, struct ethhdr *eth, struct flow *f)
 {
 	if (f->family != 4) {
@@ -745,7 +785,9 @@ int xlb_main(struct xdp_md *ctx)
 		count(XLB_STAT_DROP_MALFORMED_L4);
 		return XDP_DROP;
 	case PARSE_FRAGMENT:
-		return handle_fragment(ctx, eth, &f);
+		if (!frag_follow(&f))
+			return handle_fragment(ctx, eth, &f);
+		break;
 	default:
 		if ((f.family == 4 && f.proto == IPPROTO_ICMP) || (f.family == 6 && f.proto == IPPROTO_ICMPV6))
 			return handle_icmp(ctx, eth, &c, f.family);
@@ -759,11 +801,13 @@ int xlb_main(struct xdp_md *ctx)
 		count(XLB_STAT_PASS_NOT_VIP);
 		return XDP_PASS;
 	}
+	__u64 tns = now_ns();
+	if (f.frag == XLB_FRAG_FIRST)
+		frag_remember(&f, tns);
 	/* The connection table first: most packets belong to a known flow. */
 	union conn_key key;
 	conn_key_of(&f, &key);
 	struct conn_ref r = {};
-	__u64 tns = now_ns();
 	int found = conn_find(&f, &key, &r, flow_ticks(tns));
 	if (found == CONN_FOUND && !closing(&f)) {
 		int act = forward_established(ctx, eth, &f, &key, &r, tns);

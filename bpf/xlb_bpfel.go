@@ -186,6 +186,25 @@ type XlbFragKey struct {
 	Pad    uint16
 }
 
+type XlbFragPorts struct {
+	_       structs.HostLayout
+	Sport   uint16
+	Dport   uint16
+	Proto   uint8
+	Pad     [3]uint8
+	Expires uint32
+}
+
+type XlbFragTrackKey struct {
+	_      structs.HostLayout
+	Saddr  [4]uint32
+	Daddr  [4]uint32
+	Id     uint32
+	Proto  uint8
+	Family uint8
+	Pad    uint16
+}
+
 type XlbGuardState struct {
 	_      structs.HostLayout
 	Tokens uint64
@@ -339,6 +358,7 @@ const (
 	XlbMapFlowEvents6     = "flow_events6"
 	XlbMapFlows4          = "flows4"
 	XlbMapFragServices    = "frag_services"
+	XlbMapFragTrack       = "frag_track"
 	XlbMapGuardStates     = "guard_states"
 	XlbMapPersist4        = "persist4"
 	XlbMapPersist6        = "persist6"
@@ -425,6 +445,7 @@ type XlbMapSpecs struct {
 	FlowEvents6     *ebpf.MapSpec `ebpf:"flow_events6"`
 	Flows4          *ebpf.MapSpec `ebpf:"flows4"`
 	FragServices    *ebpf.MapSpec `ebpf:"frag_services"`
+	FragTrack       *ebpf.MapSpec `ebpf:"frag_track"`
 	GuardStates     *ebpf.MapSpec `ebpf:"guard_states"`
 	Persist4        *ebpf.MapSpec `ebpf:"persist4"`
 	Persist6        *ebpf.MapSpec `ebpf:"persist6"`
@@ -483,6 +504,7 @@ type XlbMaps struct {
 	FlowEvents6     *ebpf.Map `ebpf:"flow_events6"`
 	Flows4          *ebpf.Map `ebpf:"flows4"`
 	FragServices    *ebpf.Map `ebpf:"frag_services"`
+	FragTrack       *ebpf.Map `ebpf:"frag_track"`
 	GuardStates     *ebpf.Map `ebpf:"guard_states"`
 	Persist4        *ebpf.Map `ebpf:"persist4"`
 	Persist6        *ebpf.Map `ebpf:"persist6"`
@@ -510,6 +532,7 @@ func (m *XlbMaps) Close() error {
 		m.FlowEvents6,
 		m.Flows4,
 		m.FragServices,
+		m.FragTrack,
 		m.GuardStates,
 		m.Persist4,
 		m.Persist6,

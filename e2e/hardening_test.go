@@ -92,13 +92,17 @@ for i in range(n):
     time.sleep(0.002)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(('0.0.0.0', 41000 + i))
+    s.sendto(bytes([i % 256]) * 100, (vip, 9000))
+    time.sleep(0.002)
     s.sendto(bytes([i % 256]) * 4000, (vip, 9000))
     s.close()
 `
 
 // Fragmented UDP datagrams to the VIP (4000 bytes over a 1500 MTU: three
-// fragments each) reassemble at one real server: every fragment of a
-// datagram is sent to the same place.
+// fragments each) reassemble at one real server, and at the one their
+// flow's unfragmented datagrams go to: 40 client sockets each send 100
+// bytes, then 4000; rr spreads the 40 flows over both servers, and each
+// socket's two datagrams meet at one of them.
 func TestFragmentedUDPReassembles(t *testing.T) {
 	l := newLab(t, lab.Options{})
 	cfg := `services:
@@ -135,20 +139,29 @@ func TestFragmentedUDPReassembles(t *testing.T) {
 	}
 	total := 0
 	per := []int{}
+	// Which server each client port's datagrams reached, by size.
+	var small, large map[string]int
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		total, per = 0, per[:0]
-		for _, f := range logs {
+		small, large = map[string]int{}, map[string]int{}
+		for i, f := range logs {
 			b, _ := os.ReadFile(f)
 			c := 0
 			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 				if line == "" {
 					continue
 				}
-				if !strings.HasPrefix(line, "4000 ") {
+				size, port, _ := strings.Cut(line, " ")
+				switch size {
+				case "100":
+					small[port] = i
+				case "4000":
+					large[port] = i
+					c++
+				default:
 					t.Fatalf("a real server received a partial datagram: %q", line)
 				}
-				c++
 			}
 			per = append(per, c)
 			total += c
@@ -172,10 +185,13 @@ func TestFragmentedUDPReassembles(t *testing.T) {
 		t.Logf("director:\n%s\nrs1:\n%s\nrs2:\n%s\n%s", st, ns, ns2, strings.Join(dp, "\n"))
 		t.Fatalf("%d of %d fragmented datagrams reassembled (per server %v)", total, n, per)
 	}
-	// One client address: the 3-tuple (client, VIP, udp) is the same for
-	// every datagram, so all of them belong on one real server.
-	if per[0] != 0 && per[1] != 0 {
-		t.Fatalf("fragments of one client were split over both servers: %v", per)
+	for port, at := range large {
+		if s, ok := small[port]; !ok || s != at {
+			t.Fatalf("client port %s: its fragmented datagram reached server %d, its small one %v (seen: %v)", port, at, s, ok)
+		}
+	}
+	if per[0] != n/2 || per[1] != n/2 {
+		t.Fatalf("rr sent the %d flows' fragmented datagrams %v, want %d each", n, per, n/2)
 	}
 	t.Logf("reassembled per server: %v", fmt.Sprint(per))
 }

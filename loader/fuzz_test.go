@@ -12,8 +12,8 @@ import (
 
 // FuzzDatapath feeds arbitrary frames to the XDP program. Whatever the
 // input, the program must not fail, and a frame it forwards must really be
-// a complete IPv4 TCP/UDP packet to the configured VIP:port (or a fragment
-// to the VIP, or an ICMP error about a packet from it) with only its MAC
+// a complete IPv4 TCP/UDP packet to the configured VIP:port (or a first
+// fragment of one, or a later fragment to the VIP, or an ICMP error about a packet from it) with only its MAC
 // addresses changed — or, for the TUN service, that packet wrapped whole in
 // an outer IPv4 header, or an ICMP frag-needed back to its sender; or a
 // complete IPv6 TCP packet to the IPv6 service; or, for the IPv6 TUN
@@ -45,6 +45,14 @@ func FuzzDatapath(f *testing.F) {
 	f.Add(fixture.Frame{Src: v6client(1), Dst: netip.MustParseAddrPort("[2001:db8:101::100]:80"), Proto: tcp, TCPFlags: fixture.SYN, HopByHop: 1}.Build())
 	f.Add(fixture.Frame{Src: v6client(1), Dst: netip.AddrPortFrom(tun6VIP, tunPort), Proto: tcp, TCPFlags: fixture.SYN, HopByHop: 1}.Build())
 	f.Add(fixture.Frame{Src: v6client(2), Dst: netip.AddrPortFrom(tun6VIP, tunPort), Proto: tcp, TCPFlags: fixture.ACK, Payload: 1420}.Build()) // too big: packet too big
+	// Fragments of one datagram, to the DR and the TUN service: the later
+	// ones follow the first (the table persists across inputs).
+	for _, dst := range []netip.AddrPort{netip.AddrPortFrom(r.top.VIP, r.top.Port), netip.AddrPortFrom(r.top.VIP, tunPort)} {
+		f.Add(fixture.Frame{Src: fixture.Client(3), Dst: dst, Proto: tcp, TCPFlags: fixture.ACK, Payload: 200, FragOff: 0x2000, FragID: 42}.Build())
+		f.Add(fixture.Frame{Src: fixture.Client(3), Dst: dst, Proto: tcp, Payload: 100, FragOff: 28, FragID: 42}.Build())
+	}
+	f.Add(fixture.Frame{Src: v6client(3), Dst: netip.MustParseAddrPort("[2001:db8:101::100]:80"), Proto: tcp, TCPFlags: fixture.ACK, Payload: 200, FragOff: 0x2000, FragID: 42}.Build())
+	f.Add(fixture.Frame{Src: v6client(3), Dst: netip.MustParseAddrPort("[2001:db8:101::100]:80"), Proto: tcp, Payload: 100, FragOff: 28, FragID: 42}.Build())
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) < 14 || len(frame) > 1500 {
 			return // the kernel refuses test runs outside Ethernet sizes
@@ -111,8 +119,10 @@ func FuzzDatapath(f *testing.F) {
 		if !bytes.Equal(ip[16:20], vip[:]) || (ip[9] != 6 && ip[9] != 17) {
 			t.Fatalf("forwarded a packet not addressed to the VIP's TCP/UDP service")
 		}
-		if binary.BigEndian.Uint16(ip[6:])&0x3fff != 0 {
-			return // a fragment: placed by its 3-tuple, no ports to check
+		if binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 {
+			// A later fragment: no ports to check. It follows its first
+			// fragment (which was checked) or is placed by its 3-tuple.
+			return
 		}
 		need := 8
 		if ip[9] == 6 {
@@ -138,7 +148,11 @@ func checkTunnelled(t *testing.T, in, out []byte, vip [4]byte) {
 		t.Fatalf("tunnelled frame does not carry the input packet whole")
 	}
 	ip := in[14:]
-	if len(ip) < 20+20 || !bytes.Equal(ip[16:20], vip[:]) || binary.BigEndian.Uint16(ip[20+2:]) != tunPort {
+	if len(ip) < 20+8 || !bytes.Equal(ip[16:20], vip[:]) {
+		t.Fatalf("tunnelled a packet not for the VIP")
+	}
+	later := binary.BigEndian.Uint16(ip[6:])&0x1fff != 0 // ports in its first fragment
+	if !later && (len(ip) < 20+20 || binary.BigEndian.Uint16(ip[20+2:]) != tunPort) {
 		t.Fatalf("tunnelled a packet not for the TUN service")
 	}
 }

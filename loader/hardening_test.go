@@ -58,31 +58,96 @@ func TestSynGuardProtectsEstablishedFlows(t *testing.T) {
 	}
 }
 
-// Every fragment of a datagram goes to the same real server, chosen by
-// the 3-tuple, whatever bytes sit where ports would be.
-func TestFragmentsGoTogether(t *testing.T) {
-	r := newRig(t, 4096)
-	svc := r.service(maps.RR, 1, 1)
-	svc.Key.Proto = 17
-	r.apply(svc)
-	vip := netip.AddrPortFrom(r.top.VIP, r.top.Port)
-	seen := map[int]int{}
-	for c := range 64 {
-		cl := fixture.Client(c)
-		first := fixture.Frame{Src: cl, Dst: vip, Proto: 17, Payload: 1000, FragOff: 0x2000}.Build()
-		later := fixture.Frame{Src: cl, Dst: vip, Proto: 17, Payload: 1000, FragOff: 0x2000 | 126}.Build()
-		last := fixture.Frame{Src: cl, Dst: vip, Proto: 17, Payload: 300, FragOff: 252}.Build()
-		// Later fragments start with payload bytes, not ports.
-		binary.BigEndian.PutUint32(later[34:], uint32(c)*7919)
-		binary.BigEndian.PutUint32(last[34:], uint32(c)*104729)
-		a, b, z := r.send(first), r.send(later), r.send(last)
-		if a < 0 || a != b || a != z {
-			t.Fatalf("client %d: fragments went to %d, %d, %d", c, a, b, z)
-		}
-		seen[a]++
+// A fragmented datagram goes where the rest of its flow goes: its first
+// fragment carries the ports and is scheduled (or found) as a packet of
+// the flow; the later ones, which carry none, follow the first. So under
+// rr a client's small and large datagrams of one flow meet at one real
+// server, whatever bytes sit where later fragments' ports would be. Both
+// families, UDP and TCP.
+func TestFragmentsFollowTheirFlow(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		proto  uint8
+		svc    func(r *rig) maps.ServiceSpec
+		client func(c int) netip.AddrPort
+	}{
+		{"ipv4 udp", 17, func(r *rig) maps.ServiceSpec { return r.service(maps.RR, 1, 1) }, fixture.Client},
+		{"ipv4 tcp", tcp, func(r *rig) maps.ServiceSpec { return r.service(maps.RR, 1, 1) }, fixture.Client},
+		{"ipv6 udp", 17, func(*rig) maps.ServiceSpec { return v6service(maps.RR) }, v6client},
+		{"ipv6 tcp", tcp, func(*rig) maps.ServiceSpec { return v6service(maps.RR) }, v6client},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, 4096)
+			svc := tc.svc(r)
+			svc.Key.Proto = tc.proto
+			r.apply(svc)
+			vip := netip.AddrPortFrom(svc.Key.VIP, svc.Key.Port)
+			seen := map[int]int{}
+			for c := range 16 {
+				cl := tc.client(c)
+				flags := uint8(fixture.SYN)
+				if tc.proto != tcp {
+					flags = 0
+				}
+				small := r.send(fixture.Frame{Src: cl, Dst: vip, Proto: tc.proto, TCPFlags: flags, Payload: 10}.Build())
+				id := uint32(1000 + c)
+				first := fixture.Frame{Src: cl, Dst: vip, Proto: tc.proto, TCPFlags: fixture.ACK, Payload: 1000, FragOff: 0x2000, FragID: id}.Build()
+				later := fixture.Frame{Src: cl, Dst: vip, Proto: tc.proto, Payload: 1000, FragOff: 0x2000 | 126, FragID: id}.Build()
+				last := fixture.Frame{Src: cl, Dst: vip, Proto: tc.proto, Payload: 300, FragOff: 252, FragID: id}.Build()
+				// Later fragments start with payload bytes, not ports.
+				l4 := len(later) - (1000 + 8)
+				if tc.proto == tcp {
+					l4 = len(later) - (1000 + 20)
+				}
+				binary.BigEndian.PutUint32(later[l4:], uint32(c)*7919)
+				binary.BigEndian.PutUint32(last[l4:], uint32(c)*104729)
+				a, b, z := r.send(first), r.send(later), r.send(last)
+				if small < 0 || a != small || b != small || z != small {
+					t.Fatalf("client %d: its flow went to %d, its datagram's fragments to %d, %d, %d", c, small, a, b, z)
+				}
+				seen[small]++
+			}
+			if len(seen) != 2 {
+				t.Fatalf("flows of 16 clients all went to one server under rr: %v", seen)
+			}
+		})
 	}
-	if len(seen) != 2 {
-		t.Fatalf("fragments of 64 clients all went to one server: %v", seen)
+}
+
+// Later fragments follow their own datagram's first fragment: two
+// datagrams of one client to two services of one VIP (so the 3-tuple
+// cannot tell them apart) reach each its own service's real server, and
+// a later fragment of an identification never seen is not taken for
+// either.
+func TestFragmentsOfTwoServicesOnOneVIP(t *testing.T) {
+	r := newRig(t, 4096)
+	a := r.service(maps.RR, 1, 0)
+	a.Key.Proto = 17
+	a.Backends = a.Backends[:1] // real server 0
+	b := r.service(maps.RR, 0, 1)
+	b.Key.Proto, b.Key.Port = 17, r.top.Port+1
+	b.Backends = b.Backends[1:] // real server 1
+	for i := range b.Backends {
+		b.Backends[i].Addr = netip.AddrPortFrom(b.Backends[i].Addr.Addr(), b.Key.Port)
+	}
+	r.apply(a, b)
+	cl := fixture.Client(3)
+	for i, svc := range []maps.ServiceSpec{a, b} {
+		dst := netip.AddrPortFrom(svc.Key.VIP, svc.Key.Port)
+		id := uint32(500 + i)
+		first := fixture.Frame{Src: cl, Dst: dst, Proto: 17, Payload: 1000, FragOff: 0x2000, FragID: id}.Build()
+		last := fixture.Frame{Src: cl, Dst: dst, Proto: 17, Payload: 300, FragOff: 126, FragID: id}.Build()
+		if got, gotLast := r.send(first), r.send(last); got != i || gotLast != i {
+			t.Fatalf("datagram to port %d: first fragment to server %d, last to %d, want %d", svc.Key.Port, got, gotLast, i)
+		}
+	}
+	before := r.counters()
+	stray := fixture.Frame{Src: cl, Dst: netip.AddrPortFrom(a.Key.VIP, a.Key.Port), Proto: 17, Payload: 300, FragOff: 126, FragID: 999}.Build()
+	if s := r.send(stray); s >= 0 {
+		t.Fatalf("a later fragment of an unknown datagram, on a VIP of two services, went to server %d", s)
+	}
+	if after := r.counters(); after["pass_fragment"] != before["pass_fragment"]+1 {
+		t.Fatal("the unplaceable fragment was not counted")
 	}
 }
 
