@@ -173,7 +173,7 @@ struct {
 /* The fragmented datagrams in flight whose first fragment was seen.
  * Fragments of one datagram arrive within moments of each other; an LRU
  * of 16k covers 16k datagrams in flight at once, and an entry is good for
- * XLB_FRAG_TRACK_SEC (the kernel's ipfrag_time) at most. */
+ * frag_track_sec (by default the kernel's ipfrag_time) at most. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);

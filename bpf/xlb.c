@@ -654,6 +654,10 @@ static __always_inline int forward_established(struct xdp_md *ctx, struct ethhdr
 	return forward_to(ctx, eth, be, bid);
 }
 
+/* How long a first fragment's ports wait for the rest of its datagram, in
+ * seconds (loader.Options.FragmentTimeout; by default XLB_FRAG_TRACK_SEC). */
+const volatile __u32 frag_track_sec = XLB_FRAG_TRACK_SEC;
+
 static __always_inline void frag_key_of(const struct flow *f, struct frag_track_key *k)
 {
 	__builtin_memcpy(k->saddr, f->saddr, sizeof(k->saddr));
@@ -671,7 +675,7 @@ static __always_inline void frag_remember(const struct flow *f, __u64 tns)
 	frag_key_of(f, &k);
 	struct frag_ports v = {
 		.sport = f->sport, .dport = f->dport, .proto = f->proto,
-		.expires = flow_ticks(tns + XLB_FRAG_TRACK_SEC * XLB_NSEC),
+		.expires = flow_ticks(tns + (__u64)frag_track_sec * XLB_NSEC),
 	};
 	bpf_map_update_elem(&frag_track, &k, &v, BPF_ANY);
 }

@@ -379,6 +379,7 @@ const (
 	XlbVarFlowBuckets4    = "flow_buckets4"
 	XlbVarFlowFence       = "flow_fence"
 	XlbVarFlowSeed        = "flow_seed"
+	XlbVarFragTrackSec    = "frag_track_sec"
 	XlbVarHashSeed        = "hash_seed"
 )
 
@@ -469,6 +470,7 @@ type XlbVariableSpecs struct {
 	FlowBuckets4 *ebpf.VariableSpec `ebpf:"flow_buckets4"`
 	FlowFence    *ebpf.VariableSpec `ebpf:"flow_fence"`
 	FlowSeed     *ebpf.VariableSpec `ebpf:"flow_seed"`
+	FragTrackSec *ebpf.VariableSpec `ebpf:"frag_track_sec"`
 	HashSeed     *ebpf.VariableSpec `ebpf:"hash_seed"`
 }
 
@@ -557,6 +559,7 @@ type XlbVariables struct {
 	FlowBuckets4 *ebpf.Variable `ebpf:"flow_buckets4"`
 	FlowFence    *ebpf.Variable `ebpf:"flow_fence"`
 	FlowSeed     *ebpf.Variable `ebpf:"flow_seed"`
+	FragTrackSec *ebpf.Variable `ebpf:"frag_track_sec"`
 	HashSeed     *ebpf.Variable `ebpf:"hash_seed"`
 }
 

@@ -5,8 +5,10 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/xlb-project/xlb/fixture"
+	"github.com/xlb-project/xlb/loader"
 	"github.com/xlb-project/xlb/maps"
 )
 
@@ -171,5 +173,40 @@ func TestICMPErrorFollowsFlow(t *testing.T) {
 	}
 	if r.counters()["pass_icmp"] != before+1 {
 		t.Fatal("pass_icmp not counted")
+	}
+}
+
+// A first fragment's ports serve its datagram for the fragment timeout
+// only (30 s by default, Linux's ipfrag_time; 1 s here): a later fragment
+// after that is no longer taken for the flow, as the identification may
+// have been reused by then.
+func TestFragmentTrackingExpires(t *testing.T) {
+	requireRoot(t)
+	dp, err := loader.Load(loader.Options{ConnTableSize: 4096, PersistTableSize: 4096, DirectorMAC: fixture.DirectorMAC, FragmentTimeout: time.Second})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	t.Cleanup(func() { dp.Close(true) })
+	r := &rig{t: t, dp: dp, top: fixture.Seed()}
+	svc := r.service(maps.RR, 1, 1)
+	svc.Key.Proto = 17
+	r.apply(svc)
+	vip := netip.AddrPortFrom(r.top.VIP, r.top.Port)
+	cl := fixture.Client(9)
+	first := fixture.Frame{Src: cl, Dst: vip, Proto: 17, Payload: 1000, FragOff: 0x2000, FragID: 4242}.Build()
+	later := fixture.Frame{Src: cl, Dst: vip, Proto: 17, Payload: 300, FragOff: 126, FragID: 4242}.Build()
+	if r.send(first) < 0 {
+		t.Fatal("first fragment not forwarded")
+	}
+	before := r.counters()["fragment_tx"]
+	if r.send(later) < 0 || r.counters()["fragment_tx"] != before {
+		t.Fatal("a later fragment within the timeout did not follow its first fragment")
+	}
+	time.Sleep(1200 * time.Millisecond)
+	if r.send(later); r.counters()["fragment_tx"] != before+1 {
+		t.Fatal("a later fragment after the timeout still followed the first fragment's ports")
+	}
+	if _, err := loader.Load(loader.Options{FragmentTimeout: 1500 * time.Millisecond}); err == nil {
+		t.Fatal("a fragment timeout of 1.5 s was accepted")
 	}
 }

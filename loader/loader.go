@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -58,6 +59,10 @@ type Options struct {
 	DirectorMAC net.HardwareAddr
 	// HashSeed seeds the sh/mh hash; directors sharing flows share it.
 	HashSeed uint32
+	// FragmentTimeout is how long a first fragment's ports are kept for
+	// the later fragments of its datagram, in whole seconds; 0: 30 s,
+	// Linux's ipfrag_time, after which a real server gives up on it.
+	FragmentTimeout time.Duration
 }
 
 // Datapath is a loaded (and maybe attached) xlb program with its maps.
@@ -124,6 +129,14 @@ func Load(o Options) (*Datapath, error) {
 	}
 	if err := spec.Variables[bpf.XlbVarHashSeed].Set(o.HashSeed); err != nil {
 		return nil, fmt.Errorf("set hash seed: %w", err)
+	}
+	if o.FragmentTimeout != 0 {
+		if o.FragmentTimeout < time.Second || o.FragmentTimeout%time.Second != 0 {
+			return nil, fmt.Errorf("fragment timeout %v: want whole seconds", o.FragmentTimeout)
+		}
+		if err := spec.Variables[bpf.XlbVarFragTrackSec].Set(uint32(o.FragmentTimeout / time.Second)); err != nil {
+			return nil, fmt.Errorf("set fragment timeout: %w", err)
+		}
 	}
 
 	opts := &ebpf.CollectionOptions{}
