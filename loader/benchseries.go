@@ -23,12 +23,7 @@ func (d *Datapath) BenchFlows(frame []byte, repeat uint32) (float64, error) {
 // BenchFlowsOverhead is what BenchFlows adds: the front program
 // tail-calling a program that only returns.
 func BenchFlowsOverhead(frame []byte, repeat uint32) (float64, error) {
-	p, err := returnProgram()
-	if err != nil {
-		return 0, err
-	}
-	defer p.Close()
-	return benchThroughFront(p, frame, repeat)
+	return frontOverhead(benchThroughFront, frame, repeat)
 }
 
 // benchInsnsThroughFront loads an XDP program and times it behind the
@@ -78,10 +73,10 @@ func benchThroughFront(target *ebpf.Program, frame []byte, repeat uint32) (float
 // the second repetition sees the encapsulated packet, addressed to the
 // real server, and passes it, so only the first is encapsulated. A front
 // program moves the frame's start back to frame's length and rewrites its
-// Ethernet header, then tail-calls the datapath.
-// That restores the frame whole: an encapsulation writes only in front of
-// the inner IP header, and a DR packet changes only the Ethernet header.
-// The front's cost (BenchRestoredOverhead) is included.
+// Ethernet header, then tail-calls the datapath. That restores the frame
+// whole: an encapsulation writes only in front of the inner IP header,
+// and a DR packet changes only the Ethernet header. The front's cost
+// (BenchRestoredOverhead) is included.
 func (d *Datapath) BenchRestored(frame []byte, repeat uint32) (float64, error) {
 	return benchRestored(d.objs.XlbMain, frame, repeat)
 }
@@ -89,23 +84,19 @@ func (d *Datapath) BenchRestored(frame []byte, repeat uint32) (float64, error) {
 // BenchRestoredOverhead is what BenchRestored adds: its front program
 // tail-calling a program that only returns.
 func BenchRestoredOverhead(frame []byte, repeat uint32) (float64, error) {
-	p, err := returnProgram()
-	if err != nil {
-		return 0, err
-	}
-	defer p.Close()
-	return benchRestored(p, frame, repeat)
+	return frontOverhead(benchRestored, frame, repeat)
 }
 
-// returnProgram is an XDP program that only returns XDP_TX, the target
-// the front programs' own cost is measured with.
-func returnProgram() (*ebpf.Program, error) {
+// frontOverhead times a front program (bench) before a target that only
+// returns XDP_TX: the front's own cost.
+func frontOverhead(bench func(*ebpf.Program, []byte, uint32) (float64, error), frame []byte, repeat uint32) (float64, error) {
 	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 3), asm.Return()}})
 	if err != nil {
-		return nil, fmt.Errorf("load return program: %w", err)
+		return 0, fmt.Errorf("load return program: %w", err)
 	}
-	return p, nil
+	defer p.Close()
+	return bench(p, frame, repeat)
 }
 
 func benchRestored(target *ebpf.Program, frame []byte, repeat uint32) (float64, error) {
