@@ -98,6 +98,15 @@ func (w testWriter) Write(p []byte) (int, error) {
 // VIP answers through it.
 func startXLB(t *testing.T, l *lab.Lab, dir int, cfg string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
+	cmd, path := runXLB(t, l, dir, cfg, extra...)
+	waitVIP(t, l)
+	return cmd, path
+}
+
+// runXLB is startXLB without waiting for the VIP to answer (for tests in
+// which it must not yet, or answers elsewhere than at an IPv4 VIP).
+func runXLB(t *testing.T, l *lab.Lab, dir int, cfg string, extra ...string) (*exec.Cmd, string) {
+	t.Helper()
 	path := filepath.Join(l.Dir(), fmt.Sprintf("xlb-%d-%d.yaml", dir, time.Now().UnixNano()))
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -107,7 +116,6 @@ func startXLB(t *testing.T, l *lab.Lab, dir int, cfg string, extra ...string) (*
 	if err != nil {
 		t.Fatalf("start xlb: %v", err)
 	}
-	waitVIP(t, l)
 	return cmd, path
 }
 

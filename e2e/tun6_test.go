@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -99,17 +98,7 @@ func testTunnel6(t *testing.T, tunYAML string, upArgs []string, mtu int) {
 	}
 	router, client, dir := l.Router(), l.Client(), l.Directors()[0]
 	ns := l.Prefix() + "tunrs6"
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("netns add: %v %s", err, out)
-	}
-	var server *exec.Cmd
-	t.Cleanup(func() {
-		if server != nil && server.Process != nil {
-			syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
-			server.Wait()
-		}
-		exec.Command("ip", "netns", "del", ns).Run()
-	})
+	startIn := addServerNS(t, ns)
 	addr6 := func(h, dev, a string) { ipns(t, h, "ip", "-6", "addr", "add", a+"/64", "dev", dev, "nodad") }
 	// The router: a leg on each network, IPv6 forwarding, the VIP via the
 	// director (no BGP in this test).
@@ -144,11 +133,7 @@ func testTunnel6(t *testing.T, tunYAML string, upArgs []string, mtu int) {
 	os.WriteFile(filepath.Join(www, "index.html"), []byte("tunrs6\n"), 0o644)
 	const bigSize = 1 << 20
 	os.WriteFile(filepath.Join(www, "big"), make([]byte, bigSize), 0o644)
-	server = exec.Command("ip", "netns", "exec", ns, "python3", "-c", uploadServer, www)
-	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startIn("python3", "-c", uploadServer, www)
 
 	cfg := fmt.Sprintf(`services:
   - vip: %s
@@ -160,10 +145,7 @@ func testTunnel6(t *testing.T, tunYAML string, upArgs []string, mtu int) {
     real_servers:
       - {address: %s, port: 80}
 `, tun6VIP, tunYAML, tun6RS)
-	path := writeCfg(t, l, "tun6.yaml", cfg)
-	if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
-		t.Fatal(err)
-	}
+	runXLB(t, l, 0, cfg)
 	url := "http://[" + tun6VIP + "]/"
 	var body string
 	for end := time.Now().Add(20 * time.Second); ; {

@@ -45,10 +45,7 @@ func TestTunnelToRealServerBehindRouter(t *testing.T) {
     real_servers:
       - {address: 10.98.0.2, port: 80}
 `, l.VIP())
-	path := writeCfg(t, l, "tun.yaml", cfg)
-	if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
-		t.Fatal(err)
-	}
+	runXLB(t, l, 0, cfg)
 	url := "http://" + l.VIP().String() + "/"
 	var body string
 	for end := time.Now().Add(20 * time.Second); ; {
@@ -143,17 +140,7 @@ func startTunnelRealServer(t *testing.T, l *lab.Lab, args ...string) tunnelRS {
 	t.Helper()
 	router := l.Router()
 	ns := l.Prefix() + "tunrs"
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("netns add: %v %s", err, out)
-	}
-	var server *exec.Cmd
-	t.Cleanup(func() {
-		if server != nil && server.Process != nil {
-			syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
-			server.Wait()
-		}
-		exec.Command("ip", "netns", "del", ns).Run()
-	})
+	startIn := addServerNS(t, ns)
 	ipns(t, router.NS, "ip", "link", "add", "vtun", "type", "veth", "peer", "name", "eth0", "netns", ns)
 	ipns(t, router.NS, "ip", "addr", "add", "10.98.0.1/24", "dev", "vtun")
 	ipns(t, router.NS, "ip", "link", "set", "vtun", "up")
@@ -174,12 +161,34 @@ func startTunnelRealServer(t *testing.T, l *lab.Lab, args ...string) tunnelRS {
 	www := filepath.Join(l.Dir(), "tunrs-www")
 	os.MkdirAll(www, 0o755)
 	os.WriteFile(filepath.Join(www, "index.html"), []byte("tunrs\n"), 0o644)
-	server = exec.Command("ip", "netns", "exec", ns, "python3", "-m", "http.server", "80", "--bind", "0.0.0.0", "--directory", www)
-	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startIn("python3", "-m", "http.server", "80", "--bind", "0.0.0.0", "--directory", www)
 	return rs
+}
+
+// addServerNS adds the namespace ns for a real server outside the lab and
+// returns what starts a server process in it. When the test ends the
+// process (its whole group) is killed and the namespace deleted.
+func addServerNS(t *testing.T, ns string) (startIn func(args ...string)) {
+	t.Helper()
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("netns add: %v %s", err, out)
+	}
+	var server *exec.Cmd
+	t.Cleanup(func() {
+		if server != nil && server.Process != nil {
+			syscall.Kill(-server.Process.Pid, syscall.SIGKILL)
+			server.Wait()
+		}
+		exec.Command("ip", "netns", "del", ns).Run()
+	})
+	return func(args ...string) {
+		t.Helper()
+		server = exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+		server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := server.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // One service, two ways, as IPVS forwards per real server: rs1 on the
@@ -201,11 +210,7 @@ func TestMixedDirectAndTunnelledRealServers(t *testing.T) {
       - {address: %s, port: 80}
       - {address: 10.98.0.2, port: 80, forward: tun}
 `, l.VIP(), rs1.IP)
-	path := writeCfg(t, l, "mixed.yaml", cfg)
-	if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
-		t.Fatal(err)
-	}
-	waitVIP(t, l)
+	startXLB(t, l, 0, cfg)
 	// Both servers in service: the tunnelled one once its next hop's MAC
 	// is known.
 	for end := time.Now().Add(20 * time.Second); get(t, l, "/") != "tunrs"; time.Sleep(200 * time.Millisecond) {
@@ -278,10 +283,7 @@ func TestTunnelGREAndGUEToRealServerBehindRouter(t *testing.T) {
     real_servers:
       - {address: 10.98.0.2, port: 80}
 `, l.VIP(), tc.yaml)
-			path := writeCfg(t, l, tc.name+".yaml", cfg)
-			if _, err := l.Start(dir, xlbBin(), "run", "--iface", "eth0", "--config", path, "--pin-dir", pinDir(l, 0)); err != nil {
-				t.Fatal(err)
-			}
+			runXLB(t, l, 0, cfg)
 			url := "http://" + l.VIP().String() + "/"
 			answer := func(within time.Duration) (string, error) {
 				var err error
