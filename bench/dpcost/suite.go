@@ -44,6 +44,13 @@ func Suite(quick bool) []SuiteCase {
 	// every insert from the 65,537th on evicts), and the default 1M table
 	// (below), where every new flow misses the CPU caches.
 	addN(Case{Name: "new-flow-tcp-rr-64k-table", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16, 1<<16)
+	// The same fill into tables of 4k and 16k flows (175 and 700 KB of
+	// buckets: they stay in a core's L2), beside a random bucket read at
+	// those sizes: how much of a new flow's cost is the table's memory.
+	for _, size := range []int{1 << 12, 1 << 14} {
+		addN(Case{Name: fmt.Sprintf("new-flow-tcp-rr-%dk-table", size>>10), Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, size, size)
+		add(Case{Name: fmt.Sprintf("cold-bucket-read-%dk", size>>10), Scheduler: maps.RR, Backends: 2, Kind: ColdRead}, size)
+	}
 	add(Case{Name: "new-flow-tcp-rr-64k-table-overfull", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16)
 	// What the kernel's LRU hash alone costs a new flow (the table xlb
 	// used before its own), at both sizes; and the latency of one read of
