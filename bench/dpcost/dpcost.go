@@ -57,10 +57,11 @@ const (
 	// (loader.BenchRestored): a TUN packet grows the frame it leaves.
 	Restored
 	RestoreFloor // what Restored adds: its front program before an empty one
+	FlowsFloor   // what NewFlow adds: its front program (a new client each repetition) before an empty one
 )
 
 func (k Kind) String() string {
-	return [...]string{"established", "new-flow", "pass", "floor", "reference", "reference", "established", "floor"}[k]
+	return [...]string{"established", "new-flow", "pass", "floor", "reference", "reference", "established", "floor", "floor"}[k]
 }
 
 // Result of one case.
@@ -203,8 +204,12 @@ func (r *Rig) Measure(c Case, packets int) (Result, error) {
 			return res, err
 		}
 		res.NsPerPacket = ns
-	case RestoreFloor:
-		ns, err := loader.BenchRestoredOverhead(r.frame(proto, fixture.Client(1), fixture.ACK), uint32(packets))
+	case RestoreFloor, FlowsFloor:
+		overhead := loader.BenchRestoredOverhead
+		if c.Kind == FlowsFloor {
+			overhead = loader.BenchFlowsOverhead
+		}
+		ns, err := overhead(r.frame(proto, fixture.Client(1), fixture.ACK), uint32(packets))
 		if err != nil {
 			return res, err
 		}
