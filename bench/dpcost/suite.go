@@ -40,13 +40,13 @@ func Suite(quick bool) []SuiteCase {
 	add(Case{Name: "harness-floor", Scheduler: maps.RR, Backends: 2, Kind: Floor}, 1<<16)
 	add(Case{Name: "pass-non-vip", Scheduler: maps.RR, Backends: 2, Kind: Pass}, 1<<20)
 	add(Case{Name: "established-tcp", Scheduler: maps.RR, Backends: 2, Kind: Established}, 1<<20)
+	// What the new-flow rows' front program (a new client every
+	// repetition) costs on its own: it is included in each of them.
+	add(Case{Name: "new-flow-front-floor", Scheduler: maps.RR, Backends: 2, Kind: FlowsFloor}, 1<<16)
 	// New flows filling a fresh 64k table to its nominal size (its 2.8 MB
 	// of buckets mostly in cache), the same table overfilled (1M flows:
 	// every insert from the 65,537th on evicts), and the default 1M table
 	// (below), where every new flow misses the CPU caches.
-	// What the new-flow rows' front program (a new client every
-	// repetition) costs on its own: it is included in each of them.
-	add(Case{Name: "new-flow-front-floor", Scheduler: maps.RR, Backends: 2, Kind: FlowsFloor}, 1<<16)
 	addN(Case{Name: "new-flow-tcp-rr-64k-table", Scheduler: maps.RR, Backends: 2, Kind: NewFlow}, 1<<16, 1<<16)
 	// The same fill into tables of 4k and 16k flows (175 and 700 KB of
 	// buckets: they stay in a core's L2), beside a random bucket read at
