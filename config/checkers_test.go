@@ -192,8 +192,8 @@ func TestKeepalivedNewCheckerErrors(t *testing.T) {
 		{"dns name of two words", check("DNS_CHECK {\n name a b\n }"), 5, "name", "exactly one value"},
 		{"helo with a space", check("SMTP_CHECK {\n helo_name \"a b\"\n }"), 5, "check.helo_name", "one word"},
 		{"smtp host block", check("SMTP_CHECK {\n host {\n  connect_ip 10.0.0.9\n }\n }"), 5, "host", "write one SMTP_CHECK per host"},
-		{"udp keyword on tcp", check("TCP_CHECK {\n payload 00\n }"), 5, "payload", "not supported in TCP_CHECK"},
-		{"dns keyword on udp", check("UDP_CHECK {\n type A\n }"), 5, "type", "not supported in UDP_CHECK"},
+		{"udp keyword on tcp", check("TCP_CHECK {\n payload 00\n }"), 5, "payload", "not a keyword of TCP_CHECK: keepalived 2.2.7 documents it in UDP_CHECK"},
+		{"dns keyword on udp", check("UDP_CHECK {\n type A\n }"), 5, "type", "not a keyword of UDP_CHECK: keepalived 2.2.7 documents it in DNS_CHECK"},
 		{"fwmark in a misc checker", check("MISC_CHECK {\n misc_path /bin/true\n fwmark 3\n }"), 6, "fwmark", "not supported in MISC_CHECK"},
 		{"bad connect_timeout", check("UDP_CHECK {\n connect_timeout soon\n }"), 5, "connect_timeout", "want seconds"},
 	} {

@@ -73,6 +73,12 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 		// done instead of refusing it.
 		k.warnAt(r.oddSpace, "non-ASCII spaces (e.g. no-break spaces from a web page) read as plain spaces; keepalived itself would not recognise those lines")
 	}
+	if len(ps.list) == 0 && len(stmts) == 0 {
+		// keepalived would run with nothing; on a reload that takes every
+		// service and VIP down, and an empty file is far more often a
+		// half-written one (or an include that matched nothing).
+		ps.at(0, "", "no configuration in the file (it is empty, only comments, or includes that matched nothing)")
+	}
 	if len(ps.list) > 0 {
 		// With broken braces every later statement may sit in the wrong
 		// block; interpreting them would only add misleading errors.
@@ -224,9 +230,27 @@ func (k *kconv) failAs(s *kstmt, shown, field, format string, args ...any) {
 	k.ps.at(s.line, shown, format, args...)
 }
 
-// unsupported rejects a statement whose effect xlb cannot reproduce.
+// unsupported rejects a statement whose effect xlb cannot reproduce, or
+// (not a keyword keepalived documents in that block) one that is most
+// likely a typo, which keepalived would have skipped with "Unknown keyword".
 func (k *kconv) unsupported(s *kstmt, where string) {
-	k.ps.at(s.line, s.key, "not supported in %s by xlb, and ignoring it could change forwarding or failover", where)
+	known := keepalivedKeywords(where)
+	if strings.HasSuffix(where, "_CHECK") || strings.HasSuffix(where, "_GET") {
+		known = checkerKeywords(where)
+	}
+	if known == nil || slices.Contains(known, s.key) {
+		k.ps.at(s.line, s.key, "not supported in %s by xlb, and ignoring it could change forwarding or failover", where)
+		return
+	}
+	if elsewhere := blocksOf(s.key); len(elsewhere) > 0 {
+		k.ps.at(s.line, s.key, "not a keyword of %s: keepalived 2.2.7 documents it in %s", where, strings.Join(elsewhere, ", "))
+		return
+	}
+	hint := ""
+	if near := closestKeyword(s.key, known); near != "" {
+		hint = fmt.Sprintf("; did you mean %s?", near)
+	}
+	k.ps.at(s.line, s.key, "unknown keyword in %s (keepalived 2.2.7 documents no such keyword there%s)", where, hint)
 }
 
 // mark records the YAML field a statement sets, for later messages.
@@ -585,7 +609,11 @@ func (k *kconv) top(stmts []*kstmt) {
 			// it waits for its children at stop.
 			k.warn(s, "%s ignored: it configures keepalived's own processes", s.key)
 		default:
-			k.ps.at(s.line, s.key, "unknown or unsupported top-level keyword %q", s.key)
+			hint := ""
+			if near := closestKeyword(s.key, keepalivedKeywords("top")); near != "" {
+				hint = fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			k.ps.at(s.line, s.key, "unknown or unsupported top-level keyword %q%s", s.key, hint)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -297,5 +298,67 @@ func TestKeepalivedKeywordTable(t *testing.T) {
 	}
 	for _, b := range kwBlocks() {
 		t.Logf("%-20s read %3d  warned %3d  refused %3d", b, counts[b]["read"], counts[b]["warned"], counts[b]["refused"])
+	}
+}
+
+// The lists that tell a typo from an unsupported keyword hold every keyword
+// of the table, in its block.
+func TestKeepalivedKeywordListsCoverTheTable(t *testing.T) {
+	for _, r := range kwDocRows(t, filepath.Join("..", "docs", "keepalived.md")) {
+		if r.block == "virtual_server_group" || strings.ContainsAny(r.keyword[:1], "0123456789") {
+			continue // its rows are addresses and ranges, not keywords
+		}
+		if !slices.Contains(keepalivedKeywords(r.block), r.keyword) {
+			t.Errorf("docs/keepalived.md:%d: %s of %s is not in keepalivedKeywords(%q)", r.line, r.keyword, r.block, r.block)
+		}
+	}
+}
+
+// A mistyped keyword is refused with the keyword it most likely meant (or
+// the block it belongs to), not as a keepalived feature xlb lacks; a
+// keyword keepalived documents but xlb does not reproduce still says so.
+func TestKeepalivedTypoAdvice(t *testing.T) {
+	vrrp := func(stmt string) string {
+		return "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 3\n " + stmt + "\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"
+	}
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"transposed letters", kaEdit("lb_kind DR", "lb_kind DR\n    lb_alog rr"), "lb_alog: unknown keyword in virtual_server (keepalived 2.2.7 documents no such keyword there; did you mean lb_algo?)"},
+		{"misspelt", kaEdit("lb_kind DR", "lb_kind DR\n    persistance_timeout 50"), "did you mean persistence_timeout?"},
+		{"a block's name", kaEdit("real_server 10.0.0.2 80", "real_sever 10.0.0.2 80"), "did you mean real_server?"},
+		{"a checker's name", kaEdit("weight 1", "weight 1\n TCP_CHEK {\n }"), "did you mean TCP_CHECK?"},
+		{"a checker in lower case", kaEdit("weight 1", "weight 1\n tcp_check {\n }"), "did you mean TCP_CHECK?"},
+		{"vrrp_instance", vrrp("priorty 100"), "did you mean priority?"},
+		{"top level", "virtual_sever 10.0.0.1 80 {\n}\n", `unknown or unsupported top-level keyword "virtual_sever" (did you mean virtual_server?)`},
+		{"nothing near", kaEdit("weight 1", "weight 1\n frobnicate 3"), "frobnicate: unknown keyword in real_server (keepalived 2.2.7 documents no such keyword there)"},
+		{"another block's keyword", kaEdit("lb_kind DR", "lb_kind DR\n    priority 100"), "priority: not a keyword of virtual_server: keepalived 2.2.7 documents it in vrrp_instance"},
+		{"documented, not reproduced", kaEdit("weight 1", "weight 1\n BFD_CHECK {\n }"), "BFD_CHECK: not supported in real_server by xlb, and ignoring it could change forwarding or failover"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := ParseKeepalived("k.conf", []byte(tc.conf))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a refusal containing %q", err, tc.want)
+			}
+			if tc.name == "nothing near" && strings.Contains(err.Error(), "did you mean") {
+				t.Errorf("advice for a word near nothing: %v", err)
+			}
+		})
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"weight", "weight", 0}, {"wieght", "weight", 1}, {"lb_alog", "lb_algo", 1},
+		{"priorty", "priority", 1}, {"TCP_CHEK", "TCP_CHECK", 1}, {"abc", "", 3}, {"retry", "entry", 2},
+		{"kitten", "sitting", 3},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
 	}
 }

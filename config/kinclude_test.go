@@ -178,3 +178,27 @@ func TestKeepalivedIncludeCrossReference(t *testing.T) {
 		t.Errorf("the duplicate does not point at k.conf:1:\n%s", printed)
 	}
 }
+
+// A keepalived.conf with no statement in it (empty, only comments, or an
+// include that matched nothing) is refused: on a reload it would take every
+// service and VIP down, and it is far more often a half-written file. One
+// with only global_defs is a configuration, and is read.
+func TestKeepalivedEmptyFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"empty.conf":    "",
+		"comments.conf": "! all of it commented out\n# virtual_server 10.0.0.1 80 {\n",
+		"include.conf":  "include conf.d/*.conf\n",
+		"global.conf":   "global_defs {\n router_id LVS_DEVEL\n}\n",
+	})
+	for _, name := range []string{"empty.conf", "comments.conf", "include.conf"} {
+		path := filepath.Join(dir, name)
+		if c, _, err := LoadKeepalived(path); err == nil || !strings.HasPrefix(err.Error(), path+": no configuration in the file") {
+			t.Errorf("%s: %+v, %v; want it refused as empty", name, c, err)
+		}
+	}
+	c, _, err := LoadKeepalived(filepath.Join(dir, "global.conf"))
+	if err != nil || len(c.Services) != 0 {
+		t.Errorf("global_defs only: %+v, %v; want a configuration with no services", c, err)
+	}
+}

@@ -107,7 +107,7 @@ func TestKeepalivedScriptUserErrors(t *testing.T) {
 		{"unknown vrrp_script group", "user nobody nogroup\n}", "user nobody no-such-group-xlb\n}", 8, "vrrp_scripts[0].user", `group "no-such-group-xlb"`},
 		{"unknown misc user", "misc_path \"/bin/true y\"\n            user nobody nogroup", "misc_path \"/bin/true y\"\n            user no-such-user-xlb", 31, "services[0].real_servers[0].check.user", `user "no-such-user-xlb"`},
 		{"script_user without name", "script_user nobody", "script_user", 2, "script_user", "want script_user USERNAME [GROUPNAME], got 0 values"},
-		{"user in a TCP_CHECK", "MISC_CHECK {\n            misc_path \"/bin/true y\"", "TCP_CHECK {\n            connect_timeout 3", 31, "user", "not supported in TCP_CHECK"},
+		{"user in a TCP_CHECK", "MISC_CHECK {\n            misc_path \"/bin/true y\"", "TCP_CHECK {\n            connect_timeout 3", 31, "user", "not a keyword of TCP_CHECK: keepalived 2.2.7 documents it in vrrp_script, MISC_CHECK"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

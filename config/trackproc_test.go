@@ -136,7 +136,7 @@ func TestKeepalivedTrackProcessErrors(t *testing.T) {
 		{"delay range", "vrrp_track_process p {\n process a\n terminate_delay 3601\n}\n", 3, "vrrp_track_processes[0].terminate_delay", "must be 0..3600 seconds"},
 		{"delay word", "vrrp_track_process p {\n process a\n fork_delay soon\n}\n", 3, "fork_delay", `want seconds, got "soon"`},
 		{"full_command value", "vrrp_track_process p {\n process a\n full_command yes\n}\n", 3, "full_command", `takes no value`},
-		{"unknown keyword", "vrrp_track_process p {\n process a\n pidfile /run/a.pid\n}\n", 3, "pidfile", "not supported in vrrp_track_process"},
+		{"unknown keyword", "vrrp_track_process p {\n process a\n pidfile /run/a.pid\n}\n", 3, "pidfile", "unknown keyword in vrrp_track_process"},
 		{"no name", "vrrp_track_process {\n process a\n}\n", 1, "vrrp_track_process", "want vrrp_track_process NAME"},
 		{"duplicate", "vrrp_track_process p {\n process a\n}\nvrrp_track_process p {\n process b\n}\n", 4, "vrrp_track_processes[1].name", `duplicate track process name "p"`},
 		{"entry unknown", inst("  q\n"), 12, "vrrp[0].track_process[0]", `no track process named "q"`},

@@ -34,13 +34,18 @@ func ParseYAML(name string, data []byte) (*Config, error) {
 	if !ok {
 		return nil, ps.err()
 	}
+	if root == nil {
+		// An empty file is far more often a half-written or truncated one
+		// than a wish to forward nothing, and applying it on a reload would
+		// take every service and VIP down. No services is "services: []".
+		ps.at(0, "", "no configuration in the file (it is empty or only comments); a director with no services says services: []")
+		return nil, ps.err()
+	}
 	c := &Config{Source: name, ConnTableSize: DefaultConnTableSize}
 	// Aliases let a small file name the same node many times; the budget
 	// bounds the work to a multiple of the text actually written.
 	d := &yamlDecoder{ps: ps, budget: 4*len(data) + 4096}
-	if root != nil {
-		d.config(root, c)
-	}
+	d.config(root, c)
 	if d.spent {
 		return nil, ps.err() // validating a half-expanded document helps no one
 	}
@@ -63,7 +68,8 @@ func ParseYAML(name string, data []byte) (*Config, error) {
 }
 
 // readYAMLDoc returns the root node of the only document in data, nil for an
-// empty file, and ok=false after recording a syntax problem.
+// empty file (or one that is only comments or a null), and ok=false after
+// recording a syntax problem.
 func readYAMLDoc(ps *problems, data []byte) (root *yaml.Node, ok bool) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node

@@ -186,9 +186,17 @@ vrrp:
 }
 
 func TestYAMLEmptyAndDurations(t *testing.T) {
-	c, err := ParseYAML("empty.yaml", nil)
+	// A file with nothing in it is refused (a reload of a truncated file
+	// must not take every service down); an explicit empty list is not.
+	for _, text := range []string{"", "\n  \n", "# all commented out\n# services:\n", "~\n"} {
+		if c, err := ParseYAML("empty.yaml", []byte(text)); err == nil ||
+			!strings.HasPrefix(err.Error(), "empty.yaml: no configuration in the file") {
+			t.Errorf("file %q: %+v, %v; want it refused as empty", text, c, err)
+		}
+	}
+	c, err := ParseYAML("none.yaml", []byte("services: []\n"))
 	if err != nil || len(c.Services) != 0 || c.Timeouts != DefaultTimeouts {
-		t.Fatalf("empty file: %+v, %v; want an empty config with defaults", c, err)
+		t.Fatalf("services: []: %+v, %v; want an empty config with defaults", c, err)
 	}
 	c, err = ParseYAML("t.yaml", []byte("timeouts: {tcp: 15m, tcp_fin: 1.5, udp: 0}\n"))
 	if err != nil {

@@ -27,9 +27,11 @@
 //
 // Everything acts on the network namespace of the calling OS thread: netlink
 // sockets and /proc/sys/net are both per network namespace. A caller that
-// switches namespaces must hold runtime.LockOSThread, and should use one
-// StateDir per namespace, since the state file itself lives in the file
-// system, which is shared.
+// switches namespaces must hold runtime.LockOSThread. The state file lives
+// in the file system, which namespaces (ip netns exec, containers sharing
+// /run) share, so outside the host's own namespace its name carries the
+// namespace's inode (StatePath): each real server on one host undoes its
+// own changes, not a neighbour's.
 package realserver
 
 import (
@@ -52,7 +54,9 @@ import (
 // DefaultStateDir is where the state file lives when Options.StateDir is empty.
 const DefaultStateDir = "/run/xlb"
 
-// stateFileName is the file inside StateDir that remembers what Up changed.
+// stateFileName is the file inside StateDir that remembers what Up changed
+// in the host's own network namespace; other namespaces' files are named
+// realserver-netns-INODE.json.
 const stateFileName = "realserver.json"
 
 // Options says which VIPs to serve and where to keep the undo state.
@@ -107,11 +111,22 @@ type state struct {
 // namespace of the thread that opens the file.
 const sysctlRoot = "/proc/sys"
 
-func stateDir(opts Options) string {
-	if opts.StateDir == "" {
-		return DefaultStateDir
+// StatePath is the state file of the calling thread's network namespace.
+// The host's namespace (the one PID 1 is in) keeps the plain name, which is
+// what earlier versions used everywhere.
+func StatePath(opts Options) string {
+	dir := opts.StateDir
+	if dir == "" {
+		dir = DefaultStateDir
 	}
-	return opts.StateDir
+	var self, host unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &self); err != nil {
+		return filepath.Join(dir, stateFileName)
+	}
+	if err := unix.Stat("/proc/1/ns/net", &host); err == nil && host.Dev == self.Dev && host.Ino == self.Ino {
+		return filepath.Join(dir, stateFileName)
+	}
+	return filepath.Join(dir, fmt.Sprintf("realserver-netns-%d.json", self.Ino))
 }
 
 func vipPrefix(a netip.Addr) (netip.Prefix, error) {
@@ -126,8 +141,8 @@ func vipPrefix(a netip.Addr) (netip.Prefix, error) {
 // state. Calling it again is harmless: VIPs already present are skipped and
 // the originally saved sysctl values are kept.
 func Up(opts Options) error {
-	dir := stateDir(opts)
-	st, err := loadState(dir)
+	path := StatePath(opts)
+	st, err := loadState(path)
 	if err != nil {
 		return err
 	}
@@ -174,7 +189,7 @@ func Up(opts Options) error {
 		}
 		if err := netlink.AddrAdd(lo, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 			// Save what was done so far so Down can still undo it.
-			_ = saveState(dir, st)
+			_ = saveState(path, st)
 			return fmt.Errorf("add %v to lo: %w", p, err)
 		}
 		present[p.Addr()] = true
@@ -188,13 +203,13 @@ func Up(opts Options) error {
 			if _, saved := st.Sysctls[s.key]; !saved {
 				old, err := readSysctl(s.key)
 				if err != nil {
-					_ = saveState(dir, st)
+					_ = saveState(path, st)
 					return err
 				}
 				st.Sysctls[s.key] = old
 			}
 			if err := writeSysctl(s.key, s.value); err != nil {
-				_ = saveState(dir, st)
+				_ = saveState(path, st)
 				return err
 			}
 		}
@@ -205,27 +220,28 @@ func Up(opts Options) error {
 			pin = filepath.Join(loader.DefaultPinRoot, "realserver-decap-"+opts.TunnelIface)
 		}
 		if err := loader.AttachDecap(opts.TunnelIface, pin, loader.DecapOptions{GRE: opts.TunnelGRE, GUEPort: opts.TunnelGUEPort}); err != nil {
-			saveState(dir, st) // what was done so far can still be undone
+			saveState(path, st) // what was done so far can still be undone
 			return err
 		}
 		st.DecapPin = pin
 	}
-	return saveState(dir, st)
+	return saveState(path, st)
 }
 
-// Down undoes everything recorded by Up (all VIPs Up added, whatever
-// opts.VIPs says) and removes the state file. Without a state file it does
-// nothing, so calling it twice is harmless.
-func Down(opts Options) error {
-	dir := stateDir(opts)
-	st, err := loadState(dir)
+// Down undoes everything recorded by Up in this network namespace (all VIPs
+// Up added, whatever opts.VIPs says) and removes the state file. Without a
+// state file it does nothing and reports undone false, so calling it twice
+// is harmless.
+func Down(opts Options) (undone bool, err error) {
+	path := StatePath(opts)
+	st, err := loadState(path)
 	if err != nil || st == nil {
-		return err
+		return false, err
 	}
 	var errs []error
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
-		return fmt.Errorf("find lo: %w", err)
+		return false, fmt.Errorf("find lo: %w", err)
 	}
 	for _, s := range st.Added {
 		p, err := netip.ParsePrefix(s)
@@ -263,12 +279,12 @@ func Down(opts Options) error {
 	}
 	if len(errs) > 0 {
 		// Keep the state file so a later Down can retry.
-		return errors.Join(errs...)
+		return false, errors.Join(errs...)
 	}
-	if err := os.Remove(filepath.Join(dir, stateFileName)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove state file: %w", err)
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return true, fmt.Errorf("remove state file: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // loPrefixes returns the addresses currently on lo.
@@ -301,8 +317,8 @@ func writeSysctl(key, value string) error {
 	return nil
 }
 
-func loadState(dir string) (*state, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFileName))
+func loadState(path string) (*state, error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -318,7 +334,8 @@ func loadState(dir string) (*state, error) {
 
 // saveState writes atomically (temp file + rename) so a crash never leaves a
 // half-written record that would make Down fail.
-func saveState(dir string, st *state) error {
+func saveState(path string, st *state) error {
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
@@ -326,7 +343,7 @@ func saveState(dir string, st *state) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, stateFileName+".*")
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("create state file: %w", err)
 	}
@@ -339,7 +356,7 @@ func saveState(dir string, st *state) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("write state file: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFileName)); err != nil {
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("install state file: %w", err)
 	}

@@ -142,7 +142,7 @@ func TestUpDownRestoresExactly(t *testing.T) {
 			t.Fatalf("second up: %v", err)
 		}
 		check("after second up")
-		b, err := os.ReadFile(filepath.Join(stateDir, stateFileName))
+		b, err := os.ReadFile(StatePath(opts))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +159,7 @@ func TestUpDownRestoresExactly(t *testing.T) {
 			t.Errorf("state lists added %v, want the two new VIPs only", st.Added)
 		}
 
-		if err := Down(opts); err != nil {
+		if _, err := Down(opts); err != nil {
 			t.Fatalf("down: %v", err)
 		}
 		addrs := loAddrs(t)
@@ -177,11 +177,11 @@ func TestUpDownRestoresExactly(t *testing.T) {
 				t.Errorf("after down %s = %s, want restored %s", k, got, v)
 			}
 		}
-		if _, err := os.Stat(filepath.Join(stateDir, stateFileName)); !os.IsNotExist(err) {
+		if _, err := os.Stat(StatePath(opts)); !os.IsNotExist(err) {
 			t.Errorf("state file still there after down: %v", err)
 		}
 		// Down twice: harmless.
-		if err := Down(opts); err != nil {
+		if _, err := Down(opts); err != nil {
 			t.Fatalf("second down: %v", err)
 		}
 	})
@@ -199,7 +199,7 @@ func TestUpBringsLoUpAndDownPutsItBack(t *testing.T) {
 		if lo.Attrs().Flags&net.FlagUp == 0 {
 			t.Fatal("lo not up after Up")
 		}
-		if err := Down(opts); err != nil {
+		if _, err := Down(opts); err != nil {
 			t.Fatal(err)
 		}
 		lo, _ = netlink.LinkByName("lo")
@@ -223,7 +223,7 @@ func TestIPv6OnlyLeavesARPSysctlsAlone(t *testing.T) {
 		if _, ok := loAddrs(t)[netip.MustParseAddr("fd00::1")]; !ok {
 			t.Error("v6 VIP not on lo")
 		}
-		if err := Down(opts); err != nil {
+		if _, err := Down(opts); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -235,7 +235,7 @@ func TestInvalidVIP(t *testing.T) {
 		if err := Up(Options{VIPs: []netip.Addr{{}}, StateDir: stateDir}); err == nil {
 			t.Fatal("want error for a zero VIP")
 		}
-		if err := Down(Options{StateDir: stateDir}); err != nil {
+		if _, err := Down(Options{StateDir: stateDir}); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -279,7 +279,7 @@ func TestTunnelIPv6UpDown(t *testing.T) {
 		if err != nil || info.TCX() == nil || int(info.TCX().Ifindex) != ifc.Index {
 			t.Fatalf("decap link %+v (%v), want tcx on tun0", info, err)
 		}
-		if err := Down(Options{StateDir: stateDir}); err != nil {
+		if _, err := Down(Options{StateDir: stateDir}); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := loAddrs(t)[vip]; ok {
@@ -287,6 +287,68 @@ func TestTunnelIPv6UpDown(t *testing.T) {
 		}
 		if _, err := os.Stat(pin); !os.IsNotExist(err) {
 			t.Errorf("decap link still pinned after Down: %v", err)
+		}
+	})
+}
+
+// Two real servers in network namespaces of one host (ip netns exec shares
+// /run, so they share the state directory) each undo their own changes: down
+// in one restores that one's VIP and sysctls and leaves the other alone.
+func TestStatePerNetworkNamespace(t *testing.T) {
+	stateDir := t.TempDir()
+	arpValues := func() map[string]string {
+		m := map[string]string{}
+		for _, s := range arpSysctls() {
+			m[s.key] = sysctl(t, s.key)
+		}
+		return m
+	}
+	vipA, vipB := netip.MustParseAddr("192.168.101.100"), netip.MustParseAddr("192.168.101.101")
+	inThrowawayNetns(t, func() {
+		optsA := Options{VIPs: []netip.Addr{vipA}, StateDir: stateDir}
+		if err := Up(optsA); err != nil {
+			t.Fatalf("up in A: %v", err)
+		}
+		upA := arpValues()
+		pathA := StatePath(optsA)
+		inThrowawayNetns(t, func() {
+			optsB := Options{VIPs: []netip.Addr{vipB}, StateDir: stateDir}
+			if StatePath(optsB) == pathA {
+				t.Fatalf("namespaces A and B share the state file %s", StatePath(optsB))
+			}
+			setSysctl(t, "net/ipv4/conf/all/arp_announce", "1")
+			beforeB := arpValues()
+			if err := Up(optsB); err != nil {
+				t.Fatalf("up in B: %v", err)
+			}
+			if undone, err := Down(optsB); err != nil || !undone {
+				t.Fatalf("down in B: undone %v, %v; want its own record undone", undone, err)
+			}
+			if _, ok := loAddrs(t)[vipB]; ok {
+				t.Errorf("%v still on B's lo after down in B", vipB)
+			}
+			for k, v := range arpValues() {
+				if v != beforeB[k] {
+					t.Errorf("B after down: %s = %s, want restored %s", k, v, beforeB[k])
+				}
+			}
+		})
+		if _, ok := loAddrs(t)[vipA]; !ok {
+			t.Errorf("%v gone from A's lo after down in B", vipA)
+		}
+		for k, v := range arpValues() {
+			if v != upA[k] {
+				t.Errorf("A after down in B: %s = %s, want %s (as up left it)", k, v, upA[k])
+			}
+		}
+		if undone, err := Down(optsA); err != nil || !undone {
+			t.Fatalf("down in A: undone %v, %v", undone, err)
+		}
+		if _, ok := loAddrs(t)[vipA]; ok {
+			t.Errorf("%v still on A's lo after down in A", vipA)
+		}
+		if undone, err := Down(optsA); err != nil || undone {
+			t.Errorf("second down in A: undone %v, %v; want nothing to undo", undone, err)
 		}
 	})
 }

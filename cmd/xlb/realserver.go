@@ -73,8 +73,15 @@ func newRealServerCmd() *cobra.Command {
 		Use:   "down",
 		Short: "Undo `realserver up`: remove the VIPs it added, restore the ARP settings",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			return realserver.Down(realserver.Options{StateDir: stateDir})
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o := realserver.Options{StateDir: stateDir}
+			undone, err := realserver.Down(o)
+			if err == nil && !undone {
+				// Harmless (down twice), but an operator who expected a
+				// VIP to go should hear that nothing was recorded here.
+				fmt.Fprintf(cmd.ErrOrStderr(), "nothing to undo: no record of `xlb realserver up` in this network namespace (%s)\n", realserver.StatePath(o))
+			}
+			return err
 		},
 	}
 	up.Flags().StringArrayVar(&vips, "vip", nil, "virtual IP (repeatable)")
