@@ -1538,3 +1538,13 @@ func TestKeepalivedIPFamily(t *testing.T) {
 	_, _, err = ParseKeepalived("k.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    ip_family ipx")))
 	wantProblem(t, err, "k.conf", 3, "ip_family", `unknown address family "ipx"`)
 }
+
+// A virtual_server whose address does not parse draws that one problem, not
+// also one about the name that would have been derived from it.
+func TestKeepalivedBadVIPIsOneProblem(t *testing.T) {
+	_, _, err := ParseKeepalived("k.conf", []byte(strings.Replace(kaBase, "10.0.0.1 80", "10.0.0.300 80", 1)))
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || !strings.Contains(ve.Problems[0].Msg, `invalid IP address "10.0.0.300"`) {
+		t.Fatalf("got %v, want the one invalid-address problem", err)
+	}
+}

@@ -516,13 +516,20 @@ func validateTimeouts(ps *problems, line int, p string, t Timeouts) {
 		name string
 		d    time.Duration
 	}{{"tcp", t.TCP}, {"tcp_fin", t.TCPFin}, {"udp", t.UDP}} {
+		// In seconds, as they are written (ipvsadm --set, YAML numbers).
 		if f.d < 0 {
-			ps.field(line, p+"."+f.name, "must not be negative, got %s", f.d)
+			ps.field(line, p+"."+f.name, "must not be negative, got %s s", seconds(f.d))
 		}
 		if f.d > MaxTimeout {
-			ps.field(line, p+"."+f.name, "must be at most %s (as IPVS allows), got %s", MaxTimeout, f.d)
+			ps.field(line, p+"."+f.name, "must be at most %s s (%s, as IPVS allows), got %s s (%s)",
+				seconds(MaxTimeout), MaxTimeout, seconds(f.d), f.d)
 		}
 	}
+}
+
+// seconds is d as a number of seconds, fractions only where it has them.
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
 }
 
 // checkAddr reports why a will not do as a VIP or real-server address, or "".
@@ -550,7 +557,9 @@ func family(a netip.Addr) string {
 }
 
 func (c *Config) validateService(ps *problems, p string, s *Service) {
-	if s.Name == "" {
+	// An unset name is derived from the VIP: when that failed to parse,
+	// its own problem says all there is to say.
+	if s.Name == "" && !ps.isBroken(p+".vip") {
 		ps.field(s.Line, p+".name", "is required")
 	}
 	if msg := checkAddr(s.VIP); msg != "" {

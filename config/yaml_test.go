@@ -760,3 +760,17 @@ vrrp_sync_groups:
 		t.Fatalf("weight 0 refused: %v", err)
 	}
 }
+
+// Timeouts are written in seconds (YAML numbers, ipvsadm --set), so their
+// limits are told in seconds too.
+func TestTimeoutLimitsInSeconds(t *testing.T) {
+	_, err := ParseYAML("t.yaml", []byte("services: []\ntimeouts: {tcp: 3000000, udp: -1}\n"))
+	for _, want := range []string{
+		"t.yaml:2: timeouts.tcp: must be at most 2147483 s (596h31m23s, as IPVS allows), got 3000000 s (833h20m0s)",
+		"t.yaml:2: timeouts.udp: must not be negative, got -1 s",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+}

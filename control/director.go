@@ -77,6 +77,7 @@ func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
 		UptimeSeconds: s.D.Uptime().Seconds(),
 		ConnEntries:   entries,
 		ConnCapacity:  dp.Maps.Conns.Capacity(),
+		ConnTableSize: cfg.ConnTableSize,
 		Timeouts: TimeoutsSecs{
 			TCP:    int(cfg.Timeouts.TCP / time.Second),
 			TCPFin: int(cfg.Timeouts.TCPFin / time.Second),
@@ -124,7 +125,60 @@ func (s *DirectorSource) Conns(_ context.Context, limit int) (ConnsResult, error
 		flows, res.Truncated = flows[:limit], true
 	}
 	res.Conns = BuildConns(s.D.Config(), list, flows)
+	if res.Truncated {
+		return res, nil
+	}
+	// Persistence templates after the flows, as ipvsadm -Lnc lists
+	// them among its entries: state NONE, client port 0. All of them
+	// (the template maps are bounded, 80k entries): expired ones are
+	// dropped only below, so a limit could not be applied here.
+	tpls, err := dp.Maps.Conns.Templates(maps.Now(), 0)
+	if err != nil {
+		return ConnsResult{}, err
+	}
+	t := BuildTemplates(list, tpls)
+	if limit > 0 && len(res.Conns)+len(t) > limit {
+		t, res.Truncated = t[:limit-len(res.Conns)], true
+	}
+	res.Conns = append(res.Conns, t...)
 	return res, nil
+}
+
+// BuildTemplates shows persistence templates as ipvsadm -Lnc does: state
+// NONE, the client's (masked) address with port 0, the service's VIP and
+// port, the real server, and the time left in the service's persistence
+// window. Expired templates (the sweep deletes them within its period;
+// the datapath already ignores them) and those of services gone are left
+// out.
+func BuildTemplates(list []maps.ServiceState, tpls []maps.Template) []Conn {
+	type svcInfo struct {
+		key     maps.Key
+		persist time.Duration
+	}
+	svcs := map[uint32]svcInfo{}
+	slots := map[uint32]netip.AddrPort{}
+	for _, st := range list {
+		svcs[st.ID] = svcInfo{st.Key, time.Duration(st.PersistSec) * time.Second}
+		for _, b := range st.Backends {
+			slots[b.Slot] = b.Addr
+		}
+	}
+	var out []Conn
+	for _, t := range tpls {
+		si, ok := svcs[t.SvcID]
+		if !ok || si.persist == 0 || t.Idle > si.persist {
+			continue
+		}
+		out = append(out, Conn{
+			Protocol:      protoName(si.key.Proto),
+			ExpireSeconds: int((si.persist - t.Idle) / time.Second),
+			State:         "NONE",
+			Source:        netip.AddrPortFrom(t.Client, 0),
+			Virtual:       netip.AddrPortFrom(si.key.VIP, si.key.Port),
+			Destination:   slots[t.Backend],
+		})
+	}
+	return out
 }
 
 // SlotExtras are what the director keeps per real-server slot beside the

@@ -101,6 +101,30 @@ func TestBuildConnsStatesAndExpiry(t *testing.T) {
 	}
 }
 
+// Persistence templates read as ipvsadm -Lnc's: NONE, port 0, the time left
+// in the window; expired ones, and those of services gone or without
+// persistence, are not shown.
+func TestBuildTemplates(t *testing.T) {
+	list := []maps.ServiceState{
+		{ID: 3, Key: maps.Key{VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Proto: 6}, PersistSec: 60,
+			Backends: []maps.BackendState{{Slot: 7, Addr: ap("192.168.101.3:80")}}},
+		{ID: 4, Key: maps.Key{VIP: netip.MustParseAddr("192.168.101.100"), Port: 53, Proto: 17},
+			Backends: []maps.BackendState{{Slot: 8, Addr: ap("192.168.101.4:53")}}},
+	}
+	client := netip.MustParseAddr("10.0.0.0")
+	got := BuildTemplates(list, []maps.Template{
+		{SvcID: 3, Client: client, Backend: 7, Idle: 10*time.Second + 300*time.Millisecond},
+		{SvcID: 3, Client: netip.MustParseAddr("10.0.1.0"), Backend: 7, Idle: 61 * time.Second}, // expired
+		{SvcID: 4, Client: client, Backend: 8},                                                  // no persistence
+		{SvcID: 9, Client: client, Backend: 7},                                                  // service gone
+	})
+	want := []Conn{{Protocol: "tcp", ExpireSeconds: 49, State: "NONE", Source: ap("10.0.0.0:0"),
+		Virtual: ap("192.168.101.100:80"), Destination: ap("192.168.101.3:80")}}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
 // The director's per-slot extras land on their real servers: templates
 // as PersistConn, and the counters less the baseline of `xlb zero` as
 // counters_since_zero, while the totals stay the datapath's. A baseline

@@ -24,7 +24,11 @@ type ListOptions struct {
 
 // header replaces ipvsadm's "IP Virtual Server version 1.2.1 (size=4096)".
 func header(w io.Writer, s *Snapshot) {
-	fmt.Fprintf(w, "xlb %s (conn table size=%d)\n", s.Version, s.ConnCapacity)
+	size := s.ConnTableSize
+	if size == 0 {
+		size = s.ConnCapacity // a director from before the field
+	}
+	fmt.Fprintf(w, "xlb %s (conn table size=%d)\n", s.Version, size)
 }
 
 func serviceName(s Service) string {
@@ -329,7 +333,11 @@ func RealServerState(rs RealServer) string {
 func FormatStatus(w io.Writer, s *Snapshot) {
 	up := time.Duration(s.UptimeSeconds * float64(time.Second)).Round(time.Second)
 	fmt.Fprintf(w, "xlb %s on %s: xdp %s, up %s\n", s.Version, s.Iface, s.AttachMode, up)
-	fmt.Fprintf(w, "connection table: %d of %d entries\n", s.ConnEntries, s.ConnCapacity)
+	fmt.Fprintf(w, "connection table: %d of %d entries", s.ConnEntries, s.ConnCapacity)
+	if s.ConnTableSize > 0 {
+		fmt.Fprintf(w, " (sized for conn_table_size %d)", s.ConnTableSize)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "timeouts (tcp tcpfin udp): %d %d %d\n", s.Timeouts.TCP, s.Timeouts.TCPFin, s.Timeouts.UDP)
 	if len(s.VRRP) == 0 {
 		fmt.Fprintln(w, "vrrp: none")

@@ -16,7 +16,7 @@ func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 func testSnapshot() *Snapshot {
 	return &Snapshot{
 		Version: "1.0.0", Iface: "eth1", AttachMode: "native", UptimeSeconds: 3723.4,
-		ConnEntries: 7, ConnCapacity: 1048576,
+		ConnEntries: 7, ConnCapacity: 2359300, ConnTableSize: 1048576,
 		Timeouts: TimeoutsSecs{TCP: 900, TCPFin: 120, UDP: 300},
 		Services: []Service{
 			{
@@ -175,7 +175,7 @@ func TestFormatStatus(t *testing.T) {
 	var b bytes.Buffer
 	FormatStatus(&b, testSnapshot())
 	check(t, &b, `xlb 1.0.0 on eth1: xdp native, up 1h2m3s
-connection table: 7 of 1048576 entries
+connection table: 7 of 2359300 entries (sized for conn_table_size 1048576)
 timeouts (tcp tcpfin udp): 900 120 300
 vrrp: none
 

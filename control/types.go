@@ -36,11 +36,15 @@ type Snapshot struct {
 	AttachMode    string  `json:"attach_mode"`
 	UptimeSeconds float64 `json:"uptime_seconds"`
 	// ConnEntries is the number of flows in the connection table (a full
-	// pass over it); ConnCapacity its size.
-	ConnEntries  int          `json:"conn_entries"`
-	ConnCapacity int          `json:"conn_capacity"`
-	Timeouts     TimeoutsSecs `json:"timeouts"`
-	Services     []Service    `json:"services"`
+	// pass over it); ConnCapacity its slots (a table sized for
+	// ConnTableSize flows keeps room to spare), ConnTableSize the
+	// configured conn_table_size, which `xlb list`'s header shows as
+	// ipvsadm shows its table's size.
+	ConnEntries   int          `json:"conn_entries"`
+	ConnCapacity  int          `json:"conn_capacity"`
+	ConnTableSize int          `json:"conn_table_size,omitempty"`
+	Timeouts      TimeoutsSecs `json:"timeouts"`
+	Services      []Service    `json:"services"`
 	// Counters are the datapath's global counters by reason
 	// (maps.CounterNames), summed over CPUs.
 	Counters map[string]uint64 `json:"counters"`
@@ -236,7 +240,7 @@ type Conn struct {
 	Protocol string `json:"protocol"`
 	// ExpireSeconds is the time left before the flow expires idle.
 	ExpireSeconds int            `json:"expire_seconds"`
-	State         string         `json:"state"` // ESTABLISHED, FIN_WAIT, UDP
+	State         string         `json:"state"` // ESTABLISHED, FIN_WAIT, UDP; NONE: a persistence template
 	Source        netip.AddrPort `json:"source"`
 	Virtual       netip.AddrPort `json:"virtual"`
 	// Destination is the real server; invalid if its slot was freed.

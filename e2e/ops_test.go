@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -259,6 +260,11 @@ func TestPersistentConnAndZero(t *testing.T) {
 	}
 	if !strings.Contains(out, want[0]) || !strings.Contains(out, want[1]) {
 		t.Fatalf("xlb list --persistent-conn: want lines starting %q and %q in\n%s", want[0], want[1], out)
+	}
+	// xlb conns lists the template as ipvsadm -Lnc does: NONE, port 0.
+	tpl := regexp.MustCompile(`(?m)^TCP 00:[0-5][0-9]  NONE +192\.168\.101\.10:0 +192\.168\.101\.100:80 +` + regexp.QuoteMeta(chosen) + `$`)
+	if out := xlbOut("conns"); len(tpl.FindAllString(out, -1)) != 1 {
+		t.Fatalf("xlb conns: want the client's one template to %s in\n%s", chosen, out)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/control"
@@ -172,7 +173,7 @@ func (r *rule) option(opt string) error {
 			return err
 		}
 		if e.Service, err = netip.ParseAddrPort(v); err != nil {
-			return fmt.Errorf("service %q: want VIP:PORT ([V6]:PORT for IPv6)", v)
+			return fmt.Errorf("service %q: want VIP:PORT ([V6]:PORT for IPv6)%s", v, numericHint(v))
 		}
 	case "-f", "--fwmark-service":
 		return errors.New("fwmark services are not supported: XDP runs before netfilter marks packets")
@@ -308,13 +309,29 @@ func SchedFlags(v string) (hashPort bool, err error) {
 func ptr[T any](v T) *T { return &v }
 
 // parseReal reads -r RIP[:PORT] ([V6]:PORT or a bare IPv6 address).
+// numericHint is advice for an address written with names (ipvsadm-save
+// without -n prints host and port names, which depend on the resolver of
+// the machine that wrote them): "" when v has none.
+func numericHint(v string) string {
+	host, port := v, ""
+	if i := strings.LastIndexByte(v, ':'); i >= 0 && !strings.HasSuffix(v, "]") {
+		host, port = v[:i], v[i+1:]
+	}
+	letter := func(s string) bool { return strings.ContainsFunc(s, unicode.IsLetter) }
+	hostName := letter(host) && !strings.Contains(host, ":") // IPv6 has letters too, and colons
+	if !hostName && !letter(port) {
+		return "" // a mistyped number, not a name
+	}
+	return "; names (a host or port name, as ipvsadm-save prints without -n) are not read: save the rules with ipvsadm-save -n"
+}
+
 func parseReal(v string) (netip.AddrPort, error) {
 	if a, err := netip.ParseAddrPort(v); err == nil {
 		return a, nil
 	}
 	a, err := netip.ParseAddr(strings.Trim(v, "[]"))
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("real server %q: want RIP[:PORT]", v)
+		return netip.AddrPort{}, fmt.Errorf("real server %q: want RIP[:PORT]%s", v, numericHint(v))
 	}
 	return netip.AddrPortFrom(a, 0), nil
 }

@@ -106,6 +106,9 @@ func TestParseErrors(t *testing.T) {
 		{"weight word", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -w heavy\n", 2, `-w "heavy"`},
 		{"scheduler on a real server", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -s rr\n", 2, "-s belongs to -A or -E"},
 		{"lower above upper", "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -x 10 -y 20\n", 2, "20 is above uthreshold 10"},
+		{"port name (saved without -n)", "-A -t 10.0.0.1:http -s rr\n", 1, `service "10.0.0.1:http": want VIP:PORT ([V6]:PORT for IPv6); names (a host or port name, as ipvsadm-save prints without -n) are not read: save the rules with ipvsadm-save -n`},
+		{"host name (saved without -n)", "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r web1.example:80 -g\n", 2, "save the rules with ipvsadm-save -n"},
+		{"mistyped address: no advice on names", "-A -t 10.0.0.1:80 -s rr\n-a -t 10.0.0.1:80 -r 10.0.0.300 -g\n", 2, `real server "10.0.0.300": want RIP[:PORT]`},
 		{"persistence engine", "-A -u 10.0.0.1:5060 -s rr -p 60 --pe sip\n", 1, "persistence engines"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +130,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("want r.rules:%d: …%s…, got:\n%v", tc.line, tc.msg, err)
+			}
+			if strings.Contains(tc.name, "no advice on names") && strings.Contains(err.Error(), "ipvsadm-save -n") {
+				t.Errorf("advice on names for a mistyped number: %v", err)
 			}
 		})
 	}

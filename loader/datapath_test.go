@@ -379,6 +379,32 @@ func TestPersistenceGranularity(t *testing.T) {
 		if s := syn(c, 3002); s != 1-first {
 			t.Errorf("v6=%v: a client of another network went to rs%d, want rr's next rs%d", v6, s+1, 2-first)
 		}
+		// What xlb conns lists as ipvsadm's templates: one per client
+		// network, the network's address, on the real server it chose.
+		list, err := r.dp.Maps.Services.List()
+		if err != nil || len(list) != 1 || len(list[0].Backends) != 2 {
+			t.Fatalf("services: %+v, %v", list, err)
+		}
+		tpls, err := r.dp.Maps.Conns.Templates(maps.Now(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[netip.Addr]netip.AddrPort{
+			netip.PrefixFrom(a, int(svc.PersistPrefix)).Masked().Addr(): list[0].Backends[first].Addr,
+			netip.PrefixFrom(c, int(svc.PersistPrefix)).Masked().Addr(): list[0].Backends[1-first].Addr,
+		}
+		slots := map[uint32]netip.AddrPort{}
+		for _, b := range list[0].Backends {
+			slots[b.Slot] = b.Addr
+		}
+		if len(tpls) != len(want) {
+			t.Fatalf("v6=%v: templates %+v, want one per client network %v", v6, tpls, want)
+		}
+		for _, tp := range tpls {
+			if tp.SvcID != list[0].ID || slots[tp.Backend] != want[tp.Client] || tp.Idle < 0 || tp.Idle > time.Minute {
+				t.Errorf("v6=%v: template %+v (to %v), want one of %v of service %d, just used", v6, tp, slots[tp.Backend], want, list[0].ID)
+			}
+		}
 	}
 }
 

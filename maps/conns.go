@@ -336,6 +336,51 @@ func (c *Conns) List(now uint64, limit int) ([]Conn, error) {
 	return out, err
 }
 
+// Template is a client's persistence template (IPVS's: the entry that
+// sends a returning client to its earlier real server): for service SvcID,
+// Client (masked by the service's persistence granularity) goes to Backend,
+// last used Idle ago.
+type Template struct {
+	SvcID   uint32
+	Client  netip.Addr
+	Backend uint32
+	Idle    time.Duration
+}
+
+// Templates returns up to limit persistence templates (all when limit <= 0)
+// as of now, expired ones included: only the caller knows each service's
+// timeout (the sweep deletes them within its period).
+func (c *Conns) Templates(now uint64, limit int) ([]Template, error) {
+	var out []Template
+	add := func(svc uint32, client netip.Addr, v bpf.XlbPersistVal) bool {
+		if limit > 0 && len(out) >= limit {
+			return false
+		}
+		idle := time.Duration(0)
+		if now > v.LastSeen {
+			idle = time.Duration(now - v.LastSeen)
+		}
+		out = append(out, Template{SvcID: svc, Client: client, Backend: v.Backend, Idle: idle})
+		return true
+	}
+	var k4 bpf.XlbPersistKey4
+	var k6 bpf.XlbPersistKey6
+	var v bpf.XlbPersistVal
+	it := c.m.Persist4.Iterate()
+	for it.Next(&k4, &v) && add(k4.SvcId, addrFromWords(4, [4]uint32{k4.Saddr}), v) {
+	}
+	if err := it.Err(); err != nil {
+		return out, fmt.Errorf("read persistence templates: %w", err)
+	}
+	it = c.m.Persist6.Iterate()
+	for it.Next(&k6, &v) && add(k6.SvcId, addrFromWords(6, k6.Saddr), v) {
+	}
+	if err := it.Err(); err != nil {
+		return out, fmt.Errorf("read persistence templates: %w", err)
+	}
+	return out, nil
+}
+
 // Len counts the live flows in the tables.
 func (c *Conns) Len() (int, error) {
 	tick := Ticks(Now())

@@ -176,7 +176,10 @@ func newConnsCmd() *cobra.Command {
 		Long: `Conns lists the flows of the connection table: protocol, time left before
 the flow expires idle, state (ESTABLISHED, FIN_WAIT once the client sent FIN
 or RST, UDP), client, VIP and real server. The director sees only the client's
-side of a flow, so there is no SYN_RECV or TIME_WAIT.`,
+side of a flow, so there is no SYN_RECV or TIME_WAIT. The persistence templates
+of services with persistence_timeout follow, as ipvsadm -Lnc shows them: state
+NONE, the client (masked by the granularity) with port 0, the time left in its
+persistence window.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := sf.client()
@@ -420,7 +423,7 @@ func newRealCmd() *cobra.Command {
 		var svc svcFlags
 		var real string
 		var weight, upper, lower int
-		var gatewaying, ipip bool
+		var gatewaying, ipip, masq bool
 		var tunType string
 		var tunPort uint16
 		c := &cobra.Command{
@@ -446,6 +449,9 @@ func newRealCmd() *cobra.Command {
 					e.LThreshold = &lower
 				}
 				switch {
+				case masq:
+					// ipvsadm's -m: said plainly rather than as an unknown flag.
+					return errors.New("-m (NAT, masquerading) is not supported: xlb forwards by direct routing (-g) or tunnel (-i)")
 				case gatewaying && ipip:
 					return errors.New("-g and -i are two forwarding methods: give one")
 				case gatewaying:
@@ -485,6 +491,8 @@ func newRealCmd() *cobra.Command {
 			c.Flags().BoolVarP(&ipip, "ipip", "i", false, "forward in an IPIP / IP6IP6 tunnel (TUN), whatever the service's method")
 			c.Flags().StringVar(&tunType, "tun-type", "", "with -i: ipip (default), gre or gue")
 			c.Flags().Uint16Var(&tunPort, "tun-port", 0, "with --tun-type gue: the real server's UDP port")
+			c.Flags().BoolVarP(&masq, "masquerading", "m", false, "NAT: not supported (refused with a reason)")
+			_ = c.Flags().MarkHidden("masquerading")
 		}
 		return c
 	}

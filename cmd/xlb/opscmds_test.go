@@ -200,6 +200,7 @@ UDP  192.168.101.100:5353 sh sh-port
 		{[]string{"service", "del", "-t", "192.168.101.100:80", "extra"}, `unexpected argument "extra"`},
 		{[]string{"real", "add", "-t", "192.168.101.100:80"}, "-r RIP[:PORT] is required"},
 		{[]string{"real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.3"}, "already exists"},
+		{[]string{"real", "add", "-t", "192.168.101.100:80", "-r", "192.168.101.9", "-m"}, "-m (NAT, masquerading) is not supported"},
 		{[]string{"timeouts", "set", "1", "x", "3"}, `timeout "x"`},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-s", "lblc"}, `unknown scheduler "lblc"`},
 		{[]string{"service", "edit", "-t", "192.168.101.100:80", "-o"}, "ops: only applies to udp"},
