@@ -131,7 +131,14 @@ enum stat_counter {
 	XLB_STAT_DROP_TUN,          /* could not tunnel (no source, family mismatch, VLAN, too big and no ICMP allowed) */
 	XLB_STAT_CONN_EVICTED,      /* a live flow gave its slot to a new one: both its buckets were full */
 	XLB_STAT_DROP_CONN_BUSY,    /* VIP packet dropped: its bucket stayed locked by another CPU (TCP retransmits) */
+	XLB_STAT_DROP_TCP_NO_ACK,   /* TCP with none of SYN, ACK, RST and no live entry (flags none, FIN, PSH, xmas...): dropped */
 	XLB_STAT_MAX,
 };
+
+/* The stats map's size: room for counters to come, so that adding one
+ * leaves the pinned map as it is and a hitless restart can adopt it
+ * (a map of another size is refused). */
+#define XLB_STAT_SLOTS 64
+_Static_assert(XLB_STAT_MAX <= XLB_STAT_SLOTS, "stats map too small for the counters");
 
 #endif

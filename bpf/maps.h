@@ -130,7 +130,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XLB_STAT_MAX);
+	__uint(max_entries, XLB_STAT_SLOTS);
 	__type(key, __u32); /* enum stat_counter */
 	__type(value, __u64);
 } stats SEC(".maps");

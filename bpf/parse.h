@@ -114,6 +114,7 @@ struct frag_hdr6 {
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
 
 static __always_inline enum parse_result parse_l4(struct cursor *c, struct flow *f);
 

@@ -80,6 +80,19 @@ static __always_inline int closing(const struct flow *f)
 	return f->proto == IPPROTO_TCP && (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST));
 }
 
+/* A TCP segment with none of SYN, ACK and RST is no packet of any
+ * connection: a handshake starts with SYN, every segment after it carries
+ * ACK (a synchronized TCP drops one with ACK off, RFC 9293 3.10.7.4), and
+ * a reset is RST. Flags none, FIN, PSH or URG alone, FIN|PSH|URG without
+ * ACK ("xmas") are scans or garbage. A later fragment is never one: it
+ * carries no TCP header, so its flags are unknown, not absent
+ * (frag_follow leaves them 0). */
+static __always_inline int tcp_no_ack(const struct flow *f)
+{
+	return f->proto == IPPROTO_TCP && !(f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) &&
+	       f->frag != XLB_FRAG_LATER;
+}
+
 /* One connection table per family keeps IPv4 entries at 16-byte keys
  * (under 100 bytes a flow); these helpers pick the table. */
 union conn_key {
@@ -334,11 +347,37 @@ static __always_inline void touch(const struct svc_val *svc, const struct flow *
 	}
 }
 
+static __always_inline void frag_key_of(const struct flow *f, struct frag_track_key *k)
+{
+	__builtin_memcpy(k->saddr, f->saddr, sizeof(k->saddr));
+	__builtin_memcpy(k->daddr, f->daddr, sizeof(k->daddr));
+	k->id = f->frag_id;
+	k->proto = f->frag_proto;
+	k->family = f->family;
+}
+
+/* Refuses a tcp_no_ack() segment no live entry knows. Placed like a
+ * mid-flow packet it would be recorded as an active flow for the whole TCP
+ * timeout and reach a real server that can only answer it with a reset.
+ * A refused first fragment's ports are forgotten too, or the rest of its
+ * datagram would follow them and be recorded as the flow refused here. */
+static __always_inline int drop_no_ack(const struct flow *f)
+{
+	if (f->frag == XLB_FRAG_FIRST) {
+		struct frag_track_key k = {};
+		frag_key_of(f, &k);
+		bpf_map_delete_elem(&frag_track, &k);
+	}
+	count(XLB_STAT_DROP_TCP_NO_ACK);
+	return XDP_DROP;
+}
+
 /* Finds the backend for a flow: its connection-table entry (r, when
  * found), then persistence, then the scheduler. Returns -1 when nothing
- * is available. */
+ * is available, or sets *verdict to the XDP action for a packet that is
+ * to be neither scheduled nor forwarded. */
 static __always_inline __s64 select_backend(const struct svc_val *svc, const struct flow *f, union conn_key *kp,
-					     struct conn_ref *r, int found, __u64 tns, int *pass)
+					     struct conn_ref *r, int found, __u64 tns, int *verdict)
 {
 	__u32 now = flow_ticks(tns);
 	if (found == CONN_FOUND) {
@@ -360,6 +399,12 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 			}
 			return id;
 		}
+		/* An expired entry is as good as none (the sweep may already
+		 * have removed it): a segment without ACK does not revive it. */
+		if (expired && tcp_no_ack(f)) {
+			*verdict = drop_no_ack(f);
+			return -1;
+		}
 		/* Expired or its real server is gone: the entry is rescheduled
 		 * in place. A live entry gives back its count; an expired one
 		 * no longer counts (the sweep counts live entries only). */
@@ -369,7 +414,13 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	} else if (f->proto == IPPROTO_TCP && (f->tcp_flags & TCP_FLAG_RST)) {
 		/* Scheduling a reset would only create a dead entry. */
 		count(XLB_STAT_PASS_NO_CONN_RST);
-		*pass = 1;
+		*verdict = XDP_PASS;
+		return -1;
+	} else if (tcp_no_ack(f)) {
+		/* The new-flow path's one added test: a valid SYN or mid-flow
+		 * segment never takes it. The established path never comes
+		 * here, whatever its flags: the real server decides. */
+		*verdict = drop_no_ack(f);
 		return -1;
 	}
 
@@ -381,7 +432,8 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 	/* A TCP packet that is not a SYN is mid-flow: its flow began on
 	 * another director, before a restart without pins, or during a flood.
 	 * Only a stateless pick can agree with where its SYN went. (IPVS
-	 * sloppy_tcp schedules such packets too.) */
+	 * sloppy_tcp schedules such packets too.) One with none of SYN, ACK,
+	 * RST never gets here: drop_no_ack() refused it. */
 	int midflow = f->proto == IPPROTO_TCP && !(f->tcp_flags & TCP_FLAG_SYN);
 	__s64 id = -1;
 	if (svc->persist_sec) {
@@ -658,15 +710,6 @@ static __always_inline int forward_established(struct xdp_md *ctx, struct ethhdr
  * seconds (loader.Options.FragmentTimeout; by default XLB_FRAG_TRACK_SEC). */
 const volatile __u32 frag_track_sec = XLB_FRAG_TRACK_SEC;
 
-static __always_inline void frag_key_of(const struct flow *f, struct frag_track_key *k)
-{
-	__builtin_memcpy(k->saddr, f->saddr, sizeof(k->saddr));
-	__builtin_memcpy(k->daddr, f->daddr, sizeof(k->daddr));
-	k->id = f->frag_id;
-	k->proto = f->frag_proto;
-	k->family = f->family;
-}
-
 /* A first fragment to a VIP leaves its ports for the rest of its datagram
  * (IPVS reassembles before it schedules; xlb cannot, so it remembers). */
 static __always_inline void frag_remember(const struct flow *f, __u64 tns)
@@ -833,10 +876,10 @@ int xlb_main(struct xdp_md *ctx)
 		count(XLB_STAT_DROP_CONN_BUSY);
 		return XDP_DROP;
 	}
-	int pass = 0;
-	__s64 id = select_backend(svc, &f, &key, &r, found, tns, &pass);
-	if (pass)
-		return XDP_PASS;
+	int verdict = 0; /* XDP_PASS or XDP_DROP: neither is 0 (XDP_ABORTED) */
+	__s64 id = select_backend(svc, &f, &key, &r, found, tns, &verdict);
+	if (verdict)
+		return verdict;
 	return forward(ctx, eth, id);
 }
 

@@ -111,6 +111,7 @@ func TestFixtureTable(t *testing.T) {
 	r.apply(r.service(maps.RR, 1, 1))
 	for _, c := range fixture.Cases(r.top) {
 		before := r.counters()
+		flows := r.flows()
 		act, out, err := r.dp.Run(c.Frame)
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
@@ -128,7 +129,26 @@ func TestFixtureTable(t *testing.T) {
 		if act != fixture.XDPTx && after["tx"] != before["tx"] {
 			t.Errorf("%s: tx counter moved for a frame that was not forwarded", c.Name)
 		}
+		// Only a row that opens a flow may leave one in the table.
+		if c.Counter != "conn_new" {
+			if after["conn_new"] != before["conn_new"] {
+				t.Errorf("%s: conn_new went %d -> %d", c.Name, before["conn_new"], after["conn_new"])
+			}
+			if n := r.flows(); n != flows {
+				t.Errorf("%s: the table went from %d to %d flows", c.Name, flows, n)
+			}
+		}
 	}
+}
+
+// flows counts the live flows in the connection tables.
+func (r *rig) flows() int {
+	r.t.Helper()
+	n, err := r.dp.Maps.Conns.Len()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return n
 }
 
 func TestRoundRobinAlternatesExactly(t *testing.T) {

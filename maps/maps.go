@@ -20,7 +20,7 @@ import (
 // ABIVersion is the layout version of the pinned maps. Bump it whenever a
 // struct in bpf/structs.h or a map's meaning changes, so a restarted daemon
 // refuses incompatible pinned state instead of misreading it.
-const ABIVersion = 6
+const ABIVersion = 7
 
 // Capacities fixed by the datapath (bpf/consts.h).
 const (

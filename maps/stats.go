@@ -46,6 +46,7 @@ func CounterNames() []string {
 		bpf.XlbStatCounterXLB_STAT_DROP_TUN:          "drop_tun",
 		bpf.XlbStatCounterXLB_STAT_CONN_EVICTED:      "conn_evicted",
 		bpf.XlbStatCounterXLB_STAT_DROP_CONN_BUSY:    "drop_conn_busy",
+		bpf.XlbStatCounterXLB_STAT_DROP_TCP_NO_ACK:   "drop_tcp_no_ack",
 	}
 	names := make([]string, bpf.XlbStatCounterXLB_STAT_MAX)
 	for i := range names {
