@@ -2494,10 +2494,10 @@ func (k *kconv) check(cs *kstmt, p string, defaults []*kstmt) *Check {
 		isDefault := n < len(defaults)
 		switch {
 		case st.key == "alpha":
-			// xlb always works as alpha does: a server is down until
-			// its first check passes.
+			// xlb works as alpha does for a server new to the
+			// configuration: down until its check passes.
 			if len(st.args) > 0 && !kBool(st.args[0]) {
-				k.warn(st, "alpha off ignored: xlb starts every checked real server down until its check passes (alpha mode)")
+				k.warn(st, "alpha off ignored: xlb starts a real server new to the configuration down until its check passes (alpha mode); one already serving keeps serving when a reload gives it a check")
 			}
 		case st.key == "warmup":
 			k.warn(st, "warmup ignored: xlb checks each real server at once when it starts (the server is down until then)")

@@ -210,7 +210,7 @@ func New(ctx context.Context, o Options) (_ *Director, err error) {
 		return nil, err
 	}
 	warnRootScripts(d.log, cfg)
-	d.hc.Update(targets(cfg, d.vrrp.heldVIPs()))
+	d.hc.Update(d.checkTargets(cfg, d.vrrp.heldVIPs()))
 	d.log.Info("xlb running", "iface", o.Iface, "mode", dp.AttachedMode(), "services", len(cfg.Services))
 	return d, nil
 }
@@ -310,6 +310,7 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 	d.mu.Lock()
 	old := d.cfg
 	d.cfg = cfg
+	d.carryHealthLocked(old, cfg)
 	if err := d.applyLocked(); err != nil {
 		d.cfg = old
 		// Put back what the old configuration said.
@@ -342,7 +343,7 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 	}
 	warnRootScripts(d.log, cfg)
 	d.haMu.Lock()
-	ts := targets(cfg, d.vrrp.heldVIPs())
+	ts := d.checkTargets(cfg, d.vrrp.heldVIPs())
 	d.hc.Update(ts)
 	d.haMu.Unlock()
 	// A check that is gone (or restarted) sets its weight anew.
@@ -445,9 +446,10 @@ func (d *Director) onHealth(ev health.Event) {
 }
 
 // setUpLocked records a real server's health and runs its notify_up when
-// it goes up, its notify_down when it goes down from up (a server starts
-// down until its first check passes, as in keepalived's alpha mode: a
-// first failing check is no transition).
+// it goes up, its notify_down when it goes down from up (a new server
+// starts down until its first check passes, as in keepalived's alpha mode:
+// a first failing check is no transition; see carryHealthLocked for a
+// check added to a server already up).
 func (d *Director) setUpLocked(key string, up bool) {
 	s, r, ok := d.serverOfCheck(key)
 	if !ok {
@@ -507,8 +509,74 @@ func (d *Director) reconcileHealth() {
 	}
 }
 
+// carryHealthLocked sets the state of each check that cfg adds to a real
+// server (a target key old does not have) before cfg is applied; d.mu must
+// be held. keepalived's reload keeps a real server's state, and a checker
+// added to a server that is up starts as succeeded unless alpha is set (xlb
+// has no such switch): so a check added to, or replacing, the check of a
+// server of old that is up (with no check it always is) starts up and
+// takes it out only after fall failed checks. Without this the key would
+// be unknown, the server down at once and its service perhaps without
+// quorum until rise checks passed. A check of a server new to the
+// configuration, or of one that was down, starts down (alpha: rise passes
+// needed). Keys old has too keep their state (health.Manager.Update).
+func (d *Director) carryHealthLocked(old, cfg *config.Config) {
+	for _, s := range cfg.Services {
+		k := serviceKey(s)
+		for _, r := range s.RealServers {
+			was, found := realServerOf(old, k, r)
+			up := found && serverUp(k, was, d.up)
+			var had []string
+			if found {
+				had = checkKeys(k, was)
+			}
+			for _, key := range checkKeys(k, r) {
+				if !slices.Contains(had, key) {
+					// Set even when down: an entry left by an earlier
+					// configuration must not bring a new server up.
+					d.up[key] = up
+				}
+			}
+		}
+	}
+}
+
+// realServerOf finds the real server at r's address and port in the
+// service with key k of cfg; false when there is none (or no cfg).
+func realServerOf(cfg *config.Config, k maps.Key, r config.RealServer) (config.RealServer, bool) {
+	if cfg == nil {
+		return config.RealServer{}, false
+	}
+	for _, s := range cfg.Services {
+		if serviceKey(s) != k {
+			continue
+		}
+		for _, o := range s.RealServers {
+			if o.Address == r.Address && o.Port == r.Port {
+				return o, true
+			}
+		}
+	}
+	return config.RealServer{}, false
+}
+
+// checkTargets is targets(cfg, held) with each check starting, should it be
+// new to d.hc, in the state the director already holds for it
+// (carryHealthLocked, seedFromMaps), so that the checker and the datapath
+// agree from the start.
+func (d *Director) checkTargets(cfg *config.Config, held map[netip.Addr]bool) []health.Target {
+	ts := targets(cfg, held)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range ts {
+		ts[i].StartUp = d.up[ts[i].Key]
+	}
+	return ts
+}
+
 // seedFromMaps marks every real server that the adopted maps had available
-// as up, so a restart keeps them in service until their checks report.
+// as up, so a restart keeps them in service until their checks report
+// them down (their checkers start up: checkTargets).
 func (d *Director) seedFromMaps() {
 	list, err := d.dp.Maps.Services.List()
 	if err != nil {
@@ -911,7 +979,7 @@ func TargetKey(s config.Service, r config.RealServer) string {
 func (d *Director) haLoop() {
 	for range d.haKick {
 		d.haMu.Lock()
-		d.hc.Update(targets(d.Config(), d.vrrp.heldVIPs()))
+		d.hc.Update(d.checkTargets(d.Config(), d.vrrp.heldVIPs()))
 		d.haMu.Unlock()
 	}
 }

@@ -7,8 +7,11 @@
 //   - One goroutine per target, so a slow or hanging server never delays the
 //     checks of another.
 //   - A new target starts DOWN ("alpha" mode) and goes up after Rise
-//     consecutive successful checks. A target without a check (Check.Type "")
-//     is always up and reported up once when it starts.
+//     consecutive successful checks, unless Target.StartUp says it is a
+//     check added to a server already serving: then it starts UP and needs
+//     Fall failed checks to go down (keepalived without alpha). A target
+//     without a check (Check.Type "") is always up and reported up once
+//     when it starts.
 //   - A check is one attempt plus up to Retry further attempts, each after
 //     DelayBeforeRetry; the check fails only when every attempt fails. Fall
 //     consecutive failed checks take an up target down.
@@ -111,6 +114,13 @@ type Target struct {
 	// SSL is keepalived's SSL block, for an SSL_GET's client certificate
 	// (loaded when the checker starts; the zero value presents none).
 	SSL config.SSLContext
+	// StartUp starts a key new to the Manager up instead of down:
+	// keepalived (without alpha) starts a checker added to a real server
+	// that is serving as succeeded, so a reload adding a check to such a
+	// server must not take it out; Fall failed checks do. It is ignored
+	// for a key already checked (its state carries over, see Update) and
+	// is no part of the target's definition (changing it restarts nothing).
+	StartUp bool
 }
 
 // Event reports a transition of a target between up and down.
@@ -203,10 +213,11 @@ func NewManager(log *slog.Logger, onChange func(Event)) *Manager {
 }
 
 // Update makes targets the complete set of checked targets. New keys start a
-// checker (down, see the package comment); keys no longer present are
-// stopped; targets whose definition changed are restarted with fresh
-// counters but keep their up/down state, so a reload that only tunes a check
-// does not take a healthy server out of service; unchanged targets keep
+// checker (down, or up with StartUp: see the package comment); keys no
+// longer present are stopped; targets whose definition changed are
+// restarted with fresh counters but keep their up/down state, so a reload
+// that only tunes a check does not take a healthy server out of service
+// (nor bring a failing one in); unchanged targets keep
 // running untouched. Update never waits for a checker or for onChange. When
 // targets holds a key twice, the last one wins. Update after Close does nothing.
 func (m *Manager) Update(targets []Target) {
@@ -242,10 +253,13 @@ func (m *Manager) Update(targets []Target) {
 		if exists && sameTarget(old.target, t) {
 			continue
 		}
+		// A new key starts as its target says (down unless StartUp); an
+		// existing one keeps its state whatever StartUp says, so a server
+		// that was down stays down until the new check passes Rise times.
+		up := t.StartUp
 		// The new checker first: a FILE_CHECK whose file is unchanged
 		// keeps the watch it shares with the old one.
-		c := newChecker(m, t, false)
-		up := false
+		c := newChecker(m, t, up)
 		if exists {
 			m.stopLocked(old)
 			up = old.st.Up
@@ -257,7 +271,7 @@ func (m *Manager) Update(targets []Target) {
 		if exists {
 			m.log.Info("health: restarted changed check", "key", key, "up", up)
 		} else {
-			m.log.Info("health: started checking", "key", key, "type", string(t.Check.Type), "addr", t.Addr)
+			m.log.Info("health: started checking", "key", key, "type", string(t.Check.Type), "addr", t.Addr, "up", up)
 		}
 	}
 }
@@ -267,6 +281,7 @@ func (m *Manager) Update(targets []Target) {
 // must not restart its checker.
 func sameTarget(a, b Target) bool {
 	a.Check.Line, b.Check.Line = 0, 0
+	a.StartUp, b.StartUp = false, false // only read for a new key
 	return reflect.DeepEqual(a, b)
 }
 
