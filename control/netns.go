@@ -32,6 +32,16 @@ func SocketDir() string {
 	return DefaultDir
 }
 
+// NetnsDir is "" in the initial network namespace, else "netns/NAME" (NAME
+// as SocketDir names it): where per-namespace state goes under a shared
+// root.
+func NetnsDir() string {
+	if ns := netnsName(); ns != "" {
+		return filepath.Join("netns", ns)
+	}
+	return ""
+}
+
 // netnsName names the calling thread's network namespace: "" for the
 // initial one (or when that cannot be told), its /run/netns name when it
 // has one, else "ns-INODE".

@@ -45,6 +45,15 @@ func ParseMode(s string) (Mode, error) {
 // DefaultPinRoot is where pinned state lives, one directory per interface.
 const DefaultPinRoot = "/sys/fs/bpf/xlb"
 
+// DefaultPinDir is the pin directory of iface: DefaultPinRoot/IFACE in the
+// initial network namespace, DefaultPinRoot/netns/NAME/IFACE in another
+// (nsDir "netns/NAME"), since a bpffs seen from several namespaces (nsenter
+// --net keeps the host's) would otherwise give two directors on "eth0" one
+// directory.
+func DefaultPinDir(nsDir, iface string) string {
+	return filepath.Join(DefaultPinRoot, nsDir, iface)
+}
+
 // Options say how to load the datapath.
 type Options struct {
 	// PinDir pins every map (and the XDP link on Attach) there, so a

@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
-
-	"github.com/xlb-project/xlb/flowsync"
 
 	"github.com/spf13/cobra"
 	"github.com/xlb-project/xlb/config"
+	"github.com/xlb-project/xlb/control"
 	"github.com/xlb-project/xlb/director"
+	"github.com/xlb-project/xlb/flowsync"
 	"github.com/xlb-project/xlb/loader"
 )
 
@@ -59,7 +58,7 @@ adopts it without dropping a flow.`,
 	fl.StringVar(&f.kaPath, "keepalived-conf", "", "keepalived.conf to read instead of --config")
 	fl.StringVar(&f.configID, "config-id", config.DefaultConfigID(), "keepalived config id (keepalived -i): keeps the keepalived.conf lines marked @ID")
 	fl.StringVar(&f.xdpMode, "xdp-mode", "native", "native, generic or auto")
-	fl.StringVar(&f.pinDir, "pin-dir", "", "where maps and the link are pinned (default /sys/fs/bpf/xlb/IFACE)")
+	fl.StringVar(&f.pinDir, "pin-dir", "", "where maps and the link are pinned (default /sys/fs/bpf/xlb/IFACE; in a network namespace other than the initial one /sys/fs/bpf/xlb/netns/NAME/IFACE)")
 	fl.BoolVar(&f.noPin, "no-pin", false, "pin nothing (no hitless restart)")
 	fl.BoolVar(&f.noVIP, "no-vip", false, "do not add the VIPs to the interface")
 	fl.BoolVar(&f.cleanup, "cleanup", false, "remove pinned state of --iface (detaching a left-over program) and exit")
@@ -104,9 +103,17 @@ func run(ctx context.Context, g *globalFlags, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	// Before anything shared (pins, VIPs, the program, sockets) is
+	// touched, --cleanup included: it would delete a running director's
+	// pins.
+	unlock, err := lockIface(f.iface)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	pinDir := f.pinDir
 	if pinDir == "" {
-		pinDir = filepath.Join(loader.DefaultPinRoot, f.iface)
+		pinDir = loader.DefaultPinDir(control.NetnsDir(), f.iface)
 	}
 	if f.cleanup {
 		return loader.Cleanup(pinDir)
@@ -151,6 +158,15 @@ func run(ctx context.Context, g *globalFlags, f *runFlags) error {
 		d.Close(true)
 		return err
 	}
+	// Under `ip netns exec` the pins sit on a bpffs of this process's own
+	// mount namespace: exiting "attached" would detach everything at once
+	// while the VIP stays, and the kernel would reset every flow.
+	const privatePins = "the pins live in a bpf filesystem private to this process's mount namespace (ip netns exec mounts its own /sys) and die with it"
+	const privatePinsFix = "run it under nsenter --net=/run/netns/NAME, or give --pin-dir on a bpffs mounted in the host's mount namespace"
+	hitless := pinDir != "" && loader.PinsOutliveProcess(pinDir)
+	if pinDir != "" && !hitless {
+		log.Warn("SIGUSR2 cannot restart hitlessly here: "+privatePins, "pin_dir", pinDir, "fix", privatePinsFix)
+	}
 
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -172,6 +188,12 @@ func run(ctx context.Context, g *globalFlags, f *runFlags) error {
 					cancel()
 					<-done
 					return d.Close(true)
+				}
+				if !hitless {
+					// Refused, and serving on: stopping would drop every
+					// flow, and a new run cannot start beside this one.
+					log.Error("SIGUSR2 refused, still running: "+privatePins, "pin_dir", pinDir, "fix", privatePinsFix)
+					continue
 				}
 				log.Info("exiting with the datapath left attached for the next run", "pin_dir", pinDir)
 				cancel()
