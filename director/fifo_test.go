@@ -145,21 +145,8 @@ while read -r line; do echo "$line" >> `+logFile+`; done < "$1"
 echo EOF >> `+logFile+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	rsAddr, stopRS := acceptingPort(t)
+	port := rsAddr.Port()
 	rs := netip.MustParseAddr("127.0.0.1")
 	on := true
 	mk := func(statesOnReload bool) *config.Config {
@@ -231,7 +218,7 @@ echo EOF >> `+logFile+"\n"), 0o755); err != nil {
 	writeValue(t, fail, "1")
 	waitLines(t, readerLog, "script failing", `INSTANCE "VI_1" MASTER_PRIORITY 80`)
 
-	ln.Close() // the real server goes away: its check fails
+	stopRS() // the real server goes away: its check fails
 	waitLines(t, lvsRd.got, "server down", rsUp, vsUp, strings.Replace(rsUp, "UP", "DOWN", 1), "VS [10.79.0.100]:tcp:80 DOWN")
 
 	// SIGHUP: same FIFOs, states written.

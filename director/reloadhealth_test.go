@@ -126,21 +126,7 @@ func TestReloadCarriesHealth(t *testing.T) {
 // port keeps it out until rise passes, and so does a server it adds.
 func TestReloadAddingCheckKeepsServing(t *testing.T) {
 	d := countingDirector(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	live := netip.MustParseAddrPort(ln.Addr().String())
+	live, _ := acceptingPort(t)
 	dead := func() uint16 { // a port nothing listens on
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -259,4 +245,26 @@ func TestAdoptedServersChecksStartUp(t *testing.T) {
 	if !ts[0].StartUp || ts[1].StartUp {
 		t.Fatalf("StartUp %v, %v; want the available server's check to start up, the other's down", ts[0].StartUp, ts[1].StartUp)
 	}
+}
+
+// acceptingPort is a loopback TCP port that accepts every connection and
+// closes it (what a TCP_CHECK needs to pass), until the test ends or stop
+// is called (then connections are refused).
+func acceptingPort(t *testing.T) (addr netip.AddrPort, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String()), func() { ln.Close() }
 }

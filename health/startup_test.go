@@ -31,13 +31,7 @@ func TestStartUp(t *testing.T) {
 			if !tc.healthy {
 				srv.stop() // connections refused
 			}
-			rec := newRecorder()
-			m := newTestManager(t, rec)
-			var checksAtEvent atomic.Uint64
-			rec.hook = func(ev Event) {
-				st, _ := m.Status(ev.Key)
-				checksAtEvent.Store(st.Checks)
-			}
+			m, rec, checksAtEvent := countingManager(t)
 			tg := tcpTarget("tcp/rs", srv.addr)
 			tg.Check.Rise, tg.Check.Fall = 3, 2
 			tg.StartUp = tc.startUp
@@ -71,13 +65,7 @@ func TestStartUp(t *testing.T) {
 func TestStartUpIgnoredForCheckedTarget(t *testing.T) {
 	srv := newTCPServer(t)
 	srv.stop()
-	rec := newRecorder()
-	m := newTestManager(t, rec)
-	var checksAtEvent atomic.Uint64
-	rec.hook = func(ev Event) {
-		st, _ := m.Status(ev.Key)
-		checksAtEvent.Store(st.Checks)
-	}
+	m, rec, checksAtEvent := countingManager(t)
 	tg := tcpTarget("tcp/rs", srv.addr)
 	tg.Check.Rise, tg.Check.Fall = 3, 2
 	m.Update([]Target{tg})
@@ -103,4 +91,17 @@ func TestStartUpIgnoredForCheckedTarget(t *testing.T) {
 	if got := checksAtEvent.Load(); got != 3 {
 		t.Errorf("up after %d checks of the new check, want rise=3", got)
 	}
+}
+
+// countingManager is a manager whose recorder notes, at each event, how
+// many checks its target had run by then.
+func countingManager(t *testing.T) (*Manager, *recorder, *atomic.Uint64) {
+	rec := newRecorder()
+	m := newTestManager(t, rec)
+	checksAtEvent := new(atomic.Uint64)
+	rec.hook = func(ev Event) {
+		st, _ := m.Status(ev.Key)
+		checksAtEvent.Store(st.Checks)
+	}
+	return m, rec, checksAtEvent
 }
