@@ -132,6 +132,7 @@ enum stat_counter {
 	XLB_STAT_CONN_EVICTED,      /* a live flow gave its slot to a new one: both its buckets were full */
 	XLB_STAT_DROP_CONN_BUSY,    /* VIP packet dropped: its bucket stayed locked by another CPU (TCP retransmits) */
 	XLB_STAT_DROP_TCP_NO_ACK,   /* TCP with none of SYN, ACK, RST and no live entry (flags none, FIN, PSH, xmas...): dropped */
+	XLB_STAT_PASS_OTHER_HOST,   /* frame addressed to another host's MAC (flooded, promiscuous): passed */
 	XLB_STAT_MAX,
 };
 

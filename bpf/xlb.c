@@ -32,6 +32,29 @@ static __always_inline void count(__u32 idx)
 		*v += 1;
 }
 
+/* Is the frame addressed to this director: its own MAC, or a VRRP virtual
+ * MAC (00:00:5e:00:01:VRID for IPv4, :02: for IPv6; use_vmac puts the VIPs
+ * behind one)? A switch floods unicast frames it has no port for to every
+ * port, and a promiscuous interface (tcpdump, a bridge, many macvlans)
+ * hands XDP frames for other hosts: forwarding those too would send a
+ * backup director's copy of a client's SYN to a real server beside the
+ * master's. The kernel drops them (PACKET_OTHERHOST); so they are passed
+ * to it. An unset director_mac (tests loading the program without one)
+ * checks nothing. */
+static __always_inline int for_this_director(const struct ethhdr *eth)
+{
+	const __u8 *d = eth->h_dest;
+	__u32 mine_lo = director_mac[0] | director_mac[1] << 8 | director_mac[2] << 16 | (__u32)director_mac[3] << 24;
+	__u16 mine_hi = director_mac[4] | director_mac[5] << 8;
+	if (!mine_lo && !mine_hi)
+		return 1;
+	__u32 lo = d[0] | d[1] << 8 | d[2] << 16 | (__u32)d[3] << 24;
+	__u16 hi = d[4] | d[5] << 8;
+	if (lo == mine_lo && hi == mine_hi)
+		return 1;
+	return d[0] == 0x00 && d[1] == 0x00 && d[2] == 0x5e && d[3] == 0x00 && (d[4] == 0x01 || d[4] == 0x02);
+}
+
 static __always_inline struct settings *get_settings(void)
 {
 	__u32 zero = 0;
@@ -810,6 +833,10 @@ int xlb_main(struct xdp_md *ctx)
 	if (!eth || !proto) {
 		count(XLB_STAT_DROP_MALFORMED_L2);
 		return XDP_DROP;
+	}
+	if ((proto == bpf_htons(ETH_P_IP) || proto == bpf_htons(ETH_P_IPV6)) && !for_this_director(eth)) {
+		count(XLB_STAT_PASS_OTHER_HOST);
+		return XDP_PASS;
 	}
 	struct flow f = {};
 	enum parse_result pr;

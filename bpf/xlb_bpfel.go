@@ -290,7 +290,8 @@ const (
 	XlbStatCounterXLB_STAT_CONN_EVICTED      XlbStatCounter = 22
 	XlbStatCounterXLB_STAT_DROP_CONN_BUSY    XlbStatCounter = 23
 	XlbStatCounterXLB_STAT_DROP_TCP_NO_ACK   XlbStatCounter = 24
-	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 25
+	XlbStatCounterXLB_STAT_PASS_OTHER_HOST   XlbStatCounter = 25
+	XlbStatCounterXLB_STAT_MAX               XlbStatCounter = 26
 )
 
 type XlbSvcEntry struct {

@@ -314,3 +314,35 @@ func statsConns(t *testing.T, out string) map[string]int {
 	}
 	return m
 }
+
+// A client frame to the VIP that a switch floods (its destination MAC is
+// no port's: here a neighbour entry pointing at a MAC nobody has) reaches
+// the director too, and is the kernel's to drop, not xlb's to forward: a
+// backup director forwarding its copy would put a second SYN on another
+// real server. Counted as pass_other_host; nothing forwarded.
+func TestFloodedFramesAreNotForwarded(t *testing.T) {
+	l := newLab(t, lab.Options{})
+	startXLB(t, l, 0, rrConfig)
+	get(t, l, "/")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const tx, other = `xlb_datapath_packets_total{reason="tx"}`, `xlb_datapath_packets_total{reason="pass_other_host"}`
+	before := scrape(t, l, ctx)
+	if out, err := l.Exec(ctx, l.Client(), "ip", "neigh", "replace", l.VIP().String(), "lladdr", "02:00:00:00:00:99", "nud", "permanent", "dev", "eth0"); err != nil {
+		t.Fatalf("point the VIP at a MAC nobody has: %v\n%s", err, out)
+	}
+	if out, err := l.Curl(ctx, "http://"+l.VIP().String()+"/", "--max-time", "2"); err == nil {
+		t.Fatalf("a request to a MAC nobody has was answered: %s", out)
+	}
+	after := scrape(t, l, ctx)
+	if after[other] <= before[other] {
+		t.Errorf("%s went from %v to %v, want the flooded SYNs counted", other, before[other], after[other])
+	}
+	if after[tx] != before[tx] {
+		t.Errorf("%s went from %v to %v: flooded frames were forwarded", tx, before[tx], after[tx])
+	}
+	if out, err := l.Exec(ctx, l.Client(), "ip", "neigh", "del", l.VIP().String(), "dev", "eth0"); err != nil {
+		t.Fatalf("restore the neighbour entry: %v\n%s", err, out)
+	}
+	get(t, l, "/")
+}

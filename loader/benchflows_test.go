@@ -14,7 +14,7 @@ import (
 // repetition used.
 func TestBenchFlowsMakesEveryRepetitionANewFlow(t *testing.T) {
 	const repeat = 1000
-	r := newRig(t, 1<<14)
+	r := newRigMAC(t, 1<<14, nil) // as xlb bench loads it (bench/dpcost.NewRig)
 	r.apply(r.service(maps.RR, 1, 1))
 	f := fixture.Frame{Src: fixture.Client(1), Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: tcp, TCPFlags: fixture.SYN}.Build()
 	before := r.counters()

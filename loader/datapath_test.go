@@ -31,8 +31,15 @@ type rig struct {
 
 func newRig(t testing.TB, connSize int) *rig {
 	t.Helper()
+	return newRigMAC(t, connSize, fixture.DirectorMAC)
+}
+
+// newRigMAC is newRig with the director's MAC mac (nil: none, as the
+// benchmark rigs of bench/dpcost load it).
+func newRigMAC(t testing.TB, connSize int, mac net.HardwareAddr) *rig {
+	t.Helper()
 	requireRoot(t)
-	dp, err := loader.Load(loader.Options{ConnTableSize: connSize, PersistTableSize: connSize, DirectorMAC: fixture.DirectorMAC})
+	dp, err := loader.Load(loader.Options{ConnTableSize: connSize, PersistTableSize: connSize, DirectorMAC: mac})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}

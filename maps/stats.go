@@ -47,6 +47,7 @@ func CounterNames() []string {
 		bpf.XlbStatCounterXLB_STAT_CONN_EVICTED:      "conn_evicted",
 		bpf.XlbStatCounterXLB_STAT_DROP_CONN_BUSY:    "drop_conn_busy",
 		bpf.XlbStatCounterXLB_STAT_DROP_TCP_NO_ACK:   "drop_tcp_no_ack",
+		bpf.XlbStatCounterXLB_STAT_PASS_OTHER_HOST:   "pass_other_host",
 	}
 	names := make([]string, bpf.XlbStatCounterXLB_STAT_MAX)
 	for i := range names {
