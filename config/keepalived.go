@@ -132,6 +132,7 @@ func ParseKeepalivedAs(name string, data []byte, id string) (*Config, []Warning,
 				v.Priority = 255
 			}
 		}
+		k.masterPreempts(i)
 	}
 	k.resolveGARP()
 	resolveDownTimer(k.c, k.downTimer, func(field string) bool {
@@ -228,6 +229,32 @@ func (k *kconv) fail(s *kstmt, field, format string, args ...any) {
 func (k *kconv) failAs(s *kstmt, shown, field, format string, args ...any) {
 	k.ps.broken[field] = true
 	k.ps.at(s.line, shown, format, args...)
+}
+
+// masterPreempts clears what keepalived 2.2.7 clears of instance i when its
+// initial state is MASTER, saying so as it does ("nopreempt will not work
+// with initial state MASTER - clearing"): nopreempt and preempt_delay.
+// Honoured, they would keep a MASTER that comes back from taking over,
+// which keepalived's director would do at once.
+func (k *kconv) masterPreempts(i int) {
+	v := &k.c.VRRP[i]
+	if v.State != "MASTER" {
+		return
+	}
+	line := func(field string) int {
+		if l, ok := k.ps.lines[fmt.Sprintf("vrrp[%d].%s", i, field)]; ok {
+			return l
+		}
+		return v.Line
+	}
+	if !v.Preempt {
+		k.warnAt(line("preempt"), "vrrp_instance %s: nopreempt does not work with initial state MASTER: cleared, as keepalived does (use state BACKUP)", v.Name)
+		v.Preempt = true
+	}
+	if v.PreemptDelay > 0 {
+		k.warnAt(line("preempt_delay"), "vrrp_instance %s: preempt_delay does not work with initial state MASTER: cleared, as keepalived does (use state BACKUP)", v.Name)
+		v.PreemptDelay = 0
+	}
 }
 
 // unsupported rejects a statement whose effect xlb cannot reproduce, or

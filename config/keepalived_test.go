@@ -1023,7 +1023,7 @@ func TestKeepalivedVRRPStrict(t *testing.T) {
     vrrp_strict
 }
 vrrp_instance VI_1 {
-    state MASTER
+    state BACKUP
     interface eth0
     virtual_router_id 51
     priority 100
@@ -1546,5 +1546,35 @@ func TestKeepalivedBadVIPIsOneProblem(t *testing.T) {
 	var ve *ValidationError
 	if !errors.As(err, &ve) || len(ve.Problems) != 1 || !strings.Contains(ve.Problems[0].Msg, `invalid IP address "10.0.0.300"`) {
 		t.Fatalf("got %v, want the one invalid-address problem", err)
+	}
+}
+
+// keepalived 2.2.7 clears nopreempt and preempt_delay of an instance whose
+// initial state is MASTER, with a warning each ("nopreempt will not work
+// with initial state MASTER - clearing", seen from keepalived -t); xlb reads
+// the file the same way. A BACKUP keeps both.
+func TestKeepalivedMasterClearsNopreempt(t *testing.T) {
+	conf := "vrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 100\n nopreempt\n preempt_delay 10\n virtual_ipaddress {\n  192.168.101.100\n }\n}\n"
+	c, warns, err := ParseKeepalived("k.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; !v.Preempt || v.PreemptDelay != 0 {
+		t.Errorf("MASTER kept nopreempt (preempt %v) or preempt_delay %v", v.Preempt, v.PreemptDelay)
+	}
+	for _, w := range []struct {
+		line int
+		msg  string
+	}{{6, "nopreempt does not work with initial state MASTER: cleared"}, {7, "preempt_delay does not work with initial state MASTER: cleared"}} {
+		if !slices.ContainsFunc(warns, func(x Warning) bool { return x.Line == w.line && strings.Contains(x.Msg, w.msg) }) {
+			t.Errorf("no warning %q at line %d in %v", w.msg, w.line, warns)
+		}
+	}
+	c, warns, err = ParseKeepalived("k.conf", []byte(strings.Replace(conf, "state MASTER", "state BACKUP", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := c.VRRP[0]; v.Preempt || v.PreemptDelay != 10*time.Second || len(warns) != 0 {
+		t.Errorf("BACKUP: preempt %v, preempt_delay %v, warnings %v; want nopreempt and 10s kept, silently", v.Preempt, v.PreemptDelay, warns)
 	}
 }

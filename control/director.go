@@ -86,6 +86,7 @@ func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
 		Services: BuildServices(cfg, list, s.D.Health().Snapshot(), SlotExtras{
 			PersistConns: s.D.PersistConns(),
 			Baselines:    s.D.Baselines(),
+			NoQuorum:     s.D.NoQuorum(),
 		}),
 		Counters: counters,
 	}
@@ -188,6 +189,9 @@ type SlotExtras struct {
 	PersistConns map[uint32]int
 	// Baselines are the counters `xlb zero` took, per slot.
 	Baselines map[uint32]director.Baseline
+	// NoQuorum are the services whose quorum is lost (keepalived then
+	// takes their real servers out, healthy or not).
+	NoQuorum map[maps.Key]bool
 }
 
 // BuildServices joins what the maps hold with the configuration (names,
@@ -224,6 +228,7 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 				Weight:        int(b.Weight),
 				Available:     b.Available,
 				Configured:    b.Configured,
+				NoQuorum:      ex.NoQuorum[st.Key],
 				UThreshold:    b.Upper,
 				LThreshold:    b.Lower,
 				Overloaded:    b.Overloaded,

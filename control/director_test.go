@@ -175,3 +175,18 @@ func TestBuildServicesPersistConnsAndBaselines(t *testing.T) {
 		}
 	}
 }
+
+// A service whose quorum is lost marks its real servers, so that `xlb
+// status` says why a healthy one takes no flows (not "unresolved").
+func TestBuildServicesNoQuorum(t *testing.T) {
+	cfg := labConfig(t)
+	key := maps.Key{VIP: netip.MustParseAddr("192.168.101.100"), Port: 80, Proto: 6}
+	list := []maps.ServiceState{{Key: key, Backends: []maps.BackendState{{Slot: 0, Addr: ap("192.168.101.3:80"), Configured: true}}}}
+	hs := map[string]health.Status{}
+	for _, lost := range []bool{false, true} {
+		rs := BuildServices(cfg, list, hs, SlotExtras{NoQuorum: map[maps.Key]bool{key: lost}})[0].RealServers[0]
+		if rs.NoQuorum != lost {
+			t.Errorf("quorum lost %v: real server NoQuorum %v", lost, rs.NoQuorum)
+		}
+	}
+}

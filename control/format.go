@@ -321,6 +321,8 @@ func RealServerState(rs RealServer) string {
 		return "pending"
 	case rs.Health != nil && !rs.Health.Up:
 		return "down"
+	case !rs.Available && rs.NoQuorum:
+		return "no quorum"
 	case !rs.Available:
 		return "unresolved"
 	case rs.Overloaded:

@@ -205,6 +205,10 @@ func TestRealServerState(t *testing.T) {
 		// A new checker starts down; it has not failed anything yet.
 		{RealServer{Available: false, Configured: true, Health: &Health{}}, "pending"},
 		{RealServer{Available: false, Configured: true}, "unresolved"},
+		// Healthy and resolved, but its service lost quorum.
+		{RealServer{Available: false, Configured: true, NoQuorum: true, Health: &Health{Up: true, Checks: 3}}, "no quorum"},
+		// Its quorum lost too, but its own check failing says more.
+		{RealServer{Available: false, Configured: true, NoQuorum: true, Health: &Health{Checks: 3, Failures: 3}}, "down"},
 		{RealServer{Available: false, Configured: false}, "draining"},
 		{RealServer{Available: true, Configured: true, Weight: 1, Sorry: true}, "sorry"},
 		{RealServer{Available: false, Configured: true, Weight: 1, Sorry: true}, "sorry standby"},

@@ -115,6 +115,9 @@ type RealServer struct {
 	// Sorry marks the service's sorry server (keepalived sorry_server),
 	// which takes new flows only while no real server can.
 	Sorry bool `json:"sorry,omitempty"`
+	// NoQuorum: the service's quorum is lost, which holds this real
+	// server off new flows however healthy it is.
+	NoQuorum bool `json:"no_quorum,omitempty"`
 	// Forward is ipvsadm's forwarding column for this server: Route (DR)
 	// or Tunnel; a service may mix them, as IPVS does.
 	Forward string `json:"forward"`

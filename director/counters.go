@@ -90,6 +90,19 @@ func (d *Director) PersistConns() map[uint32]int {
 	return out
 }
 
+// NoQuorum returns the services whose quorum is lost now.
+func (d *Director) NoQuorum() map[maps.Key]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[maps.Key]bool{}
+	for k, has := range d.quorum {
+		if !has {
+			out[k] = true
+		}
+	}
+	return out
+}
+
 // Baselines returns the counters `xlb zero` took, by real-server slot.
 func (d *Director) Baselines() map[uint32]Baseline {
 	d.stats.mu.Lock()

@@ -327,6 +327,14 @@ func Cleanup(pinDir string) error {
 	if err := os.RemoveAll(pinDir); err != nil {
 		return fmt.Errorf("remove pins: %w", err)
 	}
+	// The default directory's parents under DefaultPinRoot (netns/NAME)
+	// go too once empty; os.Remove leaves a directory that is not.
+	root := filepath.Clean(DefaultPinRoot)
+	for d := filepath.Dir(filepath.Clean(pinDir)); strings.HasPrefix(d, root+"/"); d = filepath.Dir(d) {
+		if os.Remove(d) != nil {
+			break
+		}
+	}
 	return nil
 }
 
