@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /* sched.h: picking a real server for a new flow. Rings are computed in Go
  * (package sched) and hold only available backends with weight > 0, so the
- * datapath never has to skip entries except in wlc's scan. */
+ * datapath never has to skip entries except in wlc's scan, past overloaded
+ * servers, and in sh's table, which keeps drained (weight 0) servers in
+ * their buckets so that draining one moves only its own clients. */
 #ifndef XLB_SCHED_H
 #define XLB_SCHED_H
 
@@ -48,6 +50,14 @@ static __always_inline int overloaded(const struct svc_val *svc, __u32 bid)
 	return o && *o;
 }
 
+/* Whether real server bid is drained (weight 0): only sh's table holds
+ * such servers. */
+static __always_inline int drained(__u32 bid)
+{
+	struct backend *be = bpf_map_lookup_elem(&backends, &bid);
+	return !be || be->weight == 0;
+}
+
 struct skip_ctx {
 	const struct svc_val *svc;
 	__u32 start;
@@ -65,16 +75,16 @@ static long skip_step(__u32 i, void *data)
 	__s64 id = ring_at(c->svc, idx);
 	if (id < 0)
 		return 1;
-	if (overloaded(c->svc, (__u32)id))
+	if (overloaded(c->svc, (__u32)id) || drained((__u32)id))
 		return 0;
 	c->found = id;
 	c->skipped = i + 1;
 	return 1;
 }
 
-/* The first server of svc's ring after slot start that is not
- * overloaded, and how many slots on it is; -1 when every one is. Only
- * run when the scheduler's own pick was overloaded. */
+/* The first server of svc's ring after slot start that is neither
+ * overloaded nor drained, and how many slots on it is; -1 when every one
+ * is. Only run when the scheduler's own pick was one of those. */
 static __always_inline __s64 next_unloaded(const struct svc_val *svc, __u32 start, __u32 *skipped)
 {
 	struct skip_ctx c = { .svc = svc, .start = start, .found = -1 };
@@ -114,10 +124,11 @@ static __always_inline __s64 pick_hashed(const struct svc_val *svc, const struct
 	__u32 h = jhash_3words(fold(f->saddr), port, f->proto, hash_seed);
 	__u32 idx = h % svc->ring_len;
 	__s64 id = ring_at(svc, idx);
-	if (id < 0 || !overloaded(svc, (__u32)id))
+	if (id < 0 || (!overloaded(svc, (__u32)id) && !(svc->sched == XLB_SCHED_SH && drained((__u32)id))))
 		return id;
-	/* The server the client hashes to is full: the next one in the
-	 * table takes the flow (sh-fallback, which xlb always applies). */
+	/* The server the client hashes to is full, or drained (sh): the next
+	 * one in the table takes the flow (sh-fallback, which xlb always
+	 * applies). */
 	__u32 skipped = 0;
 	return next_unloaded(svc, idx, &skipped);
 }

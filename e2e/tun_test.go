@@ -85,11 +85,12 @@ func TestTunnelToRealServerBehindRouter(t *testing.T) {
 		return string(route)
 	}
 	// Once in a few loaded runs the client's route showed a cache entry
-	// without the MTU after the first upload; a second upload is the
-	// bound (the director must have lowered it by then).
+	// without the MTU after an upload (twice in a row once, with other
+	// tests loading both CPUs); three uploads are the bound (the director
+	// must have lowered it by then).
 	route := upload()
-	if !strings.Contains(route, "mtu 1480") {
-		t.Logf("after one upload the client's route to the VIP is\n%s\nuploading again", route)
+	for i := 1; i < 3 && !strings.Contains(route, "mtu 1480"); i++ {
+		t.Logf("after %d uploads the client's route to the VIP is\n%s\nuploading again", i, route)
 		route = upload()
 	}
 	if !strings.Contains(route, "mtu 1480") {

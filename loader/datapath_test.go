@@ -496,3 +496,42 @@ func TestNoBackendDrops(t *testing.T) {
 		t.Fatal("drop_no_backend not counted")
 	}
 }
+
+// sh keeps a drained server's buckets (IPVS does too): draining one of
+// four equally weighted servers moves its own clients only, each to a
+// server that can take them, and every other client stays where it was.
+func TestSHDrainMovesOnlyTheDrainedServersClients(t *testing.T) {
+	r := newRig(t, 4096)
+	r.apply(r.service(maps.SH, 1, 1, 1, 1))
+	const clients = 400
+	// A client is its address: sh hashes no port, so every connection of
+	// one client (here one SYN each from two ports) goes to one server.
+	client := func(i, port int) netip.AddrPort {
+		return netip.AddrPortFrom(fixture.Client(i).Addr(), uint16(2000+port))
+	}
+	before := make([]int, clients)
+	perServer := map[int]int{}
+	for i := range clients {
+		before[i] = r.syn(client(i, 0))
+		perServer[before[i]]++
+	}
+	if len(perServer) != 4 || perServer[2] == 0 {
+		t.Fatalf("clients per server before the drain: %v", perServer)
+	}
+	r.apply(r.service(maps.SH, 1, 1, 0, 1))
+	moved := 0
+	for i := range clients {
+		s := r.syn(client(i, 1))
+		switch {
+		case s < 0 || s == 2:
+			t.Fatalf("client %d went to %d after server 2 was drained", i, s)
+		case before[i] != 2 && s != before[i]:
+			t.Errorf("client %d of server %d moved to %d when server 2 was drained", i, before[i], s)
+		case before[i] == 2:
+			moved++
+		}
+	}
+	if moved != perServer[2] {
+		t.Errorf("%d clients moved, want server 2's %d", moved, perServer[2])
+	}
+}

@@ -11,8 +11,9 @@
 // which is what lets a flow that fails over from one director to another
 // (VRRP) keep landing on the same real server for sh and mh.
 //
-// A backend with Weight <= 0 is drained and never appears in a ring; a
-// builder with no backend of positive weight returns an empty ring.
+// A backend with Weight <= 0 is drained and appears in no ring but SH's
+// (see there); a builder with no backend of positive weight returns an
+// empty ring.
 package sched
 
 import (
@@ -67,6 +68,30 @@ func active(bs []Backend) []Backend {
 	slices.SortFunc(out, func(a, b Backend) int {
 		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.ID, b.ID), cmp.Compare(a.Weight, b.Weight))
 	})
+	return out
+}
+
+// smallestWeight is the smallest positive weight of bs (1 when none is),
+// clamped to MaxWeight.
+func smallestWeight(bs []Backend) int {
+	least := 0
+	for _, b := range bs {
+		if b.Weight > 0 && (least == 0 || b.Weight < least) {
+			least = b.Weight
+		}
+	}
+	return min(max(least, 1), MaxWeight)
+}
+
+// withDrainedAt is bs with drained backends (weight <= 0) given weight w,
+// for a table that keeps their place (SH).
+func withDrainedAt(bs []Backend, w int) []Backend {
+	out := slices.Clone(bs)
+	for i := range out {
+		if out[i].Weight <= 0 {
+			out[i].Weight = w
+		}
+	}
 	return out
 }
 
@@ -218,10 +243,15 @@ func WRR(bs []Backend) []uint32 {
 // is full. The datapath picks ring[hash(client) % size]. IPVS uses
 // SHTableSize (256) buckets.
 //
-// Two deliberate departures from IPVS, both so that bucket shares follow
-// the weights: drained backends get no bucket (IPVS assigns them one and
-// rejects them at lookup time), and weights are divided by their gcd and,
-// if they still sum to more than size, scaled down to fit (fitWeights).
+// Drained backends (weight 0) keep buckets, as in IPVS, which rejects them
+// at lookup time: the datapath passes a new flow that hashes to one on to
+// the next bucket's server (sh-fallback), so draining a server moves its
+// clients only, where rebuilding the table without it would move most of
+// everyone's. IPVS gives a drained server one bucket a turn, which keeps
+// the layout when the weights were 1; here it takes the smallest weight of
+// the others, which keeps it whenever the weights were equal. Weights are
+// divided by their gcd and, if they still sum to more than size, scaled
+// down to fit (fitWeights), so that bucket shares follow the weights.
 // IPVS uses raw weights, so weights 100:100 would give it 156:100 buckets;
 // here they give 128:128. Since the datapath's client hash differs from
 // IPVS's anyway, matching IPVS's table bucket for bucket would buy nothing.
@@ -230,10 +260,10 @@ func WRR(bs []Backend) []uint32 {
 //
 // size <= 0 yields an empty table.
 func SH(bs []Backend, size int) []uint32 {
-	act := active(bs)
-	if len(act) == 0 || size <= 0 {
-		return []uint32{}
+	if len(active(bs)) == 0 || size <= 0 {
+		return []uint32{} // none to fall back to: as if drained ones were not there
 	}
+	act := active(withDrainedAt(bs, smallestWeight(bs)))
 	ws := fitWeights(act, uint64(size))
 	ring := make([]uint32, size)
 	i, turns := 0, uint64(0)

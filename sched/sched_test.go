@@ -262,8 +262,10 @@ func TestSHLayoutLikeIPVS(t *testing.T) {
 	if got, want := letters(ring), "AAABCCAAABCCAAAB"; got != want {
 		t.Fatalf("SH(3:1:2, 16) = %s, want %s", got, want)
 	}
-	if got := SH(backends(3, 0, 1), 8); letters(got) != "AAACAAAC" {
-		t.Fatalf("SH with drained B = %s, want AAACAAAC", letters(got))
+	// A drained backend keeps a place (the datapath passes its clients
+	// on), at the smallest weight of the others.
+	if got := SH(backends(3, 0, 1), 8); letters(got) != "AAABCAAA" {
+		t.Fatalf("SH with drained B = %s, want AAABCAAA", letters(got))
 	}
 	// More backends than buckets: the last in Key order get none, as in IPVS.
 	if got := SH(backends(5, 1, 9), 2); letters(got) != "AB" {
@@ -314,5 +316,25 @@ func TestSHSharesProportional(t *testing.T) {
 				t.Errorf("SH(%v): backend %d has %v buckets, proportional share %.1f", tc.weights, i, got, want)
 			}
 		}
+	}
+}
+
+// Draining one of equally weighted servers changes no bucket: the
+// datapath sends the drained server's clients on to the next bucket's
+// server and everyone else stays put (IPVS keeps the drained server's
+// bucket too). Its removal rebuilds the table, as in IPVS.
+func TestSHDrainKeepsEveryBucket(t *testing.T) {
+	for _, w := range []int{1, 2, 5} {
+		bs := backends(w, w, w, w)
+		before := SH(bs, SHTableSize)
+		bs[2].Weight = 0
+		if after := SH(bs, SHTableSize); !slices.Equal(before, after) {
+			t.Errorf("weights %d: draining C moved buckets:\n%s\n%s", w, letters(before), letters(after))
+		}
+	}
+	bs := backends(1, 1, 1, 1)
+	before := SH(bs, SHTableSize)
+	if after := SH(append(bs[:2:2], bs[3]), SHTableSize); slices.Equal(before, after) {
+		t.Error("removing C left the table as it was")
 	}
 }
