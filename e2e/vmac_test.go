@@ -72,6 +72,12 @@ func TestVRRPVMAC(t *testing.T) {
 	p1 := start(0, c1)
 	p2 := start(1, c2)
 	wait("director 1 holds the VIP on vrrp.51", func() bool { return holds(0) && !holds(1) })
+	// Director 1 may be master (its down timer is 360 ms) before director
+	// 2, started just after it, has made its VMAC (once in a loaded CI
+	// run): wait for both links before looking at them.
+	wait("both directors made vrrp.51", func() bool {
+		return strings.Contains(link(0), "vrrp.51@eth0") && strings.Contains(link(1), "vrrp.51@eth0")
+	})
 	for i := range 2 {
 		if ln := link(i); !strings.Contains(ln, "link/ether "+vmacMAC) || !strings.Contains(ln, "macvlan mode private") || !strings.Contains(ln, "vrrp.51@eth0") {
 			t.Fatalf("director %d's vrrp.51:\n%s", i+1, ln)
