@@ -168,7 +168,9 @@ func (k *keepalivedProc) stopHard() {
 
 // complaints returns keepalived log lines about packets it rejected.
 func (k *keepalivedProc) complaints() []string {
-	re := regexp.MustCompile(`(?i)(invalid|bogus|bad |mismatch|error|ignor|wrong|auth)`)
+	// "bad" as a word only: keepalived logs the link-local address it
+	// assigns, whose random hex once read "...:fe4c:1bad for interface".
+	re := regexp.MustCompile(`(?i)(invalid|bogus|\bbad\b|mismatch|error|ignor|wrong|auth)`)
 	var out []string
 	for _, l := range strings.Split(k.out.String(), "\n") {
 		if re.MatchString(l) {
