@@ -133,7 +133,7 @@ func (s *DirectorSource) Conns(_ context.Context, limit int) (ConnsResult, error
 	// them among its entries: state NONE, client port 0. All of them
 	// (the template maps are bounded, 80k entries): expired ones are
 	// dropped only below, so a limit could not be applied here.
-	tpls, err := dp.Maps.Conns.Templates(maps.Now(), 0)
+	tpls, err := dp.Maps.Conns.Templates(maps.Now())
 	if err != nil {
 		return ConnsResult{}, err
 	}

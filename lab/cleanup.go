@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/xlb-project/xlb/internal/procstat"
 )
 
 // nsScheme matches exactly the namespace names this package makes:
@@ -33,17 +35,10 @@ func ownerPath(prefix string) string {
 
 // procStart returns a process's start time in clock ticks since boot.
 func procStart(pid int) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procstat.Fields(pid)
 	if err != nil {
 		return "", err
 	}
-	// The command name may contain spaces; fields after ')' are fixed.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", errors.New("bad stat")
-	}
-	f := strings.Fields(s[i+1:])
 	// starttime is field 22 overall, the 20th after the name.
 	if len(f) < 20 {
 		return "", errors.New("short stat")

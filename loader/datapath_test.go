@@ -412,7 +412,7 @@ func TestPersistenceGranularity(t *testing.T) {
 		if err != nil || len(list) != 1 || len(list[0].Backends) != 2 {
 			t.Fatalf("services: %+v, %v", list, err)
 		}
-		tpls, err := r.dp.Maps.Conns.Templates(maps.Now(), 0)
+		tpls, err := r.dp.Maps.Conns.Templates(maps.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

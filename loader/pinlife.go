@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/xlb-project/xlb/internal/procstat"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,19 +31,26 @@ func PinsOutliveProcess(dir string) bool {
 		return true
 	}
 	dev := fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))
+	procs, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range procs {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			if f, err := procstat.Fields(pid); err == nil && len(f) > 1 {
+				parent[pid], _ = strconv.Atoi(f[1])
+			}
+		}
+	}
 	me := os.Getpid()
 	ancestors := map[int]bool{}
-	for p := parentPID(me); p > 0 && !ancestors[p]; p = parentPID(p) {
+	for p := parent[me]; p > 0 && !ancestors[p]; p = parent[p] {
 		ancestors[p] = true
 	}
 	var seen []os.FileInfo // mount namespaces whose mounts were read
-	procs, _ := os.ReadDir("/proc")
-	for _, e := range procs {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == me || descendsFrom(pid, me) {
+	for pid := range parent {
+		if pid == me || descendsFrom(parent, pid, me) {
 			continue
 		}
-		ns, err := os.Stat(filepath.Join("/proc", e.Name(), "ns", "mnt"))
+		ns, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid), "ns", "mnt"))
 		if err != nil {
 			continue
 		}
@@ -80,29 +87,11 @@ func mountsDevice(pid int, dev string) bool {
 	return false
 }
 
-// parentPID is pid's parent (0 when it cannot be read).
-func parentPID(pid int) int {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return 0
-	}
-	// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
-// descendsFrom reports whether pid is a descendant of root.
-func descendsFrom(pid, root int) bool {
+// descendsFrom reports whether pid is a descendant of root, by the
+// parent PIDs read once (parent).
+func descendsFrom(parent map[int]int, pid, root int) bool {
 	for depth := 0; pid > 1 && depth < 64; depth++ {
-		pid = parentPID(pid)
+		pid = parent[pid]
 		if pid == root {
 			return true
 		}

@@ -294,19 +294,29 @@ func (c *Conns) sweepPersist(now uint64, persist map[uint32]uint64, owners map[u
 	return live, err
 }
 
-// sweepTemplates deletes the templates of m that expired says are.
-func sweepTemplates[K any](m *ebpf.Map, expired func(K, bpf.XlbPersistVal) bool) error {
+// eachTemplate calls fn on every template of m.
+func eachTemplate[K any](m *ebpf.Map, fn func(K, bpf.XlbPersistVal)) error {
 	var k K
 	var v bpf.XlbPersistVal
-	var dead []K
 	it := m.Iterate()
 	for it.Next(&k, &v) {
-		if expired(k, v) {
-			dead = append(dead, k)
-		}
+		fn(k, v)
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read persistence templates: %w", err)
+	}
+	return nil
+}
+
+// sweepTemplates deletes the templates of m that expired says are.
+func sweepTemplates[K any](m *ebpf.Map, expired func(K, bpf.XlbPersistVal) bool) error {
+	var dead []K
+	if err := eachTemplate(m, func(k K, v bpf.XlbPersistVal) {
+		if expired(k, v) {
+			dead = append(dead, k)
+		}
+	}); err != nil {
+		return err
 	}
 	for _, k := range dead {
 		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -347,38 +357,27 @@ type Template struct {
 	Idle    time.Duration
 }
 
-// Templates returns up to limit persistence templates (all when limit <= 0)
-// as of now, expired ones included: only the caller knows each service's
-// timeout (the sweep deletes them within its period).
-func (c *Conns) Templates(now uint64, limit int) ([]Template, error) {
+// Templates returns every persistence template as of now, expired ones
+// included: only the caller knows each service's timeout (the sweep
+// deletes them within its period).
+func (c *Conns) Templates(now uint64) ([]Template, error) {
 	var out []Template
-	add := func(svc uint32, client netip.Addr, v bpf.XlbPersistVal) bool {
-		if limit > 0 && len(out) >= limit {
-			return false
-		}
+	add := func(svc uint32, client netip.Addr, v bpf.XlbPersistVal) {
 		idle := time.Duration(0)
 		if now > v.LastSeen {
 			idle = time.Duration(now - v.LastSeen)
 		}
 		out = append(out, Template{SvcID: svc, Client: client, Backend: v.Backend, Idle: idle})
-		return true
 	}
-	var k4 bpf.XlbPersistKey4
-	var k6 bpf.XlbPersistKey6
-	var v bpf.XlbPersistVal
-	it := c.m.Persist4.Iterate()
-	for it.Next(&k4, &v) && add(k4.SvcId, addrFromWords(4, [4]uint32{k4.Saddr}), v) {
+	if err := eachTemplate(c.m.Persist4, func(k bpf.XlbPersistKey4, v bpf.XlbPersistVal) {
+		add(k.SvcId, addrFromWords(4, [4]uint32{k.Saddr}), v)
+	}); err != nil {
+		return out, err
 	}
-	if err := it.Err(); err != nil {
-		return out, fmt.Errorf("read persistence templates: %w", err)
-	}
-	it = c.m.Persist6.Iterate()
-	for it.Next(&k6, &v) && add(k6.SvcId, addrFromWords(6, k6.Saddr), v) {
-	}
-	if err := it.Err(); err != nil {
-		return out, fmt.Errorf("read persistence templates: %w", err)
-	}
-	return out, nil
+	err := eachTemplate(c.m.Persist6, func(k bpf.XlbPersistKey6, v bpf.XlbPersistVal) {
+		add(k.SvcId, addrFromWords(6, k.Saddr), v)
+	})
+	return out, err
 }
 
 // Len counts the live flows in the tables.

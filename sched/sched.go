@@ -71,8 +71,8 @@ func active(bs []Backend) []Backend {
 	return out
 }
 
-// smallestWeight is the smallest positive weight of bs (1 when none is),
-// clamped to MaxWeight.
+// smallestWeight is the smallest positive weight of bs, clamped to
+// MaxWeight; 0 when none is positive.
 func smallestWeight(bs []Backend) int {
 	least := 0
 	for _, b := range bs {
@@ -80,7 +80,7 @@ func smallestWeight(bs []Backend) int {
 			least = b.Weight
 		}
 	}
-	return min(max(least, 1), MaxWeight)
+	return min(least, MaxWeight)
 }
 
 // withDrainedAt is bs with drained backends (weight <= 0) given weight w,
@@ -260,10 +260,11 @@ func WRR(bs []Backend) []uint32 {
 //
 // size <= 0 yields an empty table.
 func SH(bs []Backend, size int) []uint32 {
-	if len(active(bs)) == 0 || size <= 0 {
+	least := smallestWeight(bs)
+	if least == 0 || size <= 0 {
 		return []uint32{} // none to fall back to: as if drained ones were not there
 	}
-	act := active(withDrainedAt(bs, smallestWeight(bs)))
+	act := active(withDrainedAt(bs, least))
 	ws := fitWeights(act, uint64(size))
 	ring := make([]uint32, size)
 	i, turns := 0, uint64(0)
