@@ -27,8 +27,9 @@ const (
 )
 
 // uploadServer is python3's http.server (GET of files in argv[1]) on [::]:80
-// that also takes a POST whole and answers with the number of bytes it
-// received, so an upload counts only once all of it arrived.
+// (a dual-stack socket, so IPv4 too) that also takes a POST whole and
+// answers with the number of bytes it received, so an upload counts only
+// once all of it arrived.
 const uploadServer = `
 import http.server, os, socket, sys
 class H(http.server.SimpleHTTPRequestHandler):
