@@ -47,6 +47,10 @@ type Options struct {
 	SynGuard SynGuard
 	// Sync shares new flows with peer directors (nil: off).
 	Sync *flowsync.Config
+	// HandoffPath is the file in which a restart in place tells the next
+	// run which VRRP instances were master (director/handoff.go); "":
+	// the next run starts them all as backup.
+	HandoffPath string
 }
 
 // Director runs one interface's load balancing.
@@ -199,11 +203,14 @@ func New(ctx context.Context, o Options) (_ *Director, err error) {
 	d.mu.Lock()
 	d.fifos = fifos
 	d.mu.Unlock()
-	d.vrrp = &vrrpSet{d: d, runs: map[string]*vrrpRun{}}
+	d.vrrp = &vrrpSet{d: d, runs: map[string]*vrrpRun{}, resume: d.takeHandoff()}
 	if err := d.vrrp.update(cfg); err != nil {
 		d.Close(true)
 		return nil, err
 	}
+	d.vrrp.mu.Lock()
+	d.vrrp.resume = nil // only the first configuration's instances resume
+	d.vrrp.mu.Unlock()
 	// BGP (director/bgp.go): announce only once the datapath forwards.
 	if err := d.startBGP(ctx, cfg); err != nil {
 		d.Close(true)
@@ -391,6 +398,11 @@ func (d *Director) Close(detach bool) error {
 	if d.vrrp != nil {
 		d.vrrp.stopAll(!detach)
 		close(d.haKick) // no instance runs, so none kicks any more
+		if !detach && d.o.HandoffPath != "" {
+			if err := writeHandoff(d.o.HandoffPath, handoff{Masters: d.vrrp.left}); err != nil {
+				d.log.Warn("the next run will start its vrrp instances as backup", "err", err)
+			}
+		}
 	}
 	d.fifos.closeAll()
 	errs := []error{bgpErr}

@@ -54,6 +54,12 @@ type vrrpSet struct {
 	// pacers space the gratuitous ARPs and NAs of the instances on one
 	// interface, or on the interfaces of one garp_group (pacerKey).
 	pacers map[string]*vip.Pacer
+	// resume are the instances the run before a restart in place left as
+	// master (director/handoff.go), by name, until the first
+	// configuration has started them; left are this run's, once stopAll
+	// has stopped them for a restart in place.
+	resume map[string]handoffMaster
+	left   []handoffMaster
 	// initDone is set once the first configuration's init_files are
 	// written: later ones (reloads) only create missing files, as
 	// keepalived never overwrites a track file at a reload.
@@ -511,8 +517,22 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 		owner.Close()
 		removeVMAC(v.VMACInterface(), vmacOf(v), log)
 	}
-	// A killed run may have left its VIPs; this instance starts as backup.
-	if err := owner.ReleaseStale(append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)...); err != nil {
+	held := append(slices.Clone(v.VirtualAddrs), v.ExcludedAddrs...)
+	// The run before a restart in place was master and left the VIPs up:
+	// carry on with them (those this configuration no longer holds go).
+	resume, resuming := s.resumeOf(v)
+	if resuming {
+		if err := owner.Adopt(resume.Addrs...); err != nil {
+			log.Warn("adopt the vips of the run before the restart", "err", err)
+		}
+		dropped := slices.DeleteFunc(slices.Clone(resume.Addrs), func(a netip.Addr) bool { return slices.Contains(held, a) })
+		if err := owner.Release(dropped...); err != nil {
+			log.Warn("remove vips no longer configured", "err", err)
+		}
+	}
+	// A killed run may have left its VIPs; this instance starts as backup
+	// (unless it resumes, whose adopted VIPs this leaves alone).
+	if err := owner.ReleaseStale(held...); err != nil {
 		log.Warn("remove stale vips", "err", err)
 	}
 	e, err := virtualEntries(v)
@@ -525,14 +545,20 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 		closeOwner()
 		return nil, err
 	}
-	// And its routes and rules, which keepalived removes at start too.
-	routes.Purge()
+	// And its routes and rules, which keepalived removes at start too (a
+	// resumed master keeps them: it adds them again, which adopts them).
+	if !resuming {
+		routes.Purge()
+	}
 	opts := []vrrp.Option{vrrp.WithNotSource(s.isVIP), vrrp.WithLinkDelays(linkDelays(s.cfg)), vrrp.WithRoutes(routes), vrrp.WithTrackedScripts(tracks), vrrp.WithTrackedFiles(files), vrrp.WithTrackedProcesses(procs), vrrp.WithScriptCreds(instanceCreds(s.cfg, v))}
 	// vrrp_startup_delay counts from the start of `xlb run`, for instances
 	// a reload adds within it too (keepalived's is one global deadline).
 	// A hitless restart skips it: the peers would take over meanwhile.
 	if d := s.cfg.VRRPStartupDelay; d > 0 && !s.d.dp.Adopted() {
 		opts = append(opts, vrrp.WithNoMasterBefore(s.d.start.Add(d)))
+	}
+	if resuming {
+		opts = append(opts, vrrp.WithResumeMaster(resume.LastAdv))
 	}
 	var g *syncRun
 	if group != nil {
@@ -568,6 +594,15 @@ func (s *vrrpSet) startInstance(v config.VRRPInstance, tracks map[string]vrrp.Tr
 		}
 	}()
 	return r, nil
+}
+
+// resumeOf returns what the run before a restart in place left of
+// instance v as master, once: only for the same virtual router (name,
+// interface and VRID), as another one's peers never heard that master.
+func (s *vrrpSet) resumeOf(v config.VRRPInstance) (handoffMaster, bool) {
+	h, ok := s.resume[v.Name]
+	delete(s.resume, v.Name)
+	return h, ok && h.Interface == v.Interface && h.VRID == v.VirtualRouterID
 }
 
 // pacing returns the Pacer and the gratuitous ARP and NA intervals of
@@ -688,6 +723,12 @@ func (s *vrrpSet) stopAll(leave bool) {
 	for name, r := range s.runs {
 		s.stopRun(r, leave)
 		delete(s.runs, name)
+		if since, ok := r.inst.LeftMaster(); ok && leave {
+			s.left = append(s.left, handoffMaster{
+				Name: r.cfg.Name, Interface: r.cfg.Interface, VRID: r.cfg.VirtualRouterID,
+				LastAdv: since, Addrs: append(slices.Clone(r.cfg.VirtualAddrs), r.cfg.ExcludedAddrs...),
+			})
+		}
 		if r.cfg.PromoteSecondaries {
 			s.promote.release(r.cfg.Interface, !leave, s.d.log)
 		}

@@ -308,6 +308,34 @@ func (o *Owner) Acquire(addrs ...netip.Addr) error {
 	return errors.Join(errs...)
 }
 
+// Adopt counts each given address that is on the interface as this
+// Owner's, so Release removes it: the VIPs a restart in place left up for
+// the run that carries on as their master. (An IPv6 address carries no
+// label to tell xlb's from another's, so only the previous run's word
+// can make it ours.)
+func (o *Owner) Adopt(addrs ...netip.Addr) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	link, err := o.nl.LinkByName(o.iface)
+	if err != nil {
+		return fmt.Errorf("vip: interface %q: %w", o.iface, err)
+	}
+	var errs []error
+	for _, a := range addrs {
+		a = a.Unmap()
+		found, _, err := o.present(link, a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vip: %s: %w", a, err))
+			continue
+		}
+		if found && !slices.Contains(o.owned, a) {
+			o.owned = append(o.owned, a)
+			o.log.Info("vip adopted from the run before a restart in place", "addr", a)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Release removes the given addresses, but only those this Owner added.
 func (o *Owner) Release(addrs ...netip.Addr) error {
 	o.mu.Lock()

@@ -459,3 +459,43 @@ func TestPacerSharedNetns(t *testing.T) {
 		t.Errorf("own pacers: the second Owner waited %v for the first", d)
 	}
 }
+
+// Adopt makes addresses a restart in place left up this Owner's (IPv6
+// ones have no label to say so): Release then removes them. One that is
+// not on the interface is not adopted.
+func TestAdoptNetns(t *testing.T) {
+	nstest.RequireRoot(t)
+	dir := nstest.New(t, "vipa")
+	peer := nstest.New(t, "vipq")
+	nstest.VethPair(t, dir, peer, "10.99.0.1/24", "10.99.0.2/24")
+	left := netip.MustParseAddr("fd00:99::100")
+	gone := netip.MustParseAddr("10.99.0.101")
+	dir.Do(t, func() error {
+		l, err := netlink.LinkByName("veth0")
+		if err != nil {
+			return err
+		}
+		a, _ := netlink.ParseAddr(left.String() + "/128")
+		a.Flags = unix.IFA_F_NODAD
+		return netlink.AddrAdd(l, a)
+	})
+	var o *Owner
+	dir.Do(t, func() error {
+		var err error
+		o, err = New("veth0", testLogger())
+		return err
+	})
+	defer o.Close()
+	if err := o.Adopt(left, gone); err != nil {
+		t.Fatalf("adopt: %v", err)
+	}
+	if got := o.Owned(); !slices.Equal(got, []netip.Addr{left}) {
+		t.Fatalf("Owned() = %v after Adopt, want [%s]", got, left)
+	}
+	if err := o.Release(left); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if have := addrsOn(t, dir, "veth0"); slices.Contains(have, left) {
+		t.Fatalf("adopted %s still on the interface after Release: %v", left, have)
+	}
+}

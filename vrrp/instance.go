@@ -373,6 +373,16 @@ func WithNotSource(f func(netip.Addr) bool) Option { return func(i *Instance) { 
 // adverts, and takes over at t if no master was heard by then.
 func WithNoMasterBefore(t time.Time) Option { return func(i *Instance) { i.noMasterBefore = t } }
 
+// WithResumeMaster tells the instance that the run before a restart in
+// place (SIGUSR2) was its master, sent its last advert at since and left
+// its VIPs up. It takes over at start instead of waiting
+// Master_Down_Interval as a backup, if it starts before any peer can
+// have declared that master down (down_timer_adverts advert intervals
+// after since; a peer's Skew_Time only adds to that): so restarting the
+// master moves nothing. A later start is an ordinary one, as the peers
+// may have taken over by then.
+func WithResumeMaster(since time.Time) Option { return func(i *Instance) { i.resumeSince = since } }
+
 // Instance is one VRRP virtual router on one interface.
 type Instance struct {
 	name     string
@@ -406,6 +416,10 @@ type Instance struct {
 	// Master_Down_Interval (3 in the RFCs).
 	downAdverts    time.Duration
 	noMasterBefore time.Time // vrrp_startup_delay's end (zero: none)
+	// resumeSince is when the previous run's master sent its last advert
+	// (WithResumeMaster; zero: an ordinary start); leftMaster, when this
+	// one's did at a restart in place (LeftMaster).
+	resumeSince, leftMaster time.Time
 	// lowerPrioNoAdvert is lower_prio_no_advert: a master hearing a lower
 	// priority stays quiet (the RFCs) instead of answering at once.
 	lowerPrioNoAdvert bool
@@ -803,6 +817,15 @@ func (i *Instance) LeaveOnCancel() {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.abrupt = true
+}
+
+// LeftMaster reports, once Run has returned after LeaveOnCancel, whether
+// the instance was master, and when it sent its last advert: what the
+// next run needs for WithResumeMaster.
+func (i *Instance) LeftMaster() (time.Time, bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.leftMaster, !i.leftMaster.IsZero()
 }
 
 // Name returns the instance name.
@@ -1225,8 +1248,16 @@ func ShellQuote(s string) string {
 // startLocked is the Initialize state's startup event (RFC 5798 §6.4.1).
 // A configured "state MASTER" below priority 255 still waits in Backup for
 // Master_Down_Interval like the RFC says, so a restarting node cannot
-// briefly duplicate a live master.
+// briefly duplicate a live master; a restart in place that resumes
+// (WithResumeMaster) does not, as the live master it would duplicate is
+// the run it continues.
 func (i *Instance) startLocked(now time.Time) {
+	if !i.resumeSince.IsZero() {
+		// The previous run left the VIPs up: whatever this run does
+		// other than carry on as master (a fault, a late start, a sync
+		// group's wait) gives them up.
+		i.holding = true
+	}
 	down, err := i.downLinks()
 	if err != nil {
 		// Unknown at startup: proceed; the next poll corrects it.
@@ -1243,6 +1274,14 @@ func (i *Instance) startLocked(now time.Time) {
 	if i.prio == PriorityOwner {
 		i.takeOver(now)
 		return
+	}
+	if !i.resumeSince.IsZero() {
+		if until := i.resumeSince.Add(i.downAdverts * i.advInt); now.Before(until) {
+			i.log.Info("resuming mastership after a restart in place", "last_advert", i.resumeSince)
+			i.takeOver(now)
+			return
+		}
+		i.log.Info("restarted too late to resume mastership: starting as backup", "last_advert", i.resumeSince)
 	}
 	i.becomeBackup(now)
 }
@@ -1418,8 +1457,15 @@ func (i *Instance) tickLocked(now time.Time) {
 }
 
 func (i *Instance) shutdownLocked(now time.Time, graceful bool) {
-	if i.state == StateMaster && graceful {
+	switch {
+	case i.state == StateMaster && graceful:
 		i.sendAdvert(PriorityStop)
+	case i.state == StateMaster:
+		// A restart in place: one more advert, so the peers' down timers
+		// count from now and the next run has their whole
+		// Master_Down_Interval to resume (WithResumeMaster).
+		i.sendAdvert(i.prio)
+		i.leftMaster = now
 	}
 	if graceful {
 		i.releaseVIPs()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -149,6 +150,9 @@ func run(ctx context.Context, g *globalFlags, f *runFlags) error {
 		Load: load, HashSeed: f.hashSeed, Log: log,
 		SynGuard: director.SynGuard{Rate: f.synRate, Burst: f.synBurst},
 		Sync:     sync,
+		// Beside the run lock, per interface of a network namespace,
+		// as the pins are.
+		HandoffPath: filepath.Join(control.SocketDir(), f.iface+".vrrp-handoff"),
 	})
 	if err != nil {
 		return err
