@@ -103,7 +103,12 @@ enum conn_op_result {
 enum conn_state {
 	XLB_CONN_ACTIVE = 0, /* counted in backend active connections */
 	XLB_CONN_FIN = 1,    /* FIN or RST seen from the client: inactive */
+	XLB_CONN_SYN = 2,    /* a SYN, no ACK from the client yet: inactive (IPVS SYN_RECV) */
 };
+
+/* How long a flow that is only a SYN lives: IPVS's SYN_RECV timeout, which
+ * ipvsadm --set does not change either (or the tcp timeout, if shorter). */
+enum { XLB_SYN_RECV_SEC = 60 };
 
 /* Global per-CPU counters, indexed by this enum (the Stats map). */
 enum stat_counter {

@@ -69,6 +69,8 @@ static __always_inline __u32 conn_timeout(const struct svc_val *svc, __u8 proto,
 		sec = svc->udp_sec;
 	else if (state == XLB_CONN_FIN)
 		sec = svc->tcpfin_sec;
+	else if (state == XLB_CONN_SYN && sec > XLB_SYN_RECV_SEC)
+		sec = XLB_SYN_RECV_SEC; /* a half-open flow never outlives an open one */
 	return flow_ticks(sec * XLB_NSEC);
 }
 
@@ -101,6 +103,20 @@ static __always_inline void mark_overload(__u32 bid)
 static __always_inline int closing(const struct flow *f)
 {
 	return f->proto == IPPROTO_TCP && (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST));
+}
+
+/* The state a flow in state moves to with packet f: IPVS's input-only
+ * TCP states, as a DR director sees only the client's side. A SYN opens
+ * SYN_RECV (inactive, 60 s: a scan or an unanswered connect weighs 1 in
+ * wlc and goes within a minute), the client's ACK of the handshake makes
+ * it ESTABLISHED (active), a FIN or RST from the client closes it. */
+static __always_inline __u32 next_state(__u32 state, const struct flow *f)
+{
+	if (closing(f))
+		return XLB_CONN_FIN;
+	if (state == XLB_CONN_SYN && (f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_ACK)
+		return XLB_CONN_ACTIVE;
+	return state;
 }
 
 /* A TCP segment with none of SYN, ACK and RST is no packet of any
@@ -410,10 +426,11 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 			     ((be->flags & XLB_BE_AVAILABLE) || !(svc->flags & XLB_SVC_EXPIRE_NODEST));
 		int expired = tick_after(now, r->expires);
 		if (usable && !expired) {
-			if (r->state == XLB_CONN_ACTIVE && closing(f)) {
-				if (conn_put(f, kp, r, id, XLB_CONN_FIN, now + conn_timeout(svc, f->proto, XLB_CONN_FIN)) >= 0) {
-					conns_add(id, XLB_CONN_ACTIVE, -1);
-					conns_add(id, XLB_CONN_FIN, 1);
+			__u32 next = next_state(r->state, f);
+			if (next != r->state) {
+				if (conn_put(f, kp, r, id, next, now + conn_timeout(svc, f->proto, next)) >= 0) {
+					conns_add(id, r->state, -1);
+					conns_add(id, next, 1);
 				}
 			} else {
 				__u32 timeout = conn_timeout(svc, f->proto, r->state);
@@ -481,7 +498,8 @@ static __always_inline __s64 select_backend(const struct svc_val *svc, const str
 		return id;
 	}
 
-	__u32 state = closing(f) ? XLB_CONN_FIN : XLB_CONN_ACTIVE;
+	/* A SYN opens SYN_RECV, a mid-flow segment (sloppy) ESTABLISHED. */
+	__u32 state = next_state(f->proto == IPPROTO_TCP && (f->tcp_flags & TCP_FLAG_SYN) ? XLB_CONN_SYN : XLB_CONN_ACTIVE, f);
 	int put = conn_put(f, kp, r, id, state, now + conn_timeout(svc, f->proto, state));
 	if (put < 0) {
 		/* Not recorded: the flow's later packets will be placed
@@ -883,7 +901,9 @@ int xlb_main(struct xdp_md *ctx)
 	conn_key_of(&f, &key);
 	struct conn_ref r = {};
 	int found = conn_find(&f, &key, &r, flow_ticks(tns));
-	if (found == CONN_FOUND && !closing(&f)) {
+	/* Packets that change a flow's state (a FIN or RST, the ACK that
+	 * ends a SYN_RECV) take select_backend's path. */
+	if (found == CONN_FOUND && !closing(&f) && r.state != XLB_CONN_SYN) {
 		int act = forward_established(ctx, eth, &f, &key, &r, tns);
 		if (act >= 0)
 			return act;
@@ -936,7 +956,7 @@ int xlb_conns_ctl(struct xdp_md *ctx)
 			op->result = XLB_OP_EXISTS;
 			break;
 		}
-		if (res == CONN_BUSY || op->backend >= XLB_MAX_BACKENDS || op->state > XLB_CONN_FIN) {
+		if (res == CONN_BUSY || op->backend >= XLB_MAX_BACKENDS || op->state > XLB_CONN_SYN) {
 			op->result = res == CONN_BUSY ? XLB_OP_BUSY : XLB_OP_INVALID;
 			break;
 		}

@@ -132,6 +132,7 @@ type XlbConnState uint32
 const (
 	XlbConnStateXLB_CONN_ACTIVE XlbConnState = 0
 	XlbConnStateXLB_CONN_FIN    XlbConnState = 1
+	XlbConnStateXLB_CONN_SYN    XlbConnState = 2
 )
 
 type XlbConnVal struct {

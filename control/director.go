@@ -314,6 +314,8 @@ func BuildConns(_ *config.Config, list []maps.ServiceState, flows []maps.Conn) [
 			c.State = "UDP"
 		case f.Fin:
 			c.State = "FIN_WAIT"
+		case f.SynRecv:
+			c.State = "SYN_RECV"
 		}
 		out = append(out, c)
 	}

@@ -100,6 +100,18 @@ func (r *rig) syn(client netip.AddrPort) int {
 	return r.send(fixture.Frame{Src: client, Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: tcp, TCPFlags: fixture.SYN}.Build())
 }
 
+// connect opens a connection as a client does: its SYN, then its ACK of
+// the handshake (which makes the flow ESTABLISHED); it returns where the
+// SYN went, after checking the ACK followed it.
+func (r *rig) connect(client netip.AddrPort) int {
+	r.t.Helper()
+	s := r.syn(client)
+	if a := r.pkt(client, fixture.ACK); a != s {
+		r.t.Fatalf("%s: the handshake's ACK went to %d, its SYN to %d", client, a, s)
+	}
+	return s
+}
+
 func (r *rig) pkt(client netip.AddrPort, flags uint8) int {
 	return r.send(fixture.Frame{Src: client, Dst: netip.AddrPortFrom(r.top.VIP, r.top.Port), Proto: tcp, TCPFlags: flags, Payload: 100}.Build())
 }
@@ -235,7 +247,7 @@ func TestLeastConnectionFamily(t *testing.T) {
 	lc.apply(lc.service(maps.LC, 1, 3))
 	n := [2]int{}
 	for i := range 400 {
-		n[lc.syn(fixture.Client(i))]++
+		n[lc.connect(fixture.Client(i))]++
 	}
 	if n[0] != 200 || n[1] != 200 {
 		t.Errorf("lc with weights 1:3 gave %d:%d over 400 flows, want 200:200 (weights ignored)", n[0], n[1])
@@ -243,19 +255,19 @@ func TestLeastConnectionFamily(t *testing.T) {
 
 	sed := newRig(t, 4096)
 	sed.apply(sed.service(maps.SED, 1, 3))
-	if s := sed.syn(fixture.Client(0)); s != 1 {
+	if s := sed.connect(fixture.Client(0)); s != 1 {
 		t.Errorf("sed's first flow went to rs%d, want rs2: (0+1)/3 < (0+1)/1", s+1)
 	}
 	n = [2]int{}
 	for i := 1; i < 400; i++ {
-		n[sed.syn(fixture.Client(i))]++
+		n[sed.connect(fixture.Client(i))]++
 	}
 	if n[0] < 95 || n[0] > 105 {
 		t.Errorf("sed with weights 1:3 gave %d:%d, want about 100:300", n[0], n[1])
 	}
 	wlc := newRig(t, 4096)
 	wlc.apply(wlc.service(maps.WLC, 1, 3))
-	if s := wlc.syn(fixture.Client(0)); s != 0 {
+	if s := wlc.connect(fixture.Client(0)); s != 0 {
 		t.Errorf("wlc's first flow went to rs%d, want rs1 (0/1 = 0/3: the first wins the tie)", s+1)
 	}
 
@@ -263,7 +275,7 @@ func TestLeastConnectionFamily(t *testing.T) {
 	nq.apply(nq.service(maps.NQ, 1, 3))
 	var got []int
 	for i := range 4 {
-		got = append(got, nq.syn(fixture.Client(i))+1)
+		got = append(got, nq.connect(fixture.Client(i))+1)
 	}
 	// rs1 and rs2 idle: taken in turn; then sed: (1+1)/3 < (1+1)/1, and
 	// (2+1)/3 = 1 < (1+1)/1.
@@ -274,7 +286,7 @@ func TestLeastConnectionFamily(t *testing.T) {
 	if s := nq.pkt(fixture.Client(0), fixture.FIN|fixture.ACK); s != 0 {
 		t.Fatalf("FIN went to rs%d, want rs1", s+1)
 	}
-	if s := nq.syn(fixture.Client(10)); s != 0 {
+	if s := nq.connect(fixture.Client(10)); s != 0 {
 		t.Errorf("nq's flow after rs1's only flow closed went to rs%d, want the idle rs1", s+1)
 	}
 }

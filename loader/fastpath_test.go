@@ -119,7 +119,7 @@ func TestDatapathClockAgreesWithUserSpace(t *testing.T) {
 	// behind CLOCK_MONOTONIC_COARSE (10 ms at HZ 100).
 	const slack = 17*time.Millisecond + 10*time.Millisecond
 	for i := range 5 {
-		if s := r.syn(fixture.Client(100 + i)); s < 0 {
+		if s := r.connect(fixture.Client(100 + i)); s < 0 {
 			t.Fatal("flow not forwarded")
 		}
 		conns, err := r.dp.Maps.Conns.List(maps.Now(), 100)

@@ -134,7 +134,7 @@ func TestSegmentWithoutACKDoesNotReviveExpiredFlow(t *testing.T) {
 	r.apply(spec)
 	vip := r.vipOf(false)
 	cl := fixture.Client(5)
-	if s := r.syn(cl); s < 0 {
+	if s := r.connect(cl); s < 0 {
 		t.Fatal("SYN not forwarded")
 	}
 	time.Sleep(2100 * time.Millisecond) // > 1 s timeout at coarse-clock resolution

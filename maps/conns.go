@@ -37,6 +37,7 @@ type Conn struct {
 	VIP     netip.AddrPort
 	Backend uint32
 	Fin     bool          // FIN or RST seen from the client
+	SynRecv bool          // only the client's SYN so far (IPVS SYN_RECV): inactive
 	Expires time.Duration // until it idles out (pushed back at most once a second)
 }
 
@@ -75,6 +76,7 @@ type flowEntry struct {
 	k6      *bpf.XlbConnKey6
 	backend uint32
 	fin     bool
+	syn     bool   // SYN_RECV
 	expires uint32 // flow clock
 }
 
@@ -88,7 +90,8 @@ func (c *Conns) each(fn func(e flowEntry)) (busy int, err error) {
 		k := s.key
 		fn(flowEntry{
 			proto: k.Proto, client: client, vip: vip, k4: &k,
-			backend: uint32(s.backend), fin: s.state == uint8(bpf.XlbConnStateXLB_CONN_FIN), expires: s.expires,
+			backend: uint32(s.backend), fin: s.state == uint8(bpf.XlbConnStateXLB_CONN_FIN),
+			syn: s.state == uint8(bpf.XlbConnStateXLB_CONN_SYN), expires: s.expires,
 		})
 	})
 	err = eachIn(c.m.Conns6, func(k bpf.XlbConnKey6, v bpf.XlbConnVal) {
@@ -99,6 +102,7 @@ func (c *Conns) each(fn func(e flowEntry)) (busy int, err error) {
 			k6:      &k,
 			backend: v.Backend,
 			fin:     v.State == bpf.XlbConnStateXLB_CONN_FIN,
+			syn:     v.State == bpf.XlbConnStateXLB_CONN_SYN,
 			expires: v.Expires,
 		})
 	})
@@ -205,7 +209,7 @@ func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 			return
 		}
 		res.Refs[e.backend]++
-		if e.fin {
+		if e.fin || e.syn {
 			res.Inactive[e.backend]++
 		} else {
 			res.Active[e.backend]++
@@ -340,6 +344,7 @@ func (c *Conns) List(now uint64, limit int) ([]Conn, error) {
 			VIP:     e.vip,
 			Backend: e.backend,
 			Fin:     e.fin,
+			SynRecv: e.syn,
 			Expires: ticksDuration(int32(e.expires - tick)),
 		})
 	})

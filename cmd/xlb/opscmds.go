@@ -174,9 +174,10 @@ func newConnsCmd() *cobra.Command {
 		Use:   "conns",
 		Short: "List the connection table like ipvsadm -Lnc",
 		Long: `Conns lists the flows of the connection table: protocol, time left before
-the flow expires idle, state (ESTABLISHED, FIN_WAIT once the client sent FIN
-or RST, UDP), client, VIP and real server. The director sees only the client's
-side of a flow, so there is no SYN_RECV or TIME_WAIT. The persistence templates
+the flow expires idle, state (SYN_RECV until the client acknowledges the
+handshake, ESTABLISHED, FIN_WAIT once the client sent FIN or RST, UDP), client,
+VIP and real server: IPVS's input-only states, as the director sees only the
+client's side of a flow (so no TIME_WAIT). The persistence templates
 of services with persistence_timeout follow, as ipvsadm -Lnc shows them: state
 NONE, the client (masked by the granularity) with port 0, the time left in its
 persistence window.`,
