@@ -2155,9 +2155,10 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 	p := fmt.Sprintf("services[%d]", i)
 	s := newService()
 	s.Line = at.line
-	// keepalived's protocol default; the forwarding method has none that
-	// xlb supports (keepalived defaults to NAT), so it must be written.
-	s.Protocol = TCP
+	// The protocol comes from the block (keepalived's default, UDP, is
+	// set at its end with its warning); the forwarding method has none
+	// that xlb supports (keepalived defaults to NAT), so it must be written.
+	s.Protocol = ""
 	s.Forward = ""
 	if len(at.args) != 2 {
 		k.fail(at, p, "want virtual_server IP PORT { ... }")
@@ -2342,8 +2343,36 @@ func (k *kconv) virtualServerAt(vs, at *kstmt) {
 	} else {
 		s.InhibitOnFailure = false
 	}
+	k.keepaliveDefaults(at, &s)
 	s.Name = defaultName(&s)
 	k.c.Services = append(k.c.Services, s)
+}
+
+// keepaliveDefaults settles what keepalived 2.2.7 settles at the end of a
+// virtual_server, with its warnings (as `keepalived -t` prints them): no
+// protocol is UDP; a quorum above the real servers' total weight comes
+// down to it; a hysteresis not below the quorum comes down to quorum-1.
+// (At a total weight of 0 keepalived lowers the quorum to 0 and its
+// hysteresis wraps around; xlb keeps the quorum at 1, lost until a
+// server has weight.)
+func (k *kconv) keepaliveDefaults(at *kstmt, s *Service) {
+	name := fmt.Sprintf("virtual_server %s %s", at.args[0], at.args[1])
+	if s.Protocol == "" {
+		k.warnAt(at.line, "%s: no protocol set: UDP, as keepalived defaults to (write \"protocol TCP\" for a TCP service)", name)
+		s.Protocol = UDP
+	}
+	total := 0
+	for _, r := range s.RealServers {
+		total += max(r.Weight, 0)
+	}
+	if total > 0 && s.Quorum > total {
+		k.warnAt(at.line, "%s: quorum %d exceeds the real servers' total weight %d: reducing it to %d, as keepalived does", name, s.Quorum, total, total)
+		s.Quorum = total
+	}
+	if q := max(s.Quorum, 1); s.Hysteresis >= q {
+		k.warnAt(at.line, "%s: hysteresis %d >= quorum %d: setting it to %d, as keepalived does", name, s.Hysteresis, q, q-1)
+		s.Hysteresis = q - 1
+	}
 }
 
 // sorryServer reads "sorry_server IP PORT" (keepalived requires both).
@@ -2771,10 +2800,11 @@ func (k *kconv) url(u *kstmt, p string) CheckURL {
 				cu.Digest = strings.ToLower(v)
 			}
 		case "status_code":
-			// keepalived 2 takes codes and ranges: "200-299 400-499 503".
+			// keepalived 2 takes codes and ranges: "200-299 400-499 503",
+			// and adds each status_code line's to the url's (a set).
 			if len(st.args) == 0 {
 				k.fail(st, p+".status_code", "want status codes or ranges such as 200 or 200-299")
-			} else if codes, err := ParseStatusCodes(strings.Join(st.args, " ")); err != nil {
+			} else if codes, err := ParseStatusCodes(strings.TrimSpace(string(cu.StatusCodes) + " " + strings.Join(st.args, " "))); err != nil {
 				k.fail(st, p+".status_code", "%v", err)
 			} else {
 				cu.StatusCodes = codes

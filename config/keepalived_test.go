@@ -244,8 +244,9 @@ func TestKeepalivedFeatures(t *testing.T) {
 //	3     real_server 10.0.0.2 80 {
 //	4         weight 1
 //	5     }
-//	6 }
-const kaBase = "virtual_server 10.0.0.1 80 {\n    lb_kind DR\n    real_server 10.0.0.2 80 {\n        weight 1\n    }\n}\n"
+//	6     protocol TCP
+//	7 }
+const kaBase = "virtual_server 10.0.0.1 80 {\n    lb_kind DR\n    real_server 10.0.0.2 80 {\n        weight 1\n    }\n    protocol TCP\n}\n"
 
 func kaEdit(old, new string) string {
 	if !strings.Contains(kaBase, old) {
@@ -327,9 +328,9 @@ func TestKeepalivedErrors(t *testing.T) {
 		{"port mismatch", kaEdit("10.0.0.2 80", "10.0.0.2 8080"), 3, "services[0].real_servers[0].port", "cannot change ports"},
 		{"tun family mismatch", strings.Replace(kaEdit("lb_kind DR", "lb_kind TUN"), "10.0.0.1 80", "2001:db8::1 80", 1), 3, "services[0].real_servers[0].address", "10.0.0.2 is IPv4 but the service VIP 2001:db8::1 is IPv6"},
 		{"negative weight", kaEdit("weight 1", "weight -3"), 4, "services[0].real_servers[0].weight", "got -3"},
-		{"duplicate service", kaBase + kaBase, 7, "services[1]", "duplicate service 10.0.0.1:80/tcp"},
-		{"unbalanced: missing close", kaEdit("    }\n}\n", "    }\n"), 1, "", "never closed"},
-		{"unbalanced: extra close", kaBase + "}\n", 7, "", "unexpected '}'"},
+		{"duplicate service", kaBase + kaBase, 8, "services[1]", "duplicate service 10.0.0.1:80/tcp"},
+		{"unbalanced: missing close", kaEdit("    protocol TCP\n}\n", "    protocol TCP\n"), 1, "", "never closed"},
+		{"unbalanced: extra close", kaBase + "}\n", 8, "", "unexpected '}'"},
 		{"unterminated quote", "vrrp_instance VI_1 {\n notify_master \"/bin/x\n}\n", 2, "", "unterminated quoted string"},
 		// keepalived 2.2.7 takes "reverse" after a track_interface weight, not "noreverse".
 		{"track_interface noreverse", "vrrp_instance VI_1 {\n interface eth0\n track_interface {\n  eth1 weight -10 noreverse\n }\n}\n", 4, "track_interface", `want NAME [weight W [reverse]], got "noreverse" after the weight`},
@@ -442,6 +443,7 @@ func TestKeepalivedIPv6AndWarnings(t *testing.T) {
 }
 virtual_server 2001:db8::1 443 {
     lb_kind DR
+    protocol TCP
     lb_algo mh
     mh-port
     real_server 2001:db8::2 443 {
@@ -832,7 +834,7 @@ func TestKeepalivedSyncGroupDefaultFileWeight(t *testing.T) {
 }
 
 func TestKeepalivedOPS(t *testing.T) {
-	conf := strings.Replace(kaEdit("lb_kind DR", "lb_kind DR\n    protocol UDP\n    ops"), "10.0.0.1 80", "10.0.0.1 53", 1)
+	conf := strings.Replace(strings.Replace(kaEdit("lb_kind DR", "lb_kind DR\n    ops"), "protocol TCP", "protocol UDP", 1), "10.0.0.1 80", "10.0.0.1 53", 1)
 	conf = strings.Replace(conf, "10.0.0.2 80", "10.0.0.2 53", 1)
 	c, _, err := ParseKeepalived("ops.conf", []byte(conf))
 	if err != nil {
@@ -930,7 +932,7 @@ func TestKeepalivedUnicastPeer(t *testing.T) {
 }
 
 func TestKeepalivedQuorum(t *testing.T) {
-	c, warns, err := ParseKeepalived("q.conf", []byte(kaEdit("lb_kind DR", "lb_kind DR\n    quorum 3\n    hysteresis 1\n    quorum_up \"/bin/alert up\"\n    quorum_down \"/bin/alert down\"")))
+	c, warns, err := ParseKeepalived("q.conf", []byte(strings.Replace(kaEdit("lb_kind DR", "lb_kind DR\n    quorum 3\n    hysteresis 1\n    quorum_up \"/bin/alert up\"\n    quorum_down \"/bin/alert down\""), "weight 1", "weight 3", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1576,5 +1578,55 @@ func TestKeepalivedMasterClearsNopreempt(t *testing.T) {
 	}
 	if v := c.VRRP[0]; v.Preempt || v.PreemptDelay != 10*time.Second || len(warns) != 0 {
 		t.Errorf("BACKUP: preempt %v, preempt_delay %v, warnings %v; want nopreempt and 10s kept, silently", v.Preempt, v.PreemptDelay, warns)
+	}
+}
+
+// What keepalived 2.2.7 settles at the end of a virtual_server, with the
+// warnings `keepalived -t` prints for this very file: no protocol is UDP,
+// a quorum above the total weight comes down to it, a hysteresis not below
+// the quorum to quorum-1.
+// Several status_code lines in one url add up, as in keepalived (a set of
+// codes), rather than the last one winning.
+func TestKeepalivedStatusCodeLinesAddUp(t *testing.T) {
+	c, _, err := ParseKeepalived("s.conf", []byte(kaEdit("weight 1", "HTTP_GET {\n url {\n path /health\n status_code 200\n status_code 301-302\n }\n }")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := c.Services[0].RealServers[0].Check
+	ranges, err := ck.StatusCodes.Ranges()
+	if err != nil || len(ranges) != 2 || ranges[0] != (CodeRange{200, 200}) || ranges[1] != (CodeRange{301, 302}) {
+		t.Fatalf("status codes %q (%v, %v), want 200 and 301-302", ck.StatusCodes, ranges, err)
+	}
+}
+
+func TestKeepalivedVirtualServerDefaults(t *testing.T) {
+	conf := "virtual_server 192.168.101.100 53 {\n    lb_kind DR\n    quorum 10\n    hysteresis 12\n" +
+		"    real_server 192.168.101.3 53 {\n        weight 3\n    }\n    real_server 192.168.101.4 53 {\n        weight 3\n    }\n}\n"
+	c, warns, err := ParseKeepalived("d.conf", []byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Services[0]
+	if s.Protocol != UDP || s.Quorum != 6 || s.Hysteresis != 5 {
+		t.Fatalf("protocol %s quorum %d hysteresis %d, want udp 6 5 (keepalived's)", s.Protocol, s.Quorum, s.Hysteresis)
+	}
+	var msgs []string
+	for _, w := range warns {
+		if w.Line == 1 {
+			msgs = append(msgs, w.Msg)
+		}
+	}
+	want := []string{"no protocol set: UDP", "quorum 10 exceeds the real servers' total weight 6: reducing it to 6", "hysteresis 12 >= quorum 6: setting it to 5"}
+	if len(msgs) != len(want) {
+		t.Fatalf("warnings at line 1 %q, want %d", msgs, len(want))
+	}
+	for i, w := range want {
+		if !strings.Contains(msgs[i], w) {
+			t.Errorf("warning %q, want it to say %q", msgs[i], w)
+		}
+	}
+	// Written out, the protocol is there, so the YAML says what runs.
+	if out := assertRoundTrip(t, c); !strings.Contains(string(out), "protocol: udp") {
+		t.Errorf("YAML lacks the protocol:\n%s", out)
 	}
 }

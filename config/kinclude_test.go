@@ -126,9 +126,9 @@ func TestKeepalivedIncludeEmptyWildcard(t *testing.T) {
 		t.Fatalf("want the main file's service, got %+v", c.Services)
 	}
 	if !slices.ContainsFunc(warns, func(w Warning) bool {
-		return w.File == main && w.Line == 7 && strings.Contains(w.Msg, "matches no file")
+		return w.File == main && w.Line == 8 && strings.Contains(w.Msg, "matches no file")
 	}) {
-		t.Fatalf("want a warning at %s:7, got %v", main, warns)
+		t.Fatalf("want a warning at %s:8, got %v", main, warns)
 	}
 }
 

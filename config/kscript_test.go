@@ -82,6 +82,7 @@ vrrp_instance VI_1 {
 }
 virtual_server 10.0.0.1 80 {
     lb_kind DR
+    protocol TCP
     real_server 10.0.0.2 80 {
         MISC_CHECK {
             misc_path '/bin/true  --flag' # two spaces kept

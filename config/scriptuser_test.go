@@ -47,6 +47,7 @@ vrrp_instance VI_1 {
 }
 virtual_server 10.0.0.1 80 {
     lb_kind DR
+    protocol TCP
     real_server 10.0.0.2 80 {
         MISC_CHECK {
             misc_path "/bin/true y"
@@ -105,9 +106,9 @@ func TestKeepalivedScriptUserErrors(t *testing.T) {
 		{"unknown script_user", "script_user nobody", "script_user no-such-user-xlb", 2, "script_user", `user "no-such-user-xlb"`},
 		{"unknown script_user group", "script_user nobody", "script_user nobody no-such-group-xlb", 2, "script_user", `group "no-such-group-xlb"`},
 		{"unknown vrrp_script group", "user nobody nogroup\n}", "user nobody no-such-group-xlb\n}", 8, "vrrp_scripts[0].user", `group "no-such-group-xlb"`},
-		{"unknown misc user", "misc_path \"/bin/true y\"\n            user nobody nogroup", "misc_path \"/bin/true y\"\n            user no-such-user-xlb", 31, "services[0].real_servers[0].check.user", `user "no-such-user-xlb"`},
+		{"unknown misc user", "misc_path \"/bin/true y\"\n            user nobody nogroup", "misc_path \"/bin/true y\"\n            user no-such-user-xlb", 32, "services[0].real_servers[0].check.user", `user "no-such-user-xlb"`},
 		{"script_user without name", "script_user nobody", "script_user", 2, "script_user", "want script_user USERNAME [GROUPNAME], got 0 values"},
-		{"user in a TCP_CHECK", "MISC_CHECK {\n            misc_path \"/bin/true y\"", "TCP_CHECK {\n            connect_timeout 3", 31, "user", "not a keyword of TCP_CHECK: keepalived 2.2.7 documents it in vrrp_script, MISC_CHECK"},
+		{"user in a TCP_CHECK", "MISC_CHECK {\n            misc_path \"/bin/true y\"", "TCP_CHECK {\n            connect_timeout 3", 32, "user", "not a keyword of TCP_CHECK: keepalived 2.2.7 documents it in vrrp_script, MISC_CHECK"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,7 +166,7 @@ func TestScriptSecurity(t *testing.T) {
 	}
 	conf = strings.Replace(asRoot, `"/bin/true y"`, unsafe, 1)
 	_, _, err = ParseKeepalived("k.conf", []byte(conf))
-	wantProblem(t, err, "k.conf", 30, "services[0].real_servers[0].check.script", "refused by enable_script_security")
+	wantProblem(t, err, "k.conf", 31, "services[0].real_servers[0].check.script", "refused by enable_script_security")
 
 	for _, ok := range []string{strings.Replace(asRoot, `"/bin/true x"`, safe, 1), strings.Replace(kaScripts, `"/bin/true x"`, unsafe, 1)} {
 		if _, _, err := ParseKeepalived("k.conf", []byte(ok)); err != nil {

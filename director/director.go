@@ -594,12 +594,28 @@ func (d *Director) seedFromMaps() {
 	if err != nil {
 		return
 	}
+	// A failed server that inhibit_on_failure keeps at weight 0 is
+	// available too: weight 0 where the configuration gives more says
+	// it was down (or drained by the script or a runtime edit, which a
+	// restart forgets anyway), so its checks bring it back, not the
+	// restart.
+	configured := map[string]int{}
+	for _, s := range d.cfg.Services {
+		for _, r := range s.RealServers {
+			configured[TargetKey(s, r)] = r.Weight
+		}
+	}
 	for _, s := range list {
 		for _, b := range s.Backends {
-			if b.Available {
-				d.up[targetKey(s.Key, b.Addr)] = true
-				d.macs[b.Addr.Addr()] = b.MAC
+			if !b.Available {
+				continue
 			}
+			d.macs[b.Addr.Addr()] = b.MAC
+			key := targetKey(s.Key, b.Addr)
+			if w, ok := configured[key]; ok && w > 0 && b.Weight == 0 {
+				continue
+			}
+			d.up[key] = true
 		}
 	}
 	// A server with several checks was available: all of them passed.

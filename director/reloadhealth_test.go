@@ -268,3 +268,32 @@ func acceptingPort(t *testing.T) (addr netip.AddrPort, stop func()) {
 	}()
 	return netip.MustParseAddrPort(ln.Addr().String()), func() { ln.Close() }
 }
+
+// A failed server that inhibit_on_failure keeps at weight 0 is still
+// available in the maps; a hitless restart must find it down (its checks
+// bring it back), not put it back in service until its checks fail again.
+// A server configured at weight 0 (drained) is up as before.
+func TestAdoptedInhibitedServerStartsDown(t *testing.T) {
+	d := countingDirector(t)
+	spec := rrSpec("192.168.101.100", 80, 3)
+	spec.Backends[1].Weight = 0 // inhibited: configured 1, failed
+	spec.Backends[2].Weight = 0 // drained: configured 0
+	apply(t, d, spec)
+	tcp := config.Check{Type: config.TCPCheck, Rise: 3, Fall: 2}
+	drained := reloadRS(2, tcp)
+	drained.Weight = 0
+	d.cfg = reloadService(reloadRS(0, tcp), reloadRS(1, tcp), drained)
+	d.cfg.Services[0].RealServers[1].InhibitOnFailure = true
+	d.macs, d.up = map[netip.Addr]net.HardwareAddr{}, map[string]bool{}
+	d.seedFromMaps()
+	ts := d.checkTargets(d.cfg, nil)
+	if len(ts) != 3 {
+		t.Fatalf("%d targets, want 3", len(ts))
+	}
+	if !ts[0].StartUp || ts[1].StartUp || !ts[2].StartUp {
+		t.Fatalf("StartUp %v, %v, %v; want the serving and the drained servers' checks up, the inhibited one's down", ts[0].StartUp, ts[1].StartUp, ts[2].StartUp)
+	}
+	if len(d.macs) != 3 {
+		t.Fatalf("MACs of %d servers kept, want all 3", len(d.macs))
+	}
+}

@@ -739,8 +739,11 @@ func TestHTTPSCheck(t *testing.T) {
 
 	// The check really speaks TLS: a plain HTTP server fails it, and the
 	// http check of the same server passes, sending its virtualhost too.
-	var plainHost atomic.Value
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { plainHost.Store(r.Host) }))
+	var plainHost, plainUA atomic.Value
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHost.Store(r.Host)
+		plainUA.Store(r.UserAgent())
+	}))
 	t.Cleanup(plain.Close)
 	plainAddr := netip.MustParseAddrPort(plain.Listener.Addr().String())
 	if err := probeOnce(t, Target{Addr: plainAddr, Check: config.Check{Type: config.HTTPSCheck, Path: "/", ConnectTimeout: time.Second}}); err == nil {
@@ -751,6 +754,10 @@ func TestHTTPSCheck(t *testing.T) {
 	}
 	if h, _ := plainHost.Load().(string); h != "v.example.test" {
 		t.Errorf("http check sent Host %q, want v.example.test", h)
+	}
+	// keepalived's User-Agent, which access rules and log filters match.
+	if ua, _ := plainUA.Load().(string); ua != "KeepAliveClient" {
+		t.Errorf("http check sent User-Agent %q, want keepalived's KeepAliveClient", ua)
 	}
 }
 

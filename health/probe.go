@@ -255,7 +255,9 @@ func (p *urlProber) get(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http get %s: %w", p.url, err)
 	}
-	req.Header.Set("User-Agent", "xlb-health-check")
+	// keepalived's: log filters and access rules written for its
+	// checks keep matching.
+	req.Header.Set("User-Agent", "KeepAliveClient")
 	if p.host != "" {
 		req.Host = p.host
 	}
