@@ -87,7 +87,8 @@ func serviceLine(w io.Writer, svc Service) {
 	fmt.Fprintf(w, "%s %s", serviceName(svc), svc.Scheduler)
 	if svc.PersistenceSeconds > 0 {
 		fmt.Fprintf(w, " persistent %d", svc.PersistenceSeconds)
-		if svc.PersistencePrefix > 0 {
+		// ipvsadm names the mask only when it is not the full one.
+		if svc.PersistencePrefix > 0 && svc.PersistencePrefix < svc.VIP.BitLen() {
 			fmt.Fprintf(w, " mask %s", persistMask(svc))
 		}
 	}
@@ -174,8 +175,12 @@ func FormatRules(w io.Writer, s *Snapshot, o ListOptions) {
 			fmt.Fprint(w, " -o")
 		}
 		fmt.Fprintln(w)
+		// The configured table, as ipvsadm-save writes the kernel's: a
+		// server down or unresolved right now is still part of it, one
+		// removed and draining is not (a saved file must not bring it
+		// back).
 		for _, rs := range svc.RealServers {
-			if !shown(rs, o) {
+			if !rs.Configured || rs.Sorry {
 				continue
 			}
 			fwd := "-g"

@@ -73,6 +73,38 @@ func TestFormatListPersistenceMask(t *testing.T) {
 	}
 }
 
+// A full mask is no mask: ipvsadm (and xlb's own --save) leave it out.
+func TestFormatListFullPersistenceMask(t *testing.T) {
+	s := testSnapshot()
+	s.Services[0].PersistencePrefix = 32
+	var b bytes.Buffer
+	FormatList(&b, s, ListOptions{})
+	if !strings.Contains(b.String(), "TCP  192.168.101.100:80 wlc persistent 50\n") {
+		t.Errorf("a full persistence mask listed:\n%s", &b)
+	}
+}
+
+// --save prints the configured table, as ipvsadm-save prints IPVS's: a
+// server failed right now is in it (restoring the file must not lose
+// it); one removed and draining, or the standby sorry server, is not.
+func TestFormatRulesConfiguredTable(t *testing.T) {
+	s := testSnapshot()
+	s.Services[0].RealServers = append(s.Services[0].RealServers,
+		RealServer{Addr: ap("192.168.101.5:80"), Weight: 1, Available: true, Configured: false, ActiveConns: 1},
+		RealServer{Addr: ap("192.168.101.9:80"), Weight: 1, Available: false, Configured: true, Sorry: true})
+	for _, all := range []bool{false, true} {
+		var b bytes.Buffer
+		FormatRules(&b, s, ListOptions{All: all})
+		out := b.String()
+		if !strings.Contains(out, "-a -t 192.168.101.100:80 -r 192.168.101.4:80 -g -w 3\n") {
+			t.Errorf("all=%v: the failed server is missing from the saved table:\n%s", all, out)
+		}
+		if strings.Contains(out, "192.168.101.5:80") || strings.Contains(out, "192.168.101.9:80") {
+			t.Errorf("all=%v: a draining removed server or the sorry server saved:\n%s", all, out)
+		}
+	}
+}
+
 func TestFormatListOPS(t *testing.T) {
 	s := testSnapshot()
 	s.Services[1].OPS = true

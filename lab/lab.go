@@ -59,6 +59,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/xlb-project/xlb/control"
 )
 
 // Subnet is the lab's layer-2 segment, as in the seed.
@@ -533,6 +534,12 @@ func deleteNS(name string) error {
 	}
 	if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
 		return fmt.Errorf("ip netns del %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	// What an xlb run in it kept under /run/xlb (control.SocketDir: its
+	// lock, socket and VRRP handoff) is of no use once it is gone; left,
+	// one directory a lab piles up.
+	if err := os.RemoveAll(filepath.Join(control.DefaultDir, "netns", name)); err != nil {
+		return fmt.Errorf("remove the run directory of %s: %w", name, err)
 	}
 	return nil
 }

@@ -197,6 +197,14 @@ func TestCloseLeavesNothing(t *testing.T) {
 		t.Errorf("only %d processes in the lab before Close, want 9", pidsBefore)
 	}
 	dir := l.Dir()
+	// What an xlb run in a director keeps under /run/xlb (its lock file).
+	runDir := filepath.Join("/run/xlb/netns", l.Directors()[0].NS)
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(runDir, "eth0.lock"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	closed = true
 	if err := l.Close(); err != nil {
@@ -242,6 +250,9 @@ func TestCloseLeavesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(ownerPath(l.Prefix())); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("owner file still there")
+	}
+	if _, err := os.Stat(runDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a director's run directory %s is still there", runDir)
 	}
 	if _, err := l.Exec(ctx, l.Client(), "true"); err == nil {
 		t.Error("Exec works after Close")

@@ -94,8 +94,8 @@ func NewCollector(src Source, log *slog.Logger) *Collector {
 		rsActive:     desc("realserver_active_connections", "Established connections of the real server (ipvsadm ActiveConn).", rsLabels),
 		rsInactive:   desc("realserver_inactive_connections", "Closing connections of the real server (ipvsadm InActConn).", rsLabels),
 		rsPersist:    desc("realserver_persistent_connections", "Live persistence templates sending clients to the real server (ipvsadm PersistConn), as the last connection-table sweep counted them.", rsLabels),
-		rsWeight:     desc("realserver_weight", "Weight of the real server in the datapath (0 drains it).", rsLabels),
-		rsAvail:      desc("realserver_available", "1 if the real server may take new flows (configured, healthy or inhibited, MAC resolved), else 0.", rsLabels),
+		rsWeight:     desc("realserver_weight", "Weight of the real server in the datapath: the configured one, 0 while inhibit_on_failure holds it failed, or what misc_dynamic set (0 drains it).", rsLabels),
+		rsAvail:      desc("realserver_available", "1 if the real server may take new flows (configured, healthy, weight above 0, MAC resolved), else 0.", rsLabels),
 		rsOverloaded: desc("realserver_overloaded", "1 while the real server is at its connection limit (uthreshold) and takes no new flows, else 0.", rsLabels),
 		rsHealthUp:   desc("realserver_health_up", "1 if the real server's health check says up, else 0 (only checked real servers).", rsLabels),
 		rsLatency:    desc("realserver_health_check_latency_seconds", "Duration of the last attempt of the last health check.", rsLabels),
@@ -182,7 +182,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.rsPersist, float64(rs.PersistConns), svc.Key, a)
 			gauge(c.rsWeight, float64(rs.Weight), svc.Key, a)
 			gauge(c.rsOverloaded, b2f(rs.Overloaded), svc.Key, a)
-			gauge(c.rsAvail, b2f(rs.Available && rs.Configured), svc.Key, a)
+			// Available covers a failed server inhibit_on_failure holds
+			// at weight 0 (it stays in the table, as in IPVS); it takes
+			// no new flows, so an alert on this gauge must see it.
+			gauge(c.rsAvail, b2f(rs.Available && rs.Configured && rs.Weight > 0), svc.Key, a)
 			if h := rs.Health; h != nil {
 				gauge(c.rsHealthUp, b2f(h.Up), svc.Key, a)
 				counter(c.rsChecks, float64(h.Checks), svc.Key, a)

@@ -227,3 +227,20 @@ func TestServe(t *testing.T) {
 		t.Error("second Serve on a busy port succeeded")
 	}
 }
+
+// A failed server that inhibit_on_failure holds at weight 0 stays in the
+// table (available to the datapath, as IPVS keeps it) but takes no new
+// flows: xlb_realserver_available says 0, as an alert on it needs.
+func TestInhibitedServerIsNotAvailable(t *testing.T) {
+	snap := &control.Snapshot{Services: []control.Service{{
+		Key: "tcp/192.168.101.100:80",
+		RealServers: []control.RealServer{{Addr: ap("192.168.101.4:80"), Weight: 0, Available: true, Configured: true,
+			Health: &control.Health{Up: false, Checks: 3, Failures: 3}}},
+	}}}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(&fakeSource{snap: snap}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	want := `xlb_realserver_available{realserver="192.168.101.4:80",service="tcp/192.168.101.100:80"} 0`
+	if got := render(t, reg); !slices.Contains(got, want) {
+		t.Fatalf("metrics lack %s:\n%s", want, strings.Join(got, "\n"))
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/xlb-project/xlb/config"
 	"github.com/xlb-project/xlb/control"
 	"github.com/xlb-project/xlb/ipvsrules"
@@ -80,6 +81,9 @@ connection-table sweep counted them (every 2 s).`,
 			if asJSON && rate {
 				return errors.New("--json prints the counters (conns_total, packets_total, bytes_total); compute rates from two samples")
 			}
+			if interval <= 0 {
+				return fmt.Errorf("--interval must be above 0, got %s", interval)
+			}
 			cl, err := sf.client()
 			if err != nil {
 				return err
@@ -130,7 +134,14 @@ connection-table sweep counted them (every 2 s).`,
 	fl.BoolVar(&o.All, "all", false, "include real servers that take no new flows")
 	fl.BoolVar(&o.Exact, "exact", false, "print exact numbers, not K/M/G (ipvsadm --exact)")
 	fl.BoolVar(&asJSON, "json", false, "print the full state as JSON (all real servers, counters, health)")
+	numericFlag(fl)
 	return cmd
+}
+
+// numericFlag accepts ipvsadm's -n / --numeric, an LVS operator's reflex:
+// xlb prints addresses and ports as numbers always, so it changes nothing.
+func numericFlag(fl *pflag.FlagSet) {
+	fl.BoolP("numeric", "n", false, "accepted for ipvsadm's -n: addresses and ports are always numeric")
 }
 
 func newStatusCmd() *cobra.Command {
@@ -201,6 +212,7 @@ persistence window.`,
 	sf.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	cmd.Flags().IntVar(&limit, "limit", 100000, "print at most this many flows (0: all)")
+	numericFlag(cmd.Flags())
 	return cmd
 }
 
