@@ -528,6 +528,19 @@ static __always_inline void count_backend(__u32 bid, __u64 bytes)
 	}
 }
 
+/* The bytes of the frame at eth from its IP header on: what IPVS counts
+ * (InBytes is skb->len at the IP layer), so xlb's byte counters read as
+ * ipvsadm's do, without the Ethernet header or the one VLAN tag the
+ * parser takes. */
+static __always_inline __u64 ip_bytes(const struct xdp_md *ctx, const struct ethhdr *eth)
+{
+	__u64 len = ctx->data_end - ctx->data;
+	__u64 l2 = sizeof(*eth);
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
+		l2 += 4;
+	return len > l2 ? len - l2 : 0;
+}
+
 /* The form real server be is tunnelled to in (enum tun_kind). */
 static __always_inline int tun_kind(const struct backend *be)
 {
@@ -538,7 +551,12 @@ static __always_inline int tun_kind(const struct backend *be)
  * through its next hop (be->mac), count, send. */
 static __always_inline int send_tunnelled(struct xdp_md *ctx, const struct settings *st, struct backend *be, __u32 bid)
 {
-	__u64 bytes = ctx->data_end - ctx->data;
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end) {
+		count(XLB_STAT_DROP_TUN); /* parsed before: cannot happen */
+		return XDP_DROP;
+	}
+	__u64 bytes = ip_bytes(ctx, eth);
 	__u8 next_hop[ETH_ALEN];
 	__builtin_memcpy(next_hop, be->mac, ETH_ALEN);
 	int err;
@@ -636,7 +654,7 @@ static __always_inline int forward_to(struct xdp_md *ctx, struct ethhdr *eth, co
 
 	/* No global tx counter: it is the sum of the per-backend packets,
 	 * and one less per-CPU lookup on the hottest path. */
-	count_backend(bid, ctx->data_end - ctx->data);
+	count_backend(bid, ip_bytes(ctx, eth));
 	return XDP_TX;
 }
 

@@ -128,3 +128,27 @@ func TestSYNRecvUntilTheClientsACK(t *testing.T) {
 		}
 	}
 }
+
+// A real server's bytes are counted from the IP header on, as IPVS counts
+// InBytes (skb->len at the IP layer): not the Ethernet header, nor the
+// VLAN tag.
+func TestBackendBytesAreIPBytes(t *testing.T) {
+	r := newRig(t, 4096)
+	r.apply(r.service(maps.RR, 1))
+	dst := netip.AddrPortFrom(r.top.VIP, r.top.Port)
+	plain := fixture.Frame{Src: fixture.Client(1), Dst: dst, Proto: tcp, TCPFlags: fixture.SYN}.Build()
+	tagged := fixture.Frame{Src: fixture.Client(2), Dst: dst, Proto: tcp, TCPFlags: fixture.SYN, VLAN: 100}.Build()
+	for _, f := range [][]byte{plain, tagged} {
+		if r.send(f) != 0 {
+			t.Fatal("SYN not forwarded")
+		}
+	}
+	list, err := r.dp.Maps.Services.List()
+	if err != nil || len(list) != 1 {
+		t.Fatal(list, err)
+	}
+	want := uint64(len(plain)-14) + uint64(len(tagged)-18)
+	if got := list[0].Backends[0].Counters.Bytes; got != want {
+		t.Fatalf("bytes %d for frames of %d and %d bytes, want %d (their IP packets)", got, len(plain), len(tagged), want)
+	}
+}
