@@ -316,6 +316,7 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 	d.refreshMACs(ctx, cfg)
 	d.mu.Lock()
 	old := d.cfg
+	gone := removedUpLocked(old, cfg, d.up)
 	d.cfg = cfg
 	d.carryHealthLocked(old, cfg)
 	if err := d.applyLocked(); err != nil {
@@ -326,6 +327,15 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 		}
 		d.mu.Unlock()
 		return fmt.Errorf("reload failed, previous configuration restored: %w", err)
+	}
+	// A checked server the reload removed while it was up goes down, as
+	// keepalived's reload reports it: its RS DOWN line and notify_down
+	// (of the old configuration, which has them).
+	for _, g := range gone {
+		d.fifos.lvs(rsLine(g.s, g.r, false))
+		script, user, env := notifyScript(old, TargetKey(g.s, g.r), false)
+		cred, _ := old.ScriptCred(user) // an error refuses the script
+		d.notify.run(script, env, cred)
 	}
 	d.mu.Unlock()
 	d.fifos.update(cfg)
@@ -478,6 +488,32 @@ func (d *Director) setUpLocked(key string, up bool) {
 		cred, _ := d.cfg.ScriptCred(user) // an error refuses the script
 		d.notify.run(script, env, cred)
 	}
+}
+
+// checkedServer is a real server with checks, and its service.
+type checkedServer struct {
+	s config.Service
+	r config.RealServer
+}
+
+// removedUpLocked lists the checked real servers of old that cfg no longer
+// has and that were up.
+func removedUpLocked(old, cfg *config.Config, up map[string]bool) []checkedServer {
+	kept := map[string]bool{}
+	for _, s := range cfg.Services {
+		for _, r := range s.RealServers {
+			kept[TargetKey(s, r)] = true
+		}
+	}
+	var out []checkedServer
+	for _, s := range old.Services {
+		for _, r := range s.RealServers {
+			if len(CheckKeys(s, r)) > 0 && !kept[TargetKey(s, r)] && serverUp(serviceKey(s), r, up) {
+				out = append(out, checkedServer{s, r})
+			}
+		}
+	}
+	return out
 }
 
 // serverOfCheck finds the service and real server a health target checks.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -295,5 +296,28 @@ func TestAdoptedInhibitedServerStartsDown(t *testing.T) {
 	}
 	if len(d.macs) != 3 {
 		t.Fatalf("MACs of %d servers kept, want all 3", len(d.macs))
+	}
+}
+
+// A reload that removes a checked real server while it is up reports it
+// down (keepalived's reload writes its RS DOWN line and runs its
+// notify_down); one that was down already, one without checks, or one the
+// new configuration keeps, is not reported.
+func TestRemovedUpServersAreReportedDown(t *testing.T) {
+	tcp := config.Check{Type: config.TCPCheck, Rise: 1, Fall: 1}
+	old := reloadService(reloadRS(0, tcp), reloadRS(1, tcp), reloadRS(2, tcp), reloadRS(3))
+	cfg := reloadService(reloadRS(2, tcp))
+	s := old.Services[0]
+	up := map[string]bool{
+		TargetKey(s, s.RealServers[0]): true,  // removed, up: reported
+		TargetKey(s, s.RealServers[1]): false, // removed, down already
+		TargetKey(s, s.RealServers[2]): true,  // kept
+	}
+	got := removedUpLocked(old, cfg, up)
+	if len(got) != 1 || got[0].r.Address != s.RealServers[0].Address {
+		t.Fatalf("reported %+v, want only %s", got, s.RealServers[0].Address)
+	}
+	if line := rsLine(got[0].s, got[0].r, false); !strings.Contains(line, "DOWN") || !strings.Contains(line, s.RealServers[0].Address.String()) {
+		t.Fatalf("FIFO line %q", line)
 	}
 }
