@@ -70,6 +70,7 @@ func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	retired, retiredSince := s.D.Retired()
 	snap := &Snapshot{
 		Version:       s.Version,
 		Iface:         s.Iface,
@@ -87,6 +88,7 @@ func (s *DirectorSource) Snapshot(context.Context) (*Snapshot, error) {
 			PersistConns: s.D.PersistConns(),
 			Baselines:    s.D.Baselines(),
 			NoQuorum:     s.D.NoQuorum(),
+			Retired:      retired, RetiredSinceZero: retiredSince,
 		}),
 		Counters: counters,
 	}
@@ -192,6 +194,9 @@ type SlotExtras struct {
 	// NoQuorum are the services whose quorum is lost (keepalived then
 	// takes their real servers out, healthy or not).
 	NoQuorum map[maps.Key]bool
+	// Retired and RetiredSinceZero are the counters of each service's
+	// real servers that are gone (Director.Retired).
+	Retired, RetiredSinceZero map[maps.Key]director.Counts
 }
 
 // BuildServices joins what the maps hold with the configuration (names,
@@ -221,6 +226,11 @@ func BuildServices(cfg *config.Config, list []maps.ServiceState, hs map[string]h
 		}
 		if known && cs.Forward == config.TUN {
 			svc.Forward = "Tunnel"
+		}
+		if c, ok := ex.Retired[st.Key]; ok {
+			svc.Retired = &Counters{Conns: c.Conns, Packets: c.Packets, Bytes: c.Bytes}
+			z := ex.RetiredSinceZero[st.Key]
+			svc.RetiredSinceZero = &Counters{Conns: z.Conns, Packets: z.Packets, Bytes: z.Bytes}
 		}
 		for _, b := range st.Backends {
 			rs := RealServer{

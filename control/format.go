@@ -111,11 +111,7 @@ func FormatStats(w io.Writer, s *Snapshot, o ListOptions) {
 	fmt.Fprintln(w, "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes")
 	fmt.Fprintln(w, "  -> RemoteAddress:Port")
 	for _, svc := range s.Services {
-		var sum Counters
-		for _, rs := range svc.RealServers {
-			c := rs.Listed()
-			sum.Conns, sum.Packets, sum.Bytes = sum.Conns+c.Conns, sum.Packets+c.Packets, sum.Bytes+c.Bytes
-		}
+		sum := svc.Totals(true)
 		fmt.Fprintf(w, "%-33s", serviceName(svc))
 		numbers(w, o.Exact, sum.Conns, sum.Packets, 0, sum.Bytes, 0)
 		for _, rs := range svc.RealServers {

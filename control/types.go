@@ -95,6 +95,37 @@ type Service struct {
 	// a real server may have its own (RealServer.Forward).
 	Forward     string       `json:"forward"`
 	RealServers []RealServer `json:"real_servers"`
+	// Retired are the counters of the service's real servers that are
+	// gone (removed, then drained), which its totals keep, as IPVS keeps
+	// a service's stats apart from its destinations'; RetiredSinceZero
+	// the part since the last `xlb zero`. Nil: none.
+	Retired          *Counters `json:"retired,omitempty"`
+	RetiredSinceZero *Counters `json:"retired_since_zero,omitempty"`
+}
+
+// Totals are the service's counters: its real servers' and its retired
+// ones' (those the metrics export), or with sinceZero their parts since
+// the last `xlb zero` (what --stats lists).
+func (s Service) Totals(sinceZero bool) Counters {
+	var sum Counters
+	add := func(c *Counters) {
+		if c != nil {
+			sum.Conns, sum.Packets, sum.Bytes = sum.Conns+c.Conns, sum.Packets+c.Packets, sum.Bytes+c.Bytes
+		}
+	}
+	for _, rs := range s.RealServers {
+		c := Counters{Conns: rs.Conns, Packets: rs.Packets, Bytes: rs.Bytes}
+		if sinceZero {
+			c = rs.Listed()
+		}
+		add(&c)
+	}
+	if sinceZero {
+		add(s.RetiredSinceZero)
+	} else {
+		add(s.Retired)
+	}
+	return sum
 }
 
 // Addr is the service's VIP:PORT.

@@ -38,22 +38,56 @@ type slotStats struct {
 	mu        sync.Mutex
 	templates map[uint32]int
 	baselines map[uint32]Baseline
+	// retired are, per service, the counters of its real servers whose
+	// slots were freed (removed, then drained): in total and since the
+	// service's last zero.
+	retired, retiredSince map[maps.Key]Counts
+}
+
+// Counts are a real server's counters, or a sum of them.
+type Counts struct{ Conns, Packets, Bytes uint64 }
+
+func (c Counts) add(o Counts) Counts {
+	return Counts{c.Conns + o.Conns, c.Packets + o.Packets, c.Bytes + o.Bytes}
+}
+
+// retire adds the counters c of freed slot f to its service's and drops
+// the slot's baseline.
+func (s *slotStats) retire(f maps.Freed, c Counts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retired == nil {
+		s.retired, s.retiredSince = map[maps.Key]Counts{}, map[maps.Key]Counts{}
+	}
+	since := c
+	if b, ok := s.baselines[f.Slot]; ok && b.Service == f.Service && b.Addr == f.Addr &&
+		c.Conns >= b.Conns && c.Packets >= b.Packets && c.Bytes >= b.Bytes {
+		since = Counts{c.Conns - b.Conns, c.Packets - b.Packets, c.Bytes - b.Bytes}
+	}
+	s.retired[f.Service] = s.retired[f.Service].add(c)
+	s.retiredSince[f.Service] = s.retiredSince[f.Service].add(since)
+	delete(s.baselines, f.Slot)
+}
+
+// Retired returns, per service, the counters of its real servers that are
+// gone (their slots freed): in total, and since the last `xlb zero`.
+func (d *Director) Retired() (total, sinceZero map[maps.Key]Counts) {
+	d.stats.mu.Lock()
+	defer d.stats.mu.Unlock()
+	total, sinceZero = map[maps.Key]Counts{}, map[maps.Key]Counts{}
+	for k, v := range d.stats.retired {
+		total[k] = v
+	}
+	for k, v := range d.stats.retiredSince {
+		sinceZero[k] = v
+	}
+	return total, sinceZero
 }
 
 func (s *slotStats) setTemplates(t map[uint32]int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.templates = t
-}
-
-// forget drops the baselines of freed slots: a removed real server's
-// baseline goes with it once its last flow has.
-func (s *slotStats) forget(slots []uint32) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, id := range slots {
-		delete(s.baselines, id)
-	}
 }
 
 // zero takes list's counters as the baselines of the services in it that
@@ -72,6 +106,9 @@ func (s *slotStats) zero(list []maps.ServiceState, want func(maps.Key) bool) {
 			case ok && old.Service == st.Key && old.Addr == b.Addr:
 				next[b.Slot] = old
 			}
+		}
+		if want(st.Key) {
+			delete(s.retiredSince, st.Key)
 		}
 	}
 	s.baselines = next

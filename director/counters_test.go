@@ -207,4 +207,19 @@ func TestZeroBaselines(t *testing.T) {
 	if _, ok := d.Baselines()[removed]; ok {
 		t.Errorf("the baseline of %s outlived its slot", ba[1].Addr)
 	}
+	// Its counters stay with the service, so its totals never go back:
+	// all three connections in total, none since the zero of all.
+	total, since := d.Retired()
+	if got := total[a.Key]; got.Conns != 3 || got.Packets != 3 || got.Bytes != ba[1].Counters.Bytes {
+		t.Errorf("retired counters of %s: %+v, want %s's 3 conns, 3 packets, %d bytes", a.Key, got, ba[1].Addr, ba[1].Counters.Bytes)
+	}
+	if got := since[a.Key]; got != (Counts{}) {
+		t.Errorf("retired since the zero: %+v, want none", got)
+	}
+	if err := d.Zero(&a.Key); err != nil {
+		t.Fatal(err)
+	}
+	if total, since := d.Retired(); total[a.Key].Conns != 3 || since[a.Key] != (Counts{}) {
+		t.Errorf("after a zero: retired %+v, since %+v; want the total kept", total[a.Key], since[a.Key])
+	}
 }

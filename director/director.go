@@ -293,7 +293,17 @@ func (d *Director) Sweep() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	freed, err := d.dp.Maps.Services.Reclaim(res.Refs)
-	d.stats.forget(freed)
+	// A freed slot's counters are read before anything can reuse it (an
+	// apply needs d.mu): its service keeps them, so its totals never go
+	// back when a removed server's last flow ends.
+	for _, f := range freed {
+		c, cerr := d.dp.Maps.Stats.Backend(f.Slot)
+		if cerr != nil {
+			d.log.Warn("counters of a freed real-server slot", "slot", f.Slot, "err", cerr)
+			continue
+		}
+		d.stats.retire(f, Counts{Conns: c.Conns, Packets: c.Packets, Bytes: c.Bytes})
+	}
 	return err
 }
 

@@ -460,12 +460,16 @@ func (s *Services) Apply(desired []ServiceSpec) error {
 // more (refs from Conns.Sweep), so a reused slot can never inherit flows.
 // It returns the slots it freed, so what callers keep per slot can go
 // with them.
-func (s *Services) Reclaim(refs map[uint32]int) ([]uint32, error) {
+func (s *Services) Reclaim(refs map[uint32]int) ([]Freed, error) {
 	cur, err := s.read()
 	if err != nil {
 		return nil, err
 	}
-	var freed []uint32
+	svcOf := map[uint32]Key{}
+	for k, v := range cur.services {
+		svcOf[v.Id] = k
+	}
+	var freed []Freed
 	for id, b := range cur.backends {
 		if b.Flags&backendConfigured != 0 || refs[id] > 0 {
 			continue
@@ -477,9 +481,17 @@ func (s *Services) Reclaim(refs map[uint32]int) ([]uint32, error) {
 			return freed, err
 		}
 		s.gen.Add(1)
-		freed = append(freed, id)
+		freed = append(freed, Freed{Slot: id, Service: svcOf[b.SvcId], Addr: backendAddr(b)})
 	}
 	return freed, nil
+}
+
+// Freed is a real-server slot Reclaim freed, and whose it was: its
+// counters stay readable (Stats.Backend) until the slot is used again.
+type Freed struct {
+	Slot    uint32
+	Service Key
+	Addr    netip.AddrPort
 }
 
 func (s *Services) ringEquals(off uint32, ring []uint32) (bool, error) {

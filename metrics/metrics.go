@@ -164,10 +164,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		seenSvc[svc.Key] = true
-		var pk, by, cn uint64
 		seenRS := map[string]bool{}
 		for _, rs := range svc.RealServers {
-			pk, by, cn = pk+rs.Packets, by+rs.Bytes, cn+rs.Conns
 			a := rs.Addr.String()
 			if seenRS[a] {
 				c.log.Warn("metrics: real server listed twice", "service", svc.Key, "realserver", a)
@@ -195,9 +193,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
-		counter(c.svcPackets, float64(pk), svc.Key)
-		counter(c.svcBytes, float64(by), svc.Key)
-		counter(c.svcConns, float64(cn), svc.Key)
+		// With the servers that are gone, so the totals never go back.
+		t := svc.Totals(false)
+		counter(c.svcPackets, float64(t.Packets), svc.Key)
+		counter(c.svcBytes, float64(t.Bytes), svc.Key)
+		counter(c.svcConns, float64(t.Conns), svc.Key)
 	}
 }
 

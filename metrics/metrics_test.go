@@ -244,3 +244,25 @@ func TestInhibitedServerIsNotAvailable(t *testing.T) {
 		t.Fatalf("metrics lack %s:\n%s", want, strings.Join(got, "\n"))
 	}
 }
+
+// A service's totals keep the counters of its real servers that are gone
+// (removed, then drained): a Prometheus counter must never go back.
+func TestServiceTotalsKeepRetiredServers(t *testing.T) {
+	snap := &control.Snapshot{Services: []control.Service{{
+		Key:         "udp/192.168.101.100:53",
+		RealServers: []control.RealServer{{Addr: ap("192.168.101.3:53"), Weight: 1, Available: true, Configured: true, Conns: 11, Packets: 11, Bytes: 300}},
+		Retired:     &control.Counters{Conns: 2, Packets: 2, Bytes: 56},
+	}}}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(&fakeSource{snap: snap}, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	got := render(t, reg)
+	for _, want := range []string{
+		`xlb_service_connections_total{service="udp/192.168.101.100:53"} 13`,
+		`xlb_service_packets_total{service="udp/192.168.101.100:53"} 13`,
+		`xlb_service_bytes_total{service="udp/192.168.101.100:53"} 356`,
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("metrics lack %s:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+}
