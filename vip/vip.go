@@ -316,6 +316,17 @@ func (o *Owner) Acquire(addrs ...netip.Addr) error {
 func (o *Owner) Adopt(addrs ...netip.Addr) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.eachPresentLocked(addrs, func(_ netlink.Link, a netip.Addr, _ bool) error {
+		o.owned = append(o.owned, a)
+		o.log.Info("vip adopted from the run before a restart in place", "addr", a)
+		return nil
+	})
+}
+
+// eachPresentLocked calls fn for each of addrs (unmapped) that is on the
+// interface and not already this Owner's, with whether it carries xlb's
+// label.
+func (o *Owner) eachPresentLocked(addrs []netip.Addr, fn func(link netlink.Link, a netip.Addr, ours bool) error) error {
 	link, err := o.nl.LinkByName(o.iface)
 	if err != nil {
 		return fmt.Errorf("vip: interface %q: %w", o.iface, err)
@@ -323,14 +334,16 @@ func (o *Owner) Adopt(addrs ...netip.Addr) error {
 	var errs []error
 	for _, a := range addrs {
 		a = a.Unmap()
-		found, _, err := o.present(link, a)
+		if slices.Contains(o.owned, a) {
+			continue
+		}
+		found, ours, err := o.present(link, a)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("vip: %s: %w", a, err))
 			continue
 		}
-		if found && !slices.Contains(o.owned, a) {
-			o.owned = append(o.owned, a)
-			o.log.Info("vip adopted from the run before a restart in place", "addr", a)
+		if found {
+			errs = append(errs, fn(link, a, ours))
 		}
 	}
 	return errors.Join(errs...)
@@ -676,25 +689,14 @@ func (o *Owner) inNetns(fn func() error) error {
 func (o *Owner) ReleaseStale(addrs ...netip.Addr) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	link, err := o.nl.LinkByName(o.iface)
-	if err != nil {
-		return fmt.Errorf("vip: interface %q: %w", o.iface, err)
-	}
-	var errs []error
-	for _, a := range addrs {
-		a = a.Unmap()
-		if slices.Contains(o.owned, a) {
-			continue
-		}
-		found, ours, err := o.present(link, a)
-		if err != nil || !found || !ours {
-			continue
+	return o.eachPresentLocked(addrs, func(link netlink.Link, a netip.Addr, ours bool) error {
+		if !ours {
+			return nil
 		}
 		if err := o.nl.AddrDel(link, &netlink.Addr{IPNet: prefixFor(a)}); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			errs = append(errs, fmt.Errorf("vip: remove stale %s: %w", a, err))
-			continue
+			return fmt.Errorf("vip: remove stale %s: %w", a, err)
 		}
 		o.log.Info("stale vip of an earlier run removed", "addr", a)
-	}
-	return errors.Join(errs...)
+		return nil
+	})
 }
