@@ -327,3 +327,18 @@ func TestLargeNumBands(t *testing.T) {
 		}
 	}
 }
+
+// ipvsadm -Ln -t VIP:PORT lists that service alone; an unknown one is an
+// error.
+func TestSnapshotOnly(t *testing.T) {
+	s := testSnapshot()
+	if err := s.Only("udp", ap("192.168.101.100:53")); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Services) != 1 || s.Services[0].Key != "udp/192.168.101.100:53" {
+		t.Fatalf("kept %+v, want the UDP service alone", s.Services)
+	}
+	if err := testSnapshot().Only("tcp", ap("192.168.101.100:53")); err == nil || !strings.Contains(err.Error(), "no such service tcp/192.168.101.100:53") {
+		t.Fatalf("unknown service: %v", err)
+	}
+}

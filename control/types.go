@@ -11,6 +11,7 @@
 package control
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -101,6 +102,18 @@ type Service struct {
 	// the part since the last `xlb zero`. Nil: none.
 	Retired          *Counters `json:"retired,omitempty"`
 	RetiredSinceZero *Counters `json:"retired_since_zero,omitempty"`
+}
+
+// Only keeps the service proto VIP:PORT alone (ipvsadm -Ln -t VIP:PORT);
+// one the snapshot does not have is an error, as in ipvsadm.
+func (s *Snapshot) Only(proto string, addr netip.AddrPort) error {
+	for _, svc := range s.Services {
+		if svc.Protocol == proto && svc.Addr() == addr {
+			s.Services = []Service{svc}
+			return nil
+		}
+	}
+	return fmt.Errorf("no such service %s/%s", proto, addr)
 }
 
 // Totals are the service's counters: its real servers' and its retired

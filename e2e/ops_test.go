@@ -43,6 +43,13 @@ func TestListAndMetricsMatchTraffic(t *testing.T) {
 	if !strings.Contains(string(out), "TCP  192.168.101.100:80 rr") {
 		t.Fatalf("service line missing:\n%s", out)
 	}
+	// The ipvsadm reflexes: -n, and one service by -t.
+	if one, err := l.Exec(ctx, dir, xlbBin(), "list", "-n", "-t", "192.168.101.100:80"); err != nil || string(one) != string(out) {
+		t.Fatalf("xlb list -n -t VIP:80: %v\n%s\nwant the same as xlb list:\n%s", err, one, out)
+	}
+	if none, err := l.Exec(ctx, dir, xlbBin(), "list", "-u", "192.168.101.100:80"); err == nil || !strings.Contains(err.Error()+string(none), "no such service udp/192.168.101.100:80") {
+		t.Fatalf("xlb list -u of a service that is not there: %v\n%s", err, none)
+	}
 	// The same table as ipvsadm -S -n rules.
 	saved, err := l.Exec(ctx, dir, xlbBin(), "list", "--save")
 	if err != nil {

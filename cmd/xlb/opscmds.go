@@ -51,6 +51,7 @@ func printJSON(w io.Writer, v any) error {
 
 func newListCmd() *cobra.Command {
 	var sf sockFlags
+	var only svcFlags
 	var o control.ListOptions
 	var stats, rate, thresholds, persist, save, asJSON bool
 	var interval time.Duration
@@ -84,6 +85,15 @@ connection-table sweep counted them (every 2 s).`,
 			if interval <= 0 {
 				return fmt.Errorf("--interval must be above 0, got %s", interval)
 			}
+			// ipvsadm -Ln -t VIP:PORT: that service alone.
+			var pick func(*control.Snapshot) error
+			if only.tcp != "" || only.udp != "" {
+				proto, addr, err := only.service()
+				if err != nil {
+					return err
+				}
+				pick = func(s *control.Snapshot) error { return s.Only(string(proto), addr) }
+			}
 			cl, err := sf.client()
 			if err != nil {
 				return err
@@ -92,6 +102,11 @@ connection-table sweep counted them (every 2 s).`,
 			s, err := cl.Snapshot(ctx)
 			if err != nil {
 				return err
+			}
+			if pick != nil {
+				if err := pick(s); err != nil {
+					return err
+				}
 			}
 			out := cmd.OutOrStdout()
 			switch {
@@ -116,6 +131,11 @@ connection-table sweep counted them (every 2 s).`,
 				if err != nil {
 					return err
 				}
+				if pick != nil {
+					if err := pick(s2); err != nil {
+						return err
+					}
+				}
 				control.FormatRate(out, s, s2, time.Since(start), o)
 			default:
 				control.FormatList(out, s, o)
@@ -124,6 +144,7 @@ connection-table sweep counted them (every 2 s).`,
 		},
 	}
 	sf.add(cmd)
+	only.add(cmd)
 	fl := cmd.Flags()
 	fl.BoolVar(&stats, "stats", false, "print cumulative counters since the last xlb zero (ipvsadm --stats)")
 	fl.BoolVar(&rate, "rate", false, "print rates per second (ipvsadm --rate)")
