@@ -60,6 +60,21 @@ func TestCheckBindIfAndFWMark(t *testing.T) {
 	}()
 
 	srv := netip.MustParseAddrPort("10.77.0.2:8080")
+	// A fresh veth pair may drop the first SYN while its carrier comes
+	// up (one fresh-clone CI run saw it), and TCP retries only after a
+	// second, past the probes' 500 ms: wait until a plain connect works.
+	a.Do(t, func() error {
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			c, err := net.DialTimeout("tcp", srv.String(), 300*time.Millisecond)
+			if err == nil {
+				c.Close()
+				return nil
+			}
+			if time.Now().After(end) {
+				return err
+			}
+		}
+	})
 	probe := func(ck config.Check) (err error) {
 		ck.ConnectTimeout = 500 * time.Millisecond
 		a.Do(t, func() error { err = probeOnce(t, Target{Addr: srv, Check: ck}); return nil })
