@@ -23,11 +23,17 @@ type Baseline struct {
 // baseline of another real server, or one above the counters (the slot
 // was reset), does not apply: the counters are then all new.
 func (b Baseline) Since(svc maps.Key, st maps.BackendState) (conns, packets, bytes uint64) {
-	c := st.Counters
-	if b.Service != svc || b.Addr != st.Addr || c.Conns < b.Conns || c.Packets < b.Packets || c.Bytes < b.Bytes {
-		return c.Conns, c.Packets, c.Bytes
+	c := b.of(svc, st.Addr, Counts{Conns: st.Counters.Conns, Packets: st.Counters.Packets, Bytes: st.Counters.Bytes})
+	return c.Conns, c.Packets, c.Bytes
+}
+
+// of is c, the counters of real server addr of svc, less the baseline,
+// under Since's rule.
+func (b Baseline) of(svc maps.Key, addr netip.AddrPort, c Counts) Counts {
+	if b.Service != svc || b.Addr != addr || c.Conns < b.Conns || c.Packets < b.Packets || c.Bytes < b.Bytes {
+		return c
 	}
-	return c.Conns - b.Conns, c.Packets - b.Packets, c.Bytes - b.Bytes
+	return Counts{c.Conns - b.Conns, c.Packets - b.Packets, c.Bytes - b.Bytes}
 }
 
 // slotStats is what the director keeps per real-server slot beside the
@@ -59,13 +65,8 @@ func (s *slotStats) retire(f maps.Freed, c Counts) {
 	if s.retired == nil {
 		s.retired, s.retiredSince = map[maps.Key]Counts{}, map[maps.Key]Counts{}
 	}
-	since := c
-	if b, ok := s.baselines[f.Slot]; ok && b.Service == f.Service && b.Addr == f.Addr &&
-		c.Conns >= b.Conns && c.Packets >= b.Packets && c.Bytes >= b.Bytes {
-		since = Counts{c.Conns - b.Conns, c.Packets - b.Packets, c.Bytes - b.Bytes}
-	}
 	s.retired[f.Service] = s.retired[f.Service].add(c)
-	s.retiredSince[f.Service] = s.retiredSince[f.Service].add(since)
+	s.retiredSince[f.Service] = s.retiredSince[f.Service].add(s.baselines[f.Slot].of(f.Service, f.Addr, c))
 	delete(s.baselines, f.Slot)
 }
 

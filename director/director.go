@@ -342,10 +342,7 @@ func (d *Director) ApplyConfig(ctx context.Context, cfg *config.Config) error {
 	// keepalived's reload reports it: its RS DOWN line and notify_down
 	// (of the old configuration, which has them).
 	for _, g := range gone {
-		d.fifos.lvs(rsLine(g.s, g.r, false))
-		script, user, env := notifyScript(old, TargetKey(g.s, g.r), false)
-		cred, _ := old.ScriptCred(user) // an error refuses the script
-		d.notify.run(script, env, cred)
+		d.reportLocked(old, g.s, g.r, false)
 	}
 	d.mu.Unlock()
 	d.fifos.update(cfg)
@@ -493,11 +490,17 @@ func (d *Director) setUpLocked(key string, up bool) {
 	d.up[key] = up
 	// With several checks the server changes only when all of them agree.
 	if now := serverUp(k, r, d.up); now != was {
-		d.fifos.lvs(rsLine(s, r, now))
-		script, user, env := notifyScript(d.cfg, TargetKey(s, r), now)
-		cred, _ := d.cfg.ScriptCred(user) // an error refuses the script
-		d.notify.run(script, env, cred)
+		d.reportLocked(d.cfg, s, r, now)
 	}
+}
+
+// reportLocked tells the lvs FIFO and the notify_up / notify_down script of
+// real server r of s (as cfg has them) that it went up or down.
+func (d *Director) reportLocked(cfg *config.Config, s config.Service, r config.RealServer, up bool) {
+	d.fifos.lvs(rsLine(s, r, up))
+	script, user, env := notifyScript(cfg, TargetKey(s, r), up)
+	cred, _ := cfg.ScriptCred(user) // an error refuses the script
+	d.notify.run(script, env, cred)
 }
 
 // checkedServer is a real server with checks, and its service.

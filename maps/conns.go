@@ -75,10 +75,14 @@ type flowEntry struct {
 	k4      *bpf.XlbConnKey4
 	k6      *bpf.XlbConnKey6
 	backend uint32
-	fin     bool
-	syn     bool   // SYN_RECV
+	state   uint8  // bpf.XlbConnState*
 	expires uint32 // flow clock
 }
+
+// fin: the client sent FIN or RST; syn: only its SYN so far (SYN_RECV).
+// Both are inactive connections, as IPVS counts them.
+func (e flowEntry) fin() bool { return e.state == uint8(bpf.XlbConnStateXLB_CONN_FIN) }
+func (e flowEntry) syn() bool { return e.state == uint8(bpf.XlbConnStateXLB_CONN_SYN) }
 
 func (e flowEntry) service() Key { return Key{VIP: e.vip.Addr(), Port: e.vip.Port(), Proto: e.proto} }
 
@@ -90,8 +94,7 @@ func (c *Conns) each(fn func(e flowEntry)) (busy int, err error) {
 		k := s.key
 		fn(flowEntry{
 			proto: k.Proto, client: client, vip: vip, k4: &k,
-			backend: uint32(s.backend), fin: s.state == uint8(bpf.XlbConnStateXLB_CONN_FIN),
-			syn: s.state == uint8(bpf.XlbConnStateXLB_CONN_SYN), expires: s.expires,
+			backend: uint32(s.backend), state: s.state, expires: s.expires,
 		})
 	})
 	err = eachIn(c.m.Conns6, func(k bpf.XlbConnKey6, v bpf.XlbConnVal) {
@@ -101,8 +104,7 @@ func (c *Conns) each(fn func(e flowEntry)) (busy int, err error) {
 			vip:     netip.AddrPortFrom(addrFromWords(6, k.Daddr), ntohs(k.Dport)),
 			k6:      &k,
 			backend: v.Backend,
-			fin:     v.State == bpf.XlbConnStateXLB_CONN_FIN,
-			syn:     v.State == bpf.XlbConnStateXLB_CONN_SYN,
+			state:   uint8(v.State),
 			expires: v.Expires,
 		})
 	})
@@ -209,7 +211,7 @@ func (c *Conns) Sweep(now uint64) (SweepResult, error) {
 			return
 		}
 		res.Refs[e.backend]++
-		if e.fin || e.syn {
+		if e.fin() || e.syn() {
 			res.Inactive[e.backend]++
 		} else {
 			res.Active[e.backend]++
@@ -343,8 +345,8 @@ func (c *Conns) List(now uint64, limit int) ([]Conn, error) {
 			Client:  e.client,
 			VIP:     e.vip,
 			Backend: e.backend,
-			Fin:     e.fin,
-			SynRecv: e.syn,
+			Fin:     e.fin(),
+			SynRecv: e.syn(),
 			Expires: ticksDuration(int32(e.expires - tick)),
 		})
 	})

@@ -85,28 +85,31 @@ connection-table sweep counted them (every 2 s).`,
 			if interval <= 0 {
 				return fmt.Errorf("--interval must be above 0, got %s", interval)
 			}
-			// ipvsadm -Ln -t VIP:PORT: that service alone.
-			var pick func(*control.Snapshot) error
-			if only.tcp != "" || only.udp != "" {
-				proto, addr, err := only.service()
-				if err != nil {
+			filtered := only.tcp != "" || only.udp != ""
+			var proto config.Protocol
+			var addr netip.AddrPort
+			if filtered {
+				var err error
+				if proto, addr, err = only.service(); err != nil {
 					return err
 				}
-				pick = func(s *control.Snapshot) error { return s.Only(string(proto), addr) }
 			}
 			cl, err := sf.client()
 			if err != nil {
 				return err
 			}
 			ctx := ctxOf(cmd)
-			s, err := cl.Snapshot(ctx)
+			// ipvsadm -Ln -t VIP:PORT: that service alone.
+			snapshot := func() (*control.Snapshot, error) {
+				s, err := cl.Snapshot(ctx)
+				if err == nil && filtered {
+					err = s.Only(string(proto), addr)
+				}
+				return s, err
+			}
+			s, err := snapshot()
 			if err != nil {
 				return err
-			}
-			if pick != nil {
-				if err := pick(s); err != nil {
-					return err
-				}
 			}
 			out := cmd.OutOrStdout()
 			switch {
@@ -127,14 +130,9 @@ connection-table sweep counted them (every 2 s).`,
 				case <-ctx.Done():
 					return ctx.Err()
 				}
-				s2, err := cl.Snapshot(ctx)
+				s2, err := snapshot()
 				if err != nil {
 					return err
-				}
-				if pick != nil {
-					if err := pick(s2); err != nil {
-						return err
-					}
 				}
 				control.FormatRate(out, s, s2, time.Since(start), o)
 			default:
